@@ -1,0 +1,86 @@
+# llmsim: one non-recursive Makefile.
+#   make run     install missing packages, build, replay configs/default.json
+#   make test    build and run the Check suite
+#   make bench   speed and memory figures (printed, never pass/fail)
+#   make SAN=1 test   the same suite under AddressSanitizer and UBSan
+#   make validate     cost model against measured GPU iteration times
+
+CC      ?= cc
+PKGS     = gsl libcjson sqlite3 zlib
+APT_PKGS = build-essential pkg-config libgsl-dev libcjson-dev libsqlite3-dev \
+           zlib1g-dev check gnuplot-nox
+
+ifeq ($(SAN),1)
+BUILD   := build-san
+SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
+           -fno-omit-frame-pointer
+else
+BUILD   := build
+SANFLAGS = -O2 -g
+endif
+
+CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
+           -Wstrict-prototypes -MMD -MP -I. $(SANFLAGS)
+LDFLAGS += $(if $(filter 1,$(SAN)),-fsanitize=address$(comma)undefined)
+comma   := ,
+
+# The package check runs once per make invocation, before anything builds.
+DEPS_OK := $(shell pkg-config --exists $(PKGS) check 2>/dev/null && \
+                   command -v gnuplot >/dev/null && echo yes)
+
+LIB_SRC  = $(sort $(wildcard sim/*.c models/*.c hw/*.c policies/*.c \
+                              traces/*.c analysis/*.c cli/*.c))
+LIB_SRC := $(filter-out cli/main.c,$(LIB_SRC))
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC = $(sort $(wildcard tests/*.c))
+TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+.PHONY: all deps run test bench validate clean calib-build
+all: deps $(BUILD)/llmsim
+
+deps:
+ifneq ($(DEPS_OK),yes)
+	@echo "llmsim: installing build dependencies with apt-get"
+	@SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
+	 $$SUDO apt-get update -qq && \
+	 DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PKGS)
+endif
+
+LDLIBS = $(shell pkg-config --libs $(PKGS)) -lm
+
+$(BUILD)/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS)) -c $< -o $@
+
+$(BUILD)/libllmsim.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/llmsim: $(BUILD)/cli/main.o $(BUILD)/libllmsim.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/check_llmsim: $(TEST_OBJ) $(BUILD)/libllmsim.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check) $(LDLIBS)
+
+run: all
+	./$(BUILD)/llmsim run configs/default.json
+
+# CK_FORK=no keeps ASan's view of the whole process; the suite has no
+# test that needs a fork of its own.
+test: deps $(BUILD)/check_llmsim $(BUILD)/llmsim
+	LLMSIM_BIN=./$(BUILD)/llmsim ./$(BUILD)/check_llmsim
+
+bench: all
+	./$(BUILD)/llmsim bench
+
+validate: all
+	./$(BUILD)/llmsim validate
+
+# CUDA calibration programs: compiled wherever nvcc exists, run only on a GPU.
+calib-build:
+	@hw/calib/build.sh $(BUILD)/calib
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/cli/main.d

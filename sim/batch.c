@@ -1,0 +1,83 @@
+#include "sim/batch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/diag.h"
+
+void batch_init(struct batch *b)
+{
+    memset(b, 0, sizeof(*b));
+}
+
+void batch_free(struct batch *b)
+{
+    free(b->prefill);
+    free(b->decode);
+    batch_init(b);
+}
+
+void batch_clear(struct batch *b)
+{
+    b->n_prefill = b->n_decode = 0;
+    b->prefill_tokens = b->decode_seqs = b->decode_ctx_sum = 0;
+}
+
+static int grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    size_t ncap;
+    void *n;
+
+    if (need <= *cap)
+        return LLM_OK;
+    ncap = *cap ? *cap * 2 : 16;
+    while (ncap < need)
+        ncap *= 2;
+    n = realloc(*arr, ncap * elem);
+    if (n == NULL)
+        return LLM_ENOMEM;
+    *arr = n;
+    *cap = ncap;
+    return LLM_OK;
+}
+
+int batch_add_prefill(struct batch *b, int32_t tokens, int32_t prior,
+                      int32_t last)
+{
+    if (grow((void **)&b->prefill, &b->cap_prefill, b->n_prefill + 1,
+             sizeof(*b->prefill)) != LLM_OK)
+        return LLM_ENOMEM;
+    b->prefill[b->n_prefill++] = (struct prefill_chunk){ tokens, prior, last };
+    b->prefill_tokens += tokens;
+    return LLM_OK;
+}
+
+int batch_add_decode(struct batch *b, int32_t count, int32_t ctx)
+{
+    if (b->n_decode > 0 && b->decode[b->n_decode - 1].ctx == ctx) {
+        b->decode[b->n_decode - 1].count += count;
+    } else {
+        if (grow((void **)&b->decode, &b->cap_decode, b->n_decode + 1,
+                 sizeof(*b->decode)) != LLM_OK)
+            return LLM_ENOMEM;
+        b->decode[b->n_decode++] = (struct decode_group){ count, ctx };
+    }
+    b->decode_seqs += count;
+    b->decode_ctx_sum += (int64_t)count * ctx;
+    return LLM_OK;
+}
+
+int64_t batch_tokens(const struct batch *b)
+{
+    return b->prefill_tokens + b->decode_seqs;
+}
+
+int64_t batch_logit_rows(const struct batch *b)
+{
+    int64_t rows = b->decode_seqs;
+    size_t i;
+
+    for (i = 0; i < b->n_prefill; i++)
+        rows += b->prefill[i].last;
+    return rows;
+}

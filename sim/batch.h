@@ -1,0 +1,45 @@
+/* sim/batch.h: the work of one iteration, as the cost model sees it.
+ *
+ * A batch is a list of prefill chunks (new tokens, prior context already in
+ * the cache) and a list of decoding sequences (context length each; each
+ * attends over ctx cached tokens plus its new token).  Decodes are stored
+ * run-length encoded as (count, ctx) pairs so that `llmsim step` input and
+ * simulator batches share one type.  The batch owns its arrays. */
+#ifndef LLM_BATCH_H
+#define LLM_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct prefill_chunk {
+    int32_t tokens;        /* new tokens computed this iteration, >= 1 */
+    int32_t prior;         /* tokens of this sequence already cached */
+    int32_t last;          /* 1 if this chunk ends the prompt (logits needed) */
+};
+
+struct decode_group {
+    int32_t count;         /* sequences in this group, >= 1 */
+    int32_t ctx;           /* cached tokens each attends over (plus its new) */
+};
+
+struct batch {
+    struct prefill_chunk *prefill;
+    size_t n_prefill, cap_prefill;
+    struct decode_group *decode;
+    size_t n_decode, cap_decode;
+    /* aggregates kept by batch_add_* so pricing is O(groups) */
+    int64_t prefill_tokens;
+    int64_t decode_seqs;
+    int64_t decode_ctx_sum;
+};
+
+void batch_init(struct batch *b);
+void batch_free(struct batch *b);
+void batch_clear(struct batch *b);           /* keeps the arrays */
+int  batch_add_prefill(struct batch *b, int32_t tokens, int32_t prior,
+                       int32_t last);        /* LLM_OK or LLM_ENOMEM */
+int  batch_add_decode(struct batch *b, int32_t count, int32_t ctx);
+int64_t batch_tokens(const struct batch *b); /* prefill tokens + decodes */
+int64_t batch_logit_rows(const struct batch *b); /* sequences sampled */
+
+#endif

@@ -1,0 +1,294 @@
+#include "sim/jcfg.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void jcfg_keypath(char *buf, int len, const char *path, const char *key)
+{
+    if (path == NULL || path[0] == '\0')
+        snprintf(buf, (size_t)len, "%s", key);
+    else
+        snprintf(buf, (size_t)len, "%s.%s", path, key);
+}
+
+/* A short rendering of the offending value for messages. */
+static void describe(const cJSON *v, char *buf, int len)
+{
+    char *s = cJSON_PrintUnformatted(v);
+
+    if (s == NULL) {
+        snprintf(buf, (size_t)len, "?");
+        return;
+    }
+    if ((int)strlen(s) > 60)
+        snprintf(buf, (size_t)len, "%.57s...", s);
+    else
+        snprintf(buf, (size_t)len, "%s", s);
+    free(s);
+}
+
+static int bad(const cJSON *v, const char *path, const char *key,
+               const char *what, struct llm_diag *d)
+{
+    char kp[256], got[80];
+
+    jcfg_keypath(kp, sizeof(kp), path, key);
+    describe(v, got, sizeof(got));
+    return diag_set(d, LLM_EINVAL, "%s: expected %s, got %s", kp, what, got);
+}
+
+static int missing(const char *path, const char *key, const char *what,
+                   struct llm_diag *d)
+{
+    char kp[256];
+
+    jcfg_keypath(kp, sizeof(kp), path, key);
+    return diag_set(d, LLM_EINVAL, "%s: missing (expected %s)", kp, what);
+}
+
+static void pos_of(const char *text, const char *at, int *line, int *col)
+{
+    const char *p;
+
+    *line = 1;
+    *col = 1;
+    for (p = text; p < at && *p; p++) {
+        if (*p == '\n') {
+            (*line)++;
+            *col = 1;
+        } else {
+            (*col)++;
+        }
+    }
+}
+
+int jcfg_parse(const char *text, cJSON **out, struct llm_diag *d)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+    if (root == NULL) {
+        int line, col;
+        pos_of(text, end ? end : text, &line, &col);
+        return diag_set(d, LLM_EINVAL, "line %d column %d: invalid JSON",
+                        line, col);
+    }
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return diag_set(d, LLM_EINVAL, "expected a JSON object at the top");
+    }
+    *out = root;
+    return LLM_OK;
+}
+
+int jcfg_load(const char *path, cJSON **out, struct llm_diag *d)
+{
+    FILE *f = fopen(path, "rb");
+    char *text;
+    long n;
+    int rc;
+
+    if (f == NULL)
+        return diag_set(d, LLM_EIO, "cannot open: %s", strerror(errno));
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
+        fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return diag_set(d, LLM_EIO, "cannot read: %s", strerror(errno));
+    }
+    text = malloc((size_t)n + 1);
+    if (text == NULL) {
+        fclose(f);
+        return diag_set(d, LLM_ENOMEM, "out of memory reading %ld bytes", n);
+    }
+    if (fread(text, 1, (size_t)n, f) != (size_t)n) {
+        free(text);
+        fclose(f);
+        return diag_set(d, LLM_EIO, "short read");
+    }
+    fclose(f);
+    text[n] = '\0';
+    rc = jcfg_parse(text, out, d);
+    free(text);
+    return rc;
+}
+
+static const cJSON *member(const cJSON *obj, const char *key)
+{
+    return obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+}
+
+int jcfg_int(const cJSON *obj, const char *path, const char *key,
+             bool required, int64_t min, int64_t max, int64_t *out,
+             struct llm_diag *d)
+{
+    const cJSON *v = member(obj, key);
+    char what[96];
+    double x;
+
+    if (min == 1 && max == INT64_MAX)
+        snprintf(what, sizeof(what), "a positive integer");
+    else if (min == 0 && max == INT64_MAX)
+        snprintf(what, sizeof(what), "a non-negative integer");
+    else
+        snprintf(what, sizeof(what), "an integer in [%lld, %lld]",
+                 (long long)min, (long long)max);
+    if (v == NULL)
+        return required ? missing(path, key, what, d) : LLM_OK;
+    if (!cJSON_IsNumber(v))
+        return bad(v, path, key, what, d);
+    x = v->valuedouble;
+    if (x != floor(x) || x < (double)min || x > (double)max || x > 9.0e18)
+        return bad(v, path, key, what, d);
+    *out = (int64_t)x;
+    return LLM_OK;
+}
+
+int jcfg_num(const cJSON *obj, const char *path, const char *key,
+             bool required, double min, double max, double *out,
+             struct llm_diag *d)
+{
+    const cJSON *v = member(obj, key);
+    char what[96];
+
+    if (min == 0 && isinf(max))
+        snprintf(what, sizeof(what), "a non-negative number");
+    else if (isinf(max))
+        snprintf(what, sizeof(what), "a number >= %g", min);
+    else
+        snprintf(what, sizeof(what), "a number in [%g, %g]", min, max);
+    if (v == NULL)
+        return required ? missing(path, key, what, d) : LLM_OK;
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) ||
+        v->valuedouble < min || v->valuedouble > max)
+        return bad(v, path, key, what, d);
+    *out = v->valuedouble;
+    return LLM_OK;
+}
+
+int jcfg_bool(const cJSON *obj, const char *path, const char *key,
+              bool required, bool *out, struct llm_diag *d)
+{
+    const cJSON *v = member(obj, key);
+
+    if (v == NULL)
+        return required ? missing(path, key, "true or false", d) : LLM_OK;
+    if (!cJSON_IsBool(v))
+        return bad(v, path, key, "true or false", d);
+    *out = cJSON_IsTrue(v);
+    return LLM_OK;
+}
+
+int jcfg_str(const cJSON *obj, const char *path, const char *key,
+             bool required, const char **out, struct llm_diag *d)
+{
+    const cJSON *v = member(obj, key);
+
+    if (v == NULL)
+        return required ? missing(path, key, "a string", d) : LLM_OK;
+    if (!cJSON_IsString(v) || v->valuestring[0] == '\0')
+        return bad(v, path, key, "a non-empty string", d);
+    *out = v->valuestring;
+    return LLM_OK;
+}
+
+int jcfg_obj(const cJSON *obj, const char *path, const char *key,
+             bool required, const cJSON **out, struct llm_diag *d)
+{
+    const cJSON *v = member(obj, key);
+
+    *out = NULL;
+    if (v == NULL)
+        return required ? missing(path, key, "an object", d) : LLM_OK;
+    if (!cJSON_IsObject(v))
+        return bad(v, path, key, "an object", d);
+    *out = v;
+    return LLM_OK;
+}
+
+int jcfg_arr(const cJSON *obj, const char *path, const char *key,
+             bool required, const cJSON **out, struct llm_diag *d)
+{
+    const cJSON *v = member(obj, key);
+
+    *out = NULL;
+    if (v == NULL)
+        return required ? missing(path, key, "an array", d) : LLM_OK;
+    if (!cJSON_IsArray(v))
+        return bad(v, path, key, "an array", d);
+    *out = v;
+    return LLM_OK;
+}
+
+int jcfg_known(const cJSON *obj, const char *path, const char *const *known,
+               struct llm_diag *d)
+{
+    const cJSON *it;
+    char kp[256], list[320];
+    size_t i, off;
+
+    cJSON_ArrayForEach(it, obj) {
+        for (i = 0; known[i] != NULL; i++)
+            if (strcmp(it->string, known[i]) == 0)
+                break;
+        if (known[i] != NULL)
+            continue;
+        off = 0;
+        list[0] = '\0';
+        for (i = 0; known[i] != NULL && off < sizeof(list) - 1; i++)
+            off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s",
+                                    i ? ", " : "", known[i]);
+        jcfg_keypath(kp, sizeof(kp), path, it->string);
+        return diag_set(d, LLM_EINVAL, "%s: unknown key (known: %s)", kp,
+                        list);
+    }
+    return LLM_OK;
+}
+
+int jcfg_set(cJSON *root, const char *assignment, struct llm_diag *d)
+{
+    char path[256];
+    const char *eq = strchr(assignment, '=');
+    char *seg, *dot;
+    cJSON *obj = root, *val, *child;
+    size_t n;
+
+    if (eq == NULL || eq == assignment)
+        return diag_set(d, LLM_EINVAL, "--set %s: expected key.path=value",
+                        assignment);
+    n = (size_t)(eq - assignment);
+    if (n >= sizeof(path))
+        return diag_set(d, LLM_EINVAL, "--set: key path too long");
+    memcpy(path, assignment, n);
+    path[n] = '\0';
+    val = cJSON_Parse(eq + 1);
+    if (val == NULL)
+        val = cJSON_CreateString(eq + 1);
+    if (val == NULL)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    for (seg = path; (dot = strchr(seg, '.')) != NULL; seg = dot + 1) {
+        *dot = '\0';
+        if (*seg == '\0')
+            break;
+        child = cJSON_GetObjectItemCaseSensitive(obj, seg);
+        if (child == NULL) {
+            child = cJSON_AddObjectToObject(obj, seg);
+        } else if (!cJSON_IsObject(child)) {
+            cJSON_Delete(val);
+            return diag_set(d, LLM_EINVAL, "--set %s: %s is not an object",
+                            assignment, seg);
+        }
+        obj = child;
+    }
+    if (*seg == '\0' || obj == NULL) {
+        cJSON_Delete(val);
+        return diag_set(d, LLM_EINVAL, "--set %s: empty key in path",
+                        assignment);
+    }
+    if (cJSON_GetObjectItemCaseSensitive(obj, seg) != NULL)
+        cJSON_ReplaceItemInObjectCaseSensitive(obj, seg, val);
+    else
+        cJSON_AddItemToObject(obj, seg, val);
+    return LLM_OK;
+}

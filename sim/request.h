@@ -1,0 +1,68 @@
+/* sim/request.h: what a workload produces and what a replica serves.
+ *
+ * struct req_spec is one row of a trace or one draw of a generator: plain
+ * data, produced by traces/ and copied into a struct request by the run.
+ * struct request is the simulator's record of one request in flight; it is
+ * owned by the run from arrival to completion and freed (or recycled) once
+ * its row is written.  Times are int64 nanoseconds of simulated time. */
+#ifndef LLM_REQUEST_H
+#define LLM_REQUEST_H
+
+#include <stdint.h>
+
+struct req_spec {
+    int64_t arrival_ns;        /* relative to the start of the workload */
+    int32_t prompt_tokens;     /* >= 1 */
+    int32_t output_tokens;     /* >= 1: the first token comes from prefill */
+    int32_t tenant;            /* request class / tenant index, 0 if none */
+    int32_t priority;          /* larger is more urgent, 0 if none */
+    int64_t session;           /* conversation id for multi-turn, -1 none */
+    /* Prefix-block hashes (Mooncake hash_ids): block i covers prompt tokens
+     * [i*hash_block_tokens, (i+1)*hash_block_tokens).  Borrowed from the
+     * source and valid only until its next call; NULL when absent. */
+    const uint64_t *block_hashes;
+    int32_t n_block_hashes;
+    int32_t hash_block_tokens;
+};
+
+enum req_state {
+    REQ_WAITING = 0,           /* queued, nothing computed (or preempted) */
+    REQ_PREFILL,               /* part of the prompt computed (chunked) */
+    REQ_DECODE,                /* prompt done, producing tokens */
+    REQ_DONE
+};
+
+struct request {
+    int64_t id;                /* arrival order, from 0 */
+    int64_t arrival_ns;
+    int32_t prompt_tokens;
+    int32_t output_tokens;
+    int32_t tenant;
+    int32_t priority;
+
+    enum req_state state;
+    int32_t generated;         /* output tokens produced so far */
+    int32_t computed;          /* tokens whose KV is in the cache */
+    int32_t kv_blocks;         /* blocks held in the replica's KV pool */
+    int32_t preemptions;
+    int32_t replica;
+    int64_t first_sched_ns;    /* -1 until first scheduled */
+    int64_t first_token_ns;    /* -1 until the prefill completes */
+    int64_t last_token_ns;
+    int64_t finish_ns;         /* -1 until done */
+
+    /* intrusive links: the scheduler's queues own the ordering */
+    struct request *prev, *next;
+    int32_t slot;              /* index in the running array, -1 if none */
+};
+
+/* Tokens that must be in the KV cache before the next step of r can run:
+ * the prompt plus every generated token except the newest, whose KV is
+ * written by the step that consumes it.  A recompute-preempted request
+ * re-prefills all of these. */
+static inline int32_t req_context_tokens(const struct request *r)
+{
+    return r->prompt_tokens + (r->generated > 0 ? r->generated - 1 : 0);
+}
+
+#endif

@@ -1,0 +1,104 @@
+#include <check.h>
+#include <string.h>
+
+#include "sim/jcfg.h"
+#include "tests/suites.h"
+
+static cJSON *parse(const char *text)
+{
+    struct llm_diag d = { 0 };
+    cJSON *root = NULL;
+
+    ck_assert_int_eq(jcfg_parse(text, &root, &d), LLM_OK);
+    return root;
+}
+
+START_TEST(test_int_errors)
+{
+    cJSON *root = parse("{\"max_num_seqs\": \"abc\", \"b\": 2.5, \"c\": -1}");
+    struct llm_diag d = { .file = "configs/x.json" };
+    int64_t v = 7;
+
+    ck_assert_int_eq(jcfg_int(root, "scheduler", "max_num_seqs", false, 1,
+                              INT64_MAX, &v, &d), LLM_EINVAL);
+    ck_assert_str_eq(d.msg, "scheduler.max_num_seqs: expected a positive "
+                     "integer, got \"abc\"");
+    memset(&d, 0, sizeof(d));
+    ck_assert_int_eq(jcfg_int(root, "", "b", false, 1, INT64_MAX, &v, &d),
+                     LLM_EINVAL);
+    ck_assert_str_eq(d.msg, "b: expected a positive integer, got 2.5");
+    memset(&d, 0, sizeof(d));
+    ck_assert_int_eq(jcfg_int(root, "", "c", false, 0, INT64_MAX, &v, &d),
+                     LLM_EINVAL);
+    memset(&d, 0, sizeof(d));
+    ck_assert_int_eq(jcfg_int(root, "", "absent", false, 1, INT64_MAX, &v,
+                              &d), LLM_OK);
+    ck_assert_int_eq(v, 7);
+    ck_assert_int_eq(jcfg_int(root, "x", "absent", true, 1, INT64_MAX, &v,
+                              &d), LLM_EINVAL);
+    ck_assert_str_eq(d.msg, "x.absent: missing (expected a positive "
+                     "integer)");
+    cJSON_Delete(root);
+}
+END_TEST
+
+START_TEST(test_unknown_key)
+{
+    cJSON *root = parse("{\"name\": \"vllm\", \"max_num_seq\": 4}");
+    static const char *const known[] = { "name", "max_num_seqs", NULL };
+    struct llm_diag d = { 0 };
+
+    ck_assert_int_eq(jcfg_known(root, "scheduler", known, &d), LLM_EINVAL);
+    ck_assert_str_eq(d.msg, "scheduler.max_num_seq: unknown key (known: "
+                     "name, max_num_seqs)");
+    cJSON_Delete(root);
+}
+END_TEST
+
+START_TEST(test_parse_error_position)
+{
+    struct llm_diag d = { 0 };
+    cJSON *root = NULL;
+
+    ck_assert_int_eq(jcfg_parse("{\n  \"a\": 1,\n  oops\n}", &root, &d),
+                     LLM_EINVAL);
+    ck_assert_ptr_null(root);
+    ck_assert_str_eq(d.msg, "line 3 column 4: invalid JSON");
+    memset(&d, 0, sizeof(d));
+    ck_assert_int_eq(jcfg_parse("[1,2]", &root, &d), LLM_EINVAL);
+}
+END_TEST
+
+START_TEST(test_set)
+{
+    cJSON *root = parse("{\"scheduler\": {\"max_num_seqs\": 4}}");
+    struct llm_diag d = { 0 };
+    int64_t v = 0;
+    const char *s = NULL;
+    const cJSON *sch;
+
+    ck_assert_int_eq(jcfg_set(root, "scheduler.max_num_seqs=64", &d), 0);
+    ck_assert_int_eq(jcfg_set(root, "workload.type=poisson", &d), 0);
+    jcfg_obj(root, "", "scheduler", true, &sch, &d);
+    jcfg_int(sch, "scheduler", "max_num_seqs", true, 1, INT64_MAX, &v, &d);
+    ck_assert_int_eq(v, 64);
+    jcfg_str(cJSON_GetObjectItem(root, "workload"), "workload", "type", true,
+             &s, &d);
+    ck_assert_str_eq(s, "poisson");
+    ck_assert_int_eq(jcfg_set(root, "noequals", &d), LLM_EINVAL);
+    cJSON_Delete(root);
+}
+END_TEST
+
+Suite *jcfg_suite(void)
+{
+    Suite *s = suite_create("jcfg");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, test_int_errors);
+    tcase_add_test(tc, test_unknown_key);
+    tcase_add_test(tc, test_parse_error_position);
+    tcase_add_test(tc, test_set);
+    suite_add_tcase(s, tc);
+    return s;
+}

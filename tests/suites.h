@@ -1,0 +1,17 @@
+/* tests/suites.h: every Check suite of llmsim, one line each.
+ * A module's tests live in tests/check_<module>.c and export
+ * Suite *<module>_suite(void); add it here and to the list in
+ * tests/check_main.c. */
+#ifndef LLM_TEST_SUITES_H
+#define LLM_TEST_SUITES_H
+
+#include <check.h>
+
+#define LLM_SUITES(X) \
+    X(evq)            \
+    X(jcfg)
+
+#define LLM_DECLARE_SUITE(name) Suite *name##_suite(void);
+LLM_SUITES(LLM_DECLARE_SUITE)
+
+#endif
