@@ -20,7 +20,8 @@ SANFLAGS = -O2 -g
 endif
 
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
-           -Wstrict-prototypes -MMD -MP -I. $(SANFLAGS)
+           -Wstrict-prototypes -MMD -MP -I. $(SANFLAGS) \
+           -DLLMSIM_SRCDIR=\"$(CURDIR)\"
 LDFLAGS += $(if $(filter 1,$(SAN)),-fsanitize=address$(comma)undefined)
 comma   := ,
 

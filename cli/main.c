@@ -1,1 +1,45 @@
-int main(void) { return 0; }
+/* cli/main.c: the llmsim command line; the one place that wires the
+ * modules together.  Exit status: 0 success, 2 bad input, 1 other. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/run.h"
+#include "sim/version.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "llmsim %s: trace-driven simulator of LLM serving hardware\n\n"
+        "usage: llmsim COMMAND [ARGS]\n\n"
+        "commands:\n"
+        "  run CONFIG [--out DIR] [--seed N] [--set key.path=value]...\n"
+        "                 replay a scenario; writes results.sqlite and "
+        "summary.json\n"
+        "  version        print the version\n"
+        "  help           this text\n\n"
+        "See README.md and docs/config.md.\n", LLMSIM_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+
+    if (cmd == NULL) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("llmsim %s\n", LLMSIM_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
+        strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "llmsim: unknown command \"%s\" (try llmsim --help)\n",
+            cmd);
+    return 2;
+}

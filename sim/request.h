@@ -46,6 +46,7 @@ struct request {
     int32_t kv_blocks;         /* blocks held in the replica's KV pool */
     int32_t preemptions;
     int32_t replica;
+    int32_t rejected;          /* 1: never servable (too long for limits) */
     int64_t first_sched_ns;    /* -1 until first scheduled */
     int64_t first_token_ns;    /* -1 until the prefill completes */
     int64_t last_token_ns;
@@ -53,7 +54,7 @@ struct request {
 
     /* intrusive links: the scheduler's queues own the ordering */
     struct request *prev, *next;
-    int32_t slot;              /* index in the running array, -1 if none */
+    int32_t plan_idx;          /* index in the replica's plan, -1 if none */
 };
 
 /* Tokens that must be in the KV cache before the next step of r can run:

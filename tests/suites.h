@@ -9,7 +9,8 @@
 
 #define LLM_SUITES(X) \
     X(evq)            \
-    X(jcfg)
+    X(jcfg)           \
+    X(sim)
 
 #define LLM_DECLARE_SUITE(name) Suite *name##_suite(void);
 LLM_SUITES(LLM_DECLARE_SUITE)

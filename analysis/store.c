@@ -1,0 +1,265 @@
+#include "analysis/store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *req, *iter, *itl, *metric;
+    char tmp[1024], final[1024];
+};
+
+static const char schema[] =
+    "PRAGMA journal_mode=OFF;"
+    "PRAGMA synchronous=OFF;"
+    "CREATE TABLE runs (name TEXT, config TEXT, seed INTEGER, version TEXT,"
+    " start_time TEXT, cost_model TEXT, model TEXT, device TEXT,"
+    " kv_blocks INTEGER, block_tokens INTEGER, replicas INTEGER, tp INTEGER);"
+    "CREATE TABLE requests (id INTEGER PRIMARY KEY, arrival_ns INTEGER,"
+    " first_sched_ns INTEGER, first_token_ns INTEGER, finish_ns INTEGER,"
+    " prompt_tokens INTEGER, output_tokens INTEGER, replica INTEGER,"
+    " preemptions INTEGER, tenant INTEGER, status TEXT);"
+    "CREATE TABLE iterations (replica INTEGER, start_ns INTEGER,"
+    " end_ns INTEGER, prefill_tokens INTEGER, prefill_seqs INTEGER,"
+    " decode_seqs INTEGER, kv_blocks_used INTEGER, waiting INTEGER,"
+    " running INTEGER, preemptions INTEGER);"
+    "CREATE TABLE itl (gap_ns INTEGER, count INTEGER);"
+    "CREATE TABLE metrics (name TEXT PRIMARY KEY, value REAL);"
+    "BEGIN;";
+
+int store_mkdirs(const char *dir, struct llm_diag *d)
+{
+    char buf[1024];
+    size_t i, n = strlen(dir);
+
+    if (n == 0 || n >= sizeof(buf))
+        return diag_set(d, LLM_EINVAL, "output directory: bad path \"%s\"",
+                        dir);
+    memcpy(buf, dir, n + 1);
+    for (i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        buf[i] = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return diag_set(d, LLM_EIO, "cannot create %s: %s", buf,
+                            strerror(errno));
+        buf[i] = dir[i];
+    }
+    return LLM_OK;
+}
+
+static int sql_err(sqlite3 *db, const char *what, struct llm_diag *d)
+{
+    return diag_set(d, LLM_EIO, "results database: %s: %s", what,
+                    db ? sqlite3_errmsg(db) : "cannot open");
+}
+
+static int prepare(struct store *s, struct llm_diag *d)
+{
+    if (sqlite3_prepare_v2(s->db, "INSERT INTO requests VALUES "
+            "(?,?,?,?,?,?,?,?,?,?,?)", -1, &s->req, NULL) ||
+        sqlite3_prepare_v2(s->db, "INSERT INTO iterations VALUES "
+            "(?,?,?,?,?,?,?,?,?,?)", -1, &s->iter, NULL) ||
+        sqlite3_prepare_v2(s->db, "INSERT INTO itl VALUES (?,?)", -1,
+            &s->itl, NULL) ||
+        sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO metrics VALUES "
+            "(?,?)", -1, &s->metric, NULL))
+        return sql_err(s->db, "prepare", d);
+    return LLM_OK;
+}
+
+static int write_run(struct store *s, const struct run_info *in,
+                     struct llm_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    int rc;
+
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+    if (sqlite3_prepare_v2(s->db, "INSERT INTO runs VALUES "
+                           "(?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL))
+        return sql_err(s->db, "prepare", d);
+    sqlite3_bind_text(st, 1, in->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, in->config_json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)in->seed);
+    sqlite3_bind_text(st, 4, in->version, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, when, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, in->cost_model, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, in->model, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, in->device, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 9, in->kv_blocks);
+    sqlite3_bind_int(st, 10, in->block_tokens);
+    sqlite3_bind_int(st, 11, in->replicas);
+    sqlite3_bind_int(st, 12, in->tp);
+    rc = sqlite3_step(st) == SQLITE_DONE ? LLM_OK
+                                         : sql_err(s->db, "runs", d);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_open(const char *dir, const struct run_info *info,
+               struct store **out, struct llm_diag *d)
+{
+    struct store *s;
+    char *err = NULL;
+    int rc = store_mkdirs(dir, d);
+
+    if (rc)
+        return rc;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    snprintf(s->final, sizeof(s->final), "%s/results.sqlite", dir);
+    snprintf(s->tmp, sizeof(s->tmp), "%s/results.sqlite.tmp", dir);
+    remove(s->tmp);
+    if (sqlite3_open(s->tmp, &s->db) != SQLITE_OK) {
+        rc = sql_err(s->db, s->tmp, d);
+        store_abort(s);
+        return rc;
+    }
+    if (sqlite3_exec(s->db, schema, NULL, NULL, &err) != SQLITE_OK) {
+        rc = diag_set(d, LLM_EIO, "results database %s: %s", s->tmp, err);
+        sqlite3_free(err);
+        store_abort(s);
+        return rc;
+    }
+    rc = prepare(s, d);
+    if (!rc)
+        rc = write_run(s, info, d);
+    if (rc) {
+        store_abort(s);
+        return rc;
+    }
+    *out = s;
+    return LLM_OK;
+}
+
+static int step(struct store *s, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    (void)s;
+    return rc == SQLITE_DONE ? LLM_OK : LLM_EIO;
+}
+
+int store_request(struct store *s, const struct request *q)
+{
+    sqlite3_stmt *st = s->req;
+
+    sqlite3_bind_int64(st, 1, q->id);
+    sqlite3_bind_int64(st, 2, q->arrival_ns);
+    sqlite3_bind_int64(st, 3, q->first_sched_ns);
+    sqlite3_bind_int64(st, 4, q->first_token_ns);
+    sqlite3_bind_int64(st, 5, q->finish_ns);
+    sqlite3_bind_int(st, 6, q->prompt_tokens);
+    sqlite3_bind_int(st, 7, q->rejected ? 0 : q->generated);
+    sqlite3_bind_int(st, 8, q->replica);
+    sqlite3_bind_int(st, 9, q->preemptions);
+    sqlite3_bind_int(st, 10, q->tenant);
+    sqlite3_bind_text(st, 11, q->rejected ? "rejected" : "ok", -1,
+                      SQLITE_STATIC);
+    return step(s, st);
+}
+
+int store_iteration(struct store *s, const struct iter_record *r)
+{
+    sqlite3_stmt *st = s->iter;
+
+    sqlite3_bind_int(st, 1, r->replica);
+    sqlite3_bind_int64(st, 2, r->start_ns);
+    sqlite3_bind_int64(st, 3, r->end_ns);
+    sqlite3_bind_int64(st, 4, r->prefill_tokens);
+    sqlite3_bind_int(st, 5, r->prefill_seqs);
+    sqlite3_bind_int(st, 6, r->decode_seqs);
+    sqlite3_bind_int64(st, 7, r->kv_blocks_used);
+    sqlite3_bind_int64(st, 8, r->n_waiting);
+    sqlite3_bind_int64(st, 9, r->n_running);
+    sqlite3_bind_int(st, 10, r->preemptions);
+    return step(s, st);
+}
+
+int store_itl(struct store *s, int64_t gap_ns, int64_t count)
+{
+    sqlite3_bind_int64(s->itl, 1, gap_ns);
+    sqlite3_bind_int64(s->itl, 2, count);
+    return step(s, s->itl);
+}
+
+int store_metric(struct store *s, const char *name, double value)
+{
+    sqlite3_bind_text(s->metric, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_double(s->metric, 2, value);
+    return step(s, s->metric);
+}
+
+sqlite3 *store_db(struct store *s)
+{
+    return s->db;
+}
+
+static void close_db(struct store *s)
+{
+    sqlite3_finalize(s->req);
+    sqlite3_finalize(s->iter);
+    sqlite3_finalize(s->itl);
+    sqlite3_finalize(s->metric);
+    sqlite3_close(s->db);
+    s->db = NULL;
+}
+
+int store_commit(struct store *s, struct llm_diag *d)
+{
+    int rc = LLM_OK;
+
+    if (sqlite3_exec(s->db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK)
+        rc = sql_err(s->db, "commit", d);
+    close_db(s);
+    if (rc == LLM_OK && rename(s->tmp, s->final) != 0)
+        rc = diag_set(d, LLM_EIO, "cannot rename %s to %s: %s", s->tmp,
+                      s->final, strerror(errno));
+    if (rc != LLM_OK)
+        remove(s->tmp);
+    free(s);
+    return rc;
+}
+
+void store_abort(struct store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->db)
+        close_db(s);
+    remove(s->tmp);
+    free(s);
+}
+
+int store_write_file(const char *dir, const char *name, const char *text,
+                     struct llm_diag *d)
+{
+    char tmp[1024], final[1024];
+    size_t n = strlen(text);
+    FILE *f;
+    int ok;
+
+    snprintf(final, sizeof(final), "%s/%s", dir, name);
+    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+    f = fopen(tmp, "wb");
+    if (f == NULL)
+        return diag_set(d, LLM_EIO, "cannot write %s: %s", tmp,
+                        strerror(errno));
+    ok = fwrite(text, 1, n, f) == n;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, final) != 0) {
+        remove(tmp);
+        return diag_set(d, LLM_EIO, "cannot write %s: %s", final,
+                        strerror(errno));
+    }
+    return LLM_OK;
+}

@@ -1,0 +1,56 @@
+/* analysis/store.h: the results database of one run.
+ *
+ * store_open creates DIR/results.sqlite under a temporary name
+ * (results.sqlite.tmp) with the tables runs, requests, iterations, itl and
+ * metrics (docs/output.md gives every column); rows are added as the run
+ * produces them inside one transaction; store_commit finishes the file and
+ * renames it into place; store_abort deletes it.  So a failed or
+ * interrupted run never leaves a partial results.sqlite.  The store owns
+ * its connection.  Not thread-safe. */
+#ifndef LLM_STORE_H
+#define LLM_STORE_H
+
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "sim/diag.h"
+#include "sim/replica.h"
+#include "sim/request.h"
+
+struct store;
+
+struct run_info {
+    const char *name;
+    const char *config_json;     /* the resolved config, after --set */
+    uint64_t seed;
+    const char *version;
+    const char *cost_model;
+    const char *model;
+    const char *device;
+    int64_t kv_blocks;
+    int32_t block_tokens;
+    int32_t replicas, tp;
+};
+
+int store_open(const char *dir, const struct run_info *info,
+               struct store **out, struct llm_diag *d);
+int store_request(struct store *s, const struct request *q);
+int store_iteration(struct store *s, const struct iter_record *rec);
+/* gap_ns: time between two consecutive tokens of count sequences. */
+int store_itl(struct store *s, int64_t gap_ns, int64_t count);
+int store_metric(struct store *s, const char *name, double value);
+/* The open connection, for the summary to read before commit. */
+sqlite3 *store_db(struct store *s);
+/* Ends the transaction and renames the file into place; frees s. */
+int store_commit(struct store *s, struct llm_diag *d);
+/* Deletes the temporary file; frees s.  NULL ok. */
+void store_abort(struct store *s);
+
+/* Writes text to DIR/NAME through NAME.tmp and a rename. */
+int store_write_file(const char *dir, const char *name, const char *text,
+                     struct llm_diag *d);
+/* mkdir -p */
+int store_mkdirs(const char *dir, struct llm_diag *d);
+
+#endif

@@ -1,0 +1,307 @@
+#include "cli/run.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/store.h"
+#include "analysis/summary.h"
+#include "hw/cost.h"
+#include "sim/paths.h"
+#include "sim/version.h"
+#include "traces/source.h"
+
+struct run_ctx {
+    struct scenario *sc;
+    struct cost_model *cost;
+    struct cost_env env;
+    struct req_source *src;
+    struct store *store;
+    int64_t extrapolated;
+};
+
+static int price(void *ctx, const struct batch *b, int64_t *ns)
+{
+    struct run_ctx *c = ctx;
+    struct cost_breakdown bd;
+    int rc = cost_price(c->cost, b, &bd);
+
+    *ns = bd.total_ns;
+    c->extrapolated += bd.extrapolated;
+    return rc;
+}
+
+static int next_request(void *ctx, struct req_spec *out, bool *eof,
+                        struct llm_diag *d)
+{
+    return source_next(((struct run_ctx *)ctx)->src, out, eof, d);
+}
+
+static int on_request(void *ctx, const struct request *q)
+{
+    return store_request(((struct run_ctx *)ctx)->store, q);
+}
+
+static int on_iteration(void *ctx, const struct iter_record *rec)
+{
+    struct run_ctx *c = ctx;
+    int32_t i;
+    int rc = c->sc->write_iterations ? store_iteration(c->store, rec)
+                                     : LLM_OK;
+
+    for (i = 0; rc == LLM_OK && i < rec->n_itl; i++)
+        rc = store_itl(c->store, rec->itl[i].gap_ns, rec->itl[i].count);
+    return rc;
+}
+
+static int open_parts(struct run_ctx *c, const char *dir, struct llm_diag *d)
+{
+    struct scenario *sc = c->sc;
+    char *json = cJSON_PrintUnformatted(sc->root);
+    struct run_info info = { .name = sc->name, .config_json = json,
+        .seed = sc->seed, .version = LLMSIM_VERSION, .model = sc->model.id,
+        .device = sc->dev.id, .kv_blocks = sc->mem.kv_blocks,
+        .block_tokens = sc->block_tokens, .replicas = sc->replicas,
+        .tp = sc->shard.tp };
+    int rc;
+
+    c->env = (struct cost_env){ .model = &sc->model, .dev = &sc->dev,
+                                .shard = sc->shard, .root = llm_root() };
+    d->file = sc->path;
+    rc = cost_create(&c->env, sc->cost_params, "cost_model", &c->cost, d);
+    if (!rc) {
+        info.cost_model = cost_name(c->cost);
+        rc = source_open(sc->workload, "workload", sc->seed, &c->src, d);
+    }
+    if (!rc) {
+        d->file = NULL;
+        rc = store_open(dir, &info, &c->store, d);
+    }
+    free(json);
+    return rc;
+}
+
+static int simulate(struct run_ctx *c, struct sim_stats *stats,
+                    struct llm_diag *d)
+{
+    struct scenario *sc = c->sc;
+    struct replica_config *rc_ = calloc((size_t)sc->replicas,
+                                        sizeof(*rc_));
+    struct sim_config cfg = { .n_replicas = sc->replicas,
+        .replicas = rc_, .router = sc->router,
+        .router_params = sc->router_params, .router_path = "router",
+        .seed = sc->seed, .source = next_request, .source_ctx = c,
+        .rec = { c, on_request, on_iteration } };
+    struct sim *s = NULL;
+    int32_t i;
+    int rc;
+
+    if (rc_ == NULL)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    for (i = 0; i < sc->replicas; i++)
+        rc_[i] = (struct replica_config){ .index = i,
+            .kv_capacity_blocks = sc->mem.kv_blocks,
+            .block_tokens = sc->block_tokens,
+            .max_model_len = sc->max_model_len, .sched = sc->sched,
+            .sched_params = sc->sched_params, .sched_path = "scheduler",
+            .kv = sc->kv, .kv_params = sc->kv_params, .kv_path = "kv_cache",
+            .cost = price, .cost_ctx = c };
+    d->file = sc->path;
+    rc = sim_create(&cfg, &s, d);
+    if (rc == LLM_OK) {
+        d->file = NULL;
+        rc = sim_run(s, d);
+        *stats = *sim_get_stats(s);
+    }
+    sim_destroy(s);
+    free(rc_);
+    return rc;
+}
+
+static int finish(struct run_ctx *c, const char *dir,
+                  const struct sim_stats *st, cJSON **summary,
+                  struct llm_diag *d)
+{
+    struct summary_slo slo = { c->sc->slo_ttft_ms, c->sc->slo_tpot_ms };
+    double dur = (double)(st->last_event_ns - st->first_arrival_ns);
+    char *text;
+    int rc = summary_build(store_db(c->store), &slo, c->sc->mem.kv_blocks,
+                           summary, d);
+
+    if (rc)
+        return rc;
+    cJSON_AddNumberToObject(*summary, "mean_in_system",
+                            dur > 0 ? st->in_system_integral_ns / dur : 0);
+    cJSON_AddNumberToObject(*summary, "requests_truncated",
+                            (double)st->truncated);
+    cJSON_AddNumberToObject(*summary, "cost_extrapolated_ops",
+                            (double)c->extrapolated);
+    cJSON_AddNumberToObject(*summary, "kv_blocks", (double)c->sc->mem.kv_blocks);
+    rc = summary_to_metrics(store_db(c->store), *summary, d);
+    if (rc)
+        return rc;
+    rc = store_commit(c->store, d);
+    c->store = NULL;
+    if (rc)
+        return rc;
+    text = cJSON_Print(*summary);
+    if (text == NULL)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    rc = store_write_file(dir, "summary.json", text, d);
+    free(text);
+    return rc;
+}
+
+int run_scenario(struct scenario *sc, const struct run_opts *o,
+                 cJSON **summary, struct sim_stats *stats,
+                 struct llm_diag *d)
+{
+    struct run_ctx c = { .sc = sc };
+    const char *dir = o && o->out_dir ? o->out_dir : sc->out_dir;
+    struct sim_stats st = { 0 };
+    int rc = open_parts(&c, dir, d);
+
+    *summary = NULL;
+    if (!rc)
+        rc = simulate(&c, &st, d);
+    if (!rc)
+        rc = finish(&c, dir, &st, summary, d);
+    if (rc) {
+        cJSON_Delete(*summary);
+        *summary = NULL;
+    }
+    if (stats)
+        *stats = st;
+    store_abort(c.store);
+    source_close(c.src);
+    cost_destroy(c.cost);
+    return rc;
+}
+
+static double num(const cJSON *o, const char *a, const char *b)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, a);
+
+    if (b != NULL)
+        v = cJSON_GetObjectItemCaseSensitive(v, b);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+void run_print_summary(const cJSON *s, const struct scenario *sc)
+{
+    static const struct { const char *key, *label; } rows[] = {
+        { "ttft_ms", "TTFT (ms)" }, { "tpot_ms", "TPOT (ms)" },
+        { "itl_ms", "ITL (ms)" }, { "e2e_ms", "E2E latency (ms)" },
+        { "norm_latency_ms_per_tok", "E2E per output token (ms)" },
+    };
+    static const char *const cols[] = { "mean", "p50", "p90", "p95", "p99" };
+    size_t i, j;
+
+    printf("%s: %s on %d x %s (tp %d, %d replica%s), scheduler %s\n",
+           sc->name, sc->model.id, sc->num_gpus, sc->dev.id, sc->shard.tp,
+           sc->replicas, sc->replicas == 1 ? "" : "s", sc->sched->name);
+    printf("requests   %.0f completed, %.0f rejected, %.0f preemptions, "
+           "%.1f s simulated\n", num(s, "requests_completed", NULL),
+           num(s, "requests_rejected", NULL), num(s, "preemptions", NULL),
+           num(s, "duration_s", NULL));
+    printf("throughput %.2f req/s, %.0f output tok/s, %.0f tok/s\n",
+           num(s, "throughput_req_s", NULL),
+           num(s, "throughput_out_tok_s", NULL),
+           num(s, "throughput_tok_s", NULL));
+    printf("goodput    %.2f req/s (SLO TTFT <= %g ms, TPOT <= %g ms: "
+           "%.1f%% of requests)\n", num(s, "goodput_req_s", NULL),
+           sc->slo_ttft_ms, sc->slo_tpot_ms,
+           100 * num(s, "slo_attainment", NULL));
+    printf("KV cache   %.0f blocks of %d tokens, mean use %.1f%%, "
+           "max %.1f%%; queue mean %.1f, max %.0f\n",
+           num(s, "kv_blocks", NULL), sc->block_tokens,
+           100 * num(s, "kv_util_mean", NULL),
+           100 * num(s, "kv_util_max", NULL),
+           num(s, "queue_len_mean", NULL), num(s, "queue_len_max", NULL));
+    printf("\n%-27s", "");
+    for (j = 0; j < 5; j++)
+        printf("%10s", cols[j]);
+    printf("\n");
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        printf("%-27s", rows[i].label);
+        for (j = 0; j < 5; j++)
+            printf("%10.2f", num(s, rows[i].key, cols[j]));
+        printf("\n");
+    }
+}
+
+static void run_usage(FILE *f)
+{
+    fprintf(f, "usage: llmsim run CONFIG [--out DIR] [--seed N] "
+               "[--set key.path=value]... [--quiet]\n");
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "out", required_argument, NULL, 'o' },
+        { "seed", required_argument, NULL, 's' },
+        { "set", required_argument, NULL, 'S' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char **sets = calloc((size_t)argc + 2, sizeof(*sets));
+    char seedset[64];
+    struct run_opts o = { 0 };
+    struct llm_diag d = { 0 };
+    struct scenario sc;
+    cJSON *summary = NULL;
+    char *end;
+    int ch, n = 0, rc;
+
+    if (sets == NULL)
+        return 1;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "o:s:S:qh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'o': o.out_dir = optarg; break;
+        case 'S': sets[n++] = optarg; break;
+        case 'q': o.quiet = 1; break;
+        case 'h': run_usage(stdout); free(sets); return 0;
+        case 's':
+            strtoull(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || optarg[0] == '-') {
+                fprintf(stderr, "llmsim run: --seed: expected a "
+                        "non-negative integer, got \"%s\"\n", optarg);
+                free(sets);
+                return 2;
+            }
+            snprintf(seedset, sizeof(seedset), "seed=%s", optarg);
+            sets[n++] = seedset;
+            break;
+        default: run_usage(stderr); free(sets); return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        run_usage(stderr);
+        free(sets);
+        return 2;
+    }
+    rc = scenario_load(argv[optind], sets, &sc, &d);
+    if (rc == LLM_OK)
+        rc = run_scenario(&sc, &o, &summary, NULL, &d);
+    if (rc == LLM_OK && !o.quiet) {
+        run_print_summary(summary, &sc);
+        printf("\nresults    %s/results.sqlite, %s/summary.json\n",
+               o.out_dir ? o.out_dir : sc.out_dir,
+               o.out_dir ? o.out_dir : sc.out_dir);
+    }
+    if (rc != LLM_OK) {
+        char msg[1200];
+        diag_format(&d, msg, sizeof(msg));
+        fprintf(stderr, "llmsim: %s\n", msg);
+    }
+    cJSON_Delete(summary);
+    if (sc.root)
+        scenario_free(&sc);
+    free(sets);
+    return diag_exit_status(rc);
+}

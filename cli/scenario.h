@@ -1,0 +1,71 @@
+/* cli/scenario.h: a scenario config file, parsed and resolved.
+ *
+ * scenario_load reads the JSON (docs/config.md documents every key),
+ * applies --set overrides, resolves the model and device from the
+ * catalogs and the policies from the registry, plans memory (KV blocks per
+ * replica) and checks everything a run needs, so that a run never fails
+ * on configuration.  Errors name the config file and the key path.  The
+ * scenario owns the parsed JSON; plug-in parameter objects point into it. */
+#ifndef LLM_SCENARIO_H
+#define LLM_SCENARIO_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "hw/device.h"
+#include "models/model.h"
+#include "models/ops.h"
+#include "sim/diag.h"
+#include "sim/kv.h"
+#include "sim/replica.h"
+#include "sim/router.h"
+
+struct mem_plan {
+    double gpu_bytes;            /* usable: memory x utilization */
+    double weight_bytes;         /* per GPU */
+    double activation_bytes;     /* peak activations of the largest batch */
+    double reserve_bytes;        /* CUDA graphs, workspaces, NCCL */
+    double kv_bytes;             /* what is left for the KV cache */
+    double block_bytes;          /* one block, all layers, per GPU */
+    int64_t kv_blocks;
+};
+
+struct scenario {
+    cJSON *root;
+    const char *path;            /* borrowed: the config file */
+    char name[128];
+    uint64_t seed;
+    struct model model;
+    struct device dev;
+    struct shard shard;
+    int32_t num_gpus, replicas;
+    int32_t max_model_len;
+    int32_t block_tokens;
+    double mem_util;
+    double reserve_gib;
+    int64_t kv_blocks_override;  /* > 0 replaces the planned capacity */
+    struct mem_plan mem;
+    const struct sched_ops *sched;
+    const cJSON *sched_params;
+    const struct kv_ops *kv;
+    const cJSON *kv_params;
+    const struct router_ops *router;
+    const cJSON *router_params;
+    const cJSON *cost_params;
+    const cJSON *workload;
+    double slo_ttft_ms, slo_tpot_ms;
+    char out_dir[512];
+    int write_iterations;
+};
+
+/* sets: NULL-terminated list of "key.path=value" overrides. */
+int scenario_load(const char *path, const char *const *sets,
+                  struct scenario *sc, struct llm_diag *d);
+void scenario_free(struct scenario *sc);
+
+/* The memory plan of one GPU of a replica (also `llmsim memory`). */
+int scenario_plan_memory(struct scenario *sc, int64_t token_budget,
+                         int64_t max_seqs, struct llm_diag *d);
+
+#endif

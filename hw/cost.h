@@ -1,0 +1,70 @@
+/* hw/cost.h: the cost model interface: batch -> nanoseconds.
+ *
+ * A cost model is a plug-in (const struct cost_ops, registered by name in
+ * hw/cost.c).  It is created for one (model, device, sharding) and then
+ * prices batches; pricing is pure (same batch, same answer) and does not
+ * allocate after the first few calls.  The breakdown sums to total_ns.
+ * Errors name the config key path ("cost_model.KEY") or the table file. */
+#ifndef LLM_COST_H
+#define LLM_COST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "hw/device.h"
+#include "models/model.h"
+#include "models/ops.h"
+#include "sim/batch.h"
+#include "sim/diag.h"
+
+struct cost_breakdown {
+    int64_t total_ns;
+    int64_t class_ns[OPC_COUNT];   /* gemm, attention, communication, other */
+    int64_t fixed_ns;              /* launch/graph replay, CPU, sampling */
+    int32_t extrapolated;          /* operators priced outside the tables */
+};
+
+struct cost_env {
+    const struct model *model;
+    const struct device *dev;
+    struct shard shard;
+    const char *root;              /* llmsim data root (tables) */
+};
+
+struct cost_ops {
+    const char *name;
+    size_t state_size;
+    int (*init)(void *st, const struct cost_env *env, const cJSON *params,
+                const char *path, struct llm_diag *d);
+    /* Prices one operator list built from the batch; adds to *out. */
+    int (*price)(void *st, const struct batch *b, const struct op_list *ops,
+                 struct cost_breakdown *out);
+    void (*fini)(void *st);
+};
+
+struct cost_model;
+
+/* Creates the model named by params' "name" (default: "calibrated" when
+ * the device has calibration tables, else "roofline").  Borrows env's
+ * pointees for its lifetime. */
+int cost_create(const struct cost_env *env, const cJSON *params,
+                const char *path, struct cost_model **out,
+                struct llm_diag *d);
+void cost_destroy(struct cost_model *c);
+const char *cost_name(const struct cost_model *c);
+
+/* Prices batch b (an empty batch costs only the fixed overhead). */
+int cost_price(struct cost_model *c, const struct batch *b,
+               struct cost_breakdown *out);
+
+/* Roofline time of one operator on dev: max(flops/peak, bytes/bw) for
+ * compute operators, ring all-reduce over the peer link for collectives. */
+double cost_roofline_s(const struct device *dev, const struct shard *s,
+                       const struct op *o);
+
+extern const struct cost_ops cost_roofline;
+
+#endif

@@ -1,0 +1,63 @@
+/* hw/cost_roofline.c: the speed-of-light cost model.
+ *
+ * Every operator costs max(FLOPs / peak, bytes / bandwidth) with datasheet
+ * peaks, collectives a ring over the peer link, plus one fixed overhead
+ * per iteration.  It is the floor every calibrated estimate must respect,
+ * and the model for devices without calibration tables. */
+#include <math.h>
+
+#include "hw/cost.h"
+#include "sim/jcfg.h"
+
+struct roofline {
+    const struct cost_env *env;
+    int64_t fixed_ns;
+};
+
+static int roof_init(void *st, const struct cost_env *env,
+                     const cJSON *params, const char *path,
+                     struct llm_diag *d)
+{
+    static const char *const keys[] = { "name", "iteration_overhead_us",
+                                        NULL };
+    struct roofline *r = st;
+    double us = 0;
+    int rc = params ? jcfg_known(params, path, keys, d) : LLM_OK;
+
+    if (!rc && params)
+        rc = jcfg_num(params, path, "iteration_overhead_us", false, 0, 1e9,
+                      &us, d);
+    r->env = env;
+    r->fixed_ns = (int64_t)llround(us * 1e3);
+    return rc;
+}
+
+static int roof_price(void *st, const struct batch *b,
+                      const struct op_list *ops, struct cost_breakdown *out)
+{
+    const struct roofline *r = st;
+    double cls[OPC_COUNT] = { 0 };
+    size_t i;
+    int c;
+
+    (void)b;
+    for (i = 0; i < ops->n; i++) {
+        const struct op *o = &ops->ops[i];
+        cls[op_class_of(o->kind)] += o->repeat *
+            cost_roofline_s(r->env->dev, &r->env->shard, o);
+    }
+    out->fixed_ns = r->fixed_ns;
+    out->total_ns = r->fixed_ns;
+    for (c = 0; c < OPC_COUNT; c++) {
+        out->class_ns[c] = (int64_t)llround(cls[c] * 1e9);
+        out->total_ns += out->class_ns[c];
+    }
+    return LLM_OK;
+}
+
+const struct cost_ops cost_roofline = {
+    .name = "roofline",
+    .state_size = sizeof(struct roofline),
+    .init = roof_init,
+    .price = roof_price,
+};

@@ -1,0 +1,43 @@
+#include "policies/registry.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Adding a policy: define its ops in its own file and add one line here. */
+static const struct sched_ops *const scheds[] = {
+    &sched_vllm,
+    NULL
+};
+
+static const struct kv_ops *const kvs[] = {
+    &kv_paged,
+    NULL
+};
+
+static const struct router_ops *const routers[] = {
+    &router_round_robin,
+    NULL
+};
+
+/* The tables differ in type but all start with the name, which is all
+ * a lookup reads; one helper per table keeps the casts out. */
+#define REGISTRY_FIND(fn, type, table, kind)                                  \
+const type *fn(const char *name, const char *path, struct llm_diag *d)       \
+{                                                                             \
+    char known[256] = "";                                                     \
+    size_t i, off = 0;                                                        \
+                                                                              \
+    for (i = 0; table[i] != NULL; i++)                                        \
+        if (strcmp(table[i]->name, name) == 0)                                \
+            return table[i];                                                  \
+    for (i = 0; table[i] != NULL && off < sizeof(known); i++)                 \
+        off += (size_t)snprintf(known + off, sizeof(known) - off, "%s%s",     \
+                                i ? ", " : "", table[i]->name);               \
+    diag_set(d, LLM_EINVAL, "%s.name: unknown %s \"%s\" (known: %s)", path,   \
+             kind, name, known);                                              \
+    return NULL;                                                              \
+}
+
+REGISTRY_FIND(registry_sched, struct sched_ops, scheds, "scheduler")
+REGISTRY_FIND(registry_kv, struct kv_ops, kvs, "KV manager")
+REGISTRY_FIND(registry_router, struct router_ops, routers, "router")

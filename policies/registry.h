@@ -1,0 +1,25 @@
+/* policies/registry.h: every plug-in policy, found by name.
+ *
+ * Each policy is a const ops table defined in its own file and listed in
+ * one table line in policies/registry.c.  Lookups return NULL and leave a
+ * message "PATH.name: unknown KIND \"x\" (known: a, b)" for unknown names. */
+#ifndef LLM_REGISTRY_H
+#define LLM_REGISTRY_H
+
+#include "sim/diag.h"
+#include "sim/kv.h"
+#include "sim/replica.h"
+#include "sim/router.h"
+
+const struct sched_ops *registry_sched(const char *name, const char *path,
+                                       struct llm_diag *d);
+const struct kv_ops *registry_kv(const char *name, const char *path,
+                                 struct llm_diag *d);
+const struct router_ops *registry_router(const char *name, const char *path,
+                                         struct llm_diag *d);
+
+extern const struct sched_ops sched_vllm;
+extern const struct kv_ops kv_paged;
+extern const struct router_ops router_round_robin;
+
+#endif

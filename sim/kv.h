@@ -1,0 +1,39 @@
+/* sim/kv.h: the KV-cache manager interface of a replica.
+ *
+ * The cache is a pool of fixed-size blocks (block_tokens tokens each, all
+ * layers).  A manager is a plug-in (const struct kv_ops, registered in
+ * policies/registry.c); the replica owns its state.  A request's
+ * allocation is tracked in request.kv_blocks; grow() never changes anything
+ * when it fails; release() returns every block of the request.  Managers
+ * that cache prefixes may hold blocks no request owns (used counts them).
+ * Invariants a test checks: 0 <= used <= capacity at all times, and used
+ * == 0 once every request is released (for managers without a cache). */
+#ifndef LLM_KV_H
+#define LLM_KV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "sim/diag.h"
+#include "sim/request.h"
+
+struct kv_ops {
+    const char *name;
+    size_t state_size;
+    int (*init)(void *st, int64_t capacity_blocks, int32_t block_tokens,
+                const cJSON *params, const char *path, struct llm_diag *d);
+    /* Blocks r must gain to hold `tokens` tokens in total. */
+    int64_t (*blocks_needed)(const void *st, const struct request *r,
+                             int64_t tokens);
+    /* Grows r to hold `tokens` tokens; false (and no change) if no room. */
+    bool (*grow)(void *st, struct request *r, int64_t tokens);
+    void (*release)(void *st, struct request *r);
+    int64_t (*free_blocks)(const void *st);
+    int64_t (*used_blocks)(const void *st);
+    void (*fini)(void *st);
+};
+
+#endif

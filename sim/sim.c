@@ -1,0 +1,292 @@
+#include "sim/sim.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/evq.h"
+
+struct sim {
+    struct sim_config cfg;
+    struct evq *q;
+    struct replica *reps;
+    int32_t n_reps;
+    void *router_st;
+    struct request *free_list;      /* recycled request records */
+    int64_t next_id, in_system, last_change_ns;
+    struct sim_stats st;
+    struct llm_diag *d;             /* the running sim_run's diag */
+};
+
+static int on_arrival(void *ctx, const struct sim_event *ev);
+static int on_iter_done(void *ctx, const struct sim_event *ev);
+static int on_wake(void *ctx, const struct sim_event *ev);
+
+int sim_create(const struct sim_config *cfg, struct sim **out,
+               struct llm_diag *d)
+{
+    struct sim *s = calloc(1, sizeof(*s));
+    int32_t i;
+    int rc = LLM_OK;
+
+    if (s == NULL)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    s->cfg = *cfg;
+    s->q = evq_create(64);
+    s->reps = calloc((size_t)cfg->n_replicas, sizeof(*s->reps));
+    s->router_st = calloc(1, cfg->router->state_size ?
+                             cfg->router->state_size : 1);
+    if (s->q == NULL || s->reps == NULL || s->router_st == NULL) {
+        sim_destroy(s);
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < cfg->n_replicas && rc == LLM_OK; i++) {
+        rc = replica_init(&s->reps[i], &cfg->replicas[i], d);
+        if (rc == LLM_OK)
+            s->n_reps++;
+    }
+    if (rc == LLM_OK)
+        rc = cfg->router->init(s->router_st, cfg->n_replicas, cfg->seed,
+                               cfg->router_params, cfg->router_path, d);
+    if (rc != LLM_OK) {
+        s->cfg.router = NULL;
+        sim_destroy(s);
+        return rc;
+    }
+    s->st.first_arrival_ns = -1;
+    *out = s;
+    return LLM_OK;
+}
+
+/* After a failed run, requests may still be queued, running or pending as
+ * the next arrival: free them with the rest. */
+static void free_in_flight(struct sim *s)
+{
+    struct sim_event ev;
+    struct request *q, *n;
+    int32_t i, j;
+
+    while (s->q && evq_pop(s->q, &ev))
+        if (ev.fn == on_arrival)
+            free(ev.payload);
+    for (i = 0; i < s->n_reps; i++) {
+        for (q = s->reps[i].wait_head; q != NULL; q = n) {
+            n = q->next;
+            free(q);
+        }
+        for (j = 0; j < s->reps[i].n_running; j++)
+            free(s->reps[i].running[j]);
+    }
+}
+
+void sim_destroy(struct sim *s)
+{
+    int32_t i;
+    struct request *q;
+
+    if (s == NULL)
+        return;
+    free_in_flight(s);
+    for (i = 0; i < s->n_reps; i++)
+        replica_fini(&s->reps[i]);
+    if (s->cfg.router && s->cfg.router->fini)
+        s->cfg.router->fini(s->router_st);
+    while ((q = s->free_list) != NULL) {
+        s->free_list = q->next;
+        free(q);
+    }
+    free(s->router_st);
+    free(s->reps);
+    evq_destroy(s->q);
+    free(s);
+}
+
+static struct request *req_alloc(struct sim *s)
+{
+    struct request *q = s->free_list;
+
+    if (q != NULL)
+        s->free_list = q->next;
+    else
+        q = malloc(sizeof(*q));
+    return q;
+}
+
+static void req_free(struct sim *s, struct request *q)
+{
+    q->next = s->free_list;
+    s->free_list = q;
+}
+
+/* Little's law bookkeeping: the integral of requests in the system. */
+static void count_change(struct sim *s, int64_t now_ns, int delta)
+{
+    s->st.in_system_integral_ns += (double)s->in_system *
+                                   (double)(now_ns - s->last_change_ns);
+    s->last_change_ns = now_ns;
+    s->in_system += delta;
+    if (s->in_system > s->st.max_in_system)
+        s->st.max_in_system = s->in_system;
+}
+
+static int on_done(void *ctx, struct request *q)
+{
+    struct sim *s = ctx;
+    int rc;
+
+    if (q->rejected)
+        s->st.rejected++;
+    else
+        s->st.completed++;
+    count_change(s, evq_now(s->q), -1);
+    rc = s->cfg.rec.request_done ? s->cfg.rec.request_done(s->cfg.rec.ctx, q)
+                                 : LLM_OK;
+    req_free(s, q);
+    return rc;
+}
+
+/* Starts an iteration on an idle replica if its scheduler finds work. */
+static int kick(struct sim *s, struct replica *r)
+{
+    int64_t dur;
+    int rc;
+
+    if (r->busy)
+        return LLM_OK;
+    rc = replica_begin(r, evq_now(s->q), &dur);
+    if (rc == LLM_OK)
+        rc = replica_take_rejected(r, on_done, s);
+    if (rc != LLM_OK || dur < 0)
+        return rc;
+    return evq_push(s->q, evq_now(s->q) + dur, on_iter_done, NULL, r->index);
+}
+
+static int pull_arrival(struct sim *s)
+{
+    struct req_spec spec;
+    struct request *q;
+    bool eof = false;
+    int rc = s->cfg.source(s->cfg.source_ctx, &spec, &eof, s->d);
+
+    if (rc != LLM_OK || eof)
+        return rc;
+    q = req_alloc(s);
+    if (q == NULL)
+        return diag_set(s->d, LLM_ENOMEM, "out of memory");
+    memset(q, 0, sizeof(*q));
+    q->id = s->next_id++;
+    q->arrival_ns = spec.arrival_ns;
+    q->prompt_tokens = spec.prompt_tokens;
+    q->output_tokens = spec.output_tokens;
+    q->tenant = spec.tenant;
+    q->priority = spec.priority;
+    q->first_sched_ns = q->first_token_ns = q->finish_ns = -1;
+    q->plan_idx = -1;
+    if (spec.arrival_ns < evq_now(s->q)) {
+        req_free(s, q);
+        return diag_set(s->d, LLM_EINVAL, "request %lld arrives at %lld ns, "
+                        "before the previous one", (long long)q->id,
+                        (long long)spec.arrival_ns);
+    }
+    return evq_push(s->q, spec.arrival_ns, on_arrival, q, 0);
+}
+
+static int on_arrival(void *ctx, const struct sim_event *ev)
+{
+    struct sim *s = ctx;
+    struct request *q = ev->payload;
+    struct replica *r;
+    int32_t i, limit;
+    int rc;
+
+    if (s->st.first_arrival_ns < 0)
+        s->st.first_arrival_ns = ev->t_ns;
+    s->st.arrived++;
+    count_change(s, ev->t_ns, +1);
+    i = s->cfg.router->route(s->router_st, q, s->reps, s->n_reps);
+    r = &s->reps[i < 0 || i >= s->n_reps ? 0 : i];
+    q->replica = r->index;
+    limit = r->max_model_len;
+    if (q->prompt_tokens >= limit) {
+        q->rejected = 1;
+        q->state = REQ_DONE;
+        rc = on_done(s, q);
+        return rc ? rc : pull_arrival(s);
+    }
+    if (q->prompt_tokens + q->output_tokens > limit) {
+        q->output_tokens = limit - q->prompt_tokens;
+        s->st.truncated++;
+    }
+    replica_enqueue(r, q);
+    rc = pull_arrival(s);
+    /* Wake an idle replica after every arrival of this instant: the wake
+     * event is pushed after the next arrival, so equal-time arrivals are
+     * all queued before the scheduler looks. */
+    if (rc == LLM_OK && !r->busy && !r->wake_pending) {
+        r->wake_pending = true;
+        rc = evq_push(s->q, ev->t_ns, on_wake, NULL, r->index);
+    }
+    return rc;
+}
+
+static int on_wake(void *ctx, const struct sim_event *ev)
+{
+    struct sim *s = ctx;
+    struct replica *r = &s->reps[ev->arg];
+
+    r->wake_pending = false;
+    return kick(s, r);
+}
+
+static int on_iter_done(void *ctx, const struct sim_event *ev)
+{
+    struct sim *s = ctx;
+
+    struct replica *r = &s->reps[ev->arg];
+    struct iter_record rec;
+    int rc = replica_end(r, ev->t_ns, on_done, s, &rec);
+
+    s->st.iterations++;
+    s->st.preemptions += rec.preemptions;
+    if (rc == LLM_OK && s->cfg.rec.iteration)
+        rc = s->cfg.rec.iteration(s->cfg.rec.ctx, &rec);
+    if (rc == LLM_OK)
+        rc = kick(s, r);
+    return rc;
+}
+
+int sim_run(struct sim *s, struct llm_diag *d)
+{
+    struct sim_event ev;
+    int32_t i;
+    int rc;
+
+    s->d = d;
+    rc = pull_arrival(s);
+    while (rc == LLM_OK && evq_pop(s->q, &ev)) {
+        s->st.events++;
+        rc = ev.fn(s, &ev);
+        if (rc != LLM_OK && d->code == LLM_OK)
+            diag_set(d, rc, "event at %lld ns failed", (long long)ev.t_ns);
+    }
+    s->st.last_event_ns = evq_now(s->q);
+    count_change(s, s->st.last_event_ns, 0);
+    for (i = 0; rc == LLM_OK && i < s->n_reps; i++) {
+        if (s->reps[i].n_waiting || s->reps[i].n_running)
+            rc = diag_set(d, LLM_ERANGE, "replica %d stalled with %lld "
+                          "waiting and %d running requests", i,
+                          (long long)s->reps[i].n_waiting,
+                          s->reps[i].n_running);
+    }
+    s->d = NULL;
+    return rc;
+}
+
+const struct sim_stats *sim_get_stats(const struct sim *s)
+{
+    return &s->st;
+}
+
+const struct replica *sim_replica(const struct sim *s, int32_t i)
+{
+    return &s->reps[i];
+}

@@ -1,0 +1,242 @@
+/* Tests of the event core and the vLLM-style replica with a fixed
+ * iteration cost, so every time is computable by hand. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policies/registry.h"
+#include "sim/sim.h"
+#include "tests/suites.h"
+
+struct fixture {
+    const struct req_spec *specs;
+    size_t n, next;
+    int64_t cost_ns;            /* per iteration */
+    int64_t per_token_ns;       /* plus this per batch token */
+    struct request done[64];
+    size_t n_done;
+    int64_t kv_cap, kv_max_seen;
+    int64_t iterations;
+};
+
+static int src(void *ctx, struct req_spec *out, bool *eof,
+               struct llm_diag *d)
+{
+    struct fixture *f = ctx;
+
+    (void)d;
+    if (f->next == f->n) {
+        *eof = true;
+        return LLM_OK;
+    }
+    *out = f->specs[f->next++];
+    return LLM_OK;
+}
+
+static int cost(void *ctx, const struct batch *b, int64_t *ns)
+{
+    const struct fixture *f = ctx;
+
+    *ns = f->cost_ns + f->per_token_ns * batch_tokens(b);
+    return LLM_OK;
+}
+
+static int on_req(void *ctx, const struct request *q)
+{
+    struct fixture *f = ctx;
+
+    ck_assert_uint_lt(f->n_done, 64);
+    f->done[f->n_done++] = *q;
+    return LLM_OK;
+}
+
+static int on_iter(void *ctx, const struct iter_record *r)
+{
+    struct fixture *f = ctx;
+
+    ck_assert_int_ge(r->kv_blocks_used, 0);
+    ck_assert_int_le(r->kv_blocks_used, f->kv_cap);
+    if (r->kv_blocks_used > f->kv_max_seen)
+        f->kv_max_seen = r->kv_blocks_used;
+    ck_assert_int_gt(r->end_ns, r->start_ns);
+    f->iterations++;
+    return LLM_OK;
+}
+
+static const struct request *find(const struct fixture *f, int64_t id)
+{
+    size_t i;
+
+    for (i = 0; i < f->n_done; i++)
+        if (f->done[i].id == id)
+            return &f->done[i];
+    ck_abort_msg("request %lld not finished", (long long)id);
+    return NULL;
+}
+
+/* Runs the fixture on one replica with the vllm scheduler. */
+static struct sim_stats run(struct fixture *f, int64_t kv_blocks,
+                            int32_t max_model_len, const char *sched_json)
+{
+    cJSON *sp = sched_json ? cJSON_Parse(sched_json) : NULL;
+    struct replica_config rc = { .index = 0, .kv_capacity_blocks = kv_blocks,
+        .block_tokens = 16, .max_model_len = max_model_len,
+        .sched = &sched_vllm, .sched_params = sp, .sched_path = "scheduler",
+        .kv = &kv_paged, .kv_path = "kv_cache", .cost = cost,
+        .cost_ctx = f };
+    struct sim_config cfg = { .n_replicas = 1, .replicas = &rc,
+        .router = &router_round_robin, .router_path = "router",
+        .source = src, .source_ctx = f, .rec = { f, on_req, on_iter } };
+    struct llm_diag d = { 0 };
+    struct sim_stats st;
+    struct sim *s = NULL;
+
+    f->kv_cap = kv_blocks;
+    ck_assert_int_eq(sim_create(&cfg, &s, &d), LLM_OK);
+    ck_assert_msg(sim_run(s, &d) == LLM_OK, "%s", d.msg);
+    st = *sim_get_stats(s);
+    ck_assert_int_eq(sim_replica(s, 0)->kv->used_blocks(
+                         sim_replica(s, 0)->kv_st), 0);
+    sim_destroy(s);
+    cJSON_Delete(sp);
+    return st;
+}
+
+/* One request, 10 ms per iteration: the prefill iteration yields the first
+ * token at arrival + 10 ms, each of the 4 remaining tokens one decode
+ * iteration later. */
+START_TEST(test_hand_computed_single)
+{
+    static const struct req_spec spec[] = {
+        { .arrival_ns = 1000000, .prompt_tokens = 100, .output_tokens = 5 },
+    };
+    struct fixture f = { .specs = spec, .n = 1, .cost_ns = 10000000 };
+    struct sim_stats st = run(&f, 1000, 4096, NULL);
+    const struct request *q = find(&f, 0);
+
+    ck_assert_int_eq(st.completed, 1);
+    ck_assert_int_eq(q->first_token_ns, 11000000);
+    ck_assert_int_eq(q->finish_ns, 51000000);
+    ck_assert_int_eq(q->generated, 5);
+    ck_assert_int_eq(f.iterations, 5);
+    ck_assert_int_eq(f.kv_max_seen, 7);  /* ceil(104 / 16): last decode */
+}
+END_TEST
+
+/* Two requests: B arrives while A's prefill runs; vLLM prefills first, so
+ * B's prefill runs alone next, delaying A's first decode. */
+START_TEST(test_prefill_first)
+{
+    static const struct req_spec spec[] = {
+        { .arrival_ns = 0, .prompt_tokens = 32, .output_tokens = 3 },
+        { .arrival_ns = 5000000, .prompt_tokens = 32, .output_tokens = 2 },
+    };
+    struct fixture f = { .specs = spec, .n = 2, .cost_ns = 10000000 };
+    const struct request *a, *b;
+
+    run(&f, 1000, 4096, NULL);
+    a = find(&f, 0);
+    b = find(&f, 1);
+    ck_assert_int_eq(a->first_token_ns, 10000000);   /* [0,10] A prefill */
+    ck_assert_int_eq(b->first_token_ns, 20000000);   /* [10,20] B prefill */
+    ck_assert_int_eq(b->finish_ns, 30000000);        /* [20,30] A,B decode */
+    ck_assert_int_eq(a->finish_ns, 40000000);        /* [30,40] A decode */
+}
+END_TEST
+
+/* The token budget splits simultaneous prefills over iterations. */
+START_TEST(test_token_budget)
+{
+    static const struct req_spec spec[] = {
+        { .arrival_ns = 0, .prompt_tokens = 600, .output_tokens = 1 },
+        { .arrival_ns = 0, .prompt_tokens = 600, .output_tokens = 1 },
+        { .arrival_ns = 0, .prompt_tokens = 600, .output_tokens = 1 },
+    };
+    struct fixture f = { .specs = spec, .n = 3, .cost_ns = 1000000 };
+
+    run(&f, 1000, 4096, "{\"max_num_batched_tokens\": 1300}");
+    ck_assert_int_eq(find(&f, 0)->finish_ns, 1000000);
+    ck_assert_int_eq(find(&f, 1)->finish_ns, 1000000);
+    ck_assert_int_eq(find(&f, 2)->finish_ns, 2000000);
+}
+END_TEST
+
+/* A pool of 8 blocks cannot hold two requests growing to 5 blocks each:
+ * the newer is preempted (recompute), resumes, and both finish with all
+ * their tokens; the pool never overflows and ends empty. */
+START_TEST(test_preemption)
+{
+    static const struct req_spec spec[] = {
+        { .arrival_ns = 0, .prompt_tokens = 48, .output_tokens = 30 },
+        { .arrival_ns = 0, .prompt_tokens = 48, .output_tokens = 30 },
+    };
+    struct fixture f = { .specs = spec, .n = 2, .cost_ns = 1000000 };
+    struct sim_stats st = run(&f, 8, 4096, "{\"watermark\": 0}");
+    const struct request *a = find(&f, 0), *b = find(&f, 1);
+
+    ck_assert_int_eq(st.completed, 2);
+    ck_assert_int_ge(st.preemptions, 1);
+    ck_assert_int_eq(a->preemptions, 0);
+    ck_assert_int_ge(b->preemptions, 1);
+    ck_assert_int_eq(a->generated, 30);
+    ck_assert_int_eq(b->generated, 30);
+    ck_assert_int_lt(a->finish_ns, b->finish_ns);
+    ck_assert_int_le(f.kv_max_seen, 8);
+}
+END_TEST
+
+/* Prompts at or over max_model_len are rejected; longer outputs are cut. */
+START_TEST(test_reject_and_truncate)
+{
+    static const struct req_spec spec[] = {
+        { .arrival_ns = 0, .prompt_tokens = 100, .output_tokens = 5 },
+        { .arrival_ns = 1, .prompt_tokens = 90, .output_tokens = 50 },
+    };
+    struct fixture f = { .specs = spec, .n = 2, .cost_ns = 1000 };
+    struct sim_stats st = run(&f, 100, 100, NULL);
+
+    ck_assert_int_eq(st.rejected, 1);
+    ck_assert_int_eq(st.completed, 1);
+    ck_assert_int_eq(st.truncated, 1);
+    ck_assert(find(&f, 0)->rejected);
+    ck_assert_int_eq(find(&f, 1)->generated, 10);
+}
+END_TEST
+
+/* Little's law holds exactly on the simulator's own accounting: the
+ * integral of requests in the system equals the sum of their latencies. */
+START_TEST(test_in_system_integral)
+{
+    struct req_spec spec[40];
+    struct fixture f = { .specs = spec, .n = 40, .cost_ns = 2000000,
+                         .per_token_ns = 1000 };
+    struct sim_stats st;
+    double sum = 0;
+    size_t i;
+
+    for (i = 0; i < 40; i++)
+        spec[i] = (struct req_spec){ .arrival_ns = (int64_t)i * 3000000,
+            .prompt_tokens = 50 + (int32_t)(i * 37 % 200),
+            .output_tokens = 1 + (int32_t)(i * 13 % 40) };
+    st = run(&f, 40, 4096, NULL);
+    for (i = 0; i < f.n_done; i++)
+        sum += (double)(f.done[i].finish_ns - f.done[i].arrival_ns);
+    ck_assert_int_eq(st.completed, 40);
+    ck_assert_double_eq_tol(st.in_system_integral_ns, sum, 1.0);
+}
+END_TEST
+
+Suite *sim_suite(void)
+{
+    Suite *s = suite_create("sim");
+    TCase *tc = tcase_create("replica");
+
+    tcase_add_test(tc, test_hand_computed_single);
+    tcase_add_test(tc, test_prefill_first);
+    tcase_add_test(tc, test_token_budget);
+    tcase_add_test(tc, test_preemption);
+    tcase_add_test(tc, test_reject_and_truncate);
+    tcase_add_test(tc, test_in_system_integral);
+    suite_add_tcase(s, tc);
+    return s;
+}
