@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "cli/run.h"
+#include "cli/bench.h"
+#include "cli/step.h"
 #include "sim/version.h"
 
 static void usage(FILE *f)
@@ -15,6 +17,10 @@ static void usage(FILE *f)
         "  run CONFIG [--out DIR] [--seed N] [--set key.path=value]...\n"
         "                 replay a scenario; writes results.sqlite and "
         "summary.json\n"
+        "  step --model ID --hw ID [--tp N] [--dtype bf16|fp8] [--cost NAME]\n"
+        "                 price JSON batches from stdin, one answer per line\n"
+        "  bench [CONFIG] speed and peak memory of a whole run "
+        "(configs/bench.json)\n"
         "  version        print the version\n"
         "  help           this text\n\n"
         "See README.md and docs/config.md.\n", LLMSIM_VERSION);
@@ -30,6 +36,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "step") == 0)
+        return cmd_step(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench") == 0)
+        return cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("llmsim %s\n", LLMSIM_VERSION);
         return 0;

@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hw/cost.h"
 #include "policies/registry.h"
 #include "sim/jcfg.h"
 #include "sim/paths.h"
+#include "traces/source.h"
 
 static const char *const top_keys[] = { "name", "seed", "model", "hardware",
     "scheduler", "kv_cache", "router", "cost_model", "workload", "slo",
@@ -233,6 +235,37 @@ int scenario_plan_memory(struct scenario *sc, int64_t token_budget,
     return LLM_OK;
 }
 
+/* Instantiates every plug-in once and drops it, so that each reads and
+ * checks its own parameters now: a run never fails on configuration. */
+static int validate_plugins(struct scenario *sc, struct llm_diag *d)
+{
+    void *a = calloc(1, sc->sched->state_size + 1);
+    void *b = calloc(1, sc->kv->state_size + 1);
+    void *c = calloc(1, sc->router->state_size + 1);
+    struct cost_env env = { .model = &sc->model, .dev = &sc->dev,
+                            .shard = sc->shard, .root = llm_root() };
+    struct cost_model *cm = NULL;
+    struct req_source *src = NULL;
+    int rc = (a && b && c) ? LLM_OK : diag_set(d, LLM_ENOMEM, "out of memory");
+
+    if (!rc) rc = sc->sched->init(a, sc->sched_params, "scheduler", d);
+    if (!rc && sc->sched->fini) sc->sched->fini(a);
+    if (!rc) rc = sc->kv->init(b, sc->mem.kv_blocks, sc->block_tokens,
+                               sc->kv_params, "kv_cache", d);
+    if (!rc && sc->kv->fini) sc->kv->fini(b);
+    if (!rc) rc = sc->router->init(c, sc->replicas, sc->seed,
+                                   sc->router_params, "router", d);
+    if (!rc && sc->router->fini) sc->router->fini(c);
+    free(a);
+    free(b);
+    free(c);
+    if (!rc) rc = cost_create(&env, sc->cost_params, "cost_model", &cm, d);
+    cost_destroy(cm);
+    if (!rc) rc = source_open(sc->workload, "workload", sc->seed, &src, d);
+    source_close(src);
+    return rc;
+}
+
 int scenario_load(const char *path, const char *const *sets,
                   struct scenario *sc, struct llm_diag *d)
 {
@@ -254,6 +287,7 @@ int scenario_load(const char *path, const char *const *sets,
         sched_limits(sc, &tokens, &seqs);
         rc = scenario_plan_memory(sc, tokens, seqs, d);
     }
+    if (!rc) rc = validate_plugins(sc, d);
     if (rc != LLM_OK) {
         cJSON_Delete(sc->root);
         sc->root = NULL;
