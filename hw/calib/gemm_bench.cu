@@ -102,8 +102,11 @@ int main(int argc, char **argv) {
     CK_LAUNCH();
     const size_t ws_bytes = 32ull << 20;
     void *ws; CK(cudaMalloc(&ws, ws_bytes));
-    float *scales; CK(cudaMalloc(&scales, 2 * sizeof(float)));
-    float hs[2] = {1.0f, 1.0f};
+    // per-tensor scales: each on its own 256-byte line (cuBLASLt refuses fp8 matmuls
+    // whose scale pointers are not 16-byte aligned)
+    float *scales; CK(cudaMalloc(&scales, 128 * sizeof(float)));
+    float hs[128];
+    for (int i = 0; i < 128; i++) hs[i] = 1.0f;
     CK(cudaMemcpy(scales, hs, sizeof hs, cudaMemcpyHostToDevice));
 
     cublasLtHandle_t lt; CKL(cublasLtCreate(&lt));
@@ -147,7 +150,7 @@ int main(int argc, char **argv) {
         CKL(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
         CKL(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
         if (fp8) {
-            const float *sa = scales, *sbp = scales + 1;
+            const float *sa = scales, *sbp = scales + 64;
             CKL(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &sa, sizeof sa));
             CKL(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &sbp, sizeof sbp));
             int8_t fa = (int8_t)fast_accum;

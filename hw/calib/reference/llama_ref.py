@@ -308,7 +308,7 @@ def main():
     print(f"weights + KV initialised in {time.time() - t0:.1f} s", flush=True)
     os.makedirs(a.out, exist_ok=True)
     if a.profile:
-        pb = Batch({"prefill": [[512, 1024]], "decode": [[64, 1024]]}, cfg["vocab_size"])
+        pb = Batch({"prefill": [[512, 1024]], "decode": [[32, 1024]]}, cfg["vocab_size"])
         if pb.total_k <= kv_tokens:
             profile_kernels(m, pb, os.path.join(a.out, f"kernels_{a.model}.txt"))
     prov = K.provenance("reference/llama_ref.py", {"attention_kernel": K.ATTENTION_KERNEL})
