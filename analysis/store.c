@@ -7,9 +7,19 @@
 #include <sys/stat.h>
 #include <time.h>
 
+/* ITL gaps are counted in memory per whole microsecond and written once
+ * at commit: a row per token (or per iteration) would dominate the run's
+ * time, and 1 us is far below what the ms-scale ITL figures resolve. */
+struct itl_slot {
+    int64_t gap_us;            /* -1: empty */
+    int64_t count;
+};
+
 struct store {
     sqlite3 *db;
     sqlite3_stmt *req, *iter, *itl, *metric;
+    struct itl_slot *itl_tab;  /* open addressing, power-of-two size */
+    size_t itl_cap, itl_used;
     char tmp[1024], final[1024];
 };
 
@@ -185,11 +195,83 @@ int store_iteration(struct store *s, const struct iter_record *r)
     return step(s, st);
 }
 
+static size_t itl_hash(int64_t key, size_t cap)
+{
+    return (size_t)((uint64_t)key * 0x9E3779B97F4A7C15ull >> 17) & (cap - 1);
+}
+
+static struct itl_slot *itl_find(struct itl_slot *tab, size_t cap,
+                                 int64_t key)
+{
+    size_t i = itl_hash(key, cap);
+
+    while (tab[i].gap_us != -1 && tab[i].gap_us != key)
+        i = (i + 1) & (cap - 1);
+    return &tab[i];
+}
+
+static int itl_grow(struct store *s)
+{
+    size_t ncap = s->itl_cap ? s->itl_cap * 2 : 4096, i;
+    struct itl_slot *n = malloc(ncap * sizeof(*n));
+
+    if (n == NULL)
+        return LLM_ENOMEM;
+    for (i = 0; i < ncap; i++)
+        n[i].gap_us = -1;
+    for (i = 0; i < s->itl_cap; i++)
+        if (s->itl_tab[i].gap_us != -1)
+            *itl_find(n, ncap, s->itl_tab[i].gap_us) = s->itl_tab[i];
+    free(s->itl_tab);
+    s->itl_tab = n;
+    s->itl_cap = ncap;
+    return LLM_OK;
+}
+
 int store_itl(struct store *s, int64_t gap_ns, int64_t count)
 {
-    sqlite3_bind_int64(s->itl, 1, gap_ns);
-    sqlite3_bind_int64(s->itl, 2, count);
-    return step(s, s->itl);
+    int64_t key = (gap_ns + 500) / 1000;
+    struct itl_slot *slot;
+
+    if ((s->itl_used + 1) * 2 > s->itl_cap && itl_grow(s) != LLM_OK)
+        return LLM_ENOMEM;
+    slot = itl_find(s->itl_tab, s->itl_cap, key);
+    if (slot->gap_us == -1) {
+        slot->gap_us = key;
+        slot->count = 0;
+        s->itl_used++;
+    }
+    slot->count += count;
+    return LLM_OK;
+}
+
+static int cmp_slot(const void *a, const void *b)
+{
+    int64_t x = ((const struct itl_slot *)a)->gap_us;
+    int64_t y = ((const struct itl_slot *)b)->gap_us;
+
+    return (x > y) - (x < y);
+}
+
+/* Writes the ITL counts in gap order (deterministic file contents). */
+static int itl_flush(struct store *s)
+{
+    size_t i, n = 0;
+    int rc = LLM_OK;
+
+    for (i = 0; i < s->itl_cap; i++)
+        if (s->itl_tab[i].gap_us != -1)
+            s->itl_tab[n++] = s->itl_tab[i];
+    qsort(s->itl_tab, n, sizeof(*s->itl_tab), cmp_slot);
+    for (i = 0; i < n && rc == LLM_OK; i++) {
+        sqlite3_bind_int64(s->itl, 1, s->itl_tab[i].gap_us * 1000);
+        sqlite3_bind_int64(s->itl, 2, s->itl_tab[i].count);
+        rc = step(s, s->itl);
+    }
+    free(s->itl_tab);
+    s->itl_tab = NULL;
+    s->itl_cap = s->itl_used = 0;
+    return rc;
 }
 
 int store_metric(struct store *s, const char *name, double value)
@@ -201,11 +283,15 @@ int store_metric(struct store *s, const char *name, double value)
 
 sqlite3 *store_db(struct store *s)
 {
+    if (s->itl_tab != NULL)
+        itl_flush(s);
     return s->db;
 }
 
 static void close_db(struct store *s)
 {
+    free(s->itl_tab);
+    s->itl_tab = NULL;
     sqlite3_finalize(s->req);
     sqlite3_finalize(s->iter);
     sqlite3_finalize(s->itl);
@@ -216,9 +302,11 @@ static void close_db(struct store *s)
 
 int store_commit(struct store *s, struct llm_diag *d)
 {
-    int rc = LLM_OK;
+    int rc = s->itl_tab ? itl_flush(s) : LLM_OK;
 
-    if (sqlite3_exec(s->db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK)
+    if (rc != LLM_OK)
+        rc = sql_err(s->db, "itl", d);
+    else if (sqlite3_exec(s->db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK)
         rc = sql_err(s->db, "commit", d);
     close_db(s);
     if (rc == LLM_OK && rename(s->tmp, s->final) != 0)

@@ -37,10 +37,13 @@ int store_open(const char *dir, const struct run_info *info,
                struct store **out, struct llm_diag *d);
 int store_request(struct store *s, const struct request *q);
 int store_iteration(struct store *s, const struct iter_record *rec);
-/* gap_ns: time between two consecutive tokens of count sequences. */
+/* gap_ns: time between two consecutive tokens of count sequences.
+ * Counted in memory per microsecond; written to the itl table in gap
+ * order when the database is read (store_db) or committed. */
 int store_itl(struct store *s, int64_t gap_ns, int64_t count);
 int store_metric(struct store *s, const char *name, double value);
-/* The open connection, for the summary to read before commit. */
+/* The open connection, for the summary to read before commit (flushes
+ * the ITL counts first; later store_itl calls are not allowed). */
 sqlite3 *store_db(struct store *s);
 /* Ends the transaction and renames the file into place; frees s. */
 int store_commit(struct store *s, struct llm_diag *d);

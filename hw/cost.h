@@ -39,9 +39,13 @@ struct cost_ops {
     size_t state_size;
     int (*init)(void *st, const struct cost_env *env, const cJSON *params,
                 const char *path, struct llm_diag *d);
-    /* Prices one operator list built from the batch; adds to *out. */
+    /* Prices an operator list built from the batch (all of it, or only
+     * its dense or attention part): adds to out's class_ns and
+     * extrapolated, never to total_ns or fixed_ns. */
     int (*price)(void *st, const struct batch *b, const struct op_list *ops,
                  struct cost_breakdown *out);
+    /* Fixed time of an iteration of this batch (launch, CPU, sampling). */
+    int64_t (*fixed_ns)(void *st, const struct batch *b);
     void (*fini)(void *st);
 };
 
@@ -56,7 +60,8 @@ int cost_create(const struct cost_env *env, const cJSON *params,
 void cost_destroy(struct cost_model *c);
 const char *cost_name(const struct cost_model *c);
 
-/* Prices batch b (an empty batch costs only the fixed overhead). */
+/* Prices batch b (an empty batch costs only the fixed overhead).  The
+ * dense part's price is cached by (tokens, sampled rows). */
 int cost_price(struct cost_model *c, const struct batch *b,
                struct cost_breakdown *out);
 

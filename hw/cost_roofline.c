@@ -46,13 +46,15 @@ static int roof_price(void *st, const struct batch *b,
         cls[op_class_of(o->kind)] += o->repeat *
             cost_roofline_s(r->env->dev, &r->env->shard, o);
     }
-    out->fixed_ns = r->fixed_ns;
-    out->total_ns = r->fixed_ns;
-    for (c = 0; c < OPC_COUNT; c++) {
-        out->class_ns[c] = (int64_t)llround(cls[c] * 1e9);
-        out->total_ns += out->class_ns[c];
-    }
+    for (c = 0; c < OPC_COUNT; c++)
+        out->class_ns[c] += (int64_t)llround(cls[c] * 1e9);
     return LLM_OK;
+}
+
+static int64_t roof_fixed(void *st, const struct batch *b)
+{
+    (void)b;
+    return ((const struct roofline *)st)->fixed_ns;
 }
 
 const struct cost_ops cost_roofline = {
@@ -60,4 +62,5 @@ const struct cost_ops cost_roofline = {
     .state_size = sizeof(struct roofline),
     .init = roof_init,
     .price = roof_price,
+    .fixed_ns = roof_fixed,
 };

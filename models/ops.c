@@ -134,6 +134,13 @@ static int allreduce(struct op_list *l, const char *name, int32_t repeat,
 int ops_build(const struct model *m, const struct shard *s,
               const struct batch *b, struct op_list *l)
 {
+    return ops_build_part(m, s, b, OPS_ALL, l);
+}
+
+int ops_build_part(const struct model *m, const struct shard *s,
+                   const struct batch *b, enum ops_part part,
+                   struct op_list *l)
+{
     int64_t t = batch_tokens(b), rows = batch_logit_rows(b);
     int64_t h = m->hidden, hd = m->head_dim, tp = s->tp, L = m->num_layers;
     int64_t qh = m->num_heads / tp;
@@ -145,12 +152,14 @@ int ops_build(const struct model *m, const struct shard *s,
     l->n = 0;
     if (t == 0)
         return LLM_OK;
+    if (part == OPS_ATTN)
+        return attention(l, m, s, b);
     rc |= elem(l, "embedding", 1, t, h, 1, 1, a);
     rc |= elem(l, "rmsnorm", (int32_t)(2 * L), t, h, 1, 1, a);
     rc |= gemm(l, "qkv", (int32_t)L, t, (qh + 2 * kvh) * hd, h, s);
     rc |= elem(l, "rope", (int32_t)L, t, (qh + kvh) * hd, 1, 1, a);
     rc |= elem(l, "kv_write", (int32_t)L, t, 2 * kvh * hd, 1, 1, s->kv_bytes);
-    if (rc == LLM_OK)
+    if (rc == LLM_OK && part == OPS_ALL)
         rc = attention(l, m, s, b);
     rc |= gemm(l, "o_proj", (int32_t)L, t, h, qh * hd, s);
     rc |= allreduce(l, "allreduce", (int32_t)(2 * L), t, h, s);

@@ -58,9 +58,17 @@ enum op_class op_class_of(enum op_kind k);
 /* LLM_EINVAL if tp does not divide the heads or the FFN. */
 int ops_check_shard(const struct model *m, const struct shard *s,
                     struct llm_diag *d);
+/* Which operators to build: the dense part (everything but attention)
+ * depends only on the batch's token count and sampled rows, so cost models
+ * can cache its price; attention depends on every sequence. */
+enum ops_part { OPS_ALL, OPS_DENSE, OPS_ATTN };
+
 /* Fills l (cleared first).  LLM_ENOMEM only. */
 int ops_build(const struct model *m, const struct shard *s,
               const struct batch *b, struct op_list *l);
+int ops_build_part(const struct model *m, const struct shard *s,
+                   const struct batch *b, enum ops_part part,
+                   struct op_list *l);
 void ops_free(struct op_list *l);
 
 #endif

@@ -96,7 +96,9 @@ static int plan_decodes(struct replica *r)
     for (i = 0; i < r->n_running; i++) {
         struct request *q = r->running[i];
         bool self_preempted = false;
-        while (!replica_kv_grow(r, q, q->computed + 1)) {
+        /* Most steps stay inside the last block: no manager call. */
+        while ((int64_t)q->kv_blocks * r->block_tokens < q->computed + 1 &&
+               !replica_kv_grow(r, q, q->computed + 1)) {
             struct request *victim = r->running[r->n_running - 1];
             replica_preempt(r, victim);
             if (victim == q) {

@@ -160,6 +160,7 @@ void replica_preempt(struct replica *r, struct request *q)
             r->plan_prefill_tokens -= it->tokens;
         it->req = NULL;
         q->plan_idx = -1;
+        r->batch_stale = true;
     }
     running_remove(r, q);
     r->kv->release(r->kv_st, q);
@@ -183,6 +184,13 @@ int replica_plan(struct replica *r, struct request *q, int32_t tokens,
     r->plan[r->n_plan++] = (struct plan_item){ q, tokens, prefill };
     if (prefill)
         r->plan_prefill_tokens += tokens;
+    /* The batch grows with the plan; a preempted planned item makes it
+     * stale and replica_begin rebuilds it. */
+    if (prefill && batch_add_prefill(&r->batch, tokens, q->computed,
+            q->computed + tokens >= replica_prefill_target(q)) != LLM_OK)
+        return LLM_ENOMEM;
+    if (!prefill && batch_add_decode(&r->batch, 1, q->computed) != LLM_OK)
+        return LLM_ENOMEM;
     if (q->first_sched_ns < 0)
         q->first_sched_ns = r->iter_start_ns;
     return LLM_OK;
@@ -270,11 +278,12 @@ int replica_begin(struct replica *r, int64_t now_ns, int64_t *dur_ns)
     r->n_plan = 0;
     r->plan_prefill_tokens = 0;
     r->iter_start_ns = now_ns;
+    r->batch_stale = false;
+    batch_clear(&r->batch);
     *dur_ns = -1;
     rc = r->sched->schedule(r->sched_st, r, now_ns);
-    if (rc != LLM_OK)
-        return rc;
-    rc = build_batch(r);
+    if (rc == LLM_OK && r->batch_stale)
+        rc = build_batch(r);
     if (rc != LLM_OK)
         return rc;
     r->iter_preempted = r->preemptions - preempted;

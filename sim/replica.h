@@ -81,7 +81,8 @@ struct replica {
     struct plan_item *plan;
     int32_t n_plan, cap_plan;
     int64_t plan_prefill_tokens;
-    struct batch batch;
+    struct batch batch;        /* the plan as the cost model sees it */
+    bool batch_stale;          /* a planned item was preempted */
 
     const struct sched_ops *sched;
     void *sched_st;

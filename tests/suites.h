@@ -10,7 +10,8 @@
 #define LLM_SUITES(X) \
     X(evq)            \
     X(jcfg)           \
-    X(sim)
+    X(sim)            \
+    X(run)
 
 #define LLM_DECLARE_SUITE(name) Suite *name##_suite(void);
 LLM_SUITES(LLM_DECLARE_SUITE)

@@ -1,0 +1,362 @@
+/* End-to-end tests of `llmsim run`: config errors, outputs, determinism,
+ * metrics checked against an independent computation, Little's law. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "cli/run.h"
+#include "cli/scenario.h"
+#include "tests/suites.h"
+
+static char tmpdir[256];
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/llmsim-run-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+    char cmd[300];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[2][512];
+    static int k;
+    FILE *f;
+
+    k ^= 1;
+    snprintf(path[k], sizeof(path[k]), "%s/%s", tmpdir, name);
+    f = fopen(path[k], "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    return path[k];
+}
+
+/* A small Azure-format trace: 200 requests over about 20 s, bursty enough
+ * that queues form on a tiny KV cache. */
+static const char *write_trace(int bad_line)
+{
+    char *buf = malloc(200 * 64 + 64);
+    size_t off = 0;
+    int i;
+
+    off += (size_t)sprintf(buf, "TIMESTAMP,ContextTokens,GeneratedTokens\r\n");
+    for (i = 0; i < 200; i++) {
+        int ms = i * 100 + (i * 37) % 90;
+        if (i + 2 == bad_line)
+            off += (size_t)sprintf(buf + off, "2023-11-16 18:00:%02d.%03d0000,"
+                                   "x12,5\r\n", ms / 1000, ms % 1000);
+        else
+            off += (size_t)sprintf(buf + off, "2023-11-16 18:00:%02d.%03d0000,"
+                                   "%d,%d\r\n", ms / 1000, ms % 1000,
+                                   64 + (i * 97) % 900, 1 + (i * 31) % 120);
+    }
+    buf[off - 2] = '\0';   /* no final newline, as the real files */
+    write_file("trace.csv", buf);
+    free(buf);
+    return "trace.csv";
+}
+
+static const char *config(const char *extra, int kv_blocks)
+{
+    static char text[4096];
+    char trace[512];
+
+    snprintf(trace, sizeof(trace), "%s/trace.csv", tmpdir);
+    snprintf(text, sizeof(text),
+        "{\"name\": \"t\", \"seed\": 7, \"model\": \"llama-3-8b\","
+        " \"hardware\": {\"device\": \"h100-sxm-80gb\", \"kv_blocks\": %d},"
+        " \"scheduler\": {\"name\": \"vllm\", \"max_num_seqs\": 32},"
+        " \"workload\": {\"type\": \"azure\", \"path\": \"%s\"},"
+        " \"slo\": {\"ttft_ms\": 500, \"tpot_ms\": 30},"
+        " \"output\": {\"dir\": \"%s/out\"}%s}",
+        kv_blocks, trace, tmpdir, extra ? extra : "");
+    return write_file("c.json", text);
+}
+
+static int load_err(const char *text, char *msg, size_t len)
+{
+    struct llm_diag d = { 0 };
+    struct scenario sc;
+    const char *p = write_file("bad.json", text);
+    int rc = scenario_load(p, NULL, &sc, &d);
+
+    if (rc == LLM_OK)
+        scenario_free(&sc);
+    snprintf(msg, len, "%s", d.msg);
+    ck_assert_str_eq(d.file, p);
+    return rc;
+}
+
+#define BASE "\"model\": \"llama-3-8b\", \"workload\": {\"type\": \"poisson\"," \
+             " \"rate\": 1, \"num_requests\": 3}"
+
+START_TEST(test_config_errors)
+{
+    char m[600];
+
+    ck_assert_int_eq(load_err("{" BASE ", \"hardware\": {\"device\": "
+        "\"h100-sxm-80gb\"}, \"scheduler\": {\"max_num_seqs\": \"abc\"}}",
+        m, sizeof(m)), LLM_EINVAL);
+    ck_assert_str_eq(m, "scheduler.max_num_seqs: expected an integer in "
+                     "[1, 1048576], got \"abc\"");
+    ck_assert_int_eq(load_err("{" BASE ", \"hardware\": {\"device\": "
+        "\"h100-sxm-80gb\"}, \"schedular\": {}}", m, sizeof(m)), LLM_EINVAL);
+    ck_assert(strncmp(m, "schedular: unknown key (known: name, seed", 41) == 0);
+    ck_assert_int_eq(load_err("{" BASE ", \"hardware\": {\"device\": "
+        "\"h100-sxm-80gb\"}, \"scheduler\": {\"name\": \"orca2\"}}", m,
+        sizeof(m)), LLM_EINVAL);
+    ck_assert_str_eq(m, "scheduler.name: unknown scheduler \"orca2\" "
+                     "(known: vllm)");
+    ck_assert_int_eq(load_err("{" BASE ", \"hardware\": {\"device\": "
+        "\"h100-sxm-80gb\", \"tp\": 3}}", m, sizeof(m)), LLM_EINVAL);
+    ck_assert(strstr(m, "hardware.tp: 3 does not divide") == m);
+    ck_assert_int_eq(load_err("{" BASE ", \"hardware\": {\"device\": "
+        "\"h100-sxm-80gb\", \"gpu_memory_utilization\": 0.1}}", m,
+        sizeof(m)), LLM_ERANGE);
+    ck_assert(strstr(m, "does not fit on h100-sxm-80gb") != NULL);
+    ck_assert_int_eq(load_err("{\"model\": \"llama-3-8b\", \"hardware\": "
+        "{\"device\": \"h100-sxm-80gb\"}}", m, sizeof(m)), LLM_EINVAL);
+    ck_assert_str_eq(m, "workload: missing (expected an object)");
+    ck_assert_int_eq(load_err("{\"model\": 12}", m, sizeof(m)), LLM_EINVAL);
+    ck_assert_str_eq(m, "model: expected a non-empty string, got 12");
+    ck_assert_int_eq(load_err("{\"model\": \"gpt-9\"}", m, sizeof(m)),
+                     LLM_ENOTFOUND);
+    ck_assert_int_eq(load_err("{\"model\": \"llama-3-8b\",", m, sizeof(m)),
+                     LLM_EINVAL);
+    ck_assert(strncmp(m, "line 1 column", 13) == 0);
+}
+END_TEST
+
+static cJSON *run_ok(const char *cfg_path, const char *out, const char *seed)
+{
+    struct llm_diag d = { 0 };
+    struct scenario sc;
+    struct run_opts o = { .out_dir = out, .quiet = 1 };
+    const char *sets[] = { seed, NULL };
+    cJSON *summary = NULL;
+
+    ck_assert_int_eq(scenario_load(cfg_path, seed ? sets : NULL, &sc, &d),
+                     LLM_OK);
+    ck_assert_msg(run_scenario(&sc, &o, &summary, NULL, &d) == LLM_OK, "%s",
+                  d.msg);
+    scenario_free(&sc);
+    return summary;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = calloc(1, (size_t)n + 1);
+    ck_assert_int_eq(fread(buf, 1, (size_t)n, f), n);
+    fclose(f);
+    return buf;
+}
+
+/* Every row of the requests table, as text, in id order. */
+static char *dump_requests(const char *db_path)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    size_t cap = 1 << 20, off = 0;
+    char *out = calloc(1, cap);
+    int i;
+
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT * FROM requests ORDER BY "
+                                        "id", -1, &st, NULL), SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        for (i = 0; i < sqlite3_column_count(st) && off + 64 < cap; i++)
+            off += (size_t)snprintf(out + off, cap - off, "%s%c",
+                (const char *)sqlite3_column_text(st, i),
+                i + 1 == sqlite3_column_count(st) ? '\n' : ',');
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
+START_TEST(test_deterministic)
+{
+    char a[300], b[300];
+    char *sa, *sb, *ra, *rb;
+
+    write_trace(0);
+    cJSON_Delete(run_ok(config(NULL, 300), NULL, NULL));
+    snprintf(a, sizeof(a), "%s/out/summary.json", tmpdir);
+    sa = slurp(a);
+    snprintf(a, sizeof(a), "%s/out/results.sqlite", tmpdir);
+    ra = dump_requests(a);
+    snprintf(b, sizeof(b), "%s/again", tmpdir);
+    cJSON_Delete(run_ok(config(NULL, 300), b, NULL));
+    snprintf(b, sizeof(b), "%s/again/summary.json", tmpdir);
+    sb = slurp(b);
+    snprintf(b, sizeof(b), "%s/again/results.sqlite", tmpdir);
+    rb = dump_requests(b);
+    ck_assert_str_eq(sa, sb);
+    ck_assert_str_eq(ra, rb);
+    ck_assert(strlen(ra) > 1000);
+    free(sa);
+    free(sb);
+    free(ra);
+    free(rb);
+}
+END_TEST
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* numpy's default percentile: linear between order statistics. */
+static double pct(const double *v, int n, double q)
+{
+    double r = q * (n - 1);
+    int lo = (int)floor(r);
+
+    return lo + 1 < n ? v[lo] + (v[lo + 1] - v[lo]) * (r - lo) : v[lo];
+}
+
+static double get(const cJSON *s, const char *a, const char *b)
+{
+    const cJSON *v = cJSON_GetObjectItem(s, a);
+
+    return (b ? cJSON_GetObjectItem(v, b) : v)->valuedouble;
+}
+
+/* The summary's figures recomputed here from the requests table alone. */
+START_TEST(test_metrics_independent)
+{
+    char path[300];
+    cJSON *s;
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    double ttft[256], e2e[256], tpot[256], t0 = 1e300, t1 = 0, out = 0;
+    int n = 0, nt = 0, good = 0;
+
+    write_trace(0);
+    s = run_ok(config(NULL, 120), NULL, NULL);
+    snprintf(path, sizeof(path), "%s/out/results.sqlite", tmpdir);
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT arrival_ns, "
+        "first_token_ns, finish_ns, output_tokens FROM requests WHERE "
+        "status = 'ok'", -1, &st, NULL), SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        double a = sqlite3_column_double(st, 0) / 1e6;
+        double f = sqlite3_column_double(st, 1) / 1e6;
+        double e = sqlite3_column_double(st, 2) / 1e6;
+        int o = sqlite3_column_int(st, 3);
+        ttft[n] = f - a;
+        e2e[n] = e - a;
+        if (o > 1)
+            tpot[nt++] = (e - f) / (o - 1);
+        if (f - a <= 500 && (o == 1 || (e - f) / (o - 1) <= 30))
+            good++;
+        t0 = a < t0 ? a : t0;
+        t1 = e > t1 ? e : t1;
+        out += o;
+        n++;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    ck_assert_int_eq(n, 200);
+    qsort(ttft, (size_t)n, sizeof(double), cmp_double);
+    qsort(e2e, (size_t)n, sizeof(double), cmp_double);
+    qsort(tpot, (size_t)nt, sizeof(double), cmp_double);
+    ck_assert_double_eq_tol(get(s, "ttft_ms", "p50"), pct(ttft, n, .5), 1e-6);
+    ck_assert_double_eq_tol(get(s, "ttft_ms", "p99"), pct(ttft, n, .99), 1e-6);
+    ck_assert_double_eq_tol(get(s, "e2e_ms", "p90"), pct(e2e, n, .9), 1e-6);
+    ck_assert_double_eq_tol(get(s, "tpot_ms", "p95"), pct(tpot, nt, .95),
+                            1e-6);
+    ck_assert_double_eq_tol(get(s, "throughput_out_tok_s", NULL),
+                            out / ((t1 - t0) / 1e3), 1e-6);
+    ck_assert_double_eq_tol(get(s, "goodput_req_s", NULL),
+                            good / ((t1 - t0) / 1e3), 1e-6);
+    /* the tiny KV cache makes queues: the check is not vacuous */
+    ck_assert_double_gt(get(s, "queue_len_max", NULL), 0);
+    cJSON_Delete(s);
+}
+END_TEST
+
+/* L = lambda W over the run: the time-average number in the system (the
+ * simulator's own integral) against throughput times mean latency. */
+START_TEST(test_littles_law)
+{
+    cJSON *s;
+    double l, lw;
+
+    write_trace(0);
+    s = run_ok(config(NULL, 200), NULL, NULL);
+    l = get(s, "mean_in_system", NULL);
+    lw = get(s, "throughput_req_s", NULL) * get(s, "e2e_ms", "mean") / 1e3;
+    ck_assert_double_gt(l, 1.0);
+    ck_assert_double_eq_tol(l, lw, 0.02 * lw);
+    cJSON_Delete(s);
+}
+END_TEST
+
+/* A bad row fails the run with the file and line, and leaves no output. */
+START_TEST(test_bad_trace_no_output)
+{
+    struct llm_diag d = { 0 };
+    struct scenario sc;
+    struct run_opts o = { .quiet = 1 };
+    cJSON *summary = NULL;
+    char path[300];
+    struct stat sb;
+    int rc;
+
+    write_trace(150);
+    rc = scenario_load(config(NULL, 300), NULL, &sc, &d);
+    ck_assert_int_eq(rc, LLM_OK);
+    rc = run_scenario(&sc, &o, &summary, NULL, &d);
+    ck_assert_int_eq(rc, LLM_EINVAL);
+    ck_assert_ptr_null(summary);
+    ck_assert(strstr(d.file, "trace.csv") != NULL);
+    ck_assert(strncmp(d.msg, "line 150: ContextTokens", 23) == 0);
+    snprintf(path, sizeof(path), "%s/out/results.sqlite", tmpdir);
+    ck_assert_int_ne(stat(path, &sb), 0);
+    snprintf(path, sizeof(path), "%s/out/results.sqlite.tmp", tmpdir);
+    ck_assert_int_ne(stat(path, &sb), 0);
+    snprintf(path, sizeof(path), "%s/out/summary.json", tmpdir);
+    ck_assert_int_ne(stat(path, &sb), 0);
+    scenario_free(&sc);
+}
+END_TEST
+
+Suite *run_suite(void)
+{
+    Suite *s = suite_create("run");
+    TCase *tc = tcase_create("run");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_config_errors);
+    tcase_add_test(tc, test_deterministic);
+    tcase_add_test(tc, test_metrics_independent);
+    tcase_add_test(tc, test_littles_law);
+    tcase_add_test(tc, test_bad_trace_no_output);
+    suite_add_tcase(s, tc);
+    return s;
+}
