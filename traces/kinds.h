@@ -22,6 +22,9 @@ extern const struct source_ops source_burstgpt;    /* traces/burstgpt.c */
 extern const struct source_ops source_generic;     /* traces/generic.c */
 extern const struct source_ops source_mooncake;    /* traces/mooncake.c */
 extern const struct source_ops source_merge;       /* traces/merge.c */
+extern const struct source_ops source_poisson;     /* traces/gen.c */
+extern const struct source_ops source_gamma;       /* traces/gen.c */
+extern const struct source_ops source_rate_curve;  /* traces/gen.c */
 
 /* jcfg_known over the kind's own keys (NULL-terminated) plus the keys
  * source.c reads for every kind ("type", "limit", "start_s", ...). */

@@ -11,8 +11,9 @@
 
 /* Every kind, by name.  A new kind is one file and one line here. */
 static const struct source_ops *const kinds[] = {
-    &source_azure, &source_burstgpt, &source_generic, &source_merge,
-    &source_mooncake, NULL
+    &source_azure, &source_burstgpt, &source_gamma, &source_generic,
+    &source_merge, &source_mooncake, &source_poisson, &source_rate_curve,
+    NULL
 };
 
 /* Keys read here for every kind: the transforms around its next(). */
