@@ -1,0 +1,246 @@
+#include "cli/cmd_trace.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sim/diag.h"
+#include "sim/jcfg.h"
+#include "traces/source.h"
+#include "traces/stats.h"
+
+#define USAGE \
+    "usage: llmsim trace stats FILE [--type azure|burstgpt|generic|mooncake]\n" \
+    "       llmsim trace gen CONFIG --out FILE [--seed N]\n"
+
+/* Prints the diag once and turns its code into the exit status. */
+static int report(FILE *err, const struct llm_diag *d)
+{
+    char buf[1024];
+
+    if (d->code == LLM_OK)
+        return 0;
+    diag_format(d, buf, sizeof(buf));
+    fprintf(err, "llmsim trace: %s\n", buf);
+    return diag_exit_status(d->code);
+}
+
+static int usage_error(FILE *err, const char *what, const char *arg)
+{
+    fprintf(err, "llmsim trace: %s%s%s\n" USAGE, what, arg ? " " : "",
+            arg ? arg : "");
+    return 2;
+}
+
+/* The value of "--flag V" or "--flag=V" at argv[*i], advancing *i. */
+static const char *flag_value(int argc, char **argv, int *i,
+                              const char *flag)
+{
+    size_t n = strlen(flag);
+
+    if (strncmp(argv[*i], flag, n) == 0 && argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (strcmp(argv[*i], flag) != 0)
+        return NULL;
+    return ++*i < argc ? argv[*i] : "";
+}
+
+static int run_stats(const char *file, const char *type, FILE *out,
+                     struct llm_diag *d)
+{
+    cJSON *cfg = cJSON_CreateObject();
+    struct req_source *s = NULL;
+    struct trace_stats st;
+
+    if (cfg == NULL)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    if (type == NULL && source_guess_type(file, &type, d) != LLM_OK) {
+        cJSON_Delete(cfg);
+        return d->code;
+    }
+    /* References: d->file may name the path after cfg is gone. */
+    cJSON_AddItemToObject(cfg, "type", cJSON_CreateStringReference(type));
+    cJSON_AddItemToObject(cfg, "path", cJSON_CreateStringReference(file));
+    if (source_open(cfg, "", 0, &s, d) == LLM_OK &&
+        stats_compute(s, &st, d) == LLM_OK) {
+        fprintf(out, "%-14s %s\n%-14s %s\n", "file", file, "type", type);
+        stats_print(&st, out);
+    }
+    if (d->code != LLM_OK && d->file == NULL)
+        d->file = file;
+    source_close(s);
+    cJSON_Delete(cfg);
+    return d->code;
+}
+
+static int stats_main(int argc, char **argv, FILE *out, FILE *err)
+{
+    const char *file = NULL, *type = NULL, *v;
+    struct llm_diag d = { 0 };
+
+    for (int i = 1; i < argc; i++) {
+        if ((v = flag_value(argc, argv, &i, "--type")) != NULL)
+            type = v;
+        else if (argv[i][0] == '-' || file != NULL)
+            return usage_error(err, "stats: unexpected argument", argv[i]);
+        else
+            file = argv[i];
+    }
+    if (file == NULL || (type != NULL && type[0] == '\0'))
+        return usage_error(err, "stats: expected FILE [--type TYPE]", NULL);
+    run_stats(file, type, out, &d);
+    return report(err, &d);
+}
+
+static void write_row(FILE *f, const struct req_spec *r, bool extra)
+{
+    fprintf(f, "%lld.%09lld,%d,%d", (long long)(r->arrival_ns / 1000000000),
+            (long long)(r->arrival_ns % 1000000000), r->prompt_tokens,
+            r->output_tokens);
+    if (extra)
+        fprintf(f, ",%d,%lld", r->tenant, (long long)r->session);
+    fputc('\n', f);
+}
+
+/* One pass over the workload: with f NULL it only finds whether any
+ * request has a tenant or a session (the optional columns). */
+static int gen_pass(const cJSON *w, uint64_t seed, FILE *f, bool *extra,
+                    struct llm_diag *d)
+{
+    struct req_source *s = NULL;
+    struct req_spec r;
+    bool eof = false;
+
+    if (source_open(w, "workload", seed, &s, d) != LLM_OK)
+        return d->code;
+    if (f != NULL)
+        fprintf(f, "arrival_s,prompt_tokens,output_tokens%s\n",
+                *extra ? ",tenant,session" : "");
+    while (source_next(s, &r, &eof, d) == LLM_OK && !eof) {
+        if (f != NULL)
+            write_row(f, &r, *extra);
+        else
+            *extra = *extra || r.tenant != 0 || r.session >= 0;
+    }
+    source_close(s);
+    return d->code;
+}
+
+static int io_fail(struct llm_diag *d, const char *file, const char *what)
+{
+    int e = errno;
+
+    if (d->code == LLM_OK)
+        d->file = file;
+    return diag_set(d, LLM_EIO, "%s: %s", what, strerror(e));
+}
+
+/* Writes the CSV to a temporary name beside out_path, then renames it,
+ * so a failed run leaves no partial output. */
+static int write_atomic(const char *out_path, const cJSON *w, uint64_t seed,
+                        bool extra, struct llm_diag *d)
+{
+    char tmp[PATH_MAX];
+    FILE *f = NULL;
+    int fd;
+
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", out_path) >=
+        (int)sizeof(tmp))
+        return diag_set(d, LLM_EINVAL, "--out: path too long");
+    if ((fd = mkstemp(tmp)) < 0)
+        return io_fail(d, out_path, "cannot create a temporary file");
+    if (fchmod(fd, 0644) != 0 || (f = fdopen(fd, "w")) == NULL) {
+        io_fail(d, out_path, "cannot write");
+        close(fd);
+    } else if (gen_pass(w, seed, f, &extra, d) == LLM_OK && ferror(f)) {
+        io_fail(d, out_path, "cannot write");
+    }
+    if (f != NULL && fclose(f) != 0)
+        io_fail(d, out_path, "cannot write");
+    if (d->code == LLM_OK && rename(tmp, out_path) != 0)
+        io_fail(d, out_path, "cannot rename the temporary file");
+    if (d->code != LLM_OK)
+        unlink(tmp);
+    return d->code;
+}
+
+static int run_gen(const char *cfg_path, const char *out_path, bool has_seed,
+                   uint64_t seed, FILE *err)
+{
+    struct llm_diag d = { .file = cfg_path };
+    cJSON *root = NULL;
+    const cJSON *w = NULL;
+    int64_t cfg_seed = 0;
+    bool extra = false;
+    int status;
+
+    if (jcfg_load(cfg_path, &root, &d) == LLM_OK &&
+        jcfg_obj(root, "", "workload", true, &w, &d) == LLM_OK &&
+        jcfg_int(root, "", "seed", false, 0, INT64_MAX, &cfg_seed, &d) ==
+            LLM_OK) {
+        seed = has_seed ? seed : (uint64_t)cfg_seed;
+        if (gen_pass(w, seed, NULL, &extra, &d) == LLM_OK)
+            write_atomic(out_path, w, seed, extra, &d);
+    }
+    status = report(err, &d);   /* before root goes: d may point into it */
+    cJSON_Delete(root);
+    return status;
+}
+
+static bool parse_seed(const char *s, uint64_t *out)
+{
+    char *end;
+
+    if (s[0] < '0' || s[0] > '9')
+        return false;
+    errno = 0;
+    *out = strtoull(s, &end, 10);
+    return errno == 0 && *end == '\0';
+}
+
+static int gen_main(int argc, char **argv, FILE *err)
+{
+    const char *cfg = NULL, *out = NULL, *v;
+    uint64_t seed = 0;
+    bool has_seed = false;
+
+    for (int i = 1; i < argc; i++) {
+        if ((v = flag_value(argc, argv, &i, "--out")) != NULL) {
+            out = v;
+        } else if ((v = flag_value(argc, argv, &i, "--seed")) != NULL) {
+            if (!(has_seed = parse_seed(v, &seed)))
+                return usage_error(err, "gen: --seed: expected a "
+                                   "non-negative integer, got", v);
+        } else if (argv[i][0] == '-' || cfg != NULL) {
+            return usage_error(err, "gen: unexpected argument", argv[i]);
+        } else {
+            cfg = argv[i];
+        }
+    }
+    if (cfg == NULL || out == NULL || out[0] == '\0')
+        return usage_error(err, "gen: expected CONFIG --out FILE", NULL);
+    return run_gen(cfg, out, has_seed, seed, err);
+}
+
+int cmd_trace_io(int argc, char **argv, FILE *out, FILE *err)
+{
+    if (argc < 2)
+        return usage_error(err, "expected a subcommand", NULL);
+    if (strcmp(argv[1], "stats") == 0)
+        return stats_main(argc - 1, argv + 1, out, err);
+    if (strcmp(argv[1], "gen") == 0)
+        return gen_main(argc - 1, argv + 1, err);
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        fputs(USAGE, out);
+        return 0;
+    }
+    return usage_error(err, "unknown subcommand", argv[1]);
+}
+
+int cmd_trace(int argc, char **argv)
+{
+    return cmd_trace_io(argc, argv, stdout, stderr);
+}
