@@ -10,6 +10,7 @@
 #define LLM_SUITES(X) \
     X(evq)            \
     X(jcfg)           \
+    X(traces)         \
     X(sim)            \
     X(run)
 
