@@ -6,6 +6,7 @@
 #   ops     ops_bench.py: elementwise + attention prefill/decode/ragged  (~2-3 min)
 #   ref     reference/llama_ref.py for llama-3-8b and llama-2-13b         (~3-4 min)
 #   smoke   a tiny subset of everything, with the numerical checks        (~1-2 min)
+#   diag    torch.mm vs gemm_bench cross-check + 14 prefill iterations    (~1 min)
 # Each stage finishes well inside 10 minutes. The tables land in
 # $WORK/data/<device>/ (device = h100-sxm-80gb, h200-sxm-141gb, ...) and are packed into
 # $OUT/calib-<device>.tar.gz (the only thing written to $OUT besides campaign.log).
@@ -38,8 +39,13 @@ step() {  # step NAME CMD...   (runs, logs, records the exit code, never aborts 
   snap "before $name"
   local t0=$SECONDS
   echo "=== $name: $*" | tee -a "$log"
+  # clocks, power and throttle reasons every 500 ms while the step runs
+  nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_throttle_reasons.active \
+    --format=csv,noheader -lms 500 > "$logs/clocks_$name.csv" 2>/dev/null &
+  local smi=$!
   "$@" > "$logs/$name.log" 2>&1
   local rc=$?
+  kill "$smi" 2>/dev/null; wait "$smi" 2>/dev/null
   RC[$name]=$rc
   tail -n 12 "$logs/$name.log" | tee -a "$log"
   echo "=== $name: rc=$rc in $((SECONDS - t0)) s" | tee -a "$log"
@@ -76,6 +82,11 @@ for stage in "$@"; do
     ref)
       step ref_llama-3-8b python3 "$here/reference/llama_ref.py" --model llama-3-8b --out "$data" --check --profile
       step ref_llama-2-13b python3 "$here/reference/llama_ref.py" --model llama-2-13b --out "$data" --profile
+      ;;
+    diag)   # cross-checks only: torch.mm vs gemm_bench, and prefill iterations with a clock log
+      d="$data/diag"; mkdir -p "$d"
+      step diag_linear python3 "$here/ops_bench.py" --outdir "$d" --only linear
+      step diag_ref python3 "$here/reference/llama_ref.py" --model llama-3-8b --out "$d" --limit 14
       ;;
     smoke)
       build

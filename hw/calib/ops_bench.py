@@ -21,7 +21,10 @@ Attention KV is cold: buffer sets rotate over >= 2.5 x L2 (up to 256 sets). Deco
 whose K (or V) would exceed 2 GiB for one layer are skipped (beyond any real engine's
 per-layer cache on one GPU).
 
-usage: ops_bench.py --outdir DIR [--catalog models/catalog] [--only elementwise,prefill,decode,ragged] [--quick]
+  linear_torch.csv        m,n,k,time_us  cross-check: torch.mm(x, W.t()) as the engine calls it,
+                          tp=1 layer shapes of each model and the LM head, cold weights
+
+usage: ops_bench.py --outdir DIR [--catalog models/catalog] [--only elementwise,linear,prefill,decode,ragged] [--quick]
 """
 import argparse
 import glob
@@ -293,11 +296,45 @@ def bench_attention(models, out, quick, prov, which):
         wr.close()
 
 
+LINEAR_M = [1, 8, 32, 64, 128, 256, 512, 544, 640, 1024, 2048, 4096, 8192]
+
+
+def bench_linear(models, out, quick, prov):
+    """Cross-check for gemm_bench: torch.mm(x, W.t()) exactly as the reference engine calls
+    it (K.linear, cuBLASLt backend), tp=1 layer shapes and the LM head, cold weights."""
+    dev = "cuda"
+    bf = torch.bfloat16
+    l2 = torch.cuda.get_device_properties(0).L2_cache_size
+    w = Writer(os.path.join(out, "linear_torch.csv"), K.csv_header(dict(prov, note=(
+        "torch.mm(x, W.t()) through cuBLASLt, the reference engine's linear; compare with gemm_bf16.csv"))),
+        "m,n,k,time_us")
+    ms = LINEAR_M if not quick else [1, 512]
+    t0 = time.time()
+    n = 0
+    for m in models:
+        hid, H, KVH, hd, F, V = (m["hidden_size"], m["num_heads"], m["num_kv_heads"], m["head_dim"],
+                                 m["ffn_size"], m["vocab_size"])
+        for (N, Kd, mmax) in [((H + 2 * KVH) * hd, hid, 1 << 30), (hid, H * hd, 1 << 30), (2 * F, hid, 1 << 30),
+                              (hid, F, 1 << 30), (V, hid, 512)]:
+            nsets = max(1, min(8, math.ceil(L2_MULT * l2 / (N * Kd * 2))))
+            Ws = [torch.randn(N, Kd, device=dev, dtype=bf) for _ in range(nsets)]
+            for M in ms:
+                if M > mmax:
+                    continue
+                xs = [torch.randn(M, Kd, device=dev, dtype=bf) for _ in range(nsets)]
+                calls = [(lambda i=i: K.linear(xs[i], Ws[i])) for i in range(nsets)]
+                t, _ = K.bench_calls(calls, target_us=1500.0, trials=7)
+                w.row(M, N, Kd, t); n += 1
+            del Ws
+            torch.cuda.empty_cache()
+    print(f"linear: {n} points in {time.time() - t0:.1f} s", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--outdir", required=True)
     ap.add_argument("--catalog", default=os.path.join(HERE, "..", "..", "models", "catalog"))
-    ap.add_argument("--only", default="elementwise,prefill,decode,ragged")
+    ap.add_argument("--only", default="elementwise,linear,prefill,decode,ragged")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     os.makedirs(a.outdir, exist_ok=True)
@@ -319,6 +356,8 @@ def main():
     })
     if "elementwise" in which:
         bench_elementwise(load_catalog(a.catalog), a.outdir, a.quick, prov)
+    if "linear" in which:
+        bench_linear(models, a.outdir, a.quick, prov)
     aw = which & {"prefill", "decode", "ragged"}
     if aw:
         bench_attention(models, a.outdir, a.quick, prov, aw)
