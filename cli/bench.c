@@ -42,8 +42,7 @@ int cmd_bench(int argc, char **argv)
     if (rc != LLM_OK) {
         diag_format(&d, msg, sizeof(msg));
         fprintf(stderr, "llmsim bench: %s\n", msg);
-        if (sc.root)
-            scenario_free(&sc);
+        scenario_free(&sc);
         return diag_exit_status(rc);
     }
     getrusage(RUSAGE_SELF, &ru);

@@ -5,6 +5,7 @@
 
 #include "cli/run.h"
 #include "cli/bench.h"
+#include "cli/cmd_trace.h"
 #include "cli/step.h"
 #include "sim/version.h"
 
@@ -19,6 +20,10 @@ static void usage(FILE *f)
         "summary.json\n"
         "  step --model ID --hw ID [--tp N] [--dtype bf16|fp8] [--cost NAME]\n"
         "                 price JSON batches from stdin, one answer per line\n"
+        "  trace stats FILE [--type azure|mooncake|burstgpt|generic]\n"
+        "                 rows, span, rate, burstiness and length percentiles\n"
+        "  trace gen CONFIG --out FILE [--seed N]\n"
+        "                 write a config's workload as a generic CSV trace\n"
         "  bench [CONFIG] speed and peak memory of a whole run "
         "(configs/bench.json)\n"
         "  version        print the version\n"
@@ -38,6 +43,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "step") == 0)
         return cmd_step(argc - 1, argv + 1);
+    if (strcmp(cmd, "trace") == 0)
+        return cmd_trace(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0)
         return cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

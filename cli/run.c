@@ -300,8 +300,7 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "llmsim: %s\n", msg);
     }
     cJSON_Delete(summary);
-    if (sc.root)
-        scenario_free(&sc);
+    scenario_free(&sc);
     free(sets);
     return diag_exit_status(rc);
 }

@@ -288,10 +288,6 @@ int scenario_load(const char *path, const char *const *sets,
         rc = scenario_plan_memory(sc, tokens, seqs, d);
     }
     if (!rc) rc = validate_plugins(sc, d);
-    if (rc != LLM_OK) {
-        cJSON_Delete(sc->root);
-        sc->root = NULL;
-    }
     return rc;
 }
 

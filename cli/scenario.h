@@ -5,7 +5,10 @@
  * catalogs and the policies from the registry, plans memory (KV blocks per
  * replica) and checks everything a run needs, so that a run never fails
  * on configuration.  Errors name the config file and the key path.  The
- * scenario owns the parsed JSON; plug-in parameter objects point into it. */
+ * scenario owns the parsed JSON; plug-in parameter objects point into it,
+ * and so may the diag's file name after an error (a trace path): call
+ * scenario_free after reporting the error, whatever scenario_load
+ * returned. */
 #ifndef LLM_SCENARIO_H
 #define LLM_SCENARIO_H
 

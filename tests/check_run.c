@@ -94,10 +94,9 @@ static int load_err(const char *text, char *msg, size_t len)
     const char *p = write_file("bad.json", text);
     int rc = scenario_load(p, NULL, &sc, &d);
 
-    if (rc == LLM_OK)
-        scenario_free(&sc);
     snprintf(msg, len, "%s", d.msg);
     ck_assert_str_eq(d.file, p);
+    scenario_free(&sc);
     return rc;
 }
 
