@@ -7,6 +7,7 @@
 #include "cli/bench.h"
 #include "cli/cmd_trace.h"
 #include "cli/step.h"
+#include "cli/validate.h"
 #include "sim/version.h"
 
 static void usage(FILE *f)
@@ -24,6 +25,8 @@ static void usage(FILE *f)
         "                 rows, span, rate, burstiness and length percentiles\n"
         "  trace gen CONFIG --out FILE [--seed N]\n"
         "                 write a config's workload as a generic CSV trace\n"
+        "  validate [--cost NAME] [--markdown FILE] [--quiet]\n"
+        "                 cost model against measured GPU iterations\n"
         "  bench [CONFIG] speed and peak memory of a whole run "
         "(configs/bench.json)\n"
         "  version        print the version\n"
@@ -45,6 +48,8 @@ int main(int argc, char **argv)
         return cmd_step(argc - 1, argv + 1);
     if (strcmp(cmd, "trace") == 0)
         return cmd_trace(argc - 1, argv + 1);
+    if (strcmp(cmd, "validate") == 0)
+        return cmd_validate(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0)
         return cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

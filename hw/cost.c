@@ -8,6 +8,7 @@
 
 static const struct cost_ops *const cost_models[] = {
     &cost_roofline,
+    &cost_calibrated,
     NULL
 };
 
@@ -57,8 +58,6 @@ int cost_create(const struct cost_env *env, const cJSON *params,
 
     if (params != NULL && jcfg_str(params, path, "name", false, &name, d))
         return LLM_EINVAL;
-    if (strcmp(name, "calibrated") == 0 && find(name, path, NULL) == NULL)
-        name = "roofline";   /* until the calibrated model is registered */
     ops = find(name, path, d);
     if (ops == NULL)
         return LLM_EINVAL;

@@ -71,5 +71,6 @@ double cost_roofline_s(const struct device *dev, const struct shard *s,
                        const struct op *o);
 
 extern const struct cost_ops cost_roofline;
+extern const struct cost_ops cost_calibrated;
 
 #endif

@@ -1,0 +1,698 @@
+#include "hw/calib.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_interp.h>
+
+/* ---------------------------------------------------------------- curves */
+
+/* Utilization u(x) on a sorted grid x (log of a shape dimension). */
+struct curve {
+    int n;
+    double *x, *u;
+    gsl_interp *it;            /* NULL for a single point */
+};
+
+struct row_curve {             /* a grid of curves: row r (log), u(r, y) */
+    int n;
+    double *r;
+    struct curve *rows;
+};
+
+static void curve_free(struct curve *c)
+{
+    if (c->it)
+        gsl_interp_free(c->it);
+    free(c->x);
+    free(c->u);
+}
+
+static double curve_eval(const struct curve *c, double x, bool *extrap)
+{
+    if (x < c->x[0] - 1e-9 || x > c->x[c->n - 1] + 1e-9)
+        *extrap = true;
+    if (x <= c->x[0] || c->n == 1)
+        return c->u[0];
+    if (x >= c->x[c->n - 1])
+        return c->u[c->n - 1];
+    return gsl_interp_eval(c->it, c->x, c->u, x, NULL);
+}
+
+/* Bracket r between two rows and interpolate linearly between their
+ * values at y (each row may cover a different y range). */
+static double grid_eval(const struct row_curve *g, double r, double y,
+                        bool *extrap)
+{
+    int i = 0;
+    double a, b, w;
+
+    if (r < g->r[0] - 1e-9 || r > g->r[g->n - 1] + 1e-9)
+        *extrap = true;
+    if (g->n == 1 || r <= g->r[0])
+        return curve_eval(&g->rows[0], y, extrap);
+    if (r >= g->r[g->n - 1])
+        return curve_eval(&g->rows[g->n - 1], y, extrap);
+    while (i + 2 < g->n && g->r[i + 1] < r)
+        i++;
+    a = curve_eval(&g->rows[i], y, extrap);
+    b = curve_eval(&g->rows[i + 1], y, extrap);
+    w = (r - g->r[i]) / (g->r[i + 1] - g->r[i]);
+    return a + (b - a) * w;
+}
+
+/* ---------------------------------------------------------------- tables */
+
+struct gemm_key {
+    int64_t n, k;
+    struct curve c;            /* over log m */
+};
+
+struct attn_key {
+    int32_t qh, kvh, hd;
+    struct row_curve g;        /* rows: log q (prefill) or log batch */
+};
+
+struct elem_key {
+    char op[40];
+    int64_t width;
+    struct curve c;            /* over log tokens */
+};
+
+struct launch_row {
+    char what[40];
+    double s;
+};
+
+struct calib {
+    struct device dev;
+    struct gemm_key *gemm[DT_COUNT];
+    int n_gemm[DT_COUNT];
+    struct attn_key *pre, *dec;
+    int n_pre, n_dec;
+    struct elem_key *el;
+    int n_el;
+    struct launch_row *ln;
+    int n_ln;
+};
+
+/* ------------------------------------------------------------ CSV reading */
+
+#define CSV_MAXCOL 8
+
+struct csv_row {
+    double v[CSV_MAXCOL];      /* numeric columns, in the order asked */
+    char s[40];                /* the string column, when one is asked */
+    long line;
+};
+
+struct csv_rows {
+    struct csv_row *r;
+    size_t n, cap;
+};
+
+static int push_row(struct csv_rows *rs, const struct csv_row *r)
+{
+    if (rs->n == rs->cap) {
+        size_t ncap = rs->cap ? rs->cap * 2 : 256;
+        struct csv_row *n = realloc(rs->r, ncap * sizeof(*n));
+        if (n == NULL)
+            return LLM_ENOMEM;
+        rs->r = n;
+        rs->cap = ncap;
+    }
+    rs->r[rs->n++] = *r;
+    return LLM_OK;
+}
+
+/* Splits line in place at commas; returns the field count. */
+static int split(char *line, char **f, int max)
+{
+    int n = 0;
+    char *p = line;
+
+    line[strcspn(line, "\r\n")] = '\0';
+    while (n < max) {
+        f[n++] = p;
+        p = strchr(p, ',');
+        if (p == NULL)
+            break;
+        *p++ = '\0';
+    }
+    return n;
+}
+
+/* Reads the named columns; str (may be NULL) is the one string column. */
+static int csv_read(const char *path, const char *str, const char *const *num,
+                    int nnum, struct csv_rows *out, struct llm_diag *d)
+{
+    FILE *fp = fopen(path, "r");
+    char *line = NULL, *f[32];
+    size_t cap = 0;
+    int idx[CSV_MAXCOL], sidx = -1, nf, i, rc = LLM_OK, have_header = 0;
+    long lineno = 0;
+
+    if (fp == NULL)
+        return diag_set(d, LLM_EIO, "%s: cannot open: %s", path,
+                        strerror(errno));
+    while (rc == LLM_OK && getline(&line, &cap, fp) != -1) {
+        struct csv_row row = { .line = ++lineno };
+        if (line[0] == '#' || line[strspn(line, " \r\n")] == '\0')
+            continue;
+        nf = split(line, f, 32);
+        if (!have_header) {
+            have_header = 1;
+            for (i = 0; i < nnum; i++) {
+                int j;
+                for (j = 0; j < nf && strcmp(f[j], num[i]); j++)
+                    ;
+                if (j == nf)
+                    rc = diag_set(d, LLM_EINVAL, "%s: line %ld: header has "
+                                  "no column %s", path, lineno, num[i]);
+                idx[i] = j;
+            }
+            for (i = 0; str && i < nf; i++)
+                if (strcmp(f[i], str) == 0)
+                    sidx = i;
+            if (str && sidx < 0 && rc == LLM_OK)
+                rc = diag_set(d, LLM_EINVAL, "%s: line %ld: header has no "
+                              "column %s", path, lineno, str);
+            continue;
+        }
+        for (i = 0; i < nnum && rc == LLM_OK; i++) {
+            char *end;
+            if (idx[i] >= nf) {
+                rc = diag_set(d, LLM_EINVAL, "%s: line %ld: expected %d "
+                              "columns, got %d", path, lineno, idx[i] + 1, nf);
+                break;
+            }
+            row.v[i] = strtod(f[idx[i]], &end);
+            if (end == f[idx[i]] || *end != '\0' || !isfinite(row.v[i]) ||
+                row.v[i] < 0)
+                rc = diag_set(d, LLM_EINVAL, "%s: line %ld: %s: expected a "
+                              "non-negative number, got \"%s\"", path,
+                              lineno, num[i], f[idx[i]]);
+        }
+        if (rc == LLM_OK && sidx >= 0)
+            snprintf(row.s, sizeof(row.s), "%s", sidx < nf ? f[sidx] : "");
+        if (rc == LLM_OK)
+            rc = push_row(out, &row);
+    }
+    free(line);
+    fclose(fp);
+    if (rc == LLM_OK && out->n == 0)
+        rc = diag_set(d, LLM_EINVAL, "%s: no data rows", path);
+    return rc;
+}
+
+/* ------------------------------------------------------- speed of light */
+
+double calib_sol_gemm_s(const struct device *dev, double w_bytes, double m,
+                        double n, double k)
+{
+    double peak = w_bytes <= 1.0 && dev->peak_flops[DT_FP8] > 0
+                      ? dev->peak_flops[DT_FP8] : dev->peak_flops[DT_BF16];
+    double tc = 2.0 * m * n * k / peak;
+    double tm = ((m * k + n * k) * w_bytes + m * n * 2.0) / dev->mem_bw_bytes_s;
+
+    return tc > tm ? tc : tm;
+}
+
+double calib_sol_attn_s(const struct device *dev, double flops, double bytes)
+{
+    double tc = flops / dev->peak_flops[DT_BF16];
+    double tm = bytes / dev->mem_bw_bytes_s;
+
+    return tc > tm ? tc : tm;
+}
+
+static double sol_prefill(const struct device *dev, double qh, double kvh,
+                          double hd, double q, double prior)
+{
+    double flops = 4.0 * qh * hd * (q * prior + q * (q + 1) / 2.0);
+    double bytes = (prior + q) * 2.0 * kvh * hd * 2.0 + q * qh * hd * 4.0;
+
+    return calib_sol_attn_s(dev, flops, bytes);
+}
+
+static double sol_decode(const struct device *dev, double qh, double kvh,
+                         double hd, double batch, double ctx)
+{
+    double flops = 4.0 * qh * hd * (ctx + 1) * batch;
+    double bytes = batch * ((ctx + 1) * 2.0 * kvh * hd * 2.0 + qh * hd * 4.0);
+
+    return calib_sol_attn_s(dev, flops, bytes);
+}
+
+static double sol_elem(const struct device *dev, double tokens, double width)
+{
+    return tokens * width * 2.0 / dev->mem_bw_bytes_s;
+}
+
+/* -------------------------------------------------------------- building */
+
+/* Builds a curve from n (x, u) points sorted by x; equal x are averaged. */
+static int curve_build(struct curve *c, const double *x, const double *u,
+                       int n)
+{
+    int i, j = 0, cnt = 0;
+
+    memset(c, 0, sizeof(*c));
+    c->x = malloc((size_t)n * sizeof(double));
+    c->u = malloc((size_t)n * sizeof(double));
+    if (c->x == NULL || c->u == NULL)
+        return LLM_ENOMEM;
+    for (i = 0; i < n; i++) {
+        if (j > 0 && fabs(c->x[j - 1] - x[i]) < 1e-12) {
+            c->u[j - 1] = (c->u[j - 1] * cnt + u[i]) / (cnt + 1);
+            cnt++;
+            continue;
+        }
+        c->x[j] = x[i];
+        c->u[j++] = u[i];
+        cnt = 1;
+    }
+    c->n = j;
+    if (j >= 2) {
+        c->it = gsl_interp_alloc(gsl_interp_linear, (size_t)j);
+        if (c->it == NULL || gsl_interp_init(c->it, c->x, c->u, (size_t)j))
+            return LLM_ENOMEM;
+    }
+    return LLM_OK;
+}
+
+/* Rows are sorted by their grouping key and then by x; group_of returns
+ * whether rows a and b belong to the same group.  Calls make() once per
+ * group with its first row index and size. */
+typedef int group_fn(void *ctx, size_t first, size_t n);
+
+static int for_groups(const struct csv_rows *rs,
+                      bool (*same)(const struct csv_row *,
+                                   const struct csv_row *),
+                      group_fn *make, void *ctx)
+{
+    size_t i = 0, j;
+    int rc = LLM_OK;
+
+    while (i < rs->n && rc == LLM_OK) {
+        for (j = i + 1; j < rs->n && same(&rs->r[i], &rs->r[j]); j++)
+            ;
+        rc = make(ctx, i, j - i);
+        i = j;
+    }
+    return rc;
+}
+
+/* Sort order for the tables: the string column, then the numeric columns
+ * in the order they were read (keys first, then x, then y). */
+static int cmp_rows(const void *pa, const void *pb)
+{
+    const struct csv_row *a = pa, *b = pb;
+    int c = strcmp(a->s, b->s), i;
+
+    if (c)
+        return c;
+    for (i = 0; i < CSV_MAXCOL; i++)
+        if (a->v[i] != b->v[i])
+            return a->v[i] < b->v[i] ? -1 : 1;
+    return 0;
+}
+
+struct build {
+    struct calib *c;
+    const struct csv_rows *rs;
+    enum dtype dt;
+    double w_bytes;
+    double *x, *u;             /* scratch, rs->n long */
+};
+
+static bool same2(const struct csv_row *a, const struct csv_row *b)
+{
+    return a->v[0] == b->v[0] && a->v[1] == b->v[1];
+}
+
+static bool same3(const struct csv_row *a, const struct csv_row *b)
+{
+    return same2(a, b) && a->v[2] == b->v[2];
+}
+
+static bool same4(const struct csv_row *a, const struct csv_row *b)
+{
+    return same3(a, b) && a->v[3] == b->v[3];
+}
+
+static bool same_elem(const struct csv_row *a, const struct csv_row *b)
+{
+    return strcmp(a->s, b->s) == 0 && a->v[0] == b->v[0];
+}
+
+/* gemm rows: n, k, m, time_us */
+static int make_gemm(void *ctx, size_t first, size_t n)
+{
+    struct build *b = ctx;
+    struct calib *c = b->c;
+    struct gemm_key *g = &c->gemm[b->dt][c->n_gemm[b->dt]++];
+    size_t i;
+
+    g->n = (int64_t)b->rs->r[first].v[0];
+    g->k = (int64_t)b->rs->r[first].v[1];
+    for (i = 0; i < n; i++) {
+        const double *v = b->rs->r[first + i].v;
+        b->x[i] = log(v[2]);
+        b->u[i] = calib_sol_gemm_s(&c->dev, b->w_bytes, v[2], v[0], v[1]) /
+                  (v[3] * 1e-6);
+    }
+    return curve_build(&g->c, b->x, b->u, (int)n);
+}
+
+/* One row of an attention grid: rows of (qh, kvh, hd, r, y, time_us)
+ * sharing r. */
+static int make_attn_row(struct build *b, struct row_curve *g, size_t first,
+                         size_t n, bool prefill)
+{
+    const double *v0 = b->rs->r[first].v;
+    size_t i;
+
+    g->r[g->n] = log(v0[3]);
+    for (i = 0; i < n; i++) {
+        const double *v = b->rs->r[first + i].v;
+        double sol = prefill ? sol_prefill(&b->c->dev, v[0], v[1], v[2],
+                                           v[3], v[4])
+                             : sol_decode(&b->c->dev, v[0], v[1], v[2],
+                                          v[3], v[4]);
+        b->x[i] = prefill ? log1p(v[4]) : log(v[4]);
+        b->u[i] = sol / (v[5] * 1e-6);
+    }
+    return curve_build(&g->rows[g->n++], b->x, b->u, (int)n);
+}
+
+static int make_attn(struct build *b, struct attn_key *a, size_t first,
+                     size_t n, bool prefill)
+{
+    size_t i = first, j;
+    int rc = LLM_OK;
+
+    a->qh = (int32_t)b->rs->r[first].v[0];
+    a->kvh = (int32_t)b->rs->r[first].v[1];
+    a->hd = (int32_t)b->rs->r[first].v[2];
+    a->g.r = calloc(n, sizeof(double));
+    a->g.rows = calloc(n, sizeof(struct curve));
+    if (a->g.r == NULL || a->g.rows == NULL)
+        return LLM_ENOMEM;
+    while (i < first + n && rc == LLM_OK) {
+        for (j = i + 1; j < first + n && same4(&b->rs->r[i], &b->rs->r[j]);
+             j++)
+            ;
+        rc = make_attn_row(b, &a->g, i, j - i, prefill);
+        i = j;
+    }
+    return rc;
+}
+
+static int make_pre(void *ctx, size_t first, size_t n)
+{
+    struct build *b = ctx;
+
+    return make_attn(b, &b->c->pre[b->c->n_pre++], first, n, true);
+}
+
+static int make_dec(void *ctx, size_t first, size_t n)
+{
+    struct build *b = ctx;
+
+    return make_attn(b, &b->c->dec[b->c->n_dec++], first, n, false);
+}
+
+/* elementwise rows: op | width, tokens, time_us */
+static int make_elem(void *ctx, size_t first, size_t n)
+{
+    struct build *b = ctx;
+    struct elem_key *e = &b->c->el[b->c->n_el++];
+    size_t i;
+
+    snprintf(e->op, sizeof(e->op), "%s", b->rs->r[first].s);
+    e->width = (int64_t)b->rs->r[first].v[0];
+    for (i = 0; i < n; i++) {
+        const double *v = b->rs->r[first + i].v;
+        b->x[i] = log(v[1]);
+        b->u[i] = sol_elem(&b->c->dev, v[1], v[0]) / (v[2] * 1e-6);
+    }
+    return curve_build(&e->c, b->x, b->u, (int)n);
+}
+
+/* Reads one table file and builds its groups. */
+static int load_table(struct build *b, const char *dir, const char *file,
+                      const char *str, const char *const *cols, int ncols,
+                      bool (*same)(const struct csv_row *,
+                                   const struct csv_row *),
+                      group_fn *make, void **keys, size_t key_size,
+                      struct llm_diag *d)
+{
+    char path[1200];
+    struct csv_rows rs = { 0 };
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    rc = csv_read(path, str, cols, ncols, &rs, d);
+    if (rc == LLM_OK) {
+        qsort(rs.r, rs.n, sizeof(*rs.r), cmp_rows);
+        b->rs = &rs;
+        b->x = malloc(rs.n * sizeof(double));
+        b->u = malloc(rs.n * sizeof(double));
+        *keys = calloc(rs.n, key_size);
+        if (b->x == NULL || b->u == NULL || *keys == NULL)
+            rc = diag_set(d, LLM_ENOMEM, "out of memory");
+        else if (for_groups(&rs, same, make, b) != LLM_OK)
+            rc = diag_set(d, LLM_ENOMEM, "out of memory");
+        free(b->x);
+        free(b->u);
+    }
+    free(rs.r);
+    return rc;
+}
+
+static int load_launch(struct calib *c, const char *dir, struct llm_diag *d)
+{
+    static const char *const cols[] = { "time_us" };
+    char path[1200];
+    struct csv_rows rs = { 0 };
+    size_t i;
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/launch.csv", dir);
+    rc = csv_read(path, "what", cols, 1, &rs, d);
+    if (rc == LLM_OK && (c->ln = calloc(rs.n, sizeof(*c->ln))) == NULL)
+        rc = diag_set(d, LLM_ENOMEM, "out of memory");
+    for (i = 0; rc == LLM_OK && i < rs.n; i++) {
+        snprintf(c->ln[i].what, sizeof(c->ln[i].what), "%s", rs.r[i].s);
+        c->ln[i].s = rs.r[i].v[0] * 1e-6;
+        c->n_ln++;
+    }
+    free(rs.r);
+    return rc;
+}
+
+int calib_load(const char *dir, const struct device *dev, struct calib **out,
+               struct llm_diag *d)
+{
+    static const char *const gemm_cols[] = { "n", "k", "m", "time_us" };
+    static const char *const pre_cols[] = { "num_q_heads", "num_kv_heads",
+        "head_dim", "q_tokens", "prior_ctx", "time_us" };
+    static const char *const dec_cols[] = { "num_q_heads", "num_kv_heads",
+        "head_dim", "batch", "ctx", "time_us" };
+    static const char *const el_cols[] = { "width", "tokens", "time_us" };
+    struct calib *c = calloc(1, sizeof(*c));
+    struct build b = { .c = c };
+    int rc;
+
+    if (c == NULL)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    c->dev = *dev;
+    b.dt = DT_BF16;
+    b.w_bytes = 2;
+    rc = load_table(&b, dir, "gemm_bf16.csv", NULL, gemm_cols, 4, same2,
+                    make_gemm, (void **)&c->gemm[DT_BF16],
+                    sizeof(struct gemm_key), d);
+    b.dt = DT_FP8;
+    b.w_bytes = 1;
+    if (!rc) rc = load_table(&b, dir, "gemm_fp8.csv", NULL, gemm_cols, 4,
+                             same2, make_gemm, (void **)&c->gemm[DT_FP8],
+                             sizeof(struct gemm_key), d);
+    if (!rc) rc = load_table(&b, dir, "attn_prefill.csv", NULL, pre_cols, 6,
+                             same3, make_pre, (void **)&c->pre,
+                             sizeof(struct attn_key), d);
+    if (!rc) rc = load_table(&b, dir, "attn_decode.csv", NULL, dec_cols, 6,
+                             same3, make_dec, (void **)&c->dec,
+                             sizeof(struct attn_key), d);
+    if (!rc) rc = load_table(&b, dir, "elementwise.csv", "op", el_cols, 3,
+                             same_elem, make_elem, (void **)&c->el,
+                             sizeof(struct elem_key), d);
+    if (!rc) rc = load_launch(c, dir, d);
+    if (rc) {
+        calib_free(c);
+        return rc;
+    }
+    *out = c;
+    return LLM_OK;
+}
+
+static void attn_free(struct attn_key *a, int n)
+{
+    int i, j;
+
+    for (i = 0; a && i < n; i++) {
+        for (j = 0; j < a[i].g.n; j++)
+            curve_free(&a[i].g.rows[j]);
+        free(a[i].g.rows);
+        free(a[i].g.r);
+    }
+    free(a);
+}
+
+void calib_free(struct calib *c)
+{
+    int i, t;
+
+    if (c == NULL)
+        return;
+    for (t = 0; t < DT_COUNT; t++) {
+        for (i = 0; i < c->n_gemm[t]; i++)
+            curve_free(&c->gemm[t][i].c);
+        free(c->gemm[t]);
+    }
+    attn_free(c->pre, c->n_pre);
+    attn_free(c->dec, c->n_dec);
+    for (i = 0; i < c->n_el; i++)
+        curve_free(&c->el[i].c);
+    free(c->el);
+    free(c->ln);
+    free(c);
+}
+
+/* --------------------------------------------------------------- lookups */
+
+double calib_gemm_s(const struct calib *c, enum dtype t, int64_t m,
+                    int64_t n, int64_t k, bool *extrap)
+{
+    const struct gemm_key *best = NULL;
+    double best_d = INFINITY, w_bytes = t == DT_FP8 ? 1.0 : 2.0;
+    enum dtype tab = t == DT_FP8 && c->n_gemm[DT_FP8] ? DT_FP8 : DT_BF16;
+    int i;
+
+    if (tab != t && t != DT_FP16)
+        *extrap = true;        /* int8/int4 priced from bf16 utilization */
+    for (i = 0; i < c->n_gemm[tab]; i++) {
+        const struct gemm_key *g = &c->gemm[tab][i];
+        double dist = fabs(log((double)g->n / n)) + fabs(log((double)g->k / k));
+        if (dist < best_d) {
+            best_d = dist;
+            best = g;
+        }
+    }
+    if (best == NULL) {
+        *extrap = true;
+        return calib_sol_gemm_s(&c->dev, w_bytes, m, n, k);
+    }
+    if (best_d > 1e-9)
+        *extrap = true;        /* a shape the tables do not hold */
+    return calib_sol_gemm_s(&c->dev, w_bytes, m, n, k) /
+           curve_eval(&best->c, log((double)m), extrap);
+}
+
+/* The measured head configuration nearest to (qh, kvh, hd): same GQA
+ * ratio and head size first, then the closest number of heads. */
+static const struct attn_key *attn_nearest(const struct attn_key *a, int n,
+                                           int32_t qh, int32_t kvh,
+                                           int32_t hd, bool *extrap)
+{
+    const struct attn_key *best = NULL;
+    double best_d = INFINITY;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        double dist = 4 * fabs(log((double)(a[i].qh * kvh) /
+                                   (double)(a[i].kvh * qh))) +
+                      4 * fabs(log((double)a[i].hd / hd)) +
+                      fabs(log((double)a[i].qh / qh));
+        if (dist < best_d) {
+            best_d = dist;
+            best = &a[i];
+        }
+    }
+    if (best_d > 1e-9)
+        *extrap = true;
+    return best;
+}
+
+double calib_attn_prefill_s(const struct calib *c, int32_t qh, int32_t kvh,
+                            int32_t hd, int64_t q_tokens, int64_t prior,
+                            bool *extrap)
+{
+    const struct attn_key *a = attn_nearest(c->pre, c->n_pre, qh, kvh, hd,
+                                            extrap);
+    double sol = sol_prefill(&c->dev, qh, kvh, hd, (double)q_tokens,
+                             (double)prior);
+
+    if (a == NULL) {
+        *extrap = true;
+        return sol;
+    }
+    return sol / grid_eval(&a->g, log((double)q_tokens), log1p((double)prior),
+                           extrap);
+}
+
+double calib_attn_decode_s(const struct calib *c, int32_t qh, int32_t kvh,
+                           int32_t hd, int64_t batch, double ctx,
+                           bool *extrap)
+{
+    const struct attn_key *a = attn_nearest(c->dec, c->n_dec, qh, kvh, hd,
+                                            extrap);
+    double sol = sol_decode(&c->dev, qh, kvh, hd, (double)batch, ctx);
+
+    if (a == NULL) {
+        *extrap = true;
+        return sol;
+    }
+    return sol / grid_eval(&a->g, log((double)batch), log(ctx > 1 ? ctx : 1),
+                           extrap);
+}
+
+double calib_elem_s(const struct calib *c, const char *op, int64_t tokens,
+                    int64_t width, bool *extrap)
+{
+    const struct elem_key *best = NULL;
+    double best_d = INFINITY;
+    int i;
+
+    for (i = 0; i < c->n_el; i++) {
+        double dist;
+        if (strcmp(c->el[i].op, op) != 0)
+            continue;
+        dist = fabs(log((double)c->el[i].width / width));
+        if (dist < best_d) {
+            best_d = dist;
+            best = &c->el[i];
+        }
+    }
+    if (best == NULL) {
+        *extrap = true;
+        return sol_elem(&c->dev, (double)tokens, (double)width);
+    }
+    if (best_d > 1e-9)
+        *extrap = true;
+    return sol_elem(&c->dev, (double)tokens, (double)width) /
+           curve_eval(&best->c, log((double)tokens), extrap);
+}
+
+double calib_launch_s(const struct calib *c, const char *what)
+{
+    int i;
+
+    for (i = 0; i < c->n_ln; i++)
+        if (strcmp(c->ln[i].what, what) == 0)
+            return c->ln[i].s;
+    return 0;
+}

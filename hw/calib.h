@@ -1,0 +1,58 @@
+/* hw/calib.h: the measured tables of one device, and lookups into them.
+ *
+ * calib_load reads hw/calib/data/<device>/ (CSV with "# key: value"
+ * provenance lines, a header row, comma-separated; formats in
+ * hw/calib/README.md): GEMM times by (m, n, k) per data type, attention
+ * prefill by (heads, q tokens, prior context), attention decode by (heads,
+ * batch, context), element-wise kernels by (op, tokens, width), graph
+ * launch costs.  Every table is turned into utilization = speed-of-light
+ * time / measured time, and lookups interpolate utilization (GSL linear
+ * interpolation, in log space of the shape dimensions) and return
+ * speed-of-light / utilization.  Outside a table the nearest measured
+ * utilization is used and *extrap is set: never a silent extrapolation.
+ * The tables are read-only after load; lookups are thread-compatible. */
+#ifndef LLM_CALIB_H
+#define LLM_CALIB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hw/device.h"
+#include "hw/dtype.h"
+#include "sim/diag.h"
+
+struct calib;
+
+/* dir: the device's table folder.  LLM_EIO names a missing file,
+ * LLM_EINVAL names file:line and column of a malformed row. */
+int calib_load(const char *dir, const struct device *dev, struct calib **out,
+               struct llm_diag *d);
+void calib_free(struct calib *c);
+
+/* Speed-of-light (roofline) times used to define utilization. */
+double calib_sol_gemm_s(const struct device *dev, double w_bytes, double m,
+                        double n, double k);
+double calib_sol_attn_s(const struct device *dev, double flops,
+                        double bytes);
+
+/* Seconds of one kernel of that shape, as measured in a CUDA graph
+ * (per-kernel launch gap included). */
+double calib_gemm_s(const struct calib *c, enum dtype t, int64_t m,
+                    int64_t n, int64_t k, bool *extrap);
+double calib_attn_prefill_s(const struct calib *c, int32_t qh, int32_t kvh,
+                            int32_t hd, int64_t q_tokens, int64_t prior,
+                            bool *extrap);
+double calib_attn_decode_s(const struct calib *c, int32_t qh, int32_t kvh,
+                           int32_t hd, int64_t batch, double ctx,
+                           bool *extrap);
+/* op: rmsnorm, rope, silu_mul, residual_add, kv_write, embedding,
+ * sampling.  Utilization is taken against a nominal traffic of
+ * tokens x width bf16 elements, so a width missing from the table
+ * borrows the nearest measured width's utilization. */
+double calib_elem_s(const struct calib *c, const char *op, int64_t tokens,
+                    int64_t width, bool *extrap);
+/* what: a row of launch.csv (graph_replay_empty, graph_per_node, ...);
+ * 0 when absent. */
+double calib_launch_s(const struct calib *c, const char *what);
+
+#endif

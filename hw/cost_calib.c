@@ -1,0 +1,173 @@
+/* hw/cost_calib.c: the calibrated cost model.
+ *
+ * Prices each operator of an iteration from the device's measured tables
+ * (hw/calib.h): GEMMs by (m, n, k), attention by heads and shape, the
+ * element-wise kernels by tokens and width, each as measured inside a CUDA
+ * graph, so the per-kernel launch gap of a graphed forward is part of every
+ * operator.  Added once per iteration: the graph replay, and the serving
+ * engine's CPU time (cpu_overhead_us, 0 by default: the reference engine
+ * replays a captured graph and has none).  Mechanisms, not fitted
+ * constants: a varlen attention call over several prefill chunks is one
+ * kernel, so the chunks share one kernel floor; decode attention over
+ * ragged contexts is priced per context group at the batch's occupancy. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hw/calib.h"
+#include "hw/cost.h"
+#include "sim/jcfg.h"
+
+struct calibrated {
+    const struct cost_env *env;
+    struct calib *tab;
+    enum dtype wdt;
+    int64_t fixed_ns;
+};
+
+static int cal_init(void *st, const struct cost_env *env,
+                    const cJSON *params, const char *path,
+                    struct llm_diag *d)
+{
+    static const char *const keys[] = { "name", "cpu_overhead_us", NULL };
+    struct calibrated *c = st;
+    char dir[1200];
+    double cpu_us = 0;
+    int rc = params ? jcfg_known(params, path, keys, d) : LLM_OK;
+
+    if (!rc && params)
+        rc = jcfg_num(params, path, "cpu_overhead_us", false, 0, 1e9,
+                      &cpu_us, d);
+    if (rc)
+        return rc;
+    if (env->dev->calib_dir[0] == '\0')
+        return diag_set(d, LLM_EINVAL, "%s.name: device %s has no "
+                        "calibration tables (use \"roofline\")", path,
+                        env->dev->id);
+    snprintf(dir, sizeof(dir), "%s/%s", env->root, env->dev->calib_dir);
+    rc = calib_load(dir, env->dev, &c->tab, d);
+    if (rc)
+        return rc;
+    c->env = env;
+    c->wdt = env->shard.w_bytes <= 1.0 ? DT_FP8 : DT_BF16;
+    c->fixed_ns = (int64_t)llround((calib_launch_s(c->tab,
+                      "graph_replay_empty") + cpu_us * 1e-6) * 1e9);
+    return LLM_OK;
+}
+
+static const char *elem_table_name(const char *op)
+{
+    return strcmp(op, "rmsnorm_final") == 0 ? "rmsnorm" : op;
+}
+
+/* One varlen kernel runs every prefill chunk: sum the chunks' own times
+ * but count the kernel floor (launch and setup) once. */
+static double prefill_attn_s(const struct calibrated *c,
+                             const struct op_list *ops, int32_t *extrap)
+{
+    double sum = 0, floor_s = 0;
+    size_t i;
+    int n = 0;
+
+    for (i = 0; i < ops->n; i++) {
+        const struct op *o = &ops->ops[i];
+        bool x = false, unused = false;
+        if (o->kind != OP_ATTN_PREFILL)
+            continue;
+        sum += calib_attn_prefill_s(c->tab, o->q_heads, o->kv_heads,
+                                    o->head_dim, o->q_tokens, o->prior, &x);
+        floor_s = calib_attn_prefill_s(c->tab, o->q_heads, o->kv_heads,
+                                       o->head_dim, 1, 0, &unused);
+        *extrap += x;
+        n++;
+    }
+    return n > 1 ? sum - (n - 1) * floor_s : sum;
+}
+
+/* Decode attention over ragged contexts: each context group costs its
+ * share of a uniform batch of the same size at that context, so the
+ * occupancy (batch size) and each group's memory traffic both count. */
+static double decode_attn_s(const struct calibrated *c, const struct op *o,
+                            const struct batch *b, int32_t *extrap)
+{
+    double t = 0;
+    size_t i;
+    bool x = false;
+
+    for (i = 0; i < b->n_decode; i++)
+        t += (double)b->decode[i].count / (double)o->count *
+             calib_attn_decode_s(c->tab, o->q_heads, o->kv_heads, o->head_dim,
+                                 o->count, b->decode[i].ctx, &x);
+    *extrap += x;
+    return t;
+}
+
+static double op_s(const struct calibrated *c, const struct op *o,
+                   const struct batch *b, int32_t *extrap)
+{
+    bool x = false;
+    double t;
+
+    switch (o->kind) {
+    case OP_GEMM:
+        t = calib_gemm_s(c->tab, c->wdt, o->m, o->n, o->k, &x);
+        break;
+    case OP_ATTN_DECODE:
+        return decode_attn_s(c, o, b, extrap);
+    case OP_ELEMWISE:
+        t = o->m > 0 ? calib_elem_s(c->tab, elem_table_name(o->name), o->m,
+                                    o->n, &x) : 0;
+        break;
+    default:
+        /* collectives: the link model until NCCL tables exist */
+        t = cost_roofline_s(c->env->dev, &c->env->shard, o);
+        break;
+    }
+    *extrap += x;
+    return t;
+}
+
+static int cal_price(void *st, const struct batch *b,
+                     const struct op_list *ops, struct cost_breakdown *out)
+{
+    const struct calibrated *c = st;
+    double cls[OPC_COUNT] = { 0 };
+    int32_t layers = 0;
+    size_t i;
+    int k;
+
+    for (i = 0; i < ops->n; i++) {
+        const struct op *o = &ops->ops[i];
+        if (o->kind == OP_ATTN_PREFILL) {
+            layers = o->repeat;
+            continue;
+        }
+        cls[op_class_of(o->kind)] += o->repeat * op_s(c, o, b,
+                                                      &out->extrapolated);
+    }
+    if (layers > 0)
+        cls[OPC_ATTN] += layers * prefill_attn_s(c, ops, &out->extrapolated);
+    for (k = 0; k < OPC_COUNT; k++)
+        out->class_ns[k] += (int64_t)llround(cls[k] * 1e9);
+    return LLM_OK;
+}
+
+static int64_t cal_fixed(void *st, const struct batch *b)
+{
+    (void)b;
+    return ((const struct calibrated *)st)->fixed_ns;
+}
+
+static void cal_fini(void *st)
+{
+    calib_free(((struct calibrated *)st)->tab);
+}
+
+const struct cost_ops cost_calibrated = {
+    .name = "calibrated",
+    .state_size = sizeof(struct calibrated),
+    .init = cal_init,
+    .price = cal_price,
+    .fixed_ns = cal_fixed,
+    .fini = cal_fini,
+};
