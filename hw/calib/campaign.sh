@@ -6,7 +6,7 @@
 #   ops     ops_bench.py: elementwise + attention prefill/decode/ragged  (~2-3 min)
 #   ref     reference/llama_ref.py for llama-3-8b and llama-2-13b         (~3-4 min)
 #   smoke   a tiny subset of everything, with the numerical checks        (~1-2 min)
-#   diag    torch.mm vs gemm_bench cross-check + 14 prefill iterations    (~1 min)
+#   linear  torch.mm cross-check tables (cuBLASLt 32 MiB, and torch's default cuBLAS)
 # Each stage finishes well inside 10 minutes. The tables land in
 # $WORK/data/<device>/ (device = h100-sxm-80gb, h200-sxm-141gb, ...) and are packed into
 # $OUT/calib-<device>.tar.gz (the only thing written to $OUT besides campaign.log).
@@ -78,15 +78,15 @@ for stage in "$@"; do
       ;;
     ops)
       step ops_bench python3 "$here/ops_bench.py" --outdir "$data"
+      step linear_torch_cublas env LLMSIM_BLAS=cublas python3 "$here/ops_bench.py" --outdir "$data" --only linear
       ;;
     ref)
       step ref_llama-3-8b python3 "$here/reference/llama_ref.py" --model llama-3-8b --out "$data" --check --profile
       step ref_llama-2-13b python3 "$here/reference/llama_ref.py" --model llama-2-13b --out "$data" --profile
       ;;
-    diag)   # cross-checks only: torch.mm vs gemm_bench, and prefill iterations with a clock log
-      d="$data/diag"; mkdir -p "$d"
-      step diag_linear python3 "$here/ops_bench.py" --outdir "$d" --only linear
-      step diag_ref python3 "$here/reference/llama_ref.py" --model llama-3-8b --out "$d" --limit 14
+    linear) # torch.mm as the engine calls it (cuBLASLt, 32 MiB) and with torch's default cuBLAS
+      step linear_torch python3 "$here/ops_bench.py" --outdir "$data" --only linear
+      step linear_torch_cublas env LLMSIM_BLAS=cublas python3 "$here/ops_bench.py" --outdir "$data" --only linear
       ;;
     smoke)
       build

@@ -305,8 +305,9 @@ def bench_linear(models, out, quick, prov):
     dev = "cuda"
     bf = torch.bfloat16
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
-    w = Writer(os.path.join(out, "linear_torch.csv"), K.csv_header(dict(prov, note=(
-        "torch.mm(x, W.t()) through cuBLASLt, the reference engine's linear; compare with gemm_bf16.csv"))),
+    suffix = "" if K.blas_config()["blas_backend"] == "cublaslt" else "_" + K.blas_config()["blas_backend"]
+    w = Writer(os.path.join(out, f"linear_torch{suffix}.csv"), K.csv_header(dict(prov, note=(
+        "torch.mm(x, W.t()) as K.linear calls it (blas_backend above); compare with gemm_bf16.csv"))),
         "m,n,k,time_us")
     ms = LINEAR_M if not quick else [1, 512]
     t0 = time.time()

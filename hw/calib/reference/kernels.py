@@ -11,7 +11,8 @@ tables (ops_bench.py) time exactly the kernels the whole-model forward (llama_re
   residual_add  torch.Tensor.add_ (one elementwise kernel)
   embedding     torch.index_select on the embedding table (one gather kernel)
   sampling      torch.argmax over the vocabulary (greedy)
-  linear        torch.mm(x, W.t()) through cuBLASLt (x @ W.T, bf16, fp32 accumulate)
+  linear        torch.mm(x, W.t()) through cuBLASLt (x @ W.T, bf16, fp32 accumulate), with a
+                32 MiB workspace (CUBLASLT_WORKSPACE_SIZE=32768; PyTorch's own default is 1 MiB)
   flash_varlen  torch.ops.aten._flash_attention_forward: PyTorch's bundled FlashAttention-2
                 varlen forward, the kernel torch.nn.attention.varlen.varlen_attn calls
 """
@@ -163,12 +164,27 @@ def rope_tables(max_pos, head_dim, theta=10000.0, device="cuda"):
     return (torch.cos(ang).float().contiguous().to(device), torch.sin(ang).float().contiguous().to(device))
 
 
+# PyTorch's cuBLASLt path gets a 1 MiB workspace unless CUBLASLT_WORKSPACE_SIZE (KiB) says
+# otherwise (the 32 MiB Hopper default is the plain cuBLAS workspace). With 1 MiB, torch.mm
+# measured 10-20% slower than gemm_bench's 32 MiB heuristic top-1 for M >= 256 on H200, so
+# the engine asks for 32 MiB: its GEMMs are then the calls gemm_bench times.
+LT_WORKSPACE_KIB = "32768"
+
+
+def blas_config():
+    return {"blas_backend": os.environ.get("LLMSIM_BLAS", "cublaslt"),
+            "CUBLASLT_WORKSPACE_SIZE_KiB": os.environ.get("CUBLASLT_WORKSPACE_SIZE", "")}
+
+
 def setup_torch():
+    """Call before any CUDA matmul. LLMSIM_BLAS=cublas keeps torch's default (cuBLAS) backend."""
+    os.environ.setdefault("CUBLASLT_WORKSPACE_SIZE", LT_WORKSPACE_KIB)
     torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        torch.backends.cuda.preferred_blas_library("cublaslt")
-    except Exception as e:  # pragma: no cover
-        print(f"warning: preferred_blas_library(cublaslt) failed: {e}", file=sys.stderr)
+    if os.environ.get("LLMSIM_BLAS", "cublaslt") == "cublaslt":
+        try:
+            torch.backends.cuda.preferred_blas_library("cublaslt")
+        except Exception as e:  # pragma: no cover
+            print(f"warning: preferred_blas_library(cublaslt) failed: {e}", file=sys.stderr)
     torch.manual_seed(0)
 
 
@@ -265,6 +281,7 @@ def provenance(program, extra=None):
         "command": " ".join(["python3"] + sys.argv),
         "source": f"measured by hw/calib/{program} on the llmsim GPU machine",
     }
+    p.update(blas_config())
     if extra:
         p.update(extra)
     return p
@@ -405,6 +422,7 @@ def env_report():
     except Exception as e:
         out["blas_backend"] = repr(e)
     out["flash_sdp_enabled"] = torch.backends.cuda.flash_sdp_enabled()
+    out.update(blas_config())
     return out
 
 
