@@ -7,6 +7,8 @@
 #   ref     reference/llama_ref.py for llama-3-8b and llama-2-13b         (~3-4 min)
 #   smoke   a tiny subset of everything, with the numerical checks        (~1-2 min)
 #   linear  torch.mm cross-check tables (cuBLASLt 32 MiB, and torch's default cuBLAS)
+#   fillcheck  gemm_bench and torch.mm with uniform and normal operands (llama-3-8b shapes)
+# LLMSIM_MODELS (default llama-3-8b,llama-2-13b) picks the catalog models the tables cover.
 # Each stage finishes well inside 10 minutes. The tables land in
 # $WORK/data/<device>/ (device = h100-sxm-80gb, h200-sxm-141gb, ...) and are packed into
 # $OUT/calib-<device>.tar.gz (the only thing written to $OUT besides campaign.log).
@@ -28,6 +30,8 @@ bin="$WORK/build"
 log="$OUT/campaign.log"
 cd "$repo"
 declare -A RC
+# the models the committed data covers (the catalog has grown since; set LLMSIM_MODELS to widen)
+MODELS="${LLMSIM_MODELS:-llama-3-8b,llama-2-13b}"
 
 snap() {  # clocks / power / temperature snapshot
   { echo "## $(date -u +%Y-%m-%dT%H:%M:%SZ) $*"
@@ -69,7 +73,7 @@ for stage in "$@"; do
   case "$stage" in
     micro)
       build
-      python3 "$here/gen_shapes.py" --out "$data/gemm_shapes.txt" 2>&1 | tee -a "$log"
+      python3 "$here/gen_shapes.py" --models "$MODELS" --out "$data/gemm_shapes.txt" 2>&1 | tee -a "$log"
       step gemm_bf16 "$bin/gemm_bench" --dtype bf16 --shapes "$data/gemm_shapes.txt" --out "$data/gemm_bf16.csv"
       step gemm_fp8 "$bin/gemm_bench" --dtype fp8 --shapes "$data/gemm_shapes.txt" --out "$data/gemm_fp8.csv"
       step membw "$bin/membw" --out "$data/membw.csv"
@@ -77,16 +81,25 @@ for stage in "$@"; do
       step launch "$bin/launch" --out "$data/launch.csv"
       ;;
     ops)
-      step ops_bench python3 "$here/ops_bench.py" --outdir "$data"
-      step linear_torch_cublas env LLMSIM_BLAS=cublas python3 "$here/ops_bench.py" --outdir "$data" --only linear
+      step ops_bench python3 "$here/ops_bench.py" --outdir "$data" --models "$MODELS"
+      step linear_torch_cublas env LLMSIM_BLAS=cublas python3 "$here/ops_bench.py" --outdir "$data" --only linear --models "$MODELS"
       ;;
     ref)
       step ref_llama-3-8b python3 "$here/reference/llama_ref.py" --model llama-3-8b --out "$data" --check --profile
       step ref_llama-2-13b python3 "$here/reference/llama_ref.py" --model llama-2-13b --out "$data" --profile
       ;;
     linear) # torch.mm as the engine calls it (cuBLASLt, 32 MiB) and with torch's default cuBLAS
-      step linear_torch python3 "$here/ops_bench.py" --outdir "$data" --only linear
-      step linear_torch_cublas env LLMSIM_BLAS=cublas python3 "$here/ops_bench.py" --outdir "$data" --only linear
+      step linear_torch python3 "$here/ops_bench.py" --outdir "$data" --only linear --models "$MODELS"
+      step linear_torch_cublas env LLMSIM_BLAS=cublas python3 "$here/ops_bench.py" --outdir "$data" --only linear --models "$MODELS"
+      ;;
+    fillcheck) # does operand data (uniform vs normal) explain torch.mm vs gemm_bench? llama-3-8b tp1 shapes
+      build
+      d="$data/fillcheck"; mkdir -p "$d"
+      for m in 1 64 256 512 1024 2048 4096 8192; do printf '%s 6144 4096\n%s 4096 4096\n%s 28672 4096\n%s 4096 14336\n' $m $m $m $m; done > "$d/shapes.txt"
+      step fill_gemm_uniform "$bin/gemm_bench" --dtype bf16 --fill uniform --shapes "$d/shapes.txt" --out "$d/gemm_bf16_uniform.csv"
+      step fill_gemm_normal "$bin/gemm_bench" --dtype bf16 --fill normal --shapes "$d/shapes.txt" --out "$d/gemm_bf16_normal.csv"
+      step fill_linear_normal python3 "$here/ops_bench.py" --outdir "$d" --only linear --models llama-3-8b
+      step fill_linear_uniform env LLMSIM_FILL=uniform python3 "$here/ops_bench.py" --outdir "$d" --only linear --models llama-3-8b
       ;;
     smoke)
       build
@@ -97,7 +110,7 @@ for stage in "$@"; do
       step smoke_membw "$bin/membw" --max 67108864 --out "$s/membw.csv"
       step smoke_hostcopy "$bin/hostcopy" --max 16777216 --out "$s/hostcopy.csv"
       step smoke_launch "$bin/launch" --out "$s/launch.csv"
-      step smoke_ops python3 "$here/ops_bench.py" --outdir "$s" --quick
+      step smoke_ops python3 "$here/ops_bench.py" --outdir "$s" --quick --models "$MODELS"
       cat > "$s/batches.json" <<'JSON'
 [{"prefill": [[64, 0]]}, {"prefill": [[2048, 0]]}, {"prefill": [[512, 1024]]},
  {"prefill": [[128, 0], [1000, 0], [256, 300]]}, {"decode": [[1, 128]]}, {"decode": [[64, 2048]]},

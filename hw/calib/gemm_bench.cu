@@ -16,6 +16,7 @@
 //
 // usage: gemm_bench --dtype bf16|fp8 --shapes FILE --out FILE
 //                   [--trials 7] [--target-us 1500] [--l2-mult 2.5] [--fast-accum 0|1]
+//                   [--fill uniform|normal]   (bf16 operand values; default uniform [-1,1))
 // FILE: lines "m n k" ('#' comments allowed).
 #include "common.h"
 #include <cublasLt.h>
@@ -29,10 +30,16 @@
 
 struct Shape { long m, n, k; };
 
-__global__ void fill_bf16(__nv_bfloat16 *p, size_t n, uint64_t seed) {
+// normal = 0: uniform in [-1, 1); normal = 1: standard normal (Box-Muller), like torch.randn
+__global__ void fill_bf16(__nv_bfloat16 *p, size_t n, uint64_t seed, int normal) {
     size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x, st = (size_t)gridDim.x * blockDim.x;
     for (; i < n; i += st) {
-        float v = (hash32(seed ^ (i * 0x100000001B3ull)) * (1.0f / 4294967296.0f)) * 2.0f - 1.0f;
+        float u = (hash32(seed ^ (i * 0x100000001B3ull)) + 0.5f) * (1.0f / 4294967296.0f);
+        float v = u * 2.0f - 1.0f;
+        if (normal) {
+            float u2 = (hash32((seed + 77) ^ (i * 0x9E3779B97F4A7C15ull)) + 0.5f) * (1.0f / 4294967296.0f);
+            v = sqrtf(-2.0f * logf(u)) * cospif(2.0f * u2);
+        }
         p[i] = __float2bfloat16(v);
     }
 }
@@ -48,7 +55,7 @@ static size_t al256(size_t x) { return (x + 255) & ~(size_t)255; }
 
 int main(int argc, char **argv) {
     std::string dtype = "bf16", shapes_path, out_path;
-    int trials = 7, fast_accum = 1;
+    int trials = 7, fast_accum = 1, fill_normal = 0;
     double target_us = 1500, l2_mult = 2.5;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
@@ -60,6 +67,7 @@ int main(int argc, char **argv) {
         else if (a == "--target-us") target_us = atof(nxt());
         else if (a == "--l2-mult") l2_mult = atof(nxt());
         else if (a == "--fast-accum") fast_accum = atoi(nxt());
+        else if (a == "--fill") fill_normal = std::string(nxt()) == "normal";
         else { fprintf(stderr, "unknown argument %s\n", a.c_str()); return 1; }
     }
     if (shapes_path.empty() || out_path.empty() || (dtype != "bf16" && dtype != "fp8")) {
@@ -98,7 +106,7 @@ int main(int argc, char **argv) {
     if (arena_bytes + (256ull << 20) > freeb) { fprintf(stderr, "not enough device memory for the largest shape\n"); return 1; }
     char *arena; CK(cudaMalloc(&arena, arena_bytes));
     if (fp8) fill_fp8<<<prop.multiProcessorCount * 8, 256>>>((__nv_fp8_e4m3 *)arena, arena_bytes, 1234);
-    else fill_bf16<<<prop.multiProcessorCount * 8, 256>>>((__nv_bfloat16 *)arena, arena_bytes / 2, 1234);
+    else fill_bf16<<<prop.multiProcessorCount * 8, 256>>>((__nv_bfloat16 *)arena, arena_bytes / 2, 1234, fill_normal);
     CK_LAUNCH();
     const size_t ws_bytes = 32ull << 20;
     void *ws; CK(cudaMalloc(&ws, ws_bytes));
@@ -122,6 +130,7 @@ int main(int argc, char **argv) {
     snprintf(tmp, sizeof tmp, "dtype: %s", fp8 ? "fp8 e4m3 A,B; bf16 C,D; fp32 accumulate; per-tensor A/B scale (1.0)" : "bf16 A,B,C,D; fp32 accumulate");
     extra.push_back(tmp);
     if (fp8) { snprintf(tmp, sizeof tmp, "fp8_fast_accum: %d", fast_accum); extra.push_back(tmp); }
+    else { snprintf(tmp, sizeof tmp, "fill: %s", fill_normal ? "standard normal" : "uniform [-1,1)"); extra.push_back(tmp); }
     extra.push_back("layout: y[M,N] = x[M,K] @ W[N,K]^T (PyTorch linear), cuBLASLt TN, m=N n=M k=K");
     extra.push_back("algo: cublasLtMatmulAlgoGetHeuristic top-1, workspace 33554432 bytes");
     snprintf(tmp, sizeof tmp, "cold: each shape rotates over >= %.1f x L2 of distinct A/B/C sets (2..256 sets)", l2_mult);

@@ -14,7 +14,7 @@ sharded projections (PyTorch's y = x @ W.T, W is N x K):
 crossed with an M grid (tokens in the batch).  Output: one "m n k" line per shape,
 sorted and deduplicated, with '#' comment lines saying where each (N, K) came from.
 
-usage: gen_shapes.py [--catalog DIR] [--out FILE] [--mgrid 1,2,4,...] [--lm-max-m 4096]
+usage: gen_shapes.py [--catalog DIR] [--out FILE] [--mgrid 1,2,4,...] [--lm-max-m 4096] [--models a,b]
 """
 import argparse
 import glob
@@ -64,9 +64,13 @@ def main():
     ap.add_argument("--out", default="-")
     ap.add_argument("--mgrid", default=",".join(map(str, MGRID)))
     ap.add_argument("--lm-max-m", type=int, default=4096)
+    ap.add_argument("--models", default="", help="comma-separated catalog ids (default: all)")
     a = ap.parse_args()
     mgrid = sorted({int(x) for x in a.mgrid.split(",") if x})
     models = load_models(a.catalog)
+    if a.models:
+        keep = set(a.models.split(","))
+        models = [m for m in models if m["id"] in keep]
     origin = {}
     shapes = set()
     for m in models:

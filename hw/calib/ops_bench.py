@@ -24,7 +24,8 @@ per-layer cache on one GPU).
   linear_torch.csv        m,n,k,time_us  cross-check: torch.mm(x, W.t()) as the engine calls it,
                           tp=1 layer shapes of each model and the LM head, cold weights
 
-usage: ops_bench.py --outdir DIR [--catalog models/catalog] [--only elementwise,linear,prefill,decode,ragged] [--quick]
+usage: ops_bench.py --outdir DIR [--catalog models/catalog] [--only elementwise,linear,prefill,decode,ragged]
+                    [--models a,b] [--quick]     (LLMSIM_FILL=uniform: linear operands U[-1,1))
 """
 import argparse
 import glob
@@ -53,11 +54,18 @@ TPS = [1, 2, 4, 8]
 L2_MULT = 2.5
 
 
+MODELS = None  # set from --models
+
+
 def load_catalog(d):
     ms = []
     for p in sorted(glob.glob(os.path.join(d, "*.json"))):
         with open(p) as f:
-            ms.append(json.load(f))
+            m = json.load(f)
+        m.setdefault("id", os.path.splitext(os.path.basename(p))[0])
+        if MODELS and m["id"] not in MODELS:
+            continue
+        ms.append(m)
     return ms
 
 
@@ -306,8 +314,16 @@ def bench_linear(models, out, quick, prov):
     bf = torch.bfloat16
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
     suffix = "" if K.blas_config()["blas_backend"] == "cublaslt" else "_" + K.blas_config()["blas_backend"]
+    fill = os.environ.get("LLMSIM_FILL", "normal")  # normal: torch.randn; uniform: U[-1, 1)
+    if fill != "normal":
+        suffix += "_" + fill
+
+    def rnd(*shape):
+        if fill == "uniform":
+            return torch.rand(*shape, device=dev, dtype=bf) * 2 - 1
+        return torch.randn(*shape, device=dev, dtype=bf)
     w = Writer(os.path.join(out, f"linear_torch{suffix}.csv"), K.csv_header(dict(prov, note=(
-        "torch.mm(x, W.t()) as K.linear calls it (blas_backend above); compare with gemm_bf16.csv"))),
+        f"torch.mm(x, W.t()) as K.linear calls it (blas_backend above), operands {fill}; compare with gemm_bf16.csv"))),
         "m,n,k,time_us")
     ms = LINEAR_M if not quick else [1, 512]
     t0 = time.time()
@@ -318,11 +334,11 @@ def bench_linear(models, out, quick, prov):
         for (N, Kd, mmax) in [((H + 2 * KVH) * hd, hid, 1 << 30), (hid, H * hd, 1 << 30), (2 * F, hid, 1 << 30),
                               (hid, F, 1 << 30), (V, hid, 512)]:
             nsets = max(1, min(8, math.ceil(L2_MULT * l2 / (N * Kd * 2))))
-            Ws = [torch.randn(N, Kd, device=dev, dtype=bf) for _ in range(nsets)]
+            Ws = [rnd(N, Kd) for _ in range(nsets)]
             for M in ms:
                 if M > mmax:
                     continue
-                xs = [torch.randn(M, Kd, device=dev, dtype=bf) for _ in range(nsets)]
+                xs = [rnd(M, Kd) for _ in range(nsets)]
                 calls = [(lambda i=i: K.linear(xs[i], Ws[i])) for i in range(nsets)]
                 t, _ = K.bench_calls(calls, target_us=1500.0, trials=7)
                 w.row(M, N, Kd, t); n += 1
@@ -337,7 +353,10 @@ def main():
     ap.add_argument("--catalog", default=os.path.join(HERE, "..", "..", "models", "catalog"))
     ap.add_argument("--only", default="elementwise,linear,prefill,decode,ragged")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--models", default="", help="comma-separated catalog ids (default: all)")
     a = ap.parse_args()
+    global MODELS
+    MODELS = set(a.models.split(",")) if a.models else None
     os.makedirs(a.outdir, exist_ok=True)
     K.setup_torch()
     print(json.dumps(K.env_report()), flush=True)
