@@ -34,6 +34,10 @@ struct kv_ops {
     int64_t (*free_blocks)(const void *st);
     int64_t (*used_blocks)(const void *st);
     void (*fini)(void *st);
+    /* Optional (NULL: holds no prefixes): how many leading blocks of the
+     * prefix-hash list are cached here, for cache-aware routing. */
+    int64_t (*cached_prefix)(const void *st, const uint64_t *hashes,
+                             int32_t n);
 };
 
 #endif

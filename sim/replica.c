@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int push_item(struct replica *r, const struct plan_item *it);
+
 static void *grow_array(void *arr, int32_t *cap, int32_t need, size_t elem)
 {
     int32_t ncap;
@@ -33,7 +35,15 @@ int replica_init(struct replica *r, const struct replica_config *cfg,
     r->kv = cfg->kv;
     r->cost = cfg->cost;
     r->cost_ctx = cfg->cost_ctx;
+    r->kv_block_bytes = cfg->kv_block_bytes;
+    r->kv_block_segments = cfg->kv_block_segments > 0 ?
+                           cfg->kv_block_segments : 1;
+    r->host_bw_bytes_s = cfg->host_bw_bytes_s;
+    r->host_latency_ns = cfg->host_latency_ns;
+    r->weight = cfg->weight > 0 ? cfg->weight : 1.0;
+    r->wake_at_ns = r->timer_ns = -1;
     batch_init(&r->batch);
+    batch_init(&r->layer_base);
     r->sched_st = calloc(1, cfg->sched->state_size ? cfg->sched->state_size
                                                    : 1);
     r->kv_st = calloc(1, cfg->kv->state_size ? cfg->kv->state_size : 1);
@@ -47,6 +57,13 @@ int replica_init(struct replica *r, const struct replica_config *cfg,
         rc = cfg->kv->init(r->kv_st, cfg->kv_capacity_blocks,
                            cfg->block_tokens, cfg->kv_params, cfg->kv_path,
                            d);
+    if (rc == LLM_OK && cfg->sched->attach) {
+        rc = cfg->sched->attach(r->sched_st, r, cfg->sched_path, d);
+        if (rc != LLM_OK && cfg->sched->fini)
+            cfg->sched->fini(r->sched_st);
+        if (rc != LLM_OK && cfg->kv->fini)
+            cfg->kv->fini(r->kv_st);
+    }
     if (rc != LLM_OK) {
         r->sched = NULL;     /* init failed: no fini owed */
         r->kv = NULL;
@@ -68,11 +85,26 @@ void replica_fini(struct replica *r)
     free(r->rejected);
     free(r->itl);
     batch_free(&r->batch);
+    batch_free(&r->layer_base);
     memset(r, 0, sizeof(*r));
+}
+
+/* Forward tokens q still needs: its prompt, every decode but the one
+ * the prefill replaces, less what is computed (sim/replica.h, load). */
+static int64_t remaining_tokens(const struct request *q)
+{
+    return (int64_t)q->prompt_tokens + q->output_tokens - 1 - q->computed;
+}
+
+static int64_t wait_need(const struct request *q)
+{
+    return replica_prefill_target(q) - q->computed;
 }
 
 void replica_enqueue(struct replica *r, struct request *q)
 {
+    r->load_tokens += remaining_tokens(q);
+    r->wait_tokens += wait_need(q);
     q->state = REQ_WAITING;
     q->replica = r->index;
     q->plan_idx = -1;
@@ -84,6 +116,8 @@ void replica_enqueue(struct replica *r, struct request *q)
         r->wait_head = q;
     r->wait_tail = q;
     r->n_waiting++;
+    if (r->sched->enqueue)
+        r->sched->enqueue(r->sched_st, r, q);
 }
 
 struct request *replica_wait_pop(struct replica *r)
@@ -99,7 +133,23 @@ struct request *replica_wait_pop(struct replica *r)
         r->wait_tail = NULL;
     q->next = q->prev = NULL;
     r->n_waiting--;
+    r->wait_tokens -= wait_need(q);
     return q;
+}
+
+void replica_wait_remove(struct replica *r, struct request *q)
+{
+    if (q->prev)
+        q->prev->next = q->next;
+    else
+        r->wait_head = q->next;
+    if (q->next)
+        q->next->prev = q->prev;
+    else
+        r->wait_tail = q->prev;
+    q->next = q->prev = NULL;
+    r->n_waiting--;
+    r->wait_tokens -= wait_need(q);
 }
 
 void replica_wait_push_front(struct replica *r, struct request *q)
@@ -112,6 +162,7 @@ void replica_wait_push_front(struct replica *r, struct request *q)
         r->wait_tail = q;
     r->wait_head = q;
     r->n_waiting++;
+    r->wait_tokens += wait_need(q);
 }
 
 int replica_admit(struct replica *r, struct request *q)
@@ -152,18 +203,30 @@ static void running_remove(struct replica *r, const struct request *q)
     }
 }
 
+/* Drops q's item from this iteration's plan. */
+static void unplan(struct replica *r, struct request *q)
+{
+    struct plan_item *it;
+
+    if (q->plan_idx < 0)
+        return;
+    it = &r->plan[q->plan_idx];
+    if (it->prefill)
+        r->plan_prefill_tokens -= it->tokens;
+    else
+        r->plan_decodes--;
+    it->req = NULL;
+    it->tokens = 0;
+    q->plan_idx = -1;
+    r->batch_stale = true;
+}
+
 void replica_preempt(struct replica *r, struct request *q)
 {
-    if (q->plan_idx >= 0) {
-        struct plan_item *it = &r->plan[q->plan_idx];
-        if (it->prefill)
-            r->plan_prefill_tokens -= it->tokens;
-        it->req = NULL;
-        q->plan_idx = -1;
-        r->batch_stale = true;
-    }
+    unplan(r, q);
     running_remove(r, q);
     r->kv->release(r->kv_st, q);
+    r->load_tokens += q->computed;     /* to be recomputed */
     q->computed = 0;
     q->state = REQ_WAITING;
     q->preemptions++;
@@ -174,25 +237,125 @@ void replica_preempt(struct replica *r, struct request *q)
 int replica_plan(struct replica *r, struct request *q, int32_t tokens,
                  bool prefill)
 {
-    struct plan_item *n = grow_array(r->plan, &r->cap_plan, r->n_plan + 1,
-                                     sizeof(*n));
+    struct plan_item it = { .req = q, .tokens = tokens, .prefill = prefill };
 
-    if (n == NULL)
-        return LLM_ENOMEM;
-    r->plan = n;
-    q->plan_idx = r->n_plan;
-    r->plan[r->n_plan++] = (struct plan_item){ q, tokens, prefill };
-    if (prefill)
-        r->plan_prefill_tokens += tokens;
     /* The batch grows with the plan; a preempted planned item makes it
      * stale and replica_begin rebuilds it. */
-    if (prefill && batch_add_prefill(&r->batch, tokens, q->computed,
-            q->computed + tokens >= replica_prefill_target(q)) != LLM_OK)
-        return LLM_ENOMEM;
-    if (!prefill && batch_add_decode(&r->batch, 1, q->computed) != LLM_OK)
-        return LLM_ENOMEM;
-    if (q->first_sched_ns < 0)
-        q->first_sched_ns = r->iter_start_ns;
+    return push_item(r, &it);
+}
+
+int64_t replica_link_ns(const struct replica *r, int64_t blocks,
+                        int32_t group)
+{
+    int64_t copies;
+
+    if (blocks <= 0)
+        return 0;
+    if (group < 1)
+        group = 1;
+    copies = (int64_t)r->kv_block_segments * ((blocks + group - 1) / group);
+    return copies * r->host_latency_ns +
+           (int64_t)((double)blocks * r->kv_block_bytes /
+                     r->host_bw_bytes_s * 1e9 + 0.5);
+}
+
+/* Puts a transfer on the link after what is already there; returns its
+ * end.  A synchronous one holds this iteration's compute back. */
+static int64_t link_transfer(struct replica *r, int64_t blocks,
+                             int32_t group, bool sync)
+{
+    int64_t start = r->link_busy_until_ns > r->iter_start_ns ?
+                    r->link_busy_until_ns : r->iter_start_ns;
+    int64_t ns = replica_link_ns(r, blocks, group);
+
+    r->link_busy_until_ns = start + ns;
+    r->link_busy_ns += ns;
+    if (sync && r->link_busy_until_ns > r->iter_stall_until_ns)
+        r->iter_stall_until_ns = r->link_busy_until_ns;
+    return r->link_busy_until_ns;
+}
+
+int replica_swap_out(struct replica *r, struct request *q, int32_t group,
+                     bool sync)
+{
+    int64_t blocks = q->kv_blocks;
+
+    if (r->host_bw_bytes_s <= 0 || r->kv_block_bytes <= 0)
+        return LLM_EINVAL;
+    unplan(r, q);
+    running_remove(r, q);
+    r->kv->release(r->kv_st, q);
+    q->host_blocks = (int32_t)blocks;
+    r->host_blocks += blocks;
+    r->swap_out_blocks += blocks;
+    r->iter_swap_out_blocks += blocks;
+    r->swap_out_bytes += (double)blocks * r->kv_block_bytes;
+    r->swaps_out++;
+    q->swaps++;
+    q->preemptions++;
+    r->preemptions++;
+    q->ready_ns = link_transfer(r, blocks, group, sync);
+    q->swap_state = q->state;
+    q->state = REQ_SWAPPED;
+    q->next = NULL;
+    q->prev = r->swap_tail;
+    if (r->swap_tail)
+        r->swap_tail->next = q;
+    else
+        r->swap_head = q;
+    r->swap_tail = q;
+    r->n_swapped++;
+    return LLM_OK;
+}
+
+void replica_swapped_remove(struct replica *r, struct request *q)
+{
+    if (q->prev)
+        q->prev->next = q->next;
+    else
+        r->swap_head = q->next;
+    if (q->next)
+        q->next->prev = q->prev;
+    else
+        r->swap_tail = q->prev;
+    q->next = q->prev = NULL;
+    r->n_swapped--;
+}
+
+struct request *replica_swapped_pop(struct replica *r)
+{
+    struct request *q = r->swap_head;
+
+    if (q != NULL)
+        replica_swapped_remove(r, q);
+    return q;
+}
+
+int replica_swap_in(struct replica *r, struct request *q, int32_t group,
+                    bool sync)
+{
+    int64_t blocks = q->host_blocks;
+    int rc;
+
+    if (r->host_bw_bytes_s <= 0 || r->kv_block_bytes <= 0)
+        return LLM_EINVAL;
+    if (!replica_kv_grow(r, q, q->computed))
+        return LLM_ERANGE;
+    rc = replica_admit(r, q);
+    if (rc != LLM_OK) {
+        r->kv->release(r->kv_st, q);
+        return rc;
+    }
+    q->state = (enum req_state)q->swap_state;  /* admit cannot tell */
+    r->host_blocks -= blocks;
+    q->host_blocks = 0;
+    r->swap_in_blocks += blocks;
+    r->iter_swap_in_blocks += blocks;
+    r->swap_in_bytes += (double)blocks * r->kv_block_bytes;
+    r->swaps_in++;
+    q->ready_ns = link_transfer(r, blocks, group, sync);
+    if (sync)
+        q->ready_ns = 0;
     return LLM_OK;
 }
 
@@ -204,6 +367,7 @@ int replica_reject(struct replica *r, struct request *q)
     if (n == NULL)
         return LLM_ENOMEM;
     r->rejected = n;
+    r->load_tokens -= remaining_tokens(q);
     q->rejected = 1;
     q->state = REQ_DONE;
     r->rejected[r->n_rejected++] = q;
@@ -249,24 +413,121 @@ int64_t replica_kv_used(const struct replica *r)
     return r->kv->used_blocks(r->kv_st);
 }
 
+int64_t replica_kv_cached_prefix(const struct replica *r,
+                                 const uint64_t *hashes, int32_t n)
+{
+    if (r->kv->cached_prefix == NULL || hashes == NULL || n <= 0)
+        return 0;
+    return r->kv->cached_prefix(r->kv_st, hashes, n);
+}
+
+int replica_price(struct replica *r, const struct batch *b, int64_t *ns)
+{
+    return r->cost(r->cost_ctx, b, ns);
+}
+
+void replica_wake_at(struct replica *r, int64_t t_ns)
+{
+    if (r->wake_at_ns < 0 || t_ns < r->wake_at_ns)
+        r->wake_at_ns = t_ns;
+}
+
+/* Adds one plan item to b as the cost model sees it. */
+static int add_item(struct batch *b, const struct plan_item *it)
+{
+    const struct request *q = it->req;
+    bool final;
+
+    if (it->pad)
+        return it->prefill ? batch_add_prefill(b, it->tokens, it->pad_prior,
+                                               0)
+                           : batch_add_decode(b, it->tokens, it->pad_prior);
+    if (q == NULL)
+        return LLM_OK;
+    if (!it->prefill)
+        return batch_add_decode(b, 1, q->computed);
+    /* Logits are sampled only by the chunk (or layer group) that ends the
+     * prompt. */
+    final = it->groups == 0 || it->group == it->groups - 1;
+    return batch_add_prefill(b, it->tokens, q->computed, final &&
+                             q->computed + it->tokens >=
+                             replica_prefill_target(q));
+}
+
 static int build_batch(struct replica *r)
 {
     int32_t i;
     int rc = LLM_OK;
 
     batch_clear(&r->batch);
+    for (i = 0; i < r->n_plan && rc == LLM_OK; i++)
+        rc = add_item(&r->batch, &r->plan[i]);
+    return rc;
+}
+
+static int push_item(struct replica *r, const struct plan_item *it)
+{
+    struct plan_item *n = grow_array(r->plan, &r->cap_plan, r->n_plan + 1,
+                                     sizeof(*n));
+
+    if (n == NULL)
+        return LLM_ENOMEM;
+    r->plan = n;
+    if (it->req)
+        it->req->plan_idx = r->n_plan;
+    r->plan[r->n_plan++] = *it;
+    if (it->prefill && !it->pad)
+        r->plan_prefill_tokens += it->tokens;
+    if (!it->prefill && !it->pad)
+        r->plan_decodes++;
+    if (it->req && it->req->first_sched_ns < 0)
+        it->req->first_sched_ns = r->iter_start_ns;
+    return add_item(&r->batch, it);
+}
+
+int replica_plan_layers(struct replica *r, struct request *q,
+                        int32_t tokens, int32_t group, int32_t groups)
+{
+    struct plan_item it = { .req = q, .tokens = tokens, .prefill = true,
+                            .group = (int16_t)group,
+                            .groups = (int16_t)groups };
+
+    r->has_layers = true;
+    return push_item(r, &it);
+}
+
+int replica_plan_pad(struct replica *r, int32_t tokens, int32_t prior,
+                     bool prefill)
+{
+    struct plan_item it = { .tokens = tokens, .prefill = prefill,
+                            .pad = true, .pad_prior = prior };
+
+    if (tokens <= 0)
+        return LLM_OK;
+    r->n_pad++;
+    return push_item(r, &it);
+}
+
+/* A layered iteration costs what it costs without its layered items (B)
+ * plus the share 1/groups of what they add to it (A - B): the decodes
+ * and other work run every layer, the layered prefill only one group. */
+static int price_layers(struct replica *r, int64_t *dur_ns)
+{
+    int32_t i, groups = 1;
+    int64_t base_ns;
+    int rc = LLM_OK;
+
+    batch_clear(&r->layer_base);
     for (i = 0; i < r->n_plan && rc == LLM_OK; i++) {
-        const struct plan_item *it = &r->plan[i];
-        const struct request *q = it->req;
-        if (q == NULL)
-            continue;
-        if (it->prefill)
-            rc = batch_add_prefill(&r->batch, it->tokens, q->computed,
-                                   q->computed + it->tokens >=
-                                   replica_prefill_target(q));
+        if (r->plan[i].groups > 0 && r->plan[i].req != NULL)
+            groups = r->plan[i].groups;
         else
-            rc = batch_add_decode(&r->batch, 1, q->computed);
+            rc = add_item(&r->layer_base, &r->plan[i]);
     }
+    if (rc == LLM_OK)
+        rc = r->cost(r->cost_ctx, &r->layer_base, &base_ns);
+    if (rc == LLM_OK && *dur_ns > base_ns)
+        *dur_ns = base_ns + (*dur_ns - base_ns) / groups;
     return rc;
 }
 
@@ -276,8 +537,15 @@ int replica_begin(struct replica *r, int64_t now_ns, int64_t *dur_ns)
     int rc;
 
     r->n_plan = 0;
+    r->n_pad = 0;
+    r->has_layers = false;
     r->plan_prefill_tokens = 0;
+    r->plan_decodes = 0;
     r->iter_start_ns = now_ns;
+    r->iter_stall_until_ns = now_ns;
+    r->iter_swap_out_blocks = r->iter_swap_in_blocks = 0;
+    r->iter_stall_ns = 0;
+    r->wake_at_ns = -1;
     r->batch_stale = false;
     batch_clear(&r->batch);
     *dur_ns = -1;
@@ -290,7 +558,13 @@ int replica_begin(struct replica *r, int64_t now_ns, int64_t *dur_ns)
     if (batch_tokens(&r->batch) == 0)
         return LLM_OK;
     rc = r->cost(r->cost_ctx, &r->batch, dur_ns);
+    if (rc == LLM_OK && r->has_layers)
+        rc = price_layers(r, dur_ns);
     if (rc == LLM_OK) {
+        /* Synchronous swaps run before the forward pass (vLLM issues
+         * them ahead of the model on the same stream). */
+        r->iter_stall_ns = r->iter_stall_until_ns - now_ns;
+        *dur_ns += r->iter_stall_ns;
         r->busy = true;
         r->iterations++;
     }
@@ -322,8 +596,11 @@ static int advance(struct replica *r, const struct plan_item *it,
     struct request *q = it->req;
     int rc = LLM_OK;
 
-    q->computed += it->tokens;
     q->plan_idx = -1;
+    if (it->groups > 0 && it->group < it->groups - 1)
+        return LLM_OK;         /* a layer group before the last */
+    q->computed += it->tokens;
+    r->load_tokens -= it->tokens;
     if (it->prefill && q->computed < replica_prefill_target(q))
         return LLM_OK;         /* a chunk in the middle of the prompt */
     if (q->generated > 0)
@@ -354,7 +631,11 @@ int replica_end(struct replica *r, int64_t now_ns, replica_done_fn *done,
         .decode_seqs = (int32_t)r->batch.decode_seqs,
         .kv_blocks_used = replica_kv_used(r),
         .n_waiting = r->n_waiting, .n_running = r->n_running,
-        .preemptions = (int32_t)r->iter_preempted };
+        .preemptions = (int32_t)r->iter_preempted,
+        .n_swapped = r->n_swapped,
+        .swap_out_blocks = r->iter_swap_out_blocks,
+        .swap_in_blocks = r->iter_swap_in_blocks,
+        .stall_ns = r->iter_stall_ns };
     r->busy = false;
     r->n_itl = 0;
     for (i = 0; i < r->n_plan && rc == LLM_OK; i++)

@@ -11,10 +11,19 @@
  * Schedulers are plug-ins (const struct sched_ops, registered by name in
  * policies/registry.c); they read the public fields below and change the
  * replica only through the replica_* helpers, which keep the invariants:
- * every request is in exactly one of waiting, running or done; a running
- * request's KV holds at least its computed tokens; KV used never exceeds
- * capacity.  The replica owns its arrays and plug-in states, not the
- * requests (the run does).  Not thread-safe. */
+ * every request is in exactly one of waiting, running, swapped or done; a
+ * running request's KV holds at least its computed tokens; KV used never
+ * exceeds capacity; a swapped request holds no device blocks and
+ * host_blocks host blocks.  The replica owns its arrays and plug-in
+ * states, not the requests (the run does).  Not thread-safe.
+ *
+ * Swapping (replica_swap_out/in) moves a request's KV over the host link:
+ * a transfer of n blocks costs segments * ceil(n / group) copies of
+ * latency each plus bytes / bandwidth, and transfers are serialized on
+ * the link (link_busy_until_ns).  A synchronous transfer delays the
+ * compute of the iteration being planned, as vLLM's swaps issued before
+ * the forward pass do; an overlapped one only makes the request wait for
+ * it (ready_ns). */
 #ifndef LLM_REPLICA_H
 #define LLM_REPLICA_H
 
@@ -39,6 +48,14 @@ struct sched_ops {
      * nothing means the replica idles until the next arrival. */
     int (*schedule)(void *st, struct replica *r, int64_t now_ns);
     void (*fini)(void *st);
+    /* Optional: a new request was queued by replica_enqueue (per-tenant
+     * accounting, deadlines).  Not called for preempted requests. */
+    void (*enqueue)(void *st, struct replica *r, struct request *q);
+    /* Optional: called once by replica_init after init, with the
+     * replica's limits and links, to check or size what depends on them
+     * (e.g. swapping needs a host link).  Errors name path. */
+    int (*attach)(void *st, const struct replica *r, const char *path,
+                  struct llm_diag *d);
 };
 
 typedef int replica_done_fn(void *ctx, struct request *req);
@@ -47,9 +64,15 @@ typedef int replica_done_fn(void *ctx, struct request *req);
 typedef int replica_cost_fn(void *ctx, const struct batch *b, int64_t *ns);
 
 struct plan_item {
-    struct request *req;
+    struct request *req;       /* NULL: preempted, or padding */
     int32_t tokens;            /* prefill tokens, or 1 for a decode */
     bool prefill;
+    /* Layered prefill: this iteration runs layer group `group` of
+     * `groups` (groups 0: all layers); tokens count as computed only
+     * after the last group. */
+    int16_t group, groups;
+    bool pad;                  /* padding: req is NULL */
+    int32_t pad_prior;         /* padding: context attended */
 };
 
 struct replica_config {
@@ -65,6 +88,16 @@ struct replica_config {
     const char *kv_path;
     replica_cost_fn *cost;
     void *cost_ctx;
+    /* KV swapping over the device's host link; 0 bandwidth: no link,
+     * replica_swap_* refuse.  Sizes are per GPU (each GPU of a tensor-
+     * parallel replica moves its own shard over its own link). */
+    double kv_block_bytes;     /* one block, all layers */
+    int32_t kv_block_segments; /* separate copies per block (0: 1); vLLM's
+                                  per-layer K and V tensors: 2 x layers */
+    double host_bw_bytes_s;
+    int64_t host_latency_ns;   /* per copy */
+    double weight;             /* routing weight (0: 1); e.g. from the
+                                  device's speed, for weighted routers */
 };
 
 struct replica {
@@ -81,7 +114,9 @@ struct replica {
     struct plan_item *plan;
     int32_t n_plan, cap_plan;
     int64_t plan_prefill_tokens;
+    int64_t plan_decodes;      /* decodes in the plan (not padding) */
     struct batch batch;        /* the plan as the cost model sees it */
+    struct batch layer_base;   /* the plan without its layered items */
     bool batch_stale;          /* a planned item was preempted */
 
     const struct sched_ops *sched;
@@ -101,6 +136,39 @@ struct replica {
     int64_t iter_start_ns;
     int64_t iter_preempted;    /* preemptions while planning this one */
     int64_t iterations, preemptions;
+
+    /* swapped requests, in swap-out order */
+    struct request *swap_head, *swap_tail;
+    int64_t n_swapped;
+    int64_t host_blocks;       /* blocks of swapped requests on the host */
+    double kv_block_bytes;
+    int32_t kv_block_segments;
+    double host_bw_bytes_s;
+    int64_t host_latency_ns;
+    int64_t link_busy_until_ns;
+    int64_t iter_stall_until_ns; /* this iteration's compute waits */
+    /* totals for reports and tests */
+    int64_t swap_out_blocks, swap_in_blocks, swaps_out, swaps_in;
+    double swap_out_bytes, swap_in_bytes;
+    int64_t link_busy_ns;      /* time the host link spent transferring */
+    int64_t iter_swap_out_blocks, iter_swap_in_blocks;
+    int64_t iter_stall_ns;     /* this iteration's delay for swaps */
+
+    /* Load for routers, kept incrementally: forward tokens still to run
+     * (prompt chunks, recomputation and decodes) of every request here,
+     * and prefill tokens of the waiting queue. */
+    int64_t load_tokens;
+    int64_t wait_tokens;
+    double weight;
+
+    /* padding (static batching): work priced but producing nothing */
+    int32_t n_pad;
+    bool has_layers;           /* a layered item is planned */
+    int64_t wake_at_ns;        /* < 0: none; else the scheduler asks to be
+                                  woken then if it planned nothing */
+    int64_t timer_ns;          /* the sim's pending timed wake, -1 none */
+    bool wake_deferred;        /* the sim wakes it after this instant's
+                                  last arrival */
 };
 
 /* count tokens came gap_ns after their sequence's previous token. */
@@ -121,6 +189,9 @@ struct iter_record {
     int32_t preemptions;       /* during this iteration's planning */
     const struct itl_pair *itl;  /* inter-token gaps of this iteration */
     int32_t n_itl;
+    int64_t n_swapped;
+    int64_t swap_out_blocks, swap_in_blocks;  /* during this one */
+    int64_t stall_ns;          /* of the iteration, waiting for swaps */
 };
 
 int replica_init(struct replica *r, const struct replica_config *cfg,
@@ -157,6 +228,12 @@ void replica_preempt(struct replica *r, struct request *q);
 int replica_plan(struct replica *r, struct request *q, int32_t tokens,
                  bool prefill);
 bool replica_in_plan(const struct replica *r, const struct request *q);
+/* Tokens planned so far this iteration (prefill chunks and decodes,
+ * padding excluded): what a token budget is charged. */
+static inline int64_t replica_plan_tokens(const struct replica *r)
+{
+    return r->plan_prefill_tokens + r->plan_decodes;
+}
 /* Refuses a popped waiting request that can never be served under the
  * replica's limits (vLLM's "ignored" requests); the caller of replica_begin
  * collects it with replica_take_rejected. */
@@ -170,5 +247,52 @@ int64_t replica_kv_needed(const struct replica *r, const struct request *q,
 bool replica_kv_grow(struct replica *r, struct request *q, int64_t tokens);
 int64_t replica_kv_free(const struct replica *r);
 int64_t replica_kv_used(const struct replica *r);
+/* Leading blocks of hashes the KV manager holds (0 when it keeps no
+ * prefix cache).  For cache-aware routers. */
+int64_t replica_kv_cached_prefix(const struct replica *r,
+                                 const uint64_t *hashes, int32_t n);
+
+/* Unlinks q from anywhere in the waiting queue (schedulers that do not
+ * serve in FIFO order). */
+void replica_wait_remove(struct replica *r, struct request *q);
+/* Prices b on this replica's hardware without running it (estimates). */
+int replica_price(struct replica *r, const struct batch *b, int64_t *ns);
+
+/* Time to move `blocks` KV blocks over the host link in copies of at
+ * most `group` contiguous blocks (per segment). */
+int64_t replica_link_ns(const struct replica *r, int64_t blocks,
+                        int32_t group);
+/* Swap-out: q (running) leaves the plan and running, its device blocks
+ * are freed and counted on the host, it joins the back of the swapped
+ * queue with its progress kept.  The transfer starts when the link is
+ * free; sync: this iteration's compute waits for it.  LLM_EINVAL when
+ * the replica has no host link. */
+int replica_swap_out(struct replica *r, struct request *q, int32_t group,
+                     bool sync);
+/* Front of the swapped queue (NULL: empty), and removal of any member. */
+struct request *replica_swapped_pop(struct replica *r);
+void replica_swapped_remove(struct replica *r, struct request *q);
+/* Swap-in of a request taken off the swapped queue: device blocks for
+ * its computed tokens, the transfer, and admission to running.  Not sync: q->ready_ns is set to the transfer's
+ * end and the scheduler must not plan q before.  LLM_ERANGE (nothing
+ * changed) when the blocks do not fit. */
+int replica_swap_in(struct replica *r, struct request *q, int32_t group,
+                    bool sync);
+
+/* Layered prefill: q's prefill of `tokens` advances by one layer group
+ * (group in [0, groups)); priced as the iteration without it plus the
+ * share 1/groups of what the full prefill adds (replica_begin); counted
+ * as computed after the last group.  Every layered item of an iteration
+ * must have the same groups. */
+int replica_plan_layers(struct replica *r, struct request *q,
+                        int32_t tokens, int32_t group, int32_t groups);
+/* Padding: work the batch runs for no request (static batching's padded
+ * prompt positions and finished sequences): a prefill of tokens over
+ * prior cached positions, or `tokens` decodes over prior each. */
+int replica_plan_pad(struct replica *r, int32_t tokens, int32_t prior,
+                     bool prefill);
+/* Asks for a wake-up at t_ns if this iteration plans nothing (e.g. an
+ * overlapped swap-in lands then). */
+void replica_wake_at(struct replica *r, int64_t t_ns);
 
 #endif

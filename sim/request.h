@@ -29,7 +29,8 @@ enum req_state {
     REQ_WAITING = 0,           /* queued, nothing computed (or preempted) */
     REQ_PREFILL,               /* part of the prompt computed (chunked) */
     REQ_DECODE,                /* prompt done, producing tokens */
-    REQ_DONE
+    REQ_DONE,
+    REQ_SWAPPED                /* KV in host memory, progress kept */
 };
 
 struct request {
@@ -51,6 +52,23 @@ struct request {
     int64_t first_token_ns;    /* -1 until the prefill completes */
     int64_t last_token_ns;
     int64_t finish_ns;         /* -1 until done */
+
+    int32_t host_blocks;       /* blocks held in host memory (swapped) */
+    int32_t swap_state;        /* enum req_state before the swap-out */
+    int32_t swaps;             /* swap-outs so far */
+    int64_t session;           /* conversation id, -1 none */
+    /* Not before this time may the request run: an overlapped swap-in
+     * lands then (0: no constraint). */
+    int64_t ready_ns;
+    int64_t deadline_ns;       /* -1 until a policy sets one */
+    /* Scratch ordering key of the replica's scheduler (a virtual time,
+     * a slack); meaningless to anyone else. */
+    int64_t sched_key;
+    /* The prompt's prefix-block hashes (req_spec), borrowed from the
+     * source: valid only while the router runs, NULL afterwards. */
+    const uint64_t *block_hashes;
+    int32_t n_block_hashes;
+    int32_t hash_block_tokens;
 
     /* intrusive links: the scheduler's queues own the ordering */
     struct request *prev, *next;

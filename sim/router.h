@@ -4,7 +4,11 @@
  * policies/registry.c).  route() sees the request and every replica's
  * public state and returns an index in [0, n).  Routers must be
  * deterministic given their state (randomised ones seed a GSL RNG from the
- * run seed in init). */
+ * run seed in init).  What a replica offers a router: n_waiting,
+ * n_running, n_swapped, load_tokens (forward tokens still to run),
+ * wait_tokens, replica_kv_used/free, replica_kv_cached_prefix (what its
+ * KV manager holds of q->block_hashes, which are valid during route()
+ * only) and weight (its relative speed, for unequal hardware). */
 #ifndef LLM_ROUTER_H
 #define LLM_ROUTER_H
 

@@ -15,11 +15,14 @@ struct sim {
     int64_t next_id, in_system, last_change_ns;
     struct sim_stats st;
     struct llm_diag *d;             /* the running sim_run's diag */
+    int64_t next_arrival_ns;        /* the queued arrival's time, -1 none */
+    int32_t n_deferred;             /* replicas with a wake deferred */
 };
 
 static int on_arrival(void *ctx, const struct sim_event *ev);
 static int on_iter_done(void *ctx, const struct sim_event *ev);
 static int on_wake(void *ctx, const struct sim_event *ev);
+static int on_timer(void *ctx, const struct sim_event *ev);
 
 int sim_create(const struct sim_config *cfg, struct sim **out,
                struct llm_diag *d)
@@ -70,6 +73,10 @@ static void free_in_flight(struct sim *s)
             free(ev.payload);
     for (i = 0; i < s->n_reps; i++) {
         for (q = s->reps[i].wait_head; q != NULL; q = n) {
+            n = q->next;
+            free(q);
+        }
+        for (q = s->reps[i].swap_head; q != NULL; q = n) {
             n = q->next;
             free(q);
         }
@@ -155,6 +162,12 @@ static int kick(struct sim *s, struct replica *r)
     rc = replica_begin(r, evq_now(s->q), &dur);
     if (rc == LLM_OK)
         rc = replica_take_rejected(r, on_done, s);
+    if (rc == LLM_OK && dur < 0 && r->wake_at_ns > evq_now(s->q) &&
+        r->wake_at_ns != r->timer_ns) {
+        /* The scheduler waits for something timed (a swap-in landing). */
+        r->timer_ns = r->wake_at_ns;
+        return evq_push(s->q, r->wake_at_ns, on_timer, NULL, r->index);
+    }
     if (rc != LLM_OK || dur < 0)
         return rc;
     return evq_push(s->q, evq_now(s->q) + dur, on_iter_done, NULL, r->index);
@@ -167,6 +180,7 @@ static int pull_arrival(struct sim *s)
     bool eof = false;
     int rc = s->cfg.source(s->cfg.source_ctx, &spec, &eof, s->d);
 
+    s->next_arrival_ns = -1;
     if (rc != LLM_OK || eof)
         return rc;
     q = req_alloc(s);
@@ -179,6 +193,13 @@ static int pull_arrival(struct sim *s)
     q->output_tokens = spec.output_tokens;
     q->tenant = spec.tenant;
     q->priority = spec.priority;
+    q->session = spec.session;
+    q->deadline_ns = -1;
+    /* Borrowed for the router only: the source keeps them valid until
+     * its next call, which comes after this request is routed. */
+    q->block_hashes = spec.block_hashes;
+    q->n_block_hashes = spec.block_hashes ? spec.n_block_hashes : 0;
+    q->hash_block_tokens = spec.hash_block_tokens;
     q->first_sched_ns = q->first_token_ns = q->finish_ns = -1;
     q->plan_idx = -1;
     if (spec.arrival_ns < evq_now(s->q)) {
@@ -187,7 +208,30 @@ static int pull_arrival(struct sim *s)
                         "before the previous one", (long long)q->id,
                         (long long)spec.arrival_ns);
     }
+    s->next_arrival_ns = spec.arrival_ns;
     return evq_push(s->q, spec.arrival_ns, on_arrival, q, 0);
+}
+
+/* Wakes every idle replica that got requests at this instant, once the
+ * instant's last arrival is queued: a scheduler sees all equal-time
+ * arrivals together. */
+static int flush_wakes(struct sim *s, int64_t now_ns)
+{
+    int32_t i;
+    int rc = LLM_OK;
+
+    for (i = 0; i < s->n_reps && s->n_deferred > 0 && rc == LLM_OK; i++) {
+        struct replica *r = &s->reps[i];
+        if (!r->wake_deferred)
+            continue;
+        r->wake_deferred = false;
+        s->n_deferred--;
+        if (r->busy || r->wake_pending)
+            continue;
+        r->wake_pending = true;
+        rc = evq_push(s->q, now_ns, on_wake, NULL, r->index);
+    }
+    return rc;
 }
 
 static int on_arrival(void *ctx, const struct sim_event *ev)
@@ -204,27 +248,31 @@ static int on_arrival(void *ctx, const struct sim_event *ev)
     count_change(s, ev->t_ns, +1);
     i = s->cfg.router->route(s->router_st, q, s->reps, s->n_reps);
     r = &s->reps[i < 0 || i >= s->n_reps ? 0 : i];
+    q->block_hashes = NULL;
+    q->n_block_hashes = 0;
     q->replica = r->index;
     limit = r->max_model_len;
     if (q->prompt_tokens >= limit) {
         q->rejected = 1;
         q->state = REQ_DONE;
         rc = on_done(s, q);
-        return rc ? rc : pull_arrival(s);
+    } else {
+        if (q->prompt_tokens + q->output_tokens > limit) {
+            q->output_tokens = limit - q->prompt_tokens;
+            s->st.truncated++;
+        }
+        replica_enqueue(r, q);
+        rc = LLM_OK;
+        if (!r->busy && !r->wake_pending && !r->wake_deferred) {
+            r->wake_deferred = true;
+            s->n_deferred++;
+        }
     }
-    if (q->prompt_tokens + q->output_tokens > limit) {
-        q->output_tokens = limit - q->prompt_tokens;
-        s->st.truncated++;
-    }
-    replica_enqueue(r, q);
-    rc = pull_arrival(s);
-    /* Wake an idle replica after every arrival of this instant: the wake
-     * event is pushed after the next arrival, so equal-time arrivals are
-     * all queued before the scheduler looks. */
-    if (rc == LLM_OK && !r->busy && !r->wake_pending) {
-        r->wake_pending = true;
-        rc = evq_push(s->q, ev->t_ns, on_wake, NULL, r->index);
-    }
+    if (rc == LLM_OK)
+        rc = pull_arrival(s);
+    /* The wake is pushed after the instant's last arrival is queued. */
+    if (rc == LLM_OK && s->next_arrival_ns != ev->t_ns)
+        rc = flush_wakes(s, ev->t_ns);
     return rc;
 }
 
@@ -234,6 +282,16 @@ static int on_wake(void *ctx, const struct sim_event *ev)
     struct replica *r = &s->reps[ev->arg];
 
     r->wake_pending = false;
+    return kick(s, r);
+}
+
+static int on_timer(void *ctx, const struct sim_event *ev)
+{
+    struct sim *s = ctx;
+    struct replica *r = &s->reps[ev->arg];
+
+    if (r->timer_ns == ev->t_ns)
+        r->timer_ns = -1;
     return kick(s, r);
 }
 
@@ -270,12 +328,18 @@ int sim_run(struct sim *s, struct llm_diag *d)
     }
     s->st.last_event_ns = evq_now(s->q);
     count_change(s, s->st.last_event_ns, 0);
-    for (i = 0; rc == LLM_OK && i < s->n_reps; i++) {
-        if (s->reps[i].n_waiting || s->reps[i].n_running)
+    for (i = 0; i < s->n_reps; i++) {
+        const struct replica *r = &s->reps[i];
+        s->st.swap_out_blocks += r->swap_out_blocks;
+        s->st.swap_in_blocks += r->swap_in_blocks;
+        s->st.swap_out_bytes += r->swap_out_bytes;
+        s->st.swap_in_bytes += r->swap_in_bytes;
+        s->st.link_busy_ns += r->link_busy_ns;
+        if (rc == LLM_OK && (r->n_waiting || r->n_running || r->n_swapped))
             rc = diag_set(d, LLM_ERANGE, "replica %d stalled with %lld "
-                          "waiting and %d running requests", i,
-                          (long long)s->reps[i].n_waiting,
-                          s->reps[i].n_running);
+                          "waiting, %d running and %lld swapped requests",
+                          i, (long long)r->n_waiting, r->n_running,
+                          (long long)r->n_swapped);
     }
     s->d = NULL;
     return rc;

@@ -53,6 +53,10 @@ struct sim_stats {
     int64_t first_arrival_ns, last_event_ns;
     double in_system_integral_ns;   /* integral of requests in system dt */
     int64_t max_in_system;
+    /* KV swapping over host links, summed over replicas at the end */
+    int64_t swap_out_blocks, swap_in_blocks;
+    double swap_out_bytes, swap_in_bytes;
+    int64_t link_busy_ns;
 };
 
 struct sim;
