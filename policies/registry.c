@@ -6,6 +6,14 @@
 /* Adding a policy: define its ops in its own file and add one line here. */
 static const struct sched_ops *const scheds[] = {
     &sched_vllm,
+    &sched_static,
+    &sched_orca,
+    &sched_sarathi,
+    &sched_fastgen,
+    &sched_prepack,
+    &sched_layered,
+    &sched_fair,
+    &sched_slo,
     NULL
 };
 
@@ -16,6 +24,12 @@ static const struct kv_ops *const kvs[] = {
 
 static const struct router_ops *const routers[] = {
     &router_round_robin,
+    &router_random,
+    &router_least_outstanding,
+    &router_least_tokens,
+    &router_power_of_two,
+    &router_prefix_affinity,
+    &router_weighted,
     NULL
 };
 

@@ -19,7 +19,21 @@ const struct router_ops *registry_router(const char *name, const char *path,
                                          struct llm_diag *d);
 
 extern const struct sched_ops sched_vllm;
+extern const struct sched_ops sched_static;
+extern const struct sched_ops sched_orca;
+extern const struct sched_ops sched_sarathi;
+extern const struct sched_ops sched_fastgen;
+extern const struct sched_ops sched_prepack;
+extern const struct sched_ops sched_layered;
+extern const struct sched_ops sched_fair;
+extern const struct sched_ops sched_slo;
 extern const struct kv_ops kv_paged;
 extern const struct router_ops router_round_robin;
+extern const struct router_ops router_random;
+extern const struct router_ops router_least_outstanding;
+extern const struct router_ops router_least_tokens;
+extern const struct router_ops router_power_of_two;
+extern const struct router_ops router_prefix_affinity;
+extern const struct router_ops router_weighted;
 
 #endif

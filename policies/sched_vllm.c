@@ -1,130 +1,81 @@
 /* policies/sched_vllm.c: vLLM's default scheduler (V0, chunked prefill off).
  *
  * Each iteration is either all prefills or all decodes:
- *  1. Prefills first: take waiting requests in FCFS order while the whole
- *     prompt fits the token budget (max_num_batched_tokens), the sequence
- *     budget (max_num_seqs) and the free KV blocks above the watermark.
- *     The first request that does not fit stops admission (no skipping),
- *     as vLLM does.  If any prefill was planned, the iteration is those.
- *     A prompt larger than the token budget or the whole pool is refused.
+ *  1. Prefills first, unless requests are swapped out: take waiting
+ *     requests in FCFS order while the whole prompt fits the token budget
+ *     (max_num_batched_tokens), the sequence budget (max_num_seqs) and the
+ *     free KV blocks above the watermark.  The first request that does not
+ *     fit stops admission (no skipping), as vLLM does.  If any prefill was
+ *     planned, the iteration is those.  A prompt larger than the token
+ *     budget or the whole pool is refused.
  *  2. Otherwise every running request decodes one token, oldest first.
  *     When the KV pool cannot give a request its next block, the newest
- *     running request is preempted (recompute: its blocks are freed and it
- *     re-prefills later); if the newest is the request itself, it is the
- *     one preempted.
+ *     running request is preempted; if the newest is the request itself,
+ *     it is the one preempted.  "preemption": "recompute" frees its
+ *     blocks and it re-prefills later; "swap" copies its blocks to host
+ *     memory over the device's host link (one copy per block and per
+ *     layer's K and V, as vLLM's swap_blocks), and the iteration waits
+ *     for the copy.
+ *  3. If nothing was preempted in step 2, swapped requests come back in
+ *     FCFS order while their blocks fit above the watermark, and decode
+ *     in this same iteration after their copy.
  * Reference: vllm/core/scheduler.py (_schedule_default, _schedule_prefills,
- * _schedule_running, _preempt) in vLLM 0.6. */
+ * _schedule_running, _schedule_swapped, _preempt) in vLLM 0.6. */
+#include "policies/common.h"
 #include "policies/registry.h"
 #include "sim/jcfg.h"
 
 struct vllm {
-    int64_t max_num_seqs;
-    int64_t max_num_batched_tokens;   /* 0: max(max_model_len, 2048) */
-    double watermark;
+    struct pol_limits lim;
+    struct pol_evict ev;
 };
 
 static int vllm_init(void *st, const cJSON *params, const char *path,
                      struct llm_diag *d)
 {
     static const char *const keys[] = { "name", "max_num_seqs",
-        "max_num_batched_tokens", "watermark", NULL };
+        "max_num_batched_tokens", "watermark", "preemption",
+        "swap_space_gib", NULL };
     struct vllm *v = st;
-    int rc = LLM_OK;
+    int rc;
 
-    v->max_num_seqs = 256;
-    v->max_num_batched_tokens = 0;
-    v->watermark = 0.01;
+    v->lim = (struct pol_limits){ .max_seqs = 256, .watermark = 0.01 };
+    /* vLLM's --swap-space default: 4 GiB of host memory per GPU. */
+    v->ev = (struct pol_evict){ .swap_space_gib = 4, .group_blocks = 1,
+                                .sync = true };
     if (params == NULL)
         return LLM_OK;
     rc = jcfg_known(params, path, keys, d);
-    if (!rc) rc = jcfg_int(params, path, "max_num_seqs", false, 1, 1 << 20,
-                           &v->max_num_seqs, d);
-    if (!rc) rc = jcfg_int(params, path, "max_num_batched_tokens", false, 1,
-                           1 << 30, &v->max_num_batched_tokens, d);
-    if (!rc) rc = jcfg_num(params, path, "watermark", false, 0, 0.5,
-                           &v->watermark, d);
+    if (!rc) rc = pol_read_limits(params, path, &v->lim, d);
+    if (!rc) rc = pol_read_evict(params, path, &v->ev, d);
     return rc;
 }
 
-static int64_t token_budget(const struct vllm *v, const struct replica *r)
+static int vllm_attach(void *st, const struct replica *r, const char *path,
+                       struct llm_diag *d)
 {
-    int64_t b = v->max_num_batched_tokens;
-
-    if (b == 0)
-        b = r->max_model_len > 2048 ? r->max_model_len : 2048;
-    return b;
-}
-
-static int plan_prefills(const struct vllm *v, struct replica *r)
-{
-    int64_t budget = token_budget(v, r);
-    int64_t watermark = (int64_t)(v->watermark * (double)r->kv_capacity);
-    struct request *q;
-    int rc;
-
-    while ((q = r->wait_head) != NULL) {
-        int32_t n = replica_prefill_target(q) - q->computed;
-        int64_t need = replica_kv_needed(r, q, q->computed + n);
-        if (n > budget || need > r->kv_capacity - watermark) {
-            /* Can never fit: vLLM ignores such a prompt with an error. */
-            rc = replica_reject(r, replica_wait_pop(r));
-            if (rc != LLM_OK)
-                return rc;
-            continue;
-        }
-        if (r->plan_prefill_tokens + n > budget ||
-            r->n_running + 1 > v->max_num_seqs ||
-            replica_kv_free(r) - need < watermark)
-            break;
-        replica_wait_pop(r);
-        if (!replica_kv_grow(r, q, q->computed + n))
-            return LLM_ERANGE;          /* checked above: cannot happen */
-        rc = replica_admit(r, q);
-        if (rc == LLM_OK)
-            rc = replica_plan(r, q, n, true);
-        if (rc != LLM_OK)
-            return rc;
-    }
-    return LLM_OK;
-}
-
-static int plan_decodes(struct replica *r)
-{
-    int32_t i;
-    int rc;
-
-    for (i = 0; i < r->n_running; i++) {
-        struct request *q = r->running[i];
-        bool self_preempted = false;
-        /* Most steps stay inside the last block: no manager call. */
-        while ((int64_t)q->kv_blocks * r->block_tokens < q->computed + 1 &&
-               !replica_kv_grow(r, q, q->computed + 1)) {
-            struct request *victim = r->running[r->n_running - 1];
-            replica_preempt(r, victim);
-            if (victim == q) {
-                self_preempted = true;
-                break;
-            }
-        }
-        if (self_preempted)
-            break;             /* q was the newest: nothing after it */
-        rc = replica_plan(r, q, 1, false);
-        if (rc != LLM_OK)
-            return rc;
-    }
-    return LLM_OK;
+    return pol_attach_evict(&((struct vllm *)st)->ev, r, path, d);
 }
 
 static int vllm_schedule(void *st, struct replica *r, int64_t now_ns)
 {
     const struct vllm *v = st;
-    int rc;
+    struct pol_pass p = { .now_ns = now_ns,
+                          .budget = pol_token_budget(&v->lim, r),
+                          .evict = &v->ev };
+    int rc = LLM_OK;
 
-    (void)now_ns;
-    rc = plan_prefills(v, r);
+    if (r->n_swapped == 0)
+        rc = pol_admit(r, &p, &v->lim, pol_pick_fifo, NULL, false);
     if (rc != LLM_OK || r->n_plan > 0)
         return rc;
-    return plan_decodes(r);
+    /* Decodes are not held to the token budget in V0. */
+    p.budget = INT64_MAX;
+    rc = pol_plan_running(r, &p, POL_DECODES);
+    if (rc != LLM_OK || p.evictions > 0 || r->n_swapped == 0)
+        return rc;
+    rc = pol_swap_in(r, &p, &v->lim);
+    return rc ? rc : pol_plan_running(r, &p, POL_DECODES);
 }
 
 const struct sched_ops sched_vllm = {
@@ -132,4 +83,5 @@ const struct sched_ops sched_vllm = {
     .state_size = sizeof(struct vllm),
     .init = vllm_init,
     .schedule = vllm_schedule,
+    .attach = vllm_attach,
 };

@@ -12,7 +12,11 @@
     X(jcfg)           \
     X(traces)         \
     X(sim)            \
-    X(run)
+    X(policies)       \
+    X(run)            \
+    X(sweep)          \
+    X(plot)           \
+    X(plan)
 
 #define LLM_DECLARE_SUITE(name) Suite *name##_suite(void);
 LLM_SUITES(LLM_DECLARE_SUITE)
