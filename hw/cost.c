@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hw/comm.h"
 #include "sim/jcfg.h"
 
 static const struct cost_ops *const cost_models[] = {
@@ -47,11 +48,28 @@ static const struct cost_ops *find(const char *name, const char *path,
     return NULL;
 }
 
+/* The default: calibrated where the device's tables exist. */
+static const char *default_model(const struct cost_env *env)
+{
+    char probe[1200];
+    FILE *f;
+
+    if (env->dev->calib_dir[0] == '\0')
+        return "roofline";
+    snprintf(probe, sizeof(probe), "%s/%s/gemm_bf16.csv", env->root,
+             env->dev->calib_dir);
+    f = fopen(probe, "r");
+    if (f == NULL)
+        return "roofline";
+    fclose(f);
+    return "calibrated";
+}
+
 int cost_create(const struct cost_env *env, const cJSON *params,
                 const char *path, struct cost_model **out,
                 struct llm_diag *d)
 {
-    const char *name = env->dev->calib_dir[0] ? "calibrated" : "roofline";
+    const char *name = default_model(env);
     const struct cost_ops *ops;
     struct cost_model *c;
     int rc;
@@ -150,22 +168,40 @@ int cost_price(struct cost_model *c, const struct batch *b,
     return LLM_OK;
 }
 
+/* Which link a collective crosses: the peer link (NVLink) inside a node,
+ * the shard's network link when the group spans nodes. */
+static double comm_roofline_s(const struct device *dev,
+                              const struct shard *s, const struct op *o)
+{
+    static const enum comm_op kinds[] = {
+        [OP_ALLREDUCE] = COMM_ALLREDUCE, [OP_ALLGATHER] = COMM_ALLGATHER,
+        [OP_REDUCE_SCATTER] = COMM_REDUCE_SCATTER,
+        [OP_ALLTOALL] = COMM_ALLTOALL, [OP_SENDRECV] = COMM_SENDRECV,
+    };
+    struct link ln = dev->peer_link;
+    int32_t ranks = o->ranks ? o->ranks : s->tp;
+
+    if (o->inter_node && s->net_bw_bytes_s > 0) {
+        ln.bw_bytes_s = s->net_bw_bytes_s;
+        ln.latency_s = s->net_latency_s;
+    }
+    if (ln.bw_bytes_s <= 0)
+        return 0;
+    return comm_time_s(kinds[o->kind], COMM_AUTO, ranks, o->bytes, &ln);
+}
+
 double cost_roofline_s(const struct device *dev, const struct shard *s,
                        const struct op *o)
 {
-    double peak = dev->peak_flops[DT_BF16];
+    double peak = dev->peak_flops[o->math];
     double t_c, t_m;
 
-    if (o->kind == OP_ALLREDUCE) {
-        const struct link *ln = &dev->peer_link;
-        double p = (double)s->tp;
-        if (ln->bw_bytes_s <= 0)
-            return 0;
-        /* Ring all-reduce: 2(p-1) steps, each moving bytes/p per GPU. */
-        return 2.0 * (p - 1) * (ln->latency_s + o->bytes / p / ln->bw_bytes_s);
-    }
-    if (o->kind == OP_GEMM && s->w_bytes <= 1.0 && dev->peak_flops[DT_FP8] > 0)
-        peak = dev->peak_flops[DT_FP8];
+    if (op_class_of(o->kind) == OPC_COMM)
+        return comm_roofline_s(dev, s, o);
+    /* A device without the op's math type (fp8 on A100) runs it at its
+     * bf16 rate: vLLM falls back to weight-only kernels there. */
+    if (peak <= 0)
+        peak = dev->peak_flops[DT_BF16];
     t_c = o->flops / peak;
     t_m = o->bytes / dev->mem_bw_bytes_s;
     return t_c > t_m ? t_c : t_m;
