@@ -4,6 +4,7 @@
  * accounting on the host link, fairness, priorities, the routers, and
  * the configuration errors. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -696,6 +697,559 @@ START_TEST(test_fair_swap_granularity_and_overlap)
 }
 END_TEST
 
+/* Overlapped swaps and the timed wake: max_num_seqs 1.  A (tenant 0)
+ * decodes when B (tenant 1) arrives; at 3 ms A (66 tokens, 5 blocks) is
+ * swapped out beside B's prefill (the link is busy [3, 8.01]); B is done
+ * at 5 ms; A's swap-in queues behind its swap-out on the link, [8.01,
+ * 13.02], and the idle replica sleeps until then: A's 7 remaining
+ * decodes run [13.02, 20.02].  No iteration waited for the link. */
+START_TEST(test_fair_overlap_timed_wake)
+{
+    static const struct req_spec spec[] = {
+        { .arrival_ns = 0, .prompt_tokens = 64, .output_tokens = 10 },
+        { .arrival_ns = 2500000, .prompt_tokens = 16, .output_tokens = 2,
+          .tenant = 1 },
+    };
+    struct fixture f = { .specs = spec, .n = 2, .cost_ns = MS };
+    struct setup u = { .sched = &sched_fair, .host_link = true,
+        .params = "{\"max_num_seqs\": 1, \"quantum_iters\": 1, "
+                  "\"swap_overlap\": true}" };
+    struct sim_stats st = run(&f, &u);
+
+    ck_assert_int_eq(find(&f, 1)->finish_ns, 5 * MS);
+    ck_assert_int_eq(find(&f, 0)->swaps, 1);
+    ck_assert_int_eq(find(&f, 0)->finish_ns, 20020000);
+    ck_assert_int_eq(f.stall_ns, 0);
+    ck_assert_int_eq(st.link_busy_ns, 2 * 5010000);
+}
+END_TEST
+
+/* --- slo -------------------------------------------------------------- */
+
+/* One sequence at a time: priorities 0, 5 and 2 arriving together are
+ * served 5, 2, 0 (two 1 ms iterations each). */
+START_TEST(test_slo_priorities)
+{
+    static const struct req_spec spec[] = {
+        { .arrival_ns = 0, .prompt_tokens = 16, .output_tokens = 2 },
+        { .arrival_ns = 0, .prompt_tokens = 16, .output_tokens = 2,
+          .priority = 5 },
+        { .arrival_ns = 0, .prompt_tokens = 16, .output_tokens = 2,
+          .priority = 2 },
+    };
+    struct fixture f = { .specs = spec, .n = 3, .cost_ns = MS };
+    struct setup u = { .sched = &sched_slo,
+                       .params = "{\"max_num_seqs\": 1}" };
+
+    run(&f, &u);
+    ck_assert_int_eq(find(&f, 1)->finish_ns, 2 * MS);
+    ck_assert_int_eq(find(&f, 2)->finish_ns, 4 * MS);
+    ck_assert_int_eq(find(&f, 0)->finish_ns, 6 * MS);
+}
+END_TEST
+
+/* Equal deadlines: EDF keeps arrival order (the short B first); least
+ * slack first serves the long A first, its prefill leaving it less
+ * slack.  1 ms + 1 us per token. */
+START_TEST(test_slo_edf_vs_lsf)
+{
+    static const struct req_spec spec[] = {
+        { .arrival_ns = 0, .prompt_tokens = 10, .output_tokens = 2 },
+        { .arrival_ns = 0, .prompt_tokens = 1000, .output_tokens = 2 },
+    };
+    struct fixture f = { .specs = spec, .n = 2, .cost_ns = MS,
+                         .per_token_ns = 1000 };
+    struct fixture g = f;
+    struct setup u = { .sched = &sched_slo,
+                       .params = "{\"max_num_seqs\": 1}" };
+    struct setup v = { .sched = &sched_slo,
+                       .params = "{\"max_num_seqs\": 1, \"order\": \"lsf\"}" };
+
+    run(&f, &u);
+    run(&g, &v);
+    ck_assert_int_eq(find(&f, 0)->first_token_ns, 1010000);
+    ck_assert_int_eq(find(&f, 1)->first_token_ns, 1010000 + 1001000 +
+                     2000000);
+    ck_assert_int_eq(find(&g, 1)->first_token_ns, 2000000);
+    ck_assert_int_lt(find(&g, 1)->finish_ns, find(&g, 0)->first_token_ns);
+}
+END_TEST
+
+/* A high-priority arrival evicts the low-priority request holding the
+ * only slot: L decodes [0..4], is recomputed; H runs [4,6]; L re-prefills
+ * its 16 + 4 tokens [6,7] and decodes 15 more: 22 ms.  Without
+ * preemption H waits for L (20 ms). */
+START_TEST(test_slo_priority_preemption)
+{
+    static const struct req_spec spec[] = {
+        { .arrival_ns = 0, .prompt_tokens = 16, .output_tokens = 20 },
+        { .arrival_ns = 3500000, .prompt_tokens = 16, .output_tokens = 2,
+          .priority = 1 },
+    };
+    struct fixture f = { .specs = spec, .n = 2, .cost_ns = MS };
+    struct fixture g = f;
+    struct setup u = { .sched = &sched_slo,
+                       .params = "{\"max_num_seqs\": 1}" };
+    struct setup v = { .sched = &sched_slo,
+                       .params = "{\"max_num_seqs\": 1, \"preempt\": false}" };
+
+    run(&f, &u);
+    ck_assert_int_eq(find(&f, 1)->finish_ns, 6 * MS);
+    ck_assert_int_eq(find(&f, 0)->preemptions, 1);
+    ck_assert_int_eq(find(&f, 0)->generated, 20);
+    ck_assert_int_eq(find(&f, 0)->finish_ns, 22 * MS);
+    run(&g, &v);
+    ck_assert_int_eq(find(&g, 1)->first_token_ns, 21 * MS);
+}
+END_TEST
+
+/* --- invariants of every scheduler ------------------------------------ */
+
+static const struct {
+    const struct sched_ops *ops;
+    const char *params;
+    bool budgeted;             /* iterations stay within 256 tokens */
+} every[] = {
+    { &sched_vllm, "{\"max_num_batched_tokens\": 256, \"max_num_seqs\": 32,"
+      " \"preemption\": \"swap\", \"swap_space_gib\": 0.03}", true },
+    { &sched_vllm, "{\"max_num_batched_tokens\": 256, \"max_num_seqs\": 32}",
+      true },
+    { &sched_static, "{\"max_num_seqs\": 8, \"reserve\": \"oracle\"}",
+      false },
+    { &sched_orca, "{\"max_num_batched_tokens\": 256, \"max_num_seqs\": 32, "
+      "\"reserve\": \"pow2\"}", true },
+    { &sched_sarathi, "{\"max_num_batched_tokens\": 256, \"max_num_seqs\": "
+      "32}", true },
+    { &sched_sarathi, "{\"max_num_batched_tokens\": 256, \"order\": "
+      "\"arrival\"}", true },
+    { &sched_fastgen, "{\"max_num_batched_tokens\": 256}", true },
+    { &sched_prepack, "{\"max_num_batched_tokens\": 256, \"max_num_seqs\": "
+      "32}", true },
+    { &sched_layered, "{\"max_num_batched_tokens\": 256, \"layer_groups\": "
+      "3}", false },
+    { &sched_fair, "{\"max_num_batched_tokens\": 256, \"max_num_seqs\": 8, "
+      "\"quantum_iters\": 2, \"swap_group_blocks\": 4}", true },
+    { &sched_fair, "{\"max_num_batched_tokens\": 256, \"swap_overlap\": "
+      "true, \"preemption\": \"recompute\"}", true },
+    { &sched_slo, "{\"max_num_batched_tokens\": 256, \"order\": \"lsf\"}",
+      true },
+};
+
+/* 80 requests of 3 tenants and 3 priorities, prompts 10..250 tokens,
+ * outputs 1..120, arriving every 0..3 ms, on a pool of 40 blocks (640
+ * tokens): preemption is certain for those that preempt. */
+START_TEST(test_invariants)
+{
+    struct req_spec spec[80];
+    struct fixture *f = calloc(1, sizeof(*f));
+    struct setup u = { .sched = every[_i].ops, .params = every[_i].params,
+                       .kv_blocks = 40, .max_model_len = 512,
+                       .host_link = true };
+    struct sim_stats st;
+    int64_t t = 0;
+    size_t i;
+
+    for (i = 0; i < 80; i++) {
+        t += (int64_t)(i * 7919 % 4) * MS;
+        spec[i] = (struct req_spec){ .arrival_ns = t,
+            .prompt_tokens = 10 + (int32_t)(i * 37 % 241),
+            .output_tokens = 1 + (int32_t)(i * 53 % 120),
+            .tenant = (int32_t)(i % 3), .priority = (int32_t)(i * 5 % 3) };
+    }
+    *f = (struct fixture){ .specs = spec, .n = 80, .cost_ns = MS,
+                           .per_token_ns = 2000,
+                           .budget = every[_i].budgeted ? 256 : 0 };
+    st = run(f, &u);
+    ck_assert_int_gt(st.completed, 70);
+    for (i = 0; i < f->n_done; i++) {
+        const struct request *q = &f->done[i];
+        if (q->rejected)
+            continue;
+        ck_assert_int_eq(q->generated, q->output_tokens);
+        ck_assert_int_eq(q->host_blocks, 0);
+        ck_assert_int_ge(q->first_token_ns, q->arrival_ns);
+        ck_assert_int_ge(q->finish_ns, q->first_token_ns);
+    }
+    ck_assert_int_eq(st.swap_out_blocks, st.swap_in_blocks);
+    ck_assert_double_eq(st.swap_out_bytes, 1e6 * (double)st.swap_out_blocks);
+    free(f);
+}
+END_TEST
+
+/* Those that preempt do preempt on this workload, so the resume paths
+ * above were exercised. */
+START_TEST(test_invariants_preempt)
+{
+    struct req_spec spec[80];
+    struct fixture *f = calloc(1, sizeof(*f));
+    struct setup u = { .sched = &sched_vllm, .params = every[0].params,
+                       .kv_blocks = 40, .max_model_len = 512,
+                       .host_link = true };
+    struct sim_stats st;
+    int64_t t = 0;
+    size_t i;
+
+    for (i = 0; i < 80; i++) {
+        t += (int64_t)(i * 7919 % 4) * MS;
+        spec[i] = (struct req_spec){ .arrival_ns = t,
+            .prompt_tokens = 10 + (int32_t)(i * 37 % 241),
+            .output_tokens = 1 + (int32_t)(i * 53 % 120) };
+    }
+    *f = (struct fixture){ .specs = spec, .n = 80, .cost_ns = MS,
+                           .per_token_ns = 2000 };
+    st = run(f, &u);
+    ck_assert_int_gt(st.swap_out_blocks, 0);
+    ck_assert_int_gt(st.preemptions, 0);
+    free(f);
+}
+END_TEST
+
+/* --- routers ---------------------------------------------------------- */
+
+static int null_cost(void *ctx, const struct batch *b, int64_t *ns)
+{
+    (void)ctx;
+    (void)b;
+    *ns = 1;
+    return LLM_OK;
+}
+
+static int64_t cached_none(const void *st, const uint64_t *h, int32_t n)
+{
+    (void)st;
+    (void)h;
+    (void)n;
+    return 0;
+}
+
+static int64_t cached_all(const void *st, const uint64_t *h, int32_t n)
+{
+    (void)st;
+    (void)h;
+    return n;
+}
+
+struct cluster {
+    struct replica reps[4];
+    int32_t n;
+    void *router_st;
+    const struct router_ops *ops;
+};
+
+static void cluster_open(struct cluster *c, int32_t n,
+                         const struct router_ops *ops, const char *params,
+                         uint64_t seed)
+{
+    cJSON *p = params ? cJSON_Parse(params) : NULL;
+    struct llm_diag d = { 0 };
+    int32_t i;
+
+    memset(c, 0, sizeof(*c));
+    c->n = n;
+    c->ops = ops;
+    for (i = 0; i < n; i++) {
+        struct replica_config rc = { .index = i, .kv_capacity_blocks = 100,
+            .block_tokens = 16, .max_model_len = 4096, .sched = &sched_vllm,
+            .sched_path = "scheduler", .kv = &kv_paged,
+            .kv_path = "kv_cache", .cost = null_cost };
+        ck_assert_int_eq(replica_init(&c->reps[i], &rc, &d), LLM_OK);
+    }
+    c->router_st = calloc(1, ops->state_size + 1);
+    ck_assert_msg(ops->init(c->router_st, n, seed, p, "router", &d) ==
+                  LLM_OK, "%s", d.msg);
+    cJSON_Delete(p);
+}
+
+static void cluster_close(struct cluster *c)
+{
+    int32_t i;
+
+    if (c->ops->fini)
+        c->ops->fini(c->router_st);
+    free(c->router_st);
+    for (i = 0; i < c->n; i++)
+        replica_fini(&c->reps[i]);
+}
+
+static int32_t route(struct cluster *c, const struct request *q)
+{
+    static const struct request none = { .session = -1 };
+    int32_t i = c->ops->route(c->router_st, q ? q : &none, c->reps, c->n);
+
+    ck_assert_int_ge(i, 0);
+    ck_assert_int_lt(i, c->n);
+    return i;
+}
+
+START_TEST(test_router_least)
+{
+    struct cluster c;
+
+    cluster_open(&c, 3, &router_least_outstanding, NULL, 0);
+    c.reps[0].n_waiting = 3;
+    c.reps[1].n_running = 1;
+    c.reps[2].n_swapped = 2;
+    ck_assert_int_eq(route(&c, NULL), 1);
+    c.reps[1].n_waiting = 1;
+    ck_assert_int_eq(route(&c, NULL), 1);   /* 2 and 2: the lower index */
+    c.reps[0].n_waiting = c.reps[1].n_waiting = c.reps[1].n_running = 0;
+    c.reps[2].n_swapped = 0;
+    cluster_close(&c);
+    cluster_open(&c, 3, &router_least_tokens, NULL, 0);
+    c.reps[0].load_tokens = 100;
+    c.reps[1].load_tokens = 50;
+    c.reps[2].load_tokens = 70;
+    ck_assert_int_eq(route(&c, NULL), 1);
+    c.reps[0].load_tokens = c.reps[1].load_tokens = 0;
+    c.reps[2].load_tokens = 0;
+    cluster_close(&c);
+    /* KV load: replica 0 holds 50 of its 100 blocks, replica 1 has 40
+     * blocks of prompts waiting, replica 2 holds 60. */
+    cluster_open(&c, 3, &router_least_tokens, "{\"load\": \"kv\"}", 0);
+    {
+        struct request a = { 0 }, b = { 0 };
+        ck_assert(replica_kv_grow(&c.reps[0], &a, 50 * 16));
+        ck_assert(replica_kv_grow(&c.reps[2], &b, 60 * 16));
+        c.reps[1].wait_tokens = 40 * 16 - 3;
+        ck_assert_int_eq(route(&c, NULL), 1);
+        c.reps[1].wait_tokens = 55 * 16;
+        ck_assert_int_eq(route(&c, NULL), 0);
+        c.reps[1].wait_tokens = 0;
+        c.reps[0].kv->release(c.reps[0].kv_st, &a);
+        c.reps[2].kv->release(c.reps[2].kv_st, &b);
+    }
+    cluster_close(&c);
+}
+END_TEST
+
+/* Uniform and reproducible: the same seed gives the same sequence. */
+START_TEST(test_router_random)
+{
+    struct cluster c, e;
+    int32_t counts[3] = { 0 }, i, same = 0;
+
+    cluster_open(&c, 3, &router_random, NULL, 42);
+    cluster_open(&e, 3, &router_random, NULL, 42);
+    for (i = 0; i < 3000; i++) {
+        int32_t k = route(&c, NULL);
+        counts[k]++;
+        same += k == route(&e, NULL);
+    }
+    ck_assert_int_eq(same, 3000);
+    for (i = 0; i < 3; i++) {
+        ck_assert_int_gt(counts[i], 900);
+        ck_assert_int_lt(counts[i], 1100);
+    }
+    cluster_close(&e);
+    cluster_open(&e, 3, &router_random, NULL, 43);
+    for (i = same = 0; i < 100; i++)
+        same += route(&c, NULL) == route(&e, NULL);
+    ck_assert_int_lt(same, 60);
+    cluster_close(&c);
+    cluster_close(&e);
+}
+END_TEST
+
+/* Of two distinct draws the less loaded wins, so the most loaded of four
+ * replicas is never chosen, and the least loaded is chosen whenever
+ * drawn (half the time). */
+START_TEST(test_router_power_of_two)
+{
+    struct cluster c;
+    int32_t i, counts[4] = { 0 };
+
+    cluster_open(&c, 4, &router_power_of_two, NULL, 7);
+    c.reps[0].n_waiting = 5;
+    c.reps[1].n_waiting = 9;
+    c.reps[2].n_waiting = 2;
+    c.reps[3].n_waiting = 7;
+    for (i = 0; i < 2000; i++)
+        counts[route(&c, NULL)]++;
+    ck_assert_int_eq(counts[1], 0);
+    ck_assert_int_gt(counts[2], 900);
+    ck_assert_int_lt(counts[2], 1100);
+    for (i = 0; i < 4; i++)
+        c.reps[i].n_waiting = 0;
+    cluster_close(&c);
+}
+END_TEST
+
+/* Smooth weighted round robin with weights 1, 2, 1: the sequence 1, 0,
+ * 2, 1 repeats; the replicas' own weights when the config has none; the
+ * least load per weight. */
+START_TEST(test_router_weighted)
+{
+    static const int32_t seq[] = { 1, 0, 2, 1, 1, 0, 2, 1 };
+    struct cluster c;
+    int32_t i, counts[3] = { 0 };
+
+    cluster_open(&c, 3, &router_weighted, "{\"weights\": [1, 2, 1]}", 0);
+    for (i = 0; i < 8; i++)
+        ck_assert_int_eq(route(&c, NULL), seq[i]);
+    cluster_close(&c);
+    cluster_open(&c, 3, &router_weighted, NULL, 0);
+    c.reps[0].weight = 3;
+    for (i = 0; i < 500; i++)
+        counts[route(&c, NULL)]++;
+    ck_assert_int_eq(counts[0], 300);
+    ck_assert_int_eq(counts[1], 100);
+    ck_assert_int_eq(counts[2], 100);
+    cluster_close(&c);
+    cluster_open(&c, 3, &router_weighted,
+                 "{\"policy\": \"least_load\", \"weights\": [4, 1, 1]}", 0);
+    c.reps[0].load_tokens = 300;    /* 75 per weight */
+    c.reps[1].load_tokens = 100;
+    c.reps[2].load_tokens = 80;
+    ck_assert_int_eq(route(&c, NULL), 0);
+    c.reps[0].load_tokens = 400;    /* 100 */
+    ck_assert_int_eq(route(&c, NULL), 2);
+    for (i = 0; i < 3; i++)
+        c.reps[i].load_tokens = 0;
+    cluster_close(&c);
+}
+END_TEST
+
+/* Same first prefix block, same replica; a KV manager that reports the
+ * prefix wins; an unbalanced cluster goes to the least loaded; without
+ * hashes the session pins. */
+START_TEST(test_router_prefix_affinity)
+{
+    static const uint64_t h1[] = { 11, 12, 13, 14 }, h2[] = { 21, 22 },
+                          h3[] = { 11, 99 };
+    struct kv_ops none = kv_paged, all = kv_paged;
+    struct request q = { .session = -1, .block_hashes = h1,
+                         .n_block_hashes = 4 };
+    struct request r2 = { .session = -1, .block_hashes = h2,
+                          .n_block_hashes = 2 };
+    struct request r3 = { .session = -1, .block_hashes = h3,
+                          .n_block_hashes = 2 };
+    struct request s1 = { .session = 77 }, s2 = { .session = 77 };
+    struct cluster c;
+    int32_t a, i, seen[4] = { 0 };
+
+    cluster_open(&c, 4, &router_prefix_affinity, NULL, 0);
+    a = route(&c, &q);
+    ck_assert_int_eq(route(&c, &r3), a);
+    ck_assert_int_eq(route(&c, &s1), route(&c, &s2));
+    for (i = 0; i < 64; i++) {
+        uint64_t h = (uint64_t)i * 1000003u;
+        struct request x = { .session = -1, .block_hashes = &h,
+                             .n_block_hashes = 1 };
+        seen[route(&c, &x)]++;
+    }
+    for (i = 0; i < 4; i++)
+        ck_assert_int_gt(seen[i], 4);
+    (void)r2;
+    none.cached_prefix = cached_none;
+    all.cached_prefix = cached_all;
+    for (i = 0; i < 4; i++)
+        c.reps[i].kv = &none;
+    c.reps[(a + 1) % 4].kv = &all;
+    ck_assert_int_eq(route(&c, &q), (a + 1) % 4);
+    c.reps[(a + 1) % 4].n_waiting = 40;     /* 40 - 0 > 32, 40 > 1.1 x 0 */
+    ck_assert_int_eq(route(&c, &q), a == 0 ? 1 : 0);
+    c.reps[(a + 1) % 4].n_waiting = 0;
+    for (i = 0; i < 4; i++)
+        c.reps[i].kv = &kv_paged;
+    cluster_close(&c);
+}
+END_TEST
+
+/* --- configuration errors --------------------------------------------- */
+
+static const char *init_err(const struct sched_ops *ops, const char *json)
+{
+    static char msg[512];
+    cJSON *p = cJSON_Parse(json);
+    void *st = calloc(1, ops->state_size + 1);
+    struct llm_diag d = { 0 };
+
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_ne(ops->init(st, p, "scheduler", &d), LLM_OK);
+    ck_assert_int_eq(d.code, LLM_EINVAL);
+    snprintf(msg, sizeof(msg), "%s", d.msg);
+    cJSON_Delete(p);
+    free(st);
+    return msg;
+}
+
+static const char *router_err(const struct router_ops *ops, const char *json)
+{
+    static char msg[512];
+    cJSON *p = cJSON_Parse(json);
+    void *st = calloc(1, ops->state_size + 1);
+    struct llm_diag d = { 0 };
+
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_ne(ops->init(st, 3, 0, p, "router", &d), LLM_OK);
+    snprintf(msg, sizeof(msg), "%s", d.msg);
+    cJSON_Delete(p);
+    free(st);
+    return msg;
+}
+
+START_TEST(test_config_errors)
+{
+    ck_assert_str_eq(init_err(&sched_sarathi, "{\"order\": \"lifo\"}"),
+        "scheduler.order: expected one of \"decodes_first\", \"arrival\", "
+        "got \"lifo\"");
+    ck_assert_str_eq(init_err(&sched_vllm, "{\"preemption\": \"both\"}"),
+        "scheduler.preemption: expected one of \"recompute\", \"swap\", "
+        "got \"both\"");
+    ck_assert_str_eq(init_err(&sched_orca, "{\"reserve\": \"all\"}"),
+        "scheduler.reserve: expected one of \"max\", \"oracle\", \"pow2\", "
+        "got \"all\"");
+    ck_assert_str_eq(init_err(&sched_fair,
+        "{\"tenant_weights\": [1, 0]}"),
+        "scheduler.tenant_weights[1]: expected a number > 0");
+    ck_assert_str_eq(init_err(&sched_layered, "{\"layer_groups\": 0}"),
+        "scheduler.layer_groups: expected an integer in [1, 1024], got 0");
+    ck_assert(strncmp(init_err(&sched_vllm, "{\"swap_overlap\": true}"),
+        "scheduler.swap_overlap: unknown key", 35) == 0);
+    ck_assert_str_eq(router_err(&router_weighted, "{\"weights\": [1, 2]}"),
+        "router.weights: expected 3 numbers (one per replica), got 2");
+    ck_assert_str_eq(router_err(&router_weighted, "{\"weights\": [1, 2, -1]}"),
+        "router.weights[2]: expected a number > 0");
+    ck_assert_str_eq(router_err(&router_least_tokens, "{\"load\": \"x\"}"),
+        "router.load: expected one of \"requests\", \"tokens\", \"kv\", "
+        "got \"x\"");
+    ck_assert_str_eq(router_err(&router_least_tokens,
+        "{\"load\": \"requests\"}"), "router.load: expected \"tokens\" or "
+        "\"kv\" (least_outstanding counts requests), got \"requests\"");
+}
+END_TEST
+
+/* Errors that need the replica come from sim_create, naming the key. */
+START_TEST(test_attach_errors)
+{
+    static const struct req_spec spec[] = {
+        { .arrival_ns = 0, .prompt_tokens = 16, .output_tokens = 2 },
+    };
+    struct fixture f = { .specs = spec, .n = 1, .cost_ns = MS };
+    struct setup u = { .sched = &sched_fair };
+    cJSON *sp = cJSON_Parse("{\"max_num_batched_tokens\": 100, "
+                            "\"bin_tokens\": 200}");
+    struct replica_config rc = replica_cfg(&u, &f, NULL);
+    struct sim_config cfg = { .n_replicas = 1, .replicas = &rc,
+        .router = &router_round_robin, .router_path = "router",
+        .source = src, .source_ctx = &f, .rec = { &f, on_req, on_iter } };
+    struct llm_diag d = { 0 };
+    struct sim *s = NULL;
+
+    ck_assert_int_eq(sim_create(&cfg, &s, &d), LLM_EINVAL);
+    ck_assert_str_eq(d.msg, "scheduler.preemption: \"swap\" needs the "
+                     "device's host link and the KV block size, and replica "
+                     "0 has none");
+    memset(&d, 0, sizeof(d));
+    rc.sched = &sched_prepack;
+    rc.sched_params = sp;
+    ck_assert_int_eq(sim_create(&cfg, &s, &d), LLM_EINVAL);
+    ck_assert_str_eq(d.msg, "scheduler.bin_tokens: 200 exceeds the token "
+                     "budget (max_num_batched_tokens) 100");
+    cJSON_Delete(sp);
+}
+END_TEST
+
 Suite *policies_suite(void)
 {
     Suite *s = suite_create("policies");
@@ -718,6 +1272,24 @@ Suite *policies_suite(void)
     tcase_add_test(tc, test_fair_no_starvation);
     tcase_add_test(tc, test_fair_preempts_and_swaps);
     tcase_add_test(tc, test_fair_swap_granularity_and_overlap);
+    tcase_add_test(tc, test_fair_overlap_timed_wake);
+    tcase_add_test(tc, test_slo_priorities);
+    tcase_add_test(tc, test_slo_edf_vs_lsf);
+    tcase_add_test(tc, test_slo_priority_preemption);
+    tcase_add_loop_test(tc, test_invariants, 0,
+                        (int)(sizeof(every) / sizeof(every[0])));
+    tcase_add_test(tc, test_invariants_preempt);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("routers");
+    tcase_add_test(tc, test_router_least);
+    tcase_add_test(tc, test_router_random);
+    tcase_add_test(tc, test_router_power_of_two);
+    tcase_add_test(tc, test_router_weighted);
+    tcase_add_test(tc, test_router_prefix_affinity);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("config");
+    tcase_add_test(tc, test_config_errors);
+    tcase_add_test(tc, test_attach_errors);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -10,9 +10,12 @@
 #define LLM_SUITES(X) \
     X(evq)            \
     X(jcfg)           \
+    X(models)         \
+    X(memory)         \
     X(traces)         \
     X(sim)            \
     X(policies)       \
+    X(replica_stats)  \
     X(run)            \
     X(sweep)          \
     X(plot)           \
