@@ -10,8 +10,6 @@
 #define LLM_SUITES(X) \
     X(evq)            \
     X(jcfg)           \
-    X(models)         \
-    X(memory)         \
     X(traces)         \
     X(sim)            \
     X(policies)       \
