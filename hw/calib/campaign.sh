@@ -8,6 +8,7 @@
 #   smoke   a tiny subset of everything, with the numerical checks        (~1-2 min)
 #   linear  torch.mm cross-check tables (cuBLASLt 32 MiB, and torch's default cuBLAS)
 #   fillcheck  gemm_bench and torch.mm with uniform and normal operands (llama-3-8b shapes)
+#   sustain    gemm_bench in ~1.5 ms bursts vs ~100 ms sustained replays (llama-3-8b shapes)
 # LLMSIM_MODELS (default llama-3-8b,llama-2-13b) picks the catalog models the tables cover.
 # Each stage finishes well inside 10 minutes. The tables land in
 # $WORK/data/<device>/ (device = h100-sxm-80gb, h200-sxm-141gb, ...) and are packed into
@@ -100,6 +101,14 @@ for stage in "$@"; do
       step fill_gemm_normal "$bin/gemm_bench" --dtype bf16 --fill normal --shapes "$d/shapes.txt" --out "$d/gemm_bf16_normal.csv"
       step fill_linear_normal python3 "$here/ops_bench.py" --outdir "$d" --only linear --models llama-3-8b
       step fill_linear_uniform env LLMSIM_FILL=uniform python3 "$here/ops_bench.py" --outdir "$d" --only linear --models llama-3-8b
+      ;;
+    sustain) # burst vs sustained: the same GEMMs timed in ~1.5 ms and in ~100 ms graph replays
+      build
+      d="$data/sustain"; mkdir -p "$d"
+      for m in 256 512 1024 2048 4096 8192; do printf '%s 6144 4096\n%s 4096 4096\n%s 28672 4096\n%s 4096 14336\n' $m $m $m $m; done > "$d/shapes.txt"
+      step sustain_burst1 "$bin/gemm_bench" --dtype bf16 --shapes "$d/shapes.txt" --out "$d/gemm_bf16_burst1.csv"
+      step sustain_long "$bin/gemm_bench" --dtype bf16 --target-us 100000 --shapes "$d/shapes.txt" --out "$d/gemm_bf16_sustained.csv"
+      step sustain_burst2 "$bin/gemm_bench" --dtype bf16 --shapes "$d/shapes.txt" --out "$d/gemm_bf16_burst2.csv"
       ;;
     smoke)
       build
