@@ -65,8 +65,10 @@ const char *cost_name(const struct cost_model *c);
 int cost_price(struct cost_model *c, const struct batch *b,
                struct cost_breakdown *out);
 
-/* Roofline time of one operator on dev: max(flops/peak, bytes/bw) for
- * compute operators, ring all-reduce over the peer link for collectives. */
+/* Roofline time of one operator on dev: max(flops / peak of the op's
+ * math type, bytes / memory bandwidth) for compute operators; collectives
+ * by hw/comm.h over the peer link, or the shard's network link when the
+ * group spans nodes. */
 double cost_roofline_s(const struct device *dev, const struct shard *s,
                        const struct op *o);
 

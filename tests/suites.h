@@ -10,6 +10,7 @@
 #define LLM_SUITES(X) \
     X(evq)            \
     X(jcfg)           \
+    X(models)         \
     X(traces)         \
     X(sim)            \
     X(policies)       \
