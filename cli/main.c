@@ -5,6 +5,7 @@
 
 #include "cli/run.h"
 #include "cli/bench.h"
+#include "cli/cmd_memory.h"
 #include "cli/cmd_trace.h"
 #include "cli/step.h"
 #include "cli/validate.h"
@@ -21,6 +22,12 @@ static void usage(FILE *f)
         "summary.json\n"
         "  step --model ID --hw ID [--tp N] [--dtype bf16|fp8] [--cost NAME]\n"
         "                 price JSON batches from stdin, one answer per line\n"
+        "  memory --model ID --hw ID [--tp N] [--pp N] [--dtype T] "
+        "[--kv-dtype T] ...\n"
+        "                 per-GPU memory plan: weights, activations, KV "
+        "blocks\n"
+        "  memory --import-hf CONFIG.json --id NAME\n"
+        "                 add a Hugging Face model to the catalog\n"
         "  trace stats FILE [--type azure|mooncake|burstgpt|generic]\n"
         "                 rows, span, rate, burstiness and length percentiles\n"
         "  trace gen CONFIG --out FILE [--seed N]\n"
@@ -46,6 +53,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "step") == 0)
         return cmd_step(argc - 1, argv + 1);
+    if (strcmp(cmd, "memory") == 0)
+        return cmd_memory(argc - 1, argv + 1);
     if (strcmp(cmd, "trace") == 0)
         return cmd_trace(argc - 1, argv + 1);
     if (strcmp(cmd, "validate") == 0)

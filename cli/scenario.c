@@ -5,10 +5,13 @@
 #include <string.h>
 
 #include "hw/cost.h"
+#include "models/memplan.h"
 #include "policies/registry.h"
 #include "sim/jcfg.h"
 #include "sim/paths.h"
 #include "traces/source.h"
+
+#define GIB 1073741824.0
 
 static const char *const top_keys[] = { "name", "seed", "model", "hardware",
     "scheduler", "kv_cache", "router", "cost_model", "workload", "slo",
@@ -44,50 +47,113 @@ static int parse_model(struct scenario *sc, struct llm_diag *d)
     return LLM_OK;
 }
 
+static const char *const hw_keys[] = { "device", "num_gpus", "tp", "pp",
+    "ep", "ep_alltoall", "moe_skew", "gpus_per_node", "network_link",
+    "dtype", "kv_dtype", "gpu_memory_utilization", "reserve_gib",
+    "cuda_graph_gib", "kv_blocks", NULL };
+
+/* The parallel layout: tp, pp, ep and how many GPUs in all. */
+static int parse_layout(const cJSON *h, struct scenario *sc,
+                        struct llm_diag *d)
+{
+    int64_t tp = 1, pp = 1, ep = 1, gpus = 0, node = 8;
+    bool a2a = false;
+    int rc = jcfg_int(h, "hardware", "tp", false, 1, 1024, &tp, d);
+
+    if (!rc) rc = jcfg_int(h, "hardware", "pp", false, 1, 1024, &pp, d);
+    if (!rc) rc = jcfg_int(h, "hardware", "ep", false, 1, 1024, &ep, d);
+    if (!rc) rc = jcfg_bool(h, "hardware", "ep_alltoall", false, &a2a, d);
+    if (!rc) rc = jcfg_num(h, "hardware", "moe_skew", false, 0, 4,
+                           &sc->shard.moe_skew, d);
+    if (!rc) rc = jcfg_int(h, "hardware", "gpus_per_node", false, 1, 1024,
+                           &node, d);
+    if (!rc) rc = jcfg_int(h, "hardware", "num_gpus", false, 1, 1 << 20,
+                           &gpus, d);
+    if (rc)
+        return rc;
+    if (gpus == 0)
+        gpus = tp * pp;
+    if (gpus % (tp * pp) != 0)
+        return diag_set(d, LLM_EINVAL, "hardware.num_gpus: %lld is not a "
+                        "multiple of hardware.tp x hardware.pp = %lld",
+                        (long long)gpus, (long long)(tp * pp));
+    sc->num_gpus = (int32_t)gpus;
+    sc->replicas = (int32_t)(gpus / (tp * pp));
+    sc->shard.tp = (int32_t)tp;
+    sc->shard.pp = (int32_t)pp;
+    sc->shard.ep = (int32_t)ep;
+    sc->shard.ep_alltoall = a2a;
+    sc->shard.gpus_per_node = (int32_t)node;
+    sc->shard.stage = OPS_ALL_STAGES;
+    return LLM_OK;
+}
+
+static int parse_dtypes(const cJSON *h, struct scenario *sc,
+                        struct llm_diag *d)
+{
+    const char *dt = "bf16", *kvdt = NULL;
+    enum dtype w, kv;
+    int rc = jcfg_str(h, "hardware", "dtype", false, &dt, d);
+
+    if (!rc) rc = jcfg_str(h, "hardware", "kv_dtype", false, &kvdt, d);
+    if (rc)
+        return rc;
+    if (!dtype_parse(dt, &w) || w == DT_FP32 || w == DT_TF32)
+        return diag_set(d, LLM_EINVAL, "hardware.dtype: expected one of bf16, "
+                        "fp16, fp8, int8, int4, got \"%s\"", dt);
+    if (!dtype_parse(kvdt ? kvdt : dt, &kv) || kv == DT_FP32 ||
+        kv == DT_TF32)
+        return diag_set(d, LLM_EINVAL, "hardware.kv_dtype: expected one of "
+                        "bf16, fp16, fp8, int8, int4, int2, got \"%s\"",
+                        kvdt ? kvdt : dt);
+    sc->shard.w_dtype = w;
+    sc->shard.kv_dtype = kv;
+    sc->shard.w_bytes = dtype_bytes(w);
+    sc->shard.kv_bytes = dtype_bytes(kv);
+    sc->shard.a_bytes = 2;
+    return LLM_OK;
+}
+
+/* The link between nodes, for groups wider than gpus_per_node. */
+static int parse_network(const cJSON *h, struct scenario *sc,
+                         struct llm_diag *d)
+{
+    const char *id = "ib-ndr-400";
+    struct link ln;
+    int rc = jcfg_str(h, "hardware", "network_link", false, &id, d);
+
+    if (!rc) rc = link_find(llm_root(), id, &ln, d);
+    if (rc)
+        return rc;
+    d->file = sc->path;
+    sc->shard.net_bw_bytes_s = ln.bw_bytes_s;
+    sc->shard.net_latency_s = ln.latency_s;
+    return LLM_OK;
+}
+
 static int parse_hardware(struct scenario *sc, struct llm_diag *d)
 {
-    static const char *const keys[] = { "device", "num_gpus", "tp", "dtype",
-        "kv_dtype", "gpu_memory_utilization", "reserve_gib", "kv_blocks",
-        NULL };
     const cJSON *h = NULL;
-    const char *dev = NULL, *dt = "bf16", *kvdt = NULL;
-    int64_t tp = 1, gpus = 0;
-    enum dtype w, kv;
+    const char *dev = NULL;
     int rc = jcfg_obj(sc->root, "", "hardware", true, &h, d);
 
     sc->mem_util = 0.9;
-    sc->reserve_gib = 1.0;
-    if (!rc) rc = jcfg_known(h, "hardware", keys, d);
+    sc->reserve_gib = -1;
+    memset(&sc->shard, 0, sizeof(sc->shard));
+    if (!rc) rc = jcfg_known(h, "hardware", hw_keys, d);
     if (!rc) rc = jcfg_str(h, "hardware", "device", true, &dev, d);
-    if (!rc) rc = jcfg_int(h, "hardware", "tp", false, 1, 1024, &tp, d);
-    if (!rc) rc = jcfg_int(h, "hardware", "num_gpus", false, 1, 1 << 20,
-                           &gpus, d);
-    if (!rc) rc = jcfg_str(h, "hardware", "dtype", false, &dt, d);
-    if (!rc) rc = jcfg_str(h, "hardware", "kv_dtype", false, &kvdt, d);
+    if (!rc) rc = parse_layout(h, sc, d);
+    if (!rc) rc = parse_dtypes(h, sc, d);
     if (!rc) rc = jcfg_num(h, "hardware", "gpu_memory_utilization", false,
                            0.05, 1.0, &sc->mem_util, d);
     if (!rc) rc = jcfg_num(h, "hardware", "reserve_gib", false, 0, 1e6,
                            &sc->reserve_gib, d);
+    if (!rc) rc = jcfg_num(h, "hardware", "cuda_graph_gib", false, 0, 1e6,
+                           &sc->cuda_graph_gib, d);
     if (!rc) rc = jcfg_int(h, "hardware", "kv_blocks", false, 1, INT64_MAX,
                            &sc->kv_blocks_override, d);
-    if (rc)
-        return rc;
-    if (!dtype_parse(dt, &w) || !dtype_parse(kvdt ? kvdt : dt, &kv))
-        return diag_set(d, LLM_EINVAL, "hardware.%s: expected one of fp32, "
-                        "bf16, fp16, fp8, int8, int4, int2, got \"%s\"",
-                        dtype_parse(dt, &w) ? "kv_dtype" : "dtype",
-                        dtype_parse(dt, &w) ? kvdt : dt);
-    if (gpus == 0)
-        gpus = tp;
-    if (gpus % tp != 0)
-        return diag_set(d, LLM_EINVAL, "hardware.num_gpus: %lld is not a "
-                        "multiple of hardware.tp %lld", (long long)gpus,
-                        (long long)tp);
-    sc->num_gpus = (int32_t)gpus;
-    sc->replicas = (int32_t)(gpus / tp);
-    sc->shard = (struct shard){ .tp = (int32_t)tp, .w_bytes = dtype_bytes(w),
-                                .a_bytes = 2, .kv_bytes = dtype_bytes(kv) };
-    rc = device_find(llm_root(), dev, &sc->dev, d);
+    if (!rc) rc = parse_network(h, sc, d);
+    if (!rc) rc = device_find(llm_root(), dev, &sc->dev, d);
     if (rc)
         return rc;
     d->file = sc->path;
@@ -197,42 +263,21 @@ static void sched_limits(const struct scenario *sc, int64_t *tokens,
 int scenario_plan_memory(struct scenario *sc, int64_t token_budget,
                          int64_t max_seqs, struct llm_diag *d)
 {
-    const struct model *m = &sc->model;
-    const struct shard *s = &sc->shard;
-    struct mem_plan *p = &sc->mem;
-    int64_t kvh = m->num_kv_heads >= s->tp ? m->num_kv_heads / s->tp : 1;
-    double per_tok;
+    struct mem_limits lim = {
+        .total_bytes = sc->dev.mem_bytes, .util = sc->mem_util,
+        .token_budget = token_budget, .max_seqs = max_seqs,
+        .block_tokens = sc->block_tokens,
+        .reserve_bytes = sc->reserve_gib >= 0 ? sc->reserve_gib * GIB : -1,
+        .cuda_graph_bytes = sc->cuda_graph_gib * GIB };
 
-    memset(p, 0, sizeof(*p));
-    p->gpu_bytes = sc->dev.mem_bytes * sc->mem_util;
-    p->weight_bytes = (double)model_params(m) * s->w_bytes / s->tp;
-    /* Peak activations of a forward over token_budget tokens: residual,
-     * QKV, attention output, gate/up and the SiLU product alive at once,
-     * plus fp32 logits for max_seqs rows (what vLLM's profiling run sees). */
-    per_tok = (2.0 * m->hidden + (double)(m->num_heads / s->tp + 2 * kvh) *
-               m->head_dim + 3.0 * m->ffn / s->tp) * s->a_bytes;
-    p->activation_bytes = (double)token_budget * per_tok +
-                          (double)max_seqs * m->vocab / s->tp * 4.0;
-    p->reserve_bytes = sc->reserve_gib * 1073741824.0;
-    p->block_bytes = 2.0 * m->num_layers * kvh * m->head_dim * s->kv_bytes *
-                     sc->block_tokens;
-    p->kv_bytes = p->gpu_bytes - p->weight_bytes - p->activation_bytes -
-                  p->reserve_bytes;
-    p->kv_blocks = p->kv_bytes > 0 ? (int64_t)(p->kv_bytes / p->block_bytes)
-                                   : 0;
-    if (sc->kv_blocks_override > 0)
-        p->kv_blocks = sc->kv_blocks_override;
-    if (p->kv_blocks < 1)
-        return diag_set(d, LLM_ERANGE, "hardware: %s does not fit on %s with "
-                        "tp %d: weights %.1f GiB + activations %.1f GiB + "
-                        "reserve %.1f GiB exceed %.1f GiB usable (%.0f%% of "
-                        "%.1f GiB); raise hardware.tp or use a larger device",
-                        m->id, sc->dev.id, s->tp, p->weight_bytes / 1073741824.0,
-                        p->activation_bytes / 1073741824.0,
-                        p->reserve_bytes / 1073741824.0,
-                        p->gpu_bytes / 1073741824.0, sc->mem_util * 100,
-                        sc->dev.mem_bytes / 1073741824.0);
-    return LLM_OK;
+    if (sc->kv_blocks_override > 0) {
+        memplan_build(&sc->model, &sc->shard, &lim, &sc->mem);
+        sc->mem.kv_blocks = sc->kv_blocks_override;
+        sc->mem.kv_tokens = sc->kv_blocks_override * sc->block_tokens;
+        return LLM_OK;
+    }
+    return memplan_check(&sc->model, &sc->shard, &lim, sc->max_model_len,
+                         sc->dev.id, &sc->mem, d);
 }
 
 /* Instantiates every plug-in once and drops it, so that each reads and

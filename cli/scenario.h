@@ -17,22 +17,13 @@
 #include <cjson/cJSON.h>
 
 #include "hw/device.h"
+#include "models/memplan.h"
 #include "models/model.h"
 #include "models/ops.h"
 #include "sim/diag.h"
 #include "sim/kv.h"
 #include "sim/replica.h"
 #include "sim/router.h"
-
-struct mem_plan {
-    double gpu_bytes;            /* usable: memory x utilization */
-    double weight_bytes;         /* per GPU */
-    double activation_bytes;     /* peak activations of the largest batch */
-    double reserve_bytes;        /* CUDA graphs, workspaces, NCCL */
-    double kv_bytes;             /* what is left for the KV cache */
-    double block_bytes;          /* one block, all layers, per GPU */
-    int64_t kv_blocks;
-};
 
 struct scenario {
     cJSON *root;
@@ -46,7 +37,8 @@ struct scenario {
     int32_t max_model_len;
     int32_t block_tokens;
     double mem_util;
-    double reserve_gib;
+    double reserve_gib;          /* < 0: models/memplan.h's default */
+    double cuda_graph_gib;
     int64_t kv_blocks_override;  /* > 0 replaces the planned capacity */
     struct mem_plan mem;
     const struct sched_ops *sched;

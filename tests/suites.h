@@ -11,6 +11,7 @@
     X(evq)            \
     X(jcfg)           \
     X(models)         \
+    X(memory)         \
     X(traces)         \
     X(sim)            \
     X(policies)       \

@@ -1,0 +1,422 @@
+#include "cli/cmd_memory.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hw/device.h"
+#include "models/hf.h"
+#include "models/memplan.h"
+#include "models/model.h"
+#include "models/ops.h"
+#include "sim/jcfg.h"
+#include "sim/paths.h"
+
+#define GIB 1073741824.0
+
+static const char USAGE[] =
+    "usage: llmsim memory --model ID --hw ID [--tp N] [--pp N] [--ep N]\n"
+    "                     [--ep-alltoall] [--dtype T] [--kv-dtype T]\n"
+    "                     [--gpu-memory-utilization F]\n"
+    "                     [--max-num-batched-tokens N] [--max-num-seqs N]\n"
+    "                     [--max-model-len N] [--block-tokens N]\n"
+    "                     [--reserve-gib F] [--cuda-graph-gib F]\n"
+    "                     [--gpu-memory-gib F] [--json]\n"
+    "       llmsim memory --import-hf CONFIG.json --id NAME [--out FILE] "
+    "[--force]\n";
+
+struct mem_opts {
+    const char *model, *hw, *dtype, *kv_dtype, *import, *id, *out;
+    int64_t tp, pp, ep, tokens, seqs, max_len, block;
+    double util, reserve_gib, graph_gib, mem_gib;
+    bool a2a, json, force;
+};
+
+static int fail(FILE *err, int code, const char *msg)
+{
+    fprintf(err, "llmsim memory: %s\n", msg);
+    return code;
+}
+
+static int bad_value(FILE *err, const char *flag, const char *what,
+                     const char *v)
+{
+    fprintf(err, "llmsim memory: --%s: expected %s, got \"%s\"\n", flag,
+            what, v);
+    return 2;
+}
+
+static bool parse_int(const char *s, int64_t lo, int64_t *out)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_num(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi))
+        return false;
+    *out = v;
+    return true;
+}
+
+static const struct option longopts[] = {
+    { "model", required_argument, NULL, 'm' },
+    { "hw", required_argument, NULL, 'w' },
+    { "tp", required_argument, NULL, 't' },
+    { "pp", required_argument, NULL, 'p' },
+    { "ep", required_argument, NULL, 'e' },
+    { "ep-alltoall", no_argument, NULL, 'A' },
+    { "dtype", required_argument, NULL, 'd' },
+    { "kv-dtype", required_argument, NULL, 'k' },
+    { "gpu-memory-utilization", required_argument, NULL, 'u' },
+    { "max-num-batched-tokens", required_argument, NULL, 'b' },
+    { "max-num-seqs", required_argument, NULL, 's' },
+    { "max-model-len", required_argument, NULL, 'l' },
+    { "block-tokens", required_argument, NULL, 'B' },
+    { "reserve-gib", required_argument, NULL, 'r' },
+    { "cuda-graph-gib", required_argument, NULL, 'g' },
+    { "gpu-memory-gib", required_argument, NULL, 'G' },
+    { "json", no_argument, NULL, 'j' },
+    { "import-hf", required_argument, NULL, 'i' },
+    { "id", required_argument, NULL, 'I' },
+    { "out", required_argument, NULL, 'o' },
+    { "force", no_argument, NULL, 'f' },
+    { NULL, 0, NULL, 0 }
+};
+
+static const char *flag_name(int ch)
+{
+    int i;
+
+    for (i = 0; longopts[i].name != NULL; i++)
+        if (longopts[i].val == ch)
+            return longopts[i].name;
+    return "?";
+}
+
+/* Integer flags: which field and its lower bound. */
+static int set_int(struct mem_opts *o, int ch, const char *v, FILE *err)
+{
+    int64_t *dst = ch == 't' ? &o->tp : ch == 'p' ? &o->pp :
+                   ch == 'e' ? &o->ep : ch == 'b' ? &o->tokens :
+                   ch == 's' ? &o->seqs : ch == 'l' ? &o->max_len : &o->block;
+
+    if (!parse_int(v, 1, dst) || *dst > (1 << 30))
+        return bad_value(err, flag_name(ch), "a positive integer", v);
+    return 0;
+}
+
+static int set_num(struct mem_opts *o, int ch, const char *v, FILE *err)
+{
+    if (ch == 'u' && !parse_num(v, 0.05, 1.0, &o->util))
+        return bad_value(err, "gpu-memory-utilization", "a number in "
+                         "[0.05, 1]", v);
+    if (ch == 'r' && !parse_num(v, 0, 1e6, &o->reserve_gib))
+        return bad_value(err, "reserve-gib", "a number >= 0", v);
+    if (ch == 'g' && !parse_num(v, 0, 1e6, &o->graph_gib))
+        return bad_value(err, "cuda-graph-gib", "a number >= 0", v);
+    if (ch == 'G' && !parse_num(v, 0.001, 1e6, &o->mem_gib))
+        return bad_value(err, "gpu-memory-gib", "a positive number", v);
+    return 0;
+}
+
+static int set_opt(struct mem_opts *o, int ch, const char *v, FILE *err)
+{
+    switch (ch) {
+    case 'm': o->model = v; return 0;
+    case 'w': o->hw = v; return 0;
+    case 'd': o->dtype = v; return 0;
+    case 'k': o->kv_dtype = v; return 0;
+    case 'i': o->import = v; return 0;
+    case 'I': o->id = v; return 0;
+    case 'o': o->out = v; return 0;
+    case 'A': o->a2a = true; return 0;
+    case 'j': o->json = true; return 0;
+    case 'f': o->force = true; return 0;
+    case 'u': case 'r': case 'g': case 'G': return set_num(o, ch, v, err);
+    case 't': case 'p': case 'e': case 'b': case 's': case 'l': case 'B':
+        return set_int(o, ch, v, err);
+    default:
+        fputs(USAGE, err);
+        return 2;
+    }
+}
+
+static int parse_args(int argc, char **argv, struct mem_opts *o, FILE *err)
+{
+    int ch, rc = 0;
+
+    *o = (struct mem_opts){ .dtype = "bf16", .tp = 1, .pp = 1, .ep = 1,
+                            .tokens = 8192, .seqs = 256, .block = 16,
+                            .util = 0.9, .reserve_gib = -1 };
+    optind = 0;
+    opterr = 0;
+    while (rc == 0 && (ch = getopt_long(argc, argv, ":", longopts,
+                                        NULL)) != -1) {
+        if (ch == '?' || ch == ':')
+            return fail(err, 2, ch == ':' ? "an option needs a value (see "
+                        "llmsim memory --help)" : "unknown option (see "
+                        "llmsim memory --help)");
+        rc = set_opt(o, ch, optarg, err);
+    }
+    if (rc == 0 && optind != argc)
+        return fail(err, 2, "unexpected argument (see llmsim memory --help)");
+    return rc;
+}
+
+/* ---- --import-hf ----------------------------------------------------- */
+
+static bool id_ok(const char *id)
+{
+    size_t i;
+
+    if (id == NULL || id[0] == '\0' || id[0] == '.')
+        return false;
+    for (i = 0; id[i]; i++)
+        if (!(id[i] >= 'a' && id[i] <= 'z') && !(id[i] >= '0' && id[i] <= '9')
+            && !strchr("._-", id[i]))
+            return false;
+    return true;
+}
+
+/* Writes text to path through path.tmp, renamed on success. */
+static int write_atomic(const char *path, const char *text,
+                        struct llm_diag *d)
+{
+    char tmp[1100];
+    FILE *f;
+    bool ok;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    f = fopen(tmp, "w");
+    if (f == NULL)
+        return diag_set(d, LLM_EIO, "%s: cannot write: %s", tmp,
+                        strerror(errno));
+    ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return diag_set(d, LLM_EIO, "%s: cannot write: %s", path,
+                        strerror(errno));
+    }
+    return LLM_OK;
+}
+
+static int save_entry(const struct model *m, const struct mem_opts *o,
+                      const char *path, struct llm_diag *d)
+{
+    char src[1200];
+    cJSON *j;
+    char *text;
+    int rc;
+
+    snprintf(src, sizeof(src), "Hugging Face config %s, imported by llmsim "
+             "memory --import-hf", o->import);
+    j = model_to_json(m, src);
+    text = j ? cJSON_Print(j) : NULL;
+    cJSON_Delete(j);
+    if (text == NULL)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    rc = write_atomic(path, text, d);
+    free(text);
+    return rc;
+}
+
+static int do_import(const struct mem_opts *o, FILE *out, FILE *err)
+{
+    struct llm_diag d = { .file = o->import };
+    char path[1024], msg[1200];
+    struct model m;
+    cJSON *hf = NULL;
+    int rc;
+
+    if (!id_ok(o->id))
+        return fail(err, 2, "--id: expected a name of a-z, 0-9, '.', '_', "
+                    "'-' (the catalog file name)");
+    snprintf(path, sizeof(path), "%s/models/catalog/%s.json", llm_root(),
+             o->id);
+    if (o->out)
+        snprintf(path, sizeof(path), "%s", o->out);
+    rc = jcfg_load(o->import, &hf, &d);
+    if (!rc) rc = hf_to_model(hf, o->id, &m, &d);
+    cJSON_Delete(hf);
+    if (!rc && !o->force && access(path, F_OK) == 0)
+        rc = diag_set(&d, LLM_EINVAL, "%s exists (--force replaces it)", path);
+    if (!rc) { d.file = NULL; rc = save_entry(&m, o, path, &d); }
+    if (rc) {
+        diag_format(&d, msg, sizeof(msg));
+        return fail(err, diag_exit_status(rc), msg);
+    }
+    fprintf(out, "wrote %s: %s, %.2fB parameters (%.2fB per token)\n", path,
+            m.id, model_params(&m) / 1e9, model_active_params(&m) / 1e9);
+    return 0;
+}
+
+/* ---- the plan -------------------------------------------------------- */
+
+static int shard_of(const struct mem_opts *o, struct shard *s, FILE *err)
+{
+    enum dtype w, kv;
+
+    if (!dtype_parse(o->dtype, &w) || w == DT_FP32 || w == DT_TF32)
+        return bad_value(err, "dtype", "one of bf16, fp16, fp8, int8, int4",
+                         o->dtype);
+    if (!dtype_parse(o->kv_dtype ? o->kv_dtype : o->dtype, &kv) ||
+        kv == DT_FP32 || kv == DT_TF32)
+        return bad_value(err, "kv-dtype", "one of bf16, fp16, fp8, int8, "
+                         "int4, int2", o->kv_dtype ? o->kv_dtype : o->dtype);
+    *s = (struct shard){ .tp = (int32_t)o->tp, .pp = (int32_t)o->pp,
+                         .ep = (int32_t)o->ep, .ep_alltoall = o->a2a,
+                         .w_dtype = w, .kv_dtype = kv,
+                         .w_bytes = dtype_bytes(w), .a_bytes = 2,
+                         .kv_bytes = dtype_bytes(kv),
+                         .stage = OPS_ALL_STAGES };
+    return 0;
+}
+
+static void print_json(FILE *out, const struct model *m,
+                       const struct mem_plan *p, int64_t max_len)
+{
+    fprintf(out, "{\"model\":\"%s\",\"gpu_gib\":%.4f,\"weights_gib\":%.4f,"
+            "\"embedding_gib\":%.4f,\"attention_gib\":%.4f,\"mlp_gib\":%.4f,"
+            "\"experts_gib\":%.4f,\"norms_gib\":%.4f,\"lm_head_gib\":%.4f,"
+            "\"activations_gib\":%.4f,\"reserve_gib\":%.4f,"
+            "\"cuda_graph_gib\":%.4f,\"kv_gib\":%.4f,\"block_bytes\":%.0f,"
+            "\"kv_blocks\":%lld,\"kv_tokens\":%lld,\"max_model_len\":%lld,"
+            "\"limiting_stage\":%d}\n", m->id, p->gpu_bytes / GIB,
+            p->weight_bytes / GIB, p->w.embed / GIB, p->w.attn / GIB,
+            p->w.mlp / GIB, p->w.experts / GIB, p->w.norms / GIB,
+            p->w.lm_head / GIB, p->activation_bytes / GIB,
+            p->reserve_bytes / GIB, p->cuda_graph_bytes / GIB,
+            p->kv_bytes / GIB, p->block_bytes, (long long)p->kv_blocks,
+            (long long)p->kv_tokens, (long long)max_len, p->stage);
+}
+
+static void print_text(FILE *out, const struct mem_opts *o,
+                       const struct model *m, const struct mem_limits *lim,
+                       const struct mem_plan *p, int64_t max_len)
+{
+    fprintf(out, "%s on %s: tp %lld, pp %lld, ep %lld, weights %s, KV cache "
+            "%s\n", m->id, o->hw, (long long)o->tp, (long long)o->pp,
+            (long long)o->ep, o->dtype, o->kv_dtype ? o->kv_dtype : o->dtype);
+    fprintf(out, "memory        %8.2f GiB x %.2f = %.2f GiB usable per GPU\n",
+            lim->total_bytes / GIB, lim->util, p->gpu_bytes / GIB);
+    fprintf(out, "weights       %8.2f GiB  (embedding %.2f, attention %.2f, "
+            "MLP %.2f, experts %.2f, norms %.2f, LM head %.2f)\n",
+            p->weight_bytes / GIB, p->w.embed / GIB, p->w.attn / GIB,
+            p->w.mlp / GIB, p->w.experts / GIB, p->w.norms / GIB,
+            p->w.lm_head / GIB);
+    fprintf(out, "activations   %8.2f GiB  (profiling forward of %lld "
+            "tokens; sampler of %lld rows)\n", p->activation_bytes / GIB,
+            (long long)lim->token_budget, (long long)lim->max_seqs);
+    fprintf(out, "non-torch     %8.2f GiB  (NCCL buffers, workspaces)\n",
+            p->reserve_bytes / GIB);
+    fprintf(out, "CUDA graphs   %8.2f GiB  (%s)\n", p->cuda_graph_bytes / GIB,
+            p->cuda_graph_bytes > 0 ? "subtracted, as vLLM >= 0.21 does"
+            : "outside the budget, as vLLM <= 0.20; --cuda-graph-gib");
+    fprintf(out, "KV cache      %8.2f GiB = %lld blocks x %d tokens = %lld "
+            "tokens (%.1f KiB per token per GPU)\n", p->kv_bytes / GIB,
+            (long long)p->kv_blocks, lim->block_tokens,
+            (long long)p->kv_tokens,
+            p->block_bytes / lim->block_tokens / 1024.0);
+    fprintf(out, "concurrency   %8.2f sequences of max_model_len %lld\n",
+            (double)p->kv_tokens / (double)max_len, (long long)max_len);
+    if (o->pp > 1)
+        fprintf(out, "limiting stage %d of %lld\n", p->stage,
+                (long long)o->pp);
+}
+
+static int load_inputs(const struct mem_opts *o, struct model *m,
+                       struct device *dev, FILE *err)
+{
+    struct llm_diag d = { 0 };
+    char msg[1200];
+    int rc = model_find(llm_root(), o->model, m, &d);
+
+    if (!rc) rc = device_find(llm_root(), o->hw, dev, &d);
+    if (!rc)
+        return 0;
+    diag_format(&d, msg, sizeof(msg));
+    return fail(err, diag_exit_status(rc), msg);
+}
+
+static int do_plan(const struct mem_opts *o, FILE *out, FILE *err)
+{
+    struct llm_diag d = { 0 };
+    struct model m;
+    struct device dev;
+    struct shard s;
+    struct mem_plan p;
+    struct mem_limits lim;
+    int rc = load_inputs(o, &m, &dev, err);
+
+    if (!rc) rc = shard_of(o, &s, err);
+    if (rc)
+        return rc;
+    lim = (struct mem_limits){
+        .total_bytes = o->mem_gib > 0 ? o->mem_gib * GIB : dev.mem_bytes,
+        .util = o->util, .token_budget = o->tokens, .max_seqs = o->seqs,
+        .block_tokens = (int32_t)o->block,
+        .reserve_bytes = o->reserve_gib >= 0 ? o->reserve_gib * GIB : -1,
+        .cuda_graph_bytes = o->graph_gib * GIB };
+    rc = ops_check_shard(&m, &s, &d);
+    if (!rc) rc = memplan_check(&m, &s, &lim, o->max_len ? o->max_len
+                                : m.max_context, dev.id, &p, &d);
+    if (rc)
+        return fail(err, diag_exit_status(rc), d.msg);
+    if (o->json)
+        print_json(out, &m, &p, o->max_len ? o->max_len : m.max_context);
+    else
+        print_text(out, o, &m, &lim, &p,
+                   o->max_len ? o->max_len : m.max_context);
+    return 0;
+}
+
+int cmd_memory_io(int argc, char **argv, FILE *out, FILE *err)
+{
+    struct mem_opts o;
+    int rc;
+
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
+                      strcmp(argv[1], "help") == 0)) {
+        fputs(USAGE, out);
+        return 0;
+    }
+    rc = parse_args(argc, argv, &o, err);
+    if (rc)
+        return rc;
+    if (o.import != NULL || o.id != NULL) {
+        if (o.import == NULL || o.model != NULL || o.hw != NULL)
+            return fail(err, 2, "--import-hf CONFIG.json --id NAME goes "
+                        "without --model and --hw");
+        return do_import(&o, out, err);
+    }
+    if (o.model == NULL || o.hw == NULL) {
+        fputs(USAGE, err);
+        return 2;
+    }
+    return do_plan(&o, out, err);
+}
+
+int cmd_memory(int argc, char **argv)
+{
+    return cmd_memory_io(argc, argv, stdout, stderr);
+}
