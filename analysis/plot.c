@@ -1,0 +1,976 @@
+#include "analysis/plot.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <gsl/gsl_sort.h>
+#include <sqlite3.h>
+
+#include "analysis/store.h"
+#include "analysis/sweep.h"
+
+/* Points per CDF line and bins per timeline: enough for a smooth curve
+ * at the figure's resolution, small enough that the files stay tiny. */
+#define CDF_POINTS 2000
+#define TIMELINE_BINS 500
+
+/* ---- text buffer and the job ----------------------------------------- */
+
+struct sbuf {
+    char *s;
+    size_t n, cap;
+    bool oom;
+};
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int k;
+
+    for (;;) {
+        if (b->oom)
+            return;
+        va_start(ap, fmt);
+        k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0,
+                      fmt, ap);
+        va_end(ap);
+        if (k >= 0 && b->s && b->n + (size_t)k < b->cap) {
+            b->n += (size_t)k;
+            return;
+        }
+        size_t ncap = (b->cap + (size_t)k + 1) * 2;
+        char *ns = realloc(b->s, ncap);
+        if (k < 0 || ns == NULL) {
+            b->oom = true;
+            return;
+        }
+        b->s = ns;
+        b->cap = ncap;
+    }
+}
+
+struct job {
+    char out[1024], stage[1100];
+    struct sbuf script;
+    char (*files)[80];           /* staged names, renamed into out */
+    size_t n_files, cap_files;
+    struct plot_list *made;
+};
+
+static int job_note(struct job *j, const char *name, struct llm_diag *d)
+{
+    if (j->n_files == j->cap_files) {
+        size_t ncap = j->cap_files ? 2 * j->cap_files : 64;
+        char (*nf)[80] = realloc(j->files, ncap * sizeof(*nf));
+        if (nf == NULL)
+            return diag_set(d, LLM_ENOMEM, "out of memory");
+        j->files = nf;
+        j->cap_files = ncap;
+    }
+    snprintf(j->files[j->n_files++], sizeof(j->files[0]), "%s", name);
+    return LLM_OK;
+}
+
+/* A staged file for writing, noted for the final rename. */
+static FILE *job_open(struct job *j, const char *name, struct llm_diag *d)
+{
+    char path[1200];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", j->stage, name);
+    f = fopen(path, "w");
+    if (f == NULL) {
+        diag_set(d, LLM_EIO, "cannot write %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (job_note(j, name, d) != LLM_OK) {
+        fclose(f);
+        return NULL;
+    }
+    return f;
+}
+
+static int job_close(FILE *f, const char *name, struct llm_diag *d)
+{
+    bool ok = !ferror(f);
+
+    ok = fclose(f) == 0 && ok;
+    return ok ? LLM_OK : diag_set(d, LLM_EIO, "cannot write %s", name);
+}
+
+/* A gnuplot single-quoted string: no escapes but '' for a quote. */
+static void gp_quote(const char *s, char *buf, size_t len)
+{
+    size_t o = 0;
+
+    buf[o++] = '\'';
+    for (; *s && o + 3 < len; s++) {
+        if (*s == '\'')
+            buf[o++] = '\'';
+        buf[o++] = *s;
+    }
+    buf[o++] = '\'';
+    buf[o] = '\0';
+}
+
+/* ---- figures ---------------------------------------------------------- */
+
+struct fig {
+    char name[64], title[160];
+    int width, height;
+    struct sbuf body;
+};
+
+static void fig_init(struct fig *f, const char *name, const char *title,
+                     int w, int h)
+{
+    memset(f, 0, sizeof(*f));
+    snprintf(f->name, sizeof(f->name), "%s", name);
+    snprintf(f->title, sizeof(f->title), "%s", title);
+    f->width = w;
+    f->height = h;
+}
+
+/* The figure's body once per terminal; the images join the staged set. */
+static int fig_emit(struct job *j, struct fig *f, struct llm_diag *d)
+{
+    static const struct { const char *term, *ext; } terms[] = {
+        { "pngcairo", "png" }, { "svg", "svg" },
+    };
+    char file[96];
+    size_t t;
+    int rc = LLM_OK;
+
+    if (f->body.oom || j->made->n >= PLOT_MAX_FIGURES) {
+        free(f->body.s);
+        return diag_set(d, f->body.oom ? LLM_ENOMEM : LLM_ERANGE,
+                        "plot: too many figures (at most %d)",
+                        PLOT_MAX_FIGURES);
+    }
+    for (t = 0; t < 2 && rc == LLM_OK; t++) {
+        snprintf(file, sizeof(file), "%s.%s", f->name, terms[t].ext);
+        sb_printf(&j->script, "\n# figure %s: %s\nreset\n"
+                  "set terminal %s noenhanced size %d,%d font 'Sans,%d'\n"
+                  "set output '%s'\n%sunset output\n", f->name, f->title,
+                  terms[t].term, f->width, f->height, t == 0 ? 10 : 12,
+                  file, f->body.s ? f->body.s : "");
+        rc = job_note(j, file, d);
+    }
+    snprintf(j->made->name[j->made->n], sizeof(j->made->name[0]), "%s",
+             f->name);
+    snprintf(j->made->title[j->made->n++], sizeof(j->made->title[0]), "%s",
+             f->title);
+    free(f->body.s);
+    return rc;
+}
+
+/* A panel's "plot" with no series: gnuplot refuses an empty plot. */
+static void panel_empty(struct sbuf *b)
+{
+    sb_printf(b, "set label 1 'no data' at graph 0.5,0.5 center\n"
+              "set xrange [0:1]\nset yrange [0:1]\nplot NaN notitle\n"
+              "unset label 1\nset autoscale\n");
+}
+
+/* ---- run databases: CDFs and timelines -------------------------------- */
+
+struct run_db {
+    const char *path;
+    sqlite3 *db;
+    char label[128];
+    size_t k;                    /* argument index */
+    bool multi;                  /* several run databases given */
+    double kv_blocks;
+};
+
+static const struct {
+    const char *key, *title, *axis, *sql;
+} cdf_kinds[] = {
+    { "ttft", "TTFT", "time to first token (ms)",
+      "SELECT (first_token_ns - arrival_ns) / 1e6 FROM requests WHERE "
+      "status = 'ok'" },
+    { "tpot", "TPOT", "time per output token (ms)",
+      "SELECT (finish_ns - first_token_ns) / 1e6 / (output_tokens - 1) "
+      "FROM requests WHERE status = 'ok' AND output_tokens > 1" },
+    { "e2e", "E2E latency", "end-to-end latency (ms)",
+      "SELECT (finish_ns - arrival_ns) / 1e6 FROM requests WHERE "
+      "status = 'ok'" },
+};
+
+static int read_column(sqlite3 *db, const char *sql, double **v, size_t *n)
+{
+    sqlite3_stmt *st;
+    size_t cap = 0;
+    double *nv;
+    int rc = LLM_OK;
+
+    *v = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return LLM_EIO;
+    while (rc == LLM_OK && sqlite3_step(st) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            nv = realloc(*v, cap * sizeof(*nv));
+            if (nv == NULL) {
+                rc = LLM_ENOMEM;
+                break;
+            }
+            *v = nv;
+        }
+        (*v)[(*n)++] = sqlite3_column_double(st, 0);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The empirical CDF at up to CDF_POINTS order statistics: "value cdf". */
+static int write_cdf(struct job *j, const struct run_db *r, size_t kind,
+                     const char *name, size_t *n_out, struct llm_diag *d)
+{
+    double *v;
+    size_t n, i, k, pts;
+    FILE *f;
+    int rc = read_column(r->db, cdf_kinds[kind].sql, &v, &n);
+
+    *n_out = n;
+    if (rc != LLM_OK || n == 0) {
+        free(v);
+        return rc ? diag_set(d, rc, "%s: cannot read requests: %s",
+                             r->path, sqlite3_errmsg(r->db)) : LLM_OK;
+    }
+    gsl_sort(v, 1, n);
+    f = job_open(j, name, d);
+    if (f == NULL) {
+        free(v);
+        return d->code;
+    }
+    fprintf(f, "# %s CDF of %s: value_ms fraction_of_requests (%zu "
+            "requests)\n", cdf_kinds[kind].title, r->label, n);
+    pts = n < CDF_POINTS ? n : CDF_POINTS;
+    for (k = 0; k < pts; k++) {
+        i = pts > 1 ? k * (n - 1) / (pts - 1) : 0;
+        fprintf(f, "%.6g %.6g\n", v[i], (double)(i + 1) / (double)n);
+    }
+    free(v);
+    return job_close(f, name, d);
+}
+
+static int cdf_figure(struct job *j, const struct run_db *runs, size_t nr,
+                      struct llm_diag *d)
+{
+    struct fig f;
+    char file[80], q[300];
+    size_t kind, r, n, series;
+    int rc = LLM_OK;
+
+    fig_init(&f, "latency_cdf", "Latency CDFs: TTFT, TPOT and end-to-end",
+             1500, 480);
+    sb_printf(&f.body, "set multiplot layout 1,3 title '%s'\n", f.title);
+    for (kind = 0; kind < 3 && rc == LLM_OK; kind++) {
+        sb_printf(&f.body, "set title '%s'\nset xlabel '%s'\n"
+                  "set ylabel 'fraction of requests'\nset logscale x\n"
+                  "set yrange [0:1]\nset grid\nset key bottom right\n",
+                  cdf_kinds[kind].title, cdf_kinds[kind].axis);
+        series = 0;
+        for (r = 0; r < nr && rc == LLM_OK; r++) {
+            snprintf(file, sizeof(file), "cdf_%s_%zu.dat",
+                     cdf_kinds[kind].key, runs[r].k);
+            rc = write_cdf(j, &runs[r], kind, file, &n, d);
+            if (rc || n == 0)
+                continue;
+            gp_quote(runs[r].label, q, sizeof(q));
+            sb_printf(&f.body, "%s '%s' using 1:2 with lines lw 2 title %s",
+                      series++ ? ", \\\n     " : "plot \\\n     ", file, q);
+        }
+        if (series == 0)
+            panel_empty(&f.body);
+        else
+            sb_printf(&f.body, "\n");
+        sb_printf(&f.body, "unset logscale x\nset autoscale\n");
+    }
+    sb_printf(&f.body, "unset multiplot\n");
+    if (rc) {
+        free(f.body.s);
+        return rc;
+    }
+    return fig_emit(j, &f, d);
+}
+
+struct bins {
+    double *acc;                 /* [replica][bin][4]: tokens, running,
+                                    waiting, kv blocks, each x seconds */
+    int64_t t0_ns, width_ns;
+    int replicas;
+};
+
+/* Spreads one iteration's values over the bins it overlaps. */
+static void bin_add(struct bins *b, int rep, int64_t s, int64_t e,
+                    const double v[4])
+{
+    int64_t k = (s - b->t0_ns) / b->width_ns;
+    double *a;
+    int i;
+
+    for (; k < TIMELINE_BINS && b->t0_ns + k * b->width_ns < e; k++) {
+        int64_t lo = b->t0_ns + k * b->width_ns, hi = lo + b->width_ns;
+        double w = (double)((e < hi ? e : hi) - (s > lo ? s : lo)) / 1e9;
+        if (k < 0 || w <= 0)
+            continue;
+        a = &b->acc[((size_t)rep * TIMELINE_BINS + (size_t)k) * 4];
+        for (i = 0; i < 4; i++)
+            a[i] += v[i] * w;
+    }
+}
+
+static int read_bins(const struct run_db *r, struct bins *b,
+                     struct llm_diag *d)
+{
+    sqlite3_stmt *st;
+    int64_t t1;
+    double v[4];
+    int rep;
+
+    if (sqlite3_prepare_v2(r->db, "SELECT MIN(start_ns), MAX(end_ns), "
+            "MAX(replica) + 1 FROM iterations", -1, &st, NULL) != SQLITE_OK)
+        return diag_set(d, LLM_EIO, "%s: %s", r->path, sqlite3_errmsg(r->db));
+    sqlite3_step(st);
+    b->replicas = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0
+                : sqlite3_column_int(st, 2);
+    b->t0_ns = sqlite3_column_int64(st, 0);
+    t1 = sqlite3_column_int64(st, 1);
+    sqlite3_finalize(st);
+    if (b->replicas <= 0 || b->replicas > 4096)
+        return LLM_OK;
+    b->width_ns = (t1 - b->t0_ns) / TIMELINE_BINS + 1;
+    b->acc = calloc((size_t)b->replicas * TIMELINE_BINS * 4, sizeof(double));
+    if (b->acc == NULL)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    if (sqlite3_prepare_v2(r->db, "SELECT replica, start_ns, end_ns, "
+            "prefill_tokens + decode_seqs, running, waiting, kv_blocks_used "
+            "FROM iterations", -1, &st, NULL) != SQLITE_OK)
+        return diag_set(d, LLM_EIO, "%s: %s", r->path, sqlite3_errmsg(r->db));
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        rep = sqlite3_column_int(st, 0);
+        for (int i = 0; i < 4; i++)
+            v[i] = sqlite3_column_double(st, 3 + i);
+        if (rep >= 0 && rep < b->replicas)
+            bin_add(b, rep, sqlite3_column_int64(st, 1),
+                    sqlite3_column_int64(st, 2), v);
+    }
+    sqlite3_finalize(st);
+    return LLM_OK;
+}
+
+static int write_timeline(struct job *j, const struct run_db *r,
+                          const struct bins *b, int rep, const char *name,
+                          struct llm_diag *d)
+{
+    double w = (double)b->width_ns / 1e9, kv = r->kv_blocks;
+    const double *a;
+    FILE *f = job_open(j, name, d);
+    int k;
+
+    if (f == NULL)
+        return d->code;
+    fprintf(f, "# %s replica %d, %d bins of %.6g s: time_s batch_tokens "
+            "running waiting kv_used_pct (time-weighted means)\n", r->label,
+            rep, TIMELINE_BINS, w);
+    for (k = 0; k < TIMELINE_BINS; k++) {
+        a = &b->acc[((size_t)rep * TIMELINE_BINS + (size_t)k) * 4];
+        fprintf(f, "%.6g %.6g %.6g %.6g %.6g\n", (k + 0.5) * w, a[0] / w,
+                a[1] / w, a[2] / w, kv > 0 ? 100 * a[3] / w / kv : 0.0);
+    }
+    return job_close(f, name, d);
+}
+
+static void timeline_body(struct fig *f, const char *file)
+{
+    sb_printf(&f->body, "set multiplot layout 3,1 title '%s'\nset grid\n"
+        "set xlabel 'simulated time (s)'\n"
+        "set ylabel 'tokens in the batch'\nset title 'batch tokens'\n"
+        "plot \\\n     '%s' using 1:2 with lines lw 1.5 title 'batch tokens'\n"
+        "set ylabel 'requests'\nset title 'running and waiting requests'\n"
+        "plot \\\n     '%s' using 1:3 with lines lw 1.5 title 'running', \\\n"
+        "     '%s' using 1:4 with lines lw 1.5 title 'waiting'\n"
+        "set ylabel 'KV cache used (%%)'\nset title 'KV-cache utilization'\n"
+        "set yrange [0:*]\n"
+        "plot \\\n     '%s' using 1:5 with lines lw 1.5 title 'KV used'\n"
+        "unset multiplot\n", f->title, file, file, file, file);
+}
+
+static int timeline_figures(struct job *j, const struct run_db *r,
+                            struct llm_diag *d)
+{
+    struct bins b = { 0 };
+    struct fig f;
+    char name[64], file[80], title[160];
+    int rep, rc = read_bins(r, &b, d);
+
+    for (rep = 0; rc == LLM_OK && rep < b.replicas; rep++) {
+        if (r->multi)
+            snprintf(name, sizeof(name), "timeline_%zu_r%d", r->k, rep);
+        else
+            snprintf(name, sizeof(name), "timeline_r%d", rep);
+        snprintf(file, sizeof(file), "%s.dat", name);
+        snprintf(title, sizeof(title), "%.100s: replica %d over time",
+                 r->label, rep);
+        rc = write_timeline(j, r, &b, rep, file, d);
+        if (rc)
+            break;
+        fig_init(&f, name, title, 1100, 950);
+        timeline_body(&f, file);
+        rc = fig_emit(j, &f, d);
+    }
+    free(b.acc);
+    return rc;
+}
+
+/* ---- sweep databases: figures against the offered load --------------- */
+
+static const char *const sw_names[] = { "offered_req_s",
+    "ttft_ms.p50", "ttft_ms.p90", "ttft_ms.p99",
+    "tpot_ms.p50", "tpot_ms.p90", "tpot_ms.p99",
+    "e2e_ms.p50", "e2e_ms.p90", "e2e_ms.p99",
+    "goodput_req_s", NULL };
+#define SW_N 11
+
+struct sw_cfg {
+    int64_t id;
+    char *group;                 /* params without the load axis */
+    double v[SW_N][3];           /* mean, ci_lo, ci_hi */
+};
+
+struct sweep_db {
+    const char *path;
+    sqlite3 *db;
+    size_t k;
+    bool multi;
+    char axis[128], name[128];
+    struct sw_cfg *cfg;
+    size_t n_cfg;
+    char **groups;               /* distinct group keys, first-seen order */
+    size_t n_groups;
+};
+
+static void meta(sqlite3 *db, const char *key, char *buf, size_t len)
+{
+    sqlite3_stmt *st;
+
+    buf[0] = '\0';
+    if (sqlite3_prepare_v2(db, "SELECT value FROM sweep WHERE key = ?", -1,
+                           &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+}
+
+static char *group_of(const char *params, const char *axis)
+{
+    cJSON *o = cJSON_Parse(params);
+    char *g;
+
+    cJSON_DeleteItemFromObjectCaseSensitive(o, axis);
+    g = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    return g;
+}
+
+static int add_group(struct sweep_db *s, const char *g)
+{
+    size_t i;
+
+    for (i = 0; i < s->n_groups; i++)
+        if (strcmp(s->groups[i], g) == 0)
+            return LLM_OK;
+    s->groups[s->n_groups] = malloc(strlen(g) + 1);
+    if (s->groups[s->n_groups] == NULL)
+        return LLM_ENOMEM;
+    strcpy(s->groups[s->n_groups++], g);
+    return LLM_OK;
+}
+
+static int read_configs(struct sweep_db *s)
+{
+    sqlite3_stmt *st;
+    int64_t n = 0;
+    int rc = LLM_OK;
+
+    if (sqlite3_prepare_v2(s->db, "SELECT COUNT(*) FROM configs", -1, &st,
+                           NULL) != SQLITE_OK)
+        return LLM_EIO;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    s->cfg = calloc((size_t)n + 1, sizeof(*s->cfg));
+    s->groups = calloc((size_t)n + 1, sizeof(*s->groups));
+    if (s->cfg == NULL || s->groups == NULL ||
+        sqlite3_prepare_v2(s->db, "SELECT id, params FROM configs ORDER BY "
+                           "id", -1, &st, NULL) != SQLITE_OK)
+        return LLM_ENOMEM;
+    while (rc == LLM_OK && s->n_cfg < (size_t)n &&
+           sqlite3_step(st) == SQLITE_ROW) {
+        struct sw_cfg *c = &s->cfg[s->n_cfg++];
+        c->id = sqlite3_column_int64(st, 0);
+        c->group = group_of((const char *)sqlite3_column_text(st, 1),
+                            s->axis);
+        for (int m = 0; m < SW_N; m++)
+            c->v[m][0] = c->v[m][1] = c->v[m][2] = NAN;
+        rc = c->group ? add_group(s, c->group) : LLM_ENOMEM;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static struct sw_cfg *cfg_by_id(struct sweep_db *s, int64_t id)
+{
+    size_t i;
+
+    for (i = 0; i < s->n_cfg; i++)
+        if (s->cfg[i].id == id)
+            return &s->cfg[i];
+    return NULL;
+}
+
+static double col_or(sqlite3_stmt *st, int i, double dflt)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL
+        ? dflt : sqlite3_column_double(st, i);
+}
+
+static int read_aggregates(struct sweep_db *s)
+{
+    sqlite3_stmt *st;
+    struct sw_cfg *c;
+    int m;
+
+    if (sqlite3_prepare_v2(s->db, "SELECT config, name, mean, ci_lo, ci_hi "
+                           "FROM aggregates", -1, &st, NULL) != SQLITE_OK)
+        return LLM_EIO;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        c = cfg_by_id(s, sqlite3_column_int64(st, 0));
+        for (m = 0; c != NULL && sw_names[m] != NULL; m++) {
+            if (strcmp(name, sw_names[m]) != 0)
+                continue;
+            c->v[m][0] = col_or(st, 2, NAN);
+            c->v[m][1] = col_or(st, 3, c->v[m][0]);
+            c->v[m][2] = col_or(st, 4, c->v[m][0]);
+        }
+    }
+    sqlite3_finalize(st);
+    return LLM_OK;
+}
+
+static void sweep_db_free(struct sweep_db *s)
+{
+    size_t i;
+
+    for (i = 0; i < s->n_cfg; i++)
+        free(s->cfg[i].group);
+    for (i = 0; i < s->n_groups; i++)
+        free(s->groups[i]);
+    free(s->cfg);
+    free(s->groups);
+}
+
+static int cmp_x(const void *a, const void *b)
+{
+    double x = (*(const struct sw_cfg *const *)a)->v[0][0];
+    double y = (*(const struct sw_cfg *const *)b)->v[0][0];
+
+    return (x > y) - (x < y);
+}
+
+/* Group g's configs by offered load: x, then mean lo hi per metric. */
+static int write_group(struct job *j, struct sweep_db *s, size_t g,
+                       const char *name, size_t *rows, struct llm_diag *d)
+{
+    struct sw_cfg **v = calloc(s->n_cfg + 1, sizeof(*v));
+    size_t i, n = 0;
+    FILE *f;
+    int m;
+
+    if (v == NULL)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    for (i = 0; i < s->n_cfg; i++)
+        if (strcmp(s->cfg[i].group, s->groups[g]) == 0 &&
+            isfinite(s->cfg[i].v[0][0]))
+            v[n++] = &s->cfg[i];
+    qsort(v, n, sizeof(*v), cmp_x);
+    *rows = n;
+    f = n ? job_open(j, name, d) : NULL;
+    if (n && f == NULL) {
+        free(v);
+        return d->code;
+    }
+    for (m = 0; f && sw_names[m]; m++)
+        fprintf(f, m ? " %s(mean lo hi)" : "# %s", sw_names[m]);
+    for (i = 0; f && i < n; i++) {
+        fprintf(f, "\n%.6g", v[i]->v[0][0]);
+        for (m = 1; m < SW_N; m++)
+            fprintf(f, " %.6g %.6g %.6g", v[i]->v[m][0], v[i]->v[m][1],
+                    v[i]->v[m][2]);
+    }
+    free(v);
+    if (f)
+        fputc('\n', f);
+    return f ? job_close(f, name, d) : LLM_OK;
+}
+
+/* Legend of a group: the parameters that differ between groups. */
+static void group_label(const struct sweep_db *s, size_t g, char *buf,
+                        size_t len)
+{
+    const char *skip[64];
+    cJSON *first = cJSON_Parse(s->groups[0]), *it;
+    size_t ns = 0, h;
+
+    cJSON_ArrayForEach(it, first) {
+        bool same = true;
+        for (h = 1; h < s->n_groups && same; h++) {
+            cJSON *o = cJSON_Parse(s->groups[h]);
+            same = cJSON_Compare(it, cJSON_GetObjectItemCaseSensitive(o,
+                                 it->string), true);
+            cJSON_Delete(o);
+        }
+        if (same && ns < 63)
+            skip[ns++] = it->string;
+    }
+    skip[ns] = NULL;
+    if (s->n_groups == 1)
+        snprintf(buf, len, "%s", s->name[0] ? s->name : "sweep");
+    else
+        sweep_params_label(s->groups[g], skip, buf, len);
+    cJSON_Delete(first);
+}
+
+/* Column of metric m's mean in a group file (lo, hi follow). */
+static int sw_col(int m)
+{
+    return 2 + 3 * (m - 1);
+}
+
+/* Whether group g has a point with metric m (gnuplot refuses a line
+ * whose every point is undefined: no TPOT when every output is 1 token). */
+static bool group_has(const struct sweep_db *s, size_t g, int m)
+{
+    size_t i;
+
+    for (i = 0; i < s->n_cfg; i++)
+        if (strcmp(s->cfg[i].group, s->groups[g]) == 0 &&
+            isfinite(s->cfg[i].v[0][0]) && isfinite(s->cfg[i].v[m][0]))
+            return true;
+    return false;
+}
+
+/* The "plot" of metric m over every group: one line each. */
+static void load_series(struct fig *f, const struct sweep_db *s, int m,
+                        const bool *has)
+{
+    char label[300], q[400];
+    size_t g, series = 0;
+
+    for (g = 0; g < s->n_groups; g++) {
+        if (!has[g] || !group_has(s, g, m))
+            continue;
+        group_label(s, g, label, sizeof(label));
+        gp_quote(label, q, sizeof(q));
+        sb_printf(&f->body, "%s'load_%zu_g%zu.dat' using 1:%d:%d:%d with "
+                  "yerrorlines lw 2 title %s",
+                  series++ ? ", \\\n     " : "plot \\\n     ",
+                  s->k, g, sw_col(m), sw_col(m) + 1, sw_col(m) + 2, q);
+    }
+    if (series == 0)
+        panel_empty(&f->body);
+    else
+        sb_printf(&f->body, "\n");
+}
+
+static int load_figure(struct job *j, const struct sweep_db *s,
+                       const char *key, const char *what, int m0, int panels,
+                       const bool *has, struct llm_diag *d)
+{
+    static const char *const pct[] = { "p50", "p90", "p99" };
+    struct fig f;
+    char name[64], title[160];
+    int p;
+
+    if (s->multi)
+        snprintf(name, sizeof(name), "s%zu_load_%s", s->k, key);
+    else
+        snprintf(name, sizeof(name), "load_%s", key);
+    snprintf(title, sizeof(title), "%.60s: %s against offered load",
+             s->name[0] ? s->name : "sweep", what);
+    fig_init(&f, name, title, panels > 1 ? 1500 : 800, 500);
+    sb_printf(&f.body, "set multiplot layout 1,%d title '%s'\nset grid\n"
+              "set key top left\nset xlabel 'offered load (req/s)'\n",
+              panels, title);
+    for (p = 0; p < panels; p++) {
+        if (panels > 1)
+            sb_printf(&f.body, "set title '%s %s'\nset ylabel '%s %s (ms)'\n",
+                      what, pct[p], what, pct[p]);
+        else
+            sb_printf(&f.body, "set title '%s'\nset ylabel '%s (req/s)'\n",
+                      what, what);
+        load_series(&f, s, m0 + p, has);
+    }
+    sb_printf(&f.body, "unset multiplot\n");
+    return fig_emit(j, &f, d);
+}
+
+static int sweep_figures(struct job *j, struct sweep_db *s,
+                         struct llm_diag *d)
+{
+    bool *has = calloc(s->n_groups + 1, sizeof(*has));
+    char file[80];
+    size_t g, rows = 0;
+    int rc = has ? LLM_OK : diag_set(d, LLM_ENOMEM, "out of memory");
+
+    for (g = 0; rc == LLM_OK && g < s->n_groups; g++) {
+        snprintf(file, sizeof(file), "load_%zu_g%zu.dat", s->k, g);
+        rc = write_group(j, s, g, file, &rows, d);
+        has[g] = rows > 0;
+    }
+    if (!rc) rc = load_figure(j, s, "ttft", "TTFT", 1, 3, has, d);
+    if (!rc) rc = load_figure(j, s, "tpot", "TPOT", 4, 3, has, d);
+    if (!rc) rc = load_figure(j, s, "e2e", "E2E latency", 7, 3, has, d);
+    if (!rc) rc = load_figure(j, s, "goodput", "goodput", 10, 1, has, d);
+    free(has);
+    return rc;
+}
+
+/* ---- the driver -------------------------------------------------------- */
+
+static bool has_table(sqlite3 *db, const char *name)
+{
+    sqlite3_stmt *st;
+    bool yes = false;
+
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = "
+                           "'table' AND name = ?", -1, &st, NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    yes = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return yes;
+}
+
+static void run_label(struct run_db *r)
+{
+    sqlite3_stmt *st;
+
+    snprintf(r->label, sizeof(r->label), "%s", r->path);
+    if (sqlite3_prepare_v2(r->db, "SELECT name, seed, kv_blocks FROM runs "
+                           "LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+        return;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        if (sqlite3_column_text(st, 0))
+            snprintf(r->label, sizeof(r->label), "%.100s (seed %lld)",
+                     (const char *)sqlite3_column_text(st, 0),
+                     (long long)sqlite3_column_int64(st, 1));
+        r->kv_blocks = sqlite3_column_double(st, 2);
+    }
+    sqlite3_finalize(st);
+}
+
+/* Opens every database and sorts it into runs or sweeps. */
+static int open_dbs(const char *const *dbs, size_t n, struct run_db *runs,
+                    size_t *nr, struct sweep_db *sw, size_t *ns,
+                    struct llm_diag *d)
+{
+    sqlite3 *db;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        db = NULL;
+        if (sqlite3_open_v2(dbs[i], &db, SQLITE_OPEN_READONLY, NULL) !=
+            SQLITE_OK) {
+            sqlite3_close(db);
+            return diag_set(d, LLM_EIO, "%s: cannot open", dbs[i]);
+        }
+        if (has_table(db, "points") && has_table(db, "aggregates")) {
+            sw[*ns] = (struct sweep_db){ .path = dbs[i], .db = db,
+                                         .k = *ns };
+            (*ns)++;
+        } else if (has_table(db, "requests") && has_table(db, "iterations")) {
+            runs[*nr] = (struct run_db){ .path = dbs[i], .db = db, .k = *nr };
+            run_label(&runs[(*nr)++]);
+        } else {
+            sqlite3_close(db);
+            return diag_set(d, LLM_EINVAL, "%s: not an llmsim results or "
+                            "sweep database (no requests or points table)",
+                            dbs[i]);
+        }
+    }
+    return LLM_OK;
+}
+
+static int load_sweep(struct sweep_db *s, struct llm_diag *d)
+{
+    meta(s->db, "load_axis", s->axis, sizeof(s->axis));
+    meta(s->db, "name", s->name, sizeof(s->name));
+    if (read_configs(s) != LLM_OK || read_aggregates(s) != LLM_OK)
+        return diag_set(d, LLM_EIO, "%s: cannot read the sweep: %s",
+                        s->path, sqlite3_errmsg(s->db));
+    return LLM_OK;
+}
+
+/* Runs gnuplot on plots.gp in the staging directory. */
+static int run_gnuplot(const struct job *j, struct llm_diag *d)
+{
+    char log[1200], line[300] = "";
+    int status;
+    FILE *f;
+    pid_t pid;
+
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0)
+        return diag_set(d, LLM_EIO, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        if (chdir(j->stage) != 0 ||
+            freopen("gnuplot.log", "w", stderr) == NULL ||
+            freopen("/dev/null", "w", stdout) == NULL)
+            _exit(126);
+        execlp("gnuplot", "gnuplot", "plots.gp", (char *)NULL);
+        _exit(127);
+    }
+    if (waitpid(pid, &status, 0) < 0)
+        return diag_set(d, LLM_EIO, "waitpid: %s", strerror(errno));
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return LLM_OK;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+        return diag_set(d, LLM_EIO, "gnuplot not found (install gnuplot-nox, "
+                        "or run make, which installs it)");
+    snprintf(log, sizeof(log), "%s/gnuplot.log", j->stage);
+    f = fopen(log, "r");
+    /* gnuplot echoes the command, marks the column, then says
+     * "plots.gp" line N: what; keep that line. */
+    while (f && fgets(line, sizeof(line), f) &&
+           strncmp(line, "\"plots.gp\" line", 15) != 0)
+        ;
+    if (f)
+        fclose(f);
+    line[strcspn(line, "\n")] = '\0';
+    return diag_set(d, LLM_EIO, "%s/plots.gp: gnuplot failed: %s", j->out,
+                    line);
+}
+
+static int write_script(struct job *j, size_t n_dbs, const char *const *dbs,
+                        struct llm_diag *d)
+{
+    FILE *f;
+    size_t i;
+
+    if (j->script.oom)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    f = job_open(j, "plots.gp", d);
+    if (f == NULL)
+        return d->code;
+    fprintf(f, "# llmsim plot: figures of");
+    for (i = 0; i < n_dbs; i++)
+        fprintf(f, " %s", dbs[i]);
+    fprintf(f, "\n# Redraw with: gnuplot plots.gp (in this directory).\n"
+            "# Every figure is drawn twice: PNG (pngcairo), then SVG.\n%s",
+            j->script.s ? j->script.s : "");
+    return job_close(f, "plots.gp", d);
+}
+
+/* Moves the staged files into place and removes the staging directory. */
+static int publish(struct job *j, struct llm_diag *d)
+{
+    char from[1200], to[1200];
+    size_t i;
+    int rc = LLM_OK;
+
+    for (i = 0; i < j->n_files; i++) {
+        snprintf(from, sizeof(from), "%s/%s", j->stage, j->files[i]);
+        snprintf(to, sizeof(to), "%s/%s", j->out, j->files[i]);
+        if (rc == LLM_OK && rename(from, to) != 0)
+            rc = diag_set(d, LLM_EIO, "cannot rename %s to %s: %s", from, to,
+                          strerror(errno));
+    }
+    return rc;
+}
+
+static void unstage(struct job *j)
+{
+    char path[1200];
+    size_t i;
+
+    for (i = 0; i < j->n_files; i++) {
+        snprintf(path, sizeof(path), "%s/%s", j->stage, j->files[i]);
+        remove(path);
+    }
+    snprintf(path, sizeof(path), "%s/gnuplot.log", j->stage);
+    remove(path);
+    rmdir(j->stage);
+}
+
+static int draw(struct job *j, struct run_db *runs, size_t nr,
+                struct sweep_db *sw, size_t ns, struct llm_diag *d)
+{
+    size_t i;
+    int rc = nr ? cdf_figure(j, runs, nr, d) : LLM_OK;
+
+    for (i = 0; rc == LLM_OK && i < nr; i++) {
+        runs[i].multi = nr > 1;
+        rc = timeline_figures(j, &runs[i], d);
+    }
+    for (i = 0; rc == LLM_OK && i < ns; i++) {
+        sw[i].multi = ns > 1;
+        rc = load_sweep(&sw[i], d);
+        if (!rc)
+            rc = sweep_figures(j, &sw[i], d);
+    }
+    return rc;
+}
+
+int plot_make(const char *const *dbs, size_t n_dbs, const char *out_dir,
+              struct plot_list *made, struct llm_diag *d)
+{
+    struct run_db *runs = calloc(n_dbs + 1, sizeof(*runs));
+    struct sweep_db *sw = calloc(n_dbs + 1, sizeof(*sw));
+    struct job j = { .made = made };
+    size_t nr = 0, ns = 0, i;
+    int rc = runs && sw ? LLM_OK : diag_set(d, LLM_ENOMEM, "out of memory");
+
+    made->n = 0;
+    snprintf(j.out, sizeof(j.out), "%s", out_dir);
+    snprintf(j.stage, sizeof(j.stage), "%s/.plot-tmp-%ld", out_dir,
+             (long)getpid());
+    if (!rc) rc = open_dbs(dbs, n_dbs, runs, &nr, sw, &ns, d);
+    if (!rc) rc = store_mkdirs(j.stage, d);
+    if (!rc) rc = draw(&j, runs, nr, sw, ns, d);
+    if (!rc) rc = write_script(&j, n_dbs, dbs, d);
+    if (!rc) rc = run_gnuplot(&j, d);
+    if (!rc) rc = publish(&j, d);
+    unstage(&j);
+    for (i = 0; runs && i < nr; i++)
+        sqlite3_close(runs[i].db);
+    for (i = 0; sw && i < ns; i++) {
+        sweep_db_free(&sw[i]);
+        sqlite3_close(sw[i].db);
+    }
+    free(runs);
+    free(sw);
+    free(j.files);
+    free(j.script.s);
+    return rc;
+}

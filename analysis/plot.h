@@ -1,0 +1,48 @@
+/* analysis/plot.h: gnuplot figures from results databases.
+ *
+ * plot_make reads each database (SQLite only; nothing from the simulator)
+ * and writes into DIR the data files (*.dat, whitespace columns, a '#'
+ * header naming them), one gnuplot script plots.gp that draws every
+ * figure as PNG (pngcairo) and SVG, and the images, by running gnuplot on
+ * the script.  `gnuplot plots.gp` in DIR redraws them.
+ *
+ * A run database (results.sqlite: a requests table) gives
+ *   latency_cdf        CDFs of TTFT, TPOT and E2E latency, one panel each,
+ *                      one line per run database given;
+ *   timeline_r<R>      per replica: batch tokens, running and waiting
+ *                      requests, KV-cache use over time (time-weighted
+ *                      means over 500 bins; idle time counts as 0), from the
+ *                      iterations table ("timeline_<K>_r<R>" when several
+ *                      run databases are given, K the argument's index).
+ * A sweep or plan database (analysis/sweepdb.h: a points table) gives,
+ * against the offered load (req/s), one line per configuration (the
+ * parameters other than the sweep's load axis), mean over seeds with the
+ * confidence interval as error bars:
+ *   load_ttft, load_tpot, load_e2e   p50, p90 and p99 panels
+ *   load_goodput                     goodput (req/s meeting both SLOs)
+ * ("s<K>_load_..." when several sweep databases are given).
+ *
+ * Every file is made in DIR/.plot-tmp-<pid>/ and renamed into DIR once
+ * gnuplot succeeded, so DIR never holds half a set.  Errors name the
+ * database or the script (with gnuplot's first message line).  Single
+ * threaded: it forks gnuplot and waits for it. */
+#ifndef LLM_PLOT_H
+#define LLM_PLOT_H
+
+#include <stddef.h>
+
+#include "sim/diag.h"
+
+#define PLOT_MAX_FIGURES 128
+
+/* The figures made: base names (NAME.png and NAME.svg) and titles. */
+struct plot_list {
+    size_t n;
+    char name[PLOT_MAX_FIGURES][64];
+    char title[PLOT_MAX_FIGURES][160];
+};
+
+int plot_make(const char *const *dbs, size_t n_dbs, const char *out_dir,
+              struct plot_list *made, struct llm_diag *d);
+
+#endif

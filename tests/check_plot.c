@@ -1,0 +1,296 @@
+/* Tests of `llmsim plot`: from two run databases and one sweep database,
+ * the figures exist as PNG and SVG, and plots.gp draws the expected
+ * number of series in every panel (counted from the script); the data
+ * files hold what the databases hold; bad inputs are named. */
+#include <check.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "analysis/plot.h"
+#include "analysis/sweep.h"
+#include "analysis/sweepdb.h"
+#include "cli/run.h"
+#include "cli/scenario.h"
+#include "tests/suites.h"
+
+static char tmpdir[256];
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/llmsim-plot-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+    char cmd[300];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static char *path_in(const char *name)
+{
+    static char path[8][512];
+    static int k;
+
+    k = (k + 1) % 8;
+    snprintf(path[k], sizeof(path[k]), "%s/%s", tmpdir, name);
+    return path[k];
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = calloc(1, (size_t)n + 1);
+    ck_assert_int_eq(fread(buf, 1, (size_t)n, f), n);
+    fclose(f);
+    return buf;
+}
+
+/* Two replicas, 60 Poisson requests, iterations recorded: seed 1 and 2. */
+static void make_run(const char *name, const char *seed)
+{
+    char cfg[1024];
+    const char *sets[] = { seed, NULL };
+    struct run_opts o = { .out_dir = path_in(name), .quiet = 1 };
+    struct llm_diag d = { 0 };
+    struct scenario sc;
+    cJSON *summary = NULL;
+    FILE *f;
+
+    snprintf(cfg, sizeof(cfg), "%s/run.json", tmpdir);
+    f = fopen(cfg, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\"name\": \"p\", \"model\": \"llama-3-8b\", \"hardware\": "
+          "{\"device\": \"h100-sxm-80gb\", \"num_gpus\": 2}, "
+          "\"cost_model\": {\"name\": \"roofline\"}, \"workload\": "
+          "{\"type\": \"poisson\", \"rate\": 30, \"num_requests\": 60, "
+          "\"prompt\": {\"dist\": \"uniform\", \"min\": 32, \"max\": 800}, "
+          "\"output\": {\"dist\": \"uniform\", \"min\": 1, \"max\": 60}}}", f);
+    fclose(f);
+    ck_assert_int_eq(scenario_load(cfg, sets, &sc, &d), LLM_OK);
+    ck_assert_msg(run_scenario(&sc, &o, &summary, NULL, &d) == LLM_OK, "%s",
+                  d.msg);
+    cJSON_Delete(summary);
+    scenario_free(&sc);
+}
+
+/* A sweep database with made-up figures: 3 schedulers x 3 rates x 2
+ * seeds; scheduler "c" has no TPOT (as when every output is 1 token). */
+static void make_sweep(void)
+{
+    static const char *const sched[] = { "\"a\"", "\"b\"", "\"c\"" };
+    static const char *const rate[] = { "1", "2", "4" };
+    struct sweepdb_meta m = { .name = "fake", .kind = "sweep", .base = "{}",
+        .load_axis = "workload.rate_scale", .confidence = 0.95 };
+    const char *keys[] = { "scheduler.name", "workload.rate_scale" };
+    struct sweep_point pt;
+    struct sweepdb *db;
+    struct llm_diag d = { 0 };
+    int s, r, seed;
+
+    ck_assert_int_eq(sweepdb_open(path_in("sweep.sqlite"), &m, &db, &d),
+                     LLM_OK);
+    for (s = 0; s < 3; s++)
+        for (r = 2; r >= 0; r--)            /* x order is the plot's job */
+            for (seed = 1; seed <= 2; seed++) {
+                const char *vals[] = { sched[s], rate[r] };
+                cJSON *met = cJSON_CreateObject();
+                double x = atof(rate[r]) * 10 + seed * 0.1;
+                ck_assert_int_eq(sweep_point_make(keys, vals, 2,
+                                                  (uint64_t)seed, &pt), 0);
+                ck_assert_int_eq(sweepdb_register(db, &pt, 1, &d), LLM_OK);
+                cJSON_AddNumberToObject(met, "offered_req_s", x);
+                cJSON_AddNumberToObject(met, "ttft_ms.p50", x * 2 + s);
+                cJSON_AddNumberToObject(met, "ttft_ms.p90", x * 3 + s);
+                cJSON_AddNumberToObject(met, "ttft_ms.p99", x * 4 + s);
+                if (s != 2) {
+                    cJSON_AddNumberToObject(met, "tpot_ms.p50", 4 + s);
+                    cJSON_AddNumberToObject(met, "tpot_ms.p90", 5 + s);
+                    cJSON_AddNumberToObject(met, "tpot_ms.p99", 6 + s);
+                }
+                cJSON_AddNumberToObject(met, "goodput_req_s", x * 0.9);
+                ck_assert_int_eq(sweepdb_record(db, pt.id, met, 0.1, 0, &d),
+                                 LLM_OK);
+                cJSON_Delete(met);
+                sweep_point_clear(&pt);
+            }
+    ck_assert_int_eq(sweepdb_aggregate(db, &d), LLM_OK);
+    sweepdb_close(db);
+}
+
+/* Series per "plot" statement of the figure drawn into file: the script
+ * writes "plot \" and then one series per continued line ("plot NaN
+ * notitle" is an empty panel: 0). */
+static int series_of(const char *script, const char *file, int *out, int max)
+{
+    char marker[128];
+    const char *p, *end, *nl;
+    bool in = false, cont;
+    int n = 0;
+
+    snprintf(marker, sizeof(marker), "set output '%s'\n", file);
+    p = strstr(script, marker);
+    ck_assert_msg(p != NULL, "no figure %s in plots.gp", file);
+    end = strstr(p, "unset output");
+    ck_assert_ptr_nonnull(end);
+    for (; p < end; p = nl + 1) {
+        nl = strchr(p, '\n');
+        cont = nl > p && nl[-1] == '\\';
+        if (in) {
+            out[n - 1]++;
+            in = cont;
+        } else if (strncmp(p, "plot", 4) == 0 && n < max) {
+            out[n++] = 0;
+            in = cont;
+        }
+    }
+    return n;
+}
+
+static void expect_series(const char *script, const char *name,
+                          const int *want, int n)
+{
+    static const char *const ext[] = { "png", "svg" };
+    char file[96];
+    int got[8], k, i;
+
+    for (k = 0; k < 2; k++) {
+        snprintf(file, sizeof(file), "%s.%s", name, ext[k]);
+        ck_assert_int_eq(series_of(script, file, got, 8), n);
+        for (i = 0; i < n; i++)
+            ck_assert_msg(got[i] == want[i], "%s panel %d: %d series, "
+                          "expected %d", file, i, got[i], want[i]);
+    }
+}
+
+static void expect_images(const char *name)
+{
+    char *png, *svg;
+    char p[600];
+
+    snprintf(p, sizeof(p), "%s/plots/%s.png", tmpdir, name);
+    png = slurp(p);
+    snprintf(p, sizeof(p), "%s/plots/%s.svg", tmpdir, name);
+    svg = slurp(p);
+    ck_assert_mem_eq(png, "\x89PNG", 4);
+    ck_assert_ptr_nonnull(strstr(svg, "<svg"));
+    free(png);
+    free(svg);
+}
+
+static int count_lines(const char *text, char skip)
+{
+    int n = 0;
+
+    for (; *text; text = strchr(text, '\n') + 1) {
+        n += *text != skip;
+        if (strchr(text, '\n') == NULL)
+            break;
+    }
+    return n;
+}
+
+START_TEST(test_figures)
+{
+    const char *dbs[3];
+    struct plot_list made;
+    struct llm_diag d = { 0 };
+    char *gp, *dat, *last;
+    const int cdf[] = { 2, 2, 2 }, timeline[] = { 1, 2, 1 };
+    const int three[] = { 3, 3, 3 }, tpot[] = { 2, 2, 2 }, one[] = { 3 };
+    DIR *dir;
+    struct dirent *e;
+
+    make_run("r1", "seed=1");
+    make_run("r2", "seed=2");
+    make_sweep();
+    dbs[0] = path_in("r1/results.sqlite");
+    dbs[1] = path_in("r2/results.sqlite");
+    dbs[2] = path_in("sweep.sqlite");
+    ck_assert_msg(plot_make(dbs, 3, path_in("plots"), &made, &d) == LLM_OK,
+                  "%s", d.msg);
+    /* CDF, 2 x 2 timelines, 4 load figures */
+    ck_assert_uint_eq(made.n, 9);
+    gp = slurp(path_in("plots/plots.gp"));
+    expect_series(gp, "latency_cdf", cdf, 3);
+    expect_series(gp, "timeline_0_r0", timeline, 3);
+    expect_series(gp, "timeline_1_r1", timeline, 3);
+    expect_series(gp, "load_ttft", three, 3);
+    expect_series(gp, "load_tpot", tpot, 3);
+    expect_series(gp, "load_goodput", one, 1);
+    expect_images("latency_cdf");
+    expect_images("timeline_0_r1");
+    expect_images("load_ttft");
+    /* every request is in the CDF; it ends at 1 */
+    dat = slurp(path_in("plots/cdf_ttft_0.dat"));
+    ck_assert_int_eq(count_lines(dat, '#'), 60);
+    last = strrchr(dat, ' ');
+    ck_assert_double_eq(atof(last + 1), 1.0);
+    free(dat);
+    /* one row per rate, sorted by the offered load: 10.15, 20.15, 40.15 */
+    dat = slurp(path_in("plots/load_0_g1.dat"));
+    ck_assert_int_eq(count_lines(dat, '#'), 3);
+    ck_assert_ptr_nonnull(strstr(dat, "\n10.15 "));
+    ck_assert(strstr(dat, "\n10.15 ") < strstr(dat, "\n40.15 "));
+    free(dat);
+    free(gp);
+    dir = opendir(path_in("plots"));
+    while ((e = readdir(dir)) != NULL)
+        ck_assert_msg(strncmp(e->d_name, ".plot-tmp", 9) != 0,
+                      "staging directory left behind");
+    closedir(dir);
+}
+END_TEST
+
+START_TEST(test_bad_inputs)
+{
+    struct plot_list made;
+    struct llm_diag d = { 0 };
+    const char *dbs[1];
+    char msg[700];
+    FILE *f;
+
+    dbs[0] = path_in("missing.sqlite");
+    ck_assert_int_eq(plot_make(dbs, 1, path_in("o"), &made, &d), LLM_EIO);
+    snprintf(msg, sizeof(msg), "%s: cannot open", dbs[0]);
+    ck_assert_str_eq(d.msg, msg);
+    dbs[0] = path_in("empty.sqlite");
+    f = fopen(dbs[0], "w");
+    fclose(f);
+    d = (struct llm_diag){ 0 };
+    ck_assert_int_eq(plot_make(dbs, 1, path_in("o"), &made, &d), LLM_EINVAL);
+    snprintf(msg, sizeof(msg), "%s: not an llmsim results or sweep database "
+             "(no requests or points table)", dbs[0]);
+    ck_assert_str_eq(d.msg, msg);
+    ck_assert_int_ne(access(path_in("o/plots.gp"), F_OK), 0);
+}
+END_TEST
+
+Suite *plot_suite(void)
+{
+    Suite *s = suite_create("plot");
+    TCase *tc = tcase_create("plot");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_figures);
+    tcase_add_test(tc, test_bad_inputs);
+    suite_add_tcase(s, tc);
+    return s;
+}
