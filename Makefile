@@ -8,7 +8,7 @@
 CC      ?= cc
 PKGS     = gsl libcjson sqlite3 zlib
 APT_PKGS = build-essential pkg-config libgsl-dev libcjson-dev libsqlite3-dev \
-           zlib1g-dev check gnuplot-nox
+           zlib1g-dev check gnuplot-nox libopenmpi-dev openmpi-bin
 
 ifeq ($(SAN),1)
 BUILD   := build-san
@@ -27,7 +27,8 @@ comma   := ,
 
 # The package check runs once per make invocation, before anything builds.
 DEPS_OK := $(shell pkg-config --exists $(PKGS) check 2>/dev/null && \
-                   command -v gnuplot >/dev/null && echo yes)
+                   command -v gnuplot >/dev/null && \
+                   command -v mpicc >/dev/null && echo yes)
 
 LIB_SRC  = $(sort $(wildcard sim/*.c models/*.c hw/*.c policies/*.c \
                               traces/*.c analysis/*.c cli/*.c))
@@ -36,8 +37,8 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC = $(sort $(wildcard tests/*.c))
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps run test bench validate clean calib-build
-all: deps $(BUILD)/llmsim
+.PHONY: all deps run test bench validate clean calib-build mpi
+all: deps $(BUILD)/llmsim mpi
 
 deps:
 ifneq ($(DEPS_OK),yes)
@@ -65,10 +66,11 @@ $(BUILD)/check_llmsim: $(TEST_OBJ) $(BUILD)/libllmsim.a
 
 run: all
 	./$(BUILD)/llmsim run configs/default.json
+	./$(BUILD)/llmsim plot out/default/results.sqlite --out out/default/plots
 
 # CK_FORK=no keeps ASan's view of the whole process; the suite has no
 # test that needs a fork of its own.
-test: deps $(BUILD)/check_llmsim $(BUILD)/llmsim
+test: deps $(BUILD)/check_llmsim $(BUILD)/llmsim mpi
 	LLMSIM_BIN=./$(BUILD)/llmsim ./$(BUILD)/check_llmsim
 
 bench: all
@@ -84,4 +86,28 @@ calib-build:
 clean:
 	rm -rf build build-san
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/cli/main.d
+# ---- Open MPI variant (optional) --------------------------------------------
+# $(BUILD)/llmsim-mpi is llmsim with cli/cmd_sweep.c compiled by mpicc with
+# -DLLMSIM_MPI, so that `mpirun ... llmsim-mpi sweep` shares a sweep's
+# points among the ranks.  It is built only where mpicc exists, checked when
+# the recipe runs (after deps may have installed it); the plain llmsim never
+# links MPI.
+MPI_OBJ = $(BUILD)/mpi/cli/cmd_sweep.o
+
+mpi: $(BUILD)/cli/main.o $(BUILD)/libllmsim.a
+	@if command -v mpicc >/dev/null 2>&1; then \
+	   $(MAKE) -q --no-print-directory $(BUILD)/llmsim-mpi || \
+	   $(MAKE) --no-print-directory $(BUILD)/llmsim-mpi; \
+	 else \
+	   echo "llmsim: mpicc not found: skipping $(BUILD)/llmsim-mpi" \
+	        "(apt-get install libopenmpi-dev openmpi-bin)"; \
+	 fi
+
+$(MPI_OBJ): cli/cmd_sweep.c | deps
+	@mkdir -p $(dir $@)
+	mpicc $(CFLAGS) -DLLMSIM_MPI $(shell pkg-config --cflags $(PKGS)) -c $< -o $@
+
+$(BUILD)/llmsim-mpi: $(BUILD)/cli/main.o $(MPI_OBJ) $(BUILD)/libllmsim.a
+	mpicc $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/cli/main.d $(MPI_OBJ:.o=.d)

@@ -6,6 +6,9 @@
 #include "cli/run.h"
 #include "cli/bench.h"
 #include "cli/cmd_memory.h"
+#include "cli/cmd_plan.h"
+#include "cli/cmd_plot.h"
+#include "cli/cmd_sweep.h"
 #include "cli/cmd_trace.h"
 #include "cli/step.h"
 #include "cli/validate.h"
@@ -34,6 +37,14 @@ static void usage(FILE *f)
         "                 write a config's workload as a generic CSV trace\n"
         "  validate [--cost NAME] [--markdown FILE] [--quiet]\n"
         "                 cost model against measured GPU iterations\n"
+        "  plot DB... [--out DIR]\n"
+        "                 gnuplot figures (PNG, SVG) of run or sweep databases\n"
+        "  sweep SWEEP.json [-j N] [--out DIR] [--quiet]\n"
+        "                 cartesian sweep over config values and seeds "
+        "(resumable)\n"
+        "  plan PLAN.json [-j N] [--out DIR] [--quiet]\n"
+        "                 cheapest hardware and policy that meets SLOs at a "
+        "load\n"
         "  bench [CONFIG] speed and peak memory of a whole run "
         "(configs/bench.json)\n"
         "  version        print the version\n"
@@ -61,6 +72,12 @@ int main(int argc, char **argv)
         return cmd_validate(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0)
         return cmd_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "plot") == 0)
+        return cmd_plot(argc - 1, argv + 1);
+    if (strcmp(cmd, "sweep") == 0)
+        return cmd_sweep(argc - 1, argv + 1);
+    if (strcmp(cmd, "plan") == 0)
+        return cmd_plan(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("llmsim %s\n", LLMSIM_VERSION);
         return 0;
