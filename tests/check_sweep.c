@@ -3,6 +3,7 @@
  * run again; a point lost to a kill is), the base check, infeasible
  * points, and the MPI path on two local ranks. */
 #include <check.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,22 @@ static int sweep(const char *file, const char *jobs)
                      NULL };
 
     return cmd_sweep(5, argv);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = calloc(1, (size_t)n + 1);
+    ck_assert_int_eq(fread(buf, 1, (size_t)n, f), n);
+    fclose(f);
+    return buf;
 }
 
 static sqlite3 *open_db(const char *name)
@@ -278,12 +295,31 @@ START_TEST(test_base_changed)
         .base = "{}\nother", .load_axis = "x", .confidence = 0.95 };
     struct sweepdb *db = NULL;
     struct llm_diag d = { 0 };
-    char path[400];
+    char path[600], *err;
+    int saved, fd, rc;
 
     base_config();
     ck_assert_int_eq(sweep(sweep_file(NULL, "[1]"), "1"), 0);
-    ck_assert_int_eq(sweep(sweep_file(", \"slo.tpot_ms\": 50", "[1]"), "1"),
-                     2);
+    /* the command's one line on stderr, caught in a file */
+    snprintf(path, sizeof(path), "%s/stderr.txt", tmpdir);
+    fflush(stderr);
+    saved = dup(2);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ck_assert_int_ge(fd, 0);
+    dup2(fd, 2);
+    close(fd);
+    rc = sweep(sweep_file(", \"slo.tpot_ms\": 50", "[1]"), "1");
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ck_assert_int_eq(rc, 2);
+    err = slurp(path);
+    snprintf(path, sizeof(path), "llmsim: %s/sw/sweep.sqlite: made from a "
+             "different base config or \"set\"; its points would not be "
+             "comparable (delete it or choose another output directory)\n",
+             tmpdir);
+    ck_assert_str_eq(err, path);
+    free(err);
     snprintf(path, sizeof(path), "%s/sw/sweep.sqlite", tmpdir);
     ck_assert_int_eq(sweepdb_open(path, &m, &db, &d), LLM_EINVAL);
     ck_assert_ptr_null(db);
