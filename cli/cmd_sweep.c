@@ -545,7 +545,7 @@ static void print_table(struct sweep_ctx *c)
 {
     sqlite3_stmt *st;
     char label[512];
-    size_t w = 6;
+    size_t w = 6, rows = 0;
 
     if (sqlite3_prepare_v2(sweepdb_handle(c->db), "SELECT c.params, "
             "MAX(a.n), " AGG("offered_req_s") ", " AGG("ttft_ms.p90") ", "
@@ -557,8 +557,13 @@ static void print_table(struct sweep_ctx *c)
         sweep_params_label((const char *)sqlite3_column_text(st, 0), NULL,
                            label, sizeof(label));
         w = strlen(label) > w ? strlen(label) : w;
+        rows++;
     }
     sqlite3_reset(st);
+    if (rows == 0) {
+        sqlite3_finalize(st);
+        return;
+    }
     printf("\n%-*s %5s  %-18s  %-18s  %-18s  %-18s\n", (int)w, "config",
            "seeds", "offered req/s", "TTFT p90 ms", "TPOT p90 ms",
            "goodput req/s");
