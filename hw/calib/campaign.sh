@@ -110,6 +110,14 @@ for stage in "$@"; do
       step sustain_long "$bin/gemm_bench" --dtype bf16 --target-us 100000 --shapes "$d/shapes.txt" --out "$d/gemm_bf16_sustained.csv"
       step sustain_burst2 "$bin/gemm_bench" --dtype bf16 --shapes "$d/shapes.txt" --out "$d/gemm_bf16_burst2.csv"
       ;;
+    steady) # tables timed at the clock the GPU sustains under load (tens-of-ms graph replays):
+            # short bursts run compute-bound kernels at boost clock, faster than a serving loop
+      build
+      d="$data/steady"; mkdir -p "$d"
+      python3 "$here/gen_shapes.py" --models "$MODELS" --out "$d/gemm_shapes.txt" 2>&1 | tee -a "$log"
+      step steady_gemm_bf16 "$bin/gemm_bench" --dtype bf16 --target-us 20000 --trials 5 --shapes "$d/gemm_shapes.txt" --out "$d/gemm_bf16.csv"
+      step steady_attn env LLMSIM_TARGET_US=20000 LLMSIM_TPS="${LLMSIM_TPS:-1,2}" python3 "$here/ops_bench.py" --outdir "$d" --only prefill,decode --models "$MODELS"
+      ;;
     smoke)
       build
       s="$WORK/smoke"; mkdir -p "$s"

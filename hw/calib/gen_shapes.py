@@ -24,7 +24,8 @@ import sys
 
 MGRID = [1, 2, 4, 8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448,
          512, 640, 768, 896, 1024, 1280, 1536, 2048, 2560, 3072, 4096, 6144, 8192, 12288, 16384]
-TPS = [1, 2, 4, 8]
+# LLMSIM_TPS (e.g. "1,2") narrows the tensor-parallel degrees covered
+TPS = [int(t) for t in os.environ.get("LLMSIM_TPS", "1,2,4,8").split(",")]
 
 
 def load_models(catalog):

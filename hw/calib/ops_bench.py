@@ -50,7 +50,8 @@ DECODE_B = [1, 2, 4, 8, 16, 32, 64, 96, 128, 192, 256, 384, 512]
 DECODE_CTX = [16, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768]
 MAX_TOTAL = 32768
 KV_CAP_BYTES = 2 << 30
-TPS = [1, 2, 4, 8]
+# LLMSIM_TPS (e.g. "1,2") narrows the tensor-parallel degrees covered
+TPS = [int(t) for t in os.environ.get("LLMSIM_TPS", "1,2,4,8").split(",")]
 L2_MULT = 2.5
 
 

@@ -218,11 +218,15 @@ def _time_replays(g, n):
     return [a.elapsed_time(b) * 1000.0 for a, b in ev]
 
 
-def bench_calls(calls, target_us=1000.0, trials=5, max_calls=2000):
+def bench_calls(calls, target_us=None, trials=5, max_calls=2000):
     """Median time (us) of one call, from CUDA-graph replays of back-to-back calls.
+    target_us defaults to $LLMSIM_TARGET_US, else 1000: long replays (tens of ms) time a
+    kernel at the clock the GPU sustains under its power cap, as in a serving loop.
     calls: list of zero-argument callables (rotating buffer sets); each is run eagerly once
     first (Triton compiles, cuBLAS picks), then a graph of R calls (R a multiple of
     len(calls), about target_us of work) is replayed trials times."""
+    if target_us is None:
+        target_us = float(os.environ.get("LLMSIM_TARGET_US", "1000"))
     n = len(calls)
     for c in calls:
         c()
