@@ -295,19 +295,34 @@ static int shard_of(const struct mem_opts *o, struct shard *s, FILE *err)
 static void print_json(FILE *out, const struct model *m,
                        const struct mem_plan *p, int64_t max_len)
 {
-    fprintf(out, "{\"model\":\"%s\",\"gpu_gib\":%.4f,\"weights_gib\":%.4f,"
-            "\"embedding_gib\":%.4f,\"attention_gib\":%.4f,\"mlp_gib\":%.4f,"
-            "\"experts_gib\":%.4f,\"norms_gib\":%.4f,\"lm_head_gib\":%.4f,"
-            "\"activations_gib\":%.4f,\"reserve_gib\":%.4f,"
-            "\"cuda_graph_gib\":%.4f,\"kv_gib\":%.4f,\"block_bytes\":%.0f,"
-            "\"kv_blocks\":%lld,\"kv_tokens\":%lld,\"max_model_len\":%lld,"
-            "\"limiting_stage\":%d}\n", m->id, p->gpu_bytes / GIB,
-            p->weight_bytes / GIB, p->w.embed / GIB, p->w.attn / GIB,
-            p->w.mlp / GIB, p->w.experts / GIB, p->w.norms / GIB,
-            p->w.lm_head / GIB, p->activation_bytes / GIB,
-            p->reserve_bytes / GIB, p->cuda_graph_bytes / GIB,
-            p->kv_bytes / GIB, p->block_bytes, (long long)p->kv_blocks,
-            (long long)p->kv_tokens, (long long)max_len, p->stage);
+    const struct { const char *key; double v; } f[] = {
+        { "gpu_gib", p->gpu_bytes / GIB },
+        { "weights_gib", p->weight_bytes / GIB },
+        { "embedding_gib", p->w.embed / GIB },
+        { "attention_gib", p->w.attn / GIB },
+        { "mlp_gib", p->w.mlp / GIB }, { "experts_gib", p->w.experts / GIB },
+        { "norms_gib", p->w.norms / GIB },
+        { "lm_head_gib", p->w.lm_head / GIB },
+        { "activations_gib", p->activation_bytes / GIB },
+        { "reserve_gib", p->reserve_bytes / GIB },
+        { "cuda_graph_gib", p->cuda_graph_bytes / GIB },
+        { "kv_gib", p->kv_bytes / GIB }, { "block_bytes", p->block_bytes },
+        { "kv_blocks", (double)p->kv_blocks },
+        { "kv_tokens", (double)p->kv_tokens },
+        { "max_model_len", (double)max_len }, { "limiting_stage", p->stage },
+    };
+    cJSON *o = cJSON_CreateObject();
+    char *text;
+    size_t i;
+
+    cJSON_AddStringToObject(o, "model", m->id);
+    for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+        cJSON_AddNumberToObject(o, f[i].key, f[i].v);
+    text = cJSON_PrintUnformatted(o);
+    if (text != NULL)
+        fprintf(out, "%s\n", text);
+    free(text);
+    cJSON_Delete(o);
 }
 
 static void print_text(FILE *out, const struct mem_opts *o,

@@ -16,7 +16,8 @@ static double transfer_s(double bytes, const struct link *ln)
 
 static double allreduce_ring_s(double p, double n, const struct link *ln)
 {
-    return 2.0 * (p - 1) * ln->latency_s + transfer_s(2.0 * (p - 1) / p * n, ln);
+    return 2.0 * (p - 1) * ln->latency_s +
+           transfer_s(2.0 * (p - 1) / p * n, ln);
 }
 
 static double allreduce_tree_s(double p, double n, const struct link *ln)

@@ -58,12 +58,16 @@ static int parse_moe(const cJSON *o, struct model *m, struct llm_diag *d)
     if (rc || x == NULL)
         return rc;
     rc = jcfg_known(x, "moe", moe_keys, d);
-    if (!rc) rc = get_i32(x, "moe", "num_experts", true, 1, &e->num_experts, d);
+    if (!rc) rc = get_i32(x, "moe", "num_experts", true, 1,
+                          &e->num_experts, d);
     if (!rc) rc = get_i32(x, "moe", "top_k", true, 1, &e->top_k, d);
-    if (!rc) rc = get_i32(x, "moe", "expert_ffn_size", true, 1, &e->expert_ffn, d);
-    if (!rc) rc = get_i32(x, "moe", "shared_experts", false, 0, &e->num_shared, d);
+    if (!rc) rc = get_i32(x, "moe", "expert_ffn_size", true, 1,
+                          &e->expert_ffn, d);
+    if (!rc) rc = get_i32(x, "moe", "shared_experts", false, 0,
+                          &e->num_shared, d);
     e->shared_ffn = e->num_shared ? e->expert_ffn : 0;
-    if (!rc) rc = get_i32(x, "moe", "shared_ffn_size", false, 0, &e->shared_ffn, d);
+    if (!rc) rc = get_i32(x, "moe", "shared_ffn_size", false, 0,
+                          &e->shared_ffn, d);
     if (!rc) rc = get_i32(x, "moe", "first_dense_layers", false, 0,
                           &e->first_dense, d);
     if (!rc && e->top_k > e->num_experts)
@@ -84,8 +88,10 @@ static int parse_mla(const cJSON *o, struct model *m, struct llm_diag *d)
     if (rc || x == NULL)
         return rc;
     rc = jcfg_known(x, "mla", mla_keys, d);
-    if (!rc) rc = get_i32(x, "mla", "q_lora_rank", false, 0, &a->q_lora_rank, d);
-    if (!rc) rc = get_i32(x, "mla", "kv_lora_rank", true, 1, &a->kv_lora_rank, d);
+    if (!rc) rc = get_i32(x, "mla", "q_lora_rank", false, 0,
+                          &a->q_lora_rank, d);
+    if (!rc) rc = get_i32(x, "mla", "kv_lora_rank", true, 1,
+                          &a->kv_lora_rank, d);
     if (!rc) rc = get_i32(x, "mla", "qk_nope_head_dim", true, 1,
                           &a->qk_nope_head_dim, d);
     if (!rc) rc = get_i32(x, "mla", "qk_rope_head_dim", true, 1,
