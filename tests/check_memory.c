@@ -369,9 +369,9 @@ static int scenario_err(const char *model, const char *hw, char *msg,
     snprintf(text, sizeof(text), "{\"model\": %s, \"hardware\": {\"device\": "
              "\"h100-sxm-80gb\"%s}, \"scheduler\": "
              "{\"max_num_batched_tokens\": 8192}, \"workload\": "
-             "{\"type\": \"poisson\", \"rate\": 1, \"num_requests\": 3, \"prompt\": {\"dist\": \"fixed\", "
-             "\"value\": 100}, \"output\": {\"dist\": \"fixed\", "
-             "\"value\": 10}}}", model, hw);
+             "{\"type\": \"poisson\", \"rate\": 1, \"num_requests\": 3, "
+             "\"prompt\": {\"dist\": \"fixed\", \"value\": 100}, "
+             "\"output\": {\"dist\": \"fixed\", \"value\": 10}}}", model, hw);
     f = fopen(path, "w");
     fputs(text, f);
     fclose(f);
