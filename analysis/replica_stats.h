@@ -11,7 +11,8 @@
  * the run's duration, the time-weighted KV use and waiting queue.  A
  * replica that served nothing still has its row (zeros; null
  * percentiles).  replica_stats_add writes them as the table `replicas`
- * (one row each; docs/output.md) and as the summary's "replicas" array. */
+ * (one row each; README, "Output") and as the summary's "replicas"
+ * array. */
 #ifndef LLM_REPLICA_STATS_H
 #define LLM_REPLICA_STATS_H
 

@@ -94,9 +94,10 @@ int pol_attach_evict(struct pol_evict *e, const struct replica *r,
 int pol_evict(struct replica *r, struct request *v, const struct pol_evict *e)
 {
     /* Without host room vLLM aborts the run ("Aborted due to the lack of
-     * CPU swap space"); we recompute instead so that a run completes. */
-    if (e != NULL && e->swap &&
-        r->host_blocks + v->kv_blocks <= e->host_cap_blocks)
+     * CPU swap space"); we recompute instead so that a run completes.  A
+     * request with nothing computed has nothing to swap. */
+    if (e != NULL && e->swap && v->computed > 0 &&
+        r->host_blocks + replica_swap_blocks(r, v) <= e->host_cap_blocks)
         return replica_swap_out(r, v, e->group_blocks, e->sync);
     replica_preempt(r, v);
     return LLM_OK;

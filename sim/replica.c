@@ -278,7 +278,7 @@ static int64_t link_transfer(struct replica *r, int64_t blocks,
 int replica_swap_out(struct replica *r, struct request *q, int32_t group,
                      bool sync)
 {
-    int64_t blocks = q->kv_blocks;
+    int64_t blocks = replica_swap_blocks(r, q);
 
     if (r->host_bw_bytes_s <= 0 || r->kv_block_bytes <= 0)
         return LLM_EINVAL;

@@ -258,6 +258,16 @@ void replica_wait_remove(struct replica *r, struct request *q);
 /* Prices b on this replica's hardware without running it (estimates). */
 int replica_price(struct replica *r, const struct batch *b, int64_t *ns);
 
+/* The blocks a swap of q moves: those holding its computed tokens (a
+ * block grown for a step that has not run holds nothing yet). */
+static inline int64_t replica_swap_blocks(const struct replica *r,
+                                          const struct request *q)
+{
+    int64_t b = ((int64_t)q->computed + r->block_tokens - 1) /
+                r->block_tokens;
+
+    return b < q->kv_blocks ? b : q->kv_blocks;
+}
 /* Time to move `blocks` KV blocks over the host link in copies of at
  * most `group` contiguous blocks (per segment). */
 int64_t replica_link_ns(const struct replica *r, int64_t blocks,
