@@ -43,6 +43,20 @@ static int parse_link(const cJSON *o, struct link *l, struct llm_diag *d)
     return LLM_OK;
 }
 
+/* A parse error names the catalog file, but path lives on the finder's
+ * stack: fold it into the message so the diag outlives the call (printed
+ * as before: "PATH: message"). */
+static void own_path(struct llm_diag *d, const char *path, const char *saved)
+{
+    char msg[sizeof(d->msg)];
+
+    if (d->file != path ||
+        snprintf(msg, sizeof(msg), "%s: %s", path, d->msg) < 0)
+        return;
+    memcpy(d->msg, msg, sizeof(d->msg));
+    d->file = saved;
+}
+
 int link_find(const char *root, const char *id, struct link *l,
               struct llm_diag *d)
 {
@@ -56,13 +70,192 @@ int link_find(const char *root, const char *id, struct link *l,
     cJSON_Delete(o);
     if (rc == LLM_OK)
         d->file = saved;
+    else
+        own_path(d, path, saved);
     return rc;
 }
 
 static const char *const device_keys[] = { "id", "name", "kind",
     "memory_bytes", "memory_bw_gbs", "peak_tflops", "l2_bytes", "sm_count",
     "boost_clock_mhz", "host_link", "peer_link", "tdp_w", "idle_w",
-    "price_per_hour_usd", "calibration", "sources", NULL };
+    "price_per_hour_usd", "calibration", "sources",
+    /* issue 11, all optional */
+    "compute_units", "onchip_bytes", "power_w", "accel", NULL };
+
+static int parse_power(const cJSON *o, struct device_power *p,
+                       struct llm_diag *d)
+{
+    static const char *const keys[] = { "idle", "prefill", "decode", NULL };
+    const cJSON *pw = NULL;
+    int rc = jcfg_obj(o, "", "power_w", false, &pw, d);
+
+    if (rc || pw == NULL)
+        return rc;
+    rc = jcfg_known(pw, "power_w", keys, d);
+    if (!rc) rc = jcfg_num(pw, "power_w", "idle", true, 0, 1e6, &p->idle_w, d);
+    if (!rc) rc = jcfg_num(pw, "power_w", "prefill", true, 1e-3, 1e6,
+                           &p->prefill_w, d);
+    if (!rc) rc = jcfg_num(pw, "power_w", "decode", true, 1e-3, 1e6,
+                           &p->decode_w, d);
+    if (!rc && (p->idle_w > p->prefill_w || p->idle_w > p->decode_w))
+        rc = diag_set(d, LLM_EINVAL, "power_w.idle: %g W exceeds a busy "
+                      "state's power", p->idle_w);
+    return rc;
+}
+
+static int parse_site(const cJSON *a, const char *key, enum accel_site *out,
+                      struct llm_diag *d)
+{
+    static const char *const names[] = { "device", "host", "storage" };
+    const char *v = NULL;
+    int rc = jcfg_str(a, "accel", key, false, &v, d);
+    int i;
+
+    if (rc || v == NULL)
+        return rc;
+    for (i = 0; i < 3; i++)
+        if (strcmp(v, names[i]) == 0) {
+            *out = (enum accel_site)i;
+            return LLM_OK;
+        }
+    return diag_set(d, LLM_EINVAL, "accel.%s: expected \"device\", \"host\" "
+                    "or \"storage\", got \"%s\"", key, v);
+}
+
+static int parse_lut(const cJSON *a, struct device_accel *x,
+                     struct llm_diag *d)
+{
+    static const char *const keys[] = { "group", "tables", "lanes", NULL };
+    const cJSON *l = NULL;
+    int64_t g = 0, t = 0, n = 0;
+    int rc = jcfg_obj(a, "accel", "lut", false, &l, d);
+
+    if (rc || l == NULL)
+        return rc;
+    rc = jcfg_known(l, "accel.lut", keys, d);
+    if (!rc) rc = jcfg_int(l, "accel.lut", "group", true, 1, 16, &g, d);
+    if (!rc) rc = jcfg_int(l, "accel.lut", "tables", true, 1, 1 << 20, &t, d);
+    if (!rc) rc = jcfg_int(l, "accel.lut", "lanes", true, 1, 1 << 20, &n, d);
+    x->lut_group = (int32_t)g;
+    x->lut_tables = (int32_t)t;
+    x->lut_lanes = (int32_t)n;
+    return rc;
+}
+
+static int parse_accel_nums(const cJSON *a, struct device_accel *x,
+                            struct llm_diag *d)
+{
+    double hf = 0, hb = 0, fx = 0;
+    int rc = jcfg_num(a, "accel", "mem_eff", false, 1e-3, 1, &x->mem_eff, d);
+
+    if (!rc) rc = jcfg_num(a, "accel", "compute_eff", false, 1e-4, 1,
+                           &x->compute_eff, d);
+    if (!rc) rc = jcfg_num(a, "accel", "weight_bits", false, 0.1, 32,
+                           &x->weight_bits, d);
+    if (!rc) rc = jcfg_num(a, "accel", "lm_head_bits", false, 0.1, 32,
+                           &x->lm_head_bits, d);
+    if (!rc) rc = jcfg_num(a, "accel", "kv_bytes", false, 0.01, 4,
+                           &x->kv_bytes, d);
+    if (!rc) rc = jcfg_num(a, "accel", "act_bytes", false, 0.01, 4,
+                           &x->act_bytes, d);
+    if (!rc) rc = jcfg_num(a, "accel", "density", false, 1e-3, 1,
+                           &x->density, d);
+    if (!rc) rc = jcfg_num(a, "accel", "storage_eff", false, 1e-3, 1,
+                           &x->storage_eff, d);
+    if (!rc) rc = jcfg_num(a, "accel", "host_gflops", false, 1e-3, 1e9,
+                           &hf, d);
+    if (!rc) rc = jcfg_num(a, "accel", "host_bw_gbs", false, 1e-3, 1e9,
+                           &hb, d);
+    if (!rc) rc = jcfg_num(a, "accel", "fixed_us", false, 0, 1e9, &fx, d);
+    x->host_flops = hf * 1e9;
+    x->host_bw_bytes_s = hb * 1e9;
+    x->fixed_s = fx * 1e-6;
+    return rc;
+}
+
+static int parse_accel_sites(const cJSON *a, struct device_accel *x,
+                             struct llm_diag *d)
+{
+    int rc = parse_site(a, "attention", &x->attention, d);
+
+    if (!rc) rc = parse_site(a, "elementwise", &x->elementwise, d);
+    if (!rc) rc = parse_site(a, "lm_head", &x->lm_head, d);
+    if (!rc) rc = jcfg_bool(a, "accel", "fuse_elementwise", false,
+                            &x->fuse_elementwise, d);
+    if (!rc) rc = jcfg_bool(a, "accel", "overlap_host", false,
+                            &x->overlap_host, d);
+    if (!rc) rc = jcfg_bool(a, "accel", "serial_weight_load", false,
+                            &x->serial_weight_load, d);
+    if (rc)
+        return rc;
+    if ((x->attention == ACCEL_SITE_HOST || x->elementwise == ACCEL_SITE_HOST ||
+         x->lm_head == ACCEL_SITE_HOST) &&
+        (x->host_flops <= 0 || x->host_bw_bytes_s <= 0))
+        return diag_set(d, LLM_EINVAL, "accel: host_gflops and host_bw_gbs "
+                        "are required when an operator runs on the host");
+    if (x->elementwise == ACCEL_SITE_STORAGE || x->lm_head == ACCEL_SITE_STORAGE)
+        return diag_set(d, LLM_EINVAL, "accel: only \"attention\" can run in "
+                        "storage");
+    return LLM_OK;
+}
+
+static const char *const accel_keys[] = { "models", "omits",
+    "matmul_dtype", "mem_eff", "compute_eff", "weight_bits", "lm_head_bits",
+    "kv_bytes", "act_bytes", "density", "fuse_elementwise",
+    "serial_weight_load", "lut",
+    "attention", "elementwise", "lm_head", "host_gflops", "host_bw_gbs",
+    "overlap_host", "storage_eff", "companion", "kv_link", "fixed_us", NULL };
+
+/* The optional "accel" object (hw/device.h, struct device_accel). */
+static int parse_accel(const char *root, const cJSON *o,
+                       struct device_accel *x, struct llm_diag *d)
+{
+    const cJSON *a = NULL;
+    const char *s = NULL, *comp = NULL, *kl = NULL;
+    int rc = jcfg_obj(o, "", "accel", false, &a, d);
+
+    if (rc || a == NULL)
+        return rc;
+    *x = (struct device_accel){ .present = true, .mem_eff = 1,
+                                .compute_eff = 1, .act_bytes = 2,
+                                .density = 1, .storage_eff = 1 };
+    rc = jcfg_known(a, "accel", accel_keys, d);
+    if (!rc) rc = jcfg_str(a, "accel", "models", true, &s, d);
+    if (!rc) rc = jcfg_str(a, "accel", "omits", true, &s, d);
+    if (!rc) rc = jcfg_str(a, "accel", "matmul_dtype", true, &s, d);
+    if (!rc && !dtype_parse(s, &x->matmul))
+        rc = diag_set(d, LLM_EINVAL, "accel.matmul_dtype: unknown data type "
+                      "\"%s\"", s);
+    if (!rc) rc = parse_accel_nums(a, x, d);
+    if (!rc) rc = parse_lut(a, x, d);
+    if (!rc) rc = parse_accel_sites(a, x, d);
+    if (!rc) rc = jcfg_str(a, "accel", "companion", false, &comp, d);
+    if (!rc) rc = jcfg_str(a, "accel", "kv_link", false, &kl, d);
+    if (rc)
+        return rc;
+    if (comp != NULL)
+        snprintf(x->companion, sizeof(x->companion), "%s", comp);
+    return kl != NULL ? link_find(root, kl, &x->kv_link, d) : LLM_OK;
+}
+
+/* The issue-11 keys: all optional, so existing entries load unchanged. */
+static int parse_extras(const char *root, const cJSON *o, struct device *dev,
+                        struct llm_diag *d)
+{
+    double cu = 0;
+    int rc = jcfg_num(o, "", "compute_units", false, 0, 1e9, &cu, d);
+
+    if (!rc) rc = jcfg_num(o, "", "onchip_bytes", false, 0, 1e12,
+                           &dev->onchip_bytes, d);
+    if (!rc) rc = parse_power(o, &dev->power, d);
+    if (!rc) rc = parse_accel(root, o, &dev->accel, d);
+    dev->compute_units = (int32_t)cu;
+    if (!rc && dev->accel.present &&
+        dev->peak_flops[dev->accel.matmul] <= 0)
+        rc = diag_set(d, LLM_EINVAL, "accel.matmul_dtype: peak_tflops has no "
+                      "\"%s\" entry", dtype_name(dev->accel.matmul));
+    return rc;
+}
 
 static int parse_peaks(const cJSON *o, struct device *dev, struct llm_diag *d)
 {
@@ -132,7 +325,7 @@ static int parse_device(const char *root, const cJSON *o, struct device *dev,
     rc = link_find(root, hl, &dev->host_link, d);
     if (!rc && pl != NULL)
         rc = link_find(root, pl, &dev->peer_link, d);
-    return rc;
+    return rc ? rc : parse_extras(root, o, dev, d);
 }
 
 int device_find(const char *root, const char *id, struct device *dev,
@@ -148,5 +341,7 @@ int device_find(const char *root, const char *id, struct device *dev,
     cJSON_Delete(o);
     if (rc == LLM_OK)
         d->file = saved;
+    else
+        own_path(d, path, saved);
     return rc;
 }

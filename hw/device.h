@@ -8,6 +8,7 @@
 #ifndef LLM_DEVICE_H
 #define LLM_DEVICE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "hw/dtype.h"
@@ -18,6 +19,52 @@ struct link {
     char kind[16];             /* pcie | nvlink | network */
     double bw_bytes_s;         /* per direction */
     double latency_s;
+};
+
+/* Power per device state (issue 11): "power_w" {"idle", "prefill",
+ * "decode"} in the catalog.  0 where the catalog gives none; hw/energy.h
+ * then falls back to idle_w and tdp_w. */
+struct device_power {
+    double idle_w, prefill_w, decode_w;
+};
+
+/* Where an operator class runs on a device priced by hw/accel.h. */
+enum accel_site {
+    ACCEL_SITE_DEVICE,         /* the accelerator itself */
+    ACCEL_SITE_HOST,           /* the host CPU (mobile NPU's float ops) */
+    ACCEL_SITE_STORAGE         /* in-storage engine (computational SSD) */
+};
+
+/* The optional "accel" object of a device without calibration tables
+ * (NPU, FPGA, CSD; issue 11): the data formats its design stores and the
+ * efficiencies its paper reports.  hw/accel.h prices with it and
+ * docs/devices.md lists every key.  present is false and everything zero
+ * when the catalog entry has no "accel" object. */
+struct device_accel {
+    bool present;
+    enum dtype matmul;         /* matrix engine input type ("matmul_dtype") */
+    double mem_eff;            /* achieved / peak off-chip bandwidth */
+    double compute_eff;        /* achieved / peak matrix throughput */
+    double weight_bits;        /* stored bits per linear weight, sparsity and
+                                * metadata included; 0: the shard's */
+    double lm_head_bits;       /* 0: weight_bits */
+    double kv_bytes;           /* bytes per stored KV element; 0: shard's */
+    double act_bytes;          /* bytes per activation element off chip */
+    double density;            /* fraction of MACs executed (sparse); 1 */
+    bool fuse_elementwise;     /* norms, RoPE, activations hidden in linears */
+    bool serial_weight_load;   /* weights load, then compute (no overlap) */
+    int32_t lut_group;         /* table-lookup matmul: activations per index */
+    int32_t lut_tables;        /* tables looked up per cycle per output */
+    int32_t lut_lanes;         /* outputs computed per cycle */
+    enum accel_site attention, elementwise, lm_head;
+    double host_flops;         /* host CPU FLOP/s for host-site operators */
+    double host_bw_bytes_s;    /* host memory bandwidth for them */
+    bool overlap_host;         /* host work runs alongside the device's */
+    double storage_eff;        /* achieved / internal flash bandwidth (CSD) */
+    char companion[64];        /* device whose GPU runs the linears; "" */
+    struct link kv_link;       /* link the KV streams over each decode
+                                * step (host offloading); id "": none */
+    double fixed_s;            /* fixed time per iteration */
 };
 
 struct device {
@@ -35,6 +82,11 @@ struct device {
     char calib_dir[256];       /* relative to the root; "" when none */
     struct link host_link;     /* to host memory */
     struct link peer_link;     /* to the other GPUs of a node */
+    /* added with issue 11; zero when the catalog entry omits them */
+    int32_t compute_units;     /* DSP slices, AI cores, NPU cores */
+    double onchip_bytes;       /* on-chip SRAM (BRAM + URAM, VTCM, L2) */
+    struct device_power power;
+    struct device_accel accel;
 };
 
 int device_find(const char *root, const char *id, struct device *dev,
