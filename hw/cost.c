@@ -4,12 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hw/accel.h"
 #include "hw/comm.h"
 #include "sim/jcfg.h"
 
 static const struct cost_ops *const cost_models[] = {
     &cost_roofline,
     &cost_calibrated,
+    &cost_accel,
     NULL
 };
 
