@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hw/cost.h"
+#include "hw/energy.h"
 #include "models/ops.h"
 #include "sim/jcfg.h"
 #include "sim/paths.h"
@@ -66,6 +67,17 @@ int step_parse_batch(const cJSON *o, struct batch *b, struct llm_diag *d)
         i++;
     }
     return rc;
+}
+
+/* Energy of the iteration on tp devices (hw/energy.h); absent when the
+ * catalog gives the device no power. */
+static void add_energy(cJSON *o, const struct energy_power *pw,
+                       const struct batch *b, int64_t ns, int tp)
+{
+    if (pw == NULL)
+        return;
+    cJSON_AddNumberToObject(o, "joules", energy_iteration_j(pw, b, ns, tp));
+    cJSON_AddStringToObject(o, "power_source", pw->source);
 }
 
 static cJSON *answer(const struct cost_breakdown *bd)
@@ -129,8 +141,10 @@ static int step_parse_args(int argc, char **argv, struct step_opts *o)
     return 0;
 }
 
-/* Reads stdin line by line; one answer or one error per line. */
-static int step_loop(struct cost_model *cm)
+/* Reads stdin line by line; one answer or one error per line.  pw NULL:
+ * the device's energy is unknown. */
+static int step_loop(struct cost_model *cm, const struct energy_power *pw,
+                     int tp)
 {
     char *line = NULL;
     size_t cap = 0;
@@ -159,6 +173,7 @@ static int step_loop(struct cost_model *cm)
             continue;
         }
         ans = answer(&bd);
+        add_energy(ans, pw, &b, bd.total_ns, tp);
         text = cJSON_PrintUnformatted(ans);
         printf("%s\n", text);
         fflush(stdout);
@@ -178,6 +193,7 @@ int cmd_step(int argc, char **argv)
     struct cost_model *cm = NULL;
     struct llm_diag d = { 0 };
     struct cost_env env;
+    struct energy_power pw;
     cJSON *params = NULL;
     enum dtype w;
     char msg[1200];
@@ -206,7 +222,8 @@ int cmd_step(int argc, char **argv)
         cJSON_Delete(params);
         return diag_exit_status(rc);
     }
-    rc = step_loop(cm);
+    d = (struct llm_diag){ 0 };
+    rc = step_loop(cm, energy_power_of(&dev, &pw, &d) ? NULL : &pw, o.tp);
     cost_destroy(cm);
     cJSON_Delete(params);
     return rc;
