@@ -19,7 +19,8 @@
     X(run)            \
     X(sweep)          \
     X(plot)           \
-    X(plan)
+    X(plan)           \
+    X(devices)
 
 #define LLM_DECLARE_SUITE(name) Suite *name##_suite(void);
 LLM_SUITES(LLM_DECLARE_SUITE)
