@@ -24,9 +24,10 @@ int energy_power_of(const struct device *dev, struct energy_power *out,
                     dev->id);
 }
 
-double energy_batch_w(const struct energy_power *p, const struct batch *b)
+double energy_mix_w(const struct energy_power *p, int64_t prefill_tokens,
+                    int64_t decode_seqs)
 {
-    double pf = (double)b->prefill_tokens, dc = (double)b->decode_seqs;
+    double pf = (double)prefill_tokens, dc = (double)decode_seqs;
 
     if (pf + dc <= 0)
         return p->idle_w;
@@ -35,12 +36,21 @@ double energy_batch_w(const struct energy_power *p, const struct batch *b)
     return (pf * p->prefill_w + dc * p->decode_w) / (pf + dc);
 }
 
+double energy_batch_w(const struct energy_power *p, const struct batch *b)
+{
+    return energy_mix_w(p, b->prefill_tokens, b->decode_seqs);
+}
+
+static double joules(double watts, int64_t dur_ns, int32_t devices)
+{
+    return watts * (double)dur_ns * 1e-9 * (devices > 0 ? devices : 1);
+}
+
 double energy_iteration_j(const struct energy_power *p,
                           const struct batch *b, int64_t dur_ns,
                           int32_t devices)
 {
-    return energy_batch_w(p, b) * (double)dur_ns * 1e-9 *
-           (devices > 0 ? devices : 1);
+    return joules(energy_batch_w(p, b), dur_ns, devices);
 }
 
 static int64_t tokens_out(const struct batch *b)
@@ -53,14 +63,23 @@ static int64_t tokens_out(const struct batch *b)
     return n;
 }
 
+void energy_meter_add(struct energy_meter *m, const struct energy_power *p,
+                      int64_t prefill_tokens, int64_t decode_seqs,
+                      int64_t tokens_out, int64_t dur_ns, int32_t devices)
+{
+    m->joules += joules(energy_mix_w(p, prefill_tokens, decode_seqs), dur_ns,
+                        devices);
+    m->busy_ns += dur_ns;
+    m->tokens_out += tokens_out;
+}
+
 void energy_meter_iteration(struct energy_meter *m,
                             const struct energy_power *p,
                             const struct batch *b, int64_t dur_ns,
                             int32_t devices)
 {
-    m->joules += energy_iteration_j(p, b, dur_ns, devices);
-    m->busy_ns += dur_ns;
-    m->tokens_out += tokens_out(b);
+    energy_meter_add(m, p, b->prefill_tokens, b->decode_seqs, tokens_out(b),
+                     dur_ns, devices);
 }
 
 void energy_meter_idle(struct energy_meter *m, const struct energy_power *p,
@@ -69,8 +88,7 @@ void energy_meter_idle(struct energy_meter *m, const struct energy_power *p,
     m->idle_ns += idle_ns;
     if (p->idle_w <= 0)
         m->idle_unpriced_ns += idle_ns;
-    m->joules += p->idle_w * (double)idle_ns * 1e-9 *
-                 (devices > 0 ? devices : 1);
+    m->joules += joules(p->idle_w, idle_ns, devices);
 }
 
 double energy_j_per_token(const struct energy_meter *m)

@@ -36,7 +36,10 @@ struct energy_power {
 int energy_power_of(const struct device *dev, struct energy_power *out,
                     struct llm_diag *d);
 
-/* Watts drawn by one device while it runs batch b (idle_w when empty). */
+/* Watts drawn by one device at a token mix (idle_w when both are 0). */
+double energy_mix_w(const struct energy_power *p, int64_t prefill_tokens,
+                    int64_t decode_seqs);
+/* The same for batch b. */
 double energy_batch_w(const struct energy_power *p, const struct batch *b);
 
 /* Joules of one iteration of dur_ns on `devices` devices. */
@@ -59,6 +62,12 @@ void energy_meter_iteration(struct energy_meter *m,
                             const struct energy_power *p,
                             const struct batch *b, int64_t dur_ns,
                             int32_t devices);
+/* Adds one iteration known by its token mix, as a replica's iteration
+ * record (sim/replica.h, struct iter_record) has it; tokens_out may be 0
+ * when the caller counts output tokens elsewhere. */
+void energy_meter_add(struct energy_meter *m, const struct energy_power *p,
+                      int64_t prefill_tokens, int64_t decode_seqs,
+                      int64_t tokens_out, int64_t dur_ns, int32_t devices);
 /* Adds idle time (a replica waiting for requests). */
 void energy_meter_idle(struct energy_meter *m, const struct energy_power *p,
                        int64_t idle_ns, int32_t devices);

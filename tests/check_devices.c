@@ -598,6 +598,12 @@ START_TEST(test_energy_meter)
     batch_clear(&b);
     ck_assert_double_eq(energy_batch_w(&p, &b), 10);
     batch_free(&b);
+    /* the same iteration as an iteration record gives it */
+    energy_meter_add(&m, &p, 300, 100, 0, 20000000, 2);
+    ck_assert_double_eq_tol(m.joules, 27.0, 1e-12);
+    ck_assert_int_eq(m.tokens_out, 101);
+    ck_assert_int_eq(m.busy_ns, 40000000);
+    ck_assert_int_eq(m.idle_unpriced_ns, 0);
 }
 END_TEST
 
