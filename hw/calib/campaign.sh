@@ -93,6 +93,9 @@ for stage in "$@"; do
       step linear_torch python3 "$here/ops_bench.py" --outdir "$data" --only linear --models "$MODELS"
       step linear_torch_cublas env LLMSIM_BLAS=cublas python3 "$here/ops_bench.py" --outdir "$data" --only linear --models "$MODELS"
       ;;
+    lineardense) # the engine's own GEMMs (torch.mm, cuBLASLt) on the dense M grid, tp 1 and 2
+      step linear_dense env LLMSIM_LINEAR_M=dense LLMSIM_LINEAR_TPS=1,2 python3 "$here/ops_bench.py" --outdir "$data" --only linear --models "$MODELS"
+      ;;
     fillcheck) # does operand data (uniform vs normal) explain torch.mm vs gemm_bench? llama-3-8b tp1 shapes
       build
       d="$data/fillcheck"; mkdir -p "$d"

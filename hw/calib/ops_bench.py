@@ -308,6 +308,14 @@ def bench_attention(models, out, quick, prov, which):
 LINEAR_M = [1, 8, 32, 64, 128, 256, 512, 544, 640, 1024, 2048, 4096, 8192]
 
 
+# The dense M grid: decode batches take every size, and cuBLASLt's choice of tile (and so the
+# number of waves) changes between neighbouring M, so the table steps where a coarse grid
+# would interpolate across a jump.
+DENSE_M = (list(range(1, 8)) + list(range(8, 256, 8)) + list(range(256, 1024, 32)) +
+           list(range(1024, 4096, 128)) + list(range(4096, 16385, 512)))
+LINEAR_TPS = [int(t) for t in os.environ.get("LLMSIM_LINEAR_TPS", "1").split(",")]
+
+
 def bench_linear(models, out, quick, prov):
     """Cross-check for gemm_bench: torch.mm(x, W.t()) exactly as the reference engine calls
     it (K.linear, cuBLASLt backend), tp=1 layer shapes and the LM head, cold weights."""
@@ -327,13 +335,21 @@ def bench_linear(models, out, quick, prov):
         f"torch.mm(x, W.t()) as K.linear calls it (blas_backend above), operands {fill}; compare with gemm_bf16.csv"))),
         "m,n,k,time_us")
     ms = LINEAR_M if not quick else [1, 512]
+    if os.environ.get("LLMSIM_LINEAR_M"):  # e.g. "dense": the grid the cost model interpolates
+        ms = DENSE_M if os.environ["LLMSIM_LINEAR_M"] == "dense" else \
+            [int(x) for x in os.environ["LLMSIM_LINEAR_M"].split(",")]
     t0 = time.time()
     n = 0
     for m in models:
         hid, H, KVH, hd, F, V = (m["hidden_size"], m["num_heads"], m["num_kv_heads"], m["head_dim"],
                                  m["ffn_size"], m["vocab_size"])
-        for (N, Kd, mmax) in [((H + 2 * KVH) * hd, hid, 1 << 30), (hid, H * hd, 1 << 30), (2 * F, hid, 1 << 30),
-                              (hid, F, 1 << 30), (V, hid, 512)]:
+        shapes = []
+        for tp in TPS:  # sharded as tensor parallelism shards them (LLMSIM_TPS, default tp 1 only here)
+            if H % tp or KVH % tp or F % tp or (tp > 1 and tp not in LINEAR_TPS):
+                continue
+            shapes += [((H + 2 * KVH) * hd // tp, hid, 1 << 30), (hid, H * hd // tp, 1 << 30),
+                       (2 * F // tp, hid, 1 << 30), (hid, F // tp, 1 << 30), (-(-V // tp), hid, 512)]
+        for (N, Kd, mmax) in sorted(set(shapes)):
             nsets = max(1, min(8, math.ceil(L2_MULT * l2 / (N * Kd * 2))))
             Ws = [rnd(N, Kd) for _ in range(nsets)]
             for M in ms:
