@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/scenario.h"
 #include "hw/accel.h"
 #include "hw/cost.h"
 #include "hw/device.h"
@@ -441,6 +442,27 @@ START_TEST(test_storage_vs_offload)
 }
 END_TEST
 
+/* The scenario of configs/papers/devices loads, memory plan included
+ * (its int4 dtype is what makes LLaMA2-7B fit the U280's 8 GB). */
+START_TEST(test_paper_scenario_loads)
+{
+    char path[1024];
+    struct scenario sc;
+    struct llm_diag d = { 0 };
+    const char *name = NULL;
+
+    snprintf(path, sizeof(path), "%s/configs/papers/devices/"
+             "flightllm_u280.json", llm_root());
+    ck_assert_msg(scenario_load(path, NULL, &sc, &d) == LLM_OK, "%s", d.msg);
+    ck_assert(sc.dev.accel.present);
+    ck_assert_int_eq(jcfg_str(sc.cost_params, "cost_model", "name", true,
+                              &name, &d), LLM_OK);
+    ck_assert_str_eq(name, "accel");
+    ck_assert_int_gt(sc.mem.kv_blocks, 0);
+    scenario_free(&sc);
+}
+END_TEST
+
 /* ---- bad "accel" and "power_w" objects ----------------------------------- */
 
 static char tmproot[256];
@@ -623,6 +645,7 @@ Suite *devices_suite(void)
     tcase_add_test(tc, test_storage_vs_offload);
     tcase_add_test(tc, test_energy_power_states);
     tcase_add_test(tc, test_energy_meter);
+    tcase_add_test(tc, test_paper_scenario_loads);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     tcase_add_checked_fixture(bad, setup_root, teardown_root);
