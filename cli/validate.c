@@ -124,14 +124,16 @@ static void report(struct vctx *v, const char *dev, const char *model,
                 t->n[2] ? t->sum_ape[2] / t->n[2] : 0, t->max_ape);
 }
 
-/* Every ref_<model>.jsonl of one device folder. */
-static int validate_device(struct vctx *v, const char *root, const char *dev)
+/* Every ref_<model>.jsonl of one folder (a device's, or one of its
+ * heldout-* folders: measurements taken on another machine of the same
+ * kind, priced with this device's tables). */
+static int validate_dir(struct vctx *v, const char *root, const char *dev,
+                        const char *dir, const char *label)
 {
-    char dir[1200], path[1500], model[256];
+    char path[1500], model[256];
     struct dirent **ents = NULL;
     int n = -1, i, rc = 0;
 
-    snprintf(dir, sizeof(dir), "%s/hw/calib/data/%s", root, dev);
     n = scandir(dir, &ents, NULL, alphasort);
     for (i = 0; i < n; i++) {
         const char *e = ents[i]->d_name;
@@ -162,7 +164,7 @@ static int validate_device(struct vctx *v, const char *root, const char *dev)
                 printf("%s %s (%s cost model): class, measured ms, "
                        "predicted ms, error, batch\n", dev, model, v->cost);
             rc |= validate_file(v, path, cm, &t);
-            report(v, dev, model, &t);
+            report(v, label, model, &t);
         } else {
             fprintf(stderr, "llmsim validate: %s\n", d.msg);
             rc = 2;
@@ -172,6 +174,27 @@ static int validate_device(struct vctx *v, const char *root, const char *dev)
     }
     for (i = 0; i < n; i++)
         free(ents[i]);
+    free(ents);
+    return rc;
+}
+
+static int validate_device(struct vctx *v, const char *root, const char *dev)
+{
+    char dir[1200], sub[1500], label[600];
+    struct dirent **ents = NULL;
+    int n, i, rc;
+
+    snprintf(dir, sizeof(dir), "%s/hw/calib/data/%s", root, dev);
+    rc = validate_dir(v, root, dev, dir, dev);
+    n = scandir(dir, &ents, NULL, alphasort);
+    for (i = 0; i < n; i++) {
+        if (strncmp(ents[i]->d_name, "heldout-", 8) == 0) {
+            snprintf(sub, sizeof(sub), "%s/%s", dir, ents[i]->d_name);
+            snprintf(label, sizeof(label), "%s/%s", dev, ents[i]->d_name);
+            rc |= validate_dir(v, root, dev, sub, label);
+        }
+        free(ents[i]);
+    }
     free(ents);
     return rc;
 }

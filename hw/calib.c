@@ -91,6 +91,8 @@ struct calib {
     struct device dev;
     struct gemm_key *gemm[DT_COUNT];
     int n_gemm[DT_COUNT];
+    struct gemm_key *lin;      /* the engine's own bf16 GEMMs (torch.mm) */
+    int n_lin;
     struct attn_key *pre, *dec;
     int n_pre, n_dec;
     struct elem_key *el;
@@ -354,7 +356,8 @@ static int make_gemm(void *ctx, size_t first, size_t n)
 {
     struct build *b = ctx;
     struct calib *c = b->c;
-    struct gemm_key *g = &c->gemm[b->dt][c->n_gemm[b->dt]++];
+    struct gemm_key *g = b->dt == DT_COUNT ? &c->lin[c->n_lin++]
+                                           : &c->gemm[b->dt][c->n_gemm[b->dt]++];
     size_t i;
 
     g->n = (int64_t)b->rs->r[first].v[0];
@@ -495,6 +498,18 @@ static int load_launch(struct calib *c, const char *dir, struct llm_diag *d)
     return rc;
 }
 
+static bool file_exists(const char *dir, const char *name)
+{
+    char path[1200];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "r");
+    if (f != NULL)
+        fclose(f);
+    return f != NULL;
+}
+
 int calib_load(const char *dir, const struct device *dev, struct calib **out,
                struct llm_diag *d)
 {
@@ -521,6 +536,16 @@ int calib_load(const char *dir, const struct device *dev, struct calib **out,
     if (!rc) rc = load_table(&b, dir, "gemm_fp8.csv", NULL, gemm_cols, 4,
                              same2, make_gemm, (void **)&c->gemm[DT_FP8],
                              sizeof(struct gemm_key), d);
+    /* linear_torch.csv: GEMMs timed through torch.mm, the call the
+     * serving engine makes; it runs a different (slower) algorithm than
+     * cuBLASLt's top heuristic for many shapes, so it is the primary bf16
+     * table where it exists. */
+    b.dt = DT_COUNT;
+    b.w_bytes = 2;
+    if (!rc && file_exists(dir, "linear_torch.csv"))
+        rc = load_table(&b, dir, "linear_torch.csv", NULL, gemm_cols, 4,
+                        same2, make_gemm, (void **)&c->lin,
+                        sizeof(struct gemm_key), d);
     if (!rc) rc = load_table(&b, dir, "attn_prefill.csv", NULL, pre_cols, 6,
                              same3, make_pre, (void **)&c->pre,
                              sizeof(struct attn_key), d);
@@ -563,6 +588,9 @@ void calib_free(struct calib *c)
             curve_free(&c->gemm[t][i].c);
         free(c->gemm[t]);
     }
+    for (i = 0; i < c->n_lin; i++)
+        curve_free(&c->lin[i].c);
+    free(c->lin);
     attn_free(c->pre, c->n_pre);
     attn_free(c->dec, c->n_dec);
     for (i = 0; i < c->n_el; i++)
@@ -574,22 +602,44 @@ void calib_free(struct calib *c)
 
 /* --------------------------------------------------------------- lookups */
 
+/* The (n, k) of a table nearest to the query, by log distance. */
+static const struct gemm_key *gemm_nearest(const struct gemm_key *g, int n,
+                                           int64_t qn, int64_t qk,
+                                           double *dist)
+{
+    const struct gemm_key *best = NULL;
+    int i;
+
+    *dist = INFINITY;
+    for (i = 0; i < n; i++) {
+        double dd = fabs(log((double)g[i].n / qn)) +
+                    fabs(log((double)g[i].k / qk));
+        if (dd < *dist) {
+            *dist = dd;
+            best = &g[i];
+        }
+    }
+    return best;
+}
+
 double calib_gemm_s(const struct calib *c, enum dtype t, int64_t m,
                     int64_t n, int64_t k, bool *extrap)
 {
-    const struct gemm_key *best = NULL;
-    double best_d = INFINITY, w_bytes = t == DT_FP8 ? 1.0 : 2.0;
+    const struct gemm_key *best = NULL, *g;
+    double best_d = INFINITY, dist, w_bytes = t == DT_FP8 ? 1.0 : 2.0;
     enum dtype tab = t == DT_FP8 && c->n_gemm[DT_FP8] ? DT_FP8 : DT_BF16;
-    int i;
 
     if (tab != t && t != DT_FP16)
         *extrap = true;        /* int8/int4 priced from bf16 utilization */
-    for (i = 0; i < c->n_gemm[tab]; i++) {
-        const struct gemm_key *g = &c->gemm[tab][i];
-        double dist = fabs(log((double)g->n / n)) + fabs(log((double)g->k / k));
-        if (dist < best_d) {
-            best_d = dist;
+    /* bf16: the engine's own GEMMs first, then cuBLASLt's table. */
+    if (tab == DT_BF16 && c->n_lin > 0) {
+        best = gemm_nearest(c->lin, c->n_lin, n, k, &best_d);
+    }
+    if (best_d > 1e-9) {
+        g = gemm_nearest(c->gemm[tab], c->n_gemm[tab], n, k, &dist);
+        if (g != NULL && dist + 1e-9 < best_d) {
             best = g;
+            best_d = dist;
         }
     }
     if (best == NULL) {

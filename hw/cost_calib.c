@@ -9,7 +9,7 @@
  * replays a captured graph and has none).  Mechanisms, not fitted
  * constants: a varlen attention call over several prefill chunks is one
  * kernel, so the chunks share one kernel floor; decode attention over
- * ragged contexts is priced per context group at the batch's occupancy. */
+ * ragged contexts is priced at their root-mean-square context. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -84,20 +84,25 @@ static double prefill_attn_s(const struct calibrated *c,
     return n > 1 ? sum - (n - 1) * floor_s : sum;
 }
 
-/* Decode attention over ragged contexts: each context group costs its
- * share of a uniform batch of the same size at that context, so the
- * occupancy (batch size) and each group's memory traffic both count. */
+/* Decode attention over ragged contexts.  The varlen kernel gives each
+ * (sequence, KV head) its own thread blocks, so a long sequence keeps its
+ * blocks busy after the short ones finish: the batch behaves like a
+ * uniform batch at a context between the mean and the maximum.  The root
+ * mean square of the contexts weights each sequence by its own length,
+ * which is that imbalance to first order; measured ragged batches
+ * (attn_decode_ragged.jsonl) bound its error (docs/validation.md). */
 static double decode_attn_s(const struct calibrated *c, const struct op *o,
                             const struct batch *b, int32_t *extrap)
 {
-    double t = 0;
+    double sq = 0, t;
     size_t i;
     bool x = false;
 
     for (i = 0; i < b->n_decode; i++)
-        t += (double)b->decode[i].count / (double)o->count *
-             calib_attn_decode_s(c->tab, o->q_heads, o->kv_heads, o->head_dim,
-                                 o->count, b->decode[i].ctx, &x);
+        sq += (double)b->decode[i].count * b->decode[i].ctx *
+              (double)b->decode[i].ctx;
+    t = calib_attn_decode_s(c->tab, o->q_heads, o->kv_heads, o->head_dim,
+                            o->count, sqrt(sq / (double)o->count), &x);
     *extrap += x;
     return t;
 }
