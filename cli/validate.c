@@ -130,9 +130,9 @@ static void report(struct vctx *v, const char *dev, const char *model,
 static int validate_dir(struct vctx *v, const char *root, const char *dev,
                         const char *dir, const char *label)
 {
-    char path[1500], model[256];
+    char path[1500], model[256], *us, mlabel[300];
     struct dirent **ents = NULL;
-    int n = -1, i, rc = 0;
+    int n = -1, i, rc = 0, tp;
 
     n = scandir(dir, &ents, NULL, alphasort);
     for (i = 0; i < n; i++) {
@@ -150,13 +150,20 @@ static int validate_dir(struct vctx *v, const char *root, const char *dev,
             continue;
         snprintf(model, sizeof(model), "%.*s", (int)(len - 10), e + 4);
         snprintf(path, sizeof(path), "%s/%s", dir, e);
+        tp = 1;
+        /* ref_<model>_tp<N>.jsonl: a tensor-parallel reference run */
+        us = strrchr(model, '_');
+        if (us && strncmp(us, "_tp", 3) == 0 && atoi(us + 3) > 0) {
+            tp = atoi(us + 3);
+            *us = '\0';
+        }
         if (model_find(root, model, &m, &d) || device_find(root, dev, &hw, &d)) {
             fprintf(stderr, "llmsim validate: %s: %s\n", path, d.msg);
             rc = 2;
             continue;
         }
         env = (struct cost_env){ .model = &m, .dev = &hw, .root = root,
-            .shard = { .tp = 1, .w_bytes = 2, .a_bytes = 2, .kv_bytes = 2 } };
+            .shard = { .tp = tp, .w_bytes = 2, .a_bytes = 2, .kv_bytes = 2 } };
         params = cJSON_CreateObject();
         cJSON_AddStringToObject(params, "name", v->cost);
         if (cost_create(&env, params, "cost_model", &cm, &d) == LLM_OK) {
@@ -164,7 +171,9 @@ static int validate_dir(struct vctx *v, const char *root, const char *dev,
                 printf("%s %s (%s cost model): class, measured ms, "
                        "predicted ms, error, batch\n", dev, model, v->cost);
             rc |= validate_file(v, path, cm, &t);
-            report(v, label, model, &t);
+            snprintf(mlabel, sizeof(mlabel), tp > 1 ? "%s tp%d" : "%s", model,
+                     tp);
+            report(v, label, mlabel, &t);
         } else {
             fprintf(stderr, "llmsim validate: %s\n", d.msg);
             rc = 2;
@@ -188,7 +197,9 @@ static int validate_device(struct vctx *v, const char *root, const char *dev)
     rc = validate_dir(v, root, dev, dir, dev);
     n = scandir(dir, &ents, NULL, alphasort);
     for (i = 0; i < n; i++) {
-        if (strncmp(ents[i]->d_name, "heldout-", 8) == 0) {
+        if (strncmp(ents[i]->d_name, "heldout-", 8) == 0 ||
+            (strncmp(ents[i]->d_name, "tp", 2) == 0 &&
+             atoi(ents[i]->d_name + 2) > 1)) {
             snprintf(sub, sizeof(sub), "%s/%s", dir, ents[i]->d_name);
             snprintf(label, sizeof(label), "%s/%s", dev, ents[i]->d_name);
             rc |= validate_dir(v, root, dev, sub, label);

@@ -82,6 +82,12 @@ struct elem_key {
     struct curve c;            /* over log tokens */
 };
 
+struct comm_key {
+    char name[16];
+    int32_t ranks;
+    struct curve c;            /* over log bytes; u = bytes / bw_peer / t */
+};
+
 struct launch_row {
     char what[40];
     double s;
@@ -99,6 +105,8 @@ struct calib {
     int n_el;
     struct launch_row *ln;
     int n_ln;
+    struct comm_key comm[16];
+    int n_comm;
 };
 
 /* ------------------------------------------------------------ CSV reading */
@@ -477,6 +485,52 @@ static int load_table(struct build *b, const char *dir, const char *file,
     return rc;
 }
 
+/* nccl_<name>.csv: rows of ranks, bytes, time_us (optional file). */
+static int load_comm(struct calib *c, const char *dir, const char *name,
+                     struct llm_diag *d)
+{
+    static const char *const cols[] = { "ranks", "bytes", "time_us" };
+    char file[64], path[1200];
+    struct csv_rows rs = { 0 };
+    double bw = c->dev.peer_link.bw_bytes_s > 0 ? c->dev.peer_link.bw_bytes_s
+                                                : 1e11;
+    double *x = NULL, *u = NULL;
+    size_t i = 0, j, k;
+    FILE *f;
+    int rc;
+
+    snprintf(file, sizeof(file), "nccl_%s.csv", name);
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    if ((f = fopen(path, "r")) == NULL)
+        return LLM_OK;
+    fclose(f);
+    rc = csv_read(path, NULL, cols, 3, &rs, d);
+    if (rc == LLM_OK) {
+        qsort(rs.r, rs.n, sizeof(*rs.r), cmp_rows);
+        x = malloc(rs.n * sizeof(double));
+        u = malloc(rs.n * sizeof(double));
+        if (x == NULL || u == NULL)
+            rc = diag_set(d, LLM_ENOMEM, "out of memory");
+    }
+    while (rc == LLM_OK && i < rs.n && c->n_comm < 16) {
+        struct comm_key *ck = &c->comm[c->n_comm++];
+        for (j = i; j < rs.n && rs.r[j].v[0] == rs.r[i].v[0]; j++) {
+            k = j - i;
+            x[k] = log(rs.r[j].v[1] > 1 ? rs.r[j].v[1] : 1);
+            u[k] = rs.r[j].v[1] / bw / (rs.r[j].v[2] * 1e-6);
+        }
+        snprintf(ck->name, sizeof(ck->name), "%s", name);
+        ck->ranks = (int32_t)rs.r[i].v[0];
+        if (curve_build(&ck->c, x, u, (int)(j - i)) != LLM_OK)
+            rc = diag_set(d, LLM_ENOMEM, "out of memory");
+        i = j;
+    }
+    free(x);
+    free(u);
+    free(rs.r);
+    return rc;
+}
+
 static int load_launch(struct calib *c, const char *dir, struct llm_diag *d)
 {
     static const char *const cols[] = { "time_us" };
@@ -556,6 +610,10 @@ int calib_load(const char *dir, const struct device *dev, struct calib **out,
                              same_elem, make_elem, (void **)&c->el,
                              sizeof(struct elem_key), d);
     if (!rc) rc = load_launch(c, dir, d);
+    if (!rc) rc = load_comm(c, dir, "allreduce", d);
+    if (!rc) rc = load_comm(c, dir, "allgather", d);
+    if (!rc) rc = load_comm(c, dir, "reducescatter", d);
+    if (!rc) rc = load_comm(c, dir, "alltoall", d);
     if (rc) {
         calib_free(c);
         return rc;
@@ -597,6 +655,8 @@ void calib_free(struct calib *c)
         curve_free(&c->el[i].c);
     free(c->el);
     free(c->ln);
+    for (i = 0; i < c->n_comm; i++)
+        curve_free(&c->comm[i].c);
     free(c);
 }
 
@@ -745,4 +805,19 @@ double calib_launch_s(const struct calib *c, const char *what)
         if (strcmp(c->ln[i].what, what) == 0)
             return c->ln[i].s;
     return 0;
+}
+
+double calib_comm_s(const struct calib *c, const char *name, int32_t ranks,
+                    double bytes, bool *extrap)
+{
+    double bw = c->dev.peer_link.bw_bytes_s > 0 ? c->dev.peer_link.bw_bytes_s
+                                                : 1e11;
+    int i;
+
+    if (bytes <= 0)
+        return 0;
+    for (i = 0; i < c->n_comm; i++)
+        if (c->comm[i].ranks == ranks && strcmp(c->comm[i].name, name) == 0)
+            return bytes / bw / curve_eval(&c->comm[i].c, log(bytes), extrap);
+    return -1;
 }

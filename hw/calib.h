@@ -51,6 +51,12 @@ double calib_attn_decode_s(const struct calib *c, int32_t qh, int32_t kvh,
  * borrows the nearest measured width's utilization. */
 double calib_elem_s(const struct calib *c, const char *op, int64_t tokens,
                     int64_t width, bool *extrap);
+/* A collective of `bytes` (nccl-tests convention) over `ranks` GPUs, from
+ * nccl_<name>.csv (name: allreduce, allgather, reducescatter, alltoall);
+ * a negative value when no table holds that collective and rank count. */
+double calib_comm_s(const struct calib *c, const char *name, int32_t ranks,
+                    double bytes, bool *extrap);
+
 /* what: a row of launch.csv (graph_replay_empty, graph_per_node, ...);
  * 0 when absent. */
 double calib_launch_s(const struct calib *c, const char *what);

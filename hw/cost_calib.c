@@ -107,6 +107,23 @@ static double decode_attn_s(const struct calibrated *c, const struct op *o,
     return t;
 }
 
+static double comm_s(const struct calibrated *c, const struct op *o,
+                     bool *x)
+{
+    const char *name = o->kind == OP_ALLREDUCE ? "allreduce" :
+                       o->kind == OP_ALLGATHER ? "allgather" :
+                       o->kind == OP_REDUCE_SCATTER ? "reducescatter" :
+                       o->kind == OP_ALLTOALL ? "alltoall" : NULL;
+    int32_t ranks = o->ranks > 0 ? o->ranks : c->env->shard.tp;
+    double t = name ? calib_comm_s(c->tab, name, ranks, o->bytes, x) : -1;
+
+    if (t >= 0)
+        return t;
+    if (o->kind != OP_SENDRECV)
+        *x = true;
+    return cost_roofline_s(c->env->dev, &c->env->shard, o);
+}
+
 static double op_s(const struct calibrated *c, const struct op *o,
                    const struct batch *b, int32_t *extrap)
 {
@@ -124,8 +141,9 @@ static double op_s(const struct calibrated *c, const struct op *o,
                                     o->n, &x) : 0;
         break;
     default:
-        /* collectives: the link model until NCCL tables exist */
-        t = cost_roofline_s(c->env->dev, &c->env->shard, o);
+        /* collectives: NCCL's measured times where the tables hold this
+         * collective and rank count, else the link model (flagged) */
+        t = comm_s(c, o, &x);
         break;
     }
     *extrap += x;

@@ -89,6 +89,40 @@ def time_calls(fn, iters, trials):
     return ts[len(ts) // 2]
 
 
+def time_graph(fn, iters, trials):
+    """The calls captured in one CUDA graph, as a graphed serving engine runs them: no host
+    launch per call (eager timing of small messages is bound by Python's ~35 us launch)."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for _ in range(iters):
+            fn()
+    g.replay()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(trials):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        dist.barrier()
+        torch.cuda.synchronize()
+        a.record()
+        g.replay()
+        b.record()
+        torch.cuda.synchronize()
+        ts.append(a.elapsed_time(b) * 1000.0 / iters)
+    ts.sort()
+    del g
+    return ts[len(ts) // 2]
+
+
+GRAPH = os.environ.get("LLMSIM_NCCL_GRAPH") == "1"
+
+
 def measure(op, nbytes, world, dev, trials):
     fn, actual = make_call(op, nbytes, world, dev)
     for _ in range(5):
@@ -99,7 +133,7 @@ def measure(op, nbytes, world, dev, trials):
     # every rank must run the same number of calls: take rank 0's choice
     t = torch.tensor([iters], device=dev, dtype=torch.int64)
     dist.broadcast(t, 0)
-    us = time_calls(fn, int(t.item()), trials)
+    us = (time_graph if GRAPH else time_calls)(fn, int(t.item()), trials)
     slowest = torch.tensor([us], device=dev, dtype=torch.float64)
     dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
     del fn
@@ -122,7 +156,8 @@ def provenance(world):
     p["env"] = ("NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 "
                 f"NCCL_ALGO={os.environ.get('NCCL_ALGO', 'default')} "
                 f"NCCL_PROTO={os.environ.get('NCCL_PROTO', 'default')}")
-    p["timing"] = ("eager NCCL calls, bf16; 5 warm-ups, median of trials of back-to-back calls "
+    p["timing"] = (("CUDA-graph-captured" if GRAPH else "eager") +
+                   " NCCL calls, bf16; 5 warm-ups, median of trials of back-to-back calls "
                    "(~1 ms per trial) timed with CUDA events; the slowest rank's time")
     p["bytes"] = ("nccl-tests convention: all-reduce buffer, all-gather output, reduce-scatter "
                   "input, all-to-all send buffer per rank")
