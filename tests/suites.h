@@ -14,6 +14,7 @@
     X(memory)         \
     X(traces)         \
     X(sim)            \
+    X(link)           \
     X(policies)       \
     X(replica_stats)  \
     X(run)            \
