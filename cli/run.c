@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/replica_stats.h"
 #include "analysis/store.h"
 #include "analysis/summary.h"
 #include "hw/cost.h"
+#include "hw/energy.h"
 #include "sim/paths.h"
 #include "sim/version.h"
 #include "traces/source.h"
@@ -20,6 +22,9 @@ struct run_ctx {
     struct req_source *src;
     struct store *store;
     int64_t extrapolated;
+    struct energy_power power;   /* the device's power states */
+    bool has_power;
+    struct energy_meter energy;
 };
 
 static int price(void *ctx, const struct batch *b, int64_t *ns)
@@ -53,6 +58,12 @@ static int on_iteration(void *ctx, const struct iter_record *rec)
 
     for (i = 0; rc == LLM_OK && i < rec->n_itl; i++)
         rc = store_itl(c->store, rec->itl[i].gap_ns, rec->itl[i].count);
+    /* Metered here, not in price(): schedulers also price estimates. */
+    if (c->has_power)
+        energy_meter_add(&c->energy, &c->power, rec->prefill_tokens,
+                         rec->decode_seqs, 0, rec->end_ns - rec->start_ns,
+                         c->sc->shard.tp * (c->sc->shard.pp > 0 ?
+                                            c->sc->shard.pp : 1));
     return rc;
 }
 
@@ -69,6 +80,8 @@ static int open_parts(struct run_ctx *c, const char *dir, struct llm_diag *d)
 
     c->env = (struct cost_env){ .model = &sc->model, .dev = &sc->dev,
                                 .shard = sc->shard, .root = llm_root() };
+    c->has_power = energy_power_of(&sc->dev, &c->power,
+                                   &(struct llm_diag){ 0 }) == LLM_OK;
     d->file = sc->path;
     rc = cost_create(&c->env, sc->cost_params, "cost_model", &c->cost, d);
     if (!rc) {
@@ -81,6 +94,13 @@ static int open_parts(struct run_ctx *c, const char *dir, struct llm_diag *d)
     }
     free(json);
     return rc;
+}
+
+static int32_t layers_per_stage(const struct scenario *sc)
+{
+    int32_t pp = sc->shard.pp > 0 ? sc->shard.pp : 1;
+
+    return (sc->model.num_layers + pp - 1) / pp;
 }
 
 static int simulate(struct run_ctx *c, struct sim_stats *stats,
@@ -107,7 +127,12 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
             .max_model_len = sc->max_model_len, .sched = sc->sched,
             .sched_params = sc->sched_params, .sched_path = "scheduler",
             .kv = sc->kv, .kv_params = sc->kv_params, .kv_path = "kv_cache",
-            .cost = price, .cost_ctx = c };
+            .cost = price, .cost_ctx = c,
+            /* swap preemption moves KV blocks over the host link */
+            .kv_block_bytes = sc->mem.block_bytes,
+            .kv_block_segments = 2 * layers_per_stage(sc),
+            .host_bw_bytes_s = sc->dev.host_link.bw_bytes_s,
+            .host_latency_ns = (int64_t)(sc->dev.host_link.latency_s * 1e9) };
     d->file = sc->path;
     rc = sim_create(&cfg, &s, d);
     if (rc == LLM_OK) {
@@ -118,6 +143,29 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
     sim_destroy(s);
     free(rc_);
     return rc;
+}
+
+/* Joules of the run: each replica's iterations at their token mix, and
+ * its idle time between them at idle power. */
+static void add_energy(struct run_ctx *c, const struct sim_stats *st,
+                       cJSON *summary)
+{
+    const struct scenario *sc = c->sc;
+    int32_t gpus = sc->num_gpus / sc->replicas;
+    int64_t span = st->last_event_ns - st->first_arrival_ns;
+    int64_t idle = (int64_t)sc->replicas * span - c->energy.busy_ns;
+    const cJSON *out = cJSON_GetObjectItemCaseSensitive(summary,
+                                                        "output_tokens");
+
+    if (!c->has_power)
+        return;
+    if (idle > 0)
+        energy_meter_idle(&c->energy, &c->power, idle, gpus);
+    cJSON_AddNumberToObject(summary, "energy_j", c->energy.joules);
+    cJSON_AddNumberToObject(summary, "energy_j_per_output_token",
+                            cJSON_IsNumber(out) && out->valuedouble > 0 ?
+                            c->energy.joules / out->valuedouble : 0);
+    cJSON_AddStringToObject(summary, "power_source", c->power.source);
 }
 
 static int finish(struct run_ctx *c, const char *dir,
@@ -139,6 +187,16 @@ static int finish(struct run_ctx *c, const char *dir,
     cJSON_AddNumberToObject(*summary, "cost_extrapolated_ops",
                             (double)c->extrapolated);
     cJSON_AddNumberToObject(*summary, "kv_blocks", (double)c->sc->mem.kv_blocks);
+    cJSON_AddStringToObject(*summary, "cost_model", cost_name(c->cost));
+    cJSON_AddNumberToObject(*summary, "swap_out_bytes", st->swap_out_bytes);
+    cJSON_AddNumberToObject(*summary, "swap_in_bytes", st->swap_in_bytes);
+    cJSON_AddNumberToObject(*summary, "host_link_busy_s",
+                            (double)st->link_busy_ns / 1e9);
+    add_energy(c, st, *summary);
+    rc = replica_stats_add(store_db(c->store), c->sc->replicas,
+                           c->sc->mem.kv_blocks, *summary, d);
+    if (rc)
+        return rc;
     rc = summary_to_metrics(store_db(c->store), *summary, d);
     if (rc)
         return rc;
@@ -199,9 +257,11 @@ void run_print_summary(const cJSON *s, const struct scenario *sc)
     static const char *const cols[] = { "mean", "p50", "p90", "p95", "p99" };
     size_t i, j;
 
-    printf("%s: %s on %d x %s (tp %d, %d replica%s), scheduler %s\n",
-           sc->name, sc->model.id, sc->num_gpus, sc->dev.id, sc->shard.tp,
-           sc->replicas, sc->replicas == 1 ? "" : "s", sc->sched->name);
+    printf("%s: %s on %d x %s (tp %d, pp %d, %d replica%s), scheduler %s, "
+           "cost model %s\n", sc->name, sc->model.id, sc->num_gpus,
+           sc->dev.id, sc->shard.tp, sc->shard.pp > 0 ? sc->shard.pp : 1,
+           sc->replicas, sc->replicas == 1 ? "" : "s", sc->sched->name,
+           cJSON_GetStringValue(cJSON_GetObjectItem(s, "cost_model")));
     printf("requests   %.0f completed, %.0f rejected, %.0f preemptions, "
            "%.1f s simulated\n", num(s, "requests_completed", NULL),
            num(s, "requests_rejected", NULL), num(s, "preemptions", NULL),
@@ -220,6 +280,11 @@ void run_print_summary(const cJSON *s, const struct scenario *sc)
            100 * num(s, "kv_util_mean", NULL),
            100 * num(s, "kv_util_max", NULL),
            num(s, "queue_len_mean", NULL), num(s, "queue_len_max", NULL));
+    if (cJSON_GetObjectItem(s, "energy_j"))
+        printf("energy     %.0f kJ, %.3f J per output token (power: %s)\n",
+               num(s, "energy_j", NULL) / 1e3,
+               num(s, "energy_j_per_output_token", NULL),
+               cJSON_GetStringValue(cJSON_GetObjectItem(s, "power_source")));
     printf("\n%-27s", "");
     for (j = 0; j < 5; j++)
         printf("%10s", cols[j]);
