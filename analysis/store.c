@@ -128,7 +128,10 @@ int store_open(const char *dir, const struct run_info *info,
     snprintf(s->final, sizeof(s->final), "%s/results.sqlite", dir);
     snprintf(s->tmp, sizeof(s->tmp), "%s/results.sqlite.tmp", dir);
     remove(s->tmp);
-    if (sqlite3_open(s->tmp, &s->db) != SQLITE_OK) {
+    /* One thread writes the file: no SQLite mutexes. */
+    if (sqlite3_open_v2(s->tmp, &s->db, SQLITE_OPEN_READWRITE |
+                        SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
+        != SQLITE_OK) {
         rc = sql_err(s->db, s->tmp, d);
         store_abort(s);
         return rc;

@@ -175,13 +175,17 @@ int pol_plan_running(struct replica *r, struct pol_pass *p, int kinds)
         }
         if (n > pol_tokens_left(p, r))
             n = pol_tokens_left(p, r);
-        rc = pol_make_room(r, p, q, q->computed + n, &self);
-        if (rc != LLM_OK)
-            return rc;
-        /* Evictions shift the array: find q again, or the one after it. */
-        i = running_lower_bound(r, q->id);
-        if (self)
-            continue;
+        /* Most steps stay inside the last block: nothing to make room
+         * for, and nothing moves in the running array. */
+        if ((int64_t)q->kv_blocks * r->block_tokens < q->computed + n) {
+            rc = pol_make_room(r, p, q, q->computed + n, &self);
+            if (rc != LLM_OK)
+                return rc;
+            /* Evictions shift the array: find q again, or the next. */
+            i = running_lower_bound(r, q->id);
+            if (self)
+                continue;
+        }
         rc = replica_plan(r, q, (int32_t)n, !decode);
         if (rc != LLM_OK)
             return rc;
