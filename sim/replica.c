@@ -41,6 +41,7 @@ int replica_init(struct replica *r, const struct replica_config *cfg,
     r->host_bw_bytes_s = cfg->host_bw_bytes_s;
     r->host_latency_ns = cfg->host_latency_ns;
     r->weight = cfg->weight > 0 ? cfg->weight : 1.0;
+    r->role = cfg->role;
     r->wake_at_ns = r->timer_ns = -1;
     batch_init(&r->batch);
     batch_init(&r->layer_base);
@@ -76,10 +77,12 @@ void replica_fini(struct replica *r)
 {
     if (r->sched && r->sched->fini)
         r->sched->fini(r->sched_st);
-    if (r->kv && r->kv->fini)
+    if (r->kv && r->kv->fini && !r->kv_shared)
         r->kv->fini(r->kv_st);
     free(r->sched_st);
-    free(r->kv_st);
+    if (!r->kv_shared)
+        free(r->kv_st);
+    free(r->handoff);
     free(r->running);
     free(r->plan);
     free(r->rejected);
@@ -618,6 +621,86 @@ static int advance(struct replica *r, const struct plan_item *it,
     return rc;
 }
 
+/* Marks a running request that is being handed off (sim/cluster.h):
+ * never a valid plan index. */
+#define PLAN_HANDOFF (-2)
+
+/* A prefill replica's requests that just produced their first token and
+ * still decode leave for a decode replica, keeping their KV here until
+ * the transfer lands. */
+static int collect_handoffs(struct replica *r)
+{
+    int32_t i;
+
+    for (i = 0; i < r->n_plan; i++) {
+        struct request *q = r->plan[i].req;
+        struct request **n;
+        if (q == NULL || q->state != REQ_DECODE || q->generated != 1 ||
+            q->plan_idx == PLAN_HANDOFF)
+            continue;
+        n = grow_array(r->handoff, &r->cap_handoff, r->n_handoff + 1,
+                       sizeof(*n));
+        if (n == NULL)
+            return LLM_ENOMEM;
+        r->handoff = n;
+        r->load_tokens -= remaining_tokens(q);
+        q->plan_idx = PLAN_HANDOFF;
+        q->prefill_replica = r->index;
+        r->handoff[r->n_handoff++] = q;
+    }
+    return LLM_OK;
+}
+
+int replica_take_handoffs(struct replica *r, replica_done_fn *fn, void *ctx)
+{
+    int32_t i;
+    int rc = LLM_OK;
+
+    for (i = 0; i < r->n_handoff; i++) {
+        r->handoff[i]->plan_idx = -1;
+        if (rc == LLM_OK)
+            rc = fn(ctx, r->handoff[i]);
+    }
+    r->n_handoff = 0;
+    return rc;
+}
+
+int replica_accept_decode(struct replica *r, struct request *q)
+{
+    int rc = replica_admit(r, q);
+
+    if (rc != LLM_OK)
+        return rc;
+    q->state = REQ_DECODE;     /* admit reads computed < target as prefill */
+    q->replica = r->index;
+    q->plan_idx = -1;
+    r->load_tokens += remaining_tokens(q);
+    return LLM_OK;
+}
+
+void replica_kv_drop(struct replica *r, const struct request *q,
+                     int32_t blocks)
+{
+    /* The manager releases what the request record says it holds; a
+     * copy says the source's count (kv_paged counts blocks). */
+    struct request tmp = *q;
+
+    tmp.kv_blocks = blocks;
+    r->kv->release(r->kv_st, &tmp);
+}
+
+void replica_share_kv(struct replica *r, const struct replica *owner)
+{
+    if (r->kv && r->kv->fini && !r->kv_shared)
+        r->kv->fini(r->kv_st);
+    if (!r->kv_shared)
+        free(r->kv_st);
+    r->kv = owner->kv;
+    r->kv_st = owner->kv_st;
+    r->kv_capacity = owner->kv_capacity;
+    r->kv_shared = true;
+}
+
 int replica_end(struct replica *r, int64_t now_ns, replica_done_fn *done,
                 void *ctx, struct iter_record *rec)
 {
@@ -643,9 +726,14 @@ int replica_end(struct replica *r, int64_t now_ns, replica_done_fn *done,
             rc = advance(r, &r->plan[i], now_ns);
     rec->itl = r->itl;
     rec->n_itl = r->n_itl;
-    /* Drop finished requests from running, keeping the order. */
+    r->busy_ns += now_ns - r->iter_start_ns;
+    if (rc == LLM_OK && r->role == REPLICA_PREFILL)
+        rc = collect_handoffs(r);
+    /* Drop finished (and handed-off) requests from running, keeping the
+     * order. */
     for (i = j = 0; i < r->n_running; i++)
-        if (r->running[i]->state != REQ_DONE)
+        if (r->running[i]->state != REQ_DONE &&
+            r->running[i]->plan_idx != PLAN_HANDOFF)
             r->running[j++] = r->running[i];
     r->n_running = j;
     for (i = 0; i < r->n_plan && rc == LLM_OK; i++)

@@ -75,6 +75,13 @@ struct plan_item {
     int32_t pad_prior;         /* padding: context attended */
 };
 
+/* Disaggregation (sim/cluster.h): which phases a replica runs. */
+enum replica_role {
+    REPLICA_BOTH = 0,          /* colocated: prefill and decode */
+    REPLICA_PREFILL,           /* hands each request off after its prefill */
+    REPLICA_DECODE             /* takes requests whose KV has landed */
+};
+
 struct replica_config {
     int32_t index;
     int64_t kv_capacity_blocks;
@@ -98,6 +105,7 @@ struct replica_config {
     int64_t host_latency_ns;   /* per copy */
     double weight;             /* routing weight (0: 1); e.g. from the
                                   device's speed, for weighted routers */
+    enum replica_role role;    /* 0: colocated */
 };
 
 struct replica {
@@ -169,6 +177,13 @@ struct replica {
     int64_t timer_ns;          /* the sim's pending timed wake, -1 none */
     bool wake_deferred;        /* the sim wakes it after this instant's
                                   last arrival */
+
+    /* Disaggregation (sim/cluster.h) */
+    enum replica_role role;
+    struct request **handoff;  /* prefilled requests leaving, KV held */
+    int32_t n_handoff, cap_handoff;
+    bool kv_shared;            /* kv_st is another replica's (semi-PD) */
+    int64_t busy_ns;           /* time spent in iterations */
 };
 
 /* count tokens came gap_ns after their sequence's previous token. */
@@ -288,6 +303,23 @@ void replica_swapped_remove(struct replica *r, struct request *q);
  * changed) when the blocks do not fit. */
 int replica_swap_in(struct replica *r, struct request *q, int32_t group,
                     bool sync);
+
+/* --- disaggregation (sim/cluster.h) --- */
+/* Hands every request a REPLICA_PREFILL replica finished prefilling in
+ * its last iteration (and that still has tokens to decode) to
+ * fn(ctx, req), and forgets them.  They have left running and the load
+ * counts but still hold their KV blocks here (q->kv_blocks). */
+int replica_take_handoffs(struct replica *r, replica_done_fn *fn, void *ctx);
+/* Admits q, whose KV blocks this replica's KV manager already holds
+ * (q->kv_blocks), straight into running as a decoding request. */
+int replica_accept_decode(struct replica *r, struct request *q);
+/* Returns `blocks` blocks q held in r's KV manager while q->kv_blocks
+ * counts its blocks elsewhere (the source of a finished KV transfer). */
+void replica_kv_drop(struct replica *r, const struct request *q,
+                     int32_t blocks);
+/* Unified KV storage (semi-PD): r uses owner's KV manager from now on;
+ * r's own must be empty.  Both must outlive the sharing. */
+void replica_share_kv(struct replica *r, const struct replica *owner);
 
 /* Layered prefill: q's prefill of `tokens` advances by one layer group
  * (group in [0, groups)); priced as the iteration without it plus the

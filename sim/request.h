@@ -70,6 +70,27 @@ struct request {
     int32_t n_block_hashes;
     int32_t hash_block_tokens;
 
+    /* Disaggregation (sim/cluster.h): the replica that ran the prefill
+     * (-1: none yet), the KV blocks still held there while the KV moves
+     * to the decode replica, and the transfer's start and landing
+     * (-1: no transfer). */
+    int32_t prefill_replica;
+    int32_t kv_src_blocks;
+    int64_t kv_xfer_start_ns, kv_xfer_end_ns;
+
+    /* Prefix caching (issue 9).  The prompt's block hashes copied at
+     * arrival, owned by the request (sim.c frees them at completion);
+     * NULL when the workload has none. */
+    uint64_t *prefix_hashes;
+    int32_t n_prefix_hashes;
+    int32_t prefix_block_tokens;
+    /* Set by a caching KV manager's grow(): the request's KV already
+     * holds tokens [computed, kv_hit_to) from the cache, so its next
+     * prefill chunk skips them (replica_plan). */
+    int32_t kv_hit_to;
+    int32_t prefix_hit_tokens;   /* prefill tokens saved so far */
+    int32_t kv_slot;             /* manager's record + 1; 0: none */
+
     /* intrusive links: the scheduler's queues own the ordering */
     struct request *prev, *next;
     int32_t plan_idx;          /* index in the replica's plan, -1 if none */

@@ -17,12 +17,36 @@ struct sim {
     struct llm_diag *d;             /* the running sim_run's diag */
     int64_t next_arrival_ns;        /* the queued arrival's time, -1 none */
     int32_t n_deferred;             /* replicas with a wake deferred */
+    struct cluster *cl;             /* pools; NULL: colocated */
+    int64_t *link_ev_ns;            /* per replica egress: queued event */
 };
 
 static int on_arrival(void *ctx, const struct sim_event *ev);
 static int on_iter_done(void *ctx, const struct sim_event *ev);
 static int on_wake(void *ctx, const struct sim_event *ev);
 static int on_timer(void *ctx, const struct sim_event *ev);
+static int on_link(void *ctx, const struct sim_event *ev);
+
+/* Pools: the hand-off machinery and one queued event per egress link. */
+static int create_cluster(struct sim *s, const struct sim_config *cfg,
+                          struct llm_diag *d)
+{
+    int32_t i;
+
+    if (cfg->cluster == NULL)
+        return LLM_OK;
+    s->link_ev_ns = calloc((size_t)cfg->n_replicas, sizeof(*s->link_ev_ns));
+    if (s->link_ev_ns == NULL)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    for (i = 0; i < cfg->n_replicas; i++)
+        s->link_ev_ns[i] = -1;
+    if (cfg->cluster->partner_offset > 0)
+        for (i = 0; i < cfg->cluster->n_entry; i++)
+            replica_share_kv(&s->reps[i + cfg->cluster->partner_offset],
+                             &s->reps[i]);
+    return cluster_create(cfg->cluster, cfg->n_replicas, cfg->seed, &s->cl,
+                          d);
+}
 
 int sim_create(const struct sim_config *cfg, struct sim **out,
                struct llm_diag *d)
@@ -48,8 +72,12 @@ int sim_create(const struct sim_config *cfg, struct sim **out,
             s->n_reps++;
     }
     if (rc == LLM_OK)
-        rc = cfg->router->init(s->router_st, cfg->n_replicas, cfg->seed,
-                               cfg->router_params, cfg->router_path, d);
+        rc = cfg->router->init(s->router_st, cfg->cluster ?
+                               cfg->cluster->n_entry : cfg->n_replicas,
+                               cfg->seed, cfg->router_params,
+                               cfg->router_path, d);
+    if (rc == LLM_OK)
+        rc = create_cluster(s, cfg, d);
     if (rc != LLM_OK) {
         s->cfg.router = NULL;
         sim_destroy(s);
@@ -82,7 +110,11 @@ static void free_in_flight(struct sim *s)
         }
         for (j = 0; j < s->reps[i].n_running; j++)
             free(s->reps[i].running[j]);
+        for (j = 0; j < s->reps[i].n_handoff; j++)
+            free(s->reps[i].handoff[j]);
+        s->reps[i].n_handoff = 0;
     }
+    cluster_free_requests(s->cl);
 }
 
 void sim_destroy(struct sim *s)
@@ -101,6 +133,8 @@ void sim_destroy(struct sim *s)
         s->free_list = q->next;
         free(q);
     }
+    cluster_destroy(s->cl);
+    free(s->link_ev_ns);
     free(s->router_st);
     free(s->reps);
     evq_destroy(s->q);
@@ -202,6 +236,8 @@ static int pull_arrival(struct sim *s)
     q->hash_block_tokens = spec.hash_block_tokens;
     q->first_sched_ns = q->first_token_ns = q->finish_ns = -1;
     q->plan_idx = -1;
+    q->prefill_replica = -1;
+    q->kv_xfer_start_ns = q->kv_xfer_end_ns = -1;
     if (spec.arrival_ns < evq_now(s->q)) {
         req_free(s, q);
         return diag_set(s->d, LLM_EINVAL, "request %lld arrives at %lld ns, "
@@ -246,8 +282,9 @@ static int on_arrival(void *ctx, const struct sim_event *ev)
         s->st.first_arrival_ns = ev->t_ns;
     s->st.arrived++;
     count_change(s, ev->t_ns, +1);
-    i = s->cfg.router->route(s->router_st, q, s->reps, s->n_reps);
-    r = &s->reps[i < 0 || i >= s->n_reps ? 0 : i];
+    limit = s->cl ? s->cfg.cluster->n_entry : s->n_reps;
+    i = s->cfg.router->route(s->router_st, q, s->reps, limit);
+    r = &s->reps[i < 0 || i >= limit ? 0 : i];
     q->block_hashes = NULL;
     q->n_block_hashes = 0;
     q->replica = r->index;
@@ -295,6 +332,92 @@ static int on_timer(void *ctx, const struct sim_event *ev)
     return kick(s, r);
 }
 
+/* Queues link i's next landing unless that event is already queued. */
+static int sched_link(struct sim *s, int32_t i)
+{
+    int64_t t = cluster_link_next(s->cl, i);
+
+    if (t < 0 || t == s->link_ev_ns[i])
+        return LLM_OK;
+    s->link_ev_ns[i] = t;
+    return evq_push(s->q, t, on_link, NULL, i);
+}
+
+static int sched_links(struct sim *s)
+{
+    int32_t i;
+    int rc = LLM_OK;
+
+    for (i = 0; i < s->cfg.cluster->n_entry && rc == LLM_OK; i++)
+        rc = sched_link(s, i);
+    return rc;
+}
+
+/* A request's KV landed on (or was handed within unified storage to)
+ * its decode replica: wake that replica if it idles. */
+static int landed(struct sim *s, struct request *q)
+{
+    struct replica *r = &s->reps[q->replica];
+
+    if (r->busy || r->wake_pending)
+        return LLM_OK;
+    r->wake_pending = true;
+    return evq_push(s->q, evq_now(s->q), on_wake, NULL, r->index);
+}
+
+struct handoff_ctx {
+    struct sim *s;
+    int64_t prefill_ns;
+};
+
+static int on_handoff(void *ctx, struct request *q)
+{
+    struct handoff_ctx *h = ctx;
+    struct sim *s = h->s;
+    struct request *now = NULL;
+    int rc = cluster_handoff(s->cl, s->reps, s->n_reps, q, evq_now(s->q),
+                             h->prefill_ns, &now);
+
+    if (rc == LLM_OK && now != NULL)
+        rc = landed(s, now);
+    return rc == LLM_OK ? sched_link(s, q->prefill_replica) : rc;
+}
+
+static int on_link(void *ctx, const struct sim_event *ev)
+{
+    struct sim *s = ctx;
+    struct request *q = NULL;
+    int rc;
+
+    if (s->link_ev_ns[ev->arg] != ev->t_ns)
+        return LLM_OK;         /* superseded by a later landing time */
+    s->link_ev_ns[ev->arg] = -1;
+    do {
+        rc = cluster_link_pop(s->cl, s->reps, (int32_t)ev->arg, ev->t_ns,
+                              &q);
+        if (rc == LLM_OK && q != NULL)
+            rc = landed(s, q);
+    } while (rc == LLM_OK && q != NULL);
+    return rc == LLM_OK ? sched_link(s, (int32_t)ev->arg) : rc;
+}
+
+/* Pools: hand off what the prefill replica finished; a decode replica's
+ * ended iteration may have freed room for waiting hand-offs. */
+static int cluster_after(struct sim *s, struct replica *r,
+                         const struct iter_record *rec)
+{
+    struct handoff_ctx h = { s, rec->end_ns - rec->start_ns };
+    int rc = replica_take_handoffs(r, on_handoff, &h);
+
+    if (rc == LLM_OK && r->role != REPLICA_PREFILL &&
+        cluster_waiting(s->cl) > 0) {
+        rc = cluster_retry(s->cl, s->reps, s->n_reps, evq_now(s->q));
+        if (rc == LLM_OK)
+            rc = sched_links(s);
+    }
+    return rc;
+}
+
 static int on_iter_done(void *ctx, const struct sim_event *ev)
 {
     struct sim *s = ctx;
@@ -307,6 +430,8 @@ static int on_iter_done(void *ctx, const struct sim_event *ev)
     s->st.preemptions += rec.preemptions;
     if (rc == LLM_OK && s->cfg.rec.iteration)
         rc = s->cfg.rec.iteration(s->cfg.rec.ctx, &rec);
+    if (rc == LLM_OK && s->cl)
+        rc = cluster_after(s, r, &rec);
     if (rc == LLM_OK)
         rc = kick(s, r);
     return rc;
@@ -341,8 +466,19 @@ int sim_run(struct sim *s, struct llm_diag *d)
                           i, (long long)r->n_waiting, r->n_running,
                           (long long)r->n_swapped);
     }
+    if (rc == LLM_OK && s->cl && (cluster_waiting(s->cl) ||
+                                  cluster_in_flight(s->cl)))
+        rc = diag_set(d, LLM_ERANGE, "%lld requests wait for decode KV "
+                      "room and %lld KV transfers never landed",
+                      (long long)cluster_waiting(s->cl),
+                      (long long)cluster_in_flight(s->cl));
     s->d = NULL;
     return rc;
+}
+
+const struct cluster_stats *sim_cluster_stats(const struct sim *s)
+{
+    return s->cl ? cluster_get_stats(s->cl) : NULL;
 }
 
 const struct sim_stats *sim_get_stats(const struct sim *s)

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sim/cluster.h"
 #include "sim/diag.h"
 #include "sim/replica.h"
 #include "sim/request.h"
@@ -45,6 +46,10 @@ struct sim_config {
     sim_source_fn *source;
     void *source_ctx;
     struct sim_recorder rec;
+    /* Prefill/decode pools (sim/cluster.h); NULL: every replica serves
+     * both phases.  Arrivals then go to the router over the entry range
+     * only. */
+    const struct cluster_config *cluster;
 };
 
 struct sim_stats {
@@ -67,6 +72,8 @@ void sim_destroy(struct sim *s);               /* NULL ok */
 /* Runs to completion.  LLM_ERANGE if a replica stalls with work left. */
 int sim_run(struct sim *s, struct llm_diag *d);
 const struct sim_stats *sim_get_stats(const struct sim *s);
+/* The KV hand-off figures; NULL when the run has no pools. */
+const struct cluster_stats *sim_cluster_stats(const struct sim *s);
 /* The replicas, for inspection after (or during) a run. */
 const struct replica *sim_replica(const struct sim *s, int32_t i);
 

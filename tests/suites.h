@@ -21,7 +21,8 @@
     X(sweep)          \
     X(plot)           \
     X(plan)           \
-    X(devices)
+    X(devices)        \
+    X(disagg)
 
 #define LLM_DECLARE_SUITE(name) Suite *name##_suite(void);
 LLM_SUITES(LLM_DECLARE_SUITE)
