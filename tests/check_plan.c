@@ -15,38 +15,8 @@
 #include "cli/cmd_plan.h"
 #include "cli/run.h"
 #include "cli/scenario.h"
+#include "tests/fixture.h"
 #include "tests/suites.h"
-
-static char tmpdir[256];
-
-static void setup(void)
-{
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/llmsim-plan-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void teardown(void)
-{
-    char cmd[300];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static const char *put(const char *name, const char *text)
-{
-    static char path[4][512];
-    static int k;
-    FILE *f;
-
-    k = (k + 1) % 4;
-    snprintf(path[k], sizeof(path[k]), "%s/%s", tmpdir, name);
-    f = fopen(path[k], "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-    return path[k];
-}
 
 /* ---- the analytic scenario ----------------------------------------------
  * One replica with max_num_seqs = 1 serves one request per iteration.
@@ -80,7 +50,7 @@ static void write_analytic(void)
     size_t off;
     int i;
 
-    put("tiny.json", "{\"id\": \"tiny\", \"name\": \"test model\", "
+    fx_put("tiny.json", "{\"id\": \"tiny\", \"name\": \"test model\", "
         "\"source\": \"made up for check_plan\", \"arch\": \"llama\", "
         "\"num_layers\": 1, \"hidden_size\": 64, \"num_heads\": 1, "
         "\"num_kv_heads\": 1, \"head_dim\": 64, \"ffn_size\": 128, "
@@ -89,7 +59,7 @@ static void write_analytic(void)
     off = (size_t)sprintf(trace, "arrival_s,prompt_tokens,output_tokens\n");
     for (i = 0; i < N_REQ; i++)
         off += (size_t)sprintf(trace + off, "%d,16,1\n", i);
-    put("trace.csv", trace);
+    fx_put("trace.csv", trace);
     free(trace);
     snprintf(text, sizeof(text),
         "{\"name\": \"analytic\", \"seed\": 1, \"model\": \"%s/tiny.json\","
@@ -98,8 +68,8 @@ static void write_analytic(void)
         " \"cost_model\": {\"name\": \"roofline\","
         "  \"iteration_overhead_us\": 10000},"
         " \"workload\": {\"type\": \"generic\", \"path\": \"%s/trace.csv\"}}",
-        tmpdir, tmpdir);
-    put("base.json", text);
+        fx_tmpdir, fx_tmpdir);
+    fx_put("base.json", text);
     snprintf(text, sizeof(text),
         "{\"name\": \"analytic\", \"base\": \"%s/base.json\","
         " \"candidates\": {\"cost_model.iteration_overhead_us\": "
@@ -109,8 +79,8 @@ static void write_analytic(void)
         " \"target_req_s\": 1000,"
         " \"search\": {\"start\": 64, \"rel_tol\": 0.001},"
         " \"prices\": {\"h100-sxm-80gb\": 2.0},"
-        " \"out\": \"%s/plan\"}", tmpdir, SLO_MS, tmpdir);
-    put("plan.json", text);
+        " \"out\": \"%s/plan\"}", fx_tmpdir, SLO_MS, fx_tmpdir);
+    fx_put("plan.json", text);
 }
 
 /* T: the duration of the scenario's iterations (all equal), in ms. */
@@ -128,13 +98,13 @@ static double iteration_ms(const char *overhead)
 
     snprintf(set, sizeof(set), "cost_model.iteration_overhead_us=%s",
              overhead);
-    snprintf(base, sizeof(base), "%s/base.json", tmpdir);
-    snprintf(out, sizeof(out), "%s/t%s", tmpdir, overhead);
+    snprintf(base, sizeof(base), "%s/base.json", fx_tmpdir);
+    snprintf(out, sizeof(out), "%s/t%s", fx_tmpdir, overhead);
     ck_assert_int_eq(scenario_load(base, sets, &sc, &d), LLM_OK);
     ck_assert_int_eq(run_scenario(&sc, &o, &summary, NULL, &d), LLM_OK);
     cJSON_Delete(summary);
     scenario_free(&sc);
-    snprintf(out, sizeof(out), "%s/t%s/results.sqlite", tmpdir, overhead);
+    snprintf(out, sizeof(out), "%s/t%s/results.sqlite", fx_tmpdir, overhead);
     ck_assert_int_eq(sqlite3_open(out, &db), SQLITE_OK);
     ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT MIN(end_ns - start_ns),"
         " MAX(end_ns - start_ns), COUNT(*) FROM iterations", -1, &st, NULL),
@@ -210,7 +180,7 @@ START_TEST(test_analytic)
     ck_assert_double_eq_tol(t5, 5.0, 1e-3);
     ck_assert_double_eq_tol(r_star(t10), 100.510, 0.01);
     ck_assert_double_eq_tol(r_star(t5), 203.093, 0.05);
-    snprintf(path, sizeof(path), "%s/plan.json", tmpdir);
+    snprintf(path, sizeof(path), "%s/plan.json", fx_tmpdir);
     ck_assert_msg(plan_run(path, NULL, 2, true, &res, &n, &d) == LLM_OK,
                   "%s", d.msg);
     ck_assert_uint_eq(n, 2);
@@ -220,14 +190,14 @@ START_TEST(test_analytic)
     free(res);
 
     /* the report and its figures exist; a rerun runs nothing again */
-    snprintf(path, sizeof(path), "%s/plan/report.md", tmpdir);
+    snprintf(path, sizeof(path), "%s/plan/report.md", fx_tmpdir);
     ck_assert_int_eq(access(path, R_OK), 0);
-    snprintf(path, sizeof(path), "%s/plan/plots/load_ttft.png", tmpdir);
+    snprintf(path, sizeof(path), "%s/plan/plots/load_ttft.png", fx_tmpdir);
     ck_assert_int_eq(access(path, R_OK), 0);
-    snprintf(path, sizeof(path), "%s/plan.json", tmpdir);
+    snprintf(path, sizeof(path), "%s/plan.json", fx_tmpdir);
     ck_assert_int_eq(plan_run(path, NULL, 1, true, &res, &n, &d), LLM_OK);
     free(res);
-    snprintf(path, sizeof(path), "%s/plan/plan.sqlite", tmpdir);
+    snprintf(path, sizeof(path), "%s/plan/plan.sqlite", fx_tmpdir);
     ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
     ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT COUNT(*), SUM(attempts)"
                      " FROM points", -1, &st, NULL), SQLITE_OK);
@@ -313,7 +283,7 @@ START_TEST(test_infeasible_and_gpus)
     char text[1200];
     size_t n = 0;
 
-    put("base.json", "{\"model\": \"llama-2-13b\", \"hardware\": {\"device\":"
+    fx_put("base.json", "{\"model\": \"llama-2-13b\", \"hardware\": {\"device\":"
         " \"h100-sxm-80gb\", \"gpu_memory_utilization\": 0.25},"
         " \"cost_model\": {\"name\": \"roofline\"},"
         " \"workload\": {\"type\": \"poisson\", \"rate\": 2,"
@@ -323,8 +293,8 @@ START_TEST(test_infeasible_and_gpus)
              " \"candidates\": {\"hardware.tp\": [1, 2]},"
              " \"slo\": {\"ttft_ms\": 1000}, \"target_req_s\": 10,"
              " \"search\": {\"max_steps\": 2}, \"out\": \"%s/p\"}",
-             tmpdir, tmpdir);
-    ck_assert_msg(plan_run(put("p.json", text), NULL, 1, true, &res, &n, &d)
+             fx_tmpdir, fx_tmpdir);
+    ck_assert_msg(plan_run(fx_put("p.json", text), NULL, 1, true, &res, &n, &d)
                   == LLM_OK, "%s", d.msg);
     ck_assert_uint_eq(n, 2);
     ck_assert_int_eq(res[1].status, PLAN_INFEASIBLE);
@@ -373,7 +343,7 @@ START_TEST(test_plan_errors)
 {
     struct plan_spec p;
     struct llm_diag d = { 0 };
-    const char *f = put("bad.json", bad_plans[_i].text);
+    const char *f = fx_put("bad.json", bad_plans[_i].text);
 
     ck_assert_int_eq(plan_load(f, &p, &d), LLM_EINVAL);
     ck_assert_str_eq(d.file, f);
@@ -386,7 +356,7 @@ Suite *plan_suite(void)
     Suite *s = suite_create("plan");
     TCase *tc = tcase_create("plan");
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_analytic);
     tcase_add_test(tc, test_bisect);

@@ -18,33 +18,8 @@
 #include "analysis/sweepdb.h"
 #include "cli/run.h"
 #include "cli/scenario.h"
+#include "tests/fixture.h"
 #include "tests/suites.h"
-
-static char tmpdir[256];
-
-static void setup(void)
-{
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/llmsim-plot-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void teardown(void)
-{
-    char cmd[300];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static char *path_in(const char *name)
-{
-    static char path[8][512];
-    static int k;
-
-    k = (k + 1) % 8;
-    snprintf(path[k], sizeof(path[k]), "%s/%s", tmpdir, name);
-    return path[k];
-}
 
 static char *slurp(const char *path)
 {
@@ -67,13 +42,13 @@ static void make_run(const char *name, const char *seed)
 {
     char cfg[1024];
     const char *sets[] = { seed, NULL };
-    struct run_opts o = { .out_dir = path_in(name), .quiet = 1 };
+    struct run_opts o = { .out_dir = fx_path(name), .quiet = 1 };
     struct llm_diag d = { 0 };
     struct scenario sc;
     cJSON *summary = NULL;
     FILE *f;
 
-    snprintf(cfg, sizeof(cfg), "%s/run.json", tmpdir);
+    snprintf(cfg, sizeof(cfg), "%s/run.json", fx_tmpdir);
     f = fopen(cfg, "w");
     ck_assert_ptr_nonnull(f);
     fputs("{\"name\": \"p\", \"model\": \"llama-3-8b\", \"hardware\": "
@@ -104,7 +79,7 @@ static void make_sweep(void)
     struct llm_diag d = { 0 };
     int s, r, seed;
 
-    ck_assert_int_eq(sweepdb_open(path_in("sweep.sqlite"), &m, &db, &d),
+    ck_assert_int_eq(sweepdb_open(fx_path("sweep.sqlite"), &m, &db, &d),
                      LLM_OK);
     for (s = 0; s < 3; s++)
         for (r = 2; r >= 0; r--)            /* x order is the plot's job */
@@ -184,9 +159,9 @@ static void expect_images(const char *name)
     char *png, *svg;
     char p[600];
 
-    snprintf(p, sizeof(p), "%s/plots/%s.png", tmpdir, name);
+    snprintf(p, sizeof(p), "%s/plots/%s.png", fx_tmpdir, name);
     png = slurp(p);
-    snprintf(p, sizeof(p), "%s/plots/%s.svg", tmpdir, name);
+    snprintf(p, sizeof(p), "%s/plots/%s.svg", fx_tmpdir, name);
     svg = slurp(p);
     ck_assert_mem_eq(png, "\x89PNG", 4);
     ck_assert_ptr_nonnull(strstr(svg, "<svg"));
@@ -220,14 +195,14 @@ START_TEST(test_figures)
     make_run("r1", "seed=1");
     make_run("r2", "seed=2");
     make_sweep();
-    dbs[0] = path_in("r1/results.sqlite");
-    dbs[1] = path_in("r2/results.sqlite");
-    dbs[2] = path_in("sweep.sqlite");
-    ck_assert_msg(plot_make(dbs, 3, path_in("plots"), &made, &d) == LLM_OK,
+    dbs[0] = fx_path("r1/results.sqlite");
+    dbs[1] = fx_path("r2/results.sqlite");
+    dbs[2] = fx_path("sweep.sqlite");
+    ck_assert_msg(plot_make(dbs, 3, fx_path("plots"), &made, &d) == LLM_OK,
                   "%s", d.msg);
     /* CDF, 2 x 2 timelines, 4 load figures */
     ck_assert_uint_eq(made.n, 9);
-    gp = slurp(path_in("plots/plots.gp"));
+    gp = slurp(fx_path("plots/plots.gp"));
     expect_series(gp, "latency_cdf", cdf, 3);
     expect_series(gp, "timeline_0_r0", timeline, 3);
     expect_series(gp, "timeline_1_r1", timeline, 3);
@@ -238,19 +213,19 @@ START_TEST(test_figures)
     expect_images("timeline_0_r1");
     expect_images("load_ttft");
     /* every request is in the CDF; it ends at 1 */
-    dat = slurp(path_in("plots/cdf_ttft_0.dat"));
+    dat = slurp(fx_path("plots/cdf_ttft_0.dat"));
     ck_assert_int_eq(count_lines(dat, '#'), 60);
     last = strrchr(dat, ' ');
     ck_assert_double_eq(atof(last + 1), 1.0);
     free(dat);
     /* one row per rate, sorted by the offered load: 10.15, 20.15, 40.15 */
-    dat = slurp(path_in("plots/load_0_g1.dat"));
+    dat = slurp(fx_path("plots/load_0_g1.dat"));
     ck_assert_int_eq(count_lines(dat, '#'), 3);
     ck_assert_ptr_nonnull(strstr(dat, "\n10.15 "));
     ck_assert(strstr(dat, "\n10.15 ") < strstr(dat, "\n40.15 "));
     free(dat);
     free(gp);
-    dir = opendir(path_in("plots"));
+    dir = opendir(fx_path("plots"));
     while ((e = readdir(dir)) != NULL)
         ck_assert_msg(strncmp(e->d_name, ".plot-tmp", 9) != 0,
                       "staging directory left behind");
@@ -266,19 +241,19 @@ START_TEST(test_bad_inputs)
     char msg[700];
     FILE *f;
 
-    dbs[0] = path_in("missing.sqlite");
-    ck_assert_int_eq(plot_make(dbs, 1, path_in("o"), &made, &d), LLM_EIO);
+    dbs[0] = fx_path("missing.sqlite");
+    ck_assert_int_eq(plot_make(dbs, 1, fx_path("o"), &made, &d), LLM_EIO);
     snprintf(msg, sizeof(msg), "%s: cannot open", dbs[0]);
     ck_assert_str_eq(d.msg, msg);
-    dbs[0] = path_in("empty.sqlite");
+    dbs[0] = fx_path("empty.sqlite");
     f = fopen(dbs[0], "w");
     fclose(f);
     d = (struct llm_diag){ 0 };
-    ck_assert_int_eq(plot_make(dbs, 1, path_in("o"), &made, &d), LLM_EINVAL);
+    ck_assert_int_eq(plot_make(dbs, 1, fx_path("o"), &made, &d), LLM_EINVAL);
     snprintf(msg, sizeof(msg), "%s: not an llmsim results or sweep database "
              "(no requests or points table)", dbs[0]);
     ck_assert_str_eq(d.msg, msg);
-    ck_assert_int_ne(access(path_in("o/plots.gp"), F_OK), 0);
+    ck_assert_int_ne(access(fx_path("o/plots.gp"), F_OK), 0);
 }
 END_TEST
 
@@ -287,7 +262,7 @@ Suite *plot_suite(void)
     Suite *s = suite_create("plot");
     TCase *tc = tcase_create("plot");
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_figures);
     tcase_add_test(tc, test_bad_inputs);

@@ -12,38 +12,8 @@
 
 #include "cli/run.h"
 #include "cli/scenario.h"
+#include "tests/fixture.h"
 #include "tests/suites.h"
-
-static char tmpdir[256];
-
-static void setup(void)
-{
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/llmsim-run-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void teardown(void)
-{
-    char cmd[300];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static const char *write_file(const char *name, const char *text)
-{
-    static char path[2][512];
-    static int k;
-    FILE *f;
-
-    k ^= 1;
-    snprintf(path[k], sizeof(path[k]), "%s/%s", tmpdir, name);
-    f = fopen(path[k], "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-    return path[k];
-}
 
 /* A small Azure-format trace: 200 requests over about 20 s, bursty enough
  * that queues form on a tiny KV cache. */
@@ -65,7 +35,7 @@ static const char *write_trace(int bad_line)
                                    64 + (i * 97) % 900, 1 + (i * 31) % 120);
     }
     buf[off - 2] = '\0';   /* no final newline, as the real files */
-    write_file("trace.csv", buf);
+    fx_put("trace.csv", buf);
     free(buf);
     return "trace.csv";
 }
@@ -75,7 +45,7 @@ static const char *config(const char *extra, int kv_blocks)
     static char text[4096];
     char trace[512];
 
-    snprintf(trace, sizeof(trace), "%s/trace.csv", tmpdir);
+    snprintf(trace, sizeof(trace), "%s/trace.csv", fx_tmpdir);
     snprintf(text, sizeof(text),
         "{\"name\": \"t\", \"seed\": 7, \"model\": \"llama-3-8b\","
         " \"hardware\": {\"device\": \"h100-sxm-80gb\", \"kv_blocks\": %d},"
@@ -83,15 +53,15 @@ static const char *config(const char *extra, int kv_blocks)
         " \"workload\": {\"type\": \"azure\", \"path\": \"%s\"},"
         " \"slo\": {\"ttft_ms\": 500, \"tpot_ms\": 30},"
         " \"output\": {\"dir\": \"%s/out\"}%s}",
-        kv_blocks, trace, tmpdir, extra ? extra : "");
-    return write_file("c.json", text);
+        kv_blocks, trace, fx_tmpdir, extra ? extra : "");
+    return fx_put("c.json", text);
 }
 
 static int load_err(const char *text, char *msg, size_t len)
 {
     struct llm_diag d = { 0 };
     struct scenario sc;
-    const char *p = write_file("bad.json", text);
+    const char *p = fx_put("bad.json", text);
     int rc = scenario_load(p, NULL, &sc, &d);
 
     snprintf(msg, len, "%s", d.msg);
@@ -202,15 +172,15 @@ START_TEST(test_deterministic)
 
     write_trace(0);
     cJSON_Delete(run_ok(config(NULL, 300), NULL, NULL));
-    snprintf(a, sizeof(a), "%s/out/summary.json", tmpdir);
+    snprintf(a, sizeof(a), "%s/out/summary.json", fx_tmpdir);
     sa = slurp(a);
-    snprintf(a, sizeof(a), "%s/out/results.sqlite", tmpdir);
+    snprintf(a, sizeof(a), "%s/out/results.sqlite", fx_tmpdir);
     ra = dump_requests(a);
-    snprintf(b, sizeof(b), "%s/again", tmpdir);
+    snprintf(b, sizeof(b), "%s/again", fx_tmpdir);
     cJSON_Delete(run_ok(config(NULL, 300), b, NULL));
-    snprintf(b, sizeof(b), "%s/again/summary.json", tmpdir);
+    snprintf(b, sizeof(b), "%s/again/summary.json", fx_tmpdir);
     sb = slurp(b);
-    snprintf(b, sizeof(b), "%s/again/results.sqlite", tmpdir);
+    snprintf(b, sizeof(b), "%s/again/results.sqlite", fx_tmpdir);
     rb = dump_requests(b);
     ck_assert_str_eq(sa, sb);
     ck_assert_str_eq(ra, rb);
@@ -257,7 +227,7 @@ START_TEST(test_metrics_independent)
 
     write_trace(0);
     s = run_ok(config(NULL, 120), NULL, NULL);
-    snprintf(path, sizeof(path), "%s/out/results.sqlite", tmpdir);
+    snprintf(path, sizeof(path), "%s/out/results.sqlite", fx_tmpdir);
     ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
     ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT arrival_ns, "
         "first_token_ns, finish_ns, output_tokens FROM requests WHERE "
@@ -335,11 +305,11 @@ START_TEST(test_bad_trace_no_output)
     ck_assert_ptr_null(summary);
     ck_assert(strstr(d.file, "trace.csv") != NULL);
     ck_assert(strncmp(d.msg, "line 150: ContextTokens", 23) == 0);
-    snprintf(path, sizeof(path), "%s/out/results.sqlite", tmpdir);
+    snprintf(path, sizeof(path), "%s/out/results.sqlite", fx_tmpdir);
     ck_assert_int_ne(stat(path, &sb), 0);
-    snprintf(path, sizeof(path), "%s/out/results.sqlite.tmp", tmpdir);
+    snprintf(path, sizeof(path), "%s/out/results.sqlite.tmp", fx_tmpdir);
     ck_assert_int_ne(stat(path, &sb), 0);
-    snprintf(path, sizeof(path), "%s/out/summary.json", tmpdir);
+    snprintf(path, sizeof(path), "%s/out/summary.json", fx_tmpdir);
     ck_assert_int_ne(stat(path, &sb), 0);
     scenario_free(&sc);
 }
@@ -350,7 +320,7 @@ Suite *run_suite(void)
     Suite *s = suite_create("run");
     TCase *tc = tcase_create("run");
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_config_errors);
     tcase_add_test(tc, test_deterministic);

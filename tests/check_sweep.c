@@ -17,44 +17,14 @@
 #include "analysis/sweep.h"
 #include "analysis/sweepdb.h"
 #include "cli/cmd_sweep.h"
+#include "tests/fixture.h"
 #include "tests/suites.h"
-
-static char tmpdir[256];
-
-static void setup(void)
-{
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/llmsim-sweep-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void teardown(void)
-{
-    char cmd[300];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static const char *put(const char *name, const char *text)
-{
-    static char path[4][512];
-    static int k;
-    FILE *f;
-
-    k = (k + 1) % 4;
-    snprintf(path[k], sizeof(path[k]), "%s/%s", tmpdir, name);
-    f = fopen(path[k], "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-    return path[k];
-}
 
 /* A small, quick scenario: llama-3-8b, roofline costs, 60 Poisson
  * requests (the seed changes the arrivals, so seeds differ). */
 static const char *base_config(void)
 {
-    return put("base.json",
+    return fx_put("base.json",
         "{\"name\": \"b\", \"seed\": 1, \"model\": \"llama-3-8b\","
         " \"hardware\": {\"device\": \"h100-sxm-80gb\"},"
         " \"cost_model\": {\"name\": \"roofline\"},"
@@ -76,9 +46,9 @@ static const char *sweep_file(const char *set_extra, const char *rates)
         " \"params\": {\"scheduler.max_num_seqs\": [4, 32],"
         "  \"workload.rate_scale\": %s},"
         " \"seeds\": [1, 2], \"out\": \"%s/sw\"}",
-        tmpdir, set_extra ? set_extra : "", rates ? rates : "[1, 2]",
-        tmpdir);
-    return put("sweep.json", text);
+        fx_tmpdir, set_extra ? set_extra : "", rates ? rates : "[1, 2]",
+        fx_tmpdir);
+    return fx_put("sweep.json", text);
 }
 
 static int sweep(const char *file, const char *jobs)
@@ -110,7 +80,7 @@ static sqlite3 *open_db(const char *name)
     char path[400];
     sqlite3 *db;
 
-    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    snprintf(path, sizeof(path), "%s/%s", fx_tmpdir, name);
     ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
     return db;
 }
@@ -170,7 +140,7 @@ START_TEST(test_spec_errors)
 {
     struct sweep_spec sp;
     struct llm_diag d = { 0 };
-    const char *p = put("bad.json", bad_files[_i].text);
+    const char *p = fx_put("bad.json", bad_files[_i].text);
 
     ck_assert_int_eq(sweep_load(p, &sp, &d), LLM_EINVAL);
     ck_assert_str_eq(d.file, p);
@@ -186,7 +156,7 @@ START_TEST(test_expand)
     struct sweep_point *pts;
     struct llm_diag d = { 0 };
     size_t n;
-    const char *p = put("s.json", "{\"base\": \"b.json\", \"params\": "
+    const char *p = fx_put("s.json", "{\"base\": \"b.json\", \"params\": "
         "{\"z.k\": [2.0, \"x\"], \"a.k\": [{\"n\": 1}]}, \"seeds\": [5, 6]}");
 
     ck_assert_int_eq(sweep_load(p, &sp, &d), LLM_OK);
@@ -301,7 +271,7 @@ START_TEST(test_base_changed)
     base_config();
     ck_assert_int_eq(sweep(sweep_file(NULL, "[1]"), "1"), 0);
     /* the command's one line on stderr, caught in a file */
-    snprintf(path, sizeof(path), "%s/stderr.txt", tmpdir);
+    snprintf(path, sizeof(path), "%s/stderr.txt", fx_tmpdir);
     fflush(stderr);
     saved = dup(2);
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -317,10 +287,10 @@ START_TEST(test_base_changed)
     snprintf(path, sizeof(path), "llmsim: %s/sw/sweep.sqlite: made from a "
              "different base config or \"set\"; its points would not be "
              "comparable (delete it or choose another output directory)\n",
-             tmpdir);
+             fx_tmpdir);
     ck_assert_str_eq(err, path);
     free(err);
-    snprintf(path, sizeof(path), "%s/sw/sweep.sqlite", tmpdir);
+    snprintf(path, sizeof(path), "%s/sw/sweep.sqlite", fx_tmpdir);
     ck_assert_int_eq(sweepdb_open(path, &m, &db, &d), LLM_EINVAL);
     ck_assert_ptr_null(db);
     ck_assert(strstr(d.msg, "sweep.sqlite: made from a different base "
@@ -339,8 +309,8 @@ START_TEST(test_infeasible)
     snprintf(text, sizeof(text), "{\"base\": \"%s/base.json\", \"params\": "
              "{\"model\": [\"llama-2-13b\"], "
              "\"hardware.gpu_memory_utilization\": [0.2, 0.9]}, "
-             "\"out\": \"%s/sw\"}", tmpdir, tmpdir);
-    ck_assert_int_eq(sweep(put("inf.json", text), "1"), 0);
+             "\"out\": \"%s/sw\"}", fx_tmpdir, fx_tmpdir);
+    ck_assert_int_eq(sweep(fx_put("inf.json", text), "1"), 0);
     db = open_db("sw/sweep.sqlite");
     ck_assert_int_eq(q_int(db, "SELECT COUNT(*) FROM points WHERE status = "
         "'infeasible' AND attempts = 0 AND error LIKE '%does not fit on "
@@ -373,7 +343,7 @@ START_TEST(test_mpi_two_ranks)
     /* ASan's leak check would report Open MPI's own allocations. */
     snprintf(cmd, sizeof(cmd), "ASAN_OPTIONS=detect_leaks=0 mpirun "
              "--allow-run-as-root --oversubscribe -np 2 %s sweep %s --quiet "
-             "--out %s/mpi >%s/mpi.log 2>&1", mpi, f, tmpdir, tmpdir);
+             "--out %s/mpi >%s/mpi.log 2>&1", mpi, f, fx_tmpdir, fx_tmpdir);
     ck_assert_msg(system(cmd) == 0, "%s failed; see the log", cmd);
     ck_assert_int_eq(sweep(f, "1"), 0);
     db = open_db("mpi/sweep.sqlite");
@@ -382,7 +352,7 @@ START_TEST(test_mpi_two_ranks)
     ck_assert_int_eq(q_int(db, "SELECT COUNT(DISTINCT rank) FROM points"), 2);
     ck_assert_int_eq(q_int(db, "SELECT COUNT(*) FROM points WHERE rank = 1"),
                      4);
-    snprintf(cmd, sizeof(cmd), "ATTACH '%s/sw/sweep.sqlite' AS o", tmpdir);
+    snprintf(cmd, sizeof(cmd), "ATTACH '%s/sw/sweep.sqlite' AS o", fx_tmpdir);
     ck_assert_int_eq(sqlite3_exec(db, cmd, NULL, NULL, NULL), SQLITE_OK);
     ck_assert_int_gt(q_int(db, "SELECT COUNT(*) FROM metrics m JOIN "
         "o.metrics n ON m.point = n.point AND m.name = n.name"), 8 * 40);
@@ -398,7 +368,7 @@ Suite *sweep_suite(void)
     Suite *s = suite_create("sweep");
     TCase *tc = tcase_create("sweep");
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_spec_errors, 0,
                         sizeof(bad_files) / sizeof(bad_files[0]));

@@ -1,0 +1,42 @@
+#include "tests/fixture.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+char fx_tmpdir[256];
+
+void fx_setup(void)
+{
+    snprintf(fx_tmpdir, sizeof(fx_tmpdir), "/tmp/llmsim-test-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(fx_tmpdir));
+}
+
+void fx_teardown(void)
+{
+    char cmd[300];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", fx_tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+const char *fx_path(const char *name)
+{
+    static char path[8][512];
+    static int k;
+
+    k = (k + 1) % 8;
+    snprintf(path[k], sizeof(path[k]), "%s/%s", fx_tmpdir, name);
+    return path[k];
+}
+
+const char *fx_put(const char *name, const char *text)
+{
+    const char *p = fx_path(name);
+    FILE *f = fopen(p, "w");
+
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
