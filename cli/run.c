@@ -168,6 +168,32 @@ static void add_energy(struct run_ctx *c, const struct sim_stats *st,
     cJSON_AddStringToObject(summary, "power_source", c->power.source);
 }
 
+/* "prefix_cache" of the summary (issue 9; docs/kv.md): lookups and hits
+ * in cached segments, their rates, the prefill tokens hits saved and the
+ * mean reuse distance (allocations between a block's uses). */
+static void add_prefix_cache(cJSON *summary, const struct sim_stats *st)
+{
+    const struct kv_stats *k = &st->kv;
+    cJSON *o = cJSON_AddObjectToObject(summary, "prefix_cache");
+
+    if (o == NULL)
+        return;
+    cJSON_AddNumberToObject(o, "lookups", (double)k->lookups);
+    cJSON_AddNumberToObject(o, "hits", (double)k->hits);
+    cJSON_AddNumberToObject(o, "hit_rate", k->lookups ?
+                            (double)k->hits / (double)k->lookups : 0);
+    cJSON_AddNumberToObject(o, "token_hit_rate", k->lookup_tokens ?
+                            (double)k->hit_tokens /
+                            (double)k->lookup_tokens : 0);
+    cJSON_AddNumberToObject(o, "saved_prefill_tokens",
+                            (double)st->prefix_saved_tokens);
+    cJSON_AddNumberToObject(o, "reuse_distance_mean", k->reuse_n ?
+                            (double)k->reuse_sum / (double)k->reuse_n : 0);
+    cJSON_AddNumberToObject(o, "reuse_distance_max", (double)k->reuse_max);
+    cJSON_AddNumberToObject(o, "inserted", (double)k->inserted);
+    cJSON_AddNumberToObject(o, "evicted", (double)k->evicted);
+}
+
 static int finish(struct run_ctx *c, const char *dir,
                   const struct sim_stats *st, cJSON **summary,
                   struct llm_diag *d)
@@ -187,6 +213,8 @@ static int finish(struct run_ctx *c, const char *dir,
     cJSON_AddNumberToObject(*summary, "cost_extrapolated_ops",
                             (double)c->extrapolated);
     cJSON_AddNumberToObject(*summary, "kv_blocks", (double)c->sc->mem.kv_blocks);
+    if (c->sc->kv->stats)
+        add_prefix_cache(*summary, st);
     cJSON_AddStringToObject(*summary, "cost_model", cost_name(c->cost));
     cJSON_AddNumberToObject(*summary, "swap_out_bytes", st->swap_out_bytes);
     cJSON_AddNumberToObject(*summary, "swap_in_bytes", st->swap_in_bytes);

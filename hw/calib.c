@@ -73,6 +73,7 @@ struct gemm_key {
 
 struct attn_key {
     int32_t qh, kvh, hd;
+    double l_qh, l_ratio, l_hd;  /* logs of heads, GQA ratio, head size */
     struct row_curve g;        /* rows: log q (prefill) or log batch */
 };
 
@@ -409,6 +410,9 @@ static int make_attn(struct build *b, struct attn_key *a, size_t first,
     a->qh = (int32_t)b->rs->r[first].v[0];
     a->kvh = (int32_t)b->rs->r[first].v[1];
     a->hd = (int32_t)b->rs->r[first].v[2];
+    a->l_qh = log((double)a->qh);
+    a->l_ratio = log((double)a->qh / a->kvh);
+    a->l_hd = log((double)a->hd);
     a->g.r = calloc(n, sizeof(double));
     a->g.rows = calloc(n, sizeof(struct curve));
     if (a->g.r == NULL || a->g.rows == NULL)
@@ -719,14 +723,18 @@ static const struct attn_key *attn_nearest(const struct attn_key *a, int n,
                                            int32_t hd, bool *extrap)
 {
     const struct attn_key *best = NULL;
-    double best_d = INFINITY;
+    double best_d = INFINITY, l_qh, l_ratio, l_hd;
     int i;
 
+    for (i = 0; i < n; i++)       /* an exact match needs no logarithms */
+        if (a[i].qh == qh && a[i].kvh == kvh && a[i].hd == hd)
+            return &a[i];
+    l_qh = log((double)qh);
+    l_ratio = log((double)qh / kvh);
+    l_hd = log((double)hd);
     for (i = 0; i < n; i++) {
-        double dist = 4 * fabs(log((double)(a[i].qh * kvh) /
-                                   (double)(a[i].kvh * qh))) +
-                      4 * fabs(log((double)a[i].hd / hd)) +
-                      fabs(log((double)a[i].qh / qh));
+        double dist = 4 * fabs(a[i].l_ratio - l_ratio) +
+                      4 * fabs(a[i].l_hd - l_hd) + fabs(a[i].l_qh - l_qh);
         if (dist < best_d) {
             best_d = dist;
             best = &a[i];

@@ -19,6 +19,8 @@ static const struct sched_ops *const scheds[] = {
 
 static const struct kv_ops *const kvs[] = {
     &kv_paged,
+    &kv_prefix,
+    &kv_radix,
     NULL
 };
 

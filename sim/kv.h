@@ -20,6 +20,19 @@
 #include "sim/diag.h"
 #include "sim/request.h"
 
+/* Prefix-cache counters of a manager (all zero for managers without a
+ * cache).  Lookups and hits count prompt segments (blocks for "prefix",
+ * hash blocks for "radix") and their tokens; hits <= lookups always. */
+struct kv_stats {
+    int64_t lookups, hits;             /* segments looked up / found */
+    int64_t lookup_tokens, hit_tokens;
+    int64_t inserted, evicted;         /* segments cached / dropped */
+    int64_t reuse_sum, reuse_n;        /* reuse distance of the hits, in
+                                          allocations since last use */
+    int64_t reuse_max;
+    int64_t cached_blocks;             /* blocks held by no request */
+};
+
 struct kv_ops {
     const char *name;
     size_t state_size;
@@ -38,6 +51,8 @@ struct kv_ops {
      * prefix-hash list are cached here, for cache-aware routing. */
     int64_t (*cached_prefix)(const void *st, const uint64_t *hashes,
                              int32_t n);
+    /* Optional (NULL: zeros): the prefix-cache counters so far. */
+    void (*stats)(const void *st, struct kv_stats *out);
 };
 
 #endif

@@ -237,11 +237,33 @@ void replica_preempt(struct replica *r, struct request *q)
     replica_wait_push_front(r, q);
 }
 
+/* A caching KV manager's grow() found tokens [computed, kv_hit_to) of q
+ * in its cache: the prefill skips them and runs the rest as a chunk with
+ * that prior context (issue 9).  The chunk keeps at least one token, the
+ * one whose logits are sampled, as vLLM recomputes the last block. */
+static void take_cached_prefix(struct replica *r, struct request *q,
+                               int32_t *tokens)
+{
+    int32_t hit = q->kv_hit_to - q->computed;
+
+    if (hit > *tokens - 1)
+        hit = *tokens - 1;
+    if (hit <= 0)
+        return;
+    q->computed += hit;
+    *tokens -= hit;
+    q->prefix_hit_tokens += hit;
+    r->load_tokens -= hit;
+    r->prefix_saved_tokens += hit;
+}
+
 int replica_plan(struct replica *r, struct request *q, int32_t tokens,
                  bool prefill)
 {
     struct plan_item it = { .req = q, .tokens = tokens, .prefill = prefill };
 
+    if (prefill && q->kv_hit_to > q->computed)
+        take_cached_prefix(r, q, &it.tokens);
     /* The batch grows with the plan; a preempted planned item makes it
      * stale and replica_begin rebuilds it. */
     return push_item(r, &it);

@@ -158,6 +158,7 @@ struct replica {
     /* totals for reports and tests */
     int64_t swap_out_blocks, swap_in_blocks, swaps_out, swaps_in;
     double swap_out_bytes, swap_in_bytes;
+    int64_t prefix_saved_tokens; /* prefill skipped on prefix-cache hits */
     int64_t link_busy_ns;      /* time the host link spent transferring */
     int64_t iter_swap_out_blocks, iter_swap_in_blocks;
     int64_t iter_stall_ns;     /* this iteration's delay for swaps */

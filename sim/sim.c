@@ -154,6 +154,12 @@ static struct request *req_alloc(struct sim *s)
 
 static void req_free(struct sim *s, struct request *q)
 {
+    /* A request with prefix hashes carries them in its own allocation
+     * (req_with_hashes): too big for the recycled records. */
+    if (q->prefix_hashes != NULL) {
+        free(q);
+        return;
+    }
     q->next = s->free_list;
     s->free_list = q;
 }
@@ -207,6 +213,29 @@ static int kick(struct sim *s, struct replica *r)
     return evq_push(s->q, evq_now(s->q) + dur, on_iter_done, NULL, r->index);
 }
 
+/* A request record followed by its prefix hashes, one allocation: a
+ * plain free() anywhere releases both (issue 9). */
+static struct request *req_with_hashes(const struct req_spec *spec)
+{
+    return malloc(sizeof(struct request) +
+                  (size_t)spec->n_block_hashes * sizeof(uint64_t));
+}
+
+/* Clears q and, when it came from req_with_hashes, copies the hashes the
+ * source lends into q's tail: a caching KV manager reads them after the
+ * source has moved on. */
+static void keep_hashes(struct request *q, const struct req_spec *spec)
+{
+    memset(q, 0, sizeof(*q));
+    if (spec->block_hashes == NULL || spec->n_block_hashes <= 0)
+        return;
+    q->prefix_hashes = (uint64_t *)(q + 1);
+    memcpy(q->prefix_hashes, spec->block_hashes,
+           (size_t)spec->n_block_hashes * sizeof(uint64_t));
+    q->n_prefix_hashes = spec->n_block_hashes;
+    q->prefix_block_tokens = spec->hash_block_tokens;
+}
+
 static int pull_arrival(struct sim *s)
 {
     struct req_spec spec;
@@ -217,10 +246,11 @@ static int pull_arrival(struct sim *s)
     s->next_arrival_ns = -1;
     if (rc != LLM_OK || eof)
         return rc;
-    q = req_alloc(s);
+    q = spec.block_hashes && spec.n_block_hashes > 0 ?
+        req_with_hashes(&spec) : req_alloc(s);
     if (q == NULL)
         return diag_set(s->d, LLM_ENOMEM, "out of memory");
-    memset(q, 0, sizeof(*q));
+    keep_hashes(q, &spec);
     q->id = s->next_id++;
     q->arrival_ns = spec.arrival_ns;
     q->prompt_tokens = spec.prompt_tokens;
@@ -437,6 +467,27 @@ static int on_iter_done(void *ctx, const struct sim_event *ev)
     return rc;
 }
 
+/* Prefix-cache counters, summed over replicas (issue 9). */
+static void add_kv_stats(struct sim_stats *st, const struct replica *r)
+{
+    struct kv_stats k = { 0 };
+
+    if (r->kv && r->kv->stats)
+        r->kv->stats(r->kv_st, &k);
+    st->kv.lookups += k.lookups;
+    st->kv.hits += k.hits;
+    st->kv.lookup_tokens += k.lookup_tokens;
+    st->kv.hit_tokens += k.hit_tokens;
+    st->kv.inserted += k.inserted;
+    st->kv.evicted += k.evicted;
+    st->kv.reuse_sum += k.reuse_sum;
+    st->kv.reuse_n += k.reuse_n;
+    if (k.reuse_max > st->kv.reuse_max)
+        st->kv.reuse_max = k.reuse_max;
+    st->kv.cached_blocks += k.cached_blocks;
+    st->prefix_saved_tokens += r->prefix_saved_tokens;
+}
+
 int sim_run(struct sim *s, struct llm_diag *d)
 {
     struct sim_event ev;
@@ -460,6 +511,7 @@ int sim_run(struct sim *s, struct llm_diag *d)
         s->st.swap_out_bytes += r->swap_out_bytes;
         s->st.swap_in_bytes += r->swap_in_bytes;
         s->st.link_busy_ns += r->link_busy_ns;
+        add_kv_stats(&s->st, r);
         if (rc == LLM_OK && (r->n_waiting || r->n_running || r->n_swapped))
             rc = diag_set(d, LLM_ERANGE, "replica %d stalled with %lld "
                           "waiting, %d running and %lld swapped requests",

@@ -23,6 +23,7 @@
 
 #include "sim/cluster.h"
 #include "sim/diag.h"
+#include "sim/kv.h"
 #include "sim/replica.h"
 #include "sim/request.h"
 #include "sim/router.h"
@@ -62,6 +63,9 @@ struct sim_stats {
     int64_t swap_out_blocks, swap_in_blocks;
     double swap_out_bytes, swap_in_bytes;
     int64_t link_busy_ns;
+    /* Prefix caching (issue 9), summed over replicas at the end */
+    struct kv_stats kv;
+    int64_t prefix_saved_tokens;
 };
 
 struct sim;
