@@ -15,7 +15,7 @@
 
 static const char *const top_keys[] = { "name", "seed", "model", "hardware",
     "scheduler", "kv_cache", "router", "cost_model", "workload", "slo",
-    "output", NULL };
+    "output", "cluster", NULL };
 
 static int parse_model(struct scenario *sc, struct llm_diag *d)
 {
@@ -311,6 +311,27 @@ static int validate_plugins(struct scenario *sc, struct llm_diag *d)
     return rc;
 }
 
+/* Pools replace the hardware section's replicas; their totals are what
+ * the run reports. */
+static int load_pools(struct scenario *sc, struct llm_diag *d)
+{
+    int32_t i;
+    int rc = pools_parse(sc->root, &sc->model, &sc->shard, sc->sched,
+                         sc->sched_params, sc->mem_util, sc->block_tokens,
+                         sc->max_model_len, &sc->pools, d);
+
+    if (rc || sc->pools.n == 0)
+        return rc;
+    sc->replicas = sc->num_gpus = 0;
+    for (i = 0; i < sc->pools.n; i++) {
+        const struct pool *p = &sc->pools.p[i];
+        sc->replicas += p->replicas * (p->role == POOL_SEMI_PD ? 2 : 1);
+        sc->num_gpus += p->replicas * p->shard.tp *
+                        (p->shard.pp > 0 ? p->shard.pp : 1);
+    }
+    return LLM_OK;
+}
+
 int scenario_load(const char *path, const char *const *sets,
                   struct scenario *sc, struct llm_diag *d)
 {
@@ -333,6 +354,7 @@ int scenario_load(const char *path, const char *const *sets,
         rc = scenario_plan_memory(sc, tokens, seqs, d);
     }
     if (!rc) rc = validate_plugins(sc, d);
+    if (!rc) rc = load_pools(sc, d);
     return rc;
 }
 

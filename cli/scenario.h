@@ -16,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli/pools.h"
 #include "hw/device.h"
 #include "models/memplan.h"
 #include "models/model.h"
@@ -52,6 +53,7 @@ struct scenario {
     double slo_ttft_ms, slo_tpot_ms;
     char out_dir[512];
     int write_iterations;
+    struct pools pools;          /* "cluster" (issue 10); pools.n 0: none */
 };
 
 /* sets: NULL-terminated list of "key.path=value" overrides. */
