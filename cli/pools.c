@@ -261,8 +261,6 @@ int pools_start(struct pools *ps, const struct model *m,
 
     for (i = 0; i < ps->n; i++) {
         struct pool *p = &ps->p[i];
-        struct cost_env env = { .model = m, .dev = &p->dev,
-                                .shard = p->shard, .root = llm_root() };
         n += p->replicas * (p->role == POOL_SEMI_PD ? 2 : 1);
         ps->gpus += p->replicas * pool_gpus(p);
         p->has_power = energy_power_of(&p->dev, &p->power,
@@ -270,8 +268,10 @@ int pools_start(struct pools *ps, const struct model *m,
         p->ridge_tokens = ridge(p);
         if (p->role == POOL_PREFILL)
             gpus_src = pool_gpus(p);
-        if (!rc) rc = cost_create(&env, cost_params, "cost_model", &p->cost,
-                                  d);
+        p->env = (struct cost_env){ .model = m, .dev = &p->dev,
+                                    .shard = p->shard, .root = llm_root() };
+        if (!rc) rc = cost_create(&p->env, cost_params, "cost_model",
+                                  &p->cost, d);
     }
     ps->rcs = calloc((size_t)n, sizeof(*ps->rcs));
     ps->slots = calloc((size_t)n, sizeof(*ps->slots));

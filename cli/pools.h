@@ -19,6 +19,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "hw/cost.h"
 #include "hw/device.h"
 #include "hw/energy.h"
 #include "models/memplan.h"
@@ -32,7 +33,6 @@
 
 #define POOLS_MAX 8
 
-struct cost_model;
 
 enum pool_role { POOL_PREFILL, POOL_DECODE, POOL_MIXED, POOL_SEMI_PD };
 
@@ -48,6 +48,7 @@ struct pool {
     struct mem_plan mem;
     double prefill_sm_fraction;  /* semi-PD: the prefill half's share */
     /* runtime (pools_start .. pools_stop) */
+    struct cost_env env;          /* the cost model keeps a pointer */
     struct cost_model *cost;
     struct energy_power power;
     bool has_power;

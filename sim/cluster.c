@@ -105,14 +105,18 @@ static int slot_take(struct cluster *c, int32_t *slot)
  * changed) when dst has no room. */
 static bool reserve(struct replica *dst, struct request *q)
 {
-    int32_t src = q->kv_blocks;
+    int32_t src = q->kv_blocks, slot = q->kv_slot;
 
+    /* The destination's manager starts a fresh record for q. */
     q->kv_blocks = 0;
+    q->kv_slot = 0;
     if (replica_kv_grow(dst, q, q->computed)) {
         q->kv_src_blocks = src;
+        q->kv_src_slot = slot;
         return true;
     }
     q->kv_blocks = src;
+    q->kv_slot = slot;
     return false;
 }
 

@@ -704,10 +704,11 @@ void replica_kv_drop(struct replica *r, const struct request *q,
                      int32_t blocks)
 {
     /* The manager releases what the request record says it holds; a
-     * copy says the source's count (kv_paged counts blocks). */
+     * copy carries the source's count and record. */
     struct request tmp = *q;
 
     tmp.kv_blocks = blocks;
+    tmp.kv_slot = q->kv_src_slot;
     r->kv->release(r->kv_st, &tmp);
 }
 

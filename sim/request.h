@@ -76,6 +76,7 @@ struct request {
      * (-1: no transfer). */
     int32_t prefill_replica;
     int32_t kv_src_blocks;
+    int32_t kv_src_slot;       /* the source manager's kv_slot */
     int64_t kv_xfer_start_ns, kv_xfer_end_ns;
 
     /* Prefix caching (issue 9).  The prompt's block hashes copied at
