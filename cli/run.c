@@ -25,6 +25,8 @@ struct run_ctx {
     struct energy_power power;   /* the device's power states */
     bool has_power;
     struct energy_meter energy;
+    struct cluster_stats cstats;  /* pools (issue 10): KV hand-offs */
+    bool has_cstats;
 };
 
 static int price(void *ctx, const struct batch *b, int64_t *ns)
@@ -56,6 +58,9 @@ static int on_iteration(void *ctx, const struct iter_record *rec)
     int rc = c->sc->write_iterations ? store_iteration(c->store, rec)
                                      : LLM_OK;
 
+    if (c->sc->pools.n > 0)      /* each pool meters its own device */
+        pools_iteration(&c->sc->pools, rec);
+
     for (i = 0; rc == LLM_OK && i < rec->n_itl; i++)
         rc = store_itl(c->store, rec->itl[i].gap_ns, rec->itl[i].count);
     /* Metered here, not in price(): schedulers also price estimates. */
@@ -82,6 +87,8 @@ static int open_parts(struct run_ctx *c, const char *dir, struct llm_diag *d)
                                 .shard = sc->shard, .root = llm_root() };
     c->has_power = energy_power_of(&sc->dev, &c->power,
                                    &(struct llm_diag){ 0 }) == LLM_OK;
+    if (sc->pools.n > 0)         /* pools meter energy per device */
+        c->has_power = false;
     d->file = sc->path;
     rc = cost_create(&c->env, sc->cost_params, "cost_model", &c->cost, d);
     if (!rc) {
@@ -134,11 +141,19 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
             .host_bw_bytes_s = sc->dev.host_link.bw_bytes_s,
             .host_latency_ns = (int64_t)(sc->dev.host_link.latency_s * 1e9) };
     d->file = sc->path;
-    rc = sim_create(&cfg, &s, d);
+    rc = sc->pools.n > 0 ? pools_start(&sc->pools, &sc->model,
+                                       sc->cost_params, sc->kv,
+                                       sc->kv_params, sc->block_tokens,
+                                       sc->max_model_len, &cfg, d) : LLM_OK;
+    if (rc == LLM_OK)
+        rc = sim_create(&cfg, &s, d);
     if (rc == LLM_OK) {
         d->file = NULL;
         rc = sim_run(s, d);
         *stats = *sim_get_stats(s);
+        c->has_cstats = sim_cluster_stats(s) != NULL;
+        if (c->has_cstats)
+            c->cstats = *sim_cluster_stats(s);
     }
     sim_destroy(s);
     free(rc_);
@@ -211,7 +226,8 @@ static int finish(struct run_ctx *c, const char *dir,
     cJSON_AddNumberToObject(*summary, "requests_truncated",
                             (double)st->truncated);
     cJSON_AddNumberToObject(*summary, "cost_extrapolated_ops",
-                            (double)c->extrapolated);
+                            (double)(c->extrapolated +
+                                     pools_extrapolated(&c->sc->pools)));
     cJSON_AddNumberToObject(*summary, "kv_blocks", (double)c->sc->mem.kv_blocks);
     if (c->sc->kv->stats)
         add_prefix_cache(*summary, st);
@@ -221,6 +237,9 @@ static int finish(struct run_ctx *c, const char *dir,
     cJSON_AddNumberToObject(*summary, "host_link_busy_s",
                             (double)st->link_busy_ns / 1e9);
     add_energy(c, st, *summary);
+    if (c->sc->pools.n > 0)
+        pools_summary(&c->sc->pools, st, c->has_cstats ? &c->cstats : NULL,
+                      *summary);
     rc = replica_stats_add(store_db(c->store), c->sc->replicas,
                            c->sc->mem.kv_blocks, *summary, d);
     if (rc)
@@ -261,6 +280,7 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
     if (stats)
         *stats = st;
     store_abort(c.store);
+    pools_stop(&sc->pools);
     source_close(c.src);
     cost_destroy(c.cost);
     return rc;
@@ -308,6 +328,13 @@ void run_print_summary(const cJSON *s, const struct scenario *sc)
            100 * num(s, "kv_util_mean", NULL),
            100 * num(s, "kv_util_max", NULL),
            num(s, "queue_len_mean", NULL), num(s, "queue_len_max", NULL));
+    if (cJSON_GetObjectItem(s, "cluster"))
+        printf("cluster    %.0f GPUs, $%.2f, $%.3f per 1M output tokens, "
+               "%.3f J per output token, goodput %.3f req/s per GPU\n",
+               num(s, "cluster", "gpus"), num(s, "cluster", "cost_usd"),
+               num(s, "cluster", "usd_per_mtok_out"),
+               num(s, "cluster", "energy_j_per_output_token"),
+               num(s, "cluster", "goodput_req_s_per_gpu"));
     if (cJSON_GetObjectItem(s, "energy_j"))
         printf("energy     %.0f kJ, %.3f J per output token (power: %s)\n",
                num(s, "energy_j", NULL) / 1e3,
