@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/pools.h"
 #include "models/model.h"
 #include "policies/registry.h"
 #include "sim/paths.h"
@@ -235,6 +236,17 @@ START_TEST(test_unified_storage)
 }
 END_TEST
 
+/* semi-PD: a batch above the ridge slows by 1/f, one far below it not
+ * at all, one between by the part above f R. */
+START_TEST(test_sm_fraction)
+{
+    ck_assert_int_eq(pools_fraction_ns(1000, 2000, 100, 0.5), 2000);
+    ck_assert_int_eq(pools_fraction_ns(1000, 10, 100, 0.5), 1000);
+    ck_assert_int_eq(pools_fraction_ns(1000, 80, 100, 0.5), 1600);
+    ck_assert_int_eq(pools_fraction_ns(1000, 80, 100, 1.0), 1000);
+}
+END_TEST
+
 Suite *disagg_suite(void)
 {
     Suite *s = suite_create("disagg");
@@ -246,6 +258,7 @@ Suite *disagg_suite(void)
     tcase_add_test(tc, test_shared_link);
     tcase_add_test(tc, test_waits_for_decode_room);
     tcase_add_test(tc, test_unified_storage);
+    tcase_add_test(tc, test_sm_fraction);
     suite_add_tcase(s, tc);
     return s;
 }
