@@ -6,12 +6,14 @@
 
 #include "hw/accel.h"
 #include "hw/comm.h"
+#include "hw/cost_fixed.h"
 #include "sim/jcfg.h"
 
 static const struct cost_ops *const cost_models[] = {
     &cost_roofline,
     &cost_calibrated,
     &cost_accel,
+    &cost_fixed,
     NULL
 };
 

@@ -22,7 +22,8 @@
     X(plot)           \
     X(plan)           \
     X(devices)        \
-    X(disagg)
+    X(disagg)         \
+    X(e2e)
 
 #define LLM_DECLARE_SUITE(name) Suite *name##_suite(void);
 LLM_SUITES(LLM_DECLARE_SUITE)
