@@ -23,6 +23,7 @@
     X(plan)           \
     X(devices)        \
     X(disagg)         \
+    X(kv)             \
     X(e2e)
 
 #define LLM_DECLARE_SUITE(name) Suite *name##_suite(void);
