@@ -10,58 +10,79 @@
 
 /* ---------------------------------------------------------------- curves */
 
-/* Utilization u(x) on a sorted grid x (log of a shape dimension). */
+/* Measured time t(x) on a sorted grid x (the log of a shape dimension),
+ * for the table's own shape.  At build the points are raised to the
+ * roofline (t >= speed of light: a measurement cannot beat the hardware)
+ * and then lowered to the cheapest larger shape (t(x_i) <= t(x_j) for
+ * j > i: an engine can always pad to the larger, faster shape, as CUDA-
+ * graph capture sizes do), so every lookup is monotone.  Between points
+ * log t is interpolated linearly in x (GSL); outside, the edge point's
+ * utilization (speed of light / time) carries to the query's shape. */
 struct curve {
     int n;
-    double *x, *u;
+    double *x, *lt;            /* log time */
+    double u_lo, u_hi;         /* utilization at the first and last point */
+    double s_lo, s_hi;         /* speed of light there */
     gsl_interp *it;            /* NULL for a single point */
 };
 
-struct row_curve {             /* a grid of curves: row r (log), u(r, y) */
+struct row_curve {             /* a grid of curves: row r (log), t(r, y) */
     int n;
     double *r;
     struct curve *rows;
 };
+
+/* Speed of light of the table's own shape at grid coordinates (r, y). */
+typedef double sol_fn(const void *ctx, double r, double y);
 
 static void curve_free(struct curve *c)
 {
     if (c->it)
         gsl_interp_free(c->it);
     free(c->x);
-    free(c->u);
+    free(c->lt);
 }
 
-static double curve_eval(const struct curve *c, double x, bool *extrap)
+/* Seconds at x; sol: speed of light at x (used outside the grid). */
+static double curve_time(const struct curve *c, double x, double sol,
+                         bool *extrap)
 {
     if (x < c->x[0] - 1e-9 || x > c->x[c->n - 1] + 1e-9)
         *extrap = true;
-    if (x <= c->x[0] || c->n == 1)
-        return c->u[0];
+    if (x < c->x[0])
+        return sol / c->u_lo;
+    if (x > c->x[c->n - 1])
+        return sol / c->u_hi;
+    if (c->n == 1 || x <= c->x[0])
+        return exp(c->lt[0]);
     if (x >= c->x[c->n - 1])
-        return c->u[c->n - 1];
-    return gsl_interp_eval(c->it, c->x, c->u, x, NULL);
+        return exp(c->lt[c->n - 1]);
+    return exp(gsl_interp_eval(c->it, c->x, c->lt, x, NULL));
 }
 
-/* Bracket r between two rows and interpolate linearly between their
- * values at y (each row may cover a different y range). */
-static double grid_eval(const struct row_curve *g, double r, double y,
-                        bool *extrap)
+/* Bracket r between two rows and interpolate log time linearly between
+ * their times at y (each row may cover a different y range). */
+static double grid_time(const struct row_curve *g, double r, double y,
+                        sol_fn *sol, const void *ctx, bool *extrap)
 {
     int i = 0;
     double a, b, w;
 
     if (r < g->r[0] - 1e-9 || r > g->r[g->n - 1] + 1e-9)
         *extrap = true;
-    if (g->n == 1 || r <= g->r[0])
-        return curve_eval(&g->rows[0], y, extrap);
-    if (r >= g->r[g->n - 1])
-        return curve_eval(&g->rows[g->n - 1], y, extrap);
+    if (g->n == 1 || r <= g->r[0] || r >= g->r[g->n - 1]) {
+        int k = (g->n == 1 || r <= g->r[0]) ? 0 : g->n - 1;
+        /* beyond the last row: that row's utilization at this r */
+        double t = curve_time(&g->rows[k], y, sol(ctx, g->r[k], y), extrap);
+        return t * sol(ctx, r, y) / sol(ctx, g->r[k], y);
+    }
     while (i + 2 < g->n && g->r[i + 1] < r)
         i++;
-    a = curve_eval(&g->rows[i], y, extrap);
-    b = curve_eval(&g->rows[i + 1], y, extrap);
+    a = log(curve_time(&g->rows[i], y, sol(ctx, g->r[i], y), extrap));
+    b = log(curve_time(&g->rows[i + 1], y, sol(ctx, g->r[i + 1], y),
+                       extrap));
     w = (r - g->r[i]) / (g->r[i + 1] - g->r[i]);
-    return a + (b - a) * w;
+    return exp(a + (b - a) * w);
 }
 
 /* ---------------------------------------------------------------- tables */
@@ -265,34 +286,60 @@ static double sol_elem(const struct device *dev, double tokens, double width)
 
 /* -------------------------------------------------------------- building */
 
-/* Builds a curve from n (x, u) points sorted by x; equal x are averaged. */
-static int curve_build(struct curve *c, const double *x, const double *u,
-                       int n)
+/* Rebuilds the interpolation after the points changed. */
+static int curve_refit(struct curve *c)
+{
+    int i;
+
+    for (i = c->n - 2; i >= 0; i--)          /* the monotone envelope */
+        if (c->lt[i] > c->lt[i + 1])
+            c->lt[i] = c->lt[i + 1];
+    if (c->it) {
+        gsl_interp_free(c->it);
+        c->it = NULL;
+    }
+    if (c->n >= 2) {
+        c->it = gsl_interp_alloc(gsl_interp_linear, (size_t)c->n);
+        if (c->it == NULL || gsl_interp_init(c->it, c->x, c->lt, (size_t)c->n))
+            return LLM_ENOMEM;
+    }
+    c->u_lo = c->s_lo / exp(c->lt[0]);
+    c->u_hi = c->s_hi / exp(c->lt[c->n - 1]);
+    return LLM_OK;
+}
+
+/* Builds a curve from n points sorted by x: seconds t and speed of light
+ * sol at each; equal x are averaged. */
+static int curve_build(struct curve *c, const double *x, const double *t,
+                       const double *sol, int n)
 {
     int i, j = 0, cnt = 0;
+    double s_first = 0, s_last = 0;
 
     memset(c, 0, sizeof(*c));
     c->x = malloc((size_t)n * sizeof(double));
-    c->u = malloc((size_t)n * sizeof(double));
-    if (c->x == NULL || c->u == NULL)
+    c->lt = malloc((size_t)n * sizeof(double));
+    if (c->x == NULL || c->lt == NULL)
         return LLM_ENOMEM;
     for (i = 0; i < n; i++) {
+        double ti = log(t[i] > sol[i] ? t[i] : sol[i]);
         if (j > 0 && fabs(c->x[j - 1] - x[i]) < 1e-12) {
-            c->u[j - 1] = (c->u[j - 1] * cnt + u[i]) / (cnt + 1);
+            c->lt[j - 1] = (c->lt[j - 1] * cnt + ti) / (cnt + 1);
             cnt++;
+            s_last = sol[i];
             continue;
         }
+        if (j == 0)
+            s_first = sol[i];
+        s_last = sol[i];
         c->x[j] = x[i];
-        c->u[j++] = u[i];
+        c->lt[j++] = ti;
         cnt = 1;
     }
     c->n = j;
-    if (j >= 2) {
-        c->it = gsl_interp_alloc(gsl_interp_linear, (size_t)j);
-        if (c->it == NULL || gsl_interp_init(c->it, c->x, c->u, (size_t)j))
-            return LLM_ENOMEM;
-    }
-    return LLM_OK;
+    c->s_lo = s_first;
+    c->s_hi = s_last;
+    return curve_refit(c);
 }
 
 /* Rows are sorted by their grouping key and then by x; group_of returns
@@ -337,7 +384,7 @@ struct build {
     const struct csv_rows *rs;
     enum dtype dt;
     double w_bytes;
-    double *x, *u;             /* scratch, rs->n long */
+    double *x, *t, *sol;       /* scratch, rs->n long */
 };
 
 static bool same2(const struct csv_row *a, const struct csv_row *b)
@@ -374,10 +421,10 @@ static int make_gemm(void *ctx, size_t first, size_t n)
     for (i = 0; i < n; i++) {
         const double *v = b->rs->r[first + i].v;
         b->x[i] = log(v[2]);
-        b->u[i] = calib_sol_gemm_s(&c->dev, b->w_bytes, v[2], v[0], v[1]) /
-                  (v[3] * 1e-6);
+        b->t[i] = v[3] * 1e-6;
+        b->sol[i] = calib_sol_gemm_s(&c->dev, b->w_bytes, v[2], v[0], v[1]);
     }
-    return curve_build(&g->c, b->x, b->u, (int)n);
+    return curve_build(&g->c, b->x, b->t, b->sol, (int)n);
 }
 
 /* One row of an attention grid: rows of (qh, kvh, hd, r, y, time_us)
@@ -396,9 +443,35 @@ static int make_attn_row(struct build *b, struct row_curve *g, size_t first,
                              : sol_decode(&b->c->dev, v[0], v[1], v[2],
                                           v[3], v[4]);
         b->x[i] = prefill ? log1p(v[4]) : log(v[4]);
-        b->u[i] = sol / (v[5] * 1e-6);
+        b->t[i] = v[5] * 1e-6;
+        b->sol[i] = sol;
     }
-    return curve_build(&g->rows[g->n++], b->x, b->u, (int)n);
+    return curve_build(&g->rows[g->n++], b->x, b->t, b->sol, (int)n);
+}
+
+/* Monotone across rows too: a row's time at y is at most the next (larger
+ * batch or token count) row's time at the same y, where that row was
+ * measured at y. */
+static int rows_envelope(struct row_curve *g)
+{
+    int i, j;
+    bool unused = false;
+
+    for (i = g->n - 2; i >= 0; i--) {
+        const struct curve *nx = &g->rows[i + 1];
+        struct curve *cu = &g->rows[i];
+        for (j = 0; j < cu->n; j++) {
+            double y = cu->x[j], lt;
+            if (y < nx->x[0] - 1e-9 || y > nx->x[nx->n - 1] + 1e-9)
+                continue;
+            lt = log(curve_time(nx, y, 0, &unused));
+            if (cu->lt[j] > lt)
+                cu->lt[j] = lt;
+        }
+        if (curve_refit(cu) != LLM_OK)
+            return LLM_ENOMEM;
+    }
+    return LLM_OK;
 }
 
 static int make_attn(struct build *b, struct attn_key *a, size_t first,
@@ -424,7 +497,7 @@ static int make_attn(struct build *b, struct attn_key *a, size_t first,
         rc = make_attn_row(b, &a->g, i, j - i, prefill);
         i = j;
     }
-    return rc;
+    return rc ? rc : rows_envelope(&a->g);
 }
 
 static int make_pre(void *ctx, size_t first, size_t n)
@@ -453,9 +526,10 @@ static int make_elem(void *ctx, size_t first, size_t n)
     for (i = 0; i < n; i++) {
         const double *v = b->rs->r[first + i].v;
         b->x[i] = log(v[1]);
-        b->u[i] = sol_elem(&b->c->dev, v[1], v[0]) / (v[2] * 1e-6);
+        b->t[i] = v[2] * 1e-6;
+        b->sol[i] = sol_elem(&b->c->dev, v[1], v[0]);
     }
-    return curve_build(&e->c, b->x, b->u, (int)n);
+    return curve_build(&e->c, b->x, b->t, b->sol, (int)n);
 }
 
 /* Reads one table file and builds its groups. */
@@ -476,14 +550,16 @@ static int load_table(struct build *b, const char *dir, const char *file,
         qsort(rs.r, rs.n, sizeof(*rs.r), cmp_rows);
         b->rs = &rs;
         b->x = malloc(rs.n * sizeof(double));
-        b->u = malloc(rs.n * sizeof(double));
+        b->t = malloc(rs.n * sizeof(double));
+        b->sol = malloc(rs.n * sizeof(double));
         *keys = calloc(rs.n, key_size);
-        if (b->x == NULL || b->u == NULL || *keys == NULL)
+        if (b->x == NULL || b->t == NULL || b->sol == NULL || *keys == NULL)
             rc = diag_set(d, LLM_ENOMEM, "out of memory");
         else if (for_groups(&rs, same, make, b) != LLM_OK)
             rc = diag_set(d, LLM_ENOMEM, "out of memory");
         free(b->x);
-        free(b->u);
+        free(b->t);
+        free(b->sol);
     }
     free(rs.r);
     return rc;
@@ -498,7 +574,7 @@ static int load_comm(struct calib *c, const char *dir, const char *name,
     struct csv_rows rs = { 0 };
     double bw = c->dev.peer_link.bw_bytes_s > 0 ? c->dev.peer_link.bw_bytes_s
                                                 : 1e11;
-    double *x = NULL, *u = NULL;
+    double *x = NULL, *t = NULL, *sl = NULL;
     size_t i = 0, j, k;
     FILE *f;
     int rc;
@@ -512,8 +588,9 @@ static int load_comm(struct calib *c, const char *dir, const char *name,
     if (rc == LLM_OK) {
         qsort(rs.r, rs.n, sizeof(*rs.r), cmp_rows);
         x = malloc(rs.n * sizeof(double));
-        u = malloc(rs.n * sizeof(double));
-        if (x == NULL || u == NULL)
+        t = malloc(rs.n * sizeof(double));
+        sl = malloc(rs.n * sizeof(double));
+        if (x == NULL || t == NULL || sl == NULL)
             rc = diag_set(d, LLM_ENOMEM, "out of memory");
     }
     while (rc == LLM_OK && i < rs.n && c->n_comm < 16) {
@@ -521,16 +598,18 @@ static int load_comm(struct calib *c, const char *dir, const char *name,
         for (j = i; j < rs.n && rs.r[j].v[0] == rs.r[i].v[0]; j++) {
             k = j - i;
             x[k] = log(rs.r[j].v[1] > 1 ? rs.r[j].v[1] : 1);
-            u[k] = rs.r[j].v[1] / bw / (rs.r[j].v[2] * 1e-6);
+            t[k] = rs.r[j].v[2] * 1e-6;
+            sl[k] = rs.r[j].v[1] / bw;
         }
         snprintf(ck->name, sizeof(ck->name), "%s", name);
         ck->ranks = (int32_t)rs.r[i].v[0];
-        if (curve_build(&ck->c, x, u, (int)(j - i)) != LLM_OK)
+        if (curve_build(&ck->c, x, t, sl, (int)(j - i)) != LLM_OK)
             rc = diag_set(d, LLM_ENOMEM, "out of memory");
         i = j;
     }
     free(x);
-    free(u);
+    free(t);
+    free(sl);
     free(rs.r);
     return rc;
 }
@@ -686,14 +765,15 @@ static const struct gemm_key *gemm_nearest(const struct gemm_key *g, int n,
     return best;
 }
 
-double calib_gemm_s(const struct calib *c, enum dtype t, int64_t m,
+double calib_gemm_s(const struct calib *c, enum dtype dt, int64_t m,
                     int64_t n, int64_t k, bool *extrap)
 {
     const struct gemm_key *best = NULL, *g;
-    double best_d = INFINITY, dist, w_bytes = t == DT_FP8 ? 1.0 : 2.0;
-    enum dtype tab = t == DT_FP8 && c->n_gemm[DT_FP8] ? DT_FP8 : DT_BF16;
+    double best_d = INFINITY, dist, w_bytes = dt == DT_FP8 ? 1.0 : 2.0;
+    double sol_t, sol_q, t;
+    enum dtype tab = dt == DT_FP8 && c->n_gemm[DT_FP8] ? DT_FP8 : DT_BF16;
 
-    if (tab != t && t != DT_FP16)
+    if (tab != dt && dt != DT_FP16)
         *extrap = true;        /* int8/int4 priced from bf16 utilization */
     /* bf16: the engine's own GEMMs first, then cuBLASLt's table. */
     if (tab == DT_BF16 && c->n_lin > 0) {
@@ -712,8 +792,12 @@ double calib_gemm_s(const struct calib *c, enum dtype t, int64_t m,
     }
     if (best_d > 1e-9)
         *extrap = true;        /* a shape the tables do not hold */
-    return calib_sol_gemm_s(&c->dev, w_bytes, m, n, k) /
-           curve_eval(&best->c, log((double)m), extrap);
+    /* The table's time at its own shape, carried to the query's shape at
+     * the same utilization (identity when the shapes match). */
+    sol_t = calib_sol_gemm_s(&c->dev, w_bytes, m, best->n, best->k);
+    sol_q = calib_sol_gemm_s(&c->dev, w_bytes, m, n, k);
+    t = curve_time(&best->c, log((double)m), sol_t, extrap) * sol_q / sol_t;
+    return t > sol_q ? t : sol_q;
 }
 
 /* The measured head configuration nearest to (qh, kvh, hd): same GQA
@@ -745,44 +829,74 @@ static const struct attn_key *attn_nearest(const struct attn_key *a, int n,
     return best;
 }
 
+/* Speed of light of a measured head configuration at grid coordinates:
+ * prefill (r = log q tokens, y = log(1 + prior)), decode (r = log batch,
+ * y = log context). */
+struct attn_sol_ctx {
+    const struct device *dev;
+    const struct attn_key *a;
+};
+
+static double pre_sol(const void *ctx, double r, double y)
+{
+    const struct attn_sol_ctx *s = ctx;
+
+    return sol_prefill(s->dev, s->a->qh, s->a->kvh, s->a->hd, exp(r),
+                       expm1(y));
+}
+
+static double dec_sol(const void *ctx, double r, double y)
+{
+    const struct attn_sol_ctx *s = ctx;
+
+    return sol_decode(s->dev, s->a->qh, s->a->kvh, s->a->hd, exp(r), exp(y));
+}
+
+/* The table's time at its own heads, carried to the query's heads at the
+ * same utilization, and never below the query's speed of light. */
+static double attn_time(const struct calib *c, const struct attn_key *a,
+                        sol_fn *sol, double r, double y, double sol_q,
+                        bool *extrap)
+{
+    struct attn_sol_ctx ctx = { &c->dev, a };
+    double sol_t, t;
+
+    if (a == NULL) {
+        *extrap = true;
+        return sol_q;
+    }
+    sol_t = sol(&ctx, r, y);
+    t = grid_time(&a->g, r, y, sol, &ctx, extrap) * sol_q / sol_t;
+    return t > sol_q ? t : sol_q;
+}
+
 double calib_attn_prefill_s(const struct calib *c, int32_t qh, int32_t kvh,
                             int32_t hd, int64_t q_tokens, int64_t prior,
                             bool *extrap)
 {
-    const struct attn_key *a = attn_nearest(c->pre, c->n_pre, qh, kvh, hd,
-                                            extrap);
-    double sol = sol_prefill(&c->dev, qh, kvh, hd, (double)q_tokens,
-                             (double)prior);
-
-    if (a == NULL) {
-        *extrap = true;
-        return sol;
-    }
-    return sol / grid_eval(&a->g, log((double)q_tokens), log1p((double)prior),
-                           extrap);
+    return attn_time(c, attn_nearest(c->pre, c->n_pre, qh, kvh, hd, extrap),
+                     pre_sol, log((double)q_tokens), log1p((double)prior),
+                     sol_prefill(&c->dev, qh, kvh, hd, (double)q_tokens,
+                                 (double)prior), extrap);
 }
 
 double calib_attn_decode_s(const struct calib *c, int32_t qh, int32_t kvh,
                            int32_t hd, int64_t batch, double ctx,
                            bool *extrap)
 {
-    const struct attn_key *a = attn_nearest(c->dec, c->n_dec, qh, kvh, hd,
-                                            extrap);
-    double sol = sol_decode(&c->dev, qh, kvh, hd, (double)batch, ctx);
+    double cx = ctx > 1 ? ctx : 1;
 
-    if (a == NULL) {
-        *extrap = true;
-        return sol;
-    }
-    return sol / grid_eval(&a->g, log((double)batch), log(ctx > 1 ? ctx : 1),
-                           extrap);
+    return attn_time(c, attn_nearest(c->dec, c->n_dec, qh, kvh, hd, extrap),
+                     dec_sol, log((double)batch), log(cx),
+                     sol_decode(&c->dev, qh, kvh, hd, (double)batch, cx),
+                     extrap);
 }
 
 double calib_elem_s(const struct calib *c, const char *op, int64_t tokens,
                     int64_t width, bool *extrap)
 {
     const struct elem_key *best = NULL;
-    double best_d = INFINITY;
+    double best_d = INFINITY, sol_t, sol_q, t;
     int i;
 
     for (i = 0; i < c->n_el; i++) {
@@ -795,14 +909,17 @@ double calib_elem_s(const struct calib *c, const char *op, int64_t tokens,
             best = &c->el[i];
         }
     }
+    sol_q = sol_elem(&c->dev, (double)tokens, (double)width);
     if (best == NULL) {
         *extrap = true;
-        return sol_elem(&c->dev, (double)tokens, (double)width);
+        return sol_q;
     }
     if (best_d > 1e-9)
         *extrap = true;
-    return sol_elem(&c->dev, (double)tokens, (double)width) /
-           curve_eval(&best->c, log((double)tokens), extrap);
+    sol_t = sol_elem(&c->dev, (double)tokens, (double)best->width);
+    t = curve_time(&best->c, log((double)tokens), sol_t, extrap) * sol_q /
+        sol_t;
+    return t > sol_q ? t : sol_q;
 }
 
 double calib_launch_s(const struct calib *c, const char *what)
@@ -826,6 +943,6 @@ double calib_comm_s(const struct calib *c, const char *name, int32_t ranks,
         return 0;
     for (i = 0; i < c->n_comm; i++)
         if (c->comm[i].ranks == ranks && strcmp(c->comm[i].name, name) == 0)
-            return bytes / bw / curve_eval(&c->comm[i].c, log(bytes), extrap);
+            return curve_time(&c->comm[i].c, log(bytes), bytes / bw, extrap);
     return -1;
 }

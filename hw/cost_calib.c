@@ -159,17 +159,25 @@ static int cal_price(void *st, const struct batch *b,
     size_t i;
     int k;
 
+    double pre_floor = 0, t;
+
     for (i = 0; i < ops->n; i++) {
         const struct op *o = &ops->ops[i];
+        double floor_s = cost_roofline_s(c->env->dev, &c->env->shard, o);
         if (o->kind == OP_ATTN_PREFILL) {
             layers = o->repeat;
+            pre_floor += floor_s;
             continue;
         }
-        cls[op_class_of(o->kind)] += o->repeat * op_s(c, o, b,
-                                                      &out->extrapolated);
+        /* Never below the operator's own roofline (its FLOPs and bytes as
+         * models/ops.c counts them). */
+        t = op_s(c, o, b, &out->extrapolated);
+        cls[op_class_of(o->kind)] += o->repeat * (t > floor_s ? t : floor_s);
     }
-    if (layers > 0)
-        cls[OPC_ATTN] += layers * prefill_attn_s(c, ops, &out->extrapolated);
+    if (layers > 0) {
+        t = prefill_attn_s(c, ops, &out->extrapolated);
+        cls[OPC_ATTN] += layers * (t > pre_floor ? t : pre_floor);
+    }
     for (k = 0; k < OPC_COUNT; k++)
         out->class_ns[k] += (int64_t)llround(cls[k] * 1e9);
     return LLM_OK;

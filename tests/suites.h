@@ -15,6 +15,7 @@
     X(traces)         \
     X(sim)            \
     X(link)           \
+    X(cost)           \
     X(policies)       \
     X(replica_stats)  \
     X(run)            \

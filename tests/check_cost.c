@@ -1,0 +1,296 @@
+/* The cost models: table interpolation at and between known points, the
+ * monotonicity and roofline floor of calibrated prices, the fixed cost of
+ * an empty batch, and `llmsim step`'s handling of bad lines. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "hw/calib.h"
+#include "hw/cost.h"
+#include "sim/paths.h"
+#include "tests/fixture.h"
+#include "tests/suites.h"
+
+#define HDR "# source: test fixture\n"
+
+/* A tiny table set whose values the tests know. */
+static void write_tables(void)
+{
+    fx_put("gemm_bf16.csv", HDR "m,n,k,time_us\n1,4096,4096,20\n"
+           "16,4096,4096,21\n256,4096,4096,30\n4096,4096,4096,250\n");
+    fx_put("gemm_fp8.csv", HDR "m,n,k,time_us\n1,4096,4096,12\n"
+           "4096,4096,4096,140\n");
+    fx_put("attn_prefill.csv", HDR "num_q_heads,num_kv_heads,head_dim,"
+           "q_tokens,prior_ctx,time_us\n32,8,128,16,0,6\n32,8,128,16,1024,9\n"
+           "32,8,128,256,0,20\n32,8,128,256,1024,40\n");
+    fx_put("attn_decode.csv", HDR "num_q_heads,num_kv_heads,head_dim,batch,"
+           "ctx,time_us\n32,8,128,1,128,8\n32,8,128,1,1024,12\n"
+           "32,8,128,8,128,14\n32,8,128,8,1024,30\n");
+    fx_put("elementwise.csv", HDR "op,tokens,width,time_us\n"
+           "rmsnorm,1,4096,3\nrmsnorm,1024,4096,9\n");
+    fx_put("launch.csv", HDR "what,time_us\ngraph_replay_empty,2.0\n");
+}
+
+static struct device h100(void)
+{
+    struct llm_diag d = { 0 };
+    struct device dev;
+
+    ck_assert_int_eq(device_find(llm_root(), "h100-sxm-80gb", &dev, &d), 0);
+    return dev;
+}
+
+START_TEST(test_known_points)
+{
+    struct device dev = h100();
+    struct llm_diag d = { 0 };
+    struct calib *c = NULL;
+    bool x = false;
+    double mid;
+
+    write_tables();
+    ck_assert_msg(calib_load(fx_tmpdir, &dev, &c, &d) == 0, "%s", d.msg);
+    /* at measured points: the measured time, not flagged */
+    ck_assert_double_eq_tol(calib_gemm_s(c, DT_BF16, 16, 4096, 4096, &x),
+                            21e-6, 1e-12);
+    ck_assert_double_eq_tol(calib_gemm_s(c, DT_BF16, 256, 4096, 4096, &x),
+                            30e-6, 1e-12);
+    ck_assert_double_eq_tol(calib_attn_prefill_s(c, 32, 8, 128, 256, 1024,
+                                                 &x), 40e-6, 1e-12);
+    ck_assert_double_eq_tol(calib_attn_decode_s(c, 32, 8, 128, 8, 128, &x),
+                            14e-6, 1e-12);
+    ck_assert_double_eq_tol(calib_elem_s(c, "rmsnorm", 1024, 4096, &x),
+                            9e-6, 1e-12);
+    ck_assert(!x);
+    /* between points: log time linear in log m, here at m = 64, a third
+     * of the way from 16 to 256 in log space... exactly half: log2 64 is
+     * halfway between log2 16 and log2 256 */
+    mid = exp(0.5 * (log(21e-6) + log(30e-6)));
+    ck_assert_double_eq_tol(calib_gemm_s(c, DT_BF16, 64, 4096, 4096, &x),
+                            mid, 1e-12);
+    ck_assert(!x);
+    /* outside the table: flagged, never invented silently */
+    calib_gemm_s(c, DT_BF16, 8192, 4096, 4096, &x);
+    ck_assert(x);
+    x = false;
+    calib_gemm_s(c, DT_BF16, 64, 5120, 4096, &x);   /* unmeasured shape */
+    ck_assert(x);
+    ck_assert_double_eq_tol(calib_launch_s(c, "graph_replay_empty"), 2e-6,
+                            1e-15);
+    calib_free(c);
+}
+END_TEST
+
+/* A malformed table names its file and line. */
+START_TEST(test_bad_table)
+{
+    struct device dev = h100();
+    struct llm_diag d = { 0 };
+    struct calib *c = NULL;
+
+    write_tables();
+    fx_put("gemm_fp8.csv", HDR "m,n,k,time_us\n1,4096,4096,12\n"
+           "4096,4096,x,140\n");
+    ck_assert_int_eq(calib_load(fx_tmpdir, &dev, &c, &d), LLM_EINVAL);
+    ck_assert_ptr_null(c);
+    ck_assert(strstr(d.msg, "gemm_fp8.csv: line 4: k: expected a "
+                     "non-negative number, got \"x\"") != NULL);
+}
+END_TEST
+
+struct priced {
+    struct model m;
+    struct device dev;
+    struct cost_env env;
+    struct cost_model *cal, *roof;
+};
+
+static void open_models(struct priced *p)
+{
+    struct llm_diag d = { 0 };
+    cJSON *roof = cJSON_Parse("{\"name\": \"roofline\"}");
+
+    ck_assert_int_eq(model_find(llm_root(), "llama-3-8b", &p->m, &d), 0);
+    p->dev = h100();
+    p->env = (struct cost_env){ .model = &p->m, .dev = &p->dev,
+        .root = llm_root(),
+        .shard = { .tp = 1, .w_bytes = 2, .a_bytes = 2, .kv_bytes = 2 } };
+    ck_assert_msg(cost_create(&p->env, NULL, "cost_model", &p->cal, &d) == 0,
+                  "%s", d.msg);
+    ck_assert_str_eq(cost_name(p->cal), "calibrated");
+    ck_assert_int_eq(cost_create(&p->env, roof, "cost_model", &p->roof, &d),
+                     0);
+    cJSON_Delete(roof);
+}
+
+static void close_models(struct priced *p)
+{
+    cost_destroy(p->cal);
+    cost_destroy(p->roof);
+}
+
+static int64_t price(struct cost_model *c, struct batch *b)
+{
+    struct cost_breakdown bd;
+
+    ck_assert_int_eq(cost_price(c, b, &bd), 0);
+    return bd.total_ns;
+}
+
+/* More tokens, more context or more sequences never cost less. */
+START_TEST(test_monotone)
+{
+    struct priced p;
+    struct batch b;
+    int64_t last = 0, t;
+    int32_t n;
+
+    open_models(&p);
+    batch_init(&b);
+    for (n = 1; n <= 8192; n += 13) {
+        batch_clear(&b);
+        batch_add_prefill(&b, n, 0, 1);
+        t = price(p.cal, &b);
+        ck_assert_msg(t >= last, "prefill %d tokens: %lld < %lld", n,
+                      (long long)t, (long long)last);
+        last = t;
+    }
+    for (last = 0, n = 0; n <= 7600; n += 97) {
+        batch_clear(&b);
+        batch_add_prefill(&b, 512, n, 1);
+        t = price(p.cal, &b);
+        ck_assert_msg(t >= last, "prior %d: %lld < %lld", n, (long long)t,
+                      (long long)last);
+        last = t;
+    }
+    for (last = 0, n = 1; n <= 600; n += 3) {
+        batch_clear(&b);
+        batch_add_decode(&b, n, 1000);
+        t = price(p.cal, &b);
+        ck_assert_msg(t >= last, "decode %d seqs: %lld < %lld", n,
+                      (long long)t, (long long)last);
+        last = t;
+    }
+    for (last = 0, n = 0; n <= 32000; n += 131) {
+        batch_clear(&b);
+        batch_add_decode(&b, 64, n);
+        t = price(p.cal, &b);
+        ck_assert_msg(t >= last, "decode ctx %d: %lld < %lld", n,
+                      (long long)t, (long long)last);
+        last = t;
+    }
+    batch_free(&b);
+    close_models(&p);
+}
+END_TEST
+
+/* Random batches: the calibrated price is never below the roofline. */
+START_TEST(test_roofline_floor)
+{
+    struct priced p;
+    struct batch b;
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    int i, j;
+
+    open_models(&p);
+    batch_init(&b);
+    gsl_rng_set(rng, 7);
+    for (i = 0; i < 300; i++) {
+        batch_clear(&b);
+        for (j = (int)gsl_rng_uniform_int(rng, 4); j > 0; j--)
+            batch_add_prefill(&b, 1 + (int32_t)gsl_rng_uniform_int(rng, 4000),
+                              (int32_t)gsl_rng_uniform_int(rng, 4000), 1);
+        for (j = (int)gsl_rng_uniform_int(rng, 40); j > 0; j--)
+            batch_add_decode(&b, 1 + (int32_t)gsl_rng_uniform_int(rng, 16),
+                             (int32_t)gsl_rng_uniform_int(rng, 8000));
+        if (batch_tokens(&b) == 0)
+            continue;
+        ck_assert_int_ge(price(p.cal, &b), price(p.roof, &b));
+    }
+    gsl_rng_free(rng);
+    batch_free(&b);
+    close_models(&p);
+}
+END_TEST
+
+START_TEST(test_empty_batch)
+{
+    struct priced p;
+    struct batch b;
+    struct cost_breakdown bd;
+    int k;
+
+    open_models(&p);
+    batch_init(&b);
+    ck_assert_int_eq(cost_price(p.cal, &b, &bd), 0);
+    ck_assert_int_gt(bd.fixed_ns, 0);
+    ck_assert_int_eq(bd.total_ns, bd.fixed_ns);
+    for (k = 0; k < OPC_COUNT; k++)
+        ck_assert_int_eq(bd.class_ns[k], 0);
+    batch_free(&b);
+    close_models(&p);
+}
+END_TEST
+
+/* A bad stdin line gets one message with its number; the others are
+ * answered, and the exit status is 2. */
+START_TEST(test_step_errors)
+{
+    const char *bin = getenv("LLMSIM_BIN");
+    char cmd[2048], line[512];
+    const char *in, *out, *err;
+    FILE *f;
+    int answers = 0, status;
+
+    if (bin == NULL) {
+        fprintf(stderr, "check_cost: LLMSIM_BIN unset, step test skipped\n");
+        return;
+    }
+    in = fx_put("in.jsonl", "{\"prefill\": [[128, 0]]}\nnot json\n"
+                "{\"prefill\": [[0, 5]]}\n{\"decode\": [[4, 100]], \"x\": 1}\n"
+                "{\"decode\": [[8, 512]]}\n");
+    out = fx_path("out.jsonl");
+    err = fx_path("err.txt");
+    snprintf(cmd, sizeof(cmd), "%s step --model llama-3-8b --hw "
+             "h100-sxm-80gb < %s > %s 2> %s", bin, in, out, err);
+    status = system(cmd);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 2);
+    f = fopen(out, "r");
+    while (fgets(line, sizeof(line), f))
+        answers += strstr(line, "\"ms\":") != NULL;
+    fclose(f);
+    ck_assert_int_eq(answers, 2);
+    f = fopen(err, "r");
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+    ck_assert_str_eq(line, "llmsim step: stdin:2: not valid JSON\n");
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+    ck_assert_str_eq(line, "llmsim step: stdin:3: prefill[0]: expected "
+                     "[integer >= 1, integer >= 0]\n");
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+    ck_assert_str_eq(line, "llmsim step: stdin:4: x: unknown key (known: "
+                     "prefill, decode, decode_ctx)\n");
+    fclose(f);
+}
+END_TEST
+
+Suite *cost_suite(void)
+{
+    Suite *s = suite_create("cost");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_known_points);
+    tcase_add_test(tc, test_bad_table);
+    tcase_add_test(tc, test_monotone);
+    tcase_add_test(tc, test_roofline_floor);
+    tcase_add_test(tc, test_empty_batch);
+    tcase_add_test(tc, test_step_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}
