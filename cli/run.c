@@ -46,6 +46,14 @@ static int next_request(void *ctx, struct req_spec *out, bool *eof,
     return source_next(((struct run_ctx *)ctx)->src, out, eof, d);
 }
 
+static int next_follow_up(void *ctx, int64_t session, int64_t now_ns,
+                          struct req_spec *out, bool *has,
+                          struct llm_diag *d)
+{
+    return source_feedback(((struct run_ctx *)ctx)->src, session, now_ns,
+                           out, has, d);
+}
+
 static int on_request(void *ctx, const struct request *q)
 {
     return store_request(((struct run_ctx *)ctx)->store, q);
@@ -120,6 +128,7 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
         .replicas = rc_, .router = sc->router,
         .router_params = sc->router_params, .router_path = "router",
         .seed = sc->seed, .source = next_request, .source_ctx = c,
+        .feedback = next_follow_up,
         .rec = { c, on_request, on_iteration } };
     struct sim *s = NULL;
     int32_t i;

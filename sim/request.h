@@ -48,6 +48,7 @@ struct request {
     int32_t preemptions;
     int32_t replica;
     int32_t rejected;          /* 1: never servable (too long for limits) */
+    int32_t follow_up;         /* 1: a closed-loop user's next request */
     int64_t first_sched_ns;    /* -1 until first scheduled */
     int64_t first_token_ns;    /* -1 until the prefill completes */
     int64_t last_token_ns;

@@ -22,6 +22,7 @@ struct sim {
 };
 
 static int on_arrival(void *ctx, const struct sim_event *ev);
+static int follow_up(struct sim *s, const struct request *done);
 static int on_iter_done(void *ctx, const struct sim_event *ev);
 static int on_wake(void *ctx, const struct sim_event *ev);
 static int on_timer(void *ctx, const struct sim_event *ev);
@@ -187,6 +188,8 @@ static int on_done(void *ctx, struct request *q)
     count_change(s, evq_now(s->q), -1);
     rc = s->cfg.rec.request_done ? s->cfg.rec.request_done(s->cfg.rec.ctx, q)
                                  : LLM_OK;
+    if (rc == LLM_OK)
+        rc = follow_up(s, q);
     req_free(s, q);
     return rc;
 }
@@ -236,6 +239,36 @@ static void keep_hashes(struct request *q, const struct req_spec *spec)
     q->prefix_block_tokens = spec->hash_block_tokens;
 }
 
+/* A request record for spec (borrowing the source's hashes only for
+ * routing, copying them for a caching KV manager); NULL: no memory. */
+static struct request *new_request(struct sim *s, const struct req_spec *spec)
+{
+    struct request *q = spec->block_hashes && spec->n_block_hashes > 0 ?
+                        req_with_hashes(spec) : req_alloc(s);
+
+    if (q == NULL)
+        return NULL;
+    keep_hashes(q, spec);
+    q->id = s->next_id++;
+    q->arrival_ns = spec->arrival_ns;
+    q->prompt_tokens = spec->prompt_tokens;
+    q->output_tokens = spec->output_tokens;
+    q->tenant = spec->tenant;
+    q->priority = spec->priority;
+    q->session = spec->session;
+    q->deadline_ns = -1;
+    /* Borrowed for the router only: the source keeps them valid until
+     * its next call, which comes after this request is routed. */
+    q->block_hashes = spec->block_hashes;
+    q->n_block_hashes = spec->block_hashes ? spec->n_block_hashes : 0;
+    q->hash_block_tokens = spec->hash_block_tokens;
+    q->first_sched_ns = q->first_token_ns = q->finish_ns = -1;
+    q->plan_idx = -1;
+    q->prefill_replica = -1;
+    q->kv_xfer_start_ns = q->kv_xfer_end_ns = -1;
+    return q;
+}
+
 static int pull_arrival(struct sim *s)
 {
     struct req_spec spec;
@@ -246,28 +279,9 @@ static int pull_arrival(struct sim *s)
     s->next_arrival_ns = -1;
     if (rc != LLM_OK || eof)
         return rc;
-    q = spec.block_hashes && spec.n_block_hashes > 0 ?
-        req_with_hashes(&spec) : req_alloc(s);
+    q = new_request(s, &spec);
     if (q == NULL)
         return diag_set(s->d, LLM_ENOMEM, "out of memory");
-    keep_hashes(q, &spec);
-    q->id = s->next_id++;
-    q->arrival_ns = spec.arrival_ns;
-    q->prompt_tokens = spec.prompt_tokens;
-    q->output_tokens = spec.output_tokens;
-    q->tenant = spec.tenant;
-    q->priority = spec.priority;
-    q->session = spec.session;
-    q->deadline_ns = -1;
-    /* Borrowed for the router only: the source keeps them valid until
-     * its next call, which comes after this request is routed. */
-    q->block_hashes = spec.block_hashes;
-    q->n_block_hashes = spec.block_hashes ? spec.n_block_hashes : 0;
-    q->hash_block_tokens = spec.hash_block_tokens;
-    q->first_sched_ns = q->first_token_ns = q->finish_ns = -1;
-    q->plan_idx = -1;
-    q->prefill_replica = -1;
-    q->kv_xfer_start_ns = q->kv_xfer_end_ns = -1;
     if (spec.arrival_ns < evq_now(s->q)) {
         req_free(s, q);
         return diag_set(s->d, LLM_EINVAL, "request %lld arrives at %lld ns, "
@@ -276,6 +290,30 @@ static int pull_arrival(struct sim *s)
     }
     s->next_arrival_ns = spec.arrival_ns;
     return evq_push(s->q, spec.arrival_ns, on_arrival, q, 0);
+}
+
+/* A closed-loop user's next request after one of theirs ended. */
+static int follow_up(struct sim *s, const struct request *done)
+{
+    struct req_spec spec;
+    struct request *q;
+    bool has = false;
+    int64_t now = evq_now(s->q);
+    int rc;
+
+    if (s->cfg.feedback == NULL || done->session < 0)
+        return LLM_OK;
+    rc = s->cfg.feedback(s->cfg.source_ctx, done->session, now, &spec, &has,
+                         s->d);
+    if (rc != LLM_OK || !has)
+        return rc;
+    spec.block_hashes = NULL;      /* nothing borrowed outlives this call */
+    q = new_request(s, &spec);
+    if (q == NULL)
+        return diag_set(s->d, LLM_ENOMEM, "out of memory");
+    q->follow_up = 1;
+    return evq_push(s->q, spec.arrival_ns > now ? spec.arrival_ns : now,
+                    on_arrival, q, 0);
 }
 
 /* Wakes every idle replica that got requests at this instant, once the
@@ -304,6 +342,9 @@ static int on_arrival(void *ctx, const struct sim_event *ev)
 {
     struct sim *s = ctx;
     struct request *q = ev->payload;
+    /* A closed-loop follow-up is not the source's pending arrival: the
+     * next one is already queued. */
+    bool pull = !q->follow_up;
     struct replica *r;
     int32_t i, limit;
     int rc;
@@ -335,7 +376,7 @@ static int on_arrival(void *ctx, const struct sim_event *ev)
             s->n_deferred++;
         }
     }
-    if (rc == LLM_OK)
+    if (rc == LLM_OK && pull)
         rc = pull_arrival(s);
     /* The wake is pushed after the instant's last arrival is queued. */
     if (rc == LLM_OK && s->next_arrival_ns != ev->t_ns)

@@ -31,6 +31,13 @@
 typedef int sim_source_fn(void *ctx, struct req_spec *out, bool *eof,
                           struct llm_diag *d);
 
+/* Closed-loop users: when a request of a session finishes (or is
+ * rejected), the source may answer with that session's next request,
+ * which arrives at out->arrival_ns (>= now_ns). */
+typedef int sim_feedback_fn(void *ctx, int64_t session, int64_t now_ns,
+                            struct req_spec *out, bool *has,
+                            struct llm_diag *d);
+
 struct sim_recorder {
     void *ctx;
     int (*request_done)(void *ctx, const struct request *q);
@@ -46,6 +53,7 @@ struct sim_config {
     uint64_t seed;
     sim_source_fn *source;
     void *source_ctx;
+    sim_feedback_fn *feedback;       /* optional; called with source_ctx */
     struct sim_recorder rec;
     /* Prefill/decode pools (sim/cluster.h); NULL: every replica serves
      * both phases.  Arrivals then go to the router over the entry range

@@ -13,6 +13,7 @@
 static const struct source_ops *const kinds[] = {
     &source_azure, &source_burstgpt, &source_gamma, &source_generic,
     &source_merge, &source_mooncake, &source_poisson, &source_rate_curve,
+    &source_closed_loop,
     NULL
 };
 
@@ -354,4 +355,17 @@ void source_close(struct req_source *s)
     gsl_rng_free(s->sample_rng);
     free(s->st);
     free(s);
+}
+
+int source_feedback(struct req_source *s, int64_t session, int64_t finish_ns,
+                    struct req_spec *out, bool *has, struct llm_diag *d)
+{
+    *has = false;
+    if (s->ops->feedback == NULL || s->err != LLM_OK ||
+        s->counts.emitted >= s->xf.limit)
+        return LLM_OK;
+    s->err = s->ops->feedback(s->st, session, finish_ns, out, has, d);
+    if (s->err == LLM_OK && *has)
+        s->counts.emitted++;
+    return s->err;
 }

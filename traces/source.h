@@ -57,6 +57,11 @@ struct source_ops {
     /* Optional: whether a file whose first line is this is of the kind
      * (source_guess_type). */
     bool (*sniff)(const char *first_line);
+    /* Optional (closed-loop kinds): a request of session finished at
+     * finish_ns; fills *out with that session's next request and sets
+     * *has, or leaves *has false.  out->arrival_ns >= finish_ns. */
+    int (*feedback)(void *st, int64_t session, int64_t finish_ns,
+                    struct req_spec *out, bool *has, struct llm_diag *d);
 };
 
 struct req_source;
@@ -71,6 +76,12 @@ int source_open(const cJSON *cfg, const char *path, uint64_t seed,
 int source_next(struct req_source *s, struct req_spec *out, bool *eof,
                 struct llm_diag *d);
 void source_close(struct req_source *s);   /* NULL ok */
+
+/* Closed-loop feedback (see source_ops.feedback): *has false for kinds
+ * without it.  Follow-up requests count against "limit" but bypass the
+ * other transforms (they are generated at simulated time, not read). */
+int source_feedback(struct req_source *s, int64_t session, int64_t finish_ns,
+                    struct req_spec *out, bool *has, struct llm_diag *d);
 
 /* The kind of a trace file, for a command line without --type: the first
  * kind whose sniff accepts the file's first line, else "generic".  *type
