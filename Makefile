@@ -37,7 +37,7 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC = $(sort $(wildcard tests/*.c))
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps run test bench validate clean calib-build mpi
+.PHONY: all deps run test bench validate validate-e2e clean calib-build mpi
 all: deps $(BUILD)/llmsim mpi
 
 deps:
@@ -78,6 +78,9 @@ bench: all
 
 validate: all
 	./$(BUILD)/llmsim validate
+
+validate-e2e: all
+	./$(BUILD)/llmsim validate-e2e hw/calib/data/e2e --plots docs/img/e2e
 
 # CUDA calibration programs: compiled wherever nvcc exists, run only on a GPU.
 calib-build:

@@ -12,6 +12,7 @@
 #include "cli/cmd_trace.h"
 #include "cli/step.h"
 #include "cli/validate.h"
+#include "cli/validate_e2e.h"
 #include "sim/version.h"
 
 static void usage(FILE *f)
@@ -37,6 +38,8 @@ static void usage(FILE *f)
         "                 write a config's workload as a generic CSV trace\n"
         "  validate [--cost NAME] [--markdown FILE] [--quiet]\n"
         "                 cost model against measured GPU iterations\n"
+        "  validate-e2e [DIR] [--plots DIR]\n"
+        "                 latency percentiles against measured serving runs\n"
         "  plot DB... [--out DIR]\n"
         "                 gnuplot figures (PNG, SVG) of run or sweep databases\n"
         "  sweep SWEEP.json [-j N] [--out DIR] [--quiet]\n"
@@ -70,6 +73,8 @@ int main(int argc, char **argv)
         return cmd_trace(argc - 1, argv + 1);
     if (strcmp(cmd, "validate") == 0)
         return cmd_validate(argc - 1, argv + 1);
+    if (strcmp(cmd, "validate-e2e") == 0)
+        return cmd_validate_e2e(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0)
         return cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "plot") == 0)

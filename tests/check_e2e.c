@@ -9,8 +9,11 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
+#include "tests/fixture.h"
 #include "tests/suites.h"
 
 static const char *llmsim_bin(void)
@@ -80,6 +83,109 @@ START_TEST(test_crosscheck_bad_config)
 }
 END_TEST
 
+/* rc of a shell command, its output in /tmp/check_e2e_cmd.log. */
+static int sh(const char *fmt, const char *a, const char *b)
+{
+    char cmd[2048], body[1024];
+    int rc;
+
+    snprintf(body, sizeof(body), fmt, a, b);
+    snprintf(cmd, sizeof(cmd), "ASAN_OPTIONS=detect_leaks=0 %s "
+             ">/tmp/check_e2e_cmd.log 2>&1", body);
+    rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static bool log_has(const char *text)
+{
+    char buf[8192];
+    FILE *f = fopen("/tmp/check_e2e_cmd.log", "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, text) != NULL;
+}
+
+/* A "measured" run made by sched.py with the fixed cost is llmsim's own
+ * answer: every error is 0.0% and validate-e2e exits 0, and it writes the
+ * CDF overlay files. */
+START_TEST(test_validate_e2e_exact)
+{
+    char args[600];
+
+    if (!have_python())
+        return;
+    ck_assert_int_eq(sh("mkdir -p %s/m && python3 hw/calib/reference/"
+                        "sched.py measure tests/data/e2e/fixed_vllm.json "
+                        "--set workload.rate_scale=4 --out %s/m/ok.jsonl",
+                        fx_tmpdir, fx_tmpdir), 0);
+    snprintf(args, sizeof(args), "%s/m --plots %s/p", fx_tmpdir, fx_tmpdir);
+    ck_assert_int_eq(sh("%s validate-e2e %s", llmsim_bin(), args), 0);
+    ck_assert(log_has("TTFT          3474.07    3474.07    +0.0%"));
+    ck_assert(log_has("1411.4 simulated (+0.0%)"));
+    ck_assert(log_has("median iteration error +0.0%"));
+    ck_assert_int_eq(access(fx_path("p/ok.dat"), R_OK), 0);
+    ck_assert_int_eq(access(fx_path("p/ok.gp"), R_OK), 0);
+}
+END_TEST
+
+/* Every iteration 10% longer than the fixed cost says: the cost model
+ * alone is off by -9.1%, the latencies by more, and the exit is 1. */
+START_TEST(test_validate_e2e_perturbed)
+{
+    if (!have_python())
+        return;
+    ck_assert_int_eq(sh("python3 hw/calib/reference/sched.py measure "
+                        "tests/data/e2e/fixed_sarathi.json --stretch 1.1 "
+                        "--out %s/bad.jsonl%s", fx_tmpdir, ""), 0);
+    ck_assert_int_eq(sh("%s validate-e2e %s", llmsim_bin(), fx_tmpdir), 1);
+    ck_assert(log_has("-49.4%*"));
+    ck_assert(log_has("(-9.1%), median iteration error -9.1%"));
+    ck_assert(log_has("targets missed"));
+}
+END_TEST
+
+static const char *const bad_lines[][2] = {
+    { "{\"type\": \"request\"}\n",
+      "x.jsonl: line 1: the run line must come first, once" },
+    { "{\"type\": \"run\", \"config\": 3, \"set\": []}\n",
+      "x.jsonl: line 1: a run line needs \"config\" (string)" },
+    { "{\"type\": \"run\", \"config\": \"tests/data/e2e/fixed_vllm.json\","
+      " \"set\": []}\n{\"type\": \"request\", \"arrival_ns\": 5}\n",
+      "x.jsonl: line 2: a request needs integer arrival_ns" },
+    { "{\"type\": \"run\", \"config\": \"tests/data/e2e/fixed_vllm.json\","
+      " \"set\": []}\n{\"type\": \"iteration\", \"start_ns\": 5, "
+      "\"end_ns\": 9, \"batch\": {\"decode\": [[0, 1]]}}\n",
+      "x.jsonl: line 2: batch: expected {\"prefill\"" },
+    { "{\"type\": \"run\", \"config\": \"tests/data/e2e/fixed_vllm.json\","
+      " \"set\": [\"scheduler.max_num_seqs=0\"]}\n",
+      "x.jsonl: line 1: tests/data/e2e/fixed_vllm.json: scheduler.max_num_seqs" },
+    { "not json\n", "x.jsonl: line 1: expected a JSON object" },
+};
+
+START_TEST(test_validate_e2e_bad_input)
+{
+    const char *f;
+
+    ck_assert_int_eq(sh("mkdir -p %s/b%s", fx_tmpdir, ""), 0);
+    fx_put("b/x.jsonl", bad_lines[_i][0]);
+    f = fx_path("b");
+    ck_assert_int_eq(sh("%s validate-e2e %s", llmsim_bin(), f), 2);
+    ck_assert_msg(log_has(bad_lines[_i][1]), "expected \"%s\"",
+                  bad_lines[_i][1]);
+}
+END_TEST
+
+START_TEST(test_validate_e2e_nothing_yet)
+{
+    ck_assert_int_eq(sh("%s validate-e2e %s/none", llmsim_bin(), fx_tmpdir),
+                     0);
+    ck_assert(log_has("no measured runs in"));
+}
+END_TEST
+
 Suite *e2e_suite(void)
 {
     Suite *s = suite_create("e2e");
@@ -89,6 +195,15 @@ Suite *e2e_suite(void)
     tcase_add_loop_test(t, test_crosscheck_vllm, 0, 3);
     tcase_add_loop_test(t, test_crosscheck_sarathi, 0, 3);
     tcase_add_test(t, test_crosscheck_bad_config);
+    suite_add_tcase(s, t);
+    t = tcase_create("validate_e2e");
+    tcase_set_timeout(t, 120);
+    tcase_add_checked_fixture(t, fx_setup, fx_teardown);
+    tcase_add_test(t, test_validate_e2e_exact);
+    tcase_add_test(t, test_validate_e2e_perturbed);
+    tcase_add_loop_test(t, test_validate_e2e_bad_input, 0,
+                        (int)(sizeof(bad_lines) / sizeof(bad_lines[0])));
+    tcase_add_test(t, test_validate_e2e_nothing_yet);
     suite_add_tcase(s, t);
     return s;
 }

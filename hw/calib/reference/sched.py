@@ -18,6 +18,8 @@ Times are integer nanoseconds, as in llmsim.  Engine methods:
                          "decode": [[count, ctx]]} (decodes run-length encoded in plan order)
   end(now)               the iteration ends at now: tokens, first tokens, finishes
 
+usage: sched.py measure CONFIG --out FILE [--set key.path=value]... [--stretch F]
+       (a synthetic measured run in serve.py's format, for validate-e2e's tests)
 usage: sched.py crosscheck CONFIG [--set key.path=value]... [--llmsim BIN]
        (CONFIG's cost_model must be {"name": "fixed", ...}; exit 0 when every request's
        first-token and finish times and preemptions agree with llmsim, 1 otherwise, 2 on
@@ -477,10 +479,48 @@ def crosscheck(argv):
     return 1 if diff else 0
 
 
+def measure(argv):
+    """Writes what serve.py would, from replay() with the fixed cost: a synthetic
+    "measured" run for validate-e2e's tests.  --stretch F multiplies every time after the
+    arrivals (each iteration lasts F times as long), to make a run llmsim must miss."""
+    ap = argparse.ArgumentParser(prog="sched.py measure")
+    ap.add_argument("config")
+    ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--stretch", type=float, default=1.0)
+    a = ap.parse_args(argv)
+    try:
+        cfg = load_scenario(a.config, a.set)
+        lim, kv, bt, mml = scenario_params(cfg, a.config)
+        reqs = load_requests(cfg, a.config)
+        base = fixed_cost(cfg, a.config)
+    except ConfigError as e:
+        print(f"sched.py: {e}", file=sys.stderr)
+        return 2
+    iters = replay(reqs, Engine(lim, kv, bt, mml),
+                   lambda b: int(round(base(b) * a.stretch)))
+    with open(a.out, "w") as f:
+        f.write(json.dumps({"type": "run", "config": a.config, "set": a.set,
+                            "scheduler": lim.name, "mode": "sched.py replay"}) + "\n")
+        for it in iters:
+            f.write(json.dumps({"type": "iteration", "start_ns": it["start_ns"],
+                                "end_ns": it["end_ns"], "preemptions": it["preemptions"],
+                                "batch": it["batch"]}) + "\n")
+        for q in reqs:
+            f.write(json.dumps({"type": "request", "id": q.id, "arrival_ns": q.arrival_ns,
+                                "first_token_ns": q.first_token_ns, "finish_ns": q.finish_ns,
+                                "prompt_tokens": q.prompt, "output_tokens": q.generated,
+                                "preemptions": q.preemptions,
+                                "status": "rejected" if q.rejected else "ok"}) + "\n")
+    return 0
+
+
 def main(argv):
     if len(argv) >= 1 and argv[0] == "crosscheck":
         return crosscheck(argv[1:])
-    print(__doc__.strip().splitlines()[-5], file=sys.stderr)
+    if len(argv) >= 1 and argv[0] == "measure":
+        return measure(argv[1:])
+    print("usage: sched.py crosscheck|measure CONFIG ... (see the docstring)", file=sys.stderr)
     return 2
 
 
