@@ -60,6 +60,16 @@ static double curve_time(const struct curve *c, double x, double sol,
     return exp(gsl_interp_eval(c->it, c->x, c->lt, x, NULL));
 }
 
+/* A row's time at y; the speed of light is computed only when y is
+ * outside the row (it costs exponentials). */
+static double row_time(const struct curve *c, double r, double y, sol_fn *sol,
+                       const void *ctx, bool *extrap)
+{
+    bool inside = y >= c->x[0] && y <= c->x[c->n - 1];
+
+    return curve_time(c, y, inside ? 0 : sol(ctx, r, y), extrap);
+}
+
 /* Bracket r between two rows and interpolate log time linearly between
  * their times at y (each row may cover a different y range). */
 static double grid_time(const struct row_curve *g, double r, double y,
@@ -72,15 +82,16 @@ static double grid_time(const struct row_curve *g, double r, double y,
         *extrap = true;
     if (g->n == 1 || r <= g->r[0] || r >= g->r[g->n - 1]) {
         int k = (g->n == 1 || r <= g->r[0]) ? 0 : g->n - 1;
+        double t = row_time(&g->rows[k], g->r[k], y, sol, ctx, extrap);
+        if (fabs(r - g->r[k]) < 1e-12)
+            return t;
         /* beyond the last row: that row's utilization at this r */
-        double t = curve_time(&g->rows[k], y, sol(ctx, g->r[k], y), extrap);
         return t * sol(ctx, r, y) / sol(ctx, g->r[k], y);
     }
     while (i + 2 < g->n && g->r[i + 1] < r)
         i++;
-    a = log(curve_time(&g->rows[i], y, sol(ctx, g->r[i], y), extrap));
-    b = log(curve_time(&g->rows[i + 1], y, sol(ctx, g->r[i + 1], y),
-                       extrap));
+    a = log(row_time(&g->rows[i], g->r[i], y, sol, ctx, extrap));
+    b = log(row_time(&g->rows[i + 1], g->r[i + 1], y, sol, ctx, extrap));
     w = (r - g->r[i]) / (g->r[i + 1] - g->r[i]);
     return exp(a + (b - a) * w);
 }
@@ -855,18 +866,19 @@ static double dec_sol(const void *ctx, double r, double y)
 /* The table's time at its own heads, carried to the query's heads at the
  * same utilization, and never below the query's speed of light. */
 static double attn_time(const struct calib *c, const struct attn_key *a,
-                        sol_fn *sol, double r, double y, double sol_q,
-                        bool *extrap)
+                        bool same_heads, sol_fn *sol, double r, double y,
+                        double sol_q, bool *extrap)
 {
     struct attn_sol_ctx ctx = { &c->dev, a };
-    double sol_t, t;
+    double t;
 
     if (a == NULL) {
         *extrap = true;
         return sol_q;
     }
-    sol_t = sol(&ctx, r, y);
-    t = grid_time(&a->g, r, y, sol, &ctx, extrap) * sol_q / sol_t;
+    t = grid_time(&a->g, r, y, sol, &ctx, extrap);
+    if (!same_heads)           /* carry to the query's heads */
+        t *= sol_q / sol(&ctx, r, y);
     return t > sol_q ? t : sol_q;
 }
 
@@ -874,7 +886,10 @@ double calib_attn_prefill_s(const struct calib *c, int32_t qh, int32_t kvh,
                             int32_t hd, int64_t q_tokens, int64_t prior,
                             bool *extrap)
 {
-    return attn_time(c, attn_nearest(c->pre, c->n_pre, qh, kvh, hd, extrap),
+    const struct attn_key *a = attn_nearest(c->pre, c->n_pre, qh, kvh, hd,
+                                            extrap);
+
+    return attn_time(c, a, a && a->qh == qh && a->kvh == kvh && a->hd == hd,
                      pre_sol, log((double)q_tokens), log1p((double)prior),
                      sol_prefill(&c->dev, qh, kvh, hd, (double)q_tokens,
                                  (double)prior), extrap);
@@ -885,8 +900,10 @@ double calib_attn_decode_s(const struct calib *c, int32_t qh, int32_t kvh,
                            bool *extrap)
 {
     double cx = ctx > 1 ? ctx : 1;
+    const struct attn_key *a = attn_nearest(c->dec, c->n_dec, qh, kvh, hd,
+                                            extrap);
 
-    return attn_time(c, attn_nearest(c->dec, c->n_dec, qh, kvh, hd, extrap),
+    return attn_time(c, a, a && a->qh == qh && a->kvh == kvh && a->hd == hd,
                      dec_sol, log((double)batch), log(cx),
                      sol_decode(&c->dev, qh, kvh, hd, (double)batch, cx),
                      extrap);

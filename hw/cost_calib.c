@@ -76,8 +76,9 @@ static double prefill_attn_s(const struct calibrated *c,
             continue;
         sum += calib_attn_prefill_s(c->tab, o->q_heads, o->kv_heads,
                                     o->head_dim, o->q_tokens, o->prior, &x);
-        floor_s = calib_attn_prefill_s(c->tab, o->q_heads, o->kv_heads,
-                                       o->head_dim, 1, 0, &unused);
+        if (n == 0)
+            floor_s = calib_attn_prefill_s(c->tab, o->q_heads, o->kv_heads,
+                                           o->head_dim, 1, 0, &unused);
         *extrap += x;
         n++;
     }
