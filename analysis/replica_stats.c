@@ -6,6 +6,8 @@
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 
+#include "analysis/column.h"
+
 /* The columns of one replica, in the order of the table. */
 static const char *const cols[] = { "replica", "requests_completed",
     "requests_rejected", "preemptions", "prompt_tokens", "output_tokens",
@@ -13,32 +15,13 @@ static const char *const cols[] = { "replica", "requests_completed",
     "tpot_ms_p99", "e2e_ms_p50", "e2e_ms_p99", "iterations", "busy_frac",
     "kv_util_mean", "queue_len_mean", NULL };
 
-struct vec {
-    double *v;
-    size_t n, cap;
-};
-
 struct rep {
-    struct vec ttft, tpot, e2e;
+    struct column ttft, tpot, e2e;
     int64_t ok, rejected, preemptions, in_tokens, out_tokens, iterations;
     double busy_ns, kv_ns, queue_ns;
 };
 
-static int push(struct vec *c, double x)
-{
-    if (c->n == c->cap) {
-        size_t ncap = c->cap ? c->cap * 2 : 256;
-        double *nv = realloc(c->v, ncap * sizeof(*nv));
-        if (nv == NULL)
-            return LLM_ENOMEM;
-        c->v = nv;
-        c->cap = ncap;
-    }
-    c->v[c->n++] = x;
-    return LLM_OK;
-}
-
-static void quantile(cJSON *o, const char *name, struct vec *c, double q)
+static void quantile(cJSON *o, const char *name, struct column *c, double q)
 {
     if (c->n == 0) {
         cJSON_AddNullToObject(o, name);
@@ -91,10 +74,10 @@ static int read_requests(sqlite3 *db, struct rep *reps, int32_t n,
         r->in_tokens += sqlite3_column_int64(st, 4);
         r->out_tokens += out;
         r->preemptions += sqlite3_column_int64(st, 6);
-        rc = push(&r->ttft, (double)(ft - arr) / 1e6) |
-             push(&r->e2e, (double)(fin - arr) / 1e6);
+        rc = column_push(&r->ttft, (double)(ft - arr) / 1e6) |
+             column_push(&r->e2e, (double)(fin - arr) / 1e6);
         if (rc == LLM_OK && out > 1)
-            rc = push(&r->tpot, (double)(fin - ft) / 1e6 / (double)(out - 1));
+            rc = column_push(&r->tpot, (double)(fin - ft) / 1e6 / (double)(out - 1));
         if (rc != LLM_OK)
             rc = diag_set(d, LLM_ENOMEM, "out of memory");
     }

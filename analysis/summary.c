@@ -8,24 +8,7 @@
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 
-struct column {
-    double *v;
-    size_t n, cap;
-};
-
-static int col_push(struct column *c, double x)
-{
-    if (c->n == c->cap) {
-        size_t ncap = c->cap ? c->cap * 2 : 1024;
-        double *nv = realloc(c->v, ncap * sizeof(*nv));
-        if (nv == NULL)
-            return LLM_ENOMEM;
-        c->v = nv;
-        c->cap = ncap;
-    }
-    c->v[c->n++] = x;
-    return LLM_OK;
-}
+#include "analysis/column.h"
 
 /* {"mean", "p50", "p90", "p95", "p99", "max"} of a column (sorted here). */
 static cJSON *dist(struct column *c)
@@ -89,11 +72,11 @@ static int read_requests(sqlite3 *db, const struct summary_slo *slo,
         c->in_tokens += sqlite3_column_int64(st, 3);
         c->out_tokens += out;
         c->preemptions += sqlite3_column_int64(st, 5);
-        rc = col_push(&c->ttft, ttft) | col_push(&c->e2e, e2e) |
-             col_push(&c->norm, e2e / (double)out);
+        rc = column_push(&c->ttft, ttft) | column_push(&c->e2e, e2e) |
+             column_push(&c->norm, e2e / (double)out);
         if (out > 1) {
             tpot = (e2e - ttft) / (double)(out - 1);
-            rc |= col_push(&c->tpot, tpot);
+            rc |= column_push(&c->tpot, tpot);
         }
         if (ttft <= slo->ttft_ms && tpot <= slo->tpot_ms)
             c->good++;
@@ -135,7 +118,7 @@ static cJSON *itl_dist(sqlite3 *db)
         double n = (double)sqlite3_column_int64(st, 1);
         total += n;
         sum += g * n;
-        if (col_push(&gap, g) || col_push(&cum, total))
+        if (column_push(&gap, g) || column_push(&cum, total))
             break;
     }
     sqlite3_finalize(st);
