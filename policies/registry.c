@@ -21,6 +21,7 @@ static const struct kv_ops *const kvs[] = {
     &kv_paged,
     &kv_prefix,
     &kv_radix,
+    &kv_compressed,
     NULL
 };
 

@@ -53,6 +53,11 @@ struct kv_ops {
                              int32_t n);
     /* Optional (NULL: zeros): the prefix-cache counters so far. */
     void (*stats)(const void *st, struct kv_stats *out);
+    /* Optional (NULL: ctx): how many of r's ctx cached tokens attention
+     * reads, for managers that compress the KV (policies/kv_compress.h);
+     * the replica gives the cost model this context. */
+    int64_t (*attn_tokens)(const void *st, const struct request *r,
+                           int64_t ctx);
 };
 
 #endif

@@ -457,8 +457,19 @@ void replica_wake_at(struct replica *r, int64_t t_ns)
         r->wake_at_ns = t_ns;
 }
 
+/* The context q's attention reads with ctx tokens cached: all of them
+ * unless the KV manager compresses (sim/kv.h attn_tokens). */
+static int32_t attn_ctx(const struct replica *r, const struct request *q,
+                        int32_t ctx)
+{
+    if (r->kv == NULL || r->kv->attn_tokens == NULL)
+        return ctx;
+    return (int32_t)r->kv->attn_tokens(r->kv_st, q, ctx);
+}
+
 /* Adds one plan item to b as the cost model sees it. */
-static int add_item(struct batch *b, const struct plan_item *it)
+static int add_item(const struct replica *r, struct batch *b,
+                    const struct plan_item *it)
 {
     const struct request *q = it->req;
     bool final;
@@ -470,11 +481,12 @@ static int add_item(struct batch *b, const struct plan_item *it)
     if (q == NULL)
         return LLM_OK;
     if (!it->prefill)
-        return batch_add_decode(b, 1, q->computed);
+        return batch_add_decode(b, 1, attn_ctx(r, q, q->computed));
     /* Logits are sampled only by the chunk (or layer group) that ends the
      * prompt. */
     final = it->groups == 0 || it->group == it->groups - 1;
-    return batch_add_prefill(b, it->tokens, q->computed, final &&
+    return batch_add_prefill(b, it->tokens, attn_ctx(r, q, q->computed),
+                             final &&
                              q->computed + it->tokens >=
                              replica_prefill_target(q));
 }
@@ -486,7 +498,7 @@ static int build_batch(struct replica *r)
 
     batch_clear(&r->batch);
     for (i = 0; i < r->n_plan && rc == LLM_OK; i++)
-        rc = add_item(&r->batch, &r->plan[i]);
+        rc = add_item(r, &r->batch, &r->plan[i]);
     return rc;
 }
 
@@ -507,7 +519,7 @@ static int push_item(struct replica *r, const struct plan_item *it)
         r->plan_decodes++;
     if (it->req && it->req->first_sched_ns < 0)
         it->req->first_sched_ns = r->iter_start_ns;
-    return add_item(&r->batch, it);
+    return add_item(r, &r->batch, it);
 }
 
 int replica_plan_layers(struct replica *r, struct request *q,
@@ -547,7 +559,7 @@ static int price_layers(struct replica *r, int64_t *dur_ns)
         if (r->plan[i].groups > 0 && r->plan[i].req != NULL)
             groups = r->plan[i].groups;
         else
-            rc = add_item(&r->layer_base, &r->plan[i]);
+            rc = add_item(r, &r->layer_base, &r->plan[i]);
     }
     if (rc == LLM_OK)
         rc = r->cost(r->cost_ctx, &r->layer_base, &base_ns);

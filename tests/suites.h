@@ -25,7 +25,9 @@
     X(plan)           \
     X(devices)        \
     X(disagg)         \
+    X(dsearch)        \
     X(kv)             \
+    X(kv_compress)    \
     X(e2e)
 
 #define LLM_DECLARE_SUITE(name) Suite *name##_suite(void);
