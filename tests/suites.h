@@ -25,7 +25,6 @@
     X(plan)           \
     X(devices)        \
     X(disagg)         \
-    X(dsearch)        \
     X(kv)             \
     X(kv_compress)    \
     X(e2e)
