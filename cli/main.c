@@ -5,6 +5,7 @@
 
 #include "cli/run.h"
 #include "cli/bench.h"
+#include "cli/cmd_dsearch.h"
 #include "cli/cmd_memory.h"
 #include "cli/cmd_plan.h"
 #include "cli/cmd_plot.h"
@@ -48,6 +49,10 @@ static void usage(FILE *f)
         "  plan PLAN.json [-j N] [--out DIR] [--quiet]\n"
         "                 cheapest hardware and policy that meets SLOs at a "
         "load\n"
+        "  disagg-search CONFIG [--max-gpus N] [--tp 1,2] [--baseline] "
+        "[--set k=v]...\n"
+        "                 prefill/decode pool sizes and tp with the most "
+        "goodput per GPU\n"
         "  bench [CONFIG] speed and peak memory of a whole run "
         "(configs/bench.json)\n"
         "  version        print the version\n"
@@ -83,6 +88,8 @@ int main(int argc, char **argv)
         return cmd_sweep(argc - 1, argv + 1);
     if (strcmp(cmd, "plan") == 0)
         return cmd_plan(argc - 1, argv + 1);
+    if (strcmp(cmd, "disagg-search") == 0)
+        return cmd_dsearch(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("llmsim %s\n", LLMSIM_VERSION);
         return 0;

@@ -57,6 +57,19 @@ static int plan_pool(struct pool *p, const struct model *m, double util,
     return memplan_check(m, &p->shard, &lim, mml, p->dev.id, &p->mem, d);
 }
 
+/* ops_check_shard names "hardware.tp" (the scenario's section); a pool's
+ * degrees live at "cluster.pools[i].tp", so say that instead. */
+static void repath_hardware(struct llm_diag *d, const char *path)
+{
+    static const char pre[] = "hardware.";
+    char msg[sizeof(d->msg)];
+
+    if (strncmp(d->msg, pre, sizeof(pre) - 1) != 0)
+        return;
+    snprintf(msg, sizeof(msg), "%s.%s", path, d->msg + sizeof(pre) - 1);
+    memcpy(d->msg, msg, sizeof(msg));
+}
+
 static int parse_pool(const cJSON *o, const char *path, const struct model *m,
                       struct pool *p, struct llm_diag *d)
 {
@@ -84,7 +97,9 @@ static int parse_pool(const cJSON *o, const char *path, const struct model *m,
     p->shard.pp = (int32_t)pp;
     p->replicas = (int32_t)reps;
     rc = device_find(llm_root(), dev, &p->dev, d);
-    return rc ? rc : ops_check_shard(m, &p->shard, d);
+    if (!rc && (rc = ops_check_shard(m, &p->shard, d)) != LLM_OK)
+        repath_hardware(d, path);
+    return rc;
 }
 
 static int parse_transfer(const cJSON *c, struct pools *ps,

@@ -25,6 +25,7 @@
     X(plan)           \
     X(devices)        \
     X(disagg)         \
+    X(dsearch)        \
     X(kv)             \
     X(kv_compress)    \
     X(e2e)

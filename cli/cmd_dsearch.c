@@ -1,0 +1,282 @@
+#include "cli/cmd_dsearch.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/run.h"
+#include "cli/scenario.h"
+
+static const cJSON *first_pool(const cJSON *pools, const char *role)
+{
+    const cJSON *p;
+
+    cJSON_ArrayForEach(p, pools) {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(p, "role");
+
+        if (cJSON_IsString(r) && strcmp(r->valuestring, role) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+int dsearch_ctx_init(struct dsearch_ctx *x, bool cluster,
+                     struct llm_diag *d)
+{
+    struct scenario sc;
+    const cJSON *pools, *p, *q;
+    int rc;
+
+    memset(&sc, 0, sizeof(sc));
+    rc = scenario_load(x->config, x->sets, &sc, d);
+    if (rc == LLM_OK && cluster) {
+        pools = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(sc.root, "cluster"), "pools");
+        p = first_pool(pools, "prefill");
+        q = first_pool(pools, "decode");
+        if (p == NULL || q == NULL)
+            rc = diag_set(d, LLM_EINVAL, "cluster.pools: the search needs a "
+                          "prefill pool and a decode pool as templates");
+        else if ((x->prefill = cJSON_Duplicate(p, true)) == NULL ||
+                 (x->decode = cJSON_Duplicate(q, true)) == NULL)
+            rc = diag_set(d, LLM_ENOMEM, "out of memory");
+    }
+    scenario_free(&sc);
+    return rc;
+}
+
+void dsearch_ctx_free(struct dsearch_ctx *x)
+{
+    cJSON_Delete(x->prefill);
+    cJSON_Delete(x->decode);
+    x->prefill = x->decode = NULL;
+}
+
+static cJSON *pool_copy(const cJSON *tmpl, int32_t tp, int32_t n)
+{
+    cJSON *p = cJSON_Duplicate(tmpl, true);
+
+    if (p == NULL)
+        return NULL;
+    cJSON_DeleteItemFromObjectCaseSensitive(p, "tp");
+    cJSON_DeleteItemFromObjectCaseSensitive(p, "replicas");
+    cJSON_AddNumberToObject(p, "tp", tp);
+    cJSON_AddNumberToObject(p, "replicas", n);
+    return p;
+}
+
+/* "cluster.pools=[...]" for c; caller frees. */
+static char *pools_set(const struct dsearch_ctx *x,
+                       const struct dsearch_cand *c)
+{
+    cJSON *a = cJSON_CreateArray();
+    char *t = NULL, *s = NULL;
+
+    if (a != NULL) {
+        cJSON_AddItemToArray(a, pool_copy(x->prefill, c->prefill_tp,
+                                          c->prefill_n));
+        cJSON_AddItemToArray(a, pool_copy(x->decode, c->decode_tp,
+                                          c->decode_n));
+        if (cJSON_GetArraySize(a) == 2)
+            t = cJSON_PrintUnformatted(a);
+    }
+    if (t != NULL && (s = malloc(strlen(t) + 16)) != NULL)
+        sprintf(s, "cluster.pools=%s", t);
+    free(t);
+    cJSON_Delete(a);
+    return s;
+}
+
+int dsearch_eval_scenario(void *ctx, const struct dsearch_cand *c,
+                          double rate_req_s, bool *pass,
+                          struct llm_diag *d)
+{
+    const struct dsearch_ctx *x = ctx;
+    struct run_opts o = { .out_dir = x->out_dir, .quiet = 1 };
+    struct scenario sc;
+    cJSON *summary = NULL;
+    const cJSON *att;
+    const char **sets;
+    char rate[64], *pools = NULL;
+    size_t n = 0, i = 0;
+    int rc;
+
+    while (x->sets && x->sets[n])
+        n++;
+    sets = calloc(n + 3, sizeof(*sets));
+    if (c != NULL && x->prefill != NULL)
+        pools = pools_set(x, c);
+    if (sets == NULL || (c != NULL && pools == NULL)) {
+        free(sets);
+        free(pools);
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < n; i++)
+        sets[i] = x->sets[i];
+    snprintf(rate, sizeof(rate), "workload.rate=%.6g", rate_req_s);
+    sets[n++] = rate;
+    if (pools)
+        sets[n++] = pools;
+    memset(&sc, 0, sizeof(sc));
+    rc = scenario_load(x->config, sets, &sc, d);
+    if (rc == LLM_OK)
+        rc = run_scenario(&sc, &o, &summary, NULL, d);
+    if (rc == LLM_OK) {
+        att = cJSON_GetObjectItemCaseSensitive(summary, "slo_attainment");
+        *pass = cJSON_IsNumber(att) && att->valuedouble >= x->attain;
+    }
+    cJSON_Delete(summary);
+    scenario_free(&sc);
+    free(sets);
+    free(pools);
+    return rc;
+}
+
+static const char *status_name(enum plan_status s)
+{
+    return s == PLAN_OK ? "ok" : s == PLAN_UNBOUNDED ? ">= (max rate)" :
+           s == PLAN_NONE ? "fails at min rate" : "infeasible";
+}
+
+static void print_row(const char *what, const struct dsearch_result *r)
+{
+    printf("%-24s %4d %10.4g %10.4g %12.4g  %s\n", what, r->c.gpus,
+           r->rate_req_s, r->fail_req_s, r->per_gpu, status_name(r->status));
+}
+
+static int parse_tps(const char *s, struct dsearch_grid *g)
+{
+    char *end;
+
+    g->n_tps = 0;
+    while (*s && g->n_tps < DSEARCH_MAX_TPS) {
+        long v = strtol(s, &end, 10);
+
+        if (end == s || v < 1 || v > 64 || (*end && *end != ','))
+            return -1;
+        g->tps[g->n_tps++] = (int32_t)v;
+        s = *end ? end + 1 : end;
+    }
+    return *s ? -1 : 0;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: llmsim disagg-search CONFIG [--max-gpus N] "
+            "[--tp 1,2,4] [--max-replicas N] [--start R] [--min-rate R] "
+            "[--max-rate R] [--rel-tol X] [--attain X] [--baseline] "
+            "[--out DIR] [--set key.path=value]...\n");
+    return 2;
+}
+
+static int search(struct dsearch_ctx *x, const struct dsearch_grid *g,
+                  const struct plan_search *s, bool baseline,
+                  struct llm_diag *d)
+{
+    struct dsearch_result r[256];
+    size_t n = 0, best = 0, i;
+    char what[64];
+    int rc;
+
+    printf("%-24s %4s %10s %10s %12s  %s\n", "placement (tp x n)", "gpus",
+           "pass req/s", "fail req/s", "req/s/GPU", "status");
+    if (baseline) {
+        struct scenario sc;
+
+        memset(&sc, 0, sizeof(sc));
+        memset(r, 0, sizeof(r[0]));
+        rc = scenario_load(x->config, x->sets, &sc, d);
+        r[0].c.gpus = sc.num_gpus;
+        scenario_free(&sc);
+        if (rc == LLM_OK)
+            rc = dsearch_goodput(s, dsearch_eval_scenario, x, NULL, &r[0], d);
+        if (rc == LLM_OK)
+            print_row("as configured", &r[0]);
+        return rc;
+    }
+    rc = dsearch_run(g, s, dsearch_eval_scenario, x, r, 256, &n, &best, d);
+    for (i = 0; rc == LLM_OK && i < n; i++) {
+        snprintf(what, sizeof(what), "P %dx%d + D %dx%d", r[i].c.prefill_tp,
+                 r[i].c.prefill_n, r[i].c.decode_tp, r[i].c.decode_n);
+        print_row(what, &r[i]);
+    }
+    if (rc == LLM_OK && best < n)
+        printf("best: prefill tp%d x %d, decode tp%d x %d: %.4g req/s on %d "
+               "GPUs = %.4g req/s per GPU\n", r[best].c.prefill_tp,
+               r[best].c.prefill_n, r[best].c.decode_tp, r[best].c.decode_n,
+               r[best].rate_req_s, r[best].c.gpus, r[best].per_gpu);
+    else if (rc == LLM_OK)
+        printf("best: none passes at the minimum rate\n");
+    return rc;
+}
+
+int cmd_dsearch(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "max-gpus", required_argument, NULL, 'g' },
+        { "tp", required_argument, NULL, 't' },
+        { "max-replicas", required_argument, NULL, 'r' },
+        { "start", required_argument, NULL, 's' },
+        { "min-rate", required_argument, NULL, 'm' },
+        { "max-rate", required_argument, NULL, 'M' },
+        { "rel-tol", required_argument, NULL, 'e' },
+        { "attain", required_argument, NULL, 'a' },
+        { "baseline", no_argument, NULL, 'b' },
+        { "out", required_argument, NULL, 'o' },
+        { "set", required_argument, NULL, 'S' },
+        { NULL, 0, NULL, 0 } };
+    struct dsearch_grid g = { .max_gpus = 4, .max_replicas = 4,
+                              .tps = { 1, 2 }, .n_tps = 2 };
+    struct plan_search s = { .start = 1, .min_scale = 0.05,
+                             .max_scale = 64, .rel_tol = 0.02,
+                             .max_steps = 24 };
+    struct dsearch_ctx x = { .out_dir = "out/disagg-search/run",
+                             .attain = 0.9 };
+    struct llm_diag d = { 0 };
+    const char **sets = calloc((size_t)argc + 1, sizeof(*sets));
+    char msg[1200];
+    bool baseline = false;
+    int c, ns = 0, rc;
+
+    if (sets == NULL)
+        return 1;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'g': g.max_gpus = atoi(optarg); break;
+        case 't': if (parse_tps(optarg, &g)) { free(sets); return usage(); }
+                  break;
+        case 'r': g.max_replicas = atoi(optarg); break;
+        case 's': s.start = atof(optarg); break;
+        case 'm': s.min_scale = atof(optarg); break;
+        case 'M': s.max_scale = atof(optarg); break;
+        case 'e': s.rel_tol = atof(optarg); break;
+        case 'a': x.attain = atof(optarg); break;
+        case 'b': baseline = true; break;
+        case 'o': x.out_dir = optarg; break;
+        case 'S': sets[ns++] = optarg; break;
+        default: free(sets); return usage();
+        }
+    }
+    if (optind != argc - 1 || g.max_gpus < 2 || g.max_replicas < 1 ||
+        s.start <= 0 || s.min_scale <= 0 || s.max_scale < s.start ||
+        s.rel_tol <= 0 || x.attain <= 0 || x.attain > 1) {
+        free(sets);
+        return usage();
+    }
+    x.config = argv[optind];
+    x.sets = sets;
+    d.file = x.config;
+    rc = dsearch_ctx_init(&x, !baseline, &d);
+    if (rc == LLM_OK)
+        rc = search(&x, &g, &s, baseline, &d);
+    dsearch_ctx_free(&x);
+    free(sets);
+    if (rc != LLM_OK) {
+        diag_format(&d, msg, sizeof(msg));
+        fprintf(stderr, "llmsim: %s\n", msg);
+        return diag_exit_status(rc);
+    }
+    return 0;
+}
