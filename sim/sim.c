@@ -424,16 +424,27 @@ static int sched_links(struct sim *s)
     return rc;
 }
 
-/* A request's KV landed on (or was handed within unified storage to)
- * its decode replica: wake that replica if it idles. */
-static int landed(struct sim *s, struct request *q)
+static int wake_idle(struct sim *s, struct replica *r)
 {
-    struct replica *r = &s->reps[q->replica];
-
     if (r->busy || r->wake_pending)
         return LLM_OK;
     r->wake_pending = true;
     return evq_push(s->q, evq_now(s->q), on_wake, NULL, r->index);
+}
+
+/* A request's KV landed on (or was handed within unified storage to)
+ * its decode replica: wake that replica if it idles, and the prefill
+ * replica too: the landing freed its copy of the KV, and a prefill
+ * replica whose KV was all held by hand-offs idles with arrivals waiting
+ * that nothing else would wake (it stalled the run at high load). */
+static int landed(struct sim *s, struct request *q)
+{
+    int rc = wake_idle(s, &s->reps[q->replica]);
+
+    if (rc == LLM_OK && q->prefill_replica >= 0 &&
+        q->prefill_replica < s->n_reps && q->prefill_replica != q->replica)
+        rc = wake_idle(s, &s->reps[q->prefill_replica]);
+    return rc;
 }
 
 struct handoff_ctx {
