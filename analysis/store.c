@@ -17,7 +17,7 @@ struct itl_slot {
 
 struct store {
     sqlite3 *db;
-    sqlite3_stmt *req, *iter, *itl, *metric;
+    sqlite3_stmt *req, *iter, *itl, *metric, *tier;
     struct itl_slot *itl_tab;  /* open addressing, power-of-two size */
     size_t itl_cap, itl_used;
     char tmp[1024], final[1024];
@@ -39,6 +39,9 @@ static const char schema[] =
     " running INTEGER, preemptions INTEGER);"
     "CREATE TABLE itl (gap_ns INTEGER, count INTEGER);"
     "CREATE TABLE metrics (name TEXT PRIMARY KEY, value REAL);"
+    "CREATE TABLE kv_tiers (replica INTEGER, t_ns INTEGER, tier TEXT,"
+    " capacity_blocks INTEGER, used_blocks INTEGER, hits INTEGER,"
+    " hit_blocks INTEGER, bytes_in REAL, bytes_out REAL);"
     "BEGIN;";
 
 int store_mkdirs(const char *dir, struct llm_diag *d)
@@ -77,7 +80,9 @@ static int prepare(struct store *s, struct llm_diag *d)
         sqlite3_prepare_v2(s->db, "INSERT INTO itl VALUES (?,?)", -1,
             &s->itl, NULL) ||
         sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO metrics VALUES "
-            "(?,?)", -1, &s->metric, NULL))
+            "(?,?)", -1, &s->metric, NULL) ||
+        sqlite3_prepare_v2(s->db, "INSERT INTO kv_tiers VALUES "
+            "(?,?,?,?,?,?,?,?,?)", -1, &s->tier, NULL))
         return sql_err(s->db, "prepare", d);
     return LLM_OK;
 }
@@ -198,6 +203,28 @@ int store_iteration(struct store *s, const struct iter_record *r)
     return step(s, st);
 }
 
+int store_kv_tiers(struct store *s, const struct iter_record *r)
+{
+    sqlite3_stmt *st = s->tier;
+    int32_t i;
+    int rc = LLM_OK;
+
+    for (i = 0; i < r->n_tiers && rc == LLM_OK; i++) {
+        const struct kv_tier_stats *t = &r->tiers[i];
+        sqlite3_bind_int(st, 1, r->replica);
+        sqlite3_bind_int64(st, 2, r->end_ns);
+        sqlite3_bind_text(st, 3, t->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, t->capacity_blocks);
+        sqlite3_bind_int64(st, 5, t->used_blocks);
+        sqlite3_bind_int64(st, 6, t->hits);
+        sqlite3_bind_int64(st, 7, t->hit_blocks);
+        sqlite3_bind_double(st, 8, t->bytes_in);
+        sqlite3_bind_double(st, 9, t->bytes_out);
+        rc = step(s, st);
+    }
+    return rc;
+}
+
 static size_t itl_hash(int64_t key, size_t cap)
 {
     return (size_t)((uint64_t)key * 0x9E3779B97F4A7C15ull >> 17) & (cap - 1);
@@ -299,6 +326,7 @@ static void close_db(struct store *s)
     sqlite3_finalize(s->iter);
     sqlite3_finalize(s->itl);
     sqlite3_finalize(s->metric);
+    sqlite3_finalize(s->tier);
     sqlite3_close(s->db);
     s->db = NULL;
 }

@@ -37,6 +37,9 @@ int store_open(const char *dir, const struct run_info *info,
                struct store **out, struct llm_diag *d);
 int store_request(struct store *s, const struct request *q);
 int store_iteration(struct store *s, const struct iter_record *rec);
+/* One kv_tiers row per lower KV tier of rec (issue 9): the tier's
+ * occupancy at the iteration's end and its traffic so far. */
+int store_kv_tiers(struct store *s, const struct iter_record *rec);
 /* gap_ns: time between two consecutive tokens of count sequences.
  * Counted in memory per microsecond; written to the itl table in gap
  * order when the database is read (store_db) or committed. */

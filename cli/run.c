@@ -66,6 +66,8 @@ static int on_iteration(void *ctx, const struct iter_record *rec)
     int rc = c->sc->write_iterations ? store_iteration(c->store, rec)
                                      : LLM_OK;
 
+    if (rc == LLM_OK && rec->n_tiers > 0)
+        rc = store_kv_tiers(c->store, rec);
     if (c->sc->pools.n > 0)      /* each pool meters its own device */
         pools_iteration(&c->sc->pools, rec);
 

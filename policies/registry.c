@@ -22,6 +22,7 @@ static const struct kv_ops *const kvs[] = {
     &kv_prefix,
     &kv_radix,
     &kv_compressed,
+    &kv_tiered,
     NULL
 };
 

@@ -33,6 +33,18 @@ struct kv_stats {
     int64_t cached_blocks;             /* blocks held by no request */
 };
 
+/* One lower tier of a tiered manager (issue 9): occupancy now and
+ * traffic so far, in KV blocks and bytes.  bytes_in: written into the
+ * tier (write-back, demotion); bytes_out: read out of it (prefetch,
+ * demotion to the tier below). */
+#define KV_MAX_TIERS 2
+struct kv_tier_stats {
+    const char *name;                  /* "host", "ssd"; static */
+    int64_t capacity_blocks, used_blocks;
+    int64_t hits, hit_blocks;          /* prefetches and their blocks */
+    double bytes_in, bytes_out;
+};
+
 struct kv_ops {
     const char *name;
     size_t state_size;
@@ -58,6 +70,20 @@ struct kv_ops {
      * the replica gives the cost model this context. */
     int64_t (*attn_tokens)(const void *st, const struct request *r,
                            int64_t ctx);
+    /* Optional, for managers that move KV to other tiers: called once
+     * after init with the size of a block (bytes, per GPU) and the
+     * device's host link; errors name path. */
+    int (*attach)(void *st, double block_bytes, double host_bw_bytes_s,
+                  int64_t host_latency_ns, const char *path,
+                  struct llm_diag *d);
+    /* Optional: starts the transfers the grows since the last call asked
+     * for, at now_ns, and sets *ready_ns to when the data the iteration
+     * needs has landed (<= now_ns: nothing to wait for).  LLM_ENOMEM. */
+    int (*sync)(void *st, int64_t now_ns, int64_t *ready_ns);
+    /* Optional (NULL: none): fills up to max lower tiers' counters,
+     * returns how many. */
+    int32_t (*tiers)(const void *st, struct kv_tier_stats *out,
+                     int32_t max);
 };
 
 #endif

@@ -58,6 +58,15 @@ int replica_init(struct replica *r, const struct replica_config *cfg,
         rc = cfg->kv->init(r->kv_st, cfg->kv_capacity_blocks,
                            cfg->block_tokens, cfg->kv_params, cfg->kv_path,
                            d);
+    if (rc == LLM_OK && cfg->kv->attach) {
+        rc = cfg->kv->attach(r->kv_st, cfg->kv_block_bytes,
+                             cfg->host_bw_bytes_s, cfg->host_latency_ns,
+                             cfg->kv_path, d);
+        if (rc != LLM_OK && cfg->kv->fini)
+            cfg->kv->fini(r->kv_st);
+        if (rc != LLM_OK && cfg->sched->fini)
+            cfg->sched->fini(r->sched_st);
+    }
     if (rc == LLM_OK && cfg->sched->attach) {
         rc = cfg->sched->attach(r->sched_st, r, cfg->sched_path, d);
         if (rc != LLM_OK && cfg->sched->fini)
@@ -568,6 +577,21 @@ static int price_layers(struct replica *r, int64_t *dur_ns)
     return rc;
 }
 
+/* A tiered KV manager starts the transfers this plan's allocations asked
+ * for; the compute waits for the prefetches (sim/kv.h sync). */
+static int kv_sync(struct replica *r, int64_t now_ns)
+{
+    int64_t ready_ns;
+    int rc;
+
+    if (r->kv->sync == NULL)
+        return LLM_OK;
+    rc = r->kv->sync(r->kv_st, now_ns, &ready_ns);
+    if (rc == LLM_OK && ready_ns > r->iter_stall_until_ns)
+        r->iter_stall_until_ns = ready_ns;
+    return rc;
+}
+
 int replica_begin(struct replica *r, int64_t now_ns, int64_t *dur_ns)
 {
     int64_t preempted = r->preemptions;
@@ -587,6 +611,8 @@ int replica_begin(struct replica *r, int64_t now_ns, int64_t *dur_ns)
     batch_clear(&r->batch);
     *dur_ns = -1;
     rc = r->sched->schedule(r->sched_st, r, now_ns);
+    if (rc == LLM_OK)
+        rc = kv_sync(r, now_ns);
     if (rc == LLM_OK && r->batch_stale)
         rc = build_batch(r);
     if (rc != LLM_OK)
@@ -754,6 +780,8 @@ int replica_end(struct replica *r, int64_t now_ns, replica_done_fn *done,
         .swap_out_blocks = r->iter_swap_out_blocks,
         .swap_in_blocks = r->iter_swap_in_blocks,
         .stall_ns = r->iter_stall_ns };
+    if (r->kv->tiers)
+        rec->n_tiers = r->kv->tiers(r->kv_st, rec->tiers, KV_MAX_TIERS);
     r->busy = false;
     r->n_itl = 0;
     for (i = 0; i < r->n_plan && rc == LLM_OK; i++)

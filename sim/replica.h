@@ -208,6 +208,9 @@ struct iter_record {
     int64_t n_swapped;
     int64_t swap_out_blocks, swap_in_blocks;  /* during this one */
     int64_t stall_ns;          /* of the iteration, waiting for swaps */
+    /* Lower KV tiers after the iteration (issue 9; 0: none) */
+    struct kv_tier_stats tiers[KV_MAX_TIERS];
+    int32_t n_tiers;
 };
 
 int replica_init(struct replica *r, const struct replica_config *cfg,

@@ -28,6 +28,7 @@
     X(dsearch)        \
     X(kv)             \
     X(kv_compress)    \
+    X(kv_tiers)       \
     X(e2e)
 
 #define LLM_DECLARE_SUITE(name) Suite *name##_suite(void);
