@@ -1,21 +1,74 @@
 #!/bin/sh
-# scripts/reproduce_disagg.sh: per-GPU goodput of DistServe-style
-# disaggregation against colocated vLLM (docs/validation.md,
-# "Disaggregation (issue 10)").  For each config, raises the Poisson rate
-# until fewer than 90% of requests meet both SLOs (DistServe's goodput
-# definition) and prints the highest passing rate per GPU.
+# scripts/reproduce_disagg.sh: the disaggregation figures of
+# docs/validation.md, "Disaggregation (issue 10)".  Goodput = the highest
+# Poisson rate at which >= 90% of requests meet both SLOs (DistServe's
+# definition), found by `llmsim disagg-search` (doubling then bisection).
+#  1. DistServe: the best prefill/decode placement (pool sizes and tp) by
+#     req/s per GPU, against colocated vLLM and Sarathi on 1 and 4 GPUs, at
+#     the paper's OPT-13B SLO (250/100 ms) and tighter ones.
+#  2. Splitwise: each cluster's highest sustainable rate under fixed
+#     TTFT/TPOT bounds derived from requests run alone on the A100 baseline
+#     (3x and 1.5x their p90: Splitwise's P90 slowdown bounds), and output
+#     tokens/s per $/hour.
+#  3. semi-PD: E2E latency against colocated vLLM and Sarathi on one GPU.
 set -eu
 BIN=${LLMSIM_BIN:-./build/llmsim}
 OUT=${OUT:-out/disagg}
-for cfg in distserve_llama2_13b_a100_colocated:1 distserve_llama2_13b_a100:3; do
-    name=${cfg%%:*}; gpus=${cfg##*:}; best=0
-    for rate in 0.5 1 1.5 2 2.5 3 3.5 4 4.5 5 5.5 6 7 8 9 10 11 12 14 16; do
-        "$BIN" run "configs/papers/disagg/$name.json" --quiet \
-            --set "workload.rate=$rate" --out "$OUT/$name-$rate"
-        att=$(sed -n 's/.*"slo_attainment":[[:space:]]*\([0-9.e-]*\).*/\1/p' \
-              "$OUT/$name-$rate/summary.json" | head -1)
-        if awk "BEGIN { exit !($att >= 0.9) }"; then best=$rate; fi
+CFG=configs/papers/disagg
+DS=$CFG/distserve_llama2_13b_a100.json
+CO=$CFG/distserve_llama2_13b_a100_colocated.json
+
+for slo in 250:100 250:50 250:40 125:50; do
+    S="--set slo.ttft_ms=${slo%%:*} --set slo.tpot_ms=${slo##*:}"
+    echo "== DistServe, SLO TTFT/TPOT ${slo%%:*}/${slo##*:} ms"
+    "$BIN" disagg-search "$DS" --out "$OUT/ds" --max-gpus 6 --tp 1,2,4 \
+        --max-replicas 5 --min-rate 0.05 $S | tail -1
+    for g in 1 4; do
+        for s in vllm sarathi; do
+            printf 'colocated %s on %d GPU(s): ' "$s" "$g"
+            "$BIN" disagg-search "$CO" --baseline --out "$OUT/co" \
+                --min-rate 0.05 --set hardware.num_gpus=$g \
+                --set scheduler.name=$s $S | tail -1
+        done
     done
-    awk -v n="$name" -v b="$best" -v g="$gpus" \
-        'BEGIN { printf "%s: %.2f req/s at >= 90%% SLO, %.3f req/s per GPU\n", n, b, b / g }'
+done
+
+# The request alone: 0.02 req/s on the baseline never batches two.
+SW=$CFG/splitwise_llama2_70b
+"$BIN" run ${SW}_a100_baseline.json --quiet --out "$OUT/sw-alone" \
+    --set workload.rate=0.02 --set workload.num_requests=300
+eval "$(python3 -c "import json; s = json.load(open('$OUT/sw-alone/summary.json'))
+print('TTFT=%.0f TPOT=%.1f' % (3 * s['ttft_ms']['p90'], 1.5 * s['tpot_ms']['p90']))")"
+echo "== Splitwise: SLO TTFT $TTFT ms, TPOT $TPOT ms (3x, 1.5x the p90 alone)"
+S="--set slo.ttft_ms=$TTFT --set slo.tpot_ms=$TPOT"
+ONLY_PD='[{"name":"prompt","role":"prefill","device":"h100-sxm-80gb","tp":8},{"name":"token","role":"decode","device":"a100-sxm-80gb","tp":8,"replicas":2}]'
+sw() {  # name config price_per_hour sets...
+    name=$1 cfg=$2 usd=$3; shift 3
+    rate=$("$BIN" disagg-search "$cfg" --baseline --out "$OUT/sw" --start 4 \
+           --max-rate 200 $S "$@" | tail -1 | awk '{ print $4 }')
+    "$BIN" run "$cfg" --quiet --out "$OUT/sw-$name" $S "$@" \
+        --set workload.rate="$rate"
+    python3 -c "import json; s = json.load(open('$OUT/sw-$name/summary.json'))
+t = s['throughput_out_tok_s']
+print('%-28s %6s req/s  %6.0f out tok/s  \$%6.2f/h  %5.1f tok/s per \$/h  (attain %.3f)'
+      % ('$name', '$rate', t, $usd, t / $usd, s['slo_attainment']))"
+}
+sw "3x DGX-A100" ${SW}_a100_baseline.json 42.96
+sw "4x DGX-A100" ${SW}_a100_baseline.json 57.28 --set hardware.num_gpus=32
+sw "2x DGX-H100" ${SW}_a100_baseline.json 47.84 --set hardware.num_gpus=16 \
+    --set hardware.device=h100-sxm-80gb
+sw "H100 P + A100 T + A100 mixed" ${SW}_h100_a100.json 52.56
+sw "H100 P + 2 A100 T" ${SW}_h100_a100.json 52.56 --set "cluster.pools=$ONLY_PD"
+
+echo "== semi-PD vs colocated, one A100, E2E ms mean / p90"
+for rate in 1 2 3 4 5; do
+    for v in vllm:$CO:vllm sarathi:$CO:sarathi semi_pd:$CFG/semipd_llama2_13b_a100.json:vllm; do
+        name=${v%%:*} rest=${v#*:}; cfg=${rest%%:*} sched=${rest##*:}
+        "$BIN" run "$cfg" --quiet --out "$OUT/sp-$name-$rate" \
+            --set workload.rate=$rate --set scheduler.name=$sched
+        python3 -c "import json; s = json.load(open('$OUT/sp-$name-$rate/summary.json'))
+print('rate %s %-8s E2E %6.0f / %6.0f  TTFT p90 %5.0f  TPOT p90 %5.1f'
+      % ($rate, '$name', s['e2e_ms']['mean'], s['e2e_ms']['p90'],
+         s['ttft_ms']['p90'], s['tpot_ms']['p90']))"
+    done
 done
