@@ -137,6 +137,69 @@ START_TEST(test_ssd_demotion)
 }
 END_TEST
 
+static int fixed_cost(void *ctx, const struct batch *b, int64_t *ns)
+{
+    (void)ctx;
+    (void)b;
+    *ns = 1000;
+    return LLM_OK;
+}
+
+static int keep_done(void *ctx, struct request *q)
+{
+    (void)ctx;
+    (void)q;
+    return LLM_OK;
+}
+
+/* Serves q alone on r from now_ns; returns the iteration's duration. */
+static int64_t replica_serve(struct replica *r, struct request *q,
+                             int64_t now_ns)
+{
+    struct iter_record rec;
+    int64_t dur;
+
+    q->plan_idx = -1;
+    q->first_sched_ns = q->first_token_ns = q->finish_ns = -1;
+    replica_enqueue(r, q);
+    ck_assert_int_eq(replica_begin(r, now_ns, &dur), LLM_OK);
+    ck_assert_int_gt(dur, 0);
+    ck_assert_int_eq(replica_end(r, now_ns + dur, keep_done, NULL, &rec),
+                     LLM_OK);
+    ck_assert_int_eq(q->state, REQ_DONE);
+    return dur;
+}
+
+/* Through a replica (vLLM scheduler, every batch priced 1 us): C's host
+ * hit makes its iteration last 1 us of compute + 10 us + 2 MiB / (1
+ * MiB/ms), and the iteration's record carries the host tier. */
+START_TEST(test_replica_waits_for_prefetch)
+{
+    cJSON *p = cJSON_Parse("{\"name\": \"tiered\", \"host\": "
+                           "{\"capacity_gib\": 0.00390625}}");
+    struct replica_config rc = { .kv_capacity_blocks = 4,
+        .block_tokens = 16, .max_model_len = 4096, .sched = &sched_vllm,
+        .sched_path = "scheduler", .kv = &kv_tiered, .kv_params = p,
+        .kv_path = "kv_cache", .cost = fixed_cost, .kv_block_bytes = MIB,
+        .host_bw_bytes_s = MIB * 1000, .host_latency_ns = 10000 };
+    struct llm_diag d = { 0 };
+    struct replica r;
+    uint64_t ha[] = { 1, 2 }, hb[] = { 3, 4, 5, 6 };
+    struct request a = req(ha, 2), b = req(hb, 4), c = req(ha, 2);
+
+    a.output_tokens = b.output_tokens = c.output_tokens = 1;
+    b.id = 1;
+    c.id = 2;
+    ck_assert_msg(replica_init(&r, &rc, &d) == LLM_OK, "%s", d.msg);
+    ck_assert_int_eq(replica_serve(&r, &a, 0), 1000);
+    ck_assert_int_eq(replica_serve(&r, &b, 10000), 1000);
+    ck_assert_int_eq(replica_serve(&r, &c, 20000), 1000 + 10000 + 2000000);
+    ck_assert_int_eq(c.prefix_hit_tokens, 31);
+    replica_fini(&r);
+    cJSON_Delete(p);
+}
+END_TEST
+
 /* Random prompts over a few shared prefixes: every tier's used blocks
  * stay within [0, capacity] after each step. */
 START_TEST(test_random_accounting)
@@ -245,6 +308,7 @@ Suite *kv_tiers_suite(void)
 
     tcase_add_test(t, test_host_hit_delay);
     tcase_add_test(t, test_ssd_demotion);
+    tcase_add_test(t, test_replica_waits_for_prefetch);
     tcase_add_loop_test(t, test_random_accounting, 0, 4);
     tcase_add_test(t, test_bad_config);
     suite_add_tcase(s, t);
