@@ -141,7 +141,7 @@ static const char *status_name(enum plan_status s)
 
 static void print_row(const char *what, const struct dsearch_result *r)
 {
-    printf("%-24s %4d %10.4g %10.4g %12.4g  %s\n", what, r->c.gpus,
+    printf("%-24s %4d %10.6g %10.6g %12.4g  %s\n", what, r->c.gpus,
            r->rate_req_s, r->fail_req_s, r->per_gpu, status_name(r->status));
 }
 
