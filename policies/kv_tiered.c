@@ -333,8 +333,10 @@ static int tiered_init(void *st, int64_t capacity_blocks,
     for (i = 0; i < T_N; i++)
         k->t[i].lru.head = k->t[i].lru.tail = -1;
     k->block_tokens = block_tokens;
-    /* 64 GiB of host DRAM per GPU: the order LMCache's examples give its
-     * CPU backend (docs/kv.md); a config sets its own. */
+    /* 64 GiB of host DRAM per GPU by default: a quarter of a DGX H100's
+     * share (2 TB of system memory for 8 GPUs, NVIDIA DGX H100 data
+     * sheet), leaving the rest to the OS, pinned staging and the engine;
+     * a config sets its own. */
     rc = parse_tier(params, path, "host", 64, &k->host_gib, NULL, d);
     if (rc == LLM_OK)
         rc = parse_tier(params, path, "ssd", 0, &k->ssd_gib, &ssd_link, d);
