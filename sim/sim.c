@@ -491,12 +491,18 @@ static int cluster_after(struct sim *s, struct replica *r,
     struct handoff_ctx h = { s, rec->end_ns - rec->start_ns };
     int rc = replica_take_handoffs(r, on_handoff, &h);
 
+    int32_t off = s->cfg.cluster->partner_offset, p = r->index - off;
+
     if (rc == LLM_OK && r->role != REPLICA_PREFILL &&
         cluster_waiting(s->cl) > 0) {
         rc = cluster_retry(s->cl, s->reps, s->n_reps, evq_now(s->q));
         if (rc == LLM_OK)
             rc = sched_links(s);
     }
+    /* semi-PD: a decode half's iteration may have freed the KV its
+     * prefill half shares, and that half may idle waiting for it. */
+    if (rc == LLM_OK && off > 0 && p >= 0 && p < s->cfg.cluster->n_entry)
+        rc = wake_idle(s, &s->reps[p]);
     return rc;
 }
 
