@@ -72,3 +72,12 @@ print('rate %s %-8s E2E %6.0f / %6.0f  TTFT p90 %5.0f  TPOT p90 %5.1f'
          s['ttft_ms']['p90'], s['tpot_ms']['p90']))"
     done
 done
+
+echo "== semi-PD goodput (250/100 ms) by fixed SM split; colocated vLLM above"
+for f in 0.5 0.7 0.85; do
+    printf 'prefill_sm_fraction %s: ' "$f"
+    "$BIN" disagg-search $CFG/semipd_llama2_13b_a100.json --baseline \
+        --out "$OUT/sp-split" --min-rate 0.05 --set "cluster.pools=[{\"name\":
+        \"semi\",\"role\":\"semi_pd\",\"device\":\"a100-sxm-80gb\",
+        \"prefill_sm_fraction\":$f}]" | tail -1
+done
