@@ -50,7 +50,7 @@ static int parse_model(struct scenario *sc, struct llm_diag *d)
 static const char *const hw_keys[] = { "device", "num_gpus", "tp", "pp",
     "ep", "ep_alltoall", "moe_skew", "gpus_per_node", "network_link",
     "dtype", "kv_dtype", "gpu_memory_utilization", "reserve_gib",
-    "cuda_graph_gib", "kv_blocks", NULL };
+    "cuda_graph_gib", "kv_blocks", "attention_offload", NULL };
 
 /* The parallel layout: tp, pp, ep and how many GPUs in all. */
 static int parse_layout(const cJSON *h, struct scenario *sc,
@@ -133,7 +133,7 @@ static int parse_network(const cJSON *h, struct scenario *sc,
 
 static int parse_hardware(struct scenario *sc, struct llm_diag *d)
 {
-    const cJSON *h = NULL;
+    const cJSON *h = NULL, *off = NULL;
     const char *dev = NULL;
     int rc = jcfg_obj(sc->root, "", "hardware", true, &h, d);
 
@@ -154,6 +154,10 @@ static int parse_hardware(struct scenario *sc, struct llm_diag *d)
                            &sc->kv_blocks_override, d);
     if (!rc) rc = parse_network(h, sc, d);
     if (!rc) rc = device_find(llm_root(), dev, &sc->dev, d);
+    if (!rc) rc = jcfg_obj(h, "hardware", "attention_offload", false, &off,
+                           d);
+    if (!rc) rc = attn_offload_parse(off, "hardware.attention_offload",
+                                     llm_root(), &sc->offload, d);
     if (rc)
         return rc;
     d->file = sc->path;
@@ -260,6 +264,30 @@ static void sched_limits(const struct scenario *sc, int64_t *tokens,
         *tokens = sc->max_model_len > 2048 ? sc->max_model_len : 2048;
 }
 
+/* With attention offloading the KV lives on the offload device: the GPU
+ * must hold weights, activations and reserve; the device bounds the KV. */
+static int plan_offloaded(struct scenario *sc, const struct mem_limits *lim,
+                          struct llm_diag *d)
+{
+    struct mem_plan *p = &sc->mem;
+
+    memplan_build(&sc->model, &sc->shard, lim, p);
+    if (p->kv_bytes < 0)
+        return diag_set(d, LLM_ERANGE, "hardware: %s weights, activations "
+                        "and reserve (%.2f GiB) exceed %s's usable %.2f GiB",
+                        sc->model.id, (p->gpu_bytes - p->kv_bytes) / GIB,
+                        sc->dev.id, p->gpu_bytes / GIB);
+    p->kv_bytes = sc->offload.dev.mem_bytes * sc->offload.mem_util;
+    p->kv_blocks = attn_offload_kv_blocks(&sc->offload, p->block_bytes);
+    p->kv_tokens = p->kv_blocks * sc->block_tokens;
+    if (sc->max_model_len > 0 && p->kv_tokens < sc->max_model_len)
+        return diag_set(d, LLM_ERANGE, "hardware.attention_offload.device: "
+                        "%s holds %lld KV tokens, fewer than "
+                        "model.max_model_len %d", sc->offload.dev.id,
+                        (long long)p->kv_tokens, (int)sc->max_model_len);
+    return LLM_OK;
+}
+
 int scenario_plan_memory(struct scenario *sc, int64_t token_budget,
                          int64_t max_seqs, struct llm_diag *d)
 {
@@ -276,6 +304,8 @@ int scenario_plan_memory(struct scenario *sc, int64_t token_budget,
         sc->mem.kv_tokens = sc->kv_blocks_override * sc->block_tokens;
         return LLM_OK;
     }
+    if (sc->offload.on)
+        return plan_offloaded(sc, &lim, d);
     return memplan_check(&sc->model, &sc->shard, &lim, sc->max_model_len,
                          sc->dev.id, &sc->mem, d);
 }
@@ -288,7 +318,9 @@ static int validate_plugins(struct scenario *sc, struct llm_diag *d)
     void *b = calloc(1, sc->kv->state_size + 1);
     void *c = calloc(1, sc->router->state_size + 1);
     struct cost_env env = { .model = &sc->model, .dev = &sc->dev,
-                            .shard = sc->shard, .root = llm_root() };
+                            .shard = sc->shard, .root = llm_root(),
+                            .offload = sc->offload.on ? &sc->offload
+                                                      : NULL };
     struct cost_model *cm = NULL;
     struct req_source *src = NULL;
     int rc = (a && b && c) ? LLM_OK : diag_set(d, LLM_ENOMEM, "out of memory");
@@ -322,6 +354,10 @@ static int load_pools(struct scenario *sc, struct llm_diag *d)
 
     if (rc || sc->pools.n == 0)
         return rc;
+    if (sc->offload.on)
+        return diag_set(d, LLM_EINVAL, "hardware.attention_offload: not "
+                        "supported with \"cluster\" pools (each pool has "
+                        "its own hardware)");
     sc->replicas = sc->num_gpus = 0;
     for (i = 0; i < sc->pools.n; i++) {
         const struct pool *p = &sc->pools.p[i];

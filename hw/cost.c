@@ -7,6 +7,7 @@
 #include "hw/accel.h"
 #include "hw/comm.h"
 #include "hw/cost_fixed.h"
+#include "hw/offload.h"
 #include "sim/jcfg.h"
 
 static const struct cost_ops *const cost_models[] = {
@@ -31,6 +32,7 @@ struct cost_model {
     const struct cost_ops *ops;
     const struct cost_env *env;
     struct op_list list;
+    struct op_list gpu;            /* attention the GPU keeps (offload) */
     struct memo_entry *memo;
     void *st;
 };
@@ -112,6 +114,7 @@ void cost_destroy(struct cost_model *c)
     if (c->ops->fini)
         c->ops->fini(c->st);
     ops_free(&c->list);
+    ops_free(&c->gpu);
     free(c->memo);
     free(c->st);
     free(c);
@@ -129,6 +132,21 @@ static int price_part(struct cost_model *c, const struct batch *b,
                             &c->list);
 
     return rc ? rc : c->ops->price(c->st, b, &c->list, out);
+}
+
+/* Attention with hardware.attention_offload: decode attention and the
+ * link priced by hw/offload.h, the GPU's share by the model. */
+static int price_offloaded(struct cost_model *c, const struct batch *b,
+                           struct cost_breakdown *out)
+{
+    int rc = ops_build_part(c->env->model, &c->env->shard, b, OPS_ATTN,
+                            &c->list);
+
+    if (!rc) rc = attn_offload_price(c->env->offload, &c->env->shard,
+                                     &c->list, &c->gpu, out);
+    if (!rc && c->gpu.n > 0)
+        rc = c->ops->price(c->st, b, &c->gpu, out);
+    return rc;
 }
 
 static int price_dense(struct cost_model *c, const struct batch *b,
@@ -162,7 +180,8 @@ int cost_price(struct cost_model *c, const struct batch *b,
     memset(out, 0, sizeof(*out));
     rc = batch_tokens(b) ? price_dense(c, b, out) : LLM_OK;
     if (rc == LLM_OK && batch_tokens(b))
-        rc = price_part(c, b, OPS_ATTN, out);
+        rc = c->env->offload != NULL ? price_offloaded(c, b, out)
+                                     : price_part(c, b, OPS_ATTN, out);
     if (rc)
         return rc;
     out->fixed_ns = c->ops->fixed_ns ? c->ops->fixed_ns(c->st, b) : 0;

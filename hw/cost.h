@@ -27,11 +27,16 @@ struct cost_breakdown {
     int32_t extrapolated;          /* operators priced outside the tables */
 };
 
+struct attn_offload;
+
 struct cost_env {
     const struct model *model;
     const struct device *dev;
     struct shard shard;
     const char *root;              /* llmsim data root (tables) */
+    /* NULL: none.  Else decode attention runs on another device
+     * (hw/offload.h) and the model prices the rest. */
+    const struct attn_offload *offload;
 };
 
 struct cost_ops {

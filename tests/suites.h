@@ -29,6 +29,7 @@
     X(kv)             \
     X(kv_compress)    \
     X(kv_tiers)       \
+    X(offload)        \
     X(e2e)
 
 #define LLM_DECLARE_SUITE(name) Suite *name##_suite(void);
