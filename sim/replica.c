@@ -96,6 +96,7 @@ void replica_fini(struct replica *r)
     free(r->plan);
     free(r->rejected);
     free(r->itl);
+    free(r->finished);
     batch_free(&r->batch);
     batch_free(&r->layer_base);
     memset(r, 0, sizeof(*r));
@@ -652,6 +653,20 @@ static int note_gap(struct replica *r, int64_t gap_ns)
     return LLM_OK;
 }
 
+/* Remembers a request that ended, so that only an iteration where some
+ * request ended pays for compacting the running set. */
+static int note_finished(struct replica *r, struct request *q)
+{
+    struct request **n = grow_array(r->finished, &r->cap_finished,
+                                    r->n_finished + 1, sizeof(*n));
+
+    if (n == NULL)
+        return LLM_ENOMEM;
+    r->finished = n;
+    r->finished[r->n_finished++] = q;
+    return LLM_OK;
+}
+
 /* Applies one plan item at the iteration's end. */
 static int advance(struct replica *r, const struct plan_item *it,
                    int64_t now_ns)
@@ -678,6 +693,8 @@ static int advance(struct replica *r, const struct plan_item *it,
     q->state = REQ_DONE;
     q->finish_ns = now_ns;
     r->kv->release(r->kv_st, q);
+    if (rc == LLM_OK)
+        rc = note_finished(r, q);
     return rc;
 }
 
@@ -765,7 +782,7 @@ void replica_share_kv(struct replica *r, const struct replica *owner)
 int replica_end(struct replica *r, int64_t now_ns, replica_done_fn *done,
                 void *ctx, struct iter_record *rec)
 {
-    int32_t i, j;
+    int32_t i, j, handoffs;
     int rc = LLM_OK;
 
     *rec = (struct iter_record){ .replica = r->index,
@@ -784,24 +801,29 @@ int replica_end(struct replica *r, int64_t now_ns, replica_done_fn *done,
         rec->n_tiers = r->kv->tiers(r->kv_st, rec->tiers, KV_MAX_TIERS);
     r->busy = false;
     r->n_itl = 0;
+    r->n_finished = 0;
     for (i = 0; i < r->n_plan && rc == LLM_OK; i++)
         if (r->plan[i].req != NULL)
             rc = advance(r, &r->plan[i], now_ns);
     rec->itl = r->itl;
     rec->n_itl = r->n_itl;
     r->busy_ns += now_ns - r->iter_start_ns;
+    handoffs = r->n_handoff;
     if (rc == LLM_OK && r->role == REPLICA_PREFILL)
         rc = collect_handoffs(r);
     /* Drop finished (and handed-off) requests from running, keeping the
-     * order. */
-    for (i = j = 0; i < r->n_running; i++)
-        if (r->running[i]->state != REQ_DONE &&
-            r->running[i]->plan_idx != PLAN_HANDOFF)
-            r->running[j++] = r->running[i];
-    r->n_running = j;
-    for (i = 0; i < r->n_plan && rc == LLM_OK; i++)
-        if (r->plan[i].req != NULL && r->plan[i].req->state == REQ_DONE)
-            rc = done(ctx, r->plan[i].req);
+     * order; most iterations end none and skip this. */
+    if (r->n_finished > 0 || r->n_handoff != handoffs) {
+        for (i = j = 0; i < r->n_running; i++)
+            if (r->running[i]->state != REQ_DONE &&
+                r->running[i]->plan_idx != PLAN_HANDOFF)
+                r->running[j++] = r->running[i];
+        r->n_running = j;
+    }
+    /* In plan order, as the requests ended. */
+    for (i = 0; i < r->n_finished && rc == LLM_OK; i++)
+        rc = done(ctx, r->finished[i]);
+    r->n_finished = 0;
     r->n_plan = 0;
     return rc;
 }

@@ -181,6 +181,8 @@ struct replica {
 
     /* Disaggregation (sim/cluster.h) */
     enum replica_role role;
+    struct request **finished; /* requests that ended this iteration */
+    int32_t n_finished, cap_finished;
     struct request **handoff;  /* prefilled requests leaving, KV held */
     int32_t n_handoff, cap_handoff;
     bool kv_shared;            /* kv_st is another replica's (semi-PD) */
