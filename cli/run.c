@@ -96,7 +96,9 @@ static int open_parts(struct run_ctx *c, const char *dir, struct llm_diag *d)
     c->env = (struct cost_env){ .model = &sc->model, .dev = &sc->dev,
                                 .shard = sc->shard, .root = llm_root(),
                                 .offload = sc->offload.on ? &sc->offload
-                                                          : NULL };
+                                                          : NULL,
+                                .woffload = sc->woffload.on ? &sc->woffload
+                                                            : NULL };
     c->has_power = energy_power_of(&sc->dev, &c->power,
                                    &(struct llm_diag){ 0 }) == LLM_OK;
     if (sc->pools.n > 0)         /* pools meter energy per device */

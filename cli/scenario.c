@@ -50,7 +50,8 @@ static int parse_model(struct scenario *sc, struct llm_diag *d)
 static const char *const hw_keys[] = { "device", "num_gpus", "tp", "pp",
     "ep", "ep_alltoall", "moe_skew", "gpus_per_node", "network_link",
     "dtype", "kv_dtype", "gpu_memory_utilization", "reserve_gib",
-    "cuda_graph_gib", "kv_blocks", "attention_offload", NULL };
+    "cuda_graph_gib", "kv_blocks", "attention_offload",
+    "weight_offload", NULL };
 
 /* The parallel layout: tp, pp, ep and how many GPUs in all. */
 static int parse_layout(const cJSON *h, struct scenario *sc,
@@ -131,6 +132,21 @@ static int parse_network(const cJSON *h, struct scenario *sc,
     return LLM_OK;
 }
 
+/* hardware.weight_offload: one layer loop per iteration is priced, so
+ * only pp 1 (every layer on each GPU of the replica). */
+static int parse_woffload(const cJSON *h, struct scenario *sc,
+                          struct llm_diag *d)
+{
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(h, "weight_offload");
+    int rc = woffload_parse(w, "hardware.weight_offload", llm_root(),
+                            &sc->woffload, d);
+
+    if (!rc && sc->woffload.on && sc->shard.pp > 1)
+        return diag_set(d, LLM_EINVAL, "hardware.weight_offload: needs "
+                        "hardware.pp 1 (got %d)", (int)sc->shard.pp);
+    return rc;
+}
+
 static int parse_hardware(struct scenario *sc, struct llm_diag *d)
 {
     const cJSON *h = NULL, *off = NULL;
@@ -158,6 +174,7 @@ static int parse_hardware(struct scenario *sc, struct llm_diag *d)
                            d);
     if (!rc) rc = attn_offload_parse(off, "hardware.attention_offload",
                                      llm_root(), &sc->offload, d);
+    if (!rc) rc = parse_woffload(h, sc, d);
     if (rc)
         return rc;
     d->file = sc->path;
@@ -288,6 +305,24 @@ static int plan_offloaded(struct scenario *sc, const struct mem_limits *lim,
     return LLM_OK;
 }
 
+/* Share of one GPU's weight bytes not in its memory: the non-resident
+ * weights, less the neuron cache the window keeps (hw/woffload.h). */
+static double weight_off_share(const struct scenario *sc)
+{
+    struct mem_weights w;
+    struct woffload_bytes nr;
+    double total;
+
+    if (!sc->woffload.on)
+        return 0;
+    memplan_stage_weights(&sc->model, &sc->shard, 0, &w);
+    woffload_split(&sc->woffload, &w, &nr);
+    total = memplan_weights_total(&w);
+    return total > 0 ? (nr.dense + nr.ffn -
+                        woffload_cache_bytes(&sc->woffload, &nr)) / total
+                     : 0;
+}
+
 int scenario_plan_memory(struct scenario *sc, int64_t token_budget,
                          int64_t max_seqs, struct llm_diag *d)
 {
@@ -296,7 +331,8 @@ int scenario_plan_memory(struct scenario *sc, int64_t token_budget,
         .token_budget = token_budget, .max_seqs = max_seqs,
         .block_tokens = sc->block_tokens,
         .reserve_bytes = sc->reserve_gib >= 0 ? sc->reserve_gib * GIB : -1,
-        .cuda_graph_bytes = sc->cuda_graph_gib * GIB };
+        .cuda_graph_bytes = sc->cuda_graph_gib * GIB,
+        .weight_off_share = weight_off_share(sc) };
 
     if (sc->kv_blocks_override > 0) {
         memplan_build(&sc->model, &sc->shard, &lim, &sc->mem);
@@ -320,7 +356,9 @@ static int validate_plugins(struct scenario *sc, struct llm_diag *d)
     struct cost_env env = { .model = &sc->model, .dev = &sc->dev,
                             .shard = sc->shard, .root = llm_root(),
                             .offload = sc->offload.on ? &sc->offload
-                                                      : NULL };
+                                                      : NULL,
+                            .woffload = sc->woffload.on ? &sc->woffload
+                                                        : NULL };
     struct cost_model *cm = NULL;
     struct req_source *src = NULL;
     int rc = (a && b && c) ? LLM_OK : diag_set(d, LLM_ENOMEM, "out of memory");
@@ -354,6 +392,10 @@ static int load_pools(struct scenario *sc, struct llm_diag *d)
 
     if (rc || sc->pools.n == 0)
         return rc;
+    if (sc->woffload.on)
+        return diag_set(d, LLM_EINVAL, "hardware.weight_offload: not "
+                        "supported with \"cluster\" pools (each pool has "
+                        "its own hardware)");
     if (sc->offload.on)
         return diag_set(d, LLM_EINVAL, "hardware.attention_offload: not "
                         "supported with \"cluster\" pools (each pool has "

@@ -19,6 +19,7 @@
 #include "cli/pools.h"
 #include "hw/device.h"
 #include "hw/offload.h"
+#include "hw/woffload.h"
 #include "models/memplan.h"
 #include "models/model.h"
 #include "models/ops.h"
@@ -44,6 +45,7 @@ struct scenario {
     int64_t kv_blocks_override;  /* > 0 replaces the planned capacity */
     struct mem_plan mem;
     struct attn_offload offload; /* hardware.attention_offload; .on */
+    struct weight_offload woffload; /* hardware.weight_offload; .on */
     const struct sched_ops *sched;
     const cJSON *sched_params;
     const struct kv_ops *kv;

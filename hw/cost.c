@@ -1,5 +1,6 @@
 #include "hw/cost.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "hw/comm.h"
 #include "hw/cost_fixed.h"
 #include "hw/offload.h"
+#include "hw/woffload.h"
 #include "sim/jcfg.h"
 
 static const struct cost_ops *const cost_models[] = {
@@ -34,6 +36,7 @@ struct cost_model {
     struct op_list list;
     struct op_list gpu;            /* attention the GPU keeps (offload) */
     struct memo_entry *memo;
+    struct woffload_bytes wnr;     /* non-resident weights (woffload) */
     void *st;
 };
 
@@ -96,6 +99,11 @@ int cost_create(const struct cost_env *env, const cJSON *params,
     }
     c->ops = ops;
     c->env = env;
+    if (env->woffload != NULL) {
+        struct mem_weights w;
+        memplan_stage_weights(env->model, &env->shard, 0, &w);
+        woffload_split(env->woffload, &w, &c->wnr);
+    }
     rc = ops->init(c->st, env, params, path, d);
     if (rc) {
         free(c->memo);
@@ -184,6 +192,10 @@ int cost_price(struct cost_model *c, const struct batch *b,
                                      : price_part(c, b, OPS_ATTN, out);
     if (rc)
         return rc;
+    if (c->env->woffload != NULL && batch_tokens(b))
+        out->class_ns[OPC_COMM] += llround(1e9 * woffload_iter_s(
+            c->env->woffload, &c->wnr, c->env->model->num_layers,
+            c->env->model->hidden, &c->env->shard, batch_tokens(b)));
     out->fixed_ns = c->ops->fixed_ns ? c->ops->fixed_ns(c->st, b) : 0;
     out->total_ns = out->fixed_ns;
     for (i = 0; i < OPC_COUNT; i++)

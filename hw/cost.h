@@ -28,6 +28,7 @@ struct cost_breakdown {
 };
 
 struct attn_offload;
+struct weight_offload;
 
 struct cost_env {
     const struct model *model;
@@ -37,6 +38,9 @@ struct cost_env {
     /* NULL: none.  Else decode attention runs on another device
      * (hw/offload.h) and the model prices the rest. */
     const struct attn_offload *offload;
+    /* NULL: none.  Else non-resident weights cross a link each
+     * iteration (hw/woffload.h), added to class_ns[OPC_COMM]. */
+    const struct weight_offload *woffload;
 };
 
 struct cost_ops {

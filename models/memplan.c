@@ -157,7 +157,8 @@ static void plan_stage(const struct model *m, const struct shard *s,
     p->stage = stage;
     p->gpu_bytes = lim->total_bytes * lim->util;
     memplan_stage_weights(m, s, stage, &p->w);
-    p->weight_bytes = memplan_weights_total(&p->w);
+    p->weight_bytes = memplan_weights_total(&p->w) *
+                      (1 - lim->weight_off_share);
     p->activation_bytes = memplan_activation_bytes(m, s, stage, lim);
     p->reserve_bytes = lim->reserve_bytes >= 0 ? lim->reserve_bytes
                                                : memplan_default_reserve(s);

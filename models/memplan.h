@@ -38,6 +38,9 @@ struct mem_limits {
     int32_t block_tokens;        /* tokens per KV block */
     double reserve_bytes;        /* non-torch memory; < 0: the default */
     double cuda_graph_bytes;     /* subtracted as well (vLLM >= 0.21) */
+    /* Share of the weight bytes not held in GPU memory
+     * (hardware.weight_offload, hw/woffload.h); 0: all resident. */
+    double weight_off_share;
 };
 
 /* One GPU's weights by part, bytes. */
@@ -47,7 +50,8 @@ struct mem_weights {
 
 struct mem_plan {
     double gpu_bytes;            /* usable: memory x utilization */
-    double weight_bytes;         /* per GPU (the limiting stage's) */
+    double weight_bytes;         /* per GPU held in its memory (the
+                                  * limiting stage's); w stays whole */
     double activation_bytes;     /* peak activations of the profiling run */
     double reserve_bytes;        /* non-torch: NCCL, workspaces */
     double cuda_graph_bytes;     /* as given in mem_limits */

@@ -30,6 +30,7 @@
     X(kv_compress)    \
     X(kv_tiers)       \
     X(offload)        \
+    X(woffload)       \
     X(e2e)
 
 #define LLM_DECLARE_SUITE(name) Suite *name##_suite(void);
