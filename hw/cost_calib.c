@@ -9,7 +9,10 @@
  * replays a captured graph and has none).  Mechanisms, not fitted
  * constants: a varlen attention call over several prefill chunks is one
  * kernel, so the chunks share one kernel floor; decode attention over
- * ragged contexts is priced at their root-mean-square context. */
+ * ragged contexts is priced at their root-mean-square context.  With
+ * shared_prefix_attention (Hydragen) decode attention is a prefill-shaped
+ * kernel per shared prefix (its sequences' queries batched over its KV)
+ * plus the decode kernel over each sequence's own suffix. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,13 +26,15 @@ struct calibrated {
     struct calib *tab;
     enum dtype wdt;
     int64_t fixed_ns;
+    bool shared_prefix;
 };
 
 static int cal_init(void *st, const struct cost_env *env,
                     const cJSON *params, const char *path,
                     struct llm_diag *d)
 {
-    static const char *const keys[] = { "name", "cpu_overhead_us", NULL };
+    static const char *const keys[] = { "name", "cpu_overhead_us",
+                                        "shared_prefix_attention", NULL };
     struct calibrated *c = st;
     char dir[1200];
     double cpu_us = 0;
@@ -38,6 +43,9 @@ static int cal_init(void *st, const struct cost_env *env,
     if (!rc && params)
         rc = jcfg_num(params, path, "cpu_overhead_us", false, 0, 1e9,
                       &cpu_us, d);
+    if (!rc && params)
+        rc = jcfg_bool(params, path, "shared_prefix_attention", false,
+                       &c->shared_prefix, d);
     if (rc)
         return rc;
     if (env->dev->calib_dir[0] == '\0')
@@ -85,6 +93,42 @@ static double prefill_attn_s(const struct calibrated *c,
     return n > 1 ? sum - (n - 1) * floor_s : sum;
 }
 
+static bool shared_on(const struct calibrated *c, const struct op *o)
+{
+    return c->shared_prefix && o->kind == OP_ATTN_DECODE &&
+           o->shared_bytes > 0;
+}
+
+/* Hydragen's decomposition: each shared prefix once, its sequences'
+ * queries batched as the rows of one attention over its KV (the prefill
+ * kernel's shape: count queries after `tokens` cached keys), then the
+ * decode kernel over every sequence's suffix, at their RMS context
+ * (sq: the sum of squared full contexts; a sharing sequence's suffix is
+ * ctx - tokens).  The softmax merge of the two parts is not priced. */
+static double shared_attn_s(const struct calibrated *c, const struct op *o,
+                            const struct batch *b, double sq,
+                            int32_t *extrap)
+{
+    double t = 0, p;
+    size_t i;
+    bool x = false;
+
+    for (i = 0; i < b->n_shared; i++) {
+        const struct shared_prefix *g = &b->shared[i];
+        p = g->tokens;
+        sq -= 2.0 * p * (double)g->ctx_sum - g->count * p * p;
+        t += calib_attn_prefill_s(c->tab, o->q_heads, o->kv_heads,
+                                  o->head_dim, g->count, g->tokens, &x);
+        *extrap += x;
+        x = false;
+    }
+    t += calib_attn_decode_s(c->tab, o->q_heads, o->kv_heads, o->head_dim,
+                             o->count, sqrt(sq > 0 ? sq / o->count : 0),
+                             &x);
+    *extrap += x;
+    return t;
+}
+
 /* Decode attention over ragged contexts.  The varlen kernel gives each
  * (sequence, KV head) its own thread blocks, so a long sequence keeps its
  * blocks busy after the short ones finish: the batch behaves like a
@@ -102,6 +146,8 @@ static double decode_attn_s(const struct calibrated *c, const struct op *o,
     for (i = 0; i < b->n_decode; i++)
         sq += (double)b->decode[i].count * b->decode[i].ctx *
               (double)b->decode[i].ctx;
+    if (shared_on(c, o))
+        return shared_attn_s(c, o, b, sq, extrap);
     t = calib_attn_decode_s(c->tab, o->q_heads, o->kv_heads, o->head_dim,
                             o->count, sqrt(sq / (double)o->count), &x);
     *extrap += x;
@@ -164,7 +210,11 @@ static int cal_price(void *st, const struct batch *b,
 
     for (i = 0; i < ops->n; i++) {
         const struct op *o = &ops->ops[i];
-        double floor_s = cost_roofline_s(c->env->dev, &c->env->shard, o);
+        struct op fo = *o;
+        double floor_s;
+        if (shared_on(c, o))
+            fo.bytes -= o->shared_bytes;   /* the prefix read once */
+        floor_s = cost_roofline_s(c->env->dev, &c->env->shard, &fo);
         if (o->kind == OP_ATTN_PREFILL) {
             layers = o->repeat;
             pre_floor += floor_s;

@@ -431,6 +431,8 @@ static void std_attention(struct bctx *c)
         o->count = (int32_t)c->b->decode_seqs;
         o->ctx = (int32_t)(keys / (double)c->b->decode_seqs) - 1;
         o->bytes = keys * kv_tok + (double)c->b->decode_seqs * q_tok;
+        /* windowed layers read a window, not the prefix: no sharing */
+        o->shared_bytes = w > 0 ? 0 : (double)c->b->shared_keys * kv_tok;
     }
 }
 
@@ -474,6 +476,8 @@ static void mla_decode(struct bctx *c)
         o->ctx = (int32_t)(keys / d) - 1;
         o->bytes = keys * lat * ops_kv_elem_bytes(c->s) +
                    d * qh * (lat + a->kv_lora_rank) * c->s->a_bytes;
+        o->shared_bytes = (double)c->b->shared_keys * lat *
+                          ops_kv_elem_bytes(c->s);
     }
     grouped(c, "mla_v_up", c->layers, qh, d * qh, d, a->v_head_dim,
             a->kv_lora_rank, 2);

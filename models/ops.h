@@ -110,6 +110,11 @@ struct op {
     enum dtype math;           /* GEMMs: tensor-core input type (DT_BF16,
                                 * DT_FP16, DT_FP8, DT_INT8); elementwise:
                                 * DT_FP32 (CUDA cores); else DT_BF16 */
+    double shared_bytes;       /* OP_ATTN_DECODE: of bytes, the KV of the
+                                * batch's shared prefixes' repeat reads
+                                * (batch.shared_keys; 0 with a sliding
+                                * window), which a shared-prefix kernel
+                                * skips */
 };
 
 struct op_list {

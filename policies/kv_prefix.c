@@ -643,6 +643,27 @@ static int64_t prefix_cached(const void *st, const uint64_t *hashes,
     return tokens / k->hash_tokens;
 }
 
+/* The chain of r's leading computed entries that other requests hold
+ * too: a block with refs > 1 is read by every holder. */
+static int64_t prefix_shared(const void *st, const struct request *q,
+                             uint64_t *key)
+{
+    const struct kv_prefix *k = st;
+    const struct pc_rec *c = rec_of(k, q);
+    int32_t i, last = -1;
+
+    for (i = 0; c != NULL && i < c->n_ent; i++) {
+        const struct pc_entry *x = &k->e[c->ent[i]];
+        if (!x->ready || x->refs < 2)
+            break;
+        last = c->ent[i];
+    }
+    if (last < 0)
+        return 0;
+    *key = k->e[last].key;
+    return k->e[last].end;
+}
+
 static void prefix_stats(const void *st, struct kv_stats *out)
 {
     const struct kv_prefix *k = st;
@@ -712,6 +733,7 @@ const struct kv_ops kv_prefix = {
     .fini = prefix_fini,
     .cached_prefix = prefix_cached,
     .stats = prefix_stats,
+    .shared_prefix = prefix_shared,
 };
 
 const struct kv_ops kv_radix = {
@@ -726,4 +748,5 @@ const struct kv_ops kv_radix = {
     .fini = prefix_fini,
     .cached_prefix = prefix_cached,
     .stats = prefix_stats,
+    .shared_prefix = prefix_shared,
 };

@@ -443,6 +443,13 @@ static int64_t tiered_cached(const void *st, const uint64_t *h, int32_t n)
                                    n);
 }
 
+static int64_t tiered_shared(const void *st, const struct request *r,
+                             uint64_t *key)
+{
+    return kv_prefix.shared_prefix(((const struct kv_tiered *)st)->inner, r,
+                                   key);
+}
+
 static void tiered_stats(const void *st, struct kv_stats *out)
 {
     kv_prefix.stats(((const struct kv_tiered *)st)->inner, out);
@@ -533,4 +540,5 @@ const struct kv_ops kv_tiered = {
     .attach = tiered_attach,
     .sync = tiered_sync,
     .tiers = tiered_tiers,
+    .shared_prefix = tiered_shared,
 };

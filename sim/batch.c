@@ -14,13 +14,15 @@ void batch_free(struct batch *b)
 {
     free(b->prefill);
     free(b->decode);
+    free(b->shared);
     batch_init(b);
 }
 
 void batch_clear(struct batch *b)
 {
-    b->n_prefill = b->n_decode = 0;
+    b->n_prefill = b->n_decode = b->n_shared = 0;
     b->prefill_tokens = b->decode_seqs = b->decode_ctx_sum = 0;
+    b->shared_keys = 0;
 }
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
@@ -64,6 +66,20 @@ int batch_add_decode(struct batch *b, int32_t count, int32_t ctx)
     }
     b->decode_seqs += count;
     b->decode_ctx_sum += (int64_t)count * ctx;
+    return LLM_OK;
+}
+
+int batch_add_shared(struct batch *b, int32_t count, int32_t tokens,
+                     int64_t ctx_sum)
+{
+    if (count < 2 || tokens < 1)
+        return LLM_OK;
+    if (grow((void **)&b->shared, &b->cap_shared, b->n_shared + 1,
+             sizeof(*b->shared)) != LLM_OK)
+        return LLM_ENOMEM;
+    b->shared[b->n_shared++] = (struct shared_prefix){ count, tokens,
+                                                        ctx_sum };
+    b->shared_keys += (int64_t)(count - 1) * tokens;
     return LLM_OK;
 }
 

@@ -22,15 +22,30 @@ struct decode_group {
     int32_t ctx;           /* cached tokens each attends over (plus its new) */
 };
 
+/* Decoding sequences of the batch that share a cached prompt prefix (the
+ * same KV blocks in a prefix-caching manager, sim/kv.h shared_prefix).
+ * A shared-prefix attention kernel (Hydragen, BatchLLM; cost_model
+ * shared_prefix_attention) reads those tokens' KV once for all of them.
+ * Their decode groups still count the full context; ctx_sum lets a cost
+ * model recover the suffixes' spread without linking sequences to groups. */
+struct shared_prefix {
+    int32_t count;         /* decoding sequences sharing it, >= 2 */
+    int32_t tokens;        /* leading cached tokens they share, >= 1 */
+    int64_t ctx_sum;       /* their decode contexts summed */
+};
+
 struct batch {
     struct prefill_chunk *prefill;
     size_t n_prefill, cap_prefill;
     struct decode_group *decode;
     size_t n_decode, cap_decode;
+    struct shared_prefix *shared;    /* empty unless the KV manager shares */
+    size_t n_shared, cap_shared;
     /* aggregates kept by batch_add_* so pricing is O(groups) */
     int64_t prefill_tokens;
     int64_t decode_seqs;
     int64_t decode_ctx_sum;
+    int64_t shared_keys;   /* sum of (count - 1) x tokens over shared */
 };
 
 void batch_init(struct batch *b);
@@ -39,6 +54,11 @@ void batch_clear(struct batch *b);           /* keeps the arrays */
 int  batch_add_prefill(struct batch *b, int32_t tokens, int32_t prior,
                        int32_t last);        /* LLM_OK or LLM_ENOMEM */
 int  batch_add_decode(struct batch *b, int32_t count, int32_t ctx);
+/* Records that count decoding sequences (already added with their full
+ * contexts, summing to ctx_sum) share a tokens-long prefix; count < 2 or
+ * tokens < 1 records nothing.  LLM_OK or LLM_ENOMEM. */
+int  batch_add_shared(struct batch *b, int32_t count, int32_t tokens,
+                      int64_t ctx_sum);
 int64_t batch_tokens(const struct batch *b); /* prefill tokens + decodes */
 int64_t batch_logit_rows(const struct batch *b); /* sequences sampled */
 

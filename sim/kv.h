@@ -84,6 +84,12 @@ struct kv_ops {
      * returns how many. */
     int32_t (*tiers)(const void *st, struct kv_tier_stats *out,
                      int32_t max);
+    /* Optional (NULL: shares nothing): how many leading tokens of r's KV
+     * sit in cached blocks another request also holds, and in *key an id
+     * of the last such block; requests returning the same (tokens, key)
+     * read the same KV (shared-prefix attention, sim/batch.h). */
+    int64_t (*shared_prefix)(const void *st, const struct request *r,
+                             uint64_t *key);
 };
 
 #endif

@@ -97,6 +97,7 @@ void replica_fini(struct replica *r)
     free(r->rejected);
     free(r->itl);
     free(r->finished);
+    free(r->shr);
     batch_free(&r->batch);
     batch_free(&r->layer_base);
     memset(r, 0, sizeof(*r));
@@ -501,6 +502,61 @@ static int add_item(const struct replica *r, struct batch *b,
                              replica_prefill_target(q));
 }
 
+/* One planned decode that holds shared prefix blocks. */
+struct replica_shared {
+    int64_t tokens;
+    uint64_t key;
+    int32_t ctx;
+};
+
+static int shared_cmp(const void *a, const void *b)
+{
+    const struct replica_shared *x = a, *y = b;
+
+    if (x->tokens != y->tokens)
+        return x->tokens < y->tokens ? -1 : 1;
+    return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* Tells the cost model which planned decodes read the same cached prefix
+ * (sim/batch.h shared_prefix): the KV manager names each decode's shared
+ * chain, and decodes naming the same one form a group.  A decode whose
+ * partners are not decoding this iteration forms a group of one, which
+ * batch_add_shared drops. */
+static int fill_shared(struct replica *r, struct batch *b)
+{
+    struct replica_shared *s;
+    int32_t i, j, n = 0;
+    int rc = LLM_OK;
+
+    if (r->kv == NULL || r->kv->shared_prefix == NULL)
+        return LLM_OK;
+    s = grow_array(r->shr, &r->cap_shr, r->n_plan, sizeof(*s));
+    if (s == NULL)
+        return LLM_ENOMEM;
+    r->shr = s;
+    for (i = 0; i < r->n_plan; i++) {
+        const struct plan_item *it = &r->plan[i];
+        struct replica_shared x = { 0, 0, 0 };
+        if (it->pad || it->prefill || it->req == NULL)
+            continue;
+        x.tokens = r->kv->shared_prefix(r->kv_st, it->req, &x.key);
+        x.ctx = attn_ctx(r, it->req, it->req->computed);
+        if (x.tokens > x.ctx)
+            x.tokens = x.ctx;
+        if (x.tokens > 0)
+            s[n++] = x;
+    }
+    qsort(s, (size_t)n, sizeof(*s), shared_cmp);
+    for (i = 0; i < n && rc == LLM_OK; i = j) {
+        int64_t sum = 0;
+        for (j = i; j < n && shared_cmp(&s[i], &s[j]) == 0; j++)
+            sum += s[j].ctx;
+        rc = batch_add_shared(b, j - i, (int32_t)s[i].tokens, sum);
+    }
+    return rc;
+}
+
 static int build_batch(struct replica *r)
 {
     int32_t i;
@@ -621,7 +677,9 @@ int replica_begin(struct replica *r, int64_t now_ns, int64_t *dur_ns)
     r->iter_preempted = r->preemptions - preempted;
     if (batch_tokens(&r->batch) == 0)
         return LLM_OK;
-    rc = r->cost(r->cost_ctx, &r->batch, dur_ns);
+    rc = fill_shared(r, &r->batch);
+    if (rc == LLM_OK)
+        rc = r->cost(r->cost_ctx, &r->batch, dur_ns);
     if (rc == LLM_OK && r->has_layers)
         rc = price_layers(r, dur_ns);
     if (rc == LLM_OK) {

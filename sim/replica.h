@@ -82,6 +82,8 @@ enum replica_role {
     REPLICA_DECODE             /* takes requests whose KV has landed */
 };
 
+struct replica_shared;         /* sim/replica.c */
+
 struct replica_config {
     int32_t index;
     int64_t kv_capacity_blocks;
@@ -126,6 +128,8 @@ struct replica {
     struct batch batch;        /* the plan as the cost model sees it */
     struct batch layer_base;   /* the plan without its layered items */
     bool batch_stale;          /* a planned item was preempted */
+    struct replica_shared *shr; /* scratch: decodes' shared prefixes */
+    int32_t cap_shr;
 
     const struct sched_ops *sched;
     void *sched_st;

@@ -30,6 +30,7 @@
     X(kv_compress)    \
     X(kv_tiers)       \
     X(offload)        \
+    X(shared_prefix)  \
     X(woffload)       \
     X(e2e)
 
