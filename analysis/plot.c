@@ -310,6 +310,8 @@ static int cdf_figure(struct job *j, const struct run_db *runs, size_t nr,
     return fig_emit(j, &f, d);
 }
 
+static bool has_table(sqlite3 *db, const char *name);
+
 struct bins {
     double *acc;                 /* [replica][bin][4]: tokens, running,
                                     waiting, kv blocks, each x seconds */
@@ -436,6 +438,164 @@ static int timeline_figures(struct job *j, const struct run_db *r,
         rc = fig_emit(j, &f, d);
     }
     free(b.acc);
+    return rc;
+}
+
+/* ---- run databases: KV tiers (kv_tiers table) ------------------------- */
+
+#define TIER_MAX 8
+
+struct tier_set {
+    char name[TIER_MAX][32];     /* as stored, for the SQL */
+    char file[TIER_MAX][96];
+    int n;
+};
+
+/* Replicas with tier rows, ascending; at most max. */
+static int tier_replicas(sqlite3 *db, int *rep, int max)
+{
+    sqlite3_stmt *st;
+    int n = 0;
+
+    if (sqlite3_prepare_v2(db, "SELECT DISTINCT replica FROM kv_tiers "
+                           "ORDER BY replica", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    while (n < max && sqlite3_step(st) == SQLITE_ROW)
+        rep[n++] = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+static int tier_names(sqlite3 *db, int rep, struct tier_set *t)
+{
+    sqlite3_stmt *st;
+    const unsigned char *s;
+
+    t->n = 0;
+    if (sqlite3_prepare_v2(db, "SELECT DISTINCT tier FROM kv_tiers WHERE "
+                           "replica = ? ORDER BY tier", -1, &st, NULL) !=
+        SQLITE_OK)
+        return LLM_EIO;
+    sqlite3_bind_int(st, 1, rep);
+    while (t->n < TIER_MAX && sqlite3_step(st) == SQLITE_ROW) {
+        s = sqlite3_column_text(st, 0);
+        snprintf(t->name[t->n++], sizeof(t->name[0]), "%s",
+                 s ? (const char *)s : "");
+    }
+    sqlite3_finalize(st);
+    return LLM_OK;
+}
+
+/* One tier's series: the state at the end of each of TIMELINE_BINS bins
+ * (SQLite gives a bare column the row of the MAX): time_s, used as a
+ * share of the tier, GiB moved in and out so far. */
+static int write_tier(struct job *j, const struct run_db *r, int rep,
+                      const char *tier, int64_t width_ns, const char *file,
+                      struct llm_diag *d)
+{
+    sqlite3_stmt *st;
+    FILE *f;
+    double cap;
+
+    if (sqlite3_prepare_v2(r->db, "SELECT MAX(t_ns), used_blocks, "
+            "capacity_blocks, bytes_in + bytes_out FROM kv_tiers WHERE "
+            "replica = ? AND tier = ? GROUP BY t_ns / ? ORDER BY 1", -1, &st,
+            NULL) != SQLITE_OK)
+        return diag_set(d, LLM_EIO, "%s: kv_tiers: %s", r->path,
+                        sqlite3_errmsg(r->db));
+    sqlite3_bind_int(st, 1, rep);
+    sqlite3_bind_text(st, 2, tier, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, width_ns);
+    f = job_open(j, file, d);
+    if (f == NULL) {
+        sqlite3_finalize(st);
+        return d->code;
+    }
+    fprintf(f, "# %s replica %d tier %s: time_s used_pct traffic_gib "
+            "(in + out so far)\n", r->label, rep, tier);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        cap = sqlite3_column_double(st, 2);
+        fprintf(f, "%.6g %.6g %.6g\n", sqlite3_column_int64(st, 0) / 1e9,
+                cap > 0 ? 100 * sqlite3_column_double(st, 1) / cap : 0.0,
+                sqlite3_column_double(st, 3) / 1073741824.0);
+    }
+    sqlite3_finalize(st);
+    return job_close(f, file, d);
+}
+
+static void tier_panel(struct fig *f, const struct tier_set *t, int col)
+{
+    char title[80];
+    int i;
+
+    sb_printf(&f->body, "plot \\\n");
+    for (i = 0; i < t->n; i++) {
+        gp_quote(t->name[i], title, sizeof(title));
+        sb_printf(&f->body, "     '%s' using 1:%d with lines lw 1.5 "
+                  "title %s%s\n", t->file[i], col, title,
+                  i + 1 < t->n ? ", \\" : "");
+    }
+}
+
+static int64_t tier_width(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int64_t t1 = 0;
+
+    if (sqlite3_prepare_v2(db, "SELECT MAX(t_ns) FROM kv_tiers", -1, &st,
+                           NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        t1 = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return t1 / TIMELINE_BINS + 1;
+}
+
+/* Per replica with tier rows: occupancy and traffic of every lower KV
+ * tier over time, one line per tier. */
+static int tier_figures(struct job *j, const struct run_db *r,
+                        struct llm_diag *d)
+{
+    struct tier_set t;
+    struct fig f;
+    char name[64], title[160];
+    int reps[64], nrep, k, i, rc = LLM_OK;
+    int64_t width;
+
+    if (!has_table(r->db, "kv_tiers"))
+        return LLM_OK;
+    nrep = tier_replicas(r->db, reps, 64);
+    if (nrep < 0)
+        return diag_set(d, LLM_EIO, "%s: kv_tiers: %s", r->path,
+                        sqlite3_errmsg(r->db));
+    width = tier_width(r->db);
+    for (k = 0; rc == LLM_OK && k < nrep; k++) {
+        if (r->multi)
+            snprintf(name, sizeof(name), "kv_tiers_%zu_r%d", r->k, reps[k]);
+        else
+            snprintf(name, sizeof(name), "kv_tiers_r%d", reps[k]);
+        if (tier_names(r->db, reps[k], &t) != LLM_OK)
+            return diag_set(d, LLM_EIO, "%s: kv_tiers: %s", r->path,
+                            sqlite3_errmsg(r->db));
+        for (i = 0; rc == LLM_OK && i < t.n; i++) {
+            snprintf(t.file[i], sizeof(t.file[0]), "%s_t%d.dat", name, i);
+            rc = write_tier(j, r, reps[k], t.name[i], width, t.file[i], d);
+        }
+        if (rc)
+            break;
+        snprintf(title, sizeof(title), "%.100s: replica %d KV tiers",
+                 r->label, reps[k]);
+        fig_init(&f, name, title, 1100, 700);
+        sb_printf(&f.body, "set multiplot layout 2,1 title '%s'\nset grid\n"
+                  "set xlabel 'simulated time (s)'\nset key outside right\n"
+                  "set ylabel 'used (%% of the tier)'\n"
+                  "set title 'occupancy'\nset yrange [0:*]\n", f.title);
+        tier_panel(&f, &t, 2);
+        sb_printf(&f.body, "set ylabel 'GiB (in + out, cumulative)'\n"
+                  "set title 'traffic'\n");
+        tier_panel(&f, &t, 3);
+        sb_printf(&f.body, "unset multiplot\n");
+        rc = fig_emit(j, &f, d);
+    }
     return rc;
 }
 
@@ -932,6 +1092,8 @@ static int draw(struct job *j, struct run_db *runs, size_t nr,
     for (i = 0; rc == LLM_OK && i < nr; i++) {
         runs[i].multi = nr > 1;
         rc = timeline_figures(j, &runs[i], d);
+        if (!rc)
+            rc = tier_figures(j, &runs[i], d);
     }
     for (i = 0; rc == LLM_OK && i < ns; i++) {
         sw[i].multi = ns > 1;

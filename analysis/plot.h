@@ -13,7 +13,12 @@
  *                      requests, KV-cache use over time (time-weighted
  *                      means over 500 bins; idle time counts as 0), from the
  *                      iterations table ("timeline_<K>_r<R>" when several
- *                      run databases are given, K the argument's index).
+ *                      run databases are given, K the argument's index);
+ *   kv_tiers_r<R>      per replica with rows in the kv_tiers table (tiered
+ *                      KV managers): occupancy (% of each tier) and
+ *                      traffic (GiB in + out so far) over time, one panel
+ *                      each, one line per tier ("kv_tiers_<K>_r<R>" when
+ *                      several run databases are given).
  * A sweep or plan database (analysis/sweepdb.h: a points table) gives,
  * against the offered load (req/s), one line per configuration (the
  * parameters other than the sweep's load axis), mean over seeds with the

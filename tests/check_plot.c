@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <sqlite3.h>
 
 #include "analysis/plot.h"
 #include "analysis/sweep.h"
@@ -233,6 +234,52 @@ START_TEST(test_figures)
 }
 END_TEST
 
+/* A run database whose kv_tiers table holds replica 0's host and SSD
+ * tiers and replica 1's host tier: one figure per replica, one line per
+ * tier in each panel (occupancy, traffic). */
+START_TEST(test_kv_tiers)
+{
+    static const char *const rows =
+        "INSERT INTO kv_tiers VALUES (0, 1000000000, 'host', 100, 50, 0, 0,"
+        " 1073741824, 0);"
+        "INSERT INTO kv_tiers VALUES (0, 2000000000, 'host', 100, 25, 1, 4,"
+        " 1073741824, 1073741824);"
+        "INSERT INTO kv_tiers VALUES (0, 2000000000, 'ssd', 400, 100, 0, 0,"
+        " 0, 0);"
+        "INSERT INTO kv_tiers VALUES (1, 1500000000, 'host', 100, 10, 0, 0,"
+        " 0, 0);";
+    const char *dbs[1];
+    const int two[] = { 2, 2 }, one[] = { 1, 1 };
+    struct plot_list made;
+    struct llm_diag d = { 0 };
+    sqlite3 *db;
+    char *gp, *dat;
+
+    make_run("t", "seed=1");
+    dbs[0] = fx_path("t/results.sqlite");
+    ck_assert_int_eq(sqlite3_open(dbs[0], &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, rows, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_msg(plot_make(dbs, 1, fx_path("plots"), &made, &d) == LLM_OK,
+                  "%s", d.msg);
+    /* CDF, 2 timelines, 2 tier figures */
+    ck_assert_uint_eq(made.n, 5);
+    gp = slurp(fx_path("plots/plots.gp"));
+    expect_series(gp, "kv_tiers_r0", two, 2);
+    expect_series(gp, "kv_tiers_r1", one, 2);
+    expect_images("kv_tiers_r0");
+    /* host of replica 0: 50% then 25% used, 1 then 2 GiB moved */
+    dat = slurp(fx_path("plots/kv_tiers_r0_t0.dat"));
+    ck_assert_ptr_nonnull(strstr(dat, "\n1 50 1\n2 25 2\n"));
+    free(dat);
+    dat = slurp(fx_path("plots/kv_tiers_r0_t1.dat"));
+    ck_assert_ptr_nonnull(strstr(dat, "tier ssd"));
+    ck_assert_ptr_nonnull(strstr(dat, "\n2 25 0\n"));
+    free(dat);
+    free(gp);
+}
+END_TEST
+
 START_TEST(test_bad_inputs)
 {
     struct plot_list made;
@@ -265,6 +312,7 @@ Suite *plot_suite(void)
     tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_figures);
+    tcase_add_test(tc, test_kv_tiers);
     tcase_add_test(tc, test_bad_inputs);
     suite_add_tcase(s, tc);
     return s;
