@@ -270,7 +270,8 @@ int pools_start(struct pools *ps, const struct model *m,
 {
     struct replica_config tmpl = { .block_tokens = block_tokens,
         .max_model_len = max_model_len, .kv = kv, .kv_params = kv_params,
-        .kv_path = "kv_cache", .cost = price };
+        .kv_path = "kv_cache", .cost = price,
+        .shared_prefix = cost_shared_prefix(cost_params) };
     int32_t i, n = 0, gpus_src = 1;
     int rc = LLM_OK;
 

@@ -150,6 +150,7 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
             .sched_params = sc->sched_params, .sched_path = "scheduler",
             .kv = sc->kv, .kv_params = sc->kv_params, .kv_path = "kv_cache",
             .cost = price, .cost_ctx = c,
+            .shared_prefix = cost_shared_prefix(sc->cost_params),
             /* swap preemption moves KV blocks over the host link */
             .kv_block_bytes = sc->mem.block_bytes,
             .kv_block_segments = 2 * layers_per_stage(sc),

@@ -133,6 +133,12 @@ const char *cost_name(const struct cost_model *c)
     return c->ops->name;
 }
 
+bool cost_shared_prefix(const cJSON *params)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(params,
+                        "shared_prefix_attention"));
+}
+
 static int price_part(struct cost_model *c, const struct batch *b,
                       enum ops_part part, struct cost_breakdown *out)
 {

@@ -68,6 +68,9 @@ int cost_create(const struct cost_env *env, const cJSON *params,
                 struct llm_diag *d);
 void cost_destroy(struct cost_model *c);
 const char *cost_name(const struct cost_model *c);
+/* Whether params (a cost_model object, may be NULL) turn on
+ * shared_prefix_attention, so the replicas must fill batch.shared. */
+bool cost_shared_prefix(const cJSON *params);
 
 /* Prices batch b (an empty batch costs only the fixed overhead).  The
  * dense part's price is cached by (tokens, sampled rows). */

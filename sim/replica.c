@@ -34,6 +34,7 @@ int replica_init(struct replica *r, const struct replica_config *cfg,
     r->sched = cfg->sched;
     r->kv = cfg->kv;
     r->cost = cfg->cost;
+    r->shared_prefix = cfg->shared_prefix;
     r->cost_ctx = cfg->cost_ctx;
     r->kv_block_bytes = cfg->kv_block_bytes;
     r->kv_block_segments = cfg->kv_block_segments > 0 ?
@@ -529,7 +530,7 @@ static int fill_shared(struct replica *r, struct batch *b)
     int32_t i, j, n = 0;
     int rc = LLM_OK;
 
-    if (r->kv == NULL || r->kv->shared_prefix == NULL)
+    if (!r->shared_prefix || r->kv == NULL || r->kv->shared_prefix == NULL)
         return LLM_OK;
     s = grow_array(r->shr, &r->cap_shr, r->n_plan, sizeof(*s));
     if (s == NULL)

@@ -97,6 +97,10 @@ struct replica_config {
     const char *kv_path;
     replica_cost_fn *cost;
     void *cost_ctx;
+    /* Fill batch.shared before pricing (cost_model shared_prefix_attention;
+     * off, the per-iteration walk of every decode's shared blocks is
+     * skipped). */
+    bool shared_prefix;
     /* KV swapping over the device's host link; 0 bandwidth: no link,
      * replica_swap_* refuse.  Sizes are per GPU (each GPU of a tensor-
      * parallel replica moves its own shard over its own link). */
@@ -128,6 +132,7 @@ struct replica {
     struct batch batch;        /* the plan as the cost model sees it */
     struct batch layer_base;   /* the plan without its layered items */
     bool batch_stale;          /* a planned item was preempted */
+    bool shared_prefix;        /* fill batch.shared (config) */
     struct replica_shared *shr; /* scratch: decodes' shared prefixes */
     int32_t cap_shr;
 

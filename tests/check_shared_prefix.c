@@ -2,16 +2,21 @@
  * BatchLLM): the decode attention op's shared bytes for a hand-computed
  * batch, the roofline saving exactly those bytes, the calibrated model
  * pricing less with the option, nothing changing without sharing, and
- * the prefix managers naming which requests share blocks. */
+ * the prefix managers naming which requests share blocks, and a whole run
+ * where the replica groups the decodes. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "cli/run.h"
+#include "cli/scenario.h"
 #include "hw/cost.h"
 #include "models/ops.h"
 #include "policies/registry.h"
 #include "sim/paths.h"
+#include "tests/fixture.h"
 #include "tests/suites.h"
 
 struct two {
@@ -220,6 +225,63 @@ START_TEST(test_kv_hook)
 }
 END_TEST
 
+/* One request caches a 2048-token prefix; 16 more (prefix + 64 tokens,
+ * 32 generated) arrive at 1 s and decode together over it.  Returns the
+ * run's duration. */
+static double run_once(const char *on)
+{
+    char set[64], line[256], cfg[640], *trace;
+    const char *sets[] = { set, NULL };
+    struct run_opts o = { .out_dir = fx_path(on), .quiet = 1 };
+    struct llm_diag d = { 0 };
+    struct scenario sc;
+    cJSON *summary = NULL;
+    size_t len = 0, cap = 8192;
+    double dur;
+    int i;
+
+    trace = calloc(1, cap);
+    ck_assert_ptr_nonnull(trace);
+    len += (size_t)snprintf(trace, cap, "{\"timestamp\": 0, \"input_length\""
+                            ": 2048, \"output_length\": 1, \"hash_ids\": "
+                            "[1, 2, 3, 4]}\n");
+    for (i = 0; i < 16; i++) {
+        snprintf(line, sizeof(line), "{\"timestamp\": 1000, \"input_length"
+                 "\": 2112, \"output_length\": 32, \"hash_ids\": [1, 2, 3, "
+                 "4, %d]}\n", 100 + i);
+        ck_assert_uint_lt(len + strlen(line), cap);
+        memcpy(trace + len, line, strlen(line) + 1);
+        len += strlen(line);
+    }
+    fx_put("shared.jsonl", trace);
+    free(trace);
+    snprintf(cfg, sizeof(cfg), "{\"name\": \"sp\", \"model\": "
+             "\"llama-3-8b\", \"hardware\": {\"device\": \"h100-sxm-80gb\"}, "
+             "\"kv_cache\": {\"name\": \"prefix\"}, \"cost_model\": "
+             "{\"name\": \"roofline\"}, \"workload\": {\"type\": "
+             "\"mooncake\", \"path\": \"%s/shared.jsonl\"}}", fx_tmpdir);
+    fx_put("sp.json", cfg);
+    snprintf(set, sizeof(set), "cost_model.shared_prefix_attention=%s", on);
+    ck_assert_int_eq(scenario_load(fx_path("sp.json"), sets, &sc, &d),
+                     LLM_OK);
+    ck_assert_msg(run_scenario(&sc, &o, &summary, NULL, &d) == LLM_OK, "%s",
+                  d.msg);
+    ck_assert_int_eq(cJSON_GetObjectItem(summary, "requests_completed")
+                     ->valueint, 17);
+    dur = cJSON_GetObjectItem(summary, "duration_s")->valuedouble;
+    cJSON_Delete(summary);
+    scenario_free(&sc);
+    return dur;
+}
+
+START_TEST(test_run_groups_decodes)
+{
+    double off = run_once("false"), on = run_once("true");
+
+    ck_assert_msg(on < off, "on %.6f s, off %.6f s", on, off);
+}
+END_TEST
+
 Suite *shared_prefix_suite(void)
 {
     Suite *s = suite_create("shared_prefix");
@@ -230,6 +292,10 @@ Suite *shared_prefix_suite(void)
     tcase_add_test(tc, test_no_sharing_no_change);
     tcase_add_test(tc, test_calibrated_saving);
     tcase_add_test(tc, test_kv_hook);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("run");
+    tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
+    tcase_add_test(tc, test_run_groups_decodes);
     suite_add_tcase(s, tc);
     return s;
 }
