@@ -70,7 +70,9 @@ run: all
 
 # CK_FORK=no keeps ASan's view of the whole process; the suite has no
 # test that needs a fork of its own.
-test: deps $(BUILD)/check_llmsim $(BUILD)/llmsim mpi
+# The GPU programs are compiled (never run) with the tests, so a change
+# that breaks them fails where there is no GPU too.
+test: deps $(BUILD)/check_llmsim $(BUILD)/llmsim mpi calib-build
 	LLMSIM_BIN=./$(BUILD)/llmsim ./$(BUILD)/check_llmsim
 
 bench: all
@@ -85,6 +87,9 @@ validate-e2e: all
 # CUDA calibration programs: compiled wherever nvcc exists, run only on a GPU.
 calib-build:
 	@hw/calib/build.sh $(BUILD)/calib
+	@if command -v python3 >/dev/null; then \
+	    python3 -m py_compile hw/calib/*.py hw/calib/reference/*.py && \
+	    echo "calib-build: GPU Python scripts compile"; fi
 
 clean:
 	rm -rf build build-san
