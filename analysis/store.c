@@ -15,7 +15,19 @@ struct itl_slot {
     int64_t count;
 };
 
+/* Request rows are inserted 64 to a statement: one row per statement
+ * spends most of its time in the statement's setup, not in the row. */
+#define REQ_BATCH 64
+
+struct req_row {
+    int64_t id, arrival, sched, first, finish;
+    int32_t prompt, output, replica, preemptions, tenant, rejected;
+};
+
 struct store {
+    struct req_row rows[REQ_BATCH];
+    int n_rows;
+    sqlite3_stmt *req_many;        /* REQ_BATCH rows */
     sqlite3 *db;
     sqlite3_stmt *req, *iter, *itl, *metric, *tier;
     struct itl_slot *itl_tab;  /* open addressing, power-of-two size */
@@ -71,9 +83,25 @@ static int sql_err(sqlite3 *db, const char *what, struct llm_diag *d)
                     db ? sqlite3_errmsg(db) : "cannot open");
 }
 
+/* "INSERT INTO requests VALUES (?,...,?),(...)" with REQ_BATCH rows. */
+static int prepare_many(struct store *s)
+{
+    static const char row[] = "(?,?,?,?,?,?,?,?,?,?,?)";
+    char sql[64 + REQ_BATCH * (sizeof(row) + 1)];
+    size_t off = (size_t)snprintf(sql, sizeof(sql),
+                                  "INSERT INTO requests VALUES ");
+    int i;
+
+    for (i = 0; i < REQ_BATCH; i++)
+        off += (size_t)snprintf(sql + off, sizeof(sql) - off, "%s%s",
+                                i ? "," : "", row);
+    return sqlite3_prepare_v2(s->db, sql, -1, &s->req_many, NULL);
+}
+
 static int prepare(struct store *s, struct llm_diag *d)
 {
-    if (sqlite3_prepare_v2(s->db, "INSERT INTO requests VALUES "
+    if (prepare_many(s) ||
+        sqlite3_prepare_v2(s->db, "INSERT INTO requests VALUES "
             "(?,?,?,?,?,?,?,?,?,?,?)", -1, &s->req, NULL) ||
         sqlite3_prepare_v2(s->db, "INSERT INTO iterations VALUES "
             "(?,?,?,?,?,?,?,?,?,?)", -1, &s->iter, NULL) ||
@@ -167,23 +195,51 @@ static int step(struct store *s, sqlite3_stmt *st)
     return rc == SQLITE_DONE ? LLM_OK : LLM_EIO;
 }
 
+/* Binds row r at parameter offset off (11 parameters a row). */
+static void bind_row(sqlite3_stmt *st, int off, const struct req_row *r)
+{
+    sqlite3_bind_int64(st, off + 1, r->id);
+    sqlite3_bind_int64(st, off + 2, r->arrival);
+    sqlite3_bind_int64(st, off + 3, r->sched);
+    sqlite3_bind_int64(st, off + 4, r->first);
+    sqlite3_bind_int64(st, off + 5, r->finish);
+    sqlite3_bind_int(st, off + 6, r->prompt);
+    sqlite3_bind_int(st, off + 7, r->output);
+    sqlite3_bind_int(st, off + 8, r->replica);
+    sqlite3_bind_int(st, off + 9, r->preemptions);
+    sqlite3_bind_int(st, off + 10, r->tenant);
+    sqlite3_bind_text(st, off + 11, r->rejected ? "rejected" : "ok", -1,
+                      SQLITE_STATIC);
+}
+
+/* Writes the buffered request rows, in the order they came. */
+static int flush_requests(struct store *s)
+{
+    int i, rc = LLM_OK;
+
+    if (s->n_rows == REQ_BATCH) {
+        for (i = 0; i < REQ_BATCH; i++)
+            bind_row(s->req_many, 11 * i, &s->rows[i]);
+        rc = step(s, s->req_many);
+    } else {
+        for (i = 0; i < s->n_rows && rc == LLM_OK; i++) {
+            bind_row(s->req, 0, &s->rows[i]);
+            rc = step(s, s->req);
+        }
+    }
+    s->n_rows = 0;
+    return rc;
+}
+
 int store_request(struct store *s, const struct request *q)
 {
-    sqlite3_stmt *st = s->req;
-
-    sqlite3_bind_int64(st, 1, q->id);
-    sqlite3_bind_int64(st, 2, q->arrival_ns);
-    sqlite3_bind_int64(st, 3, q->first_sched_ns);
-    sqlite3_bind_int64(st, 4, q->first_token_ns);
-    sqlite3_bind_int64(st, 5, q->finish_ns);
-    sqlite3_bind_int(st, 6, q->prompt_tokens);
-    sqlite3_bind_int(st, 7, q->rejected ? 0 : q->generated);
-    sqlite3_bind_int(st, 8, q->replica);
-    sqlite3_bind_int(st, 9, q->preemptions);
-    sqlite3_bind_int(st, 10, q->tenant);
-    sqlite3_bind_text(st, 11, q->rejected ? "rejected" : "ok", -1,
-                      SQLITE_STATIC);
-    return step(s, st);
+    s->rows[s->n_rows++] = (struct req_row){ .id = q->id,
+        .arrival = q->arrival_ns, .sched = q->first_sched_ns,
+        .first = q->first_token_ns, .finish = q->finish_ns,
+        .prompt = q->prompt_tokens, .output = q->rejected ? 0 : q->generated,
+        .replica = q->replica, .preemptions = q->preemptions,
+        .tenant = q->tenant, .rejected = q->rejected };
+    return s->n_rows == REQ_BATCH ? flush_requests(s) : LLM_OK;
 }
 
 int store_iteration(struct store *s, const struct iter_record *r)
@@ -313,6 +369,8 @@ int store_metric(struct store *s, const char *name, double value)
 
 sqlite3 *store_db(struct store *s)
 {
+    if (s->n_rows > 0)
+        flush_requests(s);
     if (s->itl_tab != NULL)
         itl_flush(s);
     return s->db;
@@ -323,6 +381,7 @@ static void close_db(struct store *s)
     free(s->itl_tab);
     s->itl_tab = NULL;
     sqlite3_finalize(s->req);
+    sqlite3_finalize(s->req_many);
     sqlite3_finalize(s->iter);
     sqlite3_finalize(s->itl);
     sqlite3_finalize(s->metric);
@@ -333,7 +392,10 @@ static void close_db(struct store *s)
 
 int store_commit(struct store *s, struct llm_diag *d)
 {
-    int rc = s->itl_tab ? itl_flush(s) : LLM_OK;
+    int rc = s->n_rows > 0 ? flush_requests(s) : LLM_OK;
+
+    if (rc == LLM_OK && s->itl_tab)
+        rc = itl_flush(s);
 
     if (rc != LLM_OK)
         rc = sql_err(s->db, "itl", d);
