@@ -40,6 +40,12 @@ static int price(void *ctx, const struct batch *b, int64_t *ns)
     return rc;
 }
 
+/* The GPUs one replica runs on (tp x pp, as the scenario counts them). */
+static int32_t gpus_per_replica(const struct scenario *sc)
+{
+    return sc->num_gpus / sc->replicas;
+}
+
 static int next_request(void *ctx, struct req_spec *out, bool *eof,
                         struct llm_diag *d)
 {
@@ -77,8 +83,7 @@ static int on_iteration(void *ctx, const struct iter_record *rec)
     if (c->has_power)
         energy_meter_add(&c->energy, &c->power, rec->prefill_tokens,
                          rec->decode_seqs, 0, rec->end_ns - rec->start_ns,
-                         c->sc->shard.tp * (c->sc->shard.pp > 0 ?
-                                            c->sc->shard.pp : 1));
+                         gpus_per_replica(c->sc));
     return rc;
 }
 
@@ -182,7 +187,7 @@ static void add_energy(struct run_ctx *c, const struct sim_stats *st,
                        cJSON *summary)
 {
     const struct scenario *sc = c->sc;
-    int32_t gpus = sc->num_gpus / sc->replicas;
+    int32_t gpus = gpus_per_replica(sc);
     int64_t span = st->last_event_ns - st->first_arrival_ns;
     int64_t idle = (int64_t)sc->replicas * span - c->energy.busy_ns;
     const cJSON *out = cJSON_GetObjectItemCaseSensitive(summary,
