@@ -17,6 +17,7 @@
 #include "hw/cost.h"
 #include "sim/jcfg.h"
 #include "sim/paths.h"
+#include "traces/rows.h"
 
 #define E2E_MAX_SETS 16
 #define E2E_MAX_RUNS 256
@@ -278,26 +279,24 @@ static int read_line(struct e2e_run *r, const char *text, long line,
     return rc;
 }
 
+/* The file is plain or gzip-compressed JSON lines (traces/rows.h reads
+ * both), so the measured runs can be committed compressed. */
 static int read_run(struct e2e_run *r, struct llm_diag *d)
 {
-    FILE *f = fopen(r->file, "r");
-    char *buf = NULL;
-    size_t cap = 0;
-    ssize_t len;
+    struct rows *rw = NULL;
+    char *text;
+    bool eof = false;
     long line = 0;
-    int rc = LLM_OK;
+    int rc;
 
     d->file = r->file;
-    if (f == NULL)
-        return diag_set(d, LLM_EIO, "cannot open");
-    while (rc == LLM_OK && (len = getline(&buf, &cap, f)) >= 0) {
-        line++;
-        if (len > 0 && buf[len - 1] == '\n')
-            buf[len - 1] = '\0';
-        rc = read_line(r, buf, line, d);
+    rc = rows_open(r->file, &rw, d);
+    while (rc == LLM_OK && (rc = rows_next(rw, &text, &eof, d)) == LLM_OK &&
+           !eof) {
+        line = rows_lineno(rw);
+        rc = read_line(r, text, line, d);
     }
-    free(buf);
-    fclose(f);
+    rows_close(rw);
     if (rc == LLM_OK && (line == 0 || r->meas.n == 0))
         rc = diag_set(d, LLM_EINVAL, "no run line or no finished request");
     return rc;
@@ -465,7 +464,7 @@ static int write_plots(const char *dir, const struct e2e_run *r,
     int rc = store_mkdirs(dir, d);
 
     snprintf(name, sizeof(name), "%s", base ? base + 1 : r->file);
-    if ((dot = strrchr(name, '.')) != NULL)
+    if ((dot = strstr(name, ".jsonl")) != NULL)
         *dot = '\0';
     if (!rc) rc = write_text(dir, name, "dat", &r->meas, sim, d);
     if (!rc) rc = write_text(dir, name, "gp", &r->meas, sim, d);
@@ -523,7 +522,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* DIR/NAME.jsonl and DIR/SUB/NAME.jsonl, sorted. */
+/* DIR/NAME.jsonl[.gz] and DIR/SUB/NAME.jsonl[.gz], sorted. */
 static size_t find_runs(const char *dir, int depth, char **out, size_t n)
 {
     DIR *dp = opendir(dir);
@@ -537,7 +536,8 @@ static size_t find_runs(const char *dir, int depth, char **out, size_t n)
         if (e->d_name[0] == '.')
             continue;
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        if (len > 6 && strcmp(e->d_name + len - 6, ".jsonl") == 0)
+        if ((len > 6 && strcmp(e->d_name + len - 6, ".jsonl") == 0) ||
+            (len > 9 && strcmp(e->d_name + len - 9, ".jsonl.gz") == 0))
             out[n++] = strdup(path);
         else if (depth == 0)
             n = find_runs(path, 1, out, n);
