@@ -138,6 +138,8 @@ struct calib {
     int n_el;
     struct launch_row *ln;
     int n_ln;
+    struct launch_row *eg;     /* eager.csv: host costs of an eager engine */
+    int n_eg;
     struct comm_key comm[16];
     int n_comm;
 };
@@ -625,7 +627,9 @@ static int load_comm(struct calib *c, const char *dir, const char *name,
     return rc;
 }
 
-static int load_launch(struct calib *c, const char *dir, struct llm_diag *d)
+/* A what,time_us table (launch.csv, eager.csv) into rows of seconds. */
+static int load_keyed(const char *dir, const char *file,
+                      struct launch_row **out, int *n, struct llm_diag *d)
 {
     static const char *const cols[] = { "time_us" };
     char path[1200];
@@ -633,14 +637,14 @@ static int load_launch(struct calib *c, const char *dir, struct llm_diag *d)
     size_t i;
     int rc;
 
-    snprintf(path, sizeof(path), "%s/launch.csv", dir);
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
     rc = csv_read(path, "what", cols, 1, &rs, d);
-    if (rc == LLM_OK && (c->ln = calloc(rs.n, sizeof(*c->ln))) == NULL)
+    if (rc == LLM_OK && (*out = calloc(rs.n + 1, sizeof(**out))) == NULL)
         rc = diag_set(d, LLM_ENOMEM, "out of memory");
     for (i = 0; rc == LLM_OK && i < rs.n; i++) {
-        snprintf(c->ln[i].what, sizeof(c->ln[i].what), "%s", rs.r[i].s);
-        c->ln[i].s = rs.r[i].v[0] * 1e-6;
-        c->n_ln++;
+        snprintf((*out)[i].what, sizeof((*out)[i].what), "%s", rs.r[i].s);
+        (*out)[i].s = rs.r[i].v[0] * 1e-6;
+        (*n)++;
     }
     free(rs.r);
     return rc;
@@ -703,7 +707,9 @@ int calib_load(const char *dir, const struct device *dev, struct calib **out,
     if (!rc) rc = load_table(&b, dir, "elementwise.csv", "op", el_cols, 3,
                              same_elem, make_elem, (void **)&c->el,
                              sizeof(struct elem_key), d);
-    if (!rc) rc = load_launch(c, dir, d);
+    if (!rc) rc = load_keyed(dir, "launch.csv", &c->ln, &c->n_ln, d);
+    if (!rc && file_exists(dir, "eager.csv"))
+        rc = load_keyed(dir, "eager.csv", &c->eg, &c->n_eg, d);
     if (!rc) rc = load_comm(c, dir, "allreduce", d);
     if (!rc) rc = load_comm(c, dir, "allgather", d);
     if (!rc) rc = load_comm(c, dir, "reducescatter", d);
@@ -749,6 +755,7 @@ void calib_free(struct calib *c)
         curve_free(&c->el[i].c);
     free(c->el);
     free(c->ln);
+    free(c->eg);
     for (i = 0; i < c->n_comm; i++)
         curve_free(&c->comm[i].c);
     free(c);
@@ -947,6 +954,21 @@ double calib_launch_s(const struct calib *c, const char *what)
         if (strcmp(c->ln[i].what, what) == 0)
             return c->ln[i].s;
     return 0;
+}
+
+bool calib_has_eager(const struct calib *c)
+{
+    return c->n_eg > 0;
+}
+
+double calib_eager_s(const struct calib *c, const char *what)
+{
+    int i;
+
+    for (i = 0; i < c->n_eg; i++)
+        if (strcmp(c->eg[i].what, what) == 0)
+            return c->eg[i].s;
+    return -1;
 }
 
 double calib_comm_s(const struct calib *c, const char *name, int32_t ranks,

@@ -5,8 +5,9 @@
  * hw/calib/README.md): GEMM times by (m, n, k) per data type, attention
  * prefill by (heads, q tokens, prior context), attention decode by (heads,
  * batch, context), element-wise kernels by (op, tokens, width), graph
- * launch costs.  Every table is turned into utilization = speed-of-light
- * time / measured time, and lookups interpolate utilization (GSL linear
+ * launch costs, and (eager.csv) the host costs of an eager engine.  Every
+ * kernel table is turned into utilization = speed-of-light time / measured
+ * time, and lookups interpolate utilization (GSL linear
  * interpolation, in log space of the shape dimensions) and return
  * speed-of-light / utilization.  Outside a table the nearest measured
  * utilization is used and *extrap is set: never a silent extrapolation.
@@ -60,5 +61,13 @@ double calib_comm_s(const struct calib *c, const char *name, int32_t ranks,
 /* what: a row of launch.csv (graph_replay_empty, graph_per_node, ...);
  * 0 when absent. */
 double calib_launch_s(const struct calib *c, const char *what);
+
+/* eager.csv (optional; hw/calib/fit_eager.py): the host (CPU) costs of a
+ * serving engine that runs its forward eagerly, not as a graph replay --
+ * dispatch_forward_<class>, dispatch_layer_<class> (class: decode, prefill,
+ * mixed), prep_base, prep_per_seq, prep_per_token.  calib_eager_s is -1
+ * for a row the file lacks. */
+bool calib_has_eager(const struct calib *c);
+double calib_eager_s(const struct calib *c, const char *what);
 
 #endif

@@ -12,7 +12,20 @@
  * ragged contexts is priced at their root-mean-square context.  With
  * shared_prefix_attention (Hydragen) decode attention is a prefill-shaped
  * kernel per shared prefix (its sequences' queries batched over its KV)
- * plus the decode kernel over each sequence's own suffix. */
+ * plus the decode kernel over each sequence's own suffix.
+ *
+ * Execution "eager" (cost_model.execution) prices an engine that runs its
+ * forward op by op from Python instead of replaying a graph (serve.py,
+ * vLLM's enforce_eager): the CPU dispatches each layer's kernels in
+ * dispatch_layer seconds (eager.csv, by batch class) while the GPU runs
+ * the previous ones, so an iteration's forward takes
+ *     c0 + L max(c, g) + min(c, g) + g_rest
+ * for L layers of GPU time g and dispatch c each (the slower side paces
+ * the pipeline; the first layer's dispatch or the last layer's GPU time
+ * is not overlapped), c0 the per-forward dispatch and g_rest the GPU time
+ * outside the layers.  Before it, the host builds the batch's inputs and
+ * copies them to the GPU (prep_base + per sequence + per token).  The
+ * excess over the GPU time is reported as fixed time. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,23 +34,65 @@
 #include "hw/cost.h"
 #include "sim/jcfg.h"
 
+struct eager_host {
+    double fwd_s[3], layer_s[3];   /* by class: decode, prefill, mixed */
+    double prep_s, prep_seq_s, prep_tok_s;
+};
+
 struct calibrated {
     const struct cost_env *env;
     struct calib *tab;
     enum dtype wdt;
     int64_t fixed_ns;
     bool shared_prefix;
+    bool eager;
+    struct eager_host host;
+    struct op_list list;           /* eager: the whole iteration's ops */
 };
+
+static int load_eager(struct calibrated *c, const char *dir,
+                      const char *path, struct llm_diag *d)
+{
+    static const char *const cls[] = { "decode", "prefill", "mixed" };
+    struct eager_host *h = &c->host;
+    char what[48];
+    int i;
+
+    if (!calib_has_eager(c->tab))
+        return diag_set(d, LLM_EINVAL, "%s.execution: \"eager\" needs the "
+                        "host costs %s/eager.csv (hw/calib/fit_eager.py)",
+                        path, dir);
+    for (i = 0; i < 3; i++) {
+        snprintf(what, sizeof(what), "dispatch_forward_%s", cls[i]);
+        h->fwd_s[i] = calib_eager_s(c->tab, what);
+        snprintf(what, sizeof(what), "dispatch_layer_%s", cls[i]);
+        h->layer_s[i] = calib_eager_s(c->tab, what);
+        if (h->fwd_s[i] < 0 || h->layer_s[i] < 0)
+            return diag_set(d, LLM_EINVAL, "%s/eager.csv: expected rows "
+                            "dispatch_forward_%s and dispatch_layer_%s",
+                            dir, cls[i], cls[i]);
+    }
+    h->prep_s = calib_eager_s(c->tab, "prep_base");
+    h->prep_seq_s = calib_eager_s(c->tab, "prep_per_seq");
+    h->prep_tok_s = calib_eager_s(c->tab, "prep_per_token");
+    if (h->prep_s < 0 || h->prep_seq_s < 0 || h->prep_tok_s < 0)
+        return diag_set(d, LLM_EINVAL, "%s/eager.csv: expected rows "
+                        "prep_base, prep_per_seq and prep_per_token", dir);
+    return LLM_OK;
+}
 
 static int cal_init(void *st, const struct cost_env *env,
                     const cJSON *params, const char *path,
                     struct llm_diag *d)
 {
     static const char *const keys[] = { "name", "cpu_overhead_us",
-                                        "shared_prefix_attention", NULL };
+                                        "shared_prefix_attention",
+                                        "execution", NULL };
     struct calibrated *c = st;
     char dir[1200];
     double cpu_us = 0;
+    const char *mode = "graph";
+    char kp[160];
     int rc = params ? jcfg_known(params, path, keys, d) : LLM_OK;
 
     if (!rc && params)
@@ -46,6 +101,13 @@ static int cal_init(void *st, const struct cost_env *env,
     if (!rc && params)
         rc = jcfg_bool(params, path, "shared_prefix_attention", false,
                        &c->shared_prefix, d);
+    if (!rc && params)
+        rc = jcfg_str(params, path, "execution", false, &mode, d);
+    if (!rc && strcmp(mode, "graph") != 0 && strcmp(mode, "eager") != 0) {
+        jcfg_keypath(kp, sizeof(kp), path, "execution");
+        rc = diag_set(d, LLM_EINVAL, "%s: expected \"graph\" or \"eager\", "
+                      "got \"%s\"", kp, mode);
+    }
     if (rc)
         return rc;
     if (env->dev->calib_dir[0] == '\0')
@@ -58,8 +120,14 @@ static int cal_init(void *st, const struct cost_env *env,
         return rc;
     c->env = env;
     c->wdt = env->shard.w_bytes <= 1.0 ? DT_FP8 : DT_BF16;
-    c->fixed_ns = (int64_t)llround((calib_launch_s(c->tab,
-                      "graph_replay_empty") + cpu_us * 1e-6) * 1e9);
+    c->eager = strcmp(mode, "eager") == 0;
+    if (c->eager && (rc = load_eager(c, dir, path, d)) != LLM_OK) {
+        calib_free(c->tab);
+        return rc;
+    }
+    /* eager: no graph to replay; the host model replaces it */
+    c->fixed_ns = (int64_t)llround(((c->eager ? 0 : calib_launch_s(c->tab,
+                      "graph_replay_empty")) + cpu_us * 1e-6) * 1e9);
     return LLM_OK;
 }
 
@@ -197,16 +265,15 @@ static double op_s(const struct calibrated *c, const struct op *o,
     return t;
 }
 
-static int cal_price(void *st, const struct batch *b,
-                     const struct op_list *ops, struct cost_breakdown *out)
+/* Prices ops into cls (seconds per class); *layer_s gets one layer's GPU
+ * time (the per-layer operators once) and *layers their repeat. */
+static void price_ops(const struct calibrated *c, const struct batch *b,
+                      const struct op_list *ops, double cls[OPC_COUNT],
+                      double *layer_s, int32_t *layers, int32_t *extrap)
 {
-    const struct calibrated *c = st;
-    double cls[OPC_COUNT] = { 0 };
-    int32_t layers = 0;
-    size_t i;
-    int k;
-
     double pre_floor = 0, t;
+    int32_t pre_layers = 0;
+    size_t i;
 
     for (i = 0; i < ops->n; i++) {
         const struct op *o = &ops->ops[i];
@@ -216,33 +283,84 @@ static int cal_price(void *st, const struct batch *b,
             fo.bytes -= o->shared_bytes;   /* the prefix read once */
         floor_s = cost_roofline_s(c->env->dev, &c->env->shard, &fo);
         if (o->kind == OP_ATTN_PREFILL) {
-            layers = o->repeat;
+            pre_layers = o->repeat;
             pre_floor += floor_s;
             continue;
         }
         /* Never below the operator's own roofline (its FLOPs and bytes as
          * models/ops.c counts them). */
-        t = op_s(c, o, b, &out->extrapolated);
-        cls[op_class_of(o->kind)] += o->repeat * (t > floor_s ? t : floor_s);
+        t = op_s(c, o, b, extrap);
+        t = t > floor_s ? t : floor_s;
+        cls[op_class_of(o->kind)] += o->repeat * t;
+        if (o->repeat > 1) {
+            *layer_s += t;
+            *layers = o->repeat;
+        }
     }
-    if (layers > 0) {
-        t = prefill_attn_s(c, ops, &out->extrapolated);
-        cls[OPC_ATTN] += layers * (t > pre_floor ? t : pre_floor);
+    if (pre_layers > 0) {
+        t = prefill_attn_s(c, ops, extrap);
+        t = t > pre_floor ? t : pre_floor;
+        cls[OPC_ATTN] += pre_layers * t;
+        if (pre_layers > 1) {
+            *layer_s += t;
+            *layers = pre_layers;
+        }
     }
+}
+
+static int cal_price(void *st, const struct batch *b,
+                     const struct op_list *ops, struct cost_breakdown *out)
+{
+    const struct calibrated *c = st;
+    double cls[OPC_COUNT] = { 0 }, layer_s = 0;
+    int32_t layers = 0;
+    int k;
+
+    price_ops(c, b, ops, cls, &layer_s, &layers, &out->extrapolated);
     for (k = 0; k < OPC_COUNT; k++)
         out->class_ns[k] += (int64_t)llround(cls[k] * 1e9);
     return LLM_OK;
 }
 
+/* The eager engine's host time beyond the GPU's (see the top comment). */
+static double eager_excess_s(struct calibrated *c, const struct batch *b)
+{
+    const struct eager_host *h = &c->host;
+    double cls[OPC_COUNT] = { 0 }, g = 0, gl = 0, cl, c0, fwd, prep;
+    int32_t layers = 0, unused = 0;
+    int k = b->n_prefill == 0 ? 0 : b->decode_seqs == 0 ? 1 : 2;
+    int i;
+
+    if (batch_tokens(b) == 0 ||
+        ops_build(c->env->model, &c->env->shard, b, &c->list) != LLM_OK)
+        return 0;
+    price_ops(c, b, &c->list, cls, &gl, &layers, &unused);
+    for (i = 0; i < OPC_COUNT; i++)
+        g += cls[i];
+    cl = h->layer_s[k];
+    c0 = h->fwd_s[k];
+    fwd = c0 + layers * (cl > gl ? cl : gl) + (cl < gl ? cl : gl) +
+          (g - layers * gl);
+    prep = h->prep_s + h->prep_seq_s * (double)(b->n_prefill +
+           b->decode_seqs) + h->prep_tok_s * (double)batch_tokens(b);
+    return prep + (fwd > g ? fwd - g : 0);
+}
+
 static int64_t cal_fixed(void *st, const struct batch *b)
 {
-    (void)b;
-    return ((const struct calibrated *)st)->fixed_ns;
+    struct calibrated *c = st;
+
+    if (!c->eager)
+        return c->fixed_ns;
+    return c->fixed_ns + (int64_t)llround(eager_excess_s(c, b) * 1e9);
 }
 
 static void cal_fini(void *st)
 {
-    calib_free(((struct calibrated *)st)->tab);
+    struct calibrated *c = st;
+
+    ops_free(&c->list);
+    calib_free(c->tab);
 }
 
 const struct cost_ops cost_calibrated = {

@@ -1,6 +1,7 @@
 /* The cost models: table interpolation at and between known points, the
  * monotonicity and roofline floor of calibrated prices, the fixed cost of
- * an empty batch, and `llmsim step`'s handling of bad lines. */
+ * an empty batch, the eager engine's host model, and `llmsim step`'s
+ * handling of bad lines. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -236,6 +237,73 @@ START_TEST(test_empty_batch)
 }
 END_TEST
 
+/* Eager execution (hw/cost_calib.c): a host-bound batch takes the host's
+ * dispatch time, a GPU-bound one the GPU's plus one layer's dispatch and
+ * the input prep; a bad mode names the key. */
+START_TEST(test_eager)
+{
+    struct priced p;
+    struct llm_diag d = { 0 };
+    struct cost_model *eager = NULL;
+    struct calib *tab = NULL;
+    struct batch b;
+    struct cost_breakdown g, e;
+    cJSON *on = cJSON_Parse("{\"execution\": \"eager\"}");
+    cJSON *bad = cJSON_Parse("{\"execution\": \"fast\"}");
+    char dir[1200];
+    double cl, cp, prep, excess;
+    int64_t gsum;
+    int k;
+
+    open_models(&p);
+    snprintf(dir, sizeof(dir), "%s/%s", llm_root(), p.dev.calib_dir);
+    ck_assert_int_eq(calib_load(dir, &p.dev, &tab, &d), 0);
+    ck_assert(calib_has_eager(tab));
+    cl = calib_eager_s(tab, "dispatch_layer_decode") * 1e9;
+    cp = calib_eager_s(tab, "dispatch_layer_prefill") * 1e9;
+    ck_assert_msg(cost_create(&p.env, on, "cost_model", &eager, &d) == 0,
+                  "%s", d.msg);
+    batch_init(&b);
+    /* one decode: ~6 ms of GPU, over 10 ms of Python dispatch */
+    ck_assert_int_eq(batch_add_decode(&b, 1, 512), 0);
+    ck_assert_int_eq(cost_price(p.cal, &b, &g), 0);
+    ck_assert_int_eq(cost_price(eager, &b, &e), 0);
+    prep = (calib_eager_s(tab, "prep_base") + calib_eager_s(tab,
+            "prep_per_seq") + calib_eager_s(tab, "prep_per_token")) * 1e9;
+    ck_assert_msg(32 * cl > g.total_ns, "dispatch %.0f vs gpu %lld",
+                  32 * cl, (long long)g.total_ns);
+    ck_assert(e.total_ns >= 32 * cl + prep - 1);
+    ck_assert(e.total_ns <= 32 * cl + prep + g.total_ns);
+    for (k = 0; k < OPC_COUNT; k++)   /* the GPU's own times unchanged */
+        ck_assert_int_eq(e.class_ns[k], g.class_ns[k]);
+    /* an 8192-token prefill: GPU-bound; the host adds its prep and the
+     * one layer's dispatch that nothing hides */
+    batch_clear(&b);
+    ck_assert_int_eq(batch_add_prefill(&b, 8192, 0, 1), 0);
+    ck_assert_int_eq(cost_price(p.cal, &b, &g), 0);
+    ck_assert_int_eq(cost_price(eager, &b, &e), 0);
+    prep = (calib_eager_s(tab, "prep_base") + calib_eager_s(tab,
+            "prep_per_seq") + 8192 * calib_eager_s(tab, "prep_per_token")) *
+           1e9;
+    for (gsum = 0, k = 0; k < OPC_COUNT; k++)
+        gsum += g.class_ns[k];
+    excess = (double)(e.total_ns - gsum);
+    ck_assert_msg(fabs(excess - (prep + cp)) < 2,
+                  "excess %.0f ns, expected prep %.0f + dispatch %.0f", excess,
+                  prep, cp);
+    cost_destroy(eager);
+    eager = NULL;
+    ck_assert_int_ne(cost_create(&p.env, bad, "cost_model", &eager, &d), 0);
+    ck_assert_str_eq(d.msg, "cost_model.execution: expected \"graph\" or "
+                     "\"eager\", got \"fast\"");
+    batch_free(&b);
+    calib_free(tab);
+    cJSON_Delete(on);
+    cJSON_Delete(bad);
+    close_models(&p);
+}
+END_TEST
+
 /* A bad stdin line gets one message with its number; the others are
  * answered, and the exit status is 2. */
 START_TEST(test_step_errors)
@@ -290,6 +358,7 @@ Suite *cost_suite(void)
     tcase_add_test(tc, test_monotone);
     tcase_add_test(tc, test_roofline_floor);
     tcase_add_test(tc, test_empty_batch);
+    tcase_add_test(tc, test_eager);
     tcase_add_test(tc, test_step_errors);
     suite_add_tcase(s, tc);
     return s;
