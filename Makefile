@@ -81,8 +81,11 @@ bench: all
 validate: all
 	./$(BUILD)/llmsim validate
 
+# Exits 1 when a target is missed, after drawing every overlay (gnuplot).
 validate-e2e: all
-	./$(BUILD)/llmsim validate-e2e hw/calib/data/e2e --plots docs/img/e2e
+	@./$(BUILD)/llmsim validate-e2e hw/calib/data/e2e --plots docs/img/e2e; \
+	st=$$?; cd docs/img/e2e && for f in *.gp; do gnuplot "$$f" || st=2; done; \
+	exit $$st
 
 # CUDA calibration programs: compiled wherever nvcc exists, run only on a GPU.
 calib-build:

@@ -358,9 +358,10 @@ static double rel_err(double sim, double meas)
     return (sim - meas) / meas;
 }
 
-/* Prints one metric's row; returns the targets missed. */
+/* Prints one metric's row (and its errors into err[3]); returns the
+ * targets missed. */
 static int report_metric(const char *name, double *m, size_t nm, double *s,
-                         size_t ns)
+                         size_t ns, double err[3])
 {
     static const double qs[] = { 0.5, 0.9, 0.99 }, tol[] = { .05, .05, .10 };
     int i, missed = 0;
@@ -371,17 +372,35 @@ static int report_metric(const char *name, double *m, size_t nm, double *s,
         double e = rel_err(b, a);
         bool bad = !(fabs(e) <= tol[i] + 1e-12);
         missed += bad;
+        err[i] = e;
         printf(" %10.2f %10.2f %+7.1f%%%s", a, b, 100 * e, bad ? "*" : " ");
     }
     printf("\n");
     return missed;
 }
 
-static int report(const struct e2e_run *r, struct lat *sim)
+/* One markdown row: the run's errors, a * where a target is missed. */
+static void md_row(FILE *md, const char *file, const double err[9],
+                   double thr, double alone)
+{
+    static const double tol[] = { .05, .05, .10 };
+    const char *base = strrchr(file, '/');
+    int i;
+
+    fprintf(md, "| %.*s |", (int)strcspn(base ? base + 1 : file, "."),
+            base ? base + 1 : file);
+    for (i = 0; i < 9; i++)
+        fprintf(md, "%s%+.1f%s", i % 3 ? " / " : i ? " | " : " ",
+                100 * err[i], fabs(err[i]) <= tol[i % 3] + 1e-12 ? "" : "*");
+    fprintf(md, " | %+.1f%s | %+.1f |\n", 100 * thr,
+            fabs(thr) <= 0.03 + 1e-12 ? "" : "*", 100 * alone);
+}
+
+static int report(const struct e2e_run *r, struct lat *sim, FILE *md)
 {
     struct lat *m = (struct lat *)&r->meas;
     double tm = lat_throughput(m), ts = lat_throughput(sim);
-    double e = rel_err(ts, tm), med;
+    double e = rel_err(ts, tm), med, err[9];
     int missed = 0;
 
     printf("%s (%s", r->file, r->config);
@@ -390,10 +409,10 @@ static int report(const struct e2e_run *r, struct lat *sim)
     printf(")\n  %-10s %10s %10s %8s  %10s %10s %8s  %10s %10s %8s\n", "ms",
            "p50 meas", "p50 sim", "err", "p90 meas", "p90 sim", "err",
            "p99 meas", "p99 sim", "err");
-    missed += report_metric("TTFT", m->ttft, m->n, sim->ttft, sim->n);
+    missed += report_metric("TTFT", m->ttft, m->n, sim->ttft, sim->n, err);
     missed += report_metric("TPOT", m->tpot, m->n_tpot, sim->tpot,
-                            sim->n_tpot);
-    missed += report_metric("E2E", m->e2e, m->n, sim->e2e, sim->n);
+                            sim->n_tpot, err + 3);
+    missed += report_metric("E2E", m->e2e, m->n, sim->e2e, sim->n, err + 6);
     missed += !(fabs(e) <= 0.03 + 1e-12);
     printf("  throughput %.1f output tok/s measured, %.1f simulated "
            "(%+.1f%%%s); requests %zu measured, %zu simulated\n", tm, ts,
@@ -403,6 +422,9 @@ static int report(const struct e2e_run *r, struct lat *sim)
            "vs %.3f s measured (%+.1f%%), median iteration error %+.1f%%\n",
            r->n_iter, r->iter_priced_s, r->iter_meas_s,
            100 * rel_err(r->iter_priced_s, r->iter_meas_s), 100 * med);
+    if (md != NULL)
+        md_row(md, r->file, err, e, rel_err(r->iter_priced_s,
+                                            r->iter_meas_s));
     return missed;
 }
 
@@ -439,7 +461,8 @@ static int write_text(const char *dir, const char *name, const char *ext,
         cdf_block(f, "simulated E2E", s->e2e, s->n);
     } else {
         fprintf(f, "# gnuplot %s.gp: measured vs simulated latency CDFs\n"
-                "set terminal pngcairo size 1500,450\nset output '%s.png'\n"
+                "set terminal pngcairo size 1500,450 noenhanced\n"
+                "set output '%s.png'\n"
                 "set multiplot layout 1,3 title '%s'\nset key bottom right\n"
                 "set ylabel 'CDF'\n", name, name, name);
         for (int i = 0; i < 3; i++)
@@ -486,7 +509,7 @@ static void run_free(struct e2e_run *r)
 }
 
 /* Validates one file: 0 met, 1 missed, 2 bad input. */
-static int validate_one(const char *file, const char *plots)
+static int validate_one(const char *file, const char *plots, FILE *md)
 {
     struct e2e_run r = { .file = strdup(file) };
     struct lat sim = { 0 };
@@ -501,7 +524,7 @@ static int validate_one(const char *file, const char *plots)
         rc = diag_set(&d, LLM_EINVAL, "%s: llmsim finished no request",
                       file);
     if (rc == LLM_OK) {
-        missed = report(&r, &sim);
+        missed = report(&r, &sim, md);
         if (plots)
             rc = write_plots(plots, &r, &sim, &d);
     }
@@ -549,7 +572,8 @@ static size_t find_runs(const char *dir, int depth, char **out, size_t n)
 int cmd_validate_e2e(int argc, char **argv)
 {
     const char *dir = "hw/calib/data/e2e", *plots = NULL;
-    char *runs[E2E_MAX_RUNS];
+    char *runs[E2E_MAX_RUNS], md_path[1200], md_tmp[1300];
+    FILE *md = NULL;
     size_t n, i;
     int worst = 0, st, a;
 
@@ -572,10 +596,31 @@ int cmd_validate_e2e(int argc, char **argv)
         return 0;
     }
     qsort(runs, n, sizeof(*runs), cmp_str);
+    /* --plots DIR also gets summary.md: one table row per run, written
+     * to a temporary name and renamed when complete */
+    if (plots != NULL) {
+        struct llm_diag d = { 0 };
+        if (store_mkdirs(plots, &d) == LLM_OK) {
+            snprintf(md_path, sizeof(md_path), "%s/summary.md", plots);
+            snprintf(md_tmp, sizeof(md_tmp), "%s.tmp", md_path);
+            md = fopen(md_tmp, "w");
+        }
+        if (md == NULL) {
+            fprintf(stderr, "llmsim validate-e2e: %s: cannot write\n", plots);
+            return 2;
+        }
+        fprintf(md, "| run | TTFT p50 / p90 / p99 %% | TPOT p50 / p90 / p99 %% "
+                "| E2E p50 / p90 / p99 %% | throughput %% | cost model alone "
+                "%% |\n|---|---|---|---|---:|---:|\n");
+    }
     for (i = 0; i < n; i++) {
-        st = runs[i] ? validate_one(runs[i], plots) : 2;
+        st = runs[i] ? validate_one(runs[i], plots, md) : 2;
         worst = st > worst ? st : worst;
         free(runs[i]);
+    }
+    if (md != NULL && (fclose(md) != 0 || rename(md_tmp, md_path) != 0)) {
+        fprintf(stderr, "llmsim validate-e2e: %s: cannot write\n", md_path);
+        worst = 2;
     }
     printf("validate-e2e: %zu run%s, %s (targets: p50 and p90 within 5%%, "
            "p99 within 10%%, throughput within 3%%; * marks a miss)\n", n,

@@ -96,16 +96,21 @@ static int sh(const char *fmt, const char *a, const char *b)
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-static bool log_has(const char *text)
+static bool file_has(const char *path, const char *text)
 {
     char buf[8192];
-    FILE *f = fopen("/tmp/check_e2e_cmd.log", "r");
+    FILE *f = fopen(path, "r");
     size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
 
     if (f)
         fclose(f);
     buf[n] = '\0';
     return strstr(buf, text) != NULL;
+}
+
+static bool log_has(const char *text)
+{
+    return file_has("/tmp/check_e2e_cmd.log", text);
 }
 
 /* A "measured" run made by sched.py with the fixed cost is llmsim's own
@@ -128,6 +133,16 @@ START_TEST(test_validate_e2e_exact)
     ck_assert(log_has("median iteration error +0.0%"));
     ck_assert_int_eq(access(fx_path("p/ok.dat"), R_OK), 0);
     ck_assert_int_eq(access(fx_path("p/ok.gp"), R_OK), 0);
+    /* the same run gzip-compressed (how the measured runs are committed),
+     * and the markdown summary row */
+    ck_assert_int_eq(sh("cd %s && mkdir -p g && gzip -k m/ok.jsonl && "
+                        "mv m/ok.jsonl.gz g/", fx_tmpdir, ""), 0);
+    snprintf(args, sizeof(args), "%s/g --plots %s/q", fx_tmpdir, fx_tmpdir);
+    ck_assert_int_eq(sh("%s validate-e2e %s", llmsim_bin(), args), 0);
+    ck_assert(log_has("ok.jsonl.gz"));
+    ck_assert(file_has(fx_path("q/summary.md"), "| ok | +0.0 / +0.0 / "
+                       "+0.0 | +0.0 / +0.0 / +0.0 | +0.0 / +0.0 / +0.0 | "
+                       "+0.0 | +0.0 |"));
 }
 END_TEST
 
