@@ -16,6 +16,7 @@
     X(sim)            \
     X(link)           \
     X(cost)           \
+    X(eager)          \
     X(closed)         \
     X(policies)       \
     X(replica_stats)  \
