@@ -4,15 +4,18 @@
 usage: python3 hw/calib/fit_eager.py hw/calib/data/<device>/eager   (writes ../eager.csv)
 
 Pools every eager_raw_run*.jsonl in the folder (runs minutes apart).  The lent machines' host
-speed drifts: the same host-bound forward took 9.9 ms in one minute and 15-23 ms in another, and
-the dispatch points eager_bench.py times first after building a model ran slow in every run.  So
-the dispatch time is taken from the issue-3 batches' eager forwards that are HOST-BOUND (dispatch
->= 90% of the forward: the GPU finished right after the CPU), each as the MINIMUM over its
-repetitions (the uncontended host: contention by other tenants is not the engine's cost), the
-median over those batches and runs per class, divided by the layer count: dispatch_layer_<class>
-(dispatch_forward_<class> = 0: with one layer count the per-forward part is not separable; it is
-folded into the per-layer time).  Prep: a least-squares a + b x seqs + c x tokens through every
-run's points (mean of repetitions).  Stdlib only: it runs on the machine that commits the tables.
+speed drifts: the same host-bound forward took 9.9 ms in one minute and 15-23 ms in another.  So
+the dispatch time is taken from the issue-3 batches' eager forwards that are small enough to be
+certainly HOST-BOUND (decode: at most 8 sequences; prefill: at most 256 tokens; their GPU time is
+half the dispatch or less), each at the MINIMUM over its repetitions in every run (the uncontended host:
+contention by other tenants is not the engine's cost), the median over those batches,
+divided by the layer count: dispatch_layer_<class>.  dispatch_forward_<class> = 0: with one
+layer count the per-forward part is not separable, so the per-layer time carries it.  A mixed
+batch (two attention calls and a concatenation) has no small host-bound example among those
+batches; its dispatch is the decode one scaled by the host-time ratio mixed / decode that
+torch.profiler measured (eager_probe.json, written by reference/eager_probe.py on H100; the
+H200 host uses the H100 ratio when its folder has none).  Prep: a least-squares a + b x seqs +
+c x tokens through every run's points (mean of repetitions).  Stdlib only: it runs on the machine that commits the tables.
 """
 import glob
 import json
@@ -38,6 +41,16 @@ def lstsq(rows, y):
     return x
 
 
+def small(o):
+    """Certainly host-bound: a tiny decode or prefill (see the docstring)."""
+    b = o["batch"]
+    seqs = sum(c for c, _ in b.get("decode", [])) + len(b.get("decode_ctx", []))
+    tokens = sum(t for t, _ in b.get("prefill", []))
+    if o["class"] == "decode":
+        return seqs <= 8
+    return o["class"] == "prefill" and tokens <= 256
+
+
 def main():
     folder = sys.argv[1]
     files = sorted(glob.glob(os.path.join(folder, "eager_raw_run*.jsonl")))
@@ -50,16 +63,28 @@ def main():
             o = json.loads(line)
             if "provenance" in o:
                 provs.append((os.path.basename(fn), o["provenance"]))
-            elif o["kind"] == "fwd" and "fwd_us_all" in o and o["dispatch_us"] >= 0.9 * o["fwd_us"]:
-                disp.setdefault(o["class"], []).append(min(o["fwd_us_all"]))
+            elif o["kind"] == "fwd" and "fwd_us_all" in o and small(o):
+                per = disp.setdefault(o["class"], {})
+                key = json.dumps(o["batch"], sort_keys=True)
+                per[key] = min(per.get(key, float("inf")), min(o["fwd_us_all"]))
                 layers = o["layers"]
             elif o["kind"] == "prep":
                 prep.append((o["seqs"], o["tokens"], o["prep_us"]))
+    probe = os.path.join(folder, "eager_probe.json")
+    if not os.path.exists(probe):
+        probe = os.path.join(folder, "..", "..", "h100-sxm-80gb", "eager", "eager_probe.json")
+    with open(probe) as f:
+        prof = json.load(f)["profile"]
+    host = {c: sum(r["self_cpu_us_per_fwd"] for r in rows if r["name"] != "cudaDeviceSynchronize")
+            for c, rows in prof.items()}
     rows = []
-    for cls in ("decode", "prefill", "mixed"):
-        v = statistics.median(disp[cls])
+    for cls in ("decode", "prefill"):
+        v = statistics.median(disp[cls].values())
         rows += [(f"dispatch_forward_{cls}", 0.0), (f"dispatch_layer_{cls}", v / layers)]
-        print(f"{cls}: {len(disp[cls])} host-bound forwards, median {v:.0f} us over {layers} layers")
+        print(f"{cls}: {len(disp[cls])} small host-bound batches, median {v:.0f} us over {layers} layers")
+    ratio = host["mixed"] / host["decode"]
+    rows += [("dispatch_forward_mixed", 0.0), ("dispatch_layer_mixed", rows[1][1] * ratio)]
+    print(f"mixed: decode x {ratio:.3f} (profiler host time, {os.path.relpath(probe, folder)})")
     p0, ps, pt = lstsq([[1.0, float(s), float(t)] for s, t, _ in prep], [v for _, _, v in prep])
     rows += [("prep_base", p0), ("prep_per_seq", ps), ("prep_per_token", pt)]
     p = provs[0][1]
@@ -73,8 +98,8 @@ def main():
             f.write(f"# run: {name} {pv['date']} {pv['command']} (reps {pv.get('reps')})\n")
         f.write("# command: python3 hw/calib/fit_eager.py " + folder + "\n")
         f.write("# note: host (CPU) time of an eager iteration (hw/cost_calib.c, cost_model.execution "
-                "eager): dispatch per batch class from host-bound forwards (min over repetitions, median over "
-                "batches and runs), prep = a + b x seqs + c x tokens (fit_eager.py says why)\n")
+                "eager): dispatch per batch class from small host-bound forwards (min over repetitions and runs, "
+                "median over batches; mixed = decode x the profiled mixed/decode host-time ratio), prep = a + b x seqs + c x tokens (fit_eager.py says why)\n")
         f.write("what,time_us\n")
         for w, v in rows:
             f.write(f"{w},{v:.3f}\n")
