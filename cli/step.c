@@ -99,6 +99,7 @@ static cJSON *answer(const struct cost_breakdown *bd)
 struct step_opts {
     const char *model, *hw, *dtype, *cost;
     int tp;
+    bool eager;                /* cost_model.execution "eager" */
 };
 
 static int step_parse_args(int argc, char **argv, struct step_opts *o)
@@ -109,6 +110,7 @@ static int step_parse_args(int argc, char **argv, struct step_opts *o)
         { "tp", required_argument, NULL, 't' },
         { "dtype", required_argument, NULL, 'd' },
         { "cost", required_argument, NULL, 'c' },
+        { "eager", no_argument, NULL, 'e' },
         { NULL, 0, NULL, 0 }
     };
     char *end;
@@ -116,12 +118,13 @@ static int step_parse_args(int argc, char **argv, struct step_opts *o)
 
     *o = (struct step_opts){ .dtype = "bf16", .tp = 1 };
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "m:w:t:d:c:", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "m:w:t:d:c:e", longopts, NULL)) != -1) {
         switch (ch) {
         case 'm': o->model = optarg; break;
         case 'w': o->hw = optarg; break;
         case 'd': o->dtype = optarg; break;
         case 'c': o->cost = optarg; break;
+        case 'e': o->eager = true; break;
         case 't':
             o->tp = (int)strtol(optarg, &end, 10);
             if (*end || o->tp < 1) {
@@ -135,7 +138,7 @@ static int step_parse_args(int argc, char **argv, struct step_opts *o)
     }
     if (o->model == NULL || o->hw == NULL || optind != argc) {
         fprintf(stderr, "usage: llmsim step --model ID --hw ID [--tp N] "
-                "[--dtype bf16|fp8] [--cost NAME] < batches.jsonl\n");
+                "[--dtype bf16|fp8] [--cost NAME] [--eager] < batches.jsonl\n");
         return 2;
     }
     return 0;
@@ -211,9 +214,12 @@ int cmd_step(int argc, char **argv)
         .shard = { .tp = o.tp, .w_bytes = dtype_bytes(w), .a_bytes = 2,
                    .kv_bytes = 2 } };
     if (!rc) { d.file = "--tp"; rc = ops_check_shard(&m, &env.shard, &d); }
-    if (!rc && o.cost) {
+    if (!rc && (o.cost || o.eager)) {
         params = cJSON_CreateObject();
-        cJSON_AddStringToObject(params, "name", o.cost);
+        if (o.cost)
+            cJSON_AddStringToObject(params, "name", o.cost);
+        if (o.eager)
+            cJSON_AddStringToObject(params, "execution", "eager");
     }
     if (!rc) { d.file = NULL; rc = cost_create(&env, params, "--cost", &cm, &d); }
     if (rc) {

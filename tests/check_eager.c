@@ -1,8 +1,12 @@
 /* hw/eager: the dispatch/GPU pipeline of an eager forward, on cases
- * worked by hand. */
+ * worked by hand; `llmsim step --eager`. */
 #include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "hw/eager.h"
+#include "tests/fixture.h"
 #include "tests/suites.h"
 
 #define EPS 1e-12
@@ -48,6 +52,39 @@ START_TEST(test_interleaved)
 }
 END_TEST
 
+/* `llmsim step --eager` prices a one-sequence decode as host-bound: the
+ * same GPU times, and over a millisecond of host time on top. */
+START_TEST(test_step_eager)
+{
+    const char *bin = getenv("LLMSIM_BIN");
+    char cmd[2048], line[512];
+    double ms[2], fixed[2], gemm[2];
+    FILE *f;
+
+    if (bin == NULL) {
+        fprintf(stderr, "check_eager: LLMSIM_BIN unset, step test skipped\n");
+        return;
+    }
+    fx_put("in.jsonl", "{\"decode\": [[1, 512]]}\n");
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof(cmd), "%s step --model llama-3-8b --hw "
+                 "h100-sxm-80gb %s < %s > %s", bin, i ? "--eager" : "",
+                 fx_path("in.jsonl"), fx_path("out.jsonl"));
+        ck_assert_int_eq(system(cmd), 0);
+        ck_assert_ptr_nonnull(f = fopen(fx_path("out.jsonl"), "r"));
+        ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+        fclose(f);
+        ck_assert_int_eq(sscanf(line, "{\"ms\":%lf,\"gemm_ms\":%lf", &ms[i],
+                                &gemm[i]), 2);
+        ck_assert_ptr_nonnull(strstr(line, "\"fixed_ms\":"));
+        fixed[i] = atof(strstr(line, "\"fixed_ms\":") + 11);
+    }
+    ck_assert_double_eq_tol(gemm[1], gemm[0], 1e-9);
+    ck_assert(fixed[1] > fixed[0] + 1.0);
+    ck_assert_double_eq_tol(ms[1] - ms[0], fixed[1] - fixed[0], 1e-5);
+}
+END_TEST
+
 Suite *eager_suite(void)
 {
     Suite *s = suite_create("eager");
@@ -56,6 +93,8 @@ Suite *eager_suite(void)
     tcase_add_test(tc, test_host_bound);
     tcase_add_test(tc, test_gpu_bound);
     tcase_add_test(tc, test_interleaved);
+    tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
+    tcase_add_test(tc, test_step_eager);
     suite_add_tcase(s, tc);
     return s;
 }
