@@ -158,11 +158,23 @@ int pol_plan_running(struct replica *r, struct pol_pass *p, int kinds)
     int32_t i = 0;
 
     while (i < r->n_running && pol_tokens_left(p, r) > 0) {
-        struct request *q = r->running[i];
-        bool decode = q->state == REQ_DECODE, self;
-        int64_t n = decode ? 1 : replica_prefill_target(q) - q->computed;
+        struct request *q;
+        bool decode, self;
+        int64_t n;
         int rc;
 
+        /* Decodes that need nothing but their step, in bulk; the loop
+         * below sees the first request that needs more. */
+        if (kinds & POL_DECODES) {
+            rc = replica_plan_decodes(r, p->now_ns, pol_tokens_left(p, r),
+                                      &i);
+            if (rc != LLM_OK)
+                return rc;
+            if (i >= r->n_running || pol_tokens_left(p, r) <= 0)
+                break;
+        }
+        q = r->running[i];
+        decode = q->state == REQ_DECODE;
         if (q->plan_idx >= 0 || !(kinds & (decode ? POL_DECODES
                                                   : POL_PREFILLS))) {
             i++;
@@ -173,7 +185,9 @@ int pol_plan_running(struct replica *r, struct pol_pass *p, int kinds)
             i++;
             continue;
         }
-        if (n > pol_tokens_left(p, r))
+        /* A decode is one token, and the loop has at least one left. */
+        n = decode ? 1 : replica_prefill_target(q) - q->computed;
+        if (!decode && n > pol_tokens_left(p, r))
             n = pol_tokens_left(p, r);
         /* Most steps stay inside the last block: nothing to make room
          * for, and nothing moves in the running array. */

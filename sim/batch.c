@@ -69,6 +69,31 @@ int batch_add_decode(struct batch *b, int32_t count, int32_t ctx)
     return LLM_OK;
 }
 
+int batch_add_decodes(struct batch *b, const int32_t *ctx, size_t n)
+{
+    struct decode_group *g;
+    int64_t sum = 0;
+    size_t i, nd = b->n_decode;
+
+    if (grow((void **)&b->decode, &b->cap_decode, nd + n,
+             sizeof(*b->decode)) != LLM_OK)
+        return LLM_ENOMEM;
+    g = b->decode;
+    for (i = 0; i < n; i++) {
+        if (nd > 0 && g[nd - 1].ctx == ctx[i]) {
+            g[nd - 1].count++;
+        } else {
+            g[nd].count = 1;
+            g[nd++].ctx = ctx[i];
+        }
+        sum += ctx[i];
+    }
+    b->n_decode = nd;
+    b->decode_seqs += (int64_t)n;
+    b->decode_ctx_sum += sum;
+    return LLM_OK;
+}
+
 int batch_add_shared(struct batch *b, int32_t count, int32_t tokens,
                      int64_t ctx_sum)
 {

@@ -54,6 +54,8 @@ void batch_clear(struct batch *b);           /* keeps the arrays */
 int  batch_add_prefill(struct batch *b, int32_t tokens, int32_t prior,
                        int32_t last);        /* LLM_OK or LLM_ENOMEM */
 int  batch_add_decode(struct batch *b, int32_t count, int32_t ctx);
+/* batch_add_decode(b, 1, ctx[i]) for i in [0, n), in one call. */
+int  batch_add_decodes(struct batch *b, const int32_t *ctx, size_t n);
 /* Records that count decoding sequences (already added with their full
  * contexts, summing to ctx_sum) share a tokens-long prefix; count < 2 or
  * tokens < 1 records nothing.  LLM_OK or LLM_ENOMEM. */

@@ -4,6 +4,8 @@
 #include <string.h>
 
 static int push_item(struct replica *r, const struct plan_item *it);
+static int32_t attn_ctx(const struct replica *r, const struct request *q,
+                        int32_t ctx);
 
 static void *grow_array(void *arr, int32_t *cap, int32_t need, size_t elem)
 {
@@ -99,6 +101,7 @@ void replica_fini(struct replica *r)
     free(r->itl);
     free(r->finished);
     free(r->shr);
+    free(r->dctx);
     batch_free(&r->batch);
     batch_free(&r->layer_base);
     memset(r, 0, sizeof(*r));
@@ -267,6 +270,62 @@ static void take_cached_prefix(struct replica *r, struct request *q,
     q->prefix_hit_tokens += hit;
     r->load_tokens -= hit;
     r->prefix_saved_tokens += hit;
+}
+
+/* Room for n more plan items and their contexts, so that a loop adding
+ * them need not test. */
+static int reserve_decodes(struct replica *r, int32_t n)
+{
+    struct plan_item *it;
+    int32_t *c;
+
+    if (r->n_plan + n > r->cap_plan) {
+        it = grow_array(r->plan, &r->cap_plan, r->n_plan + n, sizeof(*it));
+        if (it == NULL)
+            return LLM_ENOMEM;
+        r->plan = it;
+    }
+    c = grow_array(r->dctx, &r->cap_dctx, n, sizeof(*c));
+    if (c == NULL)
+        return LLM_ENOMEM;
+    r->dctx = c;
+    return LLM_OK;
+}
+
+int replica_plan_decodes(struct replica *r, int64_t now_ns, int64_t max,
+                         int32_t *from)
+{
+    int32_t i = *from, end = r->n_running, np = r->n_plan, n = 0;
+    int64_t bt = r->block_tokens;
+    bool hook = r->kv->attn_tokens != NULL;
+    struct plan_item *plan;
+    int32_t *ctx;
+    int rc;
+
+    if (max < end - i)
+        end = i + (int32_t)max;
+    rc = reserve_decodes(r, end - i);
+    if (rc != LLM_OK)
+        return rc;
+    /* Locals, not r's fields: the stores to the requests could alias. */
+    plan = r->plan;
+    ctx = r->dctx;
+    for (; i < end; i++) {
+        struct request *q = r->running[i];
+        if (q->plan_idx >= 0 || q->state != REQ_DECODE ||
+            q->ready_ns > now_ns ||
+            (int64_t)q->kv_blocks * bt < (int64_t)q->computed + 1)
+            break;
+        ctx[n++] = hook ? attn_ctx(r, q, q->computed) : q->computed;
+        q->plan_idx = np;
+        plan[np++] = (struct plan_item){ .req = q, .tokens = 1 };
+        if (q->first_sched_ns < 0)
+            q->first_sched_ns = r->iter_start_ns;
+    }
+    r->plan_decodes += n;
+    r->n_plan = np;
+    *from = i;
+    return batch_add_decodes(&r->batch, ctx, (size_t)n);
 }
 
 int replica_plan(struct replica *r, struct request *q, int32_t tokens,
