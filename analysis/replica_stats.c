@@ -1,12 +1,12 @@
 #include "analysis/replica_stats.h"
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 
-#include "analysis/column.h"
 
 /* The columns of one replica, in the order of the table. */
 static const char *const cols[] = { "replica", "requests_completed",
@@ -16,21 +16,45 @@ static const char *const cols[] = { "replica", "requests_completed",
     "kv_util_mean", "queue_len_mean", NULL };
 
 struct rep {
-    struct column ttft, tpot, e2e;
     int64_t ok, rejected, preemptions, in_tokens, out_tokens, iterations;
     double busy_ns, kv_ns, queue_ns;
 };
 
-static void quantile(cJSON *o, const char *name, struct column *c, double q)
+enum rep_fig { FIG_TTFT, FIG_TPOT, FIG_E2E };
+
+/* p50 and p99 (null when empty) of one figure of replica k's completed
+ * requests (TPOT: of those with more than one output token), in the
+ * column col (room for every completed request). */
+static void quantiles(cJSON *o, const char *p50, const char *p99,
+                      const struct summary_reqs *a, int32_t k,
+                      enum rep_fig f, double *col)
 {
-    if (c->n == 0) {
-        cJSON_AddNullToObject(o, name);
+    size_t i, n = 0;
+
+    for (i = 0; i < a->n_ok; i++) {
+        const struct summary_req *q = &a->ok[i];
+        if (q->replica != k)
+            continue;
+        if (f == FIG_TTFT)
+            col[n++] = (double)q->ttft_ns / 1e6;
+        else if (f == FIG_E2E)
+            col[n++] = (double)q->e2e_ns / 1e6;
+        else if (q->output_tokens > 1)
+            col[n++] = (double)(q->e2e_ns - q->ttft_ns) / 1e6 /
+                       (double)(q->output_tokens - 1);
+    }
+    if (n == 0) {
+        cJSON_AddNullToObject(o, p50);
+        cJSON_AddNullToObject(o, p99);
         return;
     }
-    gsl_sort(c->v, 1, c->n);
-    cJSON_AddNumberToObject(o, name,
-                            gsl_stats_quantile_from_sorted_data(c->v, 1,
-                                                                c->n, q));
+    summary_sort(col, n);
+    cJSON_AddNumberToObject(o, p50,
+                            gsl_stats_quantile_from_sorted_data(col, 1, n,
+                                                                0.50));
+    cJSON_AddNumberToObject(o, p99,
+                            gsl_stats_quantile_from_sorted_data(col, 1, n,
+                                                                0.99));
 }
 
 static int sql_err(sqlite3 *db, struct llm_diag *d)
@@ -38,51 +62,32 @@ static int sql_err(sqlite3 *db, struct llm_diag *d)
     return diag_set(d, LLM_EIO, "results: %s", sqlite3_errmsg(db));
 }
 
-/* Requests, one replica at a time; *t0, *t1 the run's span. */
-static int read_requests(sqlite3 *db, struct rep *reps, int32_t n,
-                         int64_t *t0, int64_t *t1, struct llm_diag *d)
+/* Counts of each replica's requests, in row order (rejected ones sit
+ * among the completed by after_ok); a replica out of range is an error
+ * naming the first such row. */
+static int tally(const struct summary_reqs *a, struct rep *reps, int32_t n,
+                 struct llm_diag *d)
 {
-    sqlite3_stmt *st;
-    int rc = LLM_OK;
+    size_t i = 0, j = 0;
 
-    if (sqlite3_prepare_v2(db, "SELECT replica, arrival_ns, first_token_ns,"
-            " finish_ns, prompt_tokens, output_tokens, preemptions, status "
-            "FROM requests", -1, &st, NULL) != SQLITE_OK)
-        return sql_err(db, d);
-    *t0 = INT64_MAX;
-    *t1 = INT64_MIN;
-    while (rc == LLM_OK && sqlite3_step(st) == SQLITE_ROW) {
-        int32_t i = sqlite3_column_int(st, 0);
-        int64_t arr = sqlite3_column_int64(st, 1);
-        int64_t ft = sqlite3_column_int64(st, 2);
-        int64_t fin = sqlite3_column_int64(st, 3);
-        int64_t out = sqlite3_column_int64(st, 5);
-        struct rep *r;
-        if (i < 0 || i >= n) {
-            rc = diag_set(d, LLM_EINVAL, "results: request of replica %d "
-                          "in a run of %d replicas", i, n);
-            break;
-        }
-        r = &reps[i];
-        *t0 = arr < *t0 ? arr : *t0;
-        if (strcmp((const char *)sqlite3_column_text(st, 7), "ok") != 0) {
-            r->rejected++;
+    while (i < a->n_ok || j < a->n_rejected) {
+        bool rej = j < a->n_rejected && a->rejected[j].after_ok <= i;
+        int32_t k = rej ? a->rejected[j].replica : a->ok[i].replica;
+        if (k < 0 || k >= n)
+            return diag_set(d, LLM_EINVAL, "results: request of replica %d "
+                            "in a run of %d replicas", k, n);
+        if (rej) {
+            reps[k].rejected++;
+            j++;
             continue;
         }
-        *t1 = fin > *t1 ? fin : *t1;
-        r->ok++;
-        r->in_tokens += sqlite3_column_int64(st, 4);
-        r->out_tokens += out;
-        r->preemptions += sqlite3_column_int64(st, 6);
-        rc = column_push(&r->ttft, (double)(ft - arr) / 1e6) |
-             column_push(&r->e2e, (double)(fin - arr) / 1e6);
-        if (rc == LLM_OK && out > 1)
-            rc = column_push(&r->tpot, (double)(fin - ft) / 1e6 / (double)(out - 1));
-        if (rc != LLM_OK)
-            rc = diag_set(d, LLM_ENOMEM, "out of memory");
+        reps[k].ok++;
+        reps[k].in_tokens += a->ok[i].prompt_tokens;
+        reps[k].out_tokens += a->ok[i].output_tokens;
+        reps[k].preemptions += a->ok[i].preemptions;
+        i++;
     }
-    sqlite3_finalize(st);
-    return rc;
+    return LLM_OK;
 }
 
 /* Time-weighted sums over the iterations (an empty table adds nothing). */
@@ -109,7 +114,9 @@ static int read_iterations(sqlite3 *db, struct rep *reps, int32_t n,
     return LLM_OK;
 }
 
-static cJSON *row(int32_t i, struct rep *r, double dur_ns, int64_t kv_cap)
+static cJSON *row(int32_t i, const struct rep *r,
+                  const struct summary_reqs *a, double *col, double dur_ns,
+                  int64_t kv_cap)
 {
     cJSON *o = cJSON_CreateObject();
 
@@ -123,12 +130,9 @@ static cJSON *row(int32_t i, struct rep *r, double dur_ns, int64_t kv_cap)
     cJSON_AddNumberToObject(o, "output_tokens", (double)r->out_tokens);
     cJSON_AddNumberToObject(o, "throughput_tok_s", dur_ns > 0 ?
         (double)(r->in_tokens + r->out_tokens) / dur_ns * 1e9 : 0);
-    quantile(o, "ttft_ms_p50", &r->ttft, 0.50);
-    quantile(o, "ttft_ms_p99", &r->ttft, 0.99);
-    quantile(o, "tpot_ms_p50", &r->tpot, 0.50);
-    quantile(o, "tpot_ms_p99", &r->tpot, 0.99);
-    quantile(o, "e2e_ms_p50", &r->e2e, 0.50);
-    quantile(o, "e2e_ms_p99", &r->e2e, 0.99);
+    quantiles(o, "ttft_ms_p50", "ttft_ms_p99", a, i, FIG_TTFT, col);
+    quantiles(o, "tpot_ms_p50", "tpot_ms_p99", a, i, FIG_TPOT, col);
+    quantiles(o, "e2e_ms_p50", "e2e_ms_p99", a, i, FIG_E2E, col);
     cJSON_AddNumberToObject(o, "iterations", (double)r->iterations);
     cJSON_AddNumberToObject(o, "busy_frac", dur_ns > 0 ?
                             r->busy_ns / dur_ns : 0);
@@ -143,31 +147,45 @@ int replica_stats_build(sqlite3 *db, int32_t n_replicas,
                         int64_t kv_capacity_blocks, cJSON **out,
                         struct llm_diag *d)
 {
+    struct summary_reqs a;
+    int rc;
+
+    summary_reqs_init(&a);
+    *out = NULL;
+    rc = summary_reqs_read(db, &a, d);
+    if (rc == LLM_OK)
+        rc = replica_stats_build_reqs(db, &a, n_replicas, kv_capacity_blocks,
+                                      out, d);
+    summary_reqs_free(&a);
+    return rc;
+}
+
+int replica_stats_build_reqs(sqlite3 *db, const struct summary_reqs *a,
+                             int32_t n_replicas, int64_t kv_capacity_blocks,
+                             cJSON **out, struct llm_diag *d)
+{
     struct rep *reps = calloc((size_t)(n_replicas > 0 ? n_replicas : 1),
                               sizeof(*reps));
+    double *col = malloc((a->n_ok ? a->n_ok : 1) * sizeof(*col));
     cJSON *arr = cJSON_CreateArray();
-    int64_t t0 = 0, t1 = 0;
+    double dur = a->t1 > a->t0 ? (double)(a->t1 - a->t0) : 0;
     int32_t i;
-    int rc = reps && arr ? LLM_OK : diag_set(d, LLM_ENOMEM, "out of memory");
+    int rc = reps && col && arr ? LLM_OK
+                                : diag_set(d, LLM_ENOMEM, "out of memory");
 
     if (rc == LLM_OK)
-        rc = read_requests(db, reps, n_replicas, &t0, &t1, d);
+        rc = tally(a, reps, n_replicas, d);
     if (rc == LLM_OK)
         rc = read_iterations(db, reps, n_replicas, d);
     for (i = 0; rc == LLM_OK && i < n_replicas; i++) {
-        cJSON *o = row(i, &reps[i], t1 > t0 ? (double)(t1 - t0) : 0,
-                       kv_capacity_blocks);
+        cJSON *o = row(i, &reps[i], a, col, dur, kv_capacity_blocks);
         if (o == NULL)
             rc = diag_set(d, LLM_ENOMEM, "out of memory");
         else
             cJSON_AddItemToArray(arr, o);
     }
-    for (i = 0; reps && i < n_replicas; i++) {
-        free(reps[i].ttft.v);
-        free(reps[i].tpot.v);
-        free(reps[i].e2e.v);
-    }
     free(reps);
+    free(col);
     if (rc != LLM_OK) {
         cJSON_Delete(arr);
         arr = NULL;
@@ -221,6 +239,18 @@ int replica_stats_write(sqlite3 *db, const cJSON *arr, struct llm_diag *d)
     return rc;
 }
 
+/* Writes arr and adds it to summary (takes arr either way). */
+static int add(sqlite3 *db, cJSON *arr, cJSON *summary, struct llm_diag *d)
+{
+    int rc = replica_stats_write(db, arr, d);
+
+    if (rc == LLM_OK)
+        cJSON_AddItemToObject(summary, "replicas", arr);
+    else
+        cJSON_Delete(arr);
+    return rc;
+}
+
 int replica_stats_add(sqlite3 *db, int32_t n_replicas,
                       int64_t kv_capacity_blocks, cJSON *summary,
                       struct llm_diag *d)
@@ -229,11 +259,16 @@ int replica_stats_add(sqlite3 *db, int32_t n_replicas,
     int rc = replica_stats_build(db, n_replicas, kv_capacity_blocks, &arr,
                                  d);
 
-    if (rc == LLM_OK)
-        rc = replica_stats_write(db, arr, d);
-    if (rc == LLM_OK)
-        cJSON_AddItemToObject(summary, "replicas", arr);
-    else
-        cJSON_Delete(arr);
-    return rc;
+    return rc == LLM_OK ? add(db, arr, summary, d) : rc;
+}
+
+int replica_stats_add_reqs(sqlite3 *db, const struct summary_reqs *reqs,
+                           int32_t n_replicas, int64_t kv_capacity_blocks,
+                           cJSON *summary, struct llm_diag *d)
+{
+    cJSON *arr = NULL;
+    int rc = replica_stats_build_reqs(db, reqs, n_replicas,
+                                      kv_capacity_blocks, &arr, d);
+
+    return rc == LLM_OK ? add(db, arr, summary, d) : rc;
 }

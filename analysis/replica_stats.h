@@ -1,8 +1,9 @@
 /* analysis/replica_stats.h: per-replica figures of a run, from its
  * database.
  *
- * Reads only the results tables (requests; iterations when the run wrote
- * them), like analysis/summary.c, and uses the same definitions (TTFT,
+ * Reads only the results tables (requests, or the rows a run kept as
+ * struct summary_reqs; iterations when the run wrote them), like
+ * analysis/summary.c, and uses the same definitions (TTFT,
  * TPOT, E2E as `vllm bench serve`; percentiles by linear interpolation
  * between order statistics).  Per replica: requests completed and
  * refused, preemptions, prompt and output tokens, throughput over the
@@ -22,17 +23,27 @@
 
 #include <cjson/cJSON.h>
 
+#include "analysis/summary.h"
 #include "sim/diag.h"
 
 /* An array of n_replicas objects, replica order (caller deletes). */
 int replica_stats_build(sqlite3 *db, int32_t n_replicas,
                         int64_t kv_capacity_blocks, cJSON **out,
                         struct llm_diag *d);
+/* The same from reqs for the requests table (analysis/summary.h) and db
+ * for the iterations. */
+int replica_stats_build_reqs(sqlite3 *db, const struct summary_reqs *reqs,
+                             int32_t n_replicas, int64_t kv_capacity_blocks,
+                             cJSON **out, struct llm_diag *d);
 /* Creates the table replicas and inserts one row per array element. */
 int replica_stats_write(sqlite3 *db, const cJSON *arr, struct llm_diag *d);
 /* Both, and adds the array to summary as "replicas". */
 int replica_stats_add(sqlite3 *db, int32_t n_replicas,
                       int64_t kv_capacity_blocks, cJSON *summary,
                       struct llm_diag *d);
+/* replica_stats_add from reqs for the requests table. */
+int replica_stats_add_reqs(sqlite3 *db, const struct summary_reqs *reqs,
+                           int32_t n_replicas, int64_t kv_capacity_blocks,
+                           cJSON *summary, struct llm_diag *d);
 
 #endif

@@ -33,6 +33,18 @@ struct run_info {
     int32_t replicas, tp;
 };
 
+/* One row of the requests table, as store_request writes it. */
+struct store_row {
+    int64_t id, arrival_ns, first_sched_ns, first_token_ns, finish_ns;
+    int32_t prompt_tokens;
+    int32_t output_tokens;       /* generated; 0 for a rejected request */
+    int32_t replica, preemptions, tenant;
+    int32_t rejected;            /* 1: status "rejected", else "ok" */
+};
+
+/* The row store_request writes for q. */
+void store_row_of(const struct request *q, struct store_row *out);
+
 int store_open(const char *dir, const struct run_info *info,
                struct store **out, struct llm_diag *d);
 int store_request(struct store *s, const struct request *q);

@@ -1,6 +1,7 @@
 #include "analysis/summary.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +11,110 @@
 
 #include "analysis/column.h"
 
-/* {"mean", "p50", "p90", "p95", "p99", "max"} of a column (sorted here). */
-static cJSON *dist(struct column *c)
+/* Radix sort of doubles: 6 passes of 11 bits over keys that order as
+ * the doubles do (IEEE-754 bits, negatives flipped, positives with the
+ * sign bit set).  The passes go back and forth between a scratch array
+ * and v's own storage, which holds keys in between (copied as bytes:
+ * memcpy).  Short columns go to gsl_sort, as does any column when the
+ * scratch cannot be had: the sorted array is the same either way. */
+#define SORT_BITS 11
+#define SORT_BUCKETS (1 << SORT_BITS)
+#define SORT_PASSES 6
+#define SORT_MIN 256
+
+static uint64_t sort_key(double x)
+{
+    uint64_t u;
+
+    memcpy(&u, &x, sizeof(u));
+    return u >> 63 ? ~u : u | UINT64_C(1) << 63;
+}
+
+static double key_value(uint64_t k)
+{
+    uint64_t u = k >> 63 ? k & ~(UINT64_C(1) << 63) : ~k;
+    double x;
+
+    memcpy(&x, &u, sizeof(x));
+    return x;
+}
+
+/* Histogram counts to bucket offsets. */
+static void offsets(size_t *cnt)
+{
+    size_t i, sum = 0, c;
+
+    for (i = 0; i < SORT_BUCKETS; i++) {
+        c = cnt[i];
+        cnt[i] = sum;
+        sum += c;
+    }
+}
+
+/* One stable pass by the digit at shift: from the scratch into v's
+ * storage (to_v), or back. */
+static void sort_pass(uint64_t *tmp, double *v, size_t n, size_t *cnt,
+                      unsigned shift, bool to_v)
+{
+    size_t i;
+    uint64_t k;
+
+    offsets(cnt);
+    for (i = 0; i < n; i++) {
+        if (to_v) {
+            k = tmp[i];
+            memcpy(&v[cnt[(k >> shift) & (SORT_BUCKETS - 1)]++], &k,
+                   sizeof(k));
+        } else {
+            memcpy(&k, &v[i], sizeof(k));
+            tmp[cnt[(k >> shift) & (SORT_BUCKETS - 1)]++] = k;
+        }
+    }
+}
+
+void summary_sort(double *v, size_t n)
+{
+    size_t (*cnt)[SORT_BUCKETS] = NULL, i;
+    uint64_t *tmp = NULL, k;
+    bool in_tmp = true;
+    int p;
+
+    if (n >= SORT_MIN) {
+        tmp = malloc(n * sizeof(*tmp));
+        cnt = calloc(SORT_PASSES, sizeof(*cnt));
+    }
+    if (tmp == NULL || cnt == NULL) {
+        free(tmp);
+        free(cnt);
+        gsl_sort(v, 1, n);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        tmp[i] = k = sort_key(v[i]);
+        for (p = 0; p < SORT_PASSES; p++)
+            cnt[p][(k >> (p * SORT_BITS)) & (SORT_BUCKETS - 1)]++;
+    }
+    for (p = 0; p < SORT_PASSES; p++) {
+        unsigned shift = (unsigned)(p * SORT_BITS);
+        /* A digit every key shares moves nothing. */
+        if (cnt[p][(tmp[0] >> shift) & (SORT_BUCKETS - 1)] == n)
+            continue;
+        sort_pass(tmp, v, n, cnt[p], shift, in_tmp);
+        in_tmp = !in_tmp;
+    }
+    for (i = 0; i < n; i++) {
+        if (in_tmp)
+            k = tmp[i];
+        else
+            memcpy(&k, &v[i], sizeof(k));
+        v[i] = key_value(k);
+    }
+    free(tmp);
+    free(cnt);
+}
+
+/* {"mean", "p50", "p90", "p95", "p99", "max"} of v (sorted here). */
+static cJSON *dist(double *v, size_t n)
 {
     static const struct { const char *name; double q; } qs[] = {
         { "p50", 0.50 }, { "p90", 0.90 }, { "p95", 0.95 }, { "p99", 0.99 },
@@ -21,65 +124,96 @@ static cJSON *dist(struct column *c)
 
     if (o == NULL)
         return NULL;
-    if (c->n == 0) {
+    if (n == 0) {
         cJSON_AddNullToObject(o, "mean");
         return o;
     }
-    gsl_sort(c->v, 1, c->n);
-    cJSON_AddNumberToObject(o, "mean", gsl_stats_mean(c->v, 1, c->n));
+    summary_sort(v, n);
+    cJSON_AddNumberToObject(o, "mean", gsl_stats_mean(v, 1, n));
     for (i = 0; i < sizeof(qs) / sizeof(qs[0]); i++)
         cJSON_AddNumberToObject(o, qs[i].name,
-            gsl_stats_quantile_from_sorted_data(c->v, 1, c->n, qs[i].q));
-    cJSON_AddNumberToObject(o, "max", c->v[c->n - 1]);
+            gsl_stats_quantile_from_sorted_data(v, 1, n, qs[i].q));
+    cJSON_AddNumberToObject(o, "max", v[n - 1]);
     return o;
 }
 
-struct req_cols {
-    struct column ttft, tpot, e2e, norm;
-    int64_t ok, rejected, good, out_tokens, in_tokens, preemptions;
-    int64_t t0, t1;
-};
+void summary_reqs_init(struct summary_reqs *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->t0 = INT64_MAX;
+    a->t1 = INT64_MIN;
+}
 
-static int read_requests(sqlite3 *db, const struct summary_slo *slo,
-                         struct req_cols *c, struct llm_diag *d)
+void summary_reqs_free(struct summary_reqs *a)
+{
+    free(a->ok);
+    free(a->rejected);
+    summary_reqs_init(a);
+}
+
+static int grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+    size_t ncap = *cap ? *cap * 2 : 1024;
+    void *nv;
+
+    if (n < *cap)
+        return LLM_OK;
+    nv = realloc(*arr, ncap * elem);
+    if (nv == NULL)
+        return LLM_ENOMEM;
+    *arr = nv;
+    *cap = ncap;
+    return LLM_OK;
+}
+
+int summary_reqs_add(struct summary_reqs *a, const struct store_row *r)
+{
+    if (r->rejected) {
+        if (grow((void **)&a->rejected, &a->cap_rejected, a->n_rejected,
+                 sizeof(*a->rejected)) != LLM_OK)
+            return LLM_ENOMEM;
+        a->rejected[a->n_rejected++] = (struct summary_rejected){
+            a->n_ok, r->replica };
+    } else {
+        if (grow((void **)&a->ok, &a->cap_ok, a->n_ok, sizeof(*a->ok)) !=
+            LLM_OK)
+            return LLM_ENOMEM;
+        a->ok[a->n_ok++] = (struct summary_req){
+            .ttft_ns = r->first_token_ns - r->arrival_ns,
+            .e2e_ns = r->finish_ns - r->arrival_ns,
+            .output_tokens = r->output_tokens,
+            .prompt_tokens = r->prompt_tokens,
+            .preemptions = r->preemptions, .replica = r->replica };
+        if (r->finish_ns > a->t1)
+            a->t1 = r->finish_ns;
+    }
+    if (r->arrival_ns < a->t0)
+        a->t0 = r->arrival_ns;
+    return LLM_OK;
+}
+
+int summary_reqs_read(sqlite3 *db, struct summary_reqs *a,
+                      struct llm_diag *d)
 {
     sqlite3_stmt *st;
-    int rc = LLM_OK, s;
+    int rc = LLM_OK;
 
     if (sqlite3_prepare_v2(db, "SELECT arrival_ns, first_token_ns, "
-            "finish_ns, prompt_tokens, output_tokens, preemptions, status "
-            "FROM requests ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+            "finish_ns, prompt_tokens, output_tokens, preemptions, replica, "
+            "status FROM requests ORDER BY id", -1, &st, NULL) != SQLITE_OK)
         return diag_set(d, LLM_EIO, "results: %s", sqlite3_errmsg(db));
-    c->t0 = INT64_MAX;
-    c->t1 = INT64_MIN;
-    while (rc == LLM_OK && (s = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t arr = sqlite3_column_int64(st, 0);
-        int64_t ft = sqlite3_column_int64(st, 1);
-        int64_t fin = sqlite3_column_int64(st, 2);
-        int64_t out = sqlite3_column_int64(st, 4);
-        double ttft, e2e, tpot = 0;
-        if (arr < c->t0)
-            c->t0 = arr;
-        if (strcmp((const char *)sqlite3_column_text(st, 6), "ok") != 0) {
-            c->rejected++;
-            continue;
-        }
-        if (fin > c->t1)
-            c->t1 = fin;
-        ttft = (double)(ft - arr) / 1e6;
-        e2e = (double)(fin - arr) / 1e6;
-        c->ok++;
-        c->in_tokens += sqlite3_column_int64(st, 3);
-        c->out_tokens += out;
-        c->preemptions += sqlite3_column_int64(st, 5);
-        rc = column_push(&c->ttft, ttft) | column_push(&c->e2e, e2e) |
-             column_push(&c->norm, e2e / (double)out);
-        if (out > 1) {
-            tpot = (e2e - ttft) / (double)(out - 1);
-            rc |= column_push(&c->tpot, tpot);
-        }
-        if (ttft <= slo->ttft_ms && tpot <= slo->tpot_ms)
-            c->good++;
+    while (rc == LLM_OK && sqlite3_step(st) == SQLITE_ROW) {
+        const char *status = (const char *)sqlite3_column_text(st, 7);
+        struct store_row r = {
+            .arrival_ns = sqlite3_column_int64(st, 0),
+            .first_token_ns = sqlite3_column_int64(st, 1),
+            .finish_ns = sqlite3_column_int64(st, 2),
+            .prompt_tokens = (int32_t)sqlite3_column_int64(st, 3),
+            .output_tokens = (int32_t)sqlite3_column_int64(st, 4),
+            .preemptions = (int32_t)sqlite3_column_int64(st, 5),
+            .replica = sqlite3_column_int(st, 6),
+            .rejected = status == NULL || strcmp(status, "ok") != 0 };
+        rc = summary_reqs_add(a, &r);
     }
     sqlite3_finalize(st);
     return rc ? diag_set(d, LLM_ENOMEM, "out of memory") : LLM_OK;
@@ -172,47 +306,119 @@ static void iter_stats(sqlite3 *db, int64_t kv_cap, cJSON *o)
     cJSON_AddNumberToObject(o, "batch_size_mean", w > 0 ? run / w : 0);
 }
 
+/* Totals of the completed requests, and how many met both SLOs. */
+struct req_totals {
+    int64_t in_tokens, out_tokens, preemptions, good;
+};
+
+static void totals(const struct summary_reqs *a, const struct summary_slo *slo,
+                   struct req_totals *t)
+{
+    size_t i;
+
+    for (i = 0; i < a->n_ok; i++) {
+        const struct summary_req *q = &a->ok[i];
+        double ttft = (double)q->ttft_ns / 1e6, tpot = 0;
+        t->in_tokens += q->prompt_tokens;
+        t->out_tokens += q->output_tokens;
+        t->preemptions += q->preemptions;
+        if (q->output_tokens > 1)
+            tpot = ((double)q->e2e_ns / 1e6 - ttft) /
+                   (double)(q->output_tokens - 1);
+        if (ttft <= slo->ttft_ms && tpot <= slo->tpot_ms)
+            t->good++;
+    }
+}
+
+enum req_fig { FIG_TTFT, FIG_TPOT, FIG_E2E, FIG_NORM };
+
+/* One figure of every completed request (TPOT: of those with more than
+ * one output token) into v; returns how many. */
+static size_t figure(const struct summary_reqs *a, enum req_fig f, double *v)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < a->n_ok; i++) {
+        const struct summary_req *q = &a->ok[i];
+        double ttft = (double)q->ttft_ns / 1e6;
+        double e2e = (double)q->e2e_ns / 1e6;
+        switch (f) {
+        case FIG_TTFT: v[n++] = ttft; break;
+        case FIG_E2E: v[n++] = e2e; break;
+        case FIG_NORM: v[n++] = e2e / (double)q->output_tokens; break;
+        case FIG_TPOT:
+            if (q->output_tokens > 1)
+                v[n++] = (e2e - ttft) / (double)(q->output_tokens - 1);
+            break;
+        }
+    }
+    return n;
+}
+
+/* dist() of one figure, in a column of its own (scratch: n_ok doubles). */
+static cJSON *fig_dist(const struct summary_reqs *a, enum req_fig f,
+                       double *scratch)
+{
+    return dist(scratch, figure(a, f, scratch));
+}
+
 int summary_build(sqlite3 *db, const struct summary_slo *slo,
                   int64_t kv_capacity_blocks, cJSON **out,
                   struct llm_diag *d)
 {
-    struct req_cols c = { 0 };
+    struct summary_reqs a;
+    int rc;
+
+    summary_reqs_init(&a);
+    rc = summary_reqs_read(db, &a, d);
+    if (rc == LLM_OK)
+        rc = summary_build_reqs(db, &a, slo, kv_capacity_blocks, out, d);
+    summary_reqs_free(&a);
+    return rc;
+}
+
+int summary_build_reqs(sqlite3 *db, const struct summary_reqs *a,
+                       const struct summary_slo *slo,
+                       int64_t kv_capacity_blocks, cJSON **out,
+                       struct llm_diag *d)
+{
+    struct req_totals t = { 0 };
+    int64_t ok = (int64_t)a->n_ok;
+    double *col = malloc((a->n_ok ? a->n_ok : 1) * sizeof(*col));
     cJSON *o = cJSON_CreateObject();
     double dur;
-    int rc = o ? read_requests(db, slo, &c, d)
-               : diag_set(d, LLM_ENOMEM, "out of memory");
 
-    if (rc == LLM_OK) {
-        dur = c.ok > 0 && c.t1 > c.t0 ? (double)(c.t1 - c.t0) / 1e9 : 0;
-        cJSON_AddNumberToObject(o, "requests_completed", (double)c.ok);
-        cJSON_AddNumberToObject(o, "requests_rejected", (double)c.rejected);
-        cJSON_AddNumberToObject(o, "duration_s", dur);
-        cJSON_AddNumberToObject(o, "prompt_tokens", (double)c.in_tokens);
-        cJSON_AddNumberToObject(o, "output_tokens", (double)c.out_tokens);
-        cJSON_AddNumberToObject(o, "throughput_req_s", dur ? c.ok / dur : 0);
-        cJSON_AddNumberToObject(o, "throughput_out_tok_s",
-                                dur ? c.out_tokens / dur : 0);
-        cJSON_AddNumberToObject(o, "throughput_tok_s",
-                                dur ? (c.in_tokens + c.out_tokens) / dur : 0);
-        cJSON_AddNumberToObject(o, "goodput_req_s", dur ? c.good / dur : 0);
-        cJSON_AddNumberToObject(o, "slo_attainment",
-                                c.ok ? (double)c.good / c.ok : 0);
-        cJSON_AddNumberToObject(o, "preemptions", (double)c.preemptions);
-        cJSON_AddItemToObject(o, "ttft_ms", dist(&c.ttft));
-        cJSON_AddItemToObject(o, "tpot_ms", dist(&c.tpot));
-        cJSON_AddItemToObject(o, "itl_ms", itl_dist(db));
-        cJSON_AddItemToObject(o, "e2e_ms", dist(&c.e2e));
-        cJSON_AddItemToObject(o, "norm_latency_ms_per_tok", dist(&c.norm));
-        iter_stats(db, kv_capacity_blocks, o);
-        *out = o;
-    } else {
+    if (o == NULL || col == NULL) {
         cJSON_Delete(o);
+        free(col);
+        return diag_set(d, LLM_ENOMEM, "out of memory");
     }
-    free(c.ttft.v);
-    free(c.tpot.v);
-    free(c.e2e.v);
-    free(c.norm.v);
-    return rc;
+    totals(a, slo, &t);
+    dur = ok > 0 && a->t1 > a->t0 ? (double)(a->t1 - a->t0) / 1e9 : 0;
+    cJSON_AddNumberToObject(o, "requests_completed", (double)ok);
+    cJSON_AddNumberToObject(o, "requests_rejected", (double)a->n_rejected);
+    cJSON_AddNumberToObject(o, "duration_s", dur);
+    cJSON_AddNumberToObject(o, "prompt_tokens", (double)t.in_tokens);
+    cJSON_AddNumberToObject(o, "output_tokens", (double)t.out_tokens);
+    cJSON_AddNumberToObject(o, "throughput_req_s", dur ? ok / dur : 0);
+    cJSON_AddNumberToObject(o, "throughput_out_tok_s",
+                            dur ? t.out_tokens / dur : 0);
+    cJSON_AddNumberToObject(o, "throughput_tok_s",
+                            dur ? (t.in_tokens + t.out_tokens) / dur : 0);
+    cJSON_AddNumberToObject(o, "goodput_req_s", dur ? t.good / dur : 0);
+    cJSON_AddNumberToObject(o, "slo_attainment",
+                            ok ? (double)t.good / ok : 0);
+    cJSON_AddNumberToObject(o, "preemptions", (double)t.preemptions);
+    cJSON_AddItemToObject(o, "ttft_ms", fig_dist(a, FIG_TTFT, col));
+    cJSON_AddItemToObject(o, "tpot_ms", fig_dist(a, FIG_TPOT, col));
+    cJSON_AddItemToObject(o, "itl_ms", itl_dist(db));
+    cJSON_AddItemToObject(o, "e2e_ms", fig_dist(a, FIG_E2E, col));
+    cJSON_AddItemToObject(o, "norm_latency_ms_per_tok",
+                          fig_dist(a, FIG_NORM, col));
+    iter_stats(db, kv_capacity_blocks, o);
+    free(col);
+    *out = o;
+    return LLM_OK;
 }
 
 static int put(sqlite3_stmt *st, const char *name, double v)

@@ -21,6 +21,9 @@ struct run_ctx {
     struct cost_env env;
     struct req_source *src;
     struct store *store;
+    /* The requests rows as the summaries read them, kept as they are
+     * written: reading a million rows back costs more than keeping them. */
+    struct summary_reqs reqs;
     int64_t extrapolated;
     struct energy_power power;   /* the device's power states */
     bool has_power;
@@ -62,7 +65,12 @@ static int next_follow_up(void *ctx, int64_t session, int64_t now_ns,
 
 static int on_request(void *ctx, const struct request *q)
 {
-    return store_request(((struct run_ctx *)ctx)->store, q);
+    struct run_ctx *c = ctx;
+    struct store_row row;
+    int rc = store_request(c->store, q);
+
+    store_row_of(q, &row);
+    return rc == LLM_OK ? summary_reqs_add(&c->reqs, &row) : rc;
 }
 
 static int on_iteration(void *ctx, const struct iter_record *rec)
@@ -237,8 +245,8 @@ static int finish(struct run_ctx *c, const char *dir,
     struct summary_slo slo = { c->sc->slo_ttft_ms, c->sc->slo_tpot_ms };
     double dur = (double)(st->last_event_ns - st->first_arrival_ns);
     char *text;
-    int rc = summary_build(store_db(c->store), &slo, c->sc->mem.kv_blocks,
-                           summary, d);
+    int rc = summary_build_reqs(store_db(c->store), &c->reqs, &slo,
+                                c->sc->mem.kv_blocks, summary, d);
 
     if (rc)
         return rc;
@@ -261,8 +269,9 @@ static int finish(struct run_ctx *c, const char *dir,
     if (c->sc->pools.n > 0)
         pools_summary(&c->sc->pools, st, c->has_cstats ? &c->cstats : NULL,
                       *summary);
-    rc = replica_stats_add(store_db(c->store), c->sc->replicas,
-                           c->sc->mem.kv_blocks, *summary, d);
+    rc = replica_stats_add_reqs(store_db(c->store), &c->reqs,
+                                c->sc->replicas, c->sc->mem.kv_blocks,
+                                *summary, d);
     if (rc)
         return rc;
     rc = summary_to_metrics(store_db(c->store), *summary, d);
@@ -287,7 +296,10 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
     struct run_ctx c = { .sc = sc };
     const char *dir = o && o->out_dir ? o->out_dir : sc->out_dir;
     struct sim_stats st = { 0 };
-    int rc = open_parts(&c, dir, d);
+    int rc;
+
+    summary_reqs_init(&c.reqs);
+    rc = open_parts(&c, dir, d);
 
     *summary = NULL;
     if (!rc)
@@ -301,6 +313,7 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
     if (stats)
         *stats = st;
     store_abort(c.store);
+    summary_reqs_free(&c.reqs);
     pools_stop(&sc->pools);
     source_close(c.src);
     cost_destroy(c.cost);
