@@ -70,4 +70,10 @@ double calib_launch_s(const struct calib *c, const char *what);
 bool calib_has_eager(const struct calib *c);
 double calib_eager_s(const struct calib *c, const char *what);
 
+/* attn_decode_sched.csv (optional; hw/calib/fit_decode_sched.py): the
+ * constants of the decode-attention scheduling model (key_alone_us,
+ * key_bw_us, cta_us, launch_us, combine_us; docs/cost-model.md), in
+ * seconds; -1 for a row the file lacks or when there is no file. */
+double calib_decode_sched_s(const struct calib *c, const char *what);
+
 #endif

@@ -9,7 +9,10 @@
  * replays a captured graph and has none).  Mechanisms, not fitted
  * constants: a varlen attention call over several prefill chunks is one
  * kernel, so the chunks share one kernel floor; decode attention over
- * ragged contexts is priced at their root-mean-square context.  With
+ * ragged contexts is the uniform table's time at the mean context, scaled
+ * by how FlashAttention-2 schedules that ragged launch against the uniform
+ * one (decode_sched_us; root-mean-square context where the device has no
+ * attn_decode_sched.csv).  With
  * shared_prefix_attention (Hydragen) decode attention is a prefill-shaped
  * kernel per shared prefix (its sequences' queries batched over its KV)
  * plus the decode kernel over each sequence's own suffix.
@@ -28,6 +31,7 @@
  * excess over the GPU time is reported as fixed time. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hw/calib.h"
@@ -39,6 +43,17 @@ struct eager_host {
     double prep_s, prep_seq_s, prep_tok_s;
 };
 
+/* attn_decode_sched.csv (hw/calib/fit_decode_sched.py), microseconds */
+struct decode_sched {
+    bool on;
+    double key_alone, key_bw;  /* per key: one CTA alone; all CTAs share */
+    double cta, launch, comb;  /* per CTA, per call, split-KV combine */
+};
+
+struct cta_run {               /* n CTAs of w keys each (fixed work included) */
+    double n, w;
+};
+
 struct calibrated {
     const struct cost_env *env;
     struct calib *tab;
@@ -48,6 +63,9 @@ struct calibrated {
     bool eager;
     struct eager_host host;
     struct op_list list;           /* eager: the whole iteration's ops */
+    struct decode_sched ds;
+    struct cta_run *runs;          /* decode_sched_us scratch */
+    size_t cap_runs;
 };
 
 static int load_eager(struct calibrated *c, const char *dir,
@@ -79,6 +97,19 @@ static int load_eager(struct calibrated *c, const char *dir,
         return diag_set(d, LLM_EINVAL, "%s/eager.csv: expected rows "
                         "prep_base, prep_per_seq and prep_per_token", dir);
     return LLM_OK;
+}
+
+static void load_decode_sched(struct calibrated *c)
+{
+    struct decode_sched *s = &c->ds;
+
+    s->key_alone = calib_decode_sched_s(c->tab, "key_alone_us") * 1e6;
+    s->key_bw = calib_decode_sched_s(c->tab, "key_bw_us") * 1e6;
+    s->cta = calib_decode_sched_s(c->tab, "cta_us") * 1e6;
+    s->launch = calib_decode_sched_s(c->tab, "launch_us") * 1e6;
+    s->comb = calib_decode_sched_s(c->tab, "combine_us") * 1e6;
+    s->on = s->key_alone > 0 && s->key_bw > 0 && s->cta >= 0 &&
+            s->launch >= 0 && s->comb >= 0;
 }
 
 static int cal_init(void *st, const struct cost_env *env,
@@ -120,6 +151,7 @@ static int cal_init(void *st, const struct cost_env *env,
         return rc;
     c->env = env;
     c->wdt = env->shard.w_bytes <= 1.0 ? DT_FP8 : DT_BF16;
+    load_decode_sched(c);
     c->eager = strcmp(mode, "eager") == 0;
     if (c->eager && (rc = load_eager(c, dir, path, d)) != LLM_OK) {
         calib_free(c->tab);
@@ -197,27 +229,237 @@ static double shared_attn_s(const struct calibrated *c, const struct op *o,
     return t;
 }
 
-/* Decode attention over ragged contexts.  The varlen kernel gives each
- * (sequence, KV head) its own thread blocks, so a long sequence keeps its
- * blocks busy after the short ones finish: the batch behaves like a
- * uniform batch at a context between the mean and the maximum.  The root
- * mean square of the contexts weights each sequence by its own length,
- * which is that imbalance to first order; measured ragged batches
- * (attn_decode_ragged.jsonl) bound its error (docs/validation.md). */
-static double decode_attn_s(const struct calibrated *c, const struct op *o,
+/* ------------------------------------------------ ragged decode attention
+ *
+ * The engine's decode attention is one FlashAttention-2 varlen call with
+ * max_seqlen_q = 1 (torch.ops.aten._flash_attention_forward; PyTorch 2.11
+ * aten/src/ATen/native/transformers/cuda/flash_attn/flash_api.cpp,
+ * mha_varlen_fwd).  How its thread blocks (CTAs) split the work:
+ * - MHA (q heads == KV heads): the plain forward kernel (kBlockN 64),
+ *   grid (1, batch, heads); each CTA walks its sequence's whole KV.  Many
+ *   CTAs of every length interleave: the launch is balanced.
+ * - GQA: "seqlenq_ngroups_swapped" moves the query groups into the
+ *   sequence dimension (grid over KV heads), and only then
+ *   set_params_splitkv picks num_splits = num_splits_heuristic(batch x
+ *   kv_heads, 2 x SMs, n_blocks, 128), n_blocks = ceil(max_seqlen_k / 128)
+ *   from the LONGEST sequence.  One split: the plain kernel, grid (1,
+ *   batch, kv_heads), few CTAs each walking a whole sequence, so the
+ *   longest sequence's CTAs run alone at the end.  Several: the split-KV
+ *   kernel (kBlockN 128), grid (1, splits, batch x kv_heads); split s of a
+ *   sequence takes KV blocks [s, s+1) x ceil(n_blocks / splits) of its own
+ *   (flash_fwd_kernel.h, compute_attn_1rowblock_splitkv), so a short
+ *   sequence leaves most of its splits empty, then the combine kernel.
+ * The CTAs are list-scheduled in launch order onto 2 slots per SM (the
+ * 2 x SMs the heuristic assumes); every running CTA streams keys at
+ * min(1 / key_alone, 1 / (running x key_bw)): alone it is latency-bound,
+ * together they share the memory system.  decode_sched_us evaluates that
+ * schedule in O(groups log groups): the CTAs before the last wave keep all
+ * slots busy (total work / slots), and the last SLOTS CTAs in launch order
+ * start together and drain, the longest last.  Its constants are fitted on
+ * the uniform table alone (fit_decode_sched.py); the price is the uniform
+ * table at the mean context times (schedule of the ragged launch) /
+ * (schedule of the uniform launch at that mean), so uniform batches keep
+ * their measured times exactly. */
+
+#define FA2_SMS 132     /* H100 SXM and H200, the devices with the file */
+#define FA2_SLOTS (2 * FA2_SMS)
+
+/* num_splits_heuristic of flash_api.cpp (max_splits 128) */
+static int64_t fa2_splits(int64_t bh, int64_t n_blocks)
+{
+    double eff[129], best = 0;
+    int64_t max_s = n_blocks < 128 ? n_blocks : 128, s;
+
+    if ((float)bh >= 0.8f * FA2_SLOTS)
+        return 1;
+    for (s = 1; s <= max_s; s++) {
+        double w = (double)(bh * s) / FA2_SLOTS;
+        bool elig = s == 1 || (n_blocks + s - 1) / s !=
+                              (n_blocks + s - 2) / (s - 1);
+        eff[s] = elig ? w / ceil(w) : 0;
+        best = eff[s] > best ? eff[s] : best;
+    }
+    for (s = 1; s <= max_s; s++)
+        if (eff[s] > 0 && eff[s] >= 0.85 * best)
+            return s;
+    return 1;
+}
+
+static int cmp_run_desc(const void *pa, const void *pb)
+{
+    const struct cta_run *a = pa, *b = pb;
+
+    return a->w < b->w ? 1 : a->w > b->w ? -1 : 0;
+}
+
+/* Runs that start together and drain, longest last: between consecutive
+ * lengths the k CTAs still running stream at max(alone, shared) per key. */
+static double drain_us(const struct decode_sched *s, struct cta_run *r,
+                       size_t n)
+{
+    double t = 0, running = 0;
+    size_t i;
+
+    qsort(r, n, sizeof(*r), cmp_run_desc);
+    for (i = 0; i < n; i++) {
+        double next = i + 1 < n ? r[i + 1].w : 0, k;
+        running += r[i].n;
+        k = running * s->key_bw;
+        t += (r[i].w - next) * (k > s->key_alone ? k : s->key_alone);
+    }
+    return t;
+}
+
+static void add_run(struct cta_run *r, size_t *n, double cnt, double w)
+{
+    if (cnt > 0) {
+        r[*n].n = cnt;
+        r[(*n)++].w = w;
+    }
+}
+
+/* One sequence group's CTAs (cnt of its sequences): their total work,
+ * appended to r as runs when r is not NULL. */
+static double group_ctas(const struct decode_sched *s, double cnt,
+                         int64_t ctx, int64_t heads, int64_t split,
+                         int64_t per, struct cta_run *r, size_t *n)
+{
+    double ov = s->cta / s->key_alone, hc = cnt * (double)heads;
+    int64_t kb, full, part;
+
+    if (split <= 1) {
+        double w = (double)((ctx + 64) / 64 * 64) + ov;
+        if (r)
+            add_run(r, n, hc, w);
+        return hc * w;
+    }
+    kb = (ctx + 128) / 128;
+    full = kb / per < split ? kb / per : split;
+    part = full < split ? kb - full * per : 0;
+    if (r) {
+        add_run(r, n, hc * (double)full, (double)(per * 128) + ov);
+        add_run(r, n, part > 0 ? hc : 0, (double)(part * 128) + ov);
+        add_run(r, n, hc * (double)(split - full - (part > 0)), ov);
+    }
+    return hc * ((double)(full * per * 128 + part * 128) +
+                 (double)split * ov);
+}
+
+/* The last FA2_SLOTS CTAs in launch order, as runs into r: head-major
+ * (plain kernel: every head's pass over the sequences) or sequence-major
+ * (split-KV: a sequence's heads x splits together). */
+static size_t last_wave(const struct decode_sched *s,
+                        const struct decode_group *g, size_t ng,
+                        int64_t seqs, int64_t heads, int64_t split,
+                        int64_t per, struct cta_run *r)
+{
+    double left, take, cps = (double)(heads * split);
+    size_t n = 0, i;
+    int64_t copies = split <= 1 ? FA2_SLOTS / seqs : 0;
+
+    left = split <= 1 ? (double)(FA2_SLOTS % seqs) : FA2_SLOTS / cps;
+    for (i = 0; copies > 0 && i < ng; i++)
+        group_ctas(s, (double)g[i].count * (double)copies, g[i].ctx, 1,
+                   1, per, r, &n);
+    for (i = ng; i-- > 0 && left > 0;) {
+        take = g[i].count < left ? g[i].count : left;
+        left -= take;
+        group_ctas(s, take, g[i].ctx, split <= 1 ? 1 : heads, split, per,
+                   r, &n);
+    }
+    return n;
+}
+
+/* Microseconds of one decode launch over groups g (the model above). */
+static double decode_sched_us(struct calibrated *c, int32_t qh, int32_t kvh,
+                              const struct decode_group *g, size_t ng)
+{
+    const struct decode_sched *s = &c->ds;
+    int64_t seqs = 0, max_ctx = 0, heads = qh > kvh ? kvh : qh, split = 1;
+    int64_t per = 1;
+    double work = 0, ctas, t;
+    size_t i, n;
+
+    for (i = 0; i < ng; i++) {
+        seqs += g[i].count;
+        max_ctx = g[i].ctx > max_ctx ? g[i].ctx : max_ctx;
+    }
+    if (qh > kvh) {
+        int64_t nb = (max_ctx + 128) / 128;
+        split = fa2_splits(seqs * kvh, nb);
+        per = (nb + split - 1) / split;
+    }
+    for (i = 0; i < ng; i++)
+        work += group_ctas(s, g[i].count, g[i].ctx, heads, split, per,
+                           NULL, NULL);
+    ctas = (double)(seqs * heads * split);
+    if (ctas <= FA2_SLOTS) {
+        for (n = 0, i = 0; i < ng; i++)
+            group_ctas(s, g[i].count, g[i].ctx, heads, split, per, c->runs,
+                       &n);
+        t = drain_us(s, c->runs, n);
+    } else {
+        double tail = 0, busy;
+        n = last_wave(s, g, ng, seqs, heads, split, per, c->runs);
+        for (i = 0; i < n; i++)
+            tail += c->runs[i].n * c->runs[i].w;
+        busy = FA2_SLOTS * s->key_bw;
+        t = (work - tail) / FA2_SLOTS *
+                (busy > s->key_alone ? busy : s->key_alone) +
+            drain_us(s, c->runs, n);
+    }
+    return s->launch + t + (split > 1 ? s->comb : 0);
+}
+
+static bool grow_runs(struct calibrated *c, size_t ng)
+{
+    size_t need = 3 * ng + 3;
+    struct cta_run *r;
+
+    if (need <= c->cap_runs)
+        return true;
+    r = realloc(c->runs, need * sizeof(*r));
+    if (r == NULL)
+        return false;
+    c->runs = r;
+    c->cap_runs = need;
+    return true;
+}
+
+/* Decode attention: the table's uniform batch at the mean context, times
+ * the schedule's ragged / uniform ratio; without a schedule (or memory for
+ * it) the root-mean-square context, which weights each sequence by its own
+ * length (the imbalance to first order). */
+static double decode_attn_s(struct calibrated *c, const struct op *o,
                             const struct batch *b, int32_t *extrap)
 {
-    double sq = 0, t;
+    double sq = 0, sum = 0, t, mean;
     size_t i;
-    bool x = false;
+    bool x = false, ragged = false;
 
-    for (i = 0; i < b->n_decode; i++)
+    for (i = 0; i < b->n_decode; i++) {
         sq += (double)b->decode[i].count * b->decode[i].ctx *
               (double)b->decode[i].ctx;
+        sum += (double)b->decode[i].count * b->decode[i].ctx;
+        ragged |= b->decode[i].ctx != b->decode[0].ctx;
+    }
     if (shared_on(c, o))
         return shared_attn_s(c, o, b, sq, extrap);
-    t = calib_attn_decode_s(c->tab, o->q_heads, o->kv_heads, o->head_dim,
-                            o->count, sqrt(sq / (double)o->count), &x);
+    mean = sum / (double)o->count;
+    if (!ragged || !c->ds.on || !grow_runs(c, b->n_decode)) {
+        t = calib_attn_decode_s(c->tab, o->q_heads, o->kv_heads,
+                                o->head_dim, o->count,
+                                ragged ? sqrt(sq / (double)o->count) : mean,
+                                &x);
+    } else {
+        struct decode_group u = { .count = o->count,
+                                  .ctx = (int32_t)llround(mean) };
+        t = calib_attn_decode_s(c->tab, o->q_heads, o->kv_heads,
+                                o->head_dim, o->count, mean, &x) *
+            decode_sched_us(c, o->q_heads, o->kv_heads, b->decode,
+                            b->n_decode) /
+            decode_sched_us(c, o->q_heads, o->kv_heads, &u, 1);
+    }
     *extrap += x;
     return t;
 }
@@ -239,7 +481,7 @@ static double comm_s(const struct calibrated *c, const struct op *o,
     return cost_roofline_s(c->env->dev, &c->env->shard, o);
 }
 
-static double op_s(const struct calibrated *c, const struct op *o,
+static double op_s(struct calibrated *c, const struct op *o,
                    const struct batch *b, int32_t *extrap)
 {
     bool x = false;
@@ -267,7 +509,7 @@ static double op_s(const struct calibrated *c, const struct op *o,
 
 /* Prices ops into cls (seconds per class); *layer_s gets one layer's GPU
  * time (the per-layer operators once) and *layers their repeat. */
-static void price_ops(const struct calibrated *c, const struct batch *b,
+static void price_ops(struct calibrated *c, const struct batch *b,
                       const struct op_list *ops, double cls[OPC_COUNT],
                       double *layer_s, int32_t *layers, int32_t *extrap)
 {
@@ -311,7 +553,7 @@ static void price_ops(const struct calibrated *c, const struct batch *b,
 static int cal_price(void *st, const struct batch *b,
                      const struct op_list *ops, struct cost_breakdown *out)
 {
-    const struct calibrated *c = st;
+    struct calibrated *c = st;
     double cls[OPC_COUNT] = { 0 }, layer_s = 0;
     int32_t layers = 0;
     int k;
@@ -360,6 +602,7 @@ static void cal_fini(void *st)
     struct calibrated *c = st;
 
     ops_free(&c->list);
+    free(c->runs);
     calib_free(c->tab);
 }
 

@@ -22,7 +22,8 @@
 static void write_tables(void)
 {
     fx_put("gemm_bf16.csv", HDR "m,n,k,time_us\n1,4096,4096,20\n"
-           "16,4096,4096,21\n256,4096,4096,30\n4096,4096,4096,250\n");
+           "8,4096,4096,25\n16,4096,4096,21\n256,4096,4096,30\n"
+           "448,4096,4096,60\n512,4096,4096,40\n4096,4096,4096,250\n");
     fx_put("gemm_fp8.csv", HDR "m,n,k,time_us\n1,4096,4096,12\n"
            "4096,4096,4096,140\n");
     fx_put("attn_prefill.csv", HDR "num_q_heads,num_kv_heads,head_dim,"
@@ -86,6 +87,29 @@ START_TEST(test_known_points)
 }
 END_TEST
 
+/* GEMMs are priced as measured where compute-bound (the engine calls
+ * torch.mm at the batch's own M: M=448 may cost more than M=512), and
+ * enveloped where memory-bound (a slower small M is the benchmark's). */
+START_TEST(test_gemm_as_measured)
+{
+    struct device dev = h100();
+    struct llm_diag d = { 0 };
+    struct calib *c = NULL;
+    bool x = false;
+
+    write_tables();
+    ck_assert_msg(calib_load(fx_tmpdir, &dev, &c, &d) == 0, "%s", d.msg);
+    ck_assert_double_eq_tol(calib_gemm_s(c, DT_BF16, 448, 4096, 4096, &x),
+                            60e-6, 1e-12);
+    ck_assert_double_eq_tol(calib_gemm_s(c, DT_BF16, 512, 4096, 4096, &x),
+                            40e-6, 1e-12);
+    ck_assert_double_eq_tol(calib_gemm_s(c, DT_BF16, 8, 4096, 4096, &x),
+                            21e-6, 1e-12);
+    ck_assert(!x);
+    calib_free(c);
+}
+END_TEST
+
 /* A malformed table names its file and line. */
 START_TEST(test_bad_table)
 {
@@ -142,7 +166,8 @@ static int64_t price(struct cost_model *c, struct batch *b)
     return bd.total_ns;
 }
 
-/* More tokens, more context or more sequences never cost less. */
+/* More context never costs less; more tokens or sequences never cost less
+ * while the GEMMs are memory-bound (test_gemm_as_measured: above, as measured). */
 START_TEST(test_monotone)
 {
     struct priced p;
@@ -152,7 +177,9 @@ START_TEST(test_monotone)
 
     open_models(&p);
     batch_init(&b);
-    for (n = 1; n <= 8192; n += 13) {
+    /* tokens: up to 256, where every GEMM of the model is memory-bound
+     * (above, a measured M may cost more than a larger one) */
+    for (n = 1; n <= 256; n += 13) {
         batch_clear(&b);
         batch_add_prefill(&b, n, 0, 1);
         t = price(p.cal, &b);
@@ -168,7 +195,7 @@ START_TEST(test_monotone)
                       (long long)last);
         last = t;
     }
-    for (last = 0, n = 1; n <= 600; n += 3) {
+    for (last = 0, n = 1; n <= 256; n += 3) {
         batch_clear(&b);
         batch_add_decode(&b, n, 1000);
         t = price(p.cal, &b);
@@ -184,6 +211,39 @@ START_TEST(test_monotone)
                       (long long)t, (long long)last);
         last = t;
     }
+    batch_free(&b);
+    close_models(&p);
+}
+END_TEST
+
+/* Ragged decode attention (FA2's schedule, hw/cost_calib.c): groups of
+ * equal context price as one group; a GQA batch whose longest sequence
+ * runs alone costs more than the uniform batch of the same total context
+ * (its KV heads' CTAs walk 8000 keys while the others are done). */
+START_TEST(test_ragged_decode)
+{
+    struct priced p;
+    struct batch b;
+    int64_t one, two, ragged, uniform;
+
+    open_models(&p);
+    batch_init(&b);
+    batch_add_decode(&b, 32, 1000);
+    one = price(p.cal, &b);
+    batch_clear(&b);
+    batch_add_decode(&b, 20, 1000);
+    batch_add_decode(&b, 12, 1000);
+    two = price(p.cal, &b);
+    ck_assert_int_eq(one, two);
+    batch_clear(&b);
+    batch_add_decode(&b, 31, 100);
+    batch_add_decode(&b, 1, 8000);
+    ragged = price(p.cal, &b);
+    batch_clear(&b);
+    batch_add_decode(&b, 32, (100 * 31 + 8000) / 32);
+    uniform = price(p.cal, &b);
+    ck_assert_msg(ragged > uniform * 1.05, "ragged %lld, uniform %lld",
+                  (long long)ragged, (long long)uniform);
     batch_free(&b);
     close_models(&p);
 }
@@ -356,6 +416,8 @@ Suite *cost_suite(void)
     tcase_add_test(tc, test_known_points);
     tcase_add_test(tc, test_bad_table);
     tcase_add_test(tc, test_monotone);
+    tcase_add_test(tc, test_gemm_as_measured);
+    tcase_add_test(tc, test_ragged_decode);
     tcase_add_test(tc, test_roofline_floor);
     tcase_add_test(tc, test_empty_batch);
     tcase_add_test(tc, test_eager);
