@@ -19,15 +19,13 @@
  *
  * Execution "eager" (cost_model.execution) prices an engine that runs its
  * forward op by op from Python instead of replaying a graph (serve.py,
- * vLLM's enforce_eager): the CPU dispatches each layer's kernels in
- * dispatch_layer seconds (eager.csv, by batch class) while the GPU runs
- * the previous ones, so an iteration's forward takes
- *     c0 + L max(c, g) + min(c, g) + g_rest
- * for L layers of GPU time g and dispatch c each (the slower side paces
- * the pipeline; the first layer's dispatch or the last layer's GPU time
- * is not overlapped), c0 the per-forward dispatch and g_rest the GPU time
- * outside the layers.  Before it, the host builds the batch's inputs and
- * copies them to the GPU (prep_base + per sequence + per token).  The
+ * vLLM's enforce_eager): the CPU dispatches each kernel while the GPU runs
+ * the earlier ones (hw/eager.h plays that pipeline kernel by kernel), a
+ * layer's kernels costing dispatch_layer seconds of host time (eager.csv,
+ * by batch class) and each kernel its table time on the GPU; the slower
+ * side paces the forward, and short kernels after long ones spend the
+ * host's lead.  Before it, the host builds the batch's inputs and copies
+ * them to the GPU (prep_base + per sequence + per token).  The
  * excess over the GPU time is reported as fixed time. */
 #include <math.h>
 #include <stdio.h>
@@ -35,6 +33,7 @@
 #include <string.h>
 
 #include "hw/calib.h"
+#include "hw/eager.h"
 #include "hw/cost.h"
 #include "sim/jcfg.h"
 
@@ -63,6 +62,8 @@ struct calibrated {
     bool eager;
     struct eager_host host;
     struct op_list list;           /* eager: the whole iteration's ops */
+    struct eager_op *eager_ops;    /* eager: scratch, then per-op times */
+    size_t eager_cap;
     struct decode_sched ds;
     struct cta_run *runs;          /* decode_sched_us scratch */
     size_t cap_runs;
@@ -511,11 +512,12 @@ static double op_s(struct calibrated *c, const struct op *o,
  * time (the per-layer operators once) and *layers their repeat. */
 static void price_ops(struct calibrated *c, const struct batch *b,
                       const struct op_list *ops, double cls[OPC_COUNT],
-                      double *layer_s, int32_t *layers, int32_t *extrap)
+                      double *layer_s, int32_t *layers, int32_t *extrap,
+                      double *per_op)
 {
     double pre_floor = 0, t;
     int32_t pre_layers = 0;
-    size_t i;
+    size_t i, first_pre = ops->n;
 
     for (i = 0; i < ops->n; i++) {
         const struct op *o = &ops->ops[i];
@@ -524,15 +526,21 @@ static void price_ops(struct calibrated *c, const struct batch *b,
         if (shared_on(c, o))
             fo.bytes -= o->shared_bytes;   /* the prefix read once */
         floor_s = cost_roofline_s(c->env->dev, &c->env->shard, &fo);
+        if (per_op != NULL)
+            per_op[i] = -1;        /* no kernel of its own */
         if (o->kind == OP_ATTN_PREFILL) {
             pre_layers = o->repeat;
             pre_floor += floor_s;
+            if (first_pre == ops->n)
+                first_pre = i;
             continue;
         }
         /* Never below the operator's own roofline (its FLOPs and bytes as
          * models/ops.c counts them). */
         t = op_s(c, o, b, extrap);
         t = t > floor_s ? t : floor_s;
+        if (per_op != NULL)
+            per_op[i] = t;
         cls[op_class_of(o->kind)] += o->repeat * t;
         if (o->repeat > 1) {
             *layer_s += t;
@@ -543,6 +551,8 @@ static void price_ops(struct calibrated *c, const struct batch *b,
         t = prefill_attn_s(c, ops, extrap);
         t = t > pre_floor ? t : pre_floor;
         cls[OPC_ATTN] += pre_layers * t;
+        if (per_op != NULL)        /* one varlen kernel for every chunk */
+            per_op[first_pre] = t;
         if (pre_layers > 1) {
             *layer_s += t;
             *layers = pre_layers;
@@ -558,31 +568,65 @@ static int cal_price(void *st, const struct batch *b,
     int32_t layers = 0;
     int k;
 
-    price_ops(c, b, ops, cls, &layer_s, &layers, &out->extrapolated);
+    price_ops(c, b, ops, cls, &layer_s, &layers, &out->extrapolated, NULL);
     for (k = 0; k < OPC_COUNT; k++)
         out->class_ns[k] += (int64_t)llround(cls[k] * 1e9);
     return LLM_OK;
 }
 
-/* The eager engine's host time beyond the GPU's (see the top comment). */
+/* The eager engine's host time beyond the GPU's (see the top comment):
+ * the op list played through hw/eager.h.  The operators that repeat form
+ * the layer: an operator with repeat r in a layer block of L layers (L the
+ * block's smallest repeat: RMSNorm and the residual add run twice a layer)
+ * launches r / L kernels per layer, and the class's dispatch_layer time
+ * is spread evenly over the layer's kernels; the per-forward dispatch goes
+ * on the first kernel. */
 static double eager_excess_s(struct calibrated *c, const struct batch *b)
 {
     const struct eager_host *h = &c->host;
-    double cls[OPC_COUNT] = { 0 }, g = 0, gl = 0, cl, c0, fwd, prep;
+    const struct op_list *l = &c->list;
+    double cls[OPC_COUNT] = { 0 }, g = 0, gl = 0, fwd, prep, *per;
+    struct eager_clock clk = { 0, 0 };
+    struct eager_op *eo;
     int32_t layers = 0, unused = 0;
     int k = b->n_prefill == 0 ? 0 : b->decode_seqs == 0 ? 1 : 2;
-    int i;
+    size_t i, j, q, n, need;
 
-    if (batch_tokens(b) == 0 ||
-        ops_build(c->env->model, &c->env->shard, b, &c->list) != LLM_OK)
+    if (batch_tokens(b) == 0 || ops_build(c->env->model, &c->env->shard, b,
+                                          &c->list) != LLM_OK)
         return 0;
-    price_ops(c, b, &c->list, cls, &gl, &layers, &unused);
+    need = 8 * l->n;               /* kernels (repeats up to 8 a layer) */
+    if (need > c->eager_cap) {
+        void *p = realloc(c->eager_ops, need * sizeof(*eo) +
+                          l->n * sizeof(double));
+        if (p == NULL)
+            return 0;
+        c->eager_ops = p;
+        c->eager_cap = need;
+    }
+    eo = c->eager_ops;
+    per = (double *)(eo + c->eager_cap);
+    price_ops(c, b, l, cls, &gl, &layers, &unused, per);
     for (i = 0; i < OPC_COUNT; i++)
         g += cls[i];
-    cl = h->layer_s[k];
-    c0 = h->fwd_s[k];
-    fwd = c0 + layers * (cl > gl ? cl : gl) + (cl < gl ? cl : gl) +
-          (g - layers * gl);
+    for (i = 0; i < l->n; i = j) {
+        bool layer = l->ops[i].repeat > 1;
+        int32_t rep = l->ops[i].repeat;
+        for (j = i; j < l->n && (l->ops[j].repeat > 1) == layer; j++)
+            if (l->ops[j].repeat < rep)
+                rep = l->ops[j].repeat;
+        for (q = i, n = 0; q < j; q++) {
+            int32_t copies = layer ? (l->ops[q].repeat + rep / 2) / rep : 1;
+            for (; per[q] >= 0 && copies > 0 && n < need; copies--)
+                eo[n++] = (struct eager_op){ 0, per[q] };
+        }
+        for (q = 0; q < n; q++)
+            eo[q].cpu_s = layer ? h->layer_s[k] / (double)n : 0;
+        if (i == 0 && n > 0)
+            eo[0].cpu_s += h->fwd_s[k];
+        eager_play(eo, n, layer ? rep : 1, &clk);
+    }
+    fwd = clk.gpu_s;
     prep = h->prep_s + h->prep_seq_s * (double)(b->n_prefill +
            b->decode_seqs) + h->prep_tok_s * (double)batch_tokens(b);
     return prep + (fwd > g ? fwd - g : 0);
@@ -602,6 +646,7 @@ static void cal_fini(void *st)
     struct calibrated *c = st;
 
     ops_free(&c->list);
+    free(c->eager_ops);
     free(c->runs);
     calib_free(c->tab);
 }

@@ -9,18 +9,24 @@ static void play(const struct eager_op *ops, size_t n, double *cpu,
     }
 }
 
-/* Every layer is played: a few hundred steps per forward, and eager mode
+/* Every repeat is played: a few hundred steps per forward, and eager mode
  * prices thousands of iterations, not millions. */
+void eager_play(const struct eager_op *ops, size_t n, int32_t repeat,
+                struct eager_clock *clk)
+{
+    for (int32_t r = 0; r < repeat; r++)
+        play(ops, n, &clk->cpu_s, &clk->gpu_s);
+}
+
 double eager_pipeline_s(const struct eager_op *pro, size_t n_pro,
                         const struct eager_op *layer, size_t n_layer,
                         int32_t layers, const struct eager_op *epi,
                         size_t n_epi)
 {
-    double cpu = 0, gpu = 0;
+    struct eager_clock clk = { 0, 0 };
 
-    play(pro, n_pro, &cpu, &gpu);
-    for (int32_t l = 0; l < layers; l++)
-        play(layer, n_layer, &cpu, &gpu);
-    play(epi, n_epi, &cpu, &gpu);
-    return gpu;
+    eager_play(pro, n_pro, 1, &clk);
+    eager_play(layer, n_layer, layers, &clk);
+    eager_play(epi, n_epi, 1, &clk);
+    return clk.gpu_s;
 }

@@ -26,6 +26,16 @@ struct eager_op {
     double gpu_s;              /* device time to run it */
 };
 
+/* The two clocks of the pipeline, from the first dispatch (both 0). */
+struct eager_clock {
+    double cpu_s;              /* when the host has dispatched so far */
+    double gpu_s;              /* when the GPU is done so far */
+};
+
+/* Plays n operators, `repeat` times over (a layer block), on clk. */
+void eager_play(const struct eager_op *ops, size_t n, int32_t repeat,
+                struct eager_clock *clk);
+
 /* Seconds from the first dispatch to the GPU's last kernel.  Any of the
  * three parts may be empty (n 0, array NULL); layers < 1 skips the layer
  * part. */

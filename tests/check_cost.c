@@ -336,8 +336,9 @@ START_TEST(test_eager)
     ck_assert(e.total_ns <= 32 * cl + prep + g.total_ns);
     for (k = 0; k < OPC_COUNT; k++)   /* the GPU's own times unchanged */
         ck_assert_int_eq(e.class_ns[k], g.class_ns[k]);
-    /* an 8192-token prefill: GPU-bound; the host adds its prep and the
-     * one layer's dispatch that nothing hides */
+    /* an 8192-token prefill: GPU-bound; the host adds its prep and at
+     * most one layer's dispatch (only the kernels dispatched before the
+     * GPU has work are not hidden) */
     batch_clear(&b);
     ck_assert_int_eq(batch_add_prefill(&b, 8192, 0, 1), 0);
     ck_assert_int_eq(cost_price(p.cal, &b, &g), 0);
@@ -348,8 +349,8 @@ START_TEST(test_eager)
     for (gsum = 0, k = 0; k < OPC_COUNT; k++)
         gsum += g.class_ns[k];
     excess = (double)(e.total_ns - gsum);
-    ck_assert_msg(fabs(excess - (prep + cp)) < 2,
-                  "excess %.0f ns, expected prep %.0f + dispatch %.0f", excess,
+    ck_assert_msg(excess >= prep - 1 && excess <= prep + cp + 1,
+                  "excess %.0f ns, expected prep %.0f + at most %.0f", excess,
                   prep, cp);
     cost_destroy(eager);
     eager = NULL;

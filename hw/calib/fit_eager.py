@@ -12,9 +12,12 @@ contention by other tenants is not the engine's cost), the median over those bat
 divided by the layer count: dispatch_layer_<class>.  dispatch_forward_<class> = 0: with one
 layer count the per-forward part is not separable, so the per-layer time carries it.  A mixed
 batch (two attention calls and a concatenation) has no small host-bound example among those
-batches; its dispatch is the decode one scaled by the host-time ratio mixed / decode that
-torch.profiler measured (eager_probe.json, written by reference/eager_probe.py on H100; the
-H200 host uses the H100 ratio when its folder has none).  Prep: a least-squares a + b x seqs +
+batches; its dispatch is the decode one scaled by the mixed / decode ratio that
+reference/eager_classes.py measured with the classes INTERLEAVED (one forward of each in turn,
+so drift cancels): each batch at its fastest repetition, the median per class, pooled over
+eager_classes_run*.json (measured on H100; the H200 host uses the H100 ratio when its folder has
+none).  (torch.profiler's op-level host time, eager_probe.json, said 1.05: it misses the Python
+between the ops.)  Prep: a least-squares a + b x seqs +
 c x tokens through every run's points (mean of repetitions).  Stdlib only: it runs on the machine that commits the tables.
 """
 import glob
@@ -70,21 +73,26 @@ def main():
                 layers = o["layers"]
             elif o["kind"] == "prep":
                 prep.append((o["seqs"], o["tokens"], o["prep_us"]))
-    probe = os.path.join(folder, "eager_probe.json")
-    if not os.path.exists(probe):
-        probe = os.path.join(folder, "..", "..", "h100-sxm-80gb", "eager", "eager_probe.json")
-    with open(probe) as f:
-        prof = json.load(f)["profile"]
-    host = {c: sum(r["self_cpu_us_per_fwd"] for r in rows if r["name"] != "cudaDeviceSynchronize")
-            for c, rows in prof.items()}
+    inter = sorted(glob.glob(os.path.join(folder, "eager_classes_run*.json")))
+    if not inter:
+        inter = sorted(glob.glob(os.path.join(folder, "..", "..", "h100-sxm-80gb", "eager",
+                                              "eager_classes_run*.json")))
+    best = {}
+    for fn in inter:
+        with open(fn) as f:
+            for r in json.load(f)["batches"]:
+                k = (r["class"], json.dumps(r["batch"], sort_keys=True))
+                best[k] = min(best.get(k, float("inf")), min(r["dispatch_us_all"]))
+    by_cls = {c: statistics.median(v for (cc, _), v in best.items() if cc == c)
+              for c in ("decode", "mixed")}
+    ratio = by_cls["mixed"] / by_cls["decode"]
     rows = []
     for cls in ("decode", "prefill"):
         v = statistics.median(disp[cls].values())
         rows += [(f"dispatch_forward_{cls}", 0.0), (f"dispatch_layer_{cls}", v / layers)]
         print(f"{cls}: {len(disp[cls])} small host-bound batches, median {v:.0f} us over {layers} layers")
-    ratio = host["mixed"] / host["decode"]
     rows += [("dispatch_forward_mixed", 0.0), ("dispatch_layer_mixed", rows[1][1] * ratio)]
-    print(f"mixed: decode x {ratio:.3f} (profiler host time, {os.path.relpath(probe, folder)})")
+    print(f"mixed: decode x {ratio:.3f} (interleaved classes, {len(inter)} runs)")
     p0, ps, pt = lstsq([[1.0, float(s), float(t)] for s, t, _ in prep], [v for _, _, v in prep])
     rows += [("prep_base", p0), ("prep_per_seq", ps), ("prep_per_token", pt)]
     p = provs[0][1]
@@ -99,7 +107,7 @@ def main():
         f.write("# command: python3 hw/calib/fit_eager.py " + folder + "\n")
         f.write("# note: host (CPU) time of an eager iteration (hw/cost_calib.c, cost_model.execution "
                 "eager): dispatch per batch class from small host-bound forwards (min over repetitions and runs, "
-                "median over batches; mixed = decode x the profiled mixed/decode host-time ratio), prep = a + b x seqs + c x tokens (fit_eager.py says why)\n")
+                "median over batches; mixed = decode x the interleaved mixed/decode ratio), prep = a + b x seqs + c x tokens (fit_eager.py says why)\n")
         f.write("what,time_us\n")
         for w, v in rows:
             f.write(f"{w},{v:.3f}\n")
