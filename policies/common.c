@@ -111,18 +111,21 @@ struct request *pol_victim_newest(void *ctx, struct replica *r,
     return r->n_running > 0 ? r->running[r->n_running - 1] : NULL;
 }
 
-int pol_make_room(struct replica *r, struct pol_pass *p, struct request *q,
-                  int64_t tokens, bool *self)
+/* pol_make_room; refused: the KV manager has just refused q's grow to
+ * tokens (replica_plan_decodes), so eviction comes first. */
+static int make_room(struct replica *r, struct pol_pass *p, struct request *q,
+                     int64_t tokens, bool refused, bool *self)
 {
     pol_victim_fn *pick = p->victim ? p->victim : pol_victim_newest;
 
     *self = false;
     /* Most steps stay inside the last block: no manager call. */
     while ((int64_t)q->kv_blocks * r->block_tokens < tokens &&
-           !replica_kv_grow(r, q, tokens)) {
+           (refused || !replica_kv_grow(r, q, tokens))) {
         struct request *v = pick(p->victim_ctx, r, q);
         int rc;
 
+        refused = false;
         if (v == NULL)
             v = q;
         rc = pol_evict(r, v, p->evict);
@@ -135,6 +138,12 @@ int pol_make_room(struct replica *r, struct pol_pass *p, struct request *q,
         }
     }
     return LLM_OK;
+}
+
+int pol_make_room(struct replica *r, struct pol_pass *p, struct request *q,
+                  int64_t tokens, bool *self)
+{
+    return make_room(r, p, q, tokens, false, self);
 }
 
 /* The index of the first running request with id >= id (running is kept
@@ -159,15 +168,16 @@ int pol_plan_running(struct replica *r, struct pol_pass *p, int kinds)
 
     while (i < r->n_running && pol_tokens_left(p, r) > 0) {
         struct request *q;
-        bool decode, self;
+        bool decode, self, refused = false;
         int64_t n;
         int rc;
 
-        /* Decodes that need nothing but their step, in bulk; the loop
-         * below sees the first request that needs more. */
+        /* Decodes that need nothing but their step (and maybe a block),
+         * in bulk; the loop below sees the first request that needs
+         * more. */
         if (kinds & POL_DECODES) {
             rc = replica_plan_decodes(r, p->now_ns, pol_tokens_left(p, r),
-                                      &i);
+                                      &i, &refused);
             if (rc != LLM_OK)
                 return rc;
             if (i >= r->n_running || pol_tokens_left(p, r) <= 0)
@@ -192,7 +202,7 @@ int pol_plan_running(struct replica *r, struct pol_pass *p, int kinds)
         /* Most steps stay inside the last block: nothing to make room
          * for, and nothing moves in the running array. */
         if ((int64_t)q->kv_blocks * r->block_tokens < q->computed + n) {
-            rc = pol_make_room(r, p, q, q->computed + n, &self);
+            rc = make_room(r, p, q, q->computed + n, refused, &self);
             if (rc != LLM_OK)
                 return rc;
             /* Evictions shift the array: find q again, or the next. */

@@ -293,7 +293,7 @@ static int reserve_decodes(struct replica *r, int32_t n)
 }
 
 int replica_plan_decodes(struct replica *r, int64_t now_ns, int64_t max,
-                         int32_t *from)
+                         int32_t *from, bool *refused)
 {
     int32_t i = *from, end = r->n_running, np = r->n_plan, n = 0;
     int64_t bt = r->block_tokens;
@@ -302,6 +302,7 @@ int replica_plan_decodes(struct replica *r, int64_t now_ns, int64_t max,
     int32_t *ctx;
     int rc;
 
+    *refused = false;
     if (max < end - i)
         end = i + (int32_t)max;
     rc = reserve_decodes(r, end - i);
@@ -312,10 +313,17 @@ int replica_plan_decodes(struct replica *r, int64_t now_ns, int64_t max,
     ctx = r->dctx;
     for (; i < end; i++) {
         struct request *q = r->running[i];
+        int64_t next = (int64_t)q->computed + 1;
         if (q->plan_idx >= 0 || q->state != REQ_DECODE ||
-            q->ready_ns > now_ns ||
-            (int64_t)q->kv_blocks * bt < (int64_t)q->computed + 1)
+            q->ready_ns > now_ns)
             break;
+        /* One step in sixteen needs a block: a grow that fails changes
+         * nothing, and what to evict is the caller's call. */
+        if ((int64_t)q->kv_blocks * bt < next &&
+            !r->kv->grow(r->kv_st, q, next)) {
+            *refused = true;
+            break;
+        }
         ctx[n++] = hook ? attn_ctx(r, q, q->computed) : q->computed;
         q->plan_idx = np;
         plan[np++] = (struct plan_item){ .req = q, .tokens = 1 };

@@ -261,13 +261,14 @@ int replica_plan(struct replica *r, struct request *q, int32_t tokens,
                  bool prefill);
 /* The common case of a decode pass, in bulk: from running[*from] on, in
  * order, plans one decode (as replica_plan(r, q, 1, false)) for each
- * request that decodes, is not planned yet, is ready at now_ns and whose
- * next token fits the KV blocks it holds, at most max of them; stops at
- * the first request that is not such a one and leaves *from at it
- * (n_running: none left).  The caller handles that request its own way.
- * LLM_OK or LLM_ENOMEM. */
+ * request that decodes, is not planned yet and is ready at now_ns, at
+ * most max of them, growing its KV (replica_kv_grow) when its next token
+ * needs a block; stops at the first request that is not such a one, or
+ * whose grow the KV manager refused (*refused; nothing changed), and
+ * leaves *from at it (n_running: none left).  The caller handles that
+ * request its own way.  LLM_OK or LLM_ENOMEM. */
 int replica_plan_decodes(struct replica *r, int64_t now_ns, int64_t max,
-                         int32_t *from);
+                         int32_t *from, bool *refused);
 bool replica_in_plan(const struct replica *r, const struct request *q);
 /* Tokens planned so far this iteration (prefill chunks and decodes,
  * padding excluded): what a token budget is charged. */
