@@ -18,8 +18,8 @@ llmsim's eager mode needs (hw/calib.h, eager.csv), on the reference engine itsel
   fwd:      for the issue-3 batches (batches.json), the eager forward until synchronize: what
             llmsim's eager mode predicts, compared in `llmsim validate` style by docs/validation.md.
 
-Output, OUT/: eager.csv (the fitted coefficients, provenance header) and eager_raw.jsonl (every
-measurement).  usage: eager_bench.py --model llama-3-8b --out OUT [--reps 40]
+Output, OUT/eager_raw.jsonl (every measurement, provenance first); hw/calib/fit_eager.py turns
+the committed runs into eager.csv (earlier versions also wrote a per-run fit here).  usage: eager_bench.py --model llama-3-8b --out OUT [--reps 40]
 """
 import argparse
 import json
@@ -51,35 +51,8 @@ PREP_SPECS = ([{"decode": [[n, 512]]} for n in (1, 4, 16, 64, 128, 256)] +
 
 def timed(m, b, reps):
     """(dispatch, forward) seconds of each of reps eager forwards, GPU idle at each start."""
-    d, f = [], []
-    for _ in range(reps):
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        m.forward(b)
-        t1 = time.perf_counter()
-        torch.cuda.synchronize()
-        t2 = time.perf_counter()
-        d.append(t1 - t0)
-        f.append(t2 - t0)
-    return d, f
-
-
-def lstsq(rows, y):
-    """Least squares without numpy: normal equations, Gaussian elimination (small systems)."""
-    n = len(rows[0])
-    a = [[sum(r[i] * r[j] for r in rows) for j in range(n)] for i in range(n)]
-    b = [sum(r[i] * v for r, v in zip(rows, y)) for i in range(n)]
-    for i in range(n):
-        p = max(range(i, n), key=lambda k: abs(a[k][i]))
-        a[i], a[p], b[i], b[p] = a[p], a[i], b[p], b[i]
-        for k in range(i + 1, n):
-            f = a[k][i] / a[i][i]
-            a[k] = [x - f * z for x, z in zip(a[k], a[i])]
-            b[k] -= f * b[i]
-    x = [0.0] * n
-    for i in reversed(range(n)):
-        x[i] = (b[i] - sum(a[i][j] * x[j] for j in range(i + 1, n))) / a[i][i]
-    return x
+    ts = [L.eager_times(m, b) for _ in range(reps)]
+    return [d for d, _ in ts], [f for _, f in ts]
 
 
 def build(cfg, layers, kv_tokens):
@@ -112,7 +85,6 @@ def main():
     prov = K.provenance("reference/eager_bench.py", {"model": a.model, "mode": "eager",
                                                      "reps": a.reps})
     raw.write(json.dumps({"provenance": prov}) + "\n")
-    disp = {c: [] for c in DISPATCH_SPECS}
     for layers in (a.small_layers, NL):
         m = build(cfg, layers, kv_tokens)
         for cls, ss in DISPATCH_SPECS.items():
@@ -120,7 +92,6 @@ def main():
                 ds, fs = timed(m, L.Batch(s, V), a.reps)
                 # the mean: a request's TPOT averages many iterations, jitter included
                 d, f = statistics.mean(ds), statistics.mean(fs)
-                disp[cls].append((layers, d))
                 raw.write(json.dumps({"kind": "dispatch", "class": cls, "layers": layers,
                                       "batch": s, "dispatch_us": d * 1e6, "fwd_us": f * 1e6,
                                       "dispatch_us_all": [round(x * 1e6, 1) for x in ds],
@@ -156,26 +127,7 @@ def main():
         print(f"prep seqs={b.np + b.nd:4d} tokens={b.T:5d} {t * 1e6:8.1f} us", flush=True)
     raw.close()
     os.replace(os.path.join(a.out, "eager_raw.jsonl.tmp"), os.path.join(a.out, "eager_raw.jsonl"))
-    rows = []
-    for cls, pts in disp.items():
-        c0, cl = lstsq([[1.0, float(l)] for l, _ in pts], [d for _, d in pts])
-        rows += [("dispatch_forward", cls, c0 * 1e6), ("dispatch_layer", cls, cl * 1e6)]
-    p0, ps, pt = lstsq([[1.0, float(s), float(t)] for s, t, _ in prep], [t for _, _, t in prep])
-    rows += [("prep_base", "all", p0 * 1e6), ("prep_per_seq", "all", ps * 1e6),
-             ("prep_per_token", "all", pt * 1e6)]
-    path = os.path.join(a.out, "eager.csv")
-    with open(path + ".tmp", "w") as f:
-        f.write(K.csv_header(dict(prov, note=(
-            "host time of an eager iteration of the reference engine: dispatch = forward() "
-            "returning, GPU idle at start, mean of reps, fitted a + b x layers over "
-            f"{a.small_layers} and {NL} layers per class; prep = llama_ref.Batch() incl. "
-            "pageable H2D copies, mean of reps, fitted a + b x seqs + c x tokens; raw points in eager_raw.jsonl"))))
-        f.write("what,class,time_us\n")
-        for w, c, v in rows:
-            f.write(f"{w},{c},{v:.3f}\n")
-    os.replace(path + ".tmp", path)
-    for r in rows:
-        print("%-17s %-8s %10.3f us" % r)
+    print(f"raw points -> {os.path.join(a.out, 'eager_raw.jsonl')}; fit with hw/calib/fit_eager.py")
     return 0
 
 

@@ -13,7 +13,6 @@ import json
 import os
 import statistics
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -54,14 +53,9 @@ def main():
     f = [[] for _ in SPECS]
     for _ in range(a.rounds):
         for i, b in enumerate(bs):
-            torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            m.forward(b)
-            t1 = time.perf_counter()
-            torch.cuda.synchronize()
-            t2 = time.perf_counter()
-            d[i].append(round((t1 - t0) * 1e6, 1))
-            f[i].append(round((t2 - t0) * 1e6, 1))
+            di, fi = L.eager_times(m, b)
+            d[i].append(round(di * 1e6, 1))
+            f[i].append(round(fi * 1e6, 1))
     res = {"provenance": K.provenance("reference/eager_classes.py", {"model": "llama-3-8b",
                                                                      "rounds": a.rounds}),
            "batches": []}

@@ -14,7 +14,6 @@ import json
 import os
 import statistics
 import sys
-import time
 import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -83,16 +82,8 @@ def main():
     for rep in range(3):
         for n in (1, 8, 16, 24, 32, 40, 48, 64, 96):
             b = L.Batch({"decode": [[n, 1250]]}, V)
-            d, f = [], []
-            for _ in range(15):
-                torch.cuda.synchronize()
-                t0 = time.perf_counter()
-                m.forward(b)
-                t1 = time.perf_counter()
-                torch.cuda.synchronize()
-                t2 = time.perf_counter()
-                d.append(t1 - t0)
-                f.append(t2 - t0)
+            ts = [L.eager_times(m, b) for _ in range(15)]
+            d, f = [x for x, _ in ts], [y for _, y in ts]
             sweep.append({"rep": rep, "seqs": n, "ctx": 1250, "dispatch_ms_min": min(d) * 1e3,
                           "dispatch_ms_med": statistics.median(d) * 1e3,
                           "fwd_ms_min": min(f) * 1e3, "fwd_ms_med": statistics.median(f) * 1e3})

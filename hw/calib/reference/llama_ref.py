@@ -58,6 +58,17 @@ import kernels as K  # noqa: E402
 BF = torch.bfloat16
 
 
+def eager_times(m, b):
+    """(dispatch, forward) seconds of one eager forward of batch b, the GPU idle at its start:
+    when forward() returns, and when the GPU is done (eager_bench, eager_probe, eager_classes)."""
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    m.forward(b)
+    t1 = time.perf_counter()
+    torch.cuda.synchronize()
+    return t1 - t0, time.perf_counter() - t0
+
+
 class Batch:
     """Static tensors of one batch shape (the graph's inputs)."""
 
