@@ -977,14 +977,19 @@ double calib_elem_s(const struct calib *c, const char *op, int64_t tokens,
     return t > sol_q ? t : sol_q;
 }
 
+/* The value of row `what` of a what,time_us table, or `missing`. */
+static double keyed_s(const struct launch_row *rows, int n, const char *what,
+                      double missing)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(rows[i].what, what) == 0)
+            return rows[i].s;
+    return missing;
+}
+
 double calib_launch_s(const struct calib *c, const char *what)
 {
-    int i;
-
-    for (i = 0; i < c->n_ln; i++)
-        if (strcmp(c->ln[i].what, what) == 0)
-            return c->ln[i].s;
-    return 0;
+    return keyed_s(c->ln, c->n_ln, what, 0);
 }
 
 bool calib_has_eager(const struct calib *c)
@@ -994,22 +999,12 @@ bool calib_has_eager(const struct calib *c)
 
 double calib_eager_s(const struct calib *c, const char *what)
 {
-    int i;
-
-    for (i = 0; i < c->n_eg; i++)
-        if (strcmp(c->eg[i].what, what) == 0)
-            return c->eg[i].s;
-    return -1;
+    return keyed_s(c->eg, c->n_eg, what, -1);
 }
 
 double calib_decode_sched_s(const struct calib *c, const char *what)
 {
-    int i;
-
-    for (i = 0; i < c->n_ds; i++)
-        if (strcmp(c->ds[i].what, what) == 0)
-            return c->ds[i].s;
-    return -1;
+    return keyed_s(c->ds, c->n_ds, what, -1);
 }
 
 double calib_comm_s(const struct calib *c, const char *name, int32_t ranks,
