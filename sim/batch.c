@@ -80,13 +80,14 @@ int batch_add_decodes(struct batch *b, const int32_t *ctx, size_t n)
         return LLM_ENOMEM;
     g = b->decode;
     for (i = 0; i < n; i++) {
-        if (nd > 0 && g[nd - 1].ctx == ctx[i]) {
+        int32_t c = ctx[i];    /* once: the stores to g could alias ctx */
+        if (nd > 0 && g[nd - 1].ctx == c) {
             g[nd - 1].count++;
         } else {
             g[nd].count = 1;
-            g[nd++].ctx = ctx[i];
+            g[nd++].ctx = c;
         }
-        sum += ctx[i];
+        sum += c;
     }
     b->n_decode = nd;
     b->decode_seqs += (int64_t)n;
