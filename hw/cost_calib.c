@@ -49,8 +49,12 @@ struct decode_sched {
     double cta, launch, comb;  /* per CTA, per call, split-KV combine */
 };
 
-struct cta_run {               /* n CTAs of w keys each (fixed work included) */
-    double n, w;
+/* CTAs by length: n[j] CTAs of 64 j keys plus the fixed per-CTA work
+ * (every CTA length of the model is a multiple of 64 keys), bins [0, top)
+ * possibly non-zero, the rest zero. */
+struct cta_hist {
+    double *n;
+    int64_t cap, top;
 };
 
 struct calibrated {
@@ -65,8 +69,7 @@ struct calibrated {
     struct eager_op *eager_ops;    /* eager: scratch, then per-op times */
     size_t eager_cap;
     struct decode_sched ds;
-    struct cta_run *runs;          /* decode_sched_us scratch */
-    size_t cap_runs;
+    struct cta_hist hist;          /* decode_sched_us scratch */
 };
 
 static int load_eager(struct calibrated *c, const char *dir,
@@ -286,100 +289,113 @@ static int64_t fa2_splits(int64_t bh, int64_t n_blocks)
     return 1;
 }
 
-static int cmp_run_desc(const void *pa, const void *pb)
+/* CTAs that start together and drain, longest last: between consecutive
+ * lengths the k CTAs still running stream at max(alone, shared) per key.
+ * Empties the histogram. */
+static double drain_us(const struct decode_sched *s, struct cta_hist *h,
+                       double ov)
 {
-    const struct cta_run *a = pa, *b = pb;
+    double t = 0, running = 0, w = 0, k = 0;
+    int64_t j = h->top;
+    bool any = false;
 
-    return a->w < b->w ? 1 : a->w > b->w ? -1 : 0;
-}
-
-/* Runs that start together and drain, longest last: between consecutive
- * lengths the k CTAs still running stream at max(alone, shared) per key. */
-static double drain_us(const struct decode_sched *s, struct cta_run *r,
-                       size_t n)
-{
-    double t = 0, running = 0;
-    size_t i;
-
-    qsort(r, n, sizeof(*r), cmp_run_desc);
-    for (i = 0; i < n; i++) {
-        double next = i + 1 < n ? r[i + 1].w : 0, k;
-        running += r[i].n;
+    /* each length's step is taken when the next shorter length is found,
+     * with the CTAs running down to it: the same terms in the same order
+     * as walking a sorted run list */
+    while (--j >= 0) {
+        double wj;
+        if (h->n[j] == 0)
+            continue;
+        wj = (double)(j * 64) + ov;
+        if (any)
+            t += (w - wj) * (k > s->key_alone ? k : s->key_alone);
+        running += h->n[j];
         k = running * s->key_bw;
-        t += (r[i].w - next) * (k > s->key_alone ? k : s->key_alone);
+        w = wj;
+        any = true;
+        h->n[j] = 0;
     }
+    if (any)
+        t += (w - 0) * (k > s->key_alone ? k : s->key_alone);
+    h->top = 0;
     return t;
 }
 
-static void add_run(struct cta_run *r, size_t *n, double cnt, double w)
+/* cnt CTAs of 64 j keys (+ ov) into the histogram; *tail, when not NULL,
+ * sums their work in the order they are added. */
+static void add_ctas(struct cta_hist *h, double *tail, double cnt, int64_t j,
+                     double ov)
 {
     if (cnt > 0) {
-        r[*n].n = cnt;
-        r[(*n)++].w = w;
+        h->n[j] += cnt;
+        h->top = j + 1 > h->top ? j + 1 : h->top;
+        if (tail)
+            *tail += cnt * ((double)(j * 64) + ov);
     }
 }
 
 /* One sequence group's CTAs (cnt of its sequences): their total work,
- * appended to r as runs when r is not NULL. */
-static double group_ctas(const struct decode_sched *s, double cnt,
-                         int64_t ctx, int64_t heads, int64_t split,
-                         int64_t per, struct cta_run *r, size_t *n)
+ * added to h when h is not NULL. */
+static double group_ctas(double ov, double cnt, int64_t ctx, int64_t heads,
+                         int64_t split, int64_t per, struct cta_hist *h,
+                         double *tail)
 {
-    double ov = s->cta / s->key_alone, hc = cnt * (double)heads;
+    double hc = cnt * (double)heads;
     int64_t kb, full, part;
 
     if (split <= 1) {
-        double w = (double)((ctx + 64) / 64 * 64) + ov;
-        if (r)
-            add_run(r, n, hc, w);
-        return hc * w;
+        int64_t j = (ctx + 64) / 64;
+        if (h)
+            add_ctas(h, tail, hc, j, ov);
+        return hc * ((double)(j * 64) + ov);
     }
     kb = (ctx + 128) / 128;
     full = kb / per < split ? kb / per : split;
     part = full < split ? kb - full * per : 0;
-    if (r) {
-        add_run(r, n, hc * (double)full, (double)(per * 128) + ov);
-        add_run(r, n, part > 0 ? hc : 0, (double)(part * 128) + ov);
-        add_run(r, n, hc * (double)(split - full - (part > 0)), ov);
+    if (h) {
+        add_ctas(h, tail, hc * (double)full, 2 * per, ov);
+        add_ctas(h, tail, part > 0 ? hc : 0, 2 * part, ov);
+        add_ctas(h, tail, hc * (double)(split - full - (part > 0)), 0, ov);
     }
     return hc * ((double)(full * per * 128 + part * 128) +
                  (double)split * ov);
 }
 
-/* The last FA2_SLOTS CTAs in launch order, as runs into r: head-major
- * (plain kernel: every head's pass over the sequences) or sequence-major
- * (split-KV: a sequence's heads x splits together). */
-static size_t last_wave(const struct decode_sched *s,
-                        const struct decode_group *g, size_t ng,
-                        int64_t seqs, int64_t heads, int64_t split,
-                        int64_t per, struct cta_run *r)
+/* The last FA2_SLOTS CTAs in launch order, into h (their work summed into
+ * *tail): head-major (plain kernel: every head's pass over the sequences)
+ * or sequence-major (split-KV: a sequence's heads x splits together).
+ * with_copies false: the caller has added the whole passes already. */
+static void last_wave(double ov, const struct decode_group *g, size_t ng,
+                      int64_t seqs, int64_t heads, int64_t split,
+                      int64_t per, struct cta_hist *h, double *tail,
+                      bool with_copies)
 {
     double left, take, cps = (double)(heads * split);
-    size_t n = 0, i;
+    size_t i;
     int64_t copies = split <= 1 ? FA2_SLOTS / seqs : 0;
 
     left = split <= 1 ? (double)(FA2_SLOTS % seqs) : FA2_SLOTS / cps;
-    for (i = 0; copies > 0 && i < ng; i++)
-        group_ctas(s, (double)g[i].count * (double)copies, g[i].ctx, 1,
-                   1, per, r, &n);
+    for (i = 0; with_copies && copies > 0 && i < ng; i++)
+        group_ctas(ov, (double)g[i].count * (double)copies, g[i].ctx, 1,
+                   1, per, h, tail);
     for (i = ng; i-- > 0 && left > 0;) {
         take = g[i].count < left ? g[i].count : left;
         left -= take;
-        group_ctas(s, take, g[i].ctx, split <= 1 ? 1 : heads, split, per,
-                   r, &n);
+        group_ctas(ov, take, g[i].ctx, split <= 1 ? 1 : heads, split, per,
+                   h, tail);
     }
-    return n;
 }
 
-/* Microseconds of one decode launch over groups g (the model above). */
+/* Microseconds of one decode launch over groups g (the model above).  The
+ * histogram must hold bins up to max context / 64 + 3 (grow_hist). */
 static double decode_sched_us(struct calibrated *c, int32_t qh, int32_t kvh,
                               const struct decode_group *g, size_t ng)
 {
     const struct decode_sched *s = &c->ds;
     int64_t seqs = 0, max_ctx = 0, heads = qh > kvh ? kvh : qh, split = 1;
     int64_t per = 1;
-    double work = 0, ctas, t;
-    size_t i, n;
+    double work = 0, ctas, t, ov = s->cta / s->key_alone;
+    size_t i;
 
     for (i = 0; i < ng; i++) {
         seqs += g[i].count;
@@ -390,40 +406,57 @@ static double decode_sched_us(struct calibrated *c, int32_t qh, int32_t kvh,
         split = fa2_splits(seqs * kvh, nb);
         per = (nb + split - 1) / split;
     }
-    for (i = 0; i < ng; i++)
-        work += group_ctas(s, g[i].count, g[i].ctx, heads, split, per,
-                           NULL, NULL);
     ctas = (double)(seqs * heads * split);
     if (ctas <= FA2_SLOTS) {
-        for (n = 0, i = 0; i < ng; i++)
-            group_ctas(s, g[i].count, g[i].ctx, heads, split, per, c->runs,
-                       &n);
-        t = drain_us(s, c->runs, n);
+        /* every CTA runs at once (work only feeds the larger launch) */
+        for (i = 0; i < ng; i++)
+            group_ctas(ov, g[i].count, g[i].ctx, heads, split, per,
+                       &c->hist, NULL);
+        t = drain_us(s, &c->hist, ov);
     } else {
         double tail = 0, busy;
-        n = last_wave(s, g, ng, seqs, heads, split, per, c->runs);
-        for (i = 0; i < n; i++)
-            tail += c->runs[i].n * c->runs[i].w;
+        int64_t copies = split <= 1 ? FA2_SLOTS / seqs : 0;
+        if (copies > 0) {
+            /* the common large batch: one pass for the total work and
+             * last_wave's first loop (the same sums in the same order) */
+            for (i = 0; i < ng; i++) {
+                int64_t j = (g[i].ctx + 64) / 64;
+                double w = (double)(j * 64) + ov;
+                work += g[i].count * (double)heads * w;
+                add_ctas(&c->hist, &tail, (double)g[i].count *
+                         (double)copies, j, ov);
+            }
+            last_wave(ov, g, ng, seqs, heads, split, per, &c->hist, &tail,
+                      false);
+        } else {
+            for (i = 0; i < ng; i++)
+                work += group_ctas(ov, g[i].count, g[i].ctx, heads, split,
+                                   per, NULL, NULL);
+            last_wave(ov, g, ng, seqs, heads, split, per, &c->hist, &tail,
+                      true);
+        }
         busy = FA2_SLOTS * s->key_bw;
         t = (work - tail) / FA2_SLOTS *
                 (busy > s->key_alone ? busy : s->key_alone) +
-            drain_us(s, c->runs, n);
+            drain_us(s, &c->hist, ov);
     }
     return s->launch + t + (split > 1 ? s->comb : 0);
 }
 
-static bool grow_runs(struct calibrated *c, size_t ng)
+/* Bins for CTAs of up to max_ctx + 128 keys (a split's share rounds up). */
+static bool grow_hist(struct calibrated *c, int64_t max_ctx)
 {
-    size_t need = 3 * ng + 3;
-    struct cta_run *r;
+    int64_t need = max_ctx / 64 + 4;
+    double *n;
 
-    if (need <= c->cap_runs)
+    if (need <= c->hist.cap)
         return true;
-    r = realloc(c->runs, need * sizeof(*r));
-    if (r == NULL)
+    n = realloc(c->hist.n, (size_t)need * sizeof(*n));
+    if (n == NULL)
         return false;
-    c->runs = r;
-    c->cap_runs = need;
+    memset(n + c->hist.cap, 0, (size_t)(need - c->hist.cap) * sizeof(*n));
+    c->hist.n = n;
+    c->hist.cap = need;
     return true;
 }
 
@@ -435,6 +468,7 @@ static double decode_attn_s(struct calibrated *c, const struct op *o,
                             const struct batch *b, int32_t *extrap)
 {
     double sq = 0, sum = 0, t, mean;
+    int64_t max_ctx = 0;
     size_t i;
     bool x = false, ragged = false;
 
@@ -443,11 +477,12 @@ static double decode_attn_s(struct calibrated *c, const struct op *o,
               (double)b->decode[i].ctx;
         sum += (double)b->decode[i].count * b->decode[i].ctx;
         ragged |= b->decode[i].ctx != b->decode[0].ctx;
+        max_ctx = b->decode[i].ctx > max_ctx ? b->decode[i].ctx : max_ctx;
     }
     if (shared_on(c, o))
         return shared_attn_s(c, o, b, sq, extrap);
     mean = sum / (double)o->count;
-    if (!ragged || !c->ds.on || !grow_runs(c, b->n_decode)) {
+    if (!ragged || !c->ds.on || !grow_hist(c, max_ctx)) {
         t = calib_attn_decode_s(c->tab, o->q_heads, o->kv_heads,
                                 o->head_dim, o->count,
                                 ragged ? sqrt(sq / (double)o->count) : mean,
@@ -647,7 +682,7 @@ static void cal_fini(void *st)
 
     ops_free(&c->list);
     free(c->eager_ops);
-    free(c->runs);
+    free(c->hist.n);
     calib_free(c->tab);
 }
 
