@@ -257,7 +257,8 @@ static double shared_attn_s(const struct calibrated *c, const struct op *o,
  * 2 x SMs the heuristic assumes); every running CTA streams keys at
  * min(1 / key_alone, 1 / (running x key_bw)): alone it is latency-bound,
  * together they share the memory system.  decode_sched_us evaluates that
- * schedule in O(groups log groups): the CTAs before the last wave keep all
+ * schedule in O(groups + max context / 64) (CTA lengths binned by 64
+ * keys, no sort): the CTAs before the last wave keep all
  * slots busy (total work / slots), and the last SLOTS CTAs in launch order
  * start together and drain, the longest last.  Its constants are fitted on
  * the uniform table alone (fit_decode_sched.py); the price is the uniform
