@@ -387,6 +387,39 @@ static void last_wave(double ov, const struct decode_group *g, size_t ng,
     }
 }
 
+/* More CTAs than SMs, all resident: the block scheduler gives each SM one
+ * CTA in launch order, then a second to the first ctas - SMS of them, so
+ * CTA id shares its SM with CTA id + SMS (plain kernel: id = sequence +
+ * seqs x head).  Two CTAs on one SM each stream at the rate of a fully
+ * loaded GPU until the shorter ends, then the longer at its latency-bound
+ * rate alone: on a ragged batch two long sequences paired on one SM keep
+ * it busy to the end though most SMs idle.  The latest SM to finish bounds
+ * the launch; for equal CTAs the bound is the drain's own time. */
+static double sm_pairs_us(const struct decode_sched *s,
+                          const struct decode_group *g, size_t ng,
+                          int64_t seqs, int64_t ctas, double ov)
+{
+    double w[FA2_SLOTS], pair = (double)ctas * s->key_bw, t = 0;
+    int64_t b = 0, id, b1 = 0, b2 = FA2_SMS % seqs;
+    size_t i;
+
+    pair = pair > s->key_alone ? pair : s->key_alone;
+    for (i = 0; i < ng; i++) {
+        double wi = (double)((g[i].ctx + 64) / 64 * 64) + ov;
+        for (int32_t k = 0; k < g[i].count && b < FA2_SLOTS; k++)
+            w[b++] = wi;
+    }
+    for (id = 0; id + FA2_SMS < ctas; id++) {
+        double a = w[b1], z = w[b2];
+        double lo = a < z ? a : z, hi = a < z ? z : a;
+        double u = lo * pair + (hi - lo) * s->key_alone;
+        t = u > t ? u : t;
+        b1 = b1 + 1 == seqs ? 0 : b1 + 1;
+        b2 = b2 + 1 == seqs ? 0 : b2 + 1;
+    }
+    return t;
+}
+
 /* Microseconds of one decode launch over groups g (the model above).  The
  * histogram must hold bins up to max context / 64 + 3 (grow_hist). */
 static double decode_sched_us(struct calibrated *c, int32_t qh, int32_t kvh,
@@ -414,6 +447,9 @@ static double decode_sched_us(struct calibrated *c, int32_t qh, int32_t kvh,
             group_ctas(ov, g[i].count, g[i].ctx, heads, split, per,
                        &c->hist, NULL);
         t = drain_us(s, &c->hist, ov);
+        /* one group: every pair is the drain's own time */
+        if (split <= 1 && ctas > FA2_SMS && ng > 1)
+            t = fmax(t, sm_pairs_us(s, g, ng, seqs, (int64_t)ctas, ov));
     } else {
         double tail = 0, busy;
         int64_t copies = split <= 1 ? FA2_SLOTS / seqs : 0;

@@ -249,6 +249,34 @@ START_TEST(test_ragged_decode)
 }
 END_TEST
 
+/* 32 Llama-3-8B decodes launch 256 CTAs (8 KV heads) on 132 SMs: CTA id
+ * shares an SM with id + 132, i.e. sequence s (head h) with sequence
+ * s + 4 (head h + 4).  Two long sequences 4 apart keep their SMs busy
+ * with two long CTAs each; 1 apart they never meet on an SM, and the
+ * launch drains sooner.  Same contexts, different order. */
+START_TEST(test_decode_sm_pairs)
+{
+    struct priced p;
+    struct batch b;
+    int64_t paired, apart;
+    int i;
+
+    open_models(&p);
+    batch_init(&b);
+    for (i = 0; i < 32; i++)
+        batch_add_decode(&b, 1, i == 0 || i == 4 ? 8000 : 300);
+    paired = price(p.cal, &b);
+    batch_clear(&b);
+    for (i = 0; i < 32; i++)
+        batch_add_decode(&b, 1, i == 0 || i == 1 ? 8000 : 300);
+    apart = price(p.cal, &b);
+    ck_assert_msg(paired > apart, "paired %lld, apart %lld",
+                  (long long)paired, (long long)apart);
+    batch_free(&b);
+    close_models(&p);
+}
+END_TEST
+
 /* Random batches: the calibrated price is never below the roofline. */
 START_TEST(test_roofline_floor)
 {
@@ -419,6 +447,7 @@ Suite *cost_suite(void)
     tcase_add_test(tc, test_monotone);
     tcase_add_test(tc, test_gemm_as_measured);
     tcase_add_test(tc, test_ragged_decode);
+    tcase_add_test(tc, test_decode_sm_pairs);
     tcase_add_test(tc, test_roofline_floor);
     tcase_add_test(tc, test_empty_batch);
     tcase_add_test(tc, test_eager);
