@@ -365,18 +365,17 @@ static double group_ctas(double ov, double cnt, int64_t ctx, int64_t heads,
 /* The last FA2_SLOTS CTAs in launch order, into h (their work summed into
  * *tail): head-major (plain kernel: every head's pass over the sequences)
  * or sequence-major (split-KV: a sequence's heads x splits together).
- * with_copies false: the caller has added the whole passes already. */
+ * (decode_sched_us inlines the common case: whole passes, then these.) */
 static void last_wave(double ov, const struct decode_group *g, size_t ng,
                       int64_t seqs, int64_t heads, int64_t split,
-                      int64_t per, struct cta_hist *h, double *tail,
-                      bool with_copies)
+                      int64_t per, struct cta_hist *h, double *tail)
 {
     double left, take, cps = (double)(heads * split);
     size_t i;
     int64_t copies = split <= 1 ? FA2_SLOTS / seqs : 0;
 
     left = split <= 1 ? (double)(FA2_SLOTS % seqs) : FA2_SLOTS / cps;
-    for (i = 0; with_copies && copies > 0 && i < ng; i++)
+    for (i = 0; copies > 0 && i < ng; i++)
         group_ctas(ov, (double)g[i].count * (double)copies, g[i].ctx, 1,
                    1, per, h, tail);
     for (i = ng; i-- > 0 && left > 0;) {
@@ -463,14 +462,19 @@ static double decode_sched_us(struct calibrated *c, int32_t qh, int32_t kvh,
                 add_ctas(&c->hist, &tail, (double)g[i].count *
                          (double)copies, j, ov);
             }
-            last_wave(ov, g, ng, seqs, heads, split, per, &c->hist, &tail,
-                      false);
+            /* last_wave's second loop, inline: the plain kernel's last
+             * SLOTS % seqs sequences once more, from the end */
+            double left = (double)(FA2_SLOTS % seqs);
+            for (i = ng; i-- > 0 && left > 0;) {
+                double take = g[i].count < left ? g[i].count : left;
+                left -= take;
+                add_ctas(&c->hist, &tail, take, (g[i].ctx + 64) / 64, ov);
+            }
         } else {
             for (i = 0; i < ng; i++)
                 work += group_ctas(ov, g[i].count, g[i].ctx, heads, split,
                                    per, NULL, NULL);
-            last_wave(ov, g, ng, seqs, heads, split, per, &c->hist, &tail,
-                      true);
+            last_wave(ov, g, ng, seqs, heads, split, per, &c->hist, &tail);
         }
         busy = FA2_SLOTS * s->key_bw;
         t = (work - tail) / FA2_SLOTS *
@@ -510,12 +514,15 @@ static double decode_attn_s(struct calibrated *c, const struct op *o,
     bool x = false, ragged = false;
 
     for (i = 0; i < b->n_decode; i++) {
-        sq += (double)b->decode[i].count * b->decode[i].ctx *
-              (double)b->decode[i].ctx;
         sum += (double)b->decode[i].count * b->decode[i].ctx;
         ragged |= b->decode[i].ctx != b->decode[0].ctx;
         max_ctx = b->decode[i].ctx > max_ctx ? b->decode[i].ctx : max_ctx;
     }
+    /* the sum of squared contexts only where the RMS context is used */
+    if (shared_on(c, o) || (ragged && (!c->ds.on || !grow_hist(c, max_ctx))))
+        for (i = 0; i < b->n_decode; i++)
+            sq += (double)b->decode[i].count * b->decode[i].ctx *
+                  (double)b->decode[i].ctx;
     if (shared_on(c, o))
         return shared_attn_s(c, o, b, sq, extrap);
     mean = sum / (double)o->count;
