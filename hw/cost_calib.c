@@ -172,29 +172,43 @@ static const char *elem_table_name(const char *op)
     return strcmp(op, "rmsnorm_final") == 0 ? "rmsnorm" : op;
 }
 
-/* One varlen kernel runs every prefill chunk: sum the chunks' own times
- * but count the kernel floor (launch and setup) once. */
+#define FA2_SMS 132     /* H100 SXM and H200, the devices with tables */
+#define FA2_SLOTS (2 * FA2_SMS)
+
+/* One varlen kernel runs every prefill chunk, its floor (launch and setup)
+ * paid once.  Each chunk's table time beyond the floor was measured with
+ * the chunk alone, its ceil(q / 128) x heads CTAs filling a fraction f of
+ * the GPU's FA2_SLOTS; in one launch the chunks' CTAs run side by side,
+ * so a chunk occupies the GPU for f of its time (all of it once f >= 1),
+ * and the launch lasts the larger of that summed occupancy and its longest
+ * chunk.  Large chunks (f >= 1) sum as before; many small ones overlap. */
 static double prefill_attn_s(const struct calibrated *c,
                              const struct op_list *ops, int32_t *extrap)
 {
-    double sum = 0, floor_s = 0;
+    double area = 0, longest = 0, floor_s = 0;
     size_t i;
     int n = 0;
 
     for (i = 0; i < ops->n; i++) {
         const struct op *o = &ops->ops[i];
         bool x = false, unused = false;
+        double t, f;
         if (o->kind != OP_ATTN_PREFILL)
             continue;
-        sum += calib_attn_prefill_s(c->tab, o->q_heads, o->kv_heads,
-                                    o->head_dim, o->q_tokens, o->prior, &x);
         if (n == 0)
             floor_s = calib_attn_prefill_s(c->tab, o->q_heads, o->kv_heads,
                                            o->head_dim, 1, 0, &unused);
+        t = calib_attn_prefill_s(c->tab, o->q_heads, o->kv_heads,
+                                 o->head_dim, o->q_tokens, o->prior, &x) -
+            floor_s;
+        t = t > 0 ? t : 0;
+        f = (double)((o->q_tokens + 127) / 128 * o->q_heads) / FA2_SLOTS;
+        area += t * (f < 1 ? f : 1);
+        longest = t > longest ? t : longest;
         *extrap += x;
         n++;
     }
-    return n > 1 ? sum - (n - 1) * floor_s : sum;
+    return floor_s + (area > longest ? area : longest);
 }
 
 static bool shared_on(const struct calibrated *c, const struct op *o)
@@ -266,8 +280,6 @@ static double shared_attn_s(const struct calibrated *c, const struct op *o,
  * (schedule of the uniform launch at that mean), so uniform batches keep
  * their measured times exactly. */
 
-#define FA2_SMS 132     /* H100 SXM and H200, the devices with the file */
-#define FA2_SLOTS (2 * FA2_SMS)
 
 /* num_splits_heuristic of flash_api.cpp (max_splits 128) */
 static int64_t fa2_splits(int64_t bh, int64_t n_blocks)

@@ -249,6 +249,40 @@ START_TEST(test_ragged_decode)
 }
 END_TEST
 
+/* One varlen prefill launch: chunks too small to fill the GPU run side by
+ * side (eight 64-token chunks of Llama-3-8B are 8 x 32 = 256 CTAs, under
+ * the 264 slots, so they take as long as one), chunks that fill it alone
+ * add up (two 4096-token chunks, 32 x 32 CTAs each). */
+START_TEST(test_prefill_launch_overlap)
+{
+    struct priced p;
+    struct batch b;
+    struct cost_breakdown one, many;
+    int i;
+
+    open_models(&p);
+    batch_init(&b);
+    batch_add_prefill(&b, 64, 0, 1);
+    ck_assert_int_eq(cost_price(p.cal, &b, &one), 0);
+    batch_clear(&b);
+    for (i = 0; i < 8; i++)
+        batch_add_prefill(&b, 64, 0, 1);
+    ck_assert_int_eq(cost_price(p.cal, &b, &many), 0);
+    ck_assert_int_eq(many.class_ns[OPC_ATTN], one.class_ns[OPC_ATTN]);
+    batch_clear(&b);
+    batch_add_prefill(&b, 4096, 0, 1);
+    ck_assert_int_eq(cost_price(p.cal, &b, &one), 0);
+    batch_add_prefill(&b, 4096, 0, 1);
+    ck_assert_int_eq(cost_price(p.cal, &b, &many), 0);
+    ck_assert_msg(many.class_ns[OPC_ATTN] > 1.9 * one.class_ns[OPC_ATTN],
+                  "two large chunks %lld, one %lld",
+                  (long long)many.class_ns[OPC_ATTN],
+                  (long long)one.class_ns[OPC_ATTN]);
+    batch_free(&b);
+    close_models(&p);
+}
+END_TEST
+
 /* 32 Llama-3-8B decodes launch 256 CTAs (8 KV heads) on 132 SMs: CTA id
  * shares an SM with id + 132, i.e. sequence s (head h) with sequence
  * s + 4 (head h + 4).  Two long sequences 4 apart keep their SMs busy
@@ -448,6 +482,7 @@ Suite *cost_suite(void)
     tcase_add_test(tc, test_gemm_as_measured);
     tcase_add_test(tc, test_ragged_decode);
     tcase_add_test(tc, test_decode_sm_pairs);
+    tcase_add_test(tc, test_prefill_launch_overlap);
     tcase_add_test(tc, test_roofline_floor);
     tcase_add_test(tc, test_empty_batch);
     tcase_add_test(tc, test_eager);
