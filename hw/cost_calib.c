@@ -302,6 +302,18 @@ static int64_t fa2_splits(int64_t bh, int64_t n_blocks)
     return 1;
 }
 
+/* A plain-kernel CTA walks its whole sequence in 64-key blocks: its bin. */
+static int64_t plain_bin(int64_t ctx)
+{
+    return (ctx + 64) / 64;
+}
+
+/* Keys of work of a CTA in bin j, the fixed per-CTA work included. */
+static double bin_keys(int64_t j, double ov)
+{
+    return (double)(j * 64) + ov;
+}
+
 /* CTAs that start together and drain, longest last: between consecutive
  * lengths the k CTAs still running stream at max(alone, shared) per key.
  * Empties the histogram. */
@@ -319,7 +331,7 @@ static double drain_us(const struct decode_sched *s, struct cta_hist *h,
         double wj;
         if (h->n[j] == 0)
             continue;
-        wj = (double)(j * 64) + ov;
+        wj = bin_keys(j, ov);
         if (any)
             t += (w - wj) * (k > s->key_alone ? k : s->key_alone);
         running += h->n[j];
@@ -343,7 +355,7 @@ static void add_ctas(struct cta_hist *h, double *tail, double cnt, int64_t j,
         h->n[j] += cnt;
         h->top = j + 1 > h->top ? j + 1 : h->top;
         if (tail)
-            *tail += cnt * ((double)(j * 64) + ov);
+            *tail += cnt * bin_keys(j, ov);
     }
 }
 
@@ -357,10 +369,10 @@ static double group_ctas(double ov, double cnt, int64_t ctx, int64_t heads,
     int64_t kb, full, part;
 
     if (split <= 1) {
-        int64_t j = (ctx + 64) / 64;
+        int64_t j = plain_bin(ctx);
         if (h)
             add_ctas(h, tail, hc, j, ov);
-        return hc * ((double)(j * 64) + ov);
+        return hc * bin_keys(j, ov);
     }
     kb = (ctx + 128) / 128;
     full = kb / per < split ? kb / per : split;
@@ -374,24 +386,16 @@ static double group_ctas(double ov, double cnt, int64_t ctx, int64_t heads,
                  (double)split * ov);
 }
 
-/* The last FA2_SLOTS CTAs in launch order, into h (their work summed into
- * *tail): head-major (plain kernel: every head's pass over the sequences)
- * or sequence-major (split-KV: a sequence's heads x splits together).
- * (decode_sched_us inlines the common case: whole passes, then these.) */
-static void last_wave(double ov, const struct decode_group *g, size_t ng,
-                      int64_t seqs, int64_t heads, int64_t split,
+/* The last FA2_SLOTS CTAs in launch order after whole passes: `left`
+ * sequences from the end, into h (their work summed into *tail), each with
+ * heads x split CTAs (split-KV: a sequence's CTAs launch together) or one
+ * (plain kernel: the last pass over the sequences is one head's). */
+static void wave_tail(double ov, const struct decode_group *g, size_t ng,
+                      double left, int64_t heads, int64_t split,
                       int64_t per, struct cta_hist *h, double *tail)
 {
-    double left, take, cps = (double)(heads * split);
-    size_t i;
-    int64_t copies = split <= 1 ? FA2_SLOTS / seqs : 0;
-
-    left = split <= 1 ? (double)(FA2_SLOTS % seqs) : FA2_SLOTS / cps;
-    for (i = 0; copies > 0 && i < ng; i++)
-        group_ctas(ov, (double)g[i].count * (double)copies, g[i].ctx, 1,
-                   1, per, h, tail);
-    for (i = ng; i-- > 0 && left > 0;) {
-        take = g[i].count < left ? g[i].count : left;
+    for (size_t i = ng; i-- > 0 && left > 0;) {
+        double take = g[i].count < left ? g[i].count : left;
         left -= take;
         group_ctas(ov, take, g[i].ctx, split <= 1 ? 1 : heads, split, per,
                    h, tail);
@@ -416,7 +420,7 @@ static double sm_pairs_us(const struct decode_sched *s,
 
     pair = pair > s->key_alone ? pair : s->key_alone;
     for (i = 0; i < ng; i++) {
-        double wi = (double)((g[i].ctx + 64) / 64 * 64) + ov;
+        double wi = bin_keys(plain_bin(g[i].ctx), ov);
         for (int32_t k = 0; k < g[i].count && b < FA2_SLOTS; k++)
             w[b++] = wi;
     }
@@ -465,28 +469,24 @@ static double decode_sched_us(struct calibrated *c, int32_t qh, int32_t kvh,
         double tail = 0, busy;
         int64_t copies = split <= 1 ? FA2_SLOTS / seqs : 0;
         if (copies > 0) {
-            /* the common large batch: one pass for the total work and
-             * last_wave's first loop (the same sums in the same order) */
+            /* the common large batch: whole passes of the plain kernel
+             * over the sequences, summed in one pass with the total work
+             * (the same sums in the same order), then a partial pass */
             for (i = 0; i < ng; i++) {
-                int64_t j = (g[i].ctx + 64) / 64;
-                double w = (double)(j * 64) + ov;
-                work += g[i].count * (double)heads * w;
+                int64_t j = plain_bin(g[i].ctx);
+                work += g[i].count * (double)heads * bin_keys(j, ov);
                 add_ctas(&c->hist, &tail, (double)g[i].count *
                          (double)copies, j, ov);
             }
-            /* last_wave's second loop, inline: the plain kernel's last
-             * SLOTS % seqs sequences once more, from the end */
-            double left = (double)(FA2_SLOTS % seqs);
-            for (i = ng; i-- > 0 && left > 0;) {
-                double take = g[i].count < left ? g[i].count : left;
-                left -= take;
-                add_ctas(&c->hist, &tail, take, (g[i].ctx + 64) / 64, ov);
-            }
+            wave_tail(ov, g, ng, (double)(FA2_SLOTS % seqs), 1, 1, per,
+                      &c->hist, &tail);
         } else {
             for (i = 0; i < ng; i++)
                 work += group_ctas(ov, g[i].count, g[i].ctx, heads, split,
                                    per, NULL, NULL);
-            last_wave(ov, g, ng, seqs, heads, split, per, &c->hist, &tail);
+            wave_tail(ov, g, ng, split <= 1 ? (double)(FA2_SLOTS % seqs) :
+                      FA2_SLOTS / (double)(heads * split), heads, split, per,
+                      &c->hist, &tail);
         }
         busy = FA2_SLOTS * s->key_bw;
         t = (work - tail) / FA2_SLOTS *
@@ -523,22 +523,23 @@ static double decode_attn_s(struct calibrated *c, const struct op *o,
     double sq = 0, sum = 0, t, mean;
     int64_t max_ctx = 0;
     size_t i;
-    bool x = false, ragged = false;
+    bool x = false, ragged = false, shared = shared_on(c, o), sched;
 
     for (i = 0; i < b->n_decode; i++) {
         sum += (double)b->decode[i].count * b->decode[i].ctx;
         ragged |= b->decode[i].ctx != b->decode[0].ctx;
         max_ctx = b->decode[i].ctx > max_ctx ? b->decode[i].ctx : max_ctx;
     }
+    sched = !shared && ragged && c->ds.on && grow_hist(c, max_ctx);
     /* the sum of squared contexts only where the RMS context is used */
-    if (shared_on(c, o) || (ragged && (!c->ds.on || !grow_hist(c, max_ctx))))
+    if (shared || (ragged && !sched))
         for (i = 0; i < b->n_decode; i++)
             sq += (double)b->decode[i].count * b->decode[i].ctx *
                   (double)b->decode[i].ctx;
-    if (shared_on(c, o))
+    if (shared)
         return shared_attn_s(c, o, b, sq, extrap);
     mean = sum / (double)o->count;
-    if (!ragged || !c->ds.on || !grow_hist(c, max_ctx)) {
+    if (!sched) {
         t = calib_attn_decode_s(c->tab, o->q_heads, o->kv_heads,
                                 o->head_dim, o->count,
                                 ragged ? sqrt(sq / (double)o->count) : mean,
@@ -599,12 +600,11 @@ static double op_s(struct calibrated *c, const struct op *o,
     return t;
 }
 
-/* Prices ops into cls (seconds per class); *layer_s gets one layer's GPU
- * time (the per-layer operators once) and *layers their repeat. */
+/* Prices ops into cls (seconds per class) and, when per_op is not NULL,
+ * each operator's own time into per_op (-1: no kernel of its own). */
 static void price_ops(struct calibrated *c, const struct batch *b,
                       const struct op_list *ops, double cls[OPC_COUNT],
-                      double *layer_s, int32_t *layers, int32_t *extrap,
-                      double *per_op)
+                      int32_t *extrap, double *per_op)
 {
     double pre_floor = 0, t;
     int32_t pre_layers = 0;
@@ -633,10 +633,6 @@ static void price_ops(struct calibrated *c, const struct batch *b,
         if (per_op != NULL)
             per_op[i] = t;
         cls[op_class_of(o->kind)] += o->repeat * t;
-        if (o->repeat > 1) {
-            *layer_s += t;
-            *layers = o->repeat;
-        }
     }
     if (pre_layers > 0) {
         t = prefill_attn_s(c, ops, extrap);
@@ -644,10 +640,6 @@ static void price_ops(struct calibrated *c, const struct batch *b,
         cls[OPC_ATTN] += pre_layers * t;
         if (per_op != NULL)        /* one varlen kernel for every chunk */
             per_op[first_pre] = t;
-        if (pre_layers > 1) {
-            *layer_s += t;
-            *layers = pre_layers;
-        }
     }
 }
 
@@ -655,11 +647,10 @@ static int cal_price(void *st, const struct batch *b,
                      const struct op_list *ops, struct cost_breakdown *out)
 {
     struct calibrated *c = st;
-    double cls[OPC_COUNT] = { 0 }, layer_s = 0;
-    int32_t layers = 0;
+    double cls[OPC_COUNT] = { 0 };
     int k;
 
-    price_ops(c, b, ops, cls, &layer_s, &layers, &out->extrapolated, NULL);
+    price_ops(c, b, ops, cls, &out->extrapolated, NULL);
     for (k = 0; k < OPC_COUNT; k++)
         out->class_ns[k] += (int64_t)llround(cls[k] * 1e9);
     return LLM_OK;
@@ -676,10 +667,10 @@ static double eager_excess_s(struct calibrated *c, const struct batch *b)
 {
     const struct eager_host *h = &c->host;
     const struct op_list *l = &c->list;
-    double cls[OPC_COUNT] = { 0 }, g = 0, gl = 0, fwd, prep, *per;
+    double cls[OPC_COUNT] = { 0 }, g = 0, fwd, prep, *per;
     struct eager_clock clk = { 0, 0 };
     struct eager_op *eo;
-    int32_t layers = 0, unused = 0;
+    int32_t unused = 0;
     int k = b->n_prefill == 0 ? 0 : b->decode_seqs == 0 ? 1 : 2;
     size_t i, j, q, n, need;
 
@@ -697,7 +688,7 @@ static double eager_excess_s(struct calibrated *c, const struct batch *b)
     }
     eo = c->eager_ops;
     per = (double *)(eo + c->eager_cap);
-    price_ops(c, b, l, cls, &gl, &layers, &unused, per);
+    price_ops(c, b, l, cls, &unused, per);
     for (i = 0; i < OPC_COUNT; i++)
         g += cls[i];
     for (i = 0; i < l->n; i = j) {

@@ -16,10 +16,12 @@
 START_TEST(test_host_bound)
 {
     struct eager_op l[] = { { 3, 1 }, { 3, 1 } };
+    struct eager_clock clk = { 0, 0 };
 
     /* dispatch ends at 12; the last kernel starts then and takes 1 */
-    ck_assert_double_eq_tol(eager_pipeline_s(NULL, 0, l, 2, 2, NULL, 0),
-                            13, EPS);
+    eager_play(l, 2, 2, &clk);
+    ck_assert_double_eq_tol(clk.cpu_s, 12, EPS);
+    ck_assert_double_eq_tol(clk.gpu_s, 13, EPS);
 }
 END_TEST
 
@@ -27,9 +29,10 @@ END_TEST
 START_TEST(test_gpu_bound)
 {
     struct eager_op l[] = { { 1, 5 }, { 1, 5 } };
+    struct eager_clock clk = { 0, 0 };
 
-    ck_assert_double_eq_tol(eager_pipeline_s(NULL, 0, l, 2, 3, NULL, 0),
-                            1 + 6 * 5, EPS);
+    eager_play(l, 2, 3, &clk);
+    ck_assert_double_eq_tol(clk.gpu_s, 1 + 6 * 5, EPS);
 }
 END_TEST
 
@@ -42,13 +45,20 @@ START_TEST(test_interleaved)
     struct eager_op l[] = { { 1, 6 }, { 7, 2 } };
     struct eager_op epi[] = { { 1, 3 } };
 
+    struct eager_clock clk = { 0, 0 }, none = { 0, 0 };
+
     /* pro: cpu 2, gpu 2.  layer 1: op a: cpu 3, gpu max(3,2)+6 = 9;
      * op b: cpu 10, gpu max(10,9)+2 = 12.  layer 2: a: cpu 11, gpu 18;
      * b: cpu 18, gpu 20.  epi: cpu 19, gpu max(19,20)+3 = 23. */
-    ck_assert_double_eq_tol(eager_pipeline_s(pro, 1, l, 2, 2, epi, 1), 23,
-                            EPS);
-    ck_assert_double_eq_tol(eager_pipeline_s(pro, 1, l, 2, 0, epi, 1), 6,
-                            EPS);
+    eager_play(pro, 1, 1, &clk);
+    eager_play(l, 2, 2, &clk);
+    eager_play(epi, 1, 1, &clk);
+    ck_assert_double_eq_tol(clk.gpu_s, 23, EPS);
+    /* no layers: the prologue then the epilogue */
+    eager_play(pro, 1, 1, &none);
+    eager_play(l, 2, 0, &none);
+    eager_play(epi, 1, 1, &none);
+    ck_assert_double_eq_tol(none.gpu_s, 6, EPS);
 }
 END_TEST
 
