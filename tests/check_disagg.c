@@ -11,40 +11,18 @@
 #include "policies/registry.h"
 #include "sim/paths.h"
 #include "sim/sim.h"
+#include "tests/fixture.h"
 #include "tests/suites.h"
 
 #define MS 1000000LL
 #define US 1000LL
 
 struct fixture {
-    const struct req_spec *specs;
-    size_t n, next;
-    int64_t cost_ns;
+    struct fx_trace tr;          /* requests and iteration cost */
     struct request done[32];
     size_t n_done;
     int64_t cap[4];             /* per replica KV capacity */
 };
-
-static int src(void *ctx, struct req_spec *out, bool *eof,
-               struct llm_diag *d)
-{
-    struct fixture *f = ctx;
-
-    (void)d;
-    if (f->next == f->n) {
-        *eof = true;
-        return LLM_OK;
-    }
-    *out = f->specs[f->next++];
-    return LLM_OK;
-}
-
-static int cost(void *ctx, const struct batch *b, int64_t *ns)
-{
-    (void)b;
-    *ns = ((const struct fixture *)ctx)->cost_ns;
-    return LLM_OK;
-}
 
 static int on_req(void *ctx, const struct request *q)
 {
@@ -90,7 +68,8 @@ static struct cluster_stats run2(struct fixture *f, bool layerwise,
         .partner_offset = partner ? 1 : 0 };
     struct sim_config cfg = { .n_replicas = 2, .replicas = rc,
         .router = &router_round_robin, .router_path = "router",
-        .source = src, .source_ctx = f, .rec = { f, on_req, on_iter },
+        .source = fx_trace_next, .source_ctx = &f->tr,
+        .rec = { f, on_req, on_iter },
         .cluster = &cc };
     struct llm_diag d = { 0 };
     struct cluster_stats st;
@@ -102,7 +81,7 @@ static struct cluster_stats run2(struct fixture *f, bool layerwise,
             .kv_capacity_blocks = f->cap[i], .block_tokens = 16,
             .max_model_len = 4096, .sched = &sched_vllm,
             .sched_path = "scheduler", .kv = &kv_paged,
-            .kv_path = "kv_cache", .cost = cost, .cost_ctx = f,
+            .kv_path = "kv_cache", .cost = fx_trace_cost, .cost_ctx = &f->tr,
             .role = i == 0 ? REPLICA_PREFILL : REPLICA_DECODE };
     ck_assert_int_eq(sim_create(&cfg, &s, &d), LLM_OK);
     ck_assert_msg(sim_run(s, &d) == LLM_OK, "%s", d.msg);
@@ -138,7 +117,7 @@ START_TEST(test_hand_computed_whole)
     static const struct req_spec spec[] = {
         { .arrival_ns = 1 * MS, .prompt_tokens = 100, .output_tokens = 5 },
     };
-    struct fixture f = { .specs = spec, .n = 1, .cost_ns = 10 * MS,
+    struct fixture f = { .tr.specs = spec, .tr.n = 1, .tr.cost_ns = 10 * MS,
                          .cap = { 100, 100 } };
     struct cluster_stats st = run2(&f, false, false);
     const struct request *q = find(&f, 0);
@@ -162,7 +141,7 @@ START_TEST(test_layerwise_after_prefill_end)
     static const struct req_spec spec[] = {
         { .arrival_ns = 1 * MS, .prompt_tokens = 100, .output_tokens = 3 },
     };
-    struct fixture f = { .specs = spec, .n = 1, .cost_ns = 10 * MS,
+    struct fixture f = { .tr.specs = spec, .tr.n = 1, .tr.cost_ns = 10 * MS,
                          .cap = { 100, 100 } };
     struct cluster_stats st = run2(&f, true, false);
     const struct request *q = find(&f, 0);
@@ -180,7 +159,7 @@ START_TEST(test_shared_link)
         { .arrival_ns = 1 * MS, .prompt_tokens = 100, .output_tokens = 2 },
         { .arrival_ns = 1 * MS, .prompt_tokens = 100, .output_tokens = 2 },
     };
-    struct fixture f = { .specs = spec, .n = 2, .cost_ns = 10 * MS,
+    struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = 10 * MS,
                          .cap = { 100, 100 } };
     size_t i;
 
@@ -203,7 +182,7 @@ START_TEST(test_waits_for_decode_room)
         { .arrival_ns = 1 * MS, .prompt_tokens = 100, .output_tokens = 3 },
         { .arrival_ns = 1 * MS, .prompt_tokens = 100, .output_tokens = 3 },
     };
-    struct fixture f = { .specs = spec, .n = 2, .cost_ns = 10 * MS,
+    struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = 10 * MS,
                          .cap = { 100, 8 } };
     struct cluster_stats st = run2(&f, false, false);
     const struct request *a = find(&f, 0), *b = find(&f, 1);
@@ -223,7 +202,7 @@ START_TEST(test_unified_storage)
     static const struct req_spec spec[] = {
         { .arrival_ns = 1 * MS, .prompt_tokens = 100, .output_tokens = 3 },
     };
-    struct fixture f = { .specs = spec, .n = 1, .cost_ns = 10 * MS,
+    struct fixture f = { .tr.specs = spec, .tr.n = 1, .tr.cost_ns = 10 * MS,
                          .cap = { 100, 100 } };
     struct cluster_stats st = run2(&f, false, true);
     const struct request *q = find(&f, 0);

@@ -11,6 +11,7 @@
 #include "policies/common.h"
 #include "policies/registry.h"
 #include "sim/sim.h"
+#include "tests/fixture.h"
 #include "tests/suites.h"
 
 #define MS 1000000LL
@@ -22,10 +23,7 @@ struct iter_row {
 };
 
 struct fixture {
-    const struct req_spec *specs;
-    size_t n, next;
-    int64_t cost_ns;            /* per iteration */
-    int64_t per_token_ns;       /* plus this per batch token */
+    struct fx_trace tr;          /* requests and iteration cost */
     int64_t budget;             /* > 0: no iteration may exceed it */
     struct request done[MAX_DONE];
     size_t n_done;
@@ -44,28 +42,6 @@ struct setup {
     bool host_link;              /* 1 MB blocks, 2 copies each, 1 GB/s,
                                     1 us per copy */
 };
-
-static int src(void *ctx, struct req_spec *out, bool *eof,
-               struct llm_diag *d)
-{
-    struct fixture *f = ctx;
-
-    (void)d;
-    if (f->next == f->n) {
-        *eof = true;
-        return LLM_OK;
-    }
-    *out = f->specs[f->next++];
-    return LLM_OK;
-}
-
-static int cost(void *ctx, const struct batch *b, int64_t *ns)
-{
-    const struct fixture *f = ctx;
-
-    *ns = f->cost_ns + f->per_token_ns * batch_tokens(b);
-    return LLM_OK;
-}
 
 static int on_req(void *ctx, const struct request *q)
 {
@@ -119,8 +95,8 @@ static struct replica_config replica_cfg(const struct setup *u,
         .block_tokens = 16,
         .max_model_len = u->max_model_len ? u->max_model_len : 4096,
         .sched = u->sched, .sched_params = sp, .sched_path = "scheduler",
-        .kv = &kv_paged, .kv_path = "kv_cache", .cost = cost,
-        .cost_ctx = f };
+        .kv = &kv_paged, .kv_path = "kv_cache", .cost = fx_trace_cost,
+        .cost_ctx = &f->tr };
 
     if (u->host_link) {
         rc.kv_block_bytes = 1e6;
@@ -140,7 +116,8 @@ static struct sim_stats run(struct fixture *f, const struct setup *u)
     struct replica_config rc = replica_cfg(u, f, sp);
     struct sim_config cfg = { .n_replicas = 1, .replicas = &rc,
         .router = &router_round_robin, .router_path = "router",
-        .source = src, .source_ctx = f, .rec = { f, on_req, on_iter } };
+        .source = fx_trace_next, .source_ctx = &f->tr,
+        .rec = { f, on_req, on_iter } };
     struct llm_diag d = { 0 };
     const struct replica *r;
     struct sim_stats st;
@@ -156,8 +133,8 @@ static struct sim_stats run(struct fixture *f, const struct setup *u)
     ck_assert_int_eq(r->load_tokens, 0);
     ck_assert_int_eq(r->wait_tokens, 0);
     ck_assert_int_eq(r->host_blocks, 0);
-    ck_assert_int_eq(st.completed + st.rejected, (int64_t)f->n);
-    ck_assert_uint_eq(f->n_done, f->n);
+    ck_assert_int_eq(st.completed + st.rejected, (int64_t)f->tr.n);
+    ck_assert_uint_eq(f->n_done, f->tr.n);
     sim_destroy(s);
     cJSON_Delete(sp);
     return st;
@@ -188,7 +165,7 @@ START_TEST(test_vllm_swap_hand)
         { .arrival_ns = 0, .prompt_tokens = 48, .output_tokens = 30 },
         { .arrival_ns = 0, .prompt_tokens = 48, .output_tokens = 30 },
     };
-    struct fixture f = { .specs = spec, .n = 2, .cost_ns = MS };
+    struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = MS };
     struct setup u = { .sched = &sched_vllm, .kv_blocks = 8,
         .params = "{\"watermark\": 0, \"preemption\": \"swap\"}",
         .host_link = true };
@@ -220,7 +197,7 @@ START_TEST(test_vllm_recompute_moves_nothing)
         { .arrival_ns = 0, .prompt_tokens = 48, .output_tokens = 30 },
         { .arrival_ns = 0, .prompt_tokens = 48, .output_tokens = 30 },
     };
-    struct fixture f = { .specs = spec, .n = 2, .cost_ns = MS };
+    struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = MS };
     struct setup u = { .sched = &sched_vllm, .kv_blocks = 8,
         .params = "{\"watermark\": 0}", .host_link = true };
     struct sim_stats st = run(&f, &u);
@@ -244,7 +221,7 @@ START_TEST(test_vllm_swap_space_full_recomputes)
         { .arrival_ns = 0, .prompt_tokens = 48, .output_tokens = 30 },
         { .arrival_ns = 0, .prompt_tokens = 48, .output_tokens = 30 },
     };
-    struct fixture f = { .specs = spec, .n = 2, .cost_ns = MS };
+    struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = MS };
     /* 3 MB of host space: B's 4 blocks of 1 MB do not fit. */
     struct setup u = { .sched = &sched_vllm, .kv_blocks = 8,
         .params = "{\"watermark\": 0, \"preemption\": \"swap\", "
@@ -268,7 +245,7 @@ START_TEST(test_sarathi_hand)
         { .arrival_ns = 0, .prompt_tokens = 100, .output_tokens = 3 },
         { .arrival_ns = 0, .prompt_tokens = 20, .output_tokens = 2 },
     };
-    struct fixture f = { .specs = spec, .n = 2, .cost_ns = MS,
+    struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = MS,
                          .budget = 64 };
     struct setup u = { .sched = &sched_sarathi,
                        .params = "{\"max_num_batched_tokens\": 64}" };
@@ -294,10 +271,10 @@ START_TEST(test_sarathi_stall_free)
         { .arrival_ns = 0, .prompt_tokens = 16, .output_tokens = 20 },
         { .arrival_ns = 3500000, .prompt_tokens = 2000, .output_tokens = 2 },
     };
-    struct fixture f = { .specs = spec, .n = 2, .cost_ns = MS,
-                         .per_token_ns = 20000, .budget = 256 };
-    struct fixture g = { .specs = spec, .n = 2, .cost_ns = MS,
-                         .per_token_ns = 20000 };
+    struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = MS,
+                         .tr.per_token_ns = 20000, .budget = 256 };
+    struct fixture g = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = MS,
+                         .tr.per_token_ns = 20000 };
     struct setup u = { .sched = &sched_sarathi,
                        .params = "{\"max_num_batched_tokens\": 256}" };
     struct setup v = { .sched = &sched_vllm };
@@ -325,7 +302,7 @@ START_TEST(test_sarathi_arrival_order)
         { .arrival_ns = 0, .prompt_tokens = 300, .output_tokens = 2 },
         { .arrival_ns = 0, .prompt_tokens = 10, .output_tokens = 3 },
     };
-    struct fixture f = { .specs = spec, .n = 2, .cost_ns = MS,
+    struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = MS,
                          .budget = 128 };
     struct fixture g = f;
     struct setup u = { .sched = &sched_sarathi, .params =
@@ -358,7 +335,7 @@ START_TEST(test_fastgen_hand)
         { .arrival_ns = 0, .prompt_tokens = 100, .output_tokens = 40 },
         { .arrival_ns = 0, .prompt_tokens = 80, .output_tokens = 2 },
     };
-    struct fixture f = { .specs = spec, .n = 2, .cost_ns = MS,
+    struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = MS,
                          .budget = 128 };
     struct fixture g = f;
     struct setup u = { .sched = &sched_fastgen, .kv_blocks = 10,
@@ -385,7 +362,7 @@ START_TEST(test_fastgen_split_and_pack)
         { .arrival_ns = 0, .prompt_tokens = 40, .output_tokens = 1 },
         { .arrival_ns = 0, .prompt_tokens = 30, .output_tokens = 1 },
     };
-    struct fixture f = { .specs = spec, .n = 3, .cost_ns = MS,
+    struct fixture f = { .tr.specs = spec, .tr.n = 3, .tr.cost_ns = MS,
                          .budget = 128 };
     struct setup u = { .sched = &sched_fastgen,
                        .params = "{\"max_num_batched_tokens\": 128}" };
@@ -409,7 +386,7 @@ START_TEST(test_orca_hand)
         { .arrival_ns = 0, .prompt_tokens = 32, .output_tokens = 4 },
         { .arrival_ns = 2500000, .prompt_tokens = 32, .output_tokens = 4 },
     };
-    struct fixture f = { .specs = spec, .n = 2, .cost_ns = MS };
+    struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = MS };
     struct fixture g = f;
     struct setup u = { .sched = &sched_orca,
                        .params = "{\"reserve\": \"oracle\"}" };
@@ -433,7 +410,7 @@ START_TEST(test_orca_reservation)
         { .arrival_ns = 0, .prompt_tokens = 16, .output_tokens = 4 },
         { .arrival_ns = 0, .prompt_tokens = 16, .output_tokens = 4 },
     };
-    struct fixture f = { .specs = spec, .n = 2, .cost_ns = MS };
+    struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = MS };
     struct fixture g = f;
     struct setup u = { .sched = &sched_orca, .kv_blocks = 6,
                        .max_model_len = 64 };
@@ -465,8 +442,8 @@ START_TEST(test_static_hand)
         { .arrival_ns = 0, .prompt_tokens = 30, .output_tokens = 4 },
         { .arrival_ns = 500000, .prompt_tokens = 5, .output_tokens = 1 },
     };
-    struct fixture f = { .specs = spec, .n = 3, .cost_ns = MS,
-                         .per_token_ns = 1000 };
+    struct fixture f = { .tr.specs = spec, .tr.n = 3, .tr.cost_ns = MS,
+                         .tr.per_token_ns = 1000 };
     struct fixture g = f;
     struct setup u = { .sched = &sched_static };
     struct setup v = { .sched = &sched_static, .params = "{\"pad\": false}" };
@@ -501,8 +478,8 @@ START_TEST(test_prepack_hand)
         { .arrival_ns = 0, .prompt_tokens = 20, .output_tokens = 1 },
         { .arrival_ns = 0, .prompt_tokens = 10, .output_tokens = 1 },
     };
-    struct fixture f = { .specs = spec, .n = 4, .cost_ns = MS,
-                         .per_token_ns = 1000 };
+    struct fixture f = { .tr.specs = spec, .tr.n = 4, .tr.cost_ns = MS,
+                         .tr.per_token_ns = 1000 };
     struct setup u = { .sched = &sched_prepack,
                        .params = "{\"max_num_batched_tokens\": 120}" };
 
@@ -523,8 +500,8 @@ START_TEST(test_prepack_padding)
         { .arrival_ns = 0, .prompt_tokens = 30, .output_tokens = 1 },
         { .arrival_ns = 0, .prompt_tokens = 45, .output_tokens = 1 },
     };
-    struct fixture f = { .specs = spec, .n = 2, .cost_ns = MS,
-                         .per_token_ns = 1000 };
+    struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = MS,
+                         .tr.per_token_ns = 1000 };
     struct setup u = { .sched = &sched_prepack,
                        .params = "{\"max_num_batched_tokens\": 100}" };
 
@@ -549,8 +526,8 @@ START_TEST(test_layered_hand)
         { .arrival_ns = 0, .prompt_tokens = 16, .output_tokens = 6 },
         { .arrival_ns = 2500000, .prompt_tokens = 400, .output_tokens = 2 },
     };
-    struct fixture f = { .specs = spec, .n = 2, .cost_ns = MS,
-                         .per_token_ns = 1000 };
+    struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = MS,
+                         .tr.per_token_ns = 1000 };
     struct setup u = { .sched = &sched_layered,
                        .params = "{\"layer_groups\": 4}" };
 
@@ -585,7 +562,7 @@ static void two_tenants(struct req_spec *spec, size_t *n)
 START_TEST(test_fair_no_starvation)
 {
     struct req_spec spec[15];
-    struct fixture f = { .specs = spec, .cost_ns = MS };
+    struct fixture f = { .tr.specs = spec, .tr.cost_ns = MS };
     struct fixture g;
     struct setup u = { .sched = &sched_fair, .host_link = true,
         .params = "{\"max_num_seqs\": 2, \"preempt\": false}" };
@@ -594,7 +571,7 @@ START_TEST(test_fair_no_starvation)
     int64_t fair_t1 = 0, fcfs_t1 = 0;
     size_t i;
 
-    two_tenants(spec, &f.n);
+    two_tenants(spec, &f.tr.n);
     g = f;
     run(&f, &u);
     run(&g, &v);
@@ -625,7 +602,7 @@ START_TEST(test_fair_preempts_and_swaps)
         { .arrival_ns = 5 * MS, .prompt_tokens = 32, .output_tokens = 4,
           .tenant = 1 },
     };
-    struct fixture f = { .specs = spec, .n = 3, .cost_ns = MS };
+    struct fixture f = { .tr.specs = spec, .tr.n = 3, .tr.cost_ns = MS };
     struct setup u = { .sched = &sched_fair, .host_link = true,
         .params = "{\"max_num_seqs\": 2, \"quantum_iters\": 1}" };
     struct sim_stats st = run(&f, &u);
@@ -671,7 +648,7 @@ START_TEST(test_fair_swap_granularity_and_overlap)
         { .arrival_ns = 5 * MS, .prompt_tokens = 32, .output_tokens = 4,
           .tenant = 1 },
     };
-    struct fixture f = { .specs = spec, .n = 3, .cost_ns = MS };
+    struct fixture f = { .tr.specs = spec, .tr.n = 3, .tr.cost_ns = MS };
     struct fixture g = f, h = f;
     struct setup u = { .sched = &sched_fair, .host_link = true,
         .params = "{\"max_num_seqs\": 2, \"quantum_iters\": 1, "
@@ -710,7 +687,7 @@ START_TEST(test_fair_overlap_timed_wake)
         { .arrival_ns = 2500000, .prompt_tokens = 16, .output_tokens = 2,
           .tenant = 1 },
     };
-    struct fixture f = { .specs = spec, .n = 2, .cost_ns = MS };
+    struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = MS };
     struct setup u = { .sched = &sched_fair, .host_link = true,
         .params = "{\"max_num_seqs\": 1, \"quantum_iters\": 1, "
                   "\"swap_overlap\": true}" };
@@ -737,7 +714,7 @@ START_TEST(test_slo_priorities)
         { .arrival_ns = 0, .prompt_tokens = 16, .output_tokens = 2,
           .priority = 2 },
     };
-    struct fixture f = { .specs = spec, .n = 3, .cost_ns = MS };
+    struct fixture f = { .tr.specs = spec, .tr.n = 3, .tr.cost_ns = MS };
     struct setup u = { .sched = &sched_slo,
                        .params = "{\"max_num_seqs\": 1}" };
 
@@ -757,8 +734,8 @@ START_TEST(test_slo_edf_vs_lsf)
         { .arrival_ns = 0, .prompt_tokens = 10, .output_tokens = 2 },
         { .arrival_ns = 0, .prompt_tokens = 1000, .output_tokens = 2 },
     };
-    struct fixture f = { .specs = spec, .n = 2, .cost_ns = MS,
-                         .per_token_ns = 1000 };
+    struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = MS,
+                         .tr.per_token_ns = 1000 };
     struct fixture g = f;
     struct setup u = { .sched = &sched_slo,
                        .params = "{\"max_num_seqs\": 1}" };
@@ -786,7 +763,7 @@ START_TEST(test_slo_priority_preemption)
         { .arrival_ns = 3500000, .prompt_tokens = 16, .output_tokens = 2,
           .priority = 1 },
     };
-    struct fixture f = { .specs = spec, .n = 2, .cost_ns = MS };
+    struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = MS };
     struct fixture g = f;
     struct setup u = { .sched = &sched_slo,
                        .params = "{\"max_num_seqs\": 1}" };
@@ -856,8 +833,8 @@ START_TEST(test_invariants)
             .output_tokens = 1 + (int32_t)(i * 53 % 120),
             .tenant = (int32_t)(i % 3), .priority = (int32_t)(i * 5 % 3) };
     }
-    *f = (struct fixture){ .specs = spec, .n = 80, .cost_ns = MS,
-                           .per_token_ns = 2000,
+    *f = (struct fixture){ .tr.specs = spec, .tr.n = 80, .tr.cost_ns = MS,
+                           .tr.per_token_ns = 2000,
                            .budget = every[_i].budgeted ? 256 : 0 };
     st = run(f, &u);
     ck_assert_int_gt(st.completed, 70);
@@ -895,8 +872,8 @@ START_TEST(test_invariants_preempt)
             .prompt_tokens = 10 + (int32_t)(i * 37 % 241),
             .output_tokens = 1 + (int32_t)(i * 53 % 120) };
     }
-    *f = (struct fixture){ .specs = spec, .n = 80, .cost_ns = MS,
-                           .per_token_ns = 2000 };
+    *f = (struct fixture){ .tr.specs = spec, .tr.n = 80, .tr.cost_ns = MS,
+                           .tr.per_token_ns = 2000 };
     st = run(f, &u);
     ck_assert_int_gt(st.swap_out_blocks, 0);
     ck_assert_int_gt(st.preemptions, 0);
@@ -1225,14 +1202,15 @@ START_TEST(test_attach_errors)
     static const struct req_spec spec[] = {
         { .arrival_ns = 0, .prompt_tokens = 16, .output_tokens = 2 },
     };
-    struct fixture f = { .specs = spec, .n = 1, .cost_ns = MS };
+    struct fixture f = { .tr.specs = spec, .tr.n = 1, .tr.cost_ns = MS };
     struct setup u = { .sched = &sched_fair };
     cJSON *sp = cJSON_Parse("{\"max_num_batched_tokens\": 100, "
                             "\"bin_tokens\": 200}");
     struct replica_config rc = replica_cfg(&u, &f, NULL);
     struct sim_config cfg = { .n_replicas = 1, .replicas = &rc,
         .router = &router_round_robin, .router_path = "router",
-        .source = src, .source_ctx = &f, .rec = { &f, on_req, on_iter } };
+        .source = fx_trace_next, .source_ctx = &f.tr,
+        .rec = { &f, on_req, on_iter } };
     struct llm_diag d = { 0 };
     struct sim *s = NULL;
 

@@ -6,40 +6,16 @@
 
 #include "policies/registry.h"
 #include "sim/sim.h"
+#include "tests/fixture.h"
 #include "tests/suites.h"
 
 struct fixture {
-    const struct req_spec *specs;
-    size_t n, next;
-    int64_t cost_ns;            /* per iteration */
-    int64_t per_token_ns;       /* plus this per batch token */
+    struct fx_trace tr;          /* requests and iteration cost */
     struct request done[64];
     size_t n_done;
     int64_t kv_cap, kv_max_seen;
     int64_t iterations;
 };
-
-static int src(void *ctx, struct req_spec *out, bool *eof,
-               struct llm_diag *d)
-{
-    struct fixture *f = ctx;
-
-    (void)d;
-    if (f->next == f->n) {
-        *eof = true;
-        return LLM_OK;
-    }
-    *out = f->specs[f->next++];
-    return LLM_OK;
-}
-
-static int cost(void *ctx, const struct batch *b, int64_t *ns)
-{
-    const struct fixture *f = ctx;
-
-    *ns = f->cost_ns + f->per_token_ns * batch_tokens(b);
-    return LLM_OK;
-}
 
 static int on_req(void *ctx, const struct request *q)
 {
@@ -82,11 +58,12 @@ static struct sim_stats run(struct fixture *f, int64_t kv_blocks,
     struct replica_config rc = { .index = 0, .kv_capacity_blocks = kv_blocks,
         .block_tokens = 16, .max_model_len = max_model_len,
         .sched = &sched_vllm, .sched_params = sp, .sched_path = "scheduler",
-        .kv = &kv_paged, .kv_path = "kv_cache", .cost = cost,
-        .cost_ctx = f };
+        .kv = &kv_paged, .kv_path = "kv_cache", .cost = fx_trace_cost,
+        .cost_ctx = &f->tr };
     struct sim_config cfg = { .n_replicas = 1, .replicas = &rc,
         .router = &router_round_robin, .router_path = "router",
-        .source = src, .source_ctx = f, .rec = { f, on_req, on_iter } };
+        .source = fx_trace_next, .source_ctx = &f->tr,
+        .rec = { f, on_req, on_iter } };
     struct llm_diag d = { 0 };
     struct sim_stats st;
     struct sim *s = NULL;
@@ -110,7 +87,7 @@ START_TEST(test_hand_computed_single)
     static const struct req_spec spec[] = {
         { .arrival_ns = 1000000, .prompt_tokens = 100, .output_tokens = 5 },
     };
-    struct fixture f = { .specs = spec, .n = 1, .cost_ns = 10000000 };
+    struct fixture f = { .tr.specs = spec, .tr.n = 1, .tr.cost_ns = 10000000 };
     struct sim_stats st = run(&f, 1000, 4096, NULL);
     const struct request *q = find(&f, 0);
 
@@ -131,7 +108,7 @@ START_TEST(test_prefill_first)
         { .arrival_ns = 0, .prompt_tokens = 32, .output_tokens = 3 },
         { .arrival_ns = 5000000, .prompt_tokens = 32, .output_tokens = 2 },
     };
-    struct fixture f = { .specs = spec, .n = 2, .cost_ns = 10000000 };
+    struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = 10000000 };
     const struct request *a, *b;
 
     run(&f, 1000, 4096, NULL);
@@ -152,7 +129,7 @@ START_TEST(test_token_budget)
         { .arrival_ns = 0, .prompt_tokens = 600, .output_tokens = 1 },
         { .arrival_ns = 0, .prompt_tokens = 600, .output_tokens = 1 },
     };
-    struct fixture f = { .specs = spec, .n = 3, .cost_ns = 1000000 };
+    struct fixture f = { .tr.specs = spec, .tr.n = 3, .tr.cost_ns = 1000000 };
 
     run(&f, 1000, 4096, "{\"max_num_batched_tokens\": 1300}");
     ck_assert_int_eq(find(&f, 0)->finish_ns, 1000000);
@@ -170,7 +147,7 @@ START_TEST(test_preemption)
         { .arrival_ns = 0, .prompt_tokens = 48, .output_tokens = 30 },
         { .arrival_ns = 0, .prompt_tokens = 48, .output_tokens = 30 },
     };
-    struct fixture f = { .specs = spec, .n = 2, .cost_ns = 1000000 };
+    struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = 1000000 };
     struct sim_stats st = run(&f, 8, 4096, "{\"watermark\": 0}");
     const struct request *a = find(&f, 0), *b = find(&f, 1);
 
@@ -192,7 +169,7 @@ START_TEST(test_reject_and_truncate)
         { .arrival_ns = 0, .prompt_tokens = 100, .output_tokens = 5 },
         { .arrival_ns = 1, .prompt_tokens = 90, .output_tokens = 50 },
     };
-    struct fixture f = { .specs = spec, .n = 2, .cost_ns = 1000 };
+    struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = 1000 };
     struct sim_stats st = run(&f, 100, 100, NULL);
 
     ck_assert_int_eq(st.rejected, 1);
@@ -208,8 +185,8 @@ END_TEST
 START_TEST(test_in_system_integral)
 {
     struct req_spec spec[40];
-    struct fixture f = { .specs = spec, .n = 40, .cost_ns = 2000000,
-                         .per_token_ns = 1000 };
+    struct fixture f = { .tr.specs = spec, .tr.n = 40, .tr.cost_ns = 2000000,
+                         .tr.per_token_ns = 1000 };
     struct sim_stats st;
     double sum = 0;
     size_t i;

@@ -40,3 +40,25 @@ const char *fx_put(const char *name, const char *text)
     fclose(f);
     return p;
 }
+
+int fx_trace_next(void *ctx, struct req_spec *out, bool *eof,
+                  struct llm_diag *d)
+{
+    struct fx_trace *t = ctx;
+
+    (void)d;
+    if (t->next == t->n) {
+        *eof = true;
+        return LLM_OK;
+    }
+    *out = t->specs[t->next++];
+    return LLM_OK;
+}
+
+int fx_trace_cost(void *ctx, const struct batch *b, int64_t *ns)
+{
+    const struct fx_trace *t = ctx;
+
+    *ns = t->cost_ns + t->per_token_ns * batch_tokens(b);
+    return LLM_OK;
+}

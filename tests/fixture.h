@@ -4,9 +4,33 @@
  * the first makes /tmp/llmsim-test-XXXXXX, the second deletes it.
  * fx_put writes text to a file in the folder and returns its path, which
  * stays valid for the next seven calls (a ring of buffers).  Test-only
- * code: the folder name is process state, one test at a time. */
+ * code: the folder name is process state, one test at a time.
+ *
+ * struct fx_trace is a simulation input whose times are computable by
+ * hand: fx_trace_next, a request source (sim/sim.h) over an array, and
+ * fx_trace_cost, an iteration cost of cost_ns + per_token_ns x the batch's
+ * tokens; both take the struct fx_trace as their context. */
 #ifndef LLM_TEST_FIXTURE_H
 #define LLM_TEST_FIXTURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim/batch.h"
+#include "sim/diag.h"
+#include "sim/request.h"
+
+struct fx_trace {
+    const struct req_spec *specs;
+    size_t n, next;              /* specs given; the next to hand out */
+    int64_t cost_ns;             /* per iteration */
+    int64_t per_token_ns;        /* plus this per batch token */
+};
+
+int fx_trace_next(void *ctx, struct req_spec *out, bool *eof,
+                  struct llm_diag *d);
+int fx_trace_cost(void *ctx, const struct batch *b, int64_t *ns);
 
 extern char fx_tmpdir[256];
 
