@@ -180,7 +180,7 @@ static int read_seeds(struct sweep_spec *sp, struct llm_diag *d)
 static int read_options(struct sweep_spec *sp, struct llm_diag *d)
 {
     const char *name = NULL, *out = NULL, *axis = "workload.rate_scale";
-    int rc = jcfg_str(sp->root, "", "name", false, &name, d);
+    int rc = jcfg_name(sp->root, "", "name", false, "a name", &name, d);
 
     sp->confidence = 0.95;
     sp->jobs = 1;
@@ -202,6 +202,11 @@ static int read_options(struct sweep_spec *sp, struct llm_diag *d)
         snprintf(sp->name, sizeof(sp->name), "%.*s",
                  (int)(dot && dot != base ? dot - base : (long)strlen(base)),
                  base);
+        /* out/<name>/ holds the results: a name, never a path */
+        if (!jcfg_name_ok(sp->name))
+            return diag_set(d, LLM_EINVAL, "name: missing, and the file "
+                            "name is not a name (" JCFG_NAME_RULE "): set "
+                            "\"name\"");
     } else {
         snprintf(sp->name, sizeof(sp->name), "%s", name);
     }

@@ -44,8 +44,10 @@ int attn_offload_parse(const cJSON *obj, const char *path, const char *root,
     if (obj == NULL)
         return LLM_OK;
     rc = jcfg_known(obj, path, keys, d);
-    if (!rc) rc = jcfg_str(obj, path, "device", true, &dev, d);
-    if (!rc) rc = jcfg_str(obj, path, "link", false, &link, d);
+    if (!rc) rc = jcfg_name(obj, path, "device", true, "a catalog id", &dev,
+                           d);
+    if (!rc) rc = jcfg_name(obj, path, "link", false, "a catalog id", &link,
+                           d);
     if (rc)
         return rc;
     snprintf(kp, sizeof(kp), "%s.device", path);

@@ -173,14 +173,30 @@ int model_load(const char *path, struct model *m, struct llm_diag *d)
     return rc;
 }
 
+static bool is_model_path(const char *id)
+{
+    size_t n = strlen(id);
+
+    return strchr(id, '/') != NULL && n > 5 &&
+           strcmp(id + n - 5, ".json") == 0;
+}
+
+bool model_id_ok(const char *id)
+{
+    return jcfg_name_ok(id) || is_model_path(id);
+}
+
 int model_find(const char *root, const char *id, struct model *m,
                struct llm_diag *d)
 {
-    char path[1024];
+    char path[1024], e[100];
     FILE *f;
 
-    if (strchr(id, '/') != NULL)
+    if (is_model_path(id))
         return model_load(id, m, d);
+    if (!jcfg_name_ok(id))
+        return diag_set(d, LLM_EINVAL, "model \"%s\": expected "
+                        MODEL_ID_WHAT, diag_escape(id, e, sizeof(e)));
     snprintf(path, sizeof(path), "%s/models/catalog/%s.json", root, id);
     f = fopen(path, "r");
     if (f == NULL)

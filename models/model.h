@@ -22,6 +22,7 @@
 #include <cjson/cJSON.h>
 
 #include "sim/diag.h"
+#include "sim/jcfg.h"
 
 /* Mixture of experts; num_experts 0 means a dense model. */
 struct model_moe {
@@ -69,8 +70,14 @@ struct model {
 };
 
 int model_load(const char *path, struct model *m, struct llm_diag *d);
-/* root: the llmsim data root; id: e.g. "llama-3-8b" (a path when it
- * contains '/').  LLM_ENOTFOUND names the id when no catalog file exists. */
+/* root: the llmsim data root; id: a catalog id such as "llama-3-8b"
+ * (jcfg_name_ok, looked up only in models/catalog/), or the path of a
+ * model file: one with a '/' that ends in ".json".  Anything else is
+ * LLM_EINVAL (issue 23: "../../etc/passwd" was opened as a catalog
+ * file); LLM_ENOTFOUND names the id when no catalog file exists. */
+bool model_id_ok(const char *id);
+#define MODEL_ID_WHAT "a catalog id (" JCFG_NAME_RULE ") or the path of a " \
+                      "model file (with a '/', ending in .json)"
 int model_find(const char *root, const char *id, struct model *m,
                struct llm_diag *d);
 
