@@ -186,7 +186,9 @@ static int parse_hardware(struct scenario *sc, struct llm_diag *d)
                            &sc->reserve_gib, d);
     if (!rc) rc = jcfg_num(h, "hardware", "cuda_graph_gib", false, 0, 1e6,
                            &sc->cuda_graph_gib, d);
-    if (!rc) rc = jcfg_int(h, "hardware", "kv_blocks", false, 1, INT64_MAX,
+    /* 2^30 blocks: 8 x 141 GB of KV at 1 kB a token in 16-token blocks
+     * is 7e7; the bound keeps blocks x block_tokens inside int64. */
+    if (!rc) rc = jcfg_int(h, "hardware", "kv_blocks", false, 1, 1 << 30,
                            &sc->kv_blocks_override, d);
     if (!rc) rc = parse_network(h, sc, d);
     if (!rc) rc = device_find(llm_root(), dev, &sc->dev, d);

@@ -153,10 +153,10 @@ int attn_offload_price(const struct attn_offload *o, const struct shard *s,
 
         if (op->kind == OP_ATTN_DECODE)
             out->class_ns[OPC_ATTN] +=
-                llround(r * attn_offload_decode_s(o, s, op) * 1e9);
+                cost_ns_of(r * attn_offload_decode_s(o, s, op));
         if (op->kind == OP_ATTN_DECODE || op->kind == OP_ATTN_PREFILL)
             out->class_ns[OPC_COMM] +=
-                llround(r * attn_offload_link_s(o, s, op) * 1e9);
+                cost_ns_of(r * attn_offload_link_s(o, s, op));
         if (op->kind != OP_ATTN_DECODE && keep(gpu, op))
             return LLM_ENOMEM;
     }

@@ -81,6 +81,16 @@ bool model_id_ok(const char *id);
 int model_find(const char *root, const char *id, struct model *m,
                struct llm_diag *d);
 
+/* The largest value a shape key may take, by catalog or Hugging Face key
+ * name (INT32_MAX for any other): layers 1024, hidden 2^17, heads and
+ * head dims 4096, FFN sizes 2^20, vocabulary and context 2^24 tokens,
+ * experts 4096, MLA ranks 2^16.  Generous but physical (the largest in
+ * the catalog: llama-3.1-405b's 126 layers, hidden 16384 and FFN 53248;
+ * deepseek-v3's 256 experts and q_lora_rank 1536), and within them every
+ * parameter and byte count below fits int64 (at most 3.5e18): a hidden
+ * size of 433e6 wrapped the count (issue 23).  docs/config.md "Limits". */
+int32_t model_dim_max(const char *key);
+
 /* Parses a catalog object (what model_load reads from the file). */
 int model_parse(const cJSON *o, struct model *m, struct llm_diag *d);
 
