@@ -301,8 +301,7 @@ int sweep_base_identity(const struct sweep_spec *sp, char **out,
     const char *file = d->file;
     int rc;
 
-    d->file = sp->base_path;
-    rc = jcfg_load(sp->base_path, &base, d);
+    rc = jcfg_load_named(sp->base_path, "base", &base, d);
     if (rc)
         return rc;
     d->file = file;

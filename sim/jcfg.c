@@ -186,15 +186,20 @@ int jcfg_parse(const char *text, cJSON **out, struct llm_diag *d)
 int jcfg_load_named(const char *path, const char *key, cJSON **out,
                     struct llm_diag *d)
 {
+    const char *file = d->file;
     char p[256];
     FILE *f = fopen(path, "rb");
-    int e = errno;
+    int e = errno, rc;
 
     if (f == NULL)
         return diag_set(d, LLM_EINVAL, "%s: cannot open \"%s\": %s", key,
                         diag_escape(path, p, sizeof(p)), strerror(e));
     fclose(f);
-    return jcfg_load(path, out, d);
+    d->file = path;
+    rc = jcfg_load(path, out, d);
+    if (rc == LLM_OK)
+        d->file = file;
+    return rc;
 }
 
 int jcfg_load(const char *path, cJSON **out, struct llm_diag *d)

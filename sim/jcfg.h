@@ -24,7 +24,9 @@ int jcfg_load(const char *path, cJSON **out, struct llm_diag *d);
 
 /* jcfg_load of a file that a config key names: a file that cannot be
  * opened is bad input (LLM_EINVAL), "KEY: cannot open "PATH": why", said
- * about the config (d->file is left as the caller set it). */
+ * about the config (d->file left as the caller set it); the file's own
+ * errors name it (d->file = path, borrowed); on success d->file is
+ * unchanged. */
 int jcfg_load_named(const char *path, const char *key, cJSON **out,
                     struct llm_diag *d);
 

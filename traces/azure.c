@@ -30,7 +30,7 @@ static int azure_open(void *st, const cJSON *cfg, const char *path,
     (void)seed;
     if (source_check_keys(cfg, path, keys, d) != LLM_OK ||
         jcfg_str(cfg, path, "path", true, &file, d) != LLM_OK ||
-        rows_open(file, &a->rows, d) != LLM_OK ||
+        source_open_rows(file, path, &a->rows, d) != LLM_OK ||
         rows_csv_header(a->rows, d) != LLM_OK)
         return d->code;
     if (strcmp(rows_csv_header_text(a->rows), AZURE_HEADER) != 0)

@@ -78,7 +78,7 @@ static int mc_open(void *st, const cJSON *cfg, const char *path,
                  &m->block_tokens, d) != LLM_OK ||
         read_spread(m, cfg, path, seed, d) != LLM_OK)
         return d->code;
-    return rows_open(file, &m->rows, d);
+    return source_open_rows(file, path, &m->rows, d);
 }
 
 static int grow_hashes(struct mc_row *r, int32_t n, struct llm_diag *d)
