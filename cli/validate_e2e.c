@@ -253,12 +253,17 @@ static int read_line(struct e2e_run *r, const char *text, long line,
 {
     cJSON *o = cJSON_Parse(text);
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "type");
+    struct llm_diag dup = { 0 };
     int rc;
 
     if (!cJSON_IsObject(o) || !cJSON_IsString(t)) {
         cJSON_Delete(o);
         return diag_set(d, LLM_EINVAL, "line %ld: expected a JSON object "
                         "with a \"type\"", line);
+    }
+    if (jcfg_check_dups(o, "", &dup) != LLM_OK) {
+        cJSON_Delete(o);
+        return diag_set(d, LLM_EINVAL, "line %ld: %s", line, dup.msg);
     }
     if (line == 1 && strcmp(t->valuestring, "run") == 0) {
         rc = read_header(r, o, line, d);
