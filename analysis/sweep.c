@@ -39,10 +39,13 @@ static void free_strv(char **v)
  * split the override), not "seed" (seeds are their own list). */
 static int check_key(const char *path, const char *key, struct llm_diag *d)
 {
+    char e[200];
+
     if (key[0] == '\0' || key[0] == '.' || key[strlen(key) - 1] == '.' ||
         strstr(key, "..") != NULL || strchr(key, '=') != NULL)
         return diag_set(d, LLM_EINVAL, "%s: \"%s\": expected a config key "
-                        "path such as \"scheduler.name\"", path, key);
+                        "path such as \"scheduler.name\"", path,
+                        diag_escape(key, e, sizeof(e)));
     if (strcmp(key, "seed") == 0)
         return diag_set(d, LLM_EINVAL, "%s.seed: list seeds under "
                         "\"seeds\" instead", path);

@@ -4,16 +4,31 @@
 #include <stdio.h>
 #include <string.h>
 
+static const char *escape_of(unsigned char c, char tmp[5]);
+
 int diag_set(struct llm_diag *d, int code, const char *fmt, ...)
 {
+    char raw[sizeof(d->msg)], tmp[5];
+    const char *e;
+    size_t o = 0, k, i;
     va_list ap;
 
     if (d == NULL || d->code != LLM_OK)
         return code;
     d->code = code;
     va_start(ap, fmt);
-    vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    /* One line, whatever a value from input holds: control bytes are
+     * escaped (a backslash is left as is: keys arrive escaped). */
+    for (i = 0; raw[i] && o + 1 < sizeof(d->msg); i++, o += k) {
+        e = raw[i] == '\\' ? NULL : escape_of((unsigned char)raw[i], tmp);
+        k = e ? strlen(e) : 1;
+        if (o + k + 1 > sizeof(d->msg))
+            break;
+        memcpy(d->msg + o, e ? e : raw + i, k);
+    }
+    d->msg[o] = '\0';
     return code;
 }
 

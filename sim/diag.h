@@ -25,7 +25,9 @@ struct llm_diag {
 };
 
 /* Records code and message unless an error is already recorded (the first
- * detector wins, so context is never overwritten); returns code. */
+ * detector wins, so context is never overwritten); returns code.  Control
+ * bytes in the formatted message are escaped as diag_escape does (not
+ * backslashes), so a message is one line whatever input it quotes. */
 int diag_set(struct llm_diag *d, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
