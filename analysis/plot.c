@@ -111,19 +111,34 @@ static int job_close(FILE *f, const char *name, struct llm_diag *d)
     return ok ? LLM_OK : diag_set(d, LLM_EIO, "cannot write %s", name);
 }
 
-/* A gnuplot single-quoted string: no escapes but '' for a quote. */
-static void gp_quote(const char *s, char *buf, size_t len)
+/* U+2019, the typographic apostrophe, in UTF-8. */
+#define GP_APOSTROPHE "\xe2\x80\x99"
+
+const char *plot_gp_str(const char *s, char *buf, size_t len)
 {
-    size_t o = 0;
+    size_t o = 0, k, w;
+    unsigned char c;
 
     buf[o++] = '\'';
-    for (; *s && o + 3 < len; s++) {
-        if (*s == '\'')
-            buf[o++] = '\'';
-        buf[o++] = *s;
+    for (; *s; s += k) {
+        c = (unsigned char)*s;
+        /* a whole UTF-8 character (lead byte, then continuations) */
+        for (k = 1; c >= 0xc0 && (s[k] & 0xc0) == 0x80 && k < 4; k++)
+            ;
+        w = c == '\'' ? 3 : k;
+        if (o + w + 2 > len)
+            break;               /* room for the closing quote and NUL */
+        if (c == '\'')
+            memcpy(buf + o, GP_APOSTROPHE, 3);
+        else if (c < 0x20 || c == 0x7f)
+            buf[o] = ' ';        /* a single byte: w is 1 */
+        else
+            memcpy(buf + o, s, k);
+        o += w;
     }
     buf[o++] = '\'';
     buf[o] = '\0';
+    return buf;
 }
 
 /* ---- figures ---------------------------------------------------------- */
@@ -150,7 +165,7 @@ static int fig_emit(struct job *j, struct fig *f, struct llm_diag *d)
     static const struct { const char *term, *ext; } terms[] = {
         { "pngcairo", "png" }, { "svg", "svg" },
     };
-    char file[96];
+    char file[96], qf[200], qt[400];
     size_t t;
     int rc = LLM_OK;
 
@@ -164,9 +179,11 @@ static int fig_emit(struct job *j, struct fig *f, struct llm_diag *d)
         snprintf(file, sizeof(file), "%s.%s", f->name, terms[t].ext);
         sb_printf(&j->script, "\n# figure %s: %s\nreset\n"
                   "set terminal %s noenhanced size %d,%d font 'Sans,%d'\n"
-                  "set output '%s'\n%sunset output\n", f->name, f->title,
-                  terms[t].term, f->width, f->height, t == 0 ? 10 : 12,
-                  file, f->body.s ? f->body.s : "");
+                  "set output %s\n%sunset output\n", f->name,
+                  plot_gp_str(f->title, qt, sizeof(qt)), terms[t].term,
+                  f->width, f->height, t == 0 ? 10 : 12,
+                  plot_gp_str(file, qf, sizeof(qf)),
+                  f->body.s ? f->body.s : "");
         rc = job_note(j, file, d);
     }
     snprintf(j->made->name[j->made->n], sizeof(j->made->name[0]), "%s",
@@ -244,6 +261,7 @@ static int write_cdf(struct job *j, const struct run_db *r, size_t kind,
     double *v;
     size_t n, i, k, pts;
     FILE *f;
+    char q[300];
     int rc = read_column(r->db, cdf_kinds[kind].sql, &v, &n);
 
     *n_out = n;
@@ -259,7 +277,8 @@ static int write_cdf(struct job *j, const struct run_db *r, size_t kind,
         return d->code;
     }
     fprintf(f, "# %s CDF of %s: value_ms fraction_of_requests (%zu "
-            "requests)\n", cdf_kinds[kind].title, r->label, n);
+            "requests)\n", cdf_kinds[kind].title,
+            plot_gp_str(r->label, q, sizeof(q)), n);
     pts = n < CDF_POINTS ? n : CDF_POINTS;
     for (k = 0; k < pts; k++) {
         i = pts > 1 ? k * (n - 1) / (pts - 1) : 0;
@@ -273,18 +292,21 @@ static int cdf_figure(struct job *j, const struct run_db *runs, size_t nr,
                       struct llm_diag *d)
 {
     struct fig f;
-    char file[80], q[300];
+    char file[80], q[300], qf[200];
     size_t kind, r, n, series;
     int rc = LLM_OK;
 
     fig_init(&f, "latency_cdf", "Latency CDFs: TTFT, TPOT and end-to-end",
              1500, 480);
-    sb_printf(&f.body, "set multiplot layout 1,3 title '%s'\n", f.title);
+    sb_printf(&f.body, "set multiplot layout 1,3 title %s\n",
+              plot_gp_str(f.title, q, sizeof(q)));
     for (kind = 0; kind < 3 && rc == LLM_OK; kind++) {
-        sb_printf(&f.body, "set title '%s'\nset xlabel '%s'\n"
+        sb_printf(&f.body, "set title %s\n",
+                  plot_gp_str(cdf_kinds[kind].title, q, sizeof(q)));
+        sb_printf(&f.body, "set xlabel %s\n"
                   "set ylabel 'fraction of requests'\nset logscale x\n"
                   "set yrange [0:1]\nset grid\nset key bottom right\n",
-                  cdf_kinds[kind].title, cdf_kinds[kind].axis);
+                  plot_gp_str(cdf_kinds[kind].axis, q, sizeof(q)));
         series = 0;
         for (r = 0; r < nr && rc == LLM_OK; r++) {
             snprintf(file, sizeof(file), "cdf_%s_%zu.dat",
@@ -292,9 +314,10 @@ static int cdf_figure(struct job *j, const struct run_db *runs, size_t nr,
             rc = write_cdf(j, &runs[r], kind, file, &n, d);
             if (rc || n == 0)
                 continue;
-            gp_quote(runs[r].label, q, sizeof(q));
-            sb_printf(&f.body, "%s '%s' using 1:2 with lines lw 2 title %s",
-                      series++ ? ", \\\n     " : "plot \\\n     ", file, q);
+            sb_printf(&f.body, "%s %s using 1:2 with lines lw 2 title %s",
+                      series++ ? ", \\\n     " : "plot \\\n     ",
+                      plot_gp_str(file, qf, sizeof(qf)),
+                      plot_gp_str(runs[r].label, q, sizeof(q)));
         }
         if (series == 0)
             panel_empty(&f.body);
@@ -384,13 +407,14 @@ static int write_timeline(struct job *j, const struct run_db *r,
     double w = (double)b->width_ns / 1e9, kv = r->kv_blocks;
     const double *a;
     FILE *f = job_open(j, name, d);
+    char q[300];
     int k;
 
     if (f == NULL)
         return d->code;
     fprintf(f, "# %s replica %d, %d bins of %.6g s: time_s batch_tokens "
-            "running waiting kv_used_pct (time-weighted means)\n", r->label,
-            rep, TIMELINE_BINS, w);
+            "running waiting kv_used_pct (time-weighted means)\n",
+            plot_gp_str(r->label, q, sizeof(q)), rep, TIMELINE_BINS, w);
     for (k = 0; k < TIMELINE_BINS; k++) {
         a = &b->acc[((size_t)rep * TIMELINE_BINS + (size_t)k) * 4];
         fprintf(f, "%.6g %.6g %.6g %.6g %.6g\n", (k + 0.5) * w, a[0] / w,
@@ -399,19 +423,23 @@ static int write_timeline(struct job *j, const struct run_db *r,
     return job_close(f, name, d);
 }
 
-static void timeline_body(struct fig *f, const char *file)
+static void timeline_body(struct fig *f, const char *name)
 {
-    sb_printf(&f->body, "set multiplot layout 3,1 title '%s'\nset grid\n"
+    char t[400], q[200];
+    const char *file = plot_gp_str(name, q, sizeof(q));
+
+    sb_printf(&f->body, "set multiplot layout 3,1 title %s\nset grid\n"
         "set xlabel 'simulated time (s)'\n"
         "set ylabel 'tokens in the batch'\nset title 'batch tokens'\n"
-        "plot \\\n     '%s' using 1:2 with lines lw 1.5 title 'batch tokens'\n"
+        "plot \\\n     %s using 1:2 with lines lw 1.5 title 'batch tokens'\n"
         "set ylabel 'requests'\nset title 'running and waiting requests'\n"
-        "plot \\\n     '%s' using 1:3 with lines lw 1.5 title 'running', \\\n"
-        "     '%s' using 1:4 with lines lw 1.5 title 'waiting'\n"
+        "plot \\\n     %s using 1:3 with lines lw 1.5 title 'running', \\\n"
+        "     %s using 1:4 with lines lw 1.5 title 'waiting'\n"
         "set ylabel 'KV cache used (%%)'\nset title 'KV-cache utilization'\n"
         "set yrange [0:*]\n"
-        "plot \\\n     '%s' using 1:5 with lines lw 1.5 title 'KV used'\n"
-        "unset multiplot\n", f->title, file, file, file, file);
+        "plot \\\n     %s using 1:5 with lines lw 1.5 title 'KV used'\n"
+        "unset multiplot\n", plot_gp_str(f->title, t, sizeof(t)), file, file,
+        file, file);
 }
 
 static int timeline_figures(struct job *j, const struct run_db *r,
@@ -496,6 +524,7 @@ static int write_tier(struct job *j, const struct run_db *r, int rep,
     sqlite3_stmt *st;
     FILE *f;
     double cap;
+    char q[300], qt[100];
 
     if (sqlite3_prepare_v2(r->db, "SELECT MAX(t_ns), used_blocks, "
             "capacity_blocks, bytes_in + bytes_out FROM kv_tiers WHERE "
@@ -512,7 +541,8 @@ static int write_tier(struct job *j, const struct run_db *r, int rep,
         return d->code;
     }
     fprintf(f, "# %s replica %d tier %s: time_s used_pct traffic_gib "
-            "(in + out so far)\n", r->label, rep, tier);
+            "(in + out so far)\n", plot_gp_str(r->label, q, sizeof(q)), rep,
+            plot_gp_str(tier, qt, sizeof(qt)));
     while (sqlite3_step(st) == SQLITE_ROW) {
         cap = sqlite3_column_double(st, 2);
         fprintf(f, "%.6g %.6g %.6g\n", sqlite3_column_int64(st, 0) / 1e9,
@@ -525,14 +555,14 @@ static int write_tier(struct job *j, const struct run_db *r, int rep,
 
 static void tier_panel(struct fig *f, const struct tier_set *t, int col)
 {
-    char title[80];
+    char title[80], file[200];
     int i;
 
     sb_printf(&f->body, "plot \\\n");
     for (i = 0; i < t->n; i++) {
-        gp_quote(t->name[i], title, sizeof(title));
-        sb_printf(&f->body, "     '%s' using 1:%d with lines lw 1.5 "
-                  "title %s%s\n", t->file[i], col, title,
+        sb_printf(&f->body, "     %s using 1:%d with lines lw 1.5 "
+                  "title %s%s\n", plot_gp_str(t->file[i], file, sizeof(file)),
+                  col, plot_gp_str(t->name[i], title, sizeof(title)),
                   i + 1 < t->n ? ", \\" : "");
     }
 }
@@ -557,7 +587,7 @@ static int tier_figures(struct job *j, const struct run_db *r,
 {
     struct tier_set t;
     struct fig f;
-    char name[64], title[160];
+    char name[64], title[160], qt[400];
     int reps[64], nrep, k, i, rc = LLM_OK;
     int64_t width;
 
@@ -585,10 +615,11 @@ static int tier_figures(struct job *j, const struct run_db *r,
         snprintf(title, sizeof(title), "%.100s: replica %d KV tiers",
                  r->label, reps[k]);
         fig_init(&f, name, title, 1100, 700);
-        sb_printf(&f.body, "set multiplot layout 2,1 title '%s'\nset grid\n"
+        sb_printf(&f.body, "set multiplot layout 2,1 title %s\nset grid\n"
                   "set xlabel 'simulated time (s)'\nset key outside right\n"
                   "set ylabel 'used (%% of the tier)'\n"
-                  "set title 'occupancy'\nset yrange [0:*]\n", f.title);
+                  "set title 'occupancy'\nset yrange [0:*]\n",
+                  plot_gp_str(f.title, qt, sizeof(qt)));
         tier_panel(&f, &t, 2);
         sb_printf(&f.body, "set ylabel 'GiB (in + out, cumulative)'\n"
                   "set title 'traffic'\n");
@@ -843,18 +874,19 @@ static bool group_has(const struct sweep_db *s, size_t g, int m)
 static void load_series(struct fig *f, const struct sweep_db *s, int m,
                         const bool *has)
 {
-    char label[300], q[400];
+    char label[300], q[400], file[80], qf[200];
     size_t g, series = 0;
 
     for (g = 0; g < s->n_groups; g++) {
         if (!has[g] || !group_has(s, g, m))
             continue;
         group_label(s, g, label, sizeof(label));
-        gp_quote(label, q, sizeof(q));
-        sb_printf(&f->body, "%s'load_%zu_g%zu.dat' using 1:%d:%d:%d with "
+        snprintf(file, sizeof(file), "load_%zu_g%zu.dat", s->k, g);
+        sb_printf(&f->body, "%s%s using 1:%d:%d:%d with "
                   "yerrorlines lw 2 title %s",
                   series++ ? ", \\\n     " : "plot \\\n     ",
-                  s->k, g, sw_col(m), sw_col(m) + 1, sw_col(m) + 2, q);
+                  plot_gp_str(file, qf, sizeof(qf)), sw_col(m), sw_col(m) + 1,
+                  sw_col(m) + 2, plot_gp_str(label, q, sizeof(q)));
     }
     if (series == 0)
         panel_empty(&f->body);
@@ -868,7 +900,7 @@ static int load_figure(struct job *j, const struct sweep_db *s,
 {
     static const char *const pct[] = { "p50", "p90", "p99" };
     struct fig f;
-    char name[64], title[160];
+    char name[64], title[160], q[400], t[100];
     int p;
 
     if (s->multi)
@@ -878,16 +910,20 @@ static int load_figure(struct job *j, const struct sweep_db *s,
     snprintf(title, sizeof(title), "%.60s: %s against offered load",
              s->name[0] ? s->name : "sweep", what);
     fig_init(&f, name, title, panels > 1 ? 1500 : 800, 500);
-    sb_printf(&f.body, "set multiplot layout 1,%d title '%s'\nset grid\n"
+    sb_printf(&f.body, "set multiplot layout 1,%d title %s\nset grid\n"
               "set key top left\nset xlabel 'offered load (req/s)'\n",
-              panels, title);
+              panels, plot_gp_str(title, q, sizeof(q)));
     for (p = 0; p < panels; p++) {
         if (panels > 1)
-            sb_printf(&f.body, "set title '%s %s'\nset ylabel '%s %s (ms)'\n",
-                      what, pct[p], what, pct[p]);
+            snprintf(t, sizeof(t), "%s %s", what, pct[p]);
         else
-            sb_printf(&f.body, "set title '%s'\nset ylabel '%s (req/s)'\n",
-                      what, what);
+            snprintf(t, sizeof(t), "%s", what);
+        sb_printf(&f.body, "set title %s\n", plot_gp_str(t, q, sizeof(q)));
+        if (panels > 1)
+            snprintf(t, sizeof(t), "%s %s (ms)", what, pct[p]);
+        else
+            snprintf(t, sizeof(t), "%s (req/s)", what);
+        sb_printf(&f.body, "set ylabel %s\n", plot_gp_str(t, q, sizeof(q)));
         load_series(&f, s, m0 + p, has);
     }
     sb_printf(&f.body, "unset multiplot\n");
@@ -1037,6 +1073,7 @@ static int write_script(struct job *j, size_t n_dbs, const char *const *dbs,
 {
     FILE *f;
     size_t i;
+    char q[1100];
 
     if (j->script.oom)
         return diag_set(d, LLM_ENOMEM, "out of memory");
@@ -1045,7 +1082,7 @@ static int write_script(struct job *j, size_t n_dbs, const char *const *dbs,
         return d->code;
     fprintf(f, "# llmsim plot: figures of");
     for (i = 0; i < n_dbs; i++)
-        fprintf(f, " %s", dbs[i]);
+        fprintf(f, " %s", plot_gp_str(dbs[i], q, sizeof(q)));
     fprintf(f, "\n# Redraw with: gnuplot plots.gp (in this directory).\n"
             "# Every figure is drawn twice: PNG (pngcairo), then SVG.\n%s",
             j->script.s ? j->script.s : "");

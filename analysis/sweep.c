@@ -39,10 +39,13 @@ static void free_strv(char **v)
  * split the override), not "seed" (seeds are their own list). */
 static int check_key(const char *path, const char *key, struct llm_diag *d)
 {
+    char e[200];
+
     if (key[0] == '\0' || key[0] == '.' || key[strlen(key) - 1] == '.' ||
         strstr(key, "..") != NULL || strchr(key, '=') != NULL)
         return diag_set(d, LLM_EINVAL, "%s: \"%s\": expected a config key "
-                        "path such as \"scheduler.name\"", path, key);
+                        "path such as \"scheduler.name\"", path,
+                        diag_escape(key, e, sizeof(e)));
     if (strcmp(key, "seed") == 0)
         return diag_set(d, LLM_EINVAL, "%s.seed: list seeds under "
                         "\"seeds\" instead", path);
@@ -180,7 +183,7 @@ static int read_seeds(struct sweep_spec *sp, struct llm_diag *d)
 static int read_options(struct sweep_spec *sp, struct llm_diag *d)
 {
     const char *name = NULL, *out = NULL, *axis = "workload.rate_scale";
-    int rc = jcfg_str(sp->root, "", "name", false, &name, d);
+    int rc = jcfg_name(sp->root, "", "name", false, "a name", &name, d);
 
     sp->confidence = 0.95;
     sp->jobs = 1;
@@ -202,6 +205,11 @@ static int read_options(struct sweep_spec *sp, struct llm_diag *d)
         snprintf(sp->name, sizeof(sp->name), "%.*s",
                  (int)(dot && dot != base ? dot - base : (long)strlen(base)),
                  base);
+        /* out/<name>/ holds the results: a name, never a path */
+        if (!jcfg_name_ok(sp->name))
+            return diag_set(d, LLM_EINVAL, "name: missing, and the file "
+                            "name is not a name (" JCFG_NAME_RULE "): set "
+                            "\"name\"");
     } else {
         snprintf(sp->name, sizeof(sp->name), "%s", name);
     }
@@ -296,8 +304,7 @@ int sweep_base_identity(const struct sweep_spec *sp, char **out,
     const char *file = d->file;
     int rc;
 
-    d->file = sp->base_path;
-    rc = jcfg_load(sp->base_path, &base, d);
+    rc = jcfg_load_named(sp->base_path, "base", &base, d);
     if (rc)
         return rc;
     d->file = file;

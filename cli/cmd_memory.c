@@ -184,19 +184,6 @@ static int parse_args(int argc, char **argv, struct mem_opts *o, FILE *err)
 
 /* ---- --import-hf ----------------------------------------------------- */
 
-static bool id_ok(const char *id)
-{
-    size_t i;
-
-    if (id == NULL || id[0] == '\0' || id[0] == '.')
-        return false;
-    for (i = 0; id[i]; i++)
-        if (!(id[i] >= 'a' && id[i] <= 'z') && !(id[i] >= '0' && id[i] <= '9')
-            && !strchr("._-", id[i]))
-            return false;
-    return true;
-}
-
 /* Writes text to path through path.tmp, renamed on success. */
 static int write_atomic(const char *path, const char *text,
                         struct llm_diag *d)
@@ -248,9 +235,9 @@ static int do_import(const struct mem_opts *o, FILE *out, FILE *err)
     cJSON *hf = NULL;
     int rc;
 
-    if (!id_ok(o->id))
-        return fail(err, 2, "--id: expected a name of a-z, 0-9, '.', '_', "
-                    "'-' (the catalog file name)");
+    if (!jcfg_name_ok(o->id))
+        return fail(err, 2, "--id: expected a catalog id (" JCFG_NAME_RULE
+                    "; the catalog file name)");
     snprintf(path, sizeof(path), "%s/models/catalog/%s.json", llm_root(),
              o->id);
     if (o->out)

@@ -81,7 +81,8 @@ static int parse_pool(const cJSON *o, const char *path, const struct model *m,
 
     if (!rc) rc = parse_role(o, path, &p->role, d);
     if (!rc) rc = jcfg_str(o, path, "name", false, &name, d);
-    if (!rc) rc = jcfg_str(o, path, "device", true, &dev, d);
+    if (!rc) rc = jcfg_name(o, path, "device", true, "a catalog id", &dev,
+                           d);
     if (!rc) rc = jcfg_int(o, path, "tp", false, 1, 1024, &tp, d);
     if (!rc) rc = jcfg_int(o, path, "pp", false, 1, 1024, &pp, d);
     if (!rc) rc = jcfg_int(o, path, "replicas", false, 1, 4096, &reps, d);
@@ -106,7 +107,8 @@ static int parse_transfer(const cJSON *c, struct pools *ps,
                           struct llm_diag *d)
 {
     const char *link = "nvlink4", *mode = "layer", *rname = "round_robin";
-    int rc = jcfg_str(c, "cluster", "kv_link", false, &link, d);
+    int rc = jcfg_name(c, "cluster", "kv_link", false, "a catalog id",
+                       &link, d);
 
     if (!rc) rc = jcfg_str(c, "cluster", "kv_transfer", false, &mode, d);
     if (!rc && strcmp(mode, "layer") && strcmp(mode, "whole"))

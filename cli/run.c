@@ -1,7 +1,9 @@
 #include "cli/run.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,13 +240,58 @@ static void add_prefix_cache(cJSON *summary, const struct sim_stats *st)
     cJSON_AddNumberToObject(o, "evicted", (double)k->evicted);
 }
 
-static int finish(struct run_ctx *c, const char *dir,
+/* Writes text to path whole, through o's open_file; errors name path. */
+static int write_text(const struct run_opts *o, const char *path,
+                      const char *text, struct llm_diag *d)
+{
+    FILE *f = o && o->open_file ? o->open_file(path, "wb")
+                                : fopen(path, "wb");
+    size_t n = strlen(text);
+    int e = errno;
+    bool ok;
+
+    if (f == NULL)
+        return diag_set(d, LLM_EIO, "cannot write %s: %s", path, strerror(e));
+    ok = fwrite(text, 1, n, f) == n && fflush(f) == 0;
+    e = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = false;
+        e = errno;
+    }
+    if (ok)
+        return LLM_OK;
+    remove(path);
+    return diag_set(d, LLM_EIO, "cannot write %s: %s", path, strerror(e));
+}
+
+/* Renames the summary next to the database just renamed into place; if
+ * that fails, the new database goes too, so the pair stays a pair. */
+static int publish_summary(const char *dir, const char *tmp,
+                           struct llm_diag *d)
+{
+    char final[1100];
+    int e;
+
+    snprintf(final, sizeof(final), "%s/summary.json", dir);
+    if (rename(tmp, final) == 0)
+        return LLM_OK;
+    e = errno;
+    remove(tmp);
+    snprintf(final, sizeof(final), "%s/results.sqlite", dir);
+    remove(final);
+    snprintf(final, sizeof(final), "%s/summary.json", dir);
+    return diag_set(d, LLM_EIO, "cannot rename %s to %s: %s (results.sqlite "
+                    "removed with it)", tmp, final, strerror(e));
+}
+
+static int finish(struct run_ctx *c, const struct run_opts *o,
+                  const char *dir,
                   const struct sim_stats *st, cJSON **summary,
                   struct llm_diag *d)
 {
     struct summary_slo slo = { c->sc->slo_ttft_ms, c->sc->slo_tpot_ms };
     double dur = (double)(st->last_event_ns - st->first_arrival_ns);
-    char *text;
+    char *text, tmp[1100];
     int rc = summary_build_reqs(store_db(c->store), &c->reqs, &slo,
                                 c->sc->mem.kv_blocks, summary, d);
 
@@ -277,16 +324,23 @@ static int finish(struct run_ctx *c, const char *dir,
     rc = summary_to_metrics(store_db(c->store), *summary, d);
     if (rc)
         return rc;
-    rc = store_commit(c->store, d);
-    c->store = NULL;
-    if (rc)
-        return rc;
+    /* Both files complete under temporary names before either is
+     * renamed: a summary that fails leaves the previous pair whole. */
     text = cJSON_Print(*summary);
     if (text == NULL)
         return diag_set(d, LLM_ENOMEM, "out of memory");
-    rc = store_write_file(dir, "summary.json", text, d);
+    snprintf(tmp, sizeof(tmp), "%s/summary.json.tmp", dir);
+    rc = write_text(o, tmp, text, d);
     free(text);
-    return rc;
+    if (rc)
+        return rc;               /* run_scenario aborts the store */
+    rc = store_commit(c->store, d);
+    c->store = NULL;
+    if (rc) {
+        remove(tmp);
+        return rc;
+    }
+    return publish_summary(dir, tmp, d);
 }
 
 int run_scenario(struct scenario *sc, const struct run_opts *o,
@@ -305,7 +359,7 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
     if (!rc)
         rc = simulate(&c, &st, d);
     if (!rc)
-        rc = finish(&c, dir, &st, summary, d);
+        rc = finish(&c, o, dir, &st, summary, d);
     if (rc) {
         cJSON_Delete(*summary);
         *summary = NULL;

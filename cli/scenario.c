@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hw/cost.h"
@@ -17,6 +18,22 @@ static const char *const top_keys[] = { "name", "seed", "model", "hardware",
     "scheduler", "kv_cache", "router", "cost_model", "workload", "slo",
     "output", "cluster", NULL };
 
+/* The model key names a catalog entry or a model file, nothing else. */
+static int check_model_id(const cJSON *v, const char *key,
+                          struct llm_diag *d)
+{
+    char *s;
+    int rc;
+
+    if (model_id_ok(v->valuestring))
+        return LLM_OK;
+    s = cJSON_PrintUnformatted(v);
+    rc = diag_set(d, LLM_EINVAL, "%s: expected " MODEL_ID_WHAT ", got %.60s",
+                  key, s ? s : "?");
+    free(s);
+    return rc;
+}
+
 static int parse_model(struct scenario *sc, struct llm_diag *d)
 {
     static const char *const keys[] = { "id", "max_model_len", NULL };
@@ -30,17 +47,18 @@ static int parse_model(struct scenario *sc, struct llm_diag *d)
                         "id such as \"llama-3-8b\")");
     if (cJSON_IsString(m)) {
         id = m->valuestring;
+        rc = check_model_id(m, "model", d);
     } else if (cJSON_IsObject(m)) {
         rc = jcfg_known(m, "model", keys, d);
         if (!rc) rc = jcfg_str(m, "model", "id", true, &id, d);
+        if (!rc) rc = check_model_id(cJSON_GetObjectItemCaseSensitive(m,
+                                     "id"), "model.id", d);
         if (!rc) rc = jcfg_int(m, "model", "max_model_len", false, 2,
                                1 << 24, &mml, d);
-        if (rc)
-            return rc;
     } else {
         return jcfg_str(sc->root, "", "model", true, &id, d);
     }
-    rc = model_find(llm_root(), id, &sc->model, d);
+    if (!rc) rc = model_find(llm_root(), id, &sc->model, d);
     if (rc)
         return rc;
     sc->max_model_len = mml ? (int32_t)mml : sc->model.max_context;
@@ -121,7 +139,8 @@ static int parse_network(const cJSON *h, struct scenario *sc,
 {
     const char *id = "ib-ndr-400";
     struct link ln;
-    int rc = jcfg_str(h, "hardware", "network_link", false, &id, d);
+    int rc = jcfg_name(h, "hardware", "network_link", false,
+                       "a catalog id", &id, d);
 
     if (!rc) rc = link_find(llm_root(), id, &ln, d);
     if (rc)
@@ -157,7 +176,8 @@ static int parse_hardware(struct scenario *sc, struct llm_diag *d)
     sc->reserve_gib = -1;
     memset(&sc->shard, 0, sizeof(sc->shard));
     if (!rc) rc = jcfg_known(h, "hardware", hw_keys, d);
-    if (!rc) rc = jcfg_str(h, "hardware", "device", true, &dev, d);
+    if (!rc) rc = jcfg_name(h, "hardware", "device", true, "a catalog id",
+                           &dev, d);
     if (!rc) rc = parse_layout(h, sc, d);
     if (!rc) rc = parse_dtypes(h, sc, d);
     if (!rc) rc = jcfg_num(h, "hardware", "gpu_memory_utilization", false,
@@ -166,7 +186,9 @@ static int parse_hardware(struct scenario *sc, struct llm_diag *d)
                            &sc->reserve_gib, d);
     if (!rc) rc = jcfg_num(h, "hardware", "cuda_graph_gib", false, 0, 1e6,
                            &sc->cuda_graph_gib, d);
-    if (!rc) rc = jcfg_int(h, "hardware", "kv_blocks", false, 1, INT64_MAX,
+    /* 2^30 blocks: 8 x 141 GB of KV at 1 kB a token in 16-token blocks
+     * is 7e7; the bound keeps blocks x block_tokens inside int64. */
+    if (!rc) rc = jcfg_int(h, "hardware", "kv_blocks", false, 1, 1 << 30,
                            &sc->kv_blocks_override, d);
     if (!rc) rc = parse_network(h, sc, d);
     if (!rc) rc = device_find(llm_root(), dev, &sc->dev, d);
@@ -218,6 +240,17 @@ static int parse_policies(struct scenario *sc, struct llm_diag *d)
     return rc;
 }
 
+/* The default run name comes from the file name: it must be a name too,
+ * since out/<name>/ is where the results go. */
+static int name_from_file(const char *base, struct llm_diag *d)
+{
+    char e[200];
+
+    return diag_set(d, LLM_EINVAL, "name: missing, and the file name \"%s\" "
+                    "is not a run name (" JCFG_NAME_RULE "): set \"name\"",
+                    diag_escape(base, e, sizeof(e)));
+}
+
 static int parse_rest(struct scenario *sc, struct llm_diag *d)
 {
     static const char *const slo_keys[] = { "ttft_ms", "tpot_ms", NULL };
@@ -226,7 +259,7 @@ static int parse_rest(struct scenario *sc, struct llm_diag *d)
     const char *name = NULL, *dir = NULL;
     int64_t seed = 0;
     bool iters = true;
-    int rc = jcfg_str(sc->root, "", "name", false, &name, d);
+    int rc = jcfg_name(sc->root, "", "name", false, "a run name", &name, d);
 
     if (!rc) rc = jcfg_int(sc->root, "", "seed", false, 0, INT64_MAX, &seed,
                            d);
@@ -255,6 +288,8 @@ static int parse_rest(struct scenario *sc, struct llm_diag *d)
         dot = strrchr(base, '.');
         snprintf(sc->name, sizeof(sc->name), "%.*s",
                  (int)(dot ? dot - base : (long)strlen(base)), base);
+        if (!jcfg_name_ok(sc->name))
+            return name_from_file(sc->name, d);
     } else {
         snprintf(sc->name, sizeof(sc->name), "%s", name);
     }

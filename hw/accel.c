@@ -360,7 +360,7 @@ static void emit(struct cost_breakdown *out, const double v[OPC_COUNT])
     int c;
 
     for (c = 0; c < OPC_COUNT; c++)
-        out->class_ns[c] += (int64_t)llround(v[c] * 1e9);
+        out->class_ns[c] += cost_ns_of(v[c]);
 }
 
 /* The host work beyond dense_dev, spread over the host's classes. */

@@ -185,6 +185,20 @@ static int price_dense(struct cost_model *c, const struct batch *b,
     return LLM_OK;
 }
 
+int64_t cost_ns_of(double s)
+{
+    double ns = s * 1e9;
+
+    if (ns >= -(double)COST_MAX_NS && ns <= (double)COST_MAX_NS)
+        return llround(ns);
+    return ns < 0 ? -(COST_MAX_NS + 1) : COST_MAX_NS + 1;
+}
+
+static bool ns_in_range(int64_t ns)
+{
+    return ns >= -COST_MAX_NS && ns <= COST_MAX_NS;
+}
+
 int cost_price(struct cost_model *c, const struct batch *b,
                struct cost_breakdown *out)
 {
@@ -199,14 +213,18 @@ int cost_price(struct cost_model *c, const struct batch *b,
     if (rc)
         return rc;
     if (c->env->woffload != NULL && batch_tokens(b))
-        out->class_ns[OPC_COMM] += llround(1e9 * woffload_iter_s(
+        out->class_ns[OPC_COMM] += cost_ns_of(woffload_iter_s(
             c->env->woffload, &c->wnr, c->env->model->num_layers,
             c->env->model->hidden, &c->env->shard, batch_tokens(b)));
     out->fixed_ns = c->ops->fixed_ns ? c->ops->fixed_ns(c->st, b) : 0;
+    rc = ns_in_range(out->fixed_ns) ? LLM_OK : LLM_ERANGE;
     out->total_ns = out->fixed_ns;
-    for (i = 0; i < OPC_COUNT; i++)
-        out->total_ns += out->class_ns[i];
-    return LLM_OK;
+    for (i = 0; i < OPC_COUNT; i++) {
+        if (!ns_in_range(out->class_ns[i]))
+            rc = LLM_ERANGE;
+        out->total_ns += out->class_ns[i];   /* 5 x 2^60 fits */
+    }
+    return rc == LLM_OK && ns_in_range(out->total_ns) ? LLM_OK : LLM_ERANGE;
 }
 
 /* Which link a collective crosses: the peer link (NVLink) inside a node,

@@ -72,8 +72,18 @@ const char *cost_name(const struct cost_model *c);
  * shared_prefix_attention, so the replicas must fill batch.shared. */
 bool cost_shared_prefix(const cJSON *params);
 
+/* The longest an iteration may take: 2^60 ns, 36.5 years.  Beyond it a
+ * price is no time a GPU spends but absurd input (issue 23: a prefill of
+ * 2^31 tokens printed a negative time), and cost_price says LLM_ERANGE. */
+#define COST_MAX_NS (INT64_C(1) << 60)
+/* Seconds to ns for a price part: llround(s x 1e9) within +-COST_MAX_NS,
+ * else (and for NaN) +-(COST_MAX_NS + 1), a value cost_price refuses; a
+ * few such values still sum inside int64, so no addition overflows. */
+int64_t cost_ns_of(double s);
+
 /* Prices batch b (an empty batch costs only the fixed overhead).  The
- * dense part's price is cached by (tokens, sampled rows). */
+ * dense part's price is cached by (tokens, sampled rows).  LLM_ERANGE
+ * when a part or the total passes COST_MAX_NS. */
 int cost_price(struct cost_model *c, const struct batch *b,
                struct cost_breakdown *out);
 

@@ -652,7 +652,7 @@ static int cal_price(void *st, const struct batch *b,
 
     price_ops(c, b, ops, cls, &out->extrapolated, NULL);
     for (k = 0; k < OPC_COUNT; k++)
-        out->class_ns[k] += (int64_t)llround(cls[k] * 1e9);
+        out->class_ns[k] += cost_ns_of(cls[k]);
     return LLM_OK;
 }
 
@@ -720,7 +720,7 @@ static int64_t cal_fixed(void *st, const struct batch *b)
 
     if (!c->eager)
         return c->fixed_ns;
-    return c->fixed_ns + (int64_t)llround(eager_excess_s(c, b) * 1e9);
+    return c->fixed_ns + cost_ns_of(eager_excess_s(c, b));
 }
 
 static void cal_fini(void *st)

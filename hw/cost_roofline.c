@@ -55,7 +55,7 @@ static int roof_price(void *st, const struct batch *b,
             cost_roofline_s(r->env->dev, &r->env->shard, &o);
     }
     for (c = 0; c < OPC_COUNT; c++)
-        out->class_ns[c] += (int64_t)llround(cls[c] * 1e9);
+        out->class_ns[c] += cost_ns_of(cls[c]);
     return LLM_OK;
 }
 

@@ -9,7 +9,12 @@ static int load_named(const char *root, const char *sub, const char *id,
                       char *path, int len, cJSON **out, struct llm_diag *d)
 {
     FILE *f;
+    char e[100];
 
+    if (!jcfg_name_ok(id))
+        return diag_set(d, LLM_EINVAL, "%s \"%s\": expected a catalog id "
+                        "(%s)", sub[0] == 'd' ? "device" : "link",
+                        diag_escape(id, e, sizeof(e)), JCFG_NAME_RULE);
     snprintf(path, (size_t)len, "%s/hw/catalog/%s/%s.json", root, sub, id);
     f = fopen(path, "r");
     if (f == NULL)

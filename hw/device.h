@@ -89,6 +89,8 @@ struct device {
     struct device_accel accel;
 };
 
+/* id: a catalog id (jcfg_name_ok); anything else, a path above all, is
+ * LLM_EINVAL, so a lookup never leaves hw/catalog/ (issue 23). */
 int device_find(const char *root, const char *id, struct device *dev,
                 struct llm_diag *d);
 int link_find(const char *root, const char *id, struct link *l,

@@ -56,8 +56,13 @@ int batch_add_prefill(struct batch *b, int32_t tokens, int32_t prior,
 
 int batch_add_decode(struct batch *b, int32_t count, int32_t ctx)
 {
-    if (b->n_decode > 0 && b->decode[b->n_decode - 1].ctx == ctx) {
-        b->decode[b->n_decode - 1].count += count;
+    int32_t sum;
+
+    /* Merged only while the group's count fits (2e9 + 2e9 wrapped). */
+    if (b->n_decode > 0 && b->decode[b->n_decode - 1].ctx == ctx &&
+        !__builtin_add_overflow(b->decode[b->n_decode - 1].count, count,
+                                &sum)) {
+        b->decode[b->n_decode - 1].count = sum;
     } else {
         if (grow((void **)&b->decode, &b->cap_decode, b->n_decode + 1,
                  sizeof(*b->decode)) != LLM_OK)

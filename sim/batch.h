@@ -11,6 +11,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Bounds of one batch, generous but physical (docs/config.md, "Limits"):
+ * a sequence holds at most BATCH_MAX_SEQ_TOKENS tokens (2^24, 16.8 M; the
+ * longest published context windows are 10 M), and a batch runs at most
+ * BATCH_MAX_SEQS sequences (2^20, scheduler.max_num_seqs's bound).  Input
+ * is checked against them where it is read (`llmsim step`); within them
+ * every count and sum below fits its type. */
+#define BATCH_MAX_SEQ_TOKENS (1 << 24)
+#define BATCH_MAX_SEQS (1 << 20)
+
 struct prefill_chunk {
     int32_t tokens;        /* new tokens computed this iteration, >= 1 */
     int32_t prior;         /* tokens of this sequence already cached */

@@ -745,12 +745,12 @@ START_TEST(test_hf_errors)
     ck_assert_int_eq(hf_err("{\"model_type\": \"llama\", \"hidden_size\": 8}",
                             &m, msg, sizeof(msg)), LLM_EINVAL);
     ck_assert_str_eq(msg, "num_hidden_layers: missing (expected an integer "
-                     "in [1, 2147483647])");
+                     "in [1, 1024])");
     ck_assert_int_eq(hf_err("{\"model_type\": \"deepseek_v2\", " HF_LLAMA
                             ", \"kv_lora_rank\": null}", &m, msg,
                             sizeof(msg)), LLM_EINVAL);
     ck_assert_str_eq(msg, "kv_lora_rank: expected an integer in [1, "
-                     "2147483647], got null");
+                     "65536], got null");
     ck_assert_int_eq(hf_err("{\"model_type\": \"deepseek_v3\", " HF_LLAMA
                             ", \"kv_lora_rank\": 512, \"qk_nope_head_dim\": "
                             "128, \"qk_rope_head_dim\": 64, \"v_head_dim\": "

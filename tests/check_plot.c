@@ -273,7 +273,7 @@ START_TEST(test_kv_tiers)
     ck_assert_ptr_nonnull(strstr(dat, "\n1 50 1\n2 25 2\n"));
     free(dat);
     dat = slurp(fx_path("plots/kv_tiers_r0_t1.dat"));
-    ck_assert_ptr_nonnull(strstr(dat, "tier ssd"));
+    ck_assert_ptr_nonnull(strstr(dat, "tier 'ssd'"));
     ck_assert_ptr_nonnull(strstr(dat, "\n2 25 0\n"));
     free(dat);
     free(gp);
