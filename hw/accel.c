@@ -419,8 +419,10 @@ static int accel_price(void *st, const struct batch *b,
     return LLM_OK;
 }
 
-static int64_t accel_fixed(void *st, const struct batch *b)
+static int64_t accel_fixed(void *st, const struct batch *b,
+                           int64_t gpu_ns)
 {
+    (void)gpu_ns;
     (void)b;
     return ((const struct accel *)st)->fixed_ns;
 }

@@ -1,5 +1,6 @@
 #include "hw/calib.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -132,6 +133,17 @@ struct launch_row {
     double s;
 };
 
+/* The attention tables of one backend other than FlashAttention-2
+ * (attn_prefill_<name>.csv, attn_decode_<name>.csv); either may be
+ * missing. */
+struct attn_set {
+    char name[40];
+    struct attn_key *pre, *dec;
+    int n_pre, n_dec;
+};
+
+#define CALIB_MAX_SETS 8
+
 struct calib {
     struct device dev;
     struct gemm_key *gemm[DT_COUNT];
@@ -142,6 +154,10 @@ struct calib {
     int n_pre, n_dec;
     struct elem_key *el;
     int n_el;
+    struct elem_key *el_torch; /* elementwise_torch.csv: PyTorch's kernels */
+    int n_el_torch;
+    struct attn_set sets[CALIB_MAX_SETS];   /* sets[0] unused: pre, dec */
+    int n_sets;
     struct launch_row *ln;
     int n_ln;
     struct launch_row *eg;     /* eager.csv: host costs of an eager engine */
@@ -418,6 +434,8 @@ struct build {
     enum dtype dt;
     double w_bytes;
     double *x, *t, *sol;       /* scratch, rs->n long */
+    struct attn_set *set;      /* attention rows go here when not NULL */
+    bool torch;                /* elementwise rows go to el_torch */
 };
 
 static bool same2(const struct csv_row *a, const struct csv_row *b)
@@ -545,6 +563,8 @@ static int make_pre(void *ctx, size_t first, size_t n)
 {
     struct build *b = ctx;
 
+    if (b->set != NULL)
+        return make_attn(b, &b->set->pre[b->set->n_pre++], first, n, true);
     return make_attn(b, &b->c->pre[b->c->n_pre++], first, n, true);
 }
 
@@ -552,6 +572,8 @@ static int make_dec(void *ctx, size_t first, size_t n)
 {
     struct build *b = ctx;
 
+    if (b->set != NULL)
+        return make_attn(b, &b->set->dec[b->set->n_dec++], first, n, false);
     return make_attn(b, &b->c->dec[b->c->n_dec++], first, n, false);
 }
 
@@ -559,7 +581,8 @@ static int make_dec(void *ctx, size_t first, size_t n)
 static int make_elem(void *ctx, size_t first, size_t n)
 {
     struct build *b = ctx;
-    struct elem_key *e = &b->c->el[b->c->n_el++];
+    struct elem_key *e = b->torch ? &b->c->el_torch[b->c->n_el_torch++]
+                                  : &b->c->el[b->c->n_el++];
     size_t i;
 
     snprintf(e->op, sizeof(e->op), "%s", b->rs->r[first].s);
@@ -678,6 +701,75 @@ static int load_keyed(const char *dir, const char *file,
     return rc;
 }
 
+/* The suffix of an attention table of another backend: "vllm_triton" of
+ * attn_decode_vllm_triton.csv; NULL for anything else (the FA2 tables,
+ * attn_decode_sched.csv, the ragged check). */
+static const char *backend_of(const char *file, bool *decode)
+{
+    static const char *const heads[] = { "attn_decode_", "attn_prefill_" };
+    size_t n = strlen(file);
+
+    if (n < 5 || strcmp(file + n - 4, ".csv") != 0 ||
+        strcmp(file, "attn_decode_sched.csv") == 0)
+        return NULL;
+    for (int i = 0; i < 2; i++) {
+        size_t h = strlen(heads[i]);
+        if (strncmp(file, heads[i], h) == 0 && n > h + 4) {
+            *decode = i == 0;
+            return file + h;
+        }
+    }
+    return NULL;
+}
+
+static struct attn_set *set_for(struct calib *c, const char *name, size_t n)
+{
+    int i;
+
+    for (i = 1; i < c->n_sets; i++)
+        if (strlen(c->sets[i].name) == n &&
+            strncmp(c->sets[i].name, name, n) == 0)
+            return &c->sets[i];
+    if (c->n_sets == 0)
+        c->n_sets = 1;         /* sets[0] is the FA2 tables (pre, dec) */
+    if (c->n_sets >= CALIB_MAX_SETS || n >= sizeof(c->sets[0].name))
+        return NULL;
+    snprintf(c->sets[c->n_sets].name, sizeof(c->sets[0].name), "%.*s",
+             (int)n, name);
+    return &c->sets[c->n_sets++];
+}
+
+/* Every attn_{prefill,decode}_<backend>.csv of dir, in name order (the
+ * order files are read in does not change a lookup, but a deterministic
+ * load is easier to reason about). */
+static int load_sets(struct build *b, const char *dir,
+                     const char *const *pre_cols, const char *const *dec_cols,
+                     struct llm_diag *d)
+{
+    struct dirent **list = NULL;
+    int n = scandir(dir, &list, NULL, alphasort), rc = LLM_OK;
+
+    for (int i = 0; i < n; i++) {
+        bool dec = false;
+        const char *f = list[i]->d_name, *name = backend_of(f, &dec);
+        struct attn_set *set = NULL;
+        if (rc == LLM_OK && name != NULL &&
+            (set = set_for(b->c, name, strlen(name) - 4)) != NULL) {
+            b->set = set;
+            rc = dec ? load_table(b, dir, f, NULL, dec_cols, 6, same3,
+                                  make_dec, (void **)&set->dec,
+                                  sizeof(struct attn_key), d)
+                     : load_table(b, dir, f, NULL, pre_cols, 6, same3,
+                                  make_pre, (void **)&set->pre,
+                                  sizeof(struct attn_key), d);
+            b->set = NULL;
+        }
+        free(list[i]);
+    }
+    free(list);
+    return rc;
+}
+
 static bool file_exists(const char *dir, const char *name)
 {
     char path[1200];
@@ -735,6 +827,13 @@ int calib_load(const char *dir, const struct device *dev, struct calib **out,
     if (!rc) rc = load_table(&b, dir, "elementwise.csv", "op", el_cols, 3,
                              same_elem, make_elem, (void **)&c->el,
                              sizeof(struct elem_key), d);
+    b.torch = true;
+    if (!rc && file_exists(dir, "elementwise_torch.csv"))
+        rc = load_table(&b, dir, "elementwise_torch.csv", "op", el_cols, 3,
+                        same_elem, make_elem, (void **)&c->el_torch,
+                        sizeof(struct elem_key), d);
+    b.torch = false;
+    if (!rc) rc = load_sets(&b, dir, pre_cols, dec_cols, d);
     if (!rc) rc = load_keyed(dir, "launch.csv", &c->ln, &c->n_ln, d);
     if (!rc && file_exists(dir, "eager.csv"))
         rc = load_keyed(dir, "eager.csv", &c->eg, &c->n_eg, d);
@@ -784,6 +883,13 @@ void calib_free(struct calib *c)
     for (i = 0; i < c->n_el; i++)
         curve_free(&c->el[i].c);
     free(c->el);
+    for (i = 0; i < c->n_el_torch; i++)
+        curve_free(&c->el_torch[i].c);
+    free(c->el_torch);
+    for (i = 1; i < c->n_sets; i++) {
+        attn_free(c->sets[i].pre, c->sets[i].n_pre);
+        attn_free(c->sets[i].dec, c->sets[i].n_dec);
+    }
     free(c->ln);
     free(c->eg);
     free(c->ds);
@@ -920,12 +1026,32 @@ static double attn_time(const struct calib *c, const struct attn_key *a,
     return t > sol_q ? t : sol_q;
 }
 
-double calib_attn_prefill_s(const struct calib *c, int32_t qh, int32_t kvh,
-                            int32_t hd, int64_t q_tokens, int64_t prior,
-                            bool *extrap)
+int calib_attn_set(const struct calib *c, const char *name)
 {
-    const struct attn_key *a = attn_nearest(c->pre, c->n_pre, qh, kvh, hd,
-                                            extrap);
+    if (name == NULL || name[0] == '\0')
+        return 0;
+    for (int i = 1; i < c->n_sets; i++)
+        if (strcmp(c->sets[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+bool calib_attn_set_has(const struct calib *c, int set, bool decode)
+{
+    if (set <= 0 || set >= c->n_sets)
+        return set == 0;
+    return decode ? c->sets[set].n_dec > 0 : c->sets[set].n_pre > 0;
+}
+
+double calib_attn_prefill_set_s(const struct calib *c, int set, int32_t qh,
+                                int32_t kvh, int32_t hd, int64_t q_tokens,
+                                int64_t prior, bool *extrap)
+{
+    bool own = calib_attn_set_has(c, set, false) && set > 0;
+    const struct attn_key *a = attn_nearest(own ? c->sets[set].pre : c->pre,
+                                            own ? c->sets[set].n_pre
+                                                : c->n_pre,
+                                            qh, kvh, hd, extrap);
 
     return attn_time(c, a, a && a->qh == qh && a->kvh == kvh && a->hd == hd,
                      pre_sol, log((double)q_tokens), log1p((double)prior),
@@ -933,13 +1059,24 @@ double calib_attn_prefill_s(const struct calib *c, int32_t qh, int32_t kvh,
                                  (double)prior), extrap);
 }
 
-double calib_attn_decode_s(const struct calib *c, int32_t qh, int32_t kvh,
-                           int32_t hd, int64_t batch, double ctx,
-                           bool *extrap)
+double calib_attn_prefill_s(const struct calib *c, int32_t qh, int32_t kvh,
+                            int32_t hd, int64_t q_tokens, int64_t prior,
+                            bool *extrap)
+{
+    return calib_attn_prefill_set_s(c, 0, qh, kvh, hd, q_tokens, prior,
+                                    extrap);
+}
+
+double calib_attn_decode_set_s(const struct calib *c, int set, int32_t qh,
+                               int32_t kvh, int32_t hd, int64_t batch,
+                               double ctx, bool *extrap)
 {
     double cx = ctx > 1 ? ctx : 1;
-    const struct attn_key *a = attn_nearest(c->dec, c->n_dec, qh, kvh, hd,
-                                            extrap);
+    bool own = calib_attn_set_has(c, set, true) && set > 0;
+    const struct attn_key *a = attn_nearest(own ? c->sets[set].dec : c->dec,
+                                            own ? c->sets[set].n_dec
+                                                : c->n_dec,
+                                            qh, kvh, hd, extrap);
 
     return attn_time(c, a, a && a->qh == qh && a->kvh == kvh && a->hd == hd,
                      dec_sol, log((double)batch), log(cx),
@@ -947,21 +1084,45 @@ double calib_attn_decode_s(const struct calib *c, int32_t qh, int32_t kvh,
                      extrap);
 }
 
+double calib_attn_decode_s(const struct calib *c, int32_t qh, int32_t kvh,
+                           int32_t hd, int64_t batch, double ctx,
+                           bool *extrap)
+{
+    return calib_attn_decode_set_s(c, 0, qh, kvh, hd, batch, ctx, extrap);
+}
+
+bool calib_has_elem(const struct calib *c, const char *op)
+{
+    bool torch = strncmp(op, "torch.", 6) == 0;
+    const struct elem_key *el = torch ? c->el_torch : c->el;
+    int n = torch ? c->n_el_torch : c->n_el;
+
+    for (int i = 0; i < n; i++)
+        if (strcmp(el[i].op, op + (torch ? 6 : 0)) == 0)
+            return true;
+    return false;
+}
+
 double calib_elem_s(const struct calib *c, const char *op, int64_t tokens,
                     int64_t width, bool *extrap)
 {
+    bool torch = strncmp(op, "torch.", 6) == 0;
+    const struct elem_key *el = torch ? c->el_torch : c->el;
+    int n_el = torch ? c->n_el_torch : c->n_el;
     const struct elem_key *best = NULL;
     double best_d = INFINITY, sol_t, sol_q, t;
     int i;
 
-    for (i = 0; i < c->n_el; i++) {
+    if (torch)
+        op += 6;
+    for (i = 0; i < n_el; i++) {
         double dist;
-        if (strcmp(c->el[i].op, op) != 0)
+        if (strcmp(el[i].op, op) != 0)
             continue;
-        dist = fabs(log((double)c->el[i].width / width));
+        dist = fabs(log((double)el[i].width / width));
         if (dist < best_d) {
             best_d = dist;
-            best = &c->el[i];
+            best = &el[i];
         }
     }
     sol_q = sol_elem(&c->dev, (double)tokens, (double)width);

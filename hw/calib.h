@@ -46,12 +46,29 @@ double calib_attn_prefill_s(const struct calib *c, int32_t qh, int32_t kvh,
 double calib_attn_decode_s(const struct calib *c, int32_t qh, int32_t kvh,
                            int32_t hd, int64_t batch, double ctx,
                            bool *extrap);
+/* Attention tables of other backends (attn_prefill_<name>.csv,
+ * attn_decode_<name>.csv, any that the folder holds; engine profiles name
+ * them, hw/engine.h): the index of set `name`, 0 for "" (FlashAttention-2's
+ * attn_prefill.csv and attn_decode.csv), -1 when the folder has neither of
+ * its files.  A set lacking one of the two falls back to FA2's for it;
+ * calib_attn_set_has says whether it has its own. */
+int calib_attn_set(const struct calib *c, const char *name);
+bool calib_attn_set_has(const struct calib *c, int set, bool decode);
+double calib_attn_prefill_set_s(const struct calib *c, int set, int32_t qh,
+                                int32_t kvh, int32_t hd, int64_t q_tokens,
+                                int64_t prior, bool *extrap);
+double calib_attn_decode_set_s(const struct calib *c, int set, int32_t qh,
+                               int32_t kvh, int32_t hd, int64_t batch,
+                               double ctx, bool *extrap);
 /* op: rmsnorm, rope, silu_mul, residual_add, kv_write, embedding,
- * sampling.  Utilization is taken against a nominal traffic of
+ * sampling (elementwise.csv: the reference engine's kernels), or
+ * "torch.<op>" for a row of elementwise_torch.csv (PyTorch's own kernels,
+ * for unfused engines).  Utilization is taken against a nominal traffic of
  * tokens x width bf16 elements, so a width missing from the table
  * borrows the nearest measured width's utilization. */
 double calib_elem_s(const struct calib *c, const char *op, int64_t tokens,
                     int64_t width, bool *extrap);
+bool calib_has_elem(const struct calib *c, const char *op);
 /* A collective of `bytes` (nccl-tests convention) over `ranks` GPUs, from
  * nccl_<name>.csv (name: allreduce, allgather, reducescatter, alltoall);
  * a negative value when no table holds that collective and rank count. */

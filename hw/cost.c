@@ -216,15 +216,45 @@ int cost_price(struct cost_model *c, const struct batch *b,
         out->class_ns[OPC_COMM] += cost_ns_of(woffload_iter_s(
             c->env->woffload, &c->wnr, c->env->model->num_layers,
             c->env->model->hidden, &c->env->shard, batch_tokens(b)));
-    out->fixed_ns = c->ops->fixed_ns ? c->ops->fixed_ns(c->st, b) : 0;
-    rc = ns_in_range(out->fixed_ns) ? LLM_OK : LLM_ERANGE;
-    out->total_ns = out->fixed_ns;
+    rc = LLM_OK;
+    out->total_ns = 0;
     for (i = 0; i < OPC_COUNT; i++) {
         if (!ns_in_range(out->class_ns[i]))
             rc = LLM_ERANGE;
         out->total_ns += out->class_ns[i];   /* 5 x 2^60 fits */
     }
+    out->fixed_ns = c->ops->fixed_ns ? c->ops->fixed_ns(c->st, b,
+                                                        out->total_ns) : 0;
+    if (!ns_in_range(out->fixed_ns))
+        rc = LLM_ERANGE;
+    out->total_ns += out->fixed_ns;
     return rc == LLM_OK && ns_in_range(out->total_ns) ? LLM_OK : LLM_ERANGE;
+}
+
+int cost_parts(struct cost_model *c, const struct batch *b,
+               struct cost_parts *out)
+{
+    int rc;
+
+    out->n = 0;
+    out->extrapolated = 0;
+    if (c->ops->parts == NULL)
+        return LLM_EINVAL;
+    if (batch_tokens(b) == 0)
+        return LLM_OK;
+    rc = ops_build(c->env->model, &c->env->shard, b, &c->list);
+    return rc ? rc : c->ops->parts(c->st, b, &c->list, out);
+}
+
+void cost_parts_free(struct cost_parts *p)
+{
+    free(p->p);
+    *p = (struct cost_parts){ 0 };
+}
+
+const struct engine *cost_engine(const struct cost_model *c)
+{
+    return c->ops == &cost_calibrated ? c->env->engine : NULL;
 }
 
 /* Which link a collective crosses: the peer link (NVLink) inside a node,

@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "hw/device.h"
+#include "hw/engine.h"
 #include "models/model.h"
 #include "models/ops.h"
 #include "sim/batch.h"
@@ -41,7 +42,39 @@ struct cost_env {
     /* NULL: none.  Else non-resident weights cross a link each
      * iteration (hw/woffload.h), added to class_ns[OPC_COMM]. */
     const struct weight_offload *woffload;
+    /* The serving engine's profile (hw/engine.h); NULL: the reference
+     * engine (the tables as measured). */
+    const struct engine *engine;
 };
+
+/* What a calibrated iteration is made of, for fitting an engine's
+ * parameters (llmsim calibrate): one part per operator (all prefill
+ * chunks: one part), its unscaled table time and its roofline floor; the
+ * price is sum(repeat x cost_part_s) + the fixed times. */
+enum cost_part_kind { CP_GEMM, CP_PREFILL, CP_DECODE, CP_ELEM, CP_COMM,
+                      CP_COUNT };
+
+struct cost_part {
+    enum cost_part_kind kind;
+    double t_s, floor_s;       /* table time (scale 1), roofline */
+    int32_t repeat, kernels;   /* times per iteration; launches each */
+    int32_t op;                /* index in the op list; -1: prefill call */
+};
+
+struct cost_parts {
+    struct cost_part *p;       /* owned; cost_parts_free */
+    size_t n, cap;
+    int32_t layers;            /* layers of the stage(s) priced */
+    double graph_s;            /* graph replay per iteration */
+    int32_t extrapolated;
+};
+
+/* A part's time under parameters e: scale x table time, never below the
+ * roofline floor. */
+double cost_part_s(const struct engine_params *e, const struct cost_part *p);
+/* Host time an iteration adds beyond the GPU's gpu_s: iter_us, or with
+ * async (scheduling overlapped with the GPU) only what exceeds gpu_s. */
+double cost_host_s(const struct engine_params *e, bool async, double gpu_s);
 
 struct cost_ops {
     const char *name;
@@ -53,8 +86,12 @@ struct cost_ops {
      * extrapolated, never to total_ns or fixed_ns. */
     int (*price)(void *st, const struct batch *b, const struct op_list *ops,
                  struct cost_breakdown *out);
-    /* Fixed time of an iteration of this batch (launch, CPU, sampling). */
-    int64_t (*fixed_ns)(void *st, const struct batch *b);
+    /* Fixed time of an iteration of this batch (launch, CPU, sampling);
+     * gpu_ns: what price() summed for it. */
+    int64_t (*fixed_ns)(void *st, const struct batch *b, int64_t gpu_ns);
+    /* Optional (calibrated): appends the parts of ops to out. */
+    int (*parts)(void *st, const struct batch *b, const struct op_list *ops,
+                 struct cost_parts *out);
     void (*fini)(void *st);
 };
 
@@ -86,6 +123,14 @@ int64_t cost_ns_of(double s);
  * when a part or the total passes COST_MAX_NS. */
 int cost_price(struct cost_model *c, const struct batch *b,
                struct cost_breakdown *out);
+
+/* The parts of batch b (cleared first), for models that have them:
+ * LLM_EINVAL when the model has none.  Bypasses the dense-part cache. */
+int cost_parts(struct cost_model *c, const struct batch *b,
+               struct cost_parts *out);
+void cost_parts_free(struct cost_parts *p);
+/* The engine profile the model prices (NULL for models without one). */
+const struct engine *cost_engine(const struct cost_model *c);
 
 /* Roofline time of one operator on dev: max(flops / peak of the op's
  * math type, bytes / memory bandwidth) for compute operators; collectives

@@ -43,8 +43,10 @@ static int fixed_price(void *st, const struct batch *b,
     return LLM_OK;
 }
 
-static int64_t fixed_total_ns(void *st, const struct batch *b)
+static int64_t fixed_total_ns(void *st, const struct batch *b,
+                              int64_t gpu_ns)
 {
+    (void)gpu_ns;
     const struct fixed *f = st;
     int64_t ns;
 

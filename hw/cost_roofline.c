@@ -59,8 +59,10 @@ static int roof_price(void *st, const struct batch *b,
     return LLM_OK;
 }
 
-static int64_t roof_fixed(void *st, const struct batch *b)
+static int64_t roof_fixed(void *st, const struct batch *b,
+                          int64_t gpu_ns)
 {
+    (void)gpu_ns;
     (void)b;
     return ((const struct roofline *)st)->fixed_ns;
 }
