@@ -287,7 +287,11 @@ int pools_start(struct pools *ps, const struct model *m,
         if (p->role == POOL_PREFILL)
             gpus_src = pool_gpus(p);
         p->env = (struct cost_env){ .model = m, .dev = &p->dev,
-                                    .shard = p->shard, .root = llm_root() };
+                                    .shard = p->shard, .root = llm_root(),
+                                    .engine = &p->engine };
+        if (!rc) rc = engine_resolve(llm_root(), ps->engine_spec, p->dev.id,
+                                     p->dev.calib_dir, "engine", &p->engine,
+                                     d);
         if (!rc) rc = cost_create(&p->env, cost_params, "cost_model",
                                   &p->cost, d);
     }

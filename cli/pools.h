@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "hw/cost.h"
+#include "hw/engine.h"
 #include "hw/device.h"
 #include "hw/energy.h"
 #include "models/memplan.h"
@@ -48,6 +49,7 @@ struct pool {
     struct mem_plan mem;
     double prefill_sm_fraction;  /* semi-PD: the prefill half's share */
     /* runtime (pools_start .. pools_stop) */
+    struct engine engine;         /* the config's engine on this device */
     struct cost_env env;          /* the cost model keeps a pointer */
     struct cost_model *cost;
     struct energy_power power;
@@ -72,6 +74,7 @@ struct pools {
     const cJSON *decode_router_params;
     struct link link;
     bool layerwise;
+    const cJSON *engine_spec;     /* the config's "engine" value, or NULL */
     struct cluster_config cc;
     struct replica_config *rcs;   /* runtime */
     struct pool_slot *slots;

@@ -113,7 +113,8 @@ static int open_parts(struct run_ctx *c, const char *dir, struct llm_diag *d)
                                 .offload = sc->offload.on ? &sc->offload
                                                           : NULL,
                                 .woffload = sc->woffload.on ? &sc->woffload
-                                                            : NULL };
+                                                            : NULL,
+                                .engine = &sc->engine };
     c->has_power = energy_power_of(&sc->dev, &c->power,
                                    &(struct llm_diag){ 0 }) == LLM_OK;
     if (sc->pools.n > 0)         /* pools meter energy per device */

@@ -16,7 +16,7 @@
 
 static const char *const top_keys[] = { "name", "seed", "model", "hardware",
     "scheduler", "kv_cache", "router", "cost_model", "workload", "slo",
-    "output", "cluster", NULL };
+    "output", "cluster", "engine", NULL };
 
 /* The model key names a catalog entry or a model file, nothing else. */
 static int check_model_id(const cJSON *v, const char *key,
@@ -237,6 +237,9 @@ static int parse_policies(struct scenario *sc, struct llm_diag *d)
         rc = LLM_EINVAL;
     if (!rc) rc = jcfg_obj(sc->root, "", "cost_model", false,
                            &sc->cost_params, d);
+    if (!rc) rc = engine_resolve(llm_root(), cJSON_GetObjectItemCaseSensitive(
+                                     sc->root, "engine"), sc->dev.id,
+                                 sc->dev.calib_dir, "engine", &sc->engine, d);
     return rc;
 }
 
@@ -393,7 +396,8 @@ static int validate_plugins(struct scenario *sc, struct llm_diag *d)
                             .offload = sc->offload.on ? &sc->offload
                                                       : NULL,
                             .woffload = sc->woffload.on ? &sc->woffload
-                                                        : NULL };
+                                                        : NULL,
+                            .engine = &sc->engine };
     struct cost_model *cm = NULL;
     struct req_source *src = NULL;
     int rc = (a && b && c) ? LLM_OK : diag_set(d, LLM_ENOMEM, "out of memory");
@@ -425,6 +429,8 @@ static int load_pools(struct scenario *sc, struct llm_diag *d)
                          sc->sched_params, sc->mem_util, sc->block_tokens,
                          sc->max_model_len, &sc->pools, d);
 
+    sc->pools.engine_spec = cJSON_GetObjectItemCaseSensitive(sc->root,
+                                                             "engine");
     if (rc || sc->pools.n == 0)
         return rc;
     if (sc->woffload.on)

@@ -18,6 +18,7 @@
 
 #include "cli/pools.h"
 #include "hw/device.h"
+#include "hw/engine.h"
 #include "hw/offload.h"
 #include "hw/woffload.h"
 #include "models/memplan.h"
@@ -53,6 +54,7 @@ struct scenario {
     const struct router_ops *router;
     const cJSON *router_params;
     const cJSON *cost_params;
+    struct engine engine;        /* "engine" (hw/engine.h), resolved */
     const cJSON *workload;
     double slo_ttft_ms, slo_tpot_ms;
     char out_dir[512];

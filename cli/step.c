@@ -141,7 +141,7 @@ static cJSON *answer(const struct cost_breakdown *bd)
 }
 
 struct step_opts {
-    const char *model, *hw, *dtype, *cost;
+    const char *model, *hw, *dtype, *cost, *engine;
     int tp;
     bool eager;                /* cost_model.execution "eager" */
 };
@@ -155,6 +155,7 @@ static int step_parse_args(int argc, char **argv, struct step_opts *o)
         { "dtype", required_argument, NULL, 'd' },
         { "cost", required_argument, NULL, 'c' },
         { "eager", no_argument, NULL, 'e' },
+        { "engine", required_argument, NULL, 'E' },
         { NULL, 0, NULL, 0 }
     };
     char *end;
@@ -170,6 +171,7 @@ static int step_parse_args(int argc, char **argv, struct step_opts *o)
         case 'd': o->dtype = optarg; break;
         case 'c': o->cost = optarg; break;
         case 'e': o->eager = true; break;
+        case 'E': o->engine = optarg; break;
         case 't':
             tp = strtol(optarg, &end, 10);
             if (*end || *optarg == '\0' || tp < 1 || tp > 1024) {
@@ -185,7 +187,8 @@ static int step_parse_args(int argc, char **argv, struct step_opts *o)
     }
     if (o->model == NULL || o->hw == NULL || optind != argc) {
         fprintf(stderr, "usage: llmsim step --model ID --hw ID [--tp N] "
-                "[--dtype bf16|fp8] [--cost NAME] [--eager] < batches.jsonl\n");
+                "[--dtype bf16|fp8] [--cost NAME] [--eager] [--engine ID|FILE] "
+                "< batches.jsonl\n");
         return 2;
     }
     return 0;
@@ -247,7 +250,8 @@ int cmd_step(int argc, char **argv)
     struct llm_diag d = { 0 };
     struct cost_env env;
     struct energy_power pw;
-    cJSON *params = NULL;
+    struct engine eng;
+    cJSON *params = NULL, *spec = NULL;
     enum dtype w;
     char msg[1200];
     int rc = step_parse_args(argc, argv, &o);
@@ -264,6 +268,15 @@ int cmd_step(int argc, char **argv)
         .shard = { .tp = o.tp, .w_bytes = dtype_bytes(w), .a_bytes = 2,
                    .kv_bytes = 2 } };
     if (!rc) { d.file = "--tp"; rc = ops_check_shard(&m, &env.shard, &d); }
+    if (!rc && o.engine && (spec = cJSON_CreateString(o.engine)) == NULL)
+        rc = diag_set(&d, LLM_ENOMEM, "out of memory");
+    if (!rc) {
+        d.file = NULL;
+        rc = engine_resolve(llm_root(), spec, dev.id, dev.calib_dir,
+                            "--engine", &eng, &d);
+        env.engine = &eng;
+    }
+    cJSON_Delete(spec);
     if (!rc && (o.cost || o.eager)) {
         params = cJSON_CreateObject();
         if (o.cost)

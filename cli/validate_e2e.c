@@ -148,7 +148,8 @@ static int open_scenario(struct e2e_run *r, struct llm_diag *d)
     if (rc == LLM_OK) {
         r->env = (struct cost_env){ .model = &r->sc.model, .dev = &r->sc.dev,
                                     .shard = r->sc.shard,
-                                    .root = llm_root() };
+                                    .root = llm_root(),
+                                    .engine = &r->sc.engine };
         sd.file = r->config;
         rc = cost_create(&r->env, r->sc.cost_params, "cost_model", &r->cost,
                          &sd);

@@ -246,6 +246,14 @@ int cost_parts(struct cost_model *c, const struct batch *b,
     return rc ? rc : c->ops->parts(c->st, b, &c->list, out);
 }
 
+int cost_set_engine(struct cost_model *c, const struct engine *e)
+{
+    if (c->ops->set_engine == NULL)
+        return LLM_EINVAL;
+    memset(c->memo, 0, COST_MEMO * sizeof(*c->memo));
+    return c->ops->set_engine(c->st, e);
+}
+
 void cost_parts_free(struct cost_parts *p)
 {
     free(p->p);

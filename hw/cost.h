@@ -89,6 +89,8 @@ struct cost_ops {
     /* Fixed time of an iteration of this batch (launch, CPU, sampling);
      * gpu_ns: what price() summed for it. */
     int64_t (*fixed_ns)(void *st, const struct batch *b, int64_t gpu_ns);
+    /* Optional (calibrated): prices with engine e from now on. */
+    int (*set_engine)(void *st, const struct engine *e);
     /* Optional (calibrated): appends the parts of ops to out. */
     int (*parts)(void *st, const struct batch *b, const struct op_list *ops,
                  struct cost_parts *out);
@@ -129,6 +131,9 @@ int cost_price(struct cost_model *c, const struct batch *b,
 int cost_parts(struct cost_model *c, const struct batch *b,
                struct cost_parts *out);
 void cost_parts_free(struct cost_parts *p);
+/* Replaces the engine (LLM_EINVAL for models without one); cached prices
+ * are dropped.  e is copied. */
+int cost_set_engine(struct cost_model *c, const struct engine *e);
 /* The engine profile the model prices (NULL for models without one). */
 const struct engine *cost_engine(const struct cost_model *c);
 

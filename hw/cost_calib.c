@@ -63,6 +63,7 @@ struct calibrated {
     int32_t layers, qh, kvh, hd;   /* per GPU, the stage(s) priced */
     double graph_s;                /* one graph replay */
     bool shared_prefix;
+    bool host_loaded;              /* host holds eager.csv */
     struct eager_host host;
     struct op_list list;           /* host model: the iteration's ops */
     struct eager_op *eager_ops;    /* host model: scratch */
@@ -211,8 +212,10 @@ static int cal_init(void *st, const struct cost_env *env,
     shape(c);
     if ((c->sched = attn_sched_create()) == NULL)
         rc = diag_set(d, LLM_ENOMEM, "out of memory");
-    if (!rc && c->eng.exec == ENG_EXEC_EAGER && c->eng.eager_table)
+    if (!rc && c->eng.exec == ENG_EXEC_EAGER && c->eng.eager_table) {
         rc = load_eager(c, dir, path, d);
+        c->host_loaded = rc == LLM_OK;
+    }
     if (rc) {
         attn_sched_destroy(c->sched);
         calib_free(c->tab);
@@ -819,6 +822,19 @@ static int64_t cal_fixed(void *st, const struct batch *b, int64_t gpu_ns)
     return cost_ns_of(s) + cost_ns_of(x);
 }
 
+static int cal_set_engine(void *st, const struct engine *e)
+{
+    struct calibrated *c = st;
+
+    if (e->exec == ENG_EXEC_EAGER && e->eager_table && !c->host_loaded)
+        return LLM_EINVAL;         /* created without eager.csv */
+    c->eng = *e;
+    pick_sets(c);
+    c->graph_s = c->eng.exec == ENG_EXEC_EAGER ? 0 :
+                 calib_launch_s(c->tab, "graph_replay_empty");
+    return LLM_OK;
+}
+
 static void cal_fini(void *st)
 {
     struct calibrated *c = st;
@@ -837,5 +853,6 @@ const struct cost_ops cost_calibrated = {
     .price = cal_price,
     .fixed_ns = cal_fixed,
     .parts = cal_parts,
+    .set_engine = cal_set_engine,
     .fini = cal_fini,
 };

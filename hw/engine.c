@@ -275,15 +275,39 @@ int engine_load(const char *root, const char *spec, const char *device,
     return LLM_OK;
 }
 
-const char *engine_default_id(const char *root, const char *calib_dir)
+bool engine_attn_available(const char *root, const char *calib_dir,
+                           enum engine_attn k, bool decode)
 {
     char probe[1400];
 
+    if (attn_tables[k][0] == '\0')
+        return true;
     if (calib_dir == NULL || calib_dir[0] == '\0')
-        return "reference";
-    snprintf(probe, sizeof(probe), "%s/%s/attn_decode_vllm_triton.csv", root,
-             calib_dir);
-    return access(probe, R_OK) == 0 ? "vllm-triton" : "reference";
+        return false;
+    snprintf(probe, sizeof(probe), "%s/%s/attn_%s_%s.csv", root, calib_dir,
+             decode ? "decode" : "prefill", attn_tables[k]);
+    return access(probe, R_OK) == 0;
+}
+
+const char *engine_default_id(const char *root, const char *calib_dir)
+{
+    return engine_attn_available(root, calib_dir, ENG_ATTN_VLLM, true) &&
+           calib_dir[0] ? "vllm-triton" : "reference";
+}
+
+int engine_resolve(const char *root, const cJSON *v, const char *device,
+                   const char *calib_dir, const char *key, struct engine *e,
+                   struct llm_diag *d)
+{
+    if (v == NULL)
+        return engine_load(root, engine_default_id(root, calib_dir), device,
+                           key, e, d);
+    if (cJSON_IsString(v))
+        return engine_load(root, v->valuestring, device, key, e, d);
+    if (cJSON_IsObject(v))
+        return engine_from_json(v, key, device, e, d);
+    return diag_set(d, LLM_EINVAL, "%s: expected a profile id, a .json file "
+                    "or a profile object", key);
 }
 
 cJSON *engine_to_json(const struct engine *e)

@@ -127,11 +127,23 @@ int engine_from_json(const cJSON *o, const char *path, const char *device,
 int engine_load(const char *root, const char *spec, const char *device,
                 const char *key, struct engine *e, struct llm_diag *d);
 
+/* Whether backend k has its own tables on the device (decode or prefill);
+ * true for the backends that run on FlashAttention-2's. */
+bool engine_attn_available(const char *root, const char *calib_dir,
+                           enum engine_attn k, bool decode);
+
 /* The engine a device runs when the config names none: "vllm-triton"
  * where the device's calibration has vLLM's attention tables, else
  * "reference".  calib_dir: the device's table folder under root ("" for
  * none). */
 const char *engine_default_id(const char *root, const char *calib_dir);
+
+/* The engine of a config: v is its "engine" value -- a string (an id or
+ * file, as engine_load), an object (a profile written inline), or NULL
+ * (engine_default_id for the device).  key names the value in messages. */
+int engine_resolve(const char *root, const cJSON *v, const char *device,
+                   const char *calib_dir, const char *key, struct engine *e,
+                   struct llm_diag *d);
 
 /* A new JSON object of e (structure and parameters), or NULL (no memory). */
 cJSON *engine_to_json(const struct engine *e);
