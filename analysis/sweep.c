@@ -94,6 +94,28 @@ static int read_fixed(struct sweep_spec *sp, struct llm_diag *d)
     return LLM_OK;
 }
 
+int sweep_add_fixed(struct sweep_spec *sp, const char *key,
+                    const char *value, struct llm_diag *d)
+{
+    cJSON *v = cJSON_CreateString(value);
+    char *json = v ? cJSON_PrintUnformatted(v) : NULL, **f;
+    size_t n = 0;
+
+    cJSON_Delete(v);
+    while (sp->fixed && sp->fixed[n])
+        n++;
+    f = json ? realloc(sp->fixed, (n + 2) * sizeof(*f)) : NULL;
+    if (f == NULL) {
+        free(json);
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    }
+    sp->fixed = f;
+    f[n] = assignment(key, json);
+    f[n + 1] = NULL;
+    free(json);
+    return f[n] ? LLM_OK : diag_set(d, LLM_ENOMEM, "out of memory");
+}
+
 static int read_values(struct sweep_param *p, const cJSON *arr,
                        const char *vkey, struct llm_diag *d)
 {

@@ -444,7 +444,7 @@ void run_print_summary(const cJSON *s, const struct scenario *sc)
 static void run_usage(FILE *f)
 {
     fprintf(f, "usage: llmsim run CONFIG [--out DIR] [--seed N] "
-               "[--set key.path=value]... [--quiet]\n");
+               "[--engine ID|FILE] [--set key.path=value]... [--quiet]\n");
 }
 
 int cmd_run(int argc, char **argv)
@@ -453,12 +453,13 @@ int cmd_run(int argc, char **argv)
         { "out", required_argument, NULL, 'o' },
         { "seed", required_argument, NULL, 's' },
         { "set", required_argument, NULL, 'S' },
+        { "engine", required_argument, NULL, 'E' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char **sets = calloc((size_t)argc + 2, sizeof(*sets));
-    char seedset[64];
+    char seedset[64], engset[1100];
     struct run_opts o = { 0 };
     struct llm_diag d = { 0 };
     struct scenario sc;
@@ -473,6 +474,11 @@ int cmd_run(int argc, char **argv)
         switch (ch) {
         case 'o': o.out_dir = optarg; break;
         case 'S': sets[n++] = optarg; break;
+        case 'E':
+            /* a JSON string, so that jcfg_set takes it as one */
+            snprintf(engset, sizeof(engset), "engine=\"%.1000s\"", optarg);
+            sets[n++] = engset;
+            break;
         case 'q': o.quiet = 1; break;
         case 'h': run_usage(stdout); free(sets); return 0;
         case 's':

@@ -34,7 +34,10 @@
     X(shared_prefix)  \
     X(woffload)       \
     X(e2e)            \
-    X(security)
+    X(security)       \
+    X(engine)         \
+    /* one suite a line, each ending in a backslash: adding one edits no
+     * other line */
 
 #define LLM_DECLARE_SUITE(name) Suite *name##_suite(void);
 LLM_SUITES(LLM_DECLARE_SUITE)
