@@ -5,6 +5,7 @@
 #   make SAN=1 test   the same suite under AddressSanitizer and UBSan,
 #                     built with clang (float-cast-overflow, issue 23)
 #   make validate     cost model against measured GPU iteration times
+#   make validate-engines  engine profiles calibrated on 12 batches
 
 CC      ?= cc
 PKGS     = gsl libcjson sqlite3 zlib
@@ -43,7 +44,8 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC = $(sort $(wildcard tests/*.c))
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps run test bench validate validate-e2e clean calib-build mpi
+.PHONY: all deps run test bench validate validate-e2e validate-engines clean \
+        calib-build mpi
 all: deps $(BUILD)/llmsim mpi
 
 deps:
@@ -86,6 +88,11 @@ bench: all
 
 validate: all
 	./$(BUILD)/llmsim validate
+
+# Engine profiles calibrated on twelve measured batches of each engine
+# against the rest (docs/engines.md); exits 1 while a target is missed.
+validate-engines: all
+	./$(BUILD)/llmsim validate-engines
 
 # Exits 1 when a target is missed, after drawing every overlay (gnuplot).
 validate-e2e: all
