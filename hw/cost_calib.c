@@ -28,6 +28,7 @@
  * them to the GPU (prep_base + per sequence + per token).  The
  * excess over the GPU time is reported as fixed time. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,9 +58,25 @@ struct cta_hist {
     int64_t cap, top;
 };
 
+/* What the run priced outside the tables (issue 17): seconds per class
+ * and the dimension that ran out, for cost_extrap_describe. */
+struct xnote {
+    double s[OPC_COUNT];
+    int64_t gemm_n, gemm_k;    /* largest (n, k) the tables lack; 0: none */
+    int64_t gemm_m;            /* largest M beyond a measured shape's grid */
+    int32_t qh, kvh, hd;       /* attention heads the tables lack */
+    bool attn_grid;            /* batch, tokens or context beyond the grid */
+    int32_t ranks;             /* most ranks of a collective without table */
+    bool grouped;              /* grouped GEMMs (MoE): no table */
+    bool elem;                 /* an element-wise op or width not measured */
+};
+
 struct calibrated {
     const struct cost_env *env;
     struct calib *tab;
+    char tables[64];           /* the device whose tables price this one */
+    double x_s;                /* extrapolated seconds of the last price */
+    struct xnote xn;
     enum dtype wdt;
     int64_t fixed_ns;
     bool shared_prefix;
@@ -116,6 +133,33 @@ static void load_decode_sched(struct calibrated *c)
             s->launch >= 0 && s->comb >= 0;
 }
 
+/* The device's own tables, or for a GPU without any a donor's carried to
+ * it (hw/calib.h calib_borrow; the donor by hw/device.h's rule). */
+static int open_tables(struct calibrated *c, const struct cost_env *env,
+                       char *dir, size_t len, const char *path,
+                       struct llm_diag *d)
+{
+    struct device donor;
+    int rc;
+
+    if (env->dev->calib_dir[0] != '\0') {
+        snprintf(dir, len, "%s/%s", env->root, env->dev->calib_dir);
+        snprintf(c->tables, sizeof(c->tables), "%s", env->dev->id);
+        return calib_load(dir, env->dev, &c->tab, d);
+    }
+    if (device_calib_donor(env->root, env->dev, &donor, d) != LLM_OK)
+        return diag_set(d, LLM_EINVAL, "%s.name: device %s has no "
+                        "calibration tables and none to borrow (use "
+                        "\"roofline\")", path, env->dev->id);
+    snprintf(dir, len, "%s/%s", env->root, donor.calib_dir);
+    rc = calib_load(dir, &donor, &c->tab, d);
+    if (rc == LLM_OK) {
+        calib_borrow(c->tab, env->dev);
+        snprintf(c->tables, sizeof(c->tables), "%s", donor.id);
+    }
+    return rc;
+}
+
 static int cal_init(void *st, const struct cost_env *env,
                     const cJSON *params, const char *path,
                     struct llm_diag *d)
@@ -145,16 +189,12 @@ static int cal_init(void *st, const struct cost_env *env,
     }
     if (rc)
         return rc;
-    if (env->dev->calib_dir[0] == '\0')
-        return diag_set(d, LLM_EINVAL, "%s.name: device %s has no "
-                        "calibration tables (use \"roofline\")", path,
-                        env->dev->id);
-    snprintf(dir, sizeof(dir), "%s/%s", env->root, env->dev->calib_dir);
-    rc = calib_load(dir, env->dev, &c->tab, d);
+    rc = open_tables(c, env, dir, sizeof(dir), path, d);
     if (rc)
         return rc;
     c->env = env;
-    c->wdt = env->shard.w_bytes <= 1.0 ? DT_FP8 : DT_BF16;
+    c->wdt = env->shard.w_bytes == 1.0 ? DT_FP8 : DT_BF16;
+    calib_set_kv_bytes(c->tab, ops_kv_elem_bytes(&env->shard));
     load_decode_sched(c);
     c->eager = strcmp(mode, "eager") == 0;
     if (c->eager && (rc = load_eager(c, dir, path, d)) != LLM_OK) {
@@ -574,6 +614,15 @@ static double comm_s(const struct calibrated *c, const struct op *o,
     return cost_roofline_s(c->env->dev, &c->env->shard, o);
 }
 
+/* A linear layer: W4A16 (sub-byte weights, bf16 math) runs fused. */
+static double gemm_s(const struct calibrated *c, const struct op *o,
+                     bool *x)
+{
+    if (o->w_bytes < 1.0 && o->math == DT_BF16)
+        return calib_gemm_w4a16_s(c->tab, o->m, o->n, o->k, x);
+    return calib_gemm_s(c->tab, c->wdt, o->m, o->n, o->k, x);
+}
+
 static double op_s(struct calibrated *c, const struct op *o,
                    const struct batch *b, int32_t *extrap)
 {
@@ -582,7 +631,7 @@ static double op_s(struct calibrated *c, const struct op *o,
 
     switch (o->kind) {
     case OP_GEMM:
-        t = calib_gemm_s(c->tab, c->wdt, o->m, o->n, o->k, &x);
+        t = gemm_s(c, o, &x);
         break;
     case OP_ATTN_DECODE:
         return decode_attn_s(c, o, b, extrap);
@@ -600,6 +649,101 @@ static double op_s(struct calibrated *c, const struct op *o,
     return t;
 }
 
+/* Records operator o, priced outside the tables for t seconds: its time
+ * and which dimension of which table ran out. */
+static void note_extrap(struct calibrated *c, const struct op *o, double t)
+{
+    struct xnote *n = &c->xn;
+
+    c->x_s += t;
+    n->s[op_class_of(o->kind)] += t;
+    switch (o->kind) {
+    case OP_GEMM:
+        if (!calib_gemm_has_shape(c->tab, o->n, o->k)) {
+            if ((double)o->n * o->k > (double)n->gemm_n * n->gemm_k) {
+                n->gemm_n = o->n;
+                n->gemm_k = o->k;
+            }
+        } else if (o->m > n->gemm_m) {
+            n->gemm_m = o->m;
+        }
+        break;
+    case OP_GROUPED_GEMM:
+        n->grouped = true;
+        break;
+    case OP_ATTN_PREFILL:
+    case OP_ATTN_DECODE:
+        if (!calib_attn_has_heads(c->tab, o->q_heads, o->kv_heads,
+                                  o->head_dim)) {
+            n->qh = o->q_heads;
+            n->kvh = o->kv_heads;
+            n->hd = o->head_dim;
+        } else {
+            n->attn_grid = true;
+        }
+        break;
+    case OP_ELEMWISE:
+        n->elem = true;
+        break;
+    default:
+        n->ranks = o->ranks > n->ranks ? o->ranks : n->ranks;
+        if (o->ranks == 0 && c->env->shard.tp > n->ranks)
+            n->ranks = c->env->shard.tp;
+        break;
+    }
+}
+
+/* Appends "; " (unless first) and the formatted text, within len. */
+static void xn_add(char *buf, size_t len, size_t *off, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (*off > 0 && *off + 2 < len) {
+        memcpy(buf + *off, "; ", 3);
+        *off += 2;
+    }
+    if (*off >= len)
+        return;
+    va_start(ap, fmt);
+    *off += (size_t)vsnprintf(buf + *off, len - *off, fmt, ap);
+    va_end(ap);
+}
+
+/* "gemm: n=28672 k=8192 beyond the measured (n, k) shapes; ..." */
+static void cal_describe(void *st, char *buf, size_t len)
+{
+    const struct xnote *n = &((struct calibrated *)st)->xn;
+    size_t off = 0;
+
+    buf[0] = '\0';
+    if (n->gemm_n > 0)
+        xn_add(buf, len, &off, "gemm: n=%lld k=%lld beyond the measured "
+               "(n, k) shapes", (long long)n->gemm_n, (long long)n->gemm_k);
+    if (n->gemm_m > 0)
+        xn_add(buf, len, &off, "gemm: m=%lld beyond the M grid",
+               (long long)n->gemm_m);
+    if (n->grouped)
+        xn_add(buf, len, &off, "grouped GEMMs (MoE experts, MLA): no "
+               "table, roofline");
+    if (n->qh > 0)
+        xn_add(buf, len, &off, "attention: %d q / %d kv heads of %d not "
+               "measured", (int)n->qh, (int)n->kvh, (int)n->hd);
+    if (n->attn_grid)
+        xn_add(buf, len, &off, "attention: batch, tokens or context beyond "
+               "the grid");
+    if (n->ranks > 0)
+        xn_add(buf, len, &off, "collectives at %d ranks: no table%s",
+               (int)n->ranks, n->ranks >= 8 ? " (needs an 8-GPU machine, "
+               "not lent)" : "");
+    if (n->elem)
+        xn_add(buf, len, &off, "element-wise: op or width not measured");
+}
+
+static const char *cal_tables(void *st)
+{
+    return ((struct calibrated *)st)->tables;
+}
+
 /* Prices ops into cls (seconds per class) and, when per_op is not NULL,
  * each operator's own time into per_op (-1: no kernel of its own). */
 static void price_ops(struct calibrated *c, const struct batch *b,
@@ -607,7 +751,7 @@ static void price_ops(struct calibrated *c, const struct batch *b,
                       int32_t *extrap, double *per_op)
 {
     double pre_floor = 0, t;
-    int32_t pre_layers = 0;
+    int32_t pre_layers = 0, n_x;
     size_t i, first_pre = ops->n;
 
     for (i = 0; i < ops->n; i++) {
@@ -628,15 +772,21 @@ static void price_ops(struct calibrated *c, const struct batch *b,
         }
         /* Never below the operator's own roofline (its FLOPs and bytes as
          * models/ops.c counts them). */
+        n_x = *extrap;
         t = op_s(c, o, b, extrap);
         t = t > floor_s ? t : floor_s;
+        if (*extrap > n_x)
+            note_extrap(c, o, o->repeat * t);
         if (per_op != NULL)
             per_op[i] = t;
         cls[op_class_of(o->kind)] += o->repeat * t;
     }
     if (pre_layers > 0) {
+        n_x = *extrap;
         t = prefill_attn_s(c, ops, extrap);
         t = t > pre_floor ? t : pre_floor;
+        if (*extrap > n_x)
+            note_extrap(c, &ops->ops[first_pre], pre_layers * t);
         cls[OPC_ATTN] += pre_layers * t;
         if (per_op != NULL)        /* one varlen kernel for every chunk */
             per_op[first_pre] = t;
@@ -650,9 +800,11 @@ static int cal_price(void *st, const struct batch *b,
     double cls[OPC_COUNT] = { 0 };
     int k;
 
+    c->x_s = 0;
     price_ops(c, b, ops, cls, &out->extrapolated, NULL);
     for (k = 0; k < OPC_COUNT; k++)
         out->class_ns[k] += (int64_t)llround(cls[k] * 1e9);
+    out->extrap_ns += (int64_t)llround(c->x_s * 1e9);
     return LLM_OK;
 }
 
@@ -740,4 +892,6 @@ const struct cost_ops cost_calibrated = {
     .price = cal_price,
     .fixed_ns = cal_fixed,
     .fini = cal_fini,
+    .tables = cal_tables,
+    .describe_extrap = cal_describe,
 };
