@@ -47,14 +47,18 @@ static int parse_sched(const cJSON *o, const char *path, struct pool *p,
     return rc;
 }
 
+/* A pool's memory, its activations sized by the budgets its scheduler
+ * runs with (policies/registry.h registry_sched_limits), as a run's. */
 static int plan_pool(struct pool *p, const struct model *m, double util,
                      int32_t block_tokens, int32_t mml, struct llm_diag *d)
 {
     struct mem_limits lim = { .total_bytes = p->dev.mem_bytes, .util = util,
-        .token_budget = mml > 2048 ? mml : 2048, .max_seqs = 256,
         .block_tokens = block_tokens, .reserve_bytes = -1 };
+    int rc = registry_sched_limits(p->sched, p->sched_params, p->sched_path,
+                                   mml, &lim.token_budget, &lim.max_seqs, d);
 
-    return memplan_check(m, &p->shard, &lim, mml, p->dev.id, &p->mem, d);
+    return rc ? rc : memplan_check(m, &p->shard, &lim, mml, p->dev.id,
+                                   &p->mem, d);
 }
 
 /* ops_check_shard names "hardware.tp" (the scenario's section); a pool's

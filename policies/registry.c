@@ -1,6 +1,7 @@
 #include "policies/registry.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Adding a policy: define its ops in its own file and add one line here. */
@@ -57,5 +58,24 @@ const type *fn(const char *name, const char *path, struct llm_diag *d)       \
 }
 
 REGISTRY_FIND(registry_sched, struct sched_ops, scheds, "scheduler")
+
+int registry_sched_limits(const struct sched_ops *ops, const cJSON *params,
+                          const char *path, int32_t max_model_len,
+                          int64_t *tokens, int64_t *seqs,
+                          struct llm_diag *d)
+{
+    void *st = calloc(1, ops->state_size + 1);
+    int rc = st ? ops->init(st, params, path, d)
+                : diag_set(d, LLM_ENOMEM, "out of memory");
+
+    *tokens = max_model_len > 2048 ? max_model_len : 2048;
+    *seqs = 256;
+    if (rc == LLM_OK && ops->limits)
+        ops->limits(st, max_model_len, tokens, seqs);
+    if (rc == LLM_OK && ops->fini)
+        ops->fini(st);
+    free(st);
+    return rc;
+}
 REGISTRY_FIND(registry_kv, struct kv_ops, kvs, "KV manager")
 REGISTRY_FIND(registry_router, struct router_ops, routers, "router")
