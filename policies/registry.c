@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim/jcfg.h"
+
 /* Adding a policy: define its ops in its own file and add one line here. */
 static const struct sched_ops *const scheds[] = {
     &sched_vllm,
@@ -70,8 +72,15 @@ int registry_sched_limits(const struct sched_ops *ops, const cJSON *params,
 
     *tokens = max_model_len > 2048 ? max_model_len : 2048;
     *seqs = 256;
-    if (rc == LLM_OK && ops->limits)
+    if (rc == LLM_OK && ops->limits) {
         ops->limits(st, max_model_len, tokens, seqs);
+    } else if (rc == LLM_OK && params != NULL) {
+        /* no limits method: the keys as given (init has checked them) */
+        jcfg_int(params, path, "max_num_batched_tokens", false, 1, 1 << 30,
+                 tokens, NULL);
+        jcfg_int(params, path, "max_num_seqs", false, 1, 1 << 20, seqs,
+                 NULL);
+    }
     if (rc == LLM_OK && ops->fini)
         ops->fini(st);
     free(st);
