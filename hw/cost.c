@@ -156,13 +156,16 @@ void cost_warn_extrap(const struct cost_model *c, int64_t extrap_ns,
                       int64_t total_ns)
 {
     char why[512];
+    double pct;
 
     if (extrap_ns <= 0 || total_ns <= 0)
         return;
+    pct = 100.0 * (double)extrap_ns / (double)total_ns;
     cost_extrap_describe(c, why, sizeof(why));
-    fprintf(stderr, "llmsim: warning: %.1f%% of GPU time priced outside "
-            "the measured tables (%s)\n",
-            100.0 * (double)extrap_ns / (double)total_ns,
+    /* two significant digits below 0.1%, so a small share never reads 0 */
+    fprintf(stderr, "llmsim: warning: %.*f%% of GPU time priced outside "
+            "the measured tables (%s)\n", pct >= 0.1 ? 1 :
+            (int)fmin(12, 1 - floor(log10(pct))), pct,
             why[0] ? why : "see docs/cost-model.md");
 }
 
