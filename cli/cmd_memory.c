@@ -14,6 +14,7 @@
 #include "models/memplan.h"
 #include "models/model.h"
 #include "models/ops.h"
+#include "policies/registry.h"
 #include "sim/jcfg.h"
 #include "sim/paths.h"
 
@@ -23,7 +24,8 @@ static const char USAGE[] =
     "usage: llmsim memory --model ID --hw ID [--tp N] [--pp N] [--ep N]\n"
     "                     [--ep-alltoall] [--dtype T] [--kv-dtype T]\n"
     "                     [--gpu-memory-utilization F]\n"
-    "                     [--max-num-batched-tokens N] [--max-num-seqs N]\n"
+    "                     [--scheduler NAME] [--max-num-batched-tokens N]\n"
+    "                     [--max-num-seqs N]\n"
     "                     [--max-model-len N] [--block-tokens N]\n"
     "                     [--reserve-gib F] [--cuda-graph-gib F]\n"
     "                     [--gpu-memory-gib F] [--json]\n"
@@ -31,7 +33,7 @@ static const char USAGE[] =
     "[--force]\n";
 
 struct mem_opts {
-    const char *model, *hw, *dtype, *kv_dtype, *import, *id, *out;
+    const char *model, *hw, *dtype, *kv_dtype, *import, *id, *out, *sched;
     int64_t tp, pp, ep, tokens, seqs, max_len, block;
     double util, reserve_gib, graph_gib, mem_gib;
     bool a2a, json, force;
@@ -89,6 +91,7 @@ static const struct option longopts[] = {
     { "gpu-memory-utilization", required_argument, NULL, 'u' },
     { "max-num-batched-tokens", required_argument, NULL, 'b' },
     { "max-num-seqs", required_argument, NULL, 's' },
+    { "scheduler", required_argument, NULL, 'S' },
     { "max-model-len", required_argument, NULL, 'l' },
     { "block-tokens", required_argument, NULL, 'B' },
     { "reserve-gib", required_argument, NULL, 'r' },
@@ -145,6 +148,7 @@ static int set_opt(struct mem_opts *o, int ch, const char *v, FILE *err)
     case 'w': o->hw = v; return 0;
     case 'd': o->dtype = v; return 0;
     case 'k': o->kv_dtype = v; return 0;
+    case 'S': o->sched = v; return 0;
     case 'i': o->import = v; return 0;
     case 'I': o->id = v; return 0;
     case 'o': o->out = v; return 0;
@@ -165,7 +169,7 @@ static int parse_args(int argc, char **argv, struct mem_opts *o, FILE *err)
     int ch, rc = 0;
 
     *o = (struct mem_opts){ .dtype = "bf16", .tp = 1, .pp = 1, .ep = 1,
-                            .tokens = 8192, .seqs = 256, .block = 16,
+                            .sched = "vllm", .block = 16,
                             .util = 0.9, .reserve_gib = -1 };
     optind = 0;
     opterr = 0;
@@ -360,6 +364,30 @@ static int load_inputs(const struct mem_opts *o, struct model *m,
     return fail(err, diag_exit_status(rc), msg);
 }
 
+/* The token and sequence budgets: the flags where given, else those the
+ * scheduler runs with by default (registry_sched_limits), as `llmsim run`
+ * sizes them. */
+static int budgets(const struct mem_opts *o, int64_t max_len, int64_t *tokens,
+                   int64_t *seqs, FILE *err)
+{
+    struct llm_diag d = { .file = "--scheduler" };
+    const struct sched_ops *ops = registry_sched(o->sched, "scheduler", &d);
+    int rc = ops ? registry_sched_limits(ops, NULL, "scheduler",
+                                         (int32_t)max_len, tokens, seqs, &d)
+                 : LLM_EINVAL;
+
+    if (rc) {
+        char msg[1200];
+        diag_format(&d, msg, sizeof(msg));
+        return fail(err, diag_exit_status(rc), msg);
+    }
+    if (o->tokens > 0)
+        *tokens = o->tokens;
+    if (o->seqs > 0)
+        *seqs = o->seqs;
+    return 0;
+}
+
 static int do_plan(const struct mem_opts *o, FILE *out, FILE *err)
 {
     struct llm_diag d = { 0 };
@@ -368,14 +396,17 @@ static int do_plan(const struct mem_opts *o, FILE *out, FILE *err)
     struct shard s;
     struct mem_plan p;
     struct mem_limits lim;
+    int64_t tok = 0, seqs = 0;
     int rc = load_inputs(o, &m, &dev, err);
 
     if (!rc) rc = shard_of(o, &s, err);
+    if (!rc) rc = budgets(o, o->max_len ? o->max_len : m.max_context,
+                          &tok, &seqs, err);
     if (rc)
         return rc;
     lim = (struct mem_limits){
         .total_bytes = o->mem_gib > 0 ? o->mem_gib * GIB : dev.mem_bytes,
-        .util = o->util, .token_budget = o->tokens, .max_seqs = o->seqs,
+        .util = o->util, .token_budget = tok, .max_seqs = seqs,
         .block_tokens = (int32_t)o->block,
         .reserve_bytes = o->reserve_gib >= 0 ? o->reserve_gib * GIB : -1,
         .cuda_graph_bytes = o->graph_gib * GIB };

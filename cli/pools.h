@@ -58,6 +58,7 @@ struct pool {
                                        decode half */
     double ridge_tokens;          /* roofline ridge for the SM split */
     int64_t extrapolated;
+    int64_t extrap_ns, priced_ns; /* extrapolated and all priced time */
 };
 
 /* One replica's runtime context: its pool and, for semi-PD, its half. */
@@ -100,6 +101,11 @@ int pools_start(struct pools *ps, const struct model *m,
 void pools_stop(struct pools *ps);
 void pools_iteration(struct pools *ps, const struct iter_record *rec);
 int64_t pools_extrapolated(const struct pools *ps);
+/* Sums every pool's extrapolated and priced nanoseconds into *x_ns and
+ * *tot_ns (added to what they hold); returns the cost model of the pool
+ * with the most extrapolated time (NULL: none), for its description. */
+const struct cost_model *pools_extrap(const struct pools *ps, int64_t *x_ns,
+                                      int64_t *tot_ns);
 /* Adds the "cluster" object to summary. */
 void pools_summary(struct pools *ps, const struct sim_stats *st,
                    const struct cluster_stats *cs, cJSON *summary);

@@ -27,6 +27,7 @@ struct run_ctx {
      * written: reading a million rows back costs more than keeping them. */
     struct summary_reqs reqs;
     int64_t extrapolated;
+    int64_t extrap_ns, priced_ns;  /* issue 17: share priced off-table */
     struct energy_power power;   /* the device's power states */
     bool has_power;
     struct energy_meter energy;
@@ -42,6 +43,8 @@ static int price(void *ctx, const struct batch *b, int64_t *ns)
 
     *ns = bd.total_ns;
     c->extrapolated += bd.extrapolated;
+    c->extrap_ns += bd.extrap_ns;
+    c->priced_ns += bd.total_ns;
     return rc;
 }
 
@@ -285,6 +288,40 @@ static int publish_summary(const char *dir, const char *tmp,
                     "removed with it)", tmp, final, strerror(e));
 }
 
+/* Of all priced time (the replicas' and the pools'), the share priced
+ * outside the measured tables; *model, when not NULL, gets the cost model
+ * whose description names the dimensions that ran out. */
+static double extrap_totals(const struct run_ctx *c, int64_t *x_ns,
+                            int64_t *tot_ns, const struct cost_model **model)
+{
+    const struct cost_model *pm;
+
+    *x_ns = c->extrap_ns;
+    *tot_ns = c->priced_ns;
+    pm = pools_extrap(&c->sc->pools, x_ns, tot_ns);
+    if (model)
+        *model = c->extrap_ns > 0 || pm == NULL ? c->cost : pm;
+    return *tot_ns > 0 ? (double)*x_ns / (double)*tot_ns : 0;
+}
+
+static double extrap_share(const struct run_ctx *c)
+{
+    int64_t x, t;
+
+    return extrap_totals(c, &x, &t, NULL);
+}
+
+/* The run's one warning line (hw/cost.h cost_warn_extrap). */
+static void warn_extrap(const struct run_ctx *c)
+{
+    const struct cost_model *m;
+    int64_t x, t;
+
+    extrap_totals(c, &x, &t, &m);
+    if (m != NULL)
+        cost_warn_extrap(m, x, t);
+}
+
 static int finish(struct run_ctx *c, const struct run_opts *o,
                   const char *dir,
                   const struct sim_stats *st, cJSON **summary,
@@ -305,10 +342,13 @@ static int finish(struct run_ctx *c, const struct run_opts *o,
     cJSON_AddNumberToObject(*summary, "cost_extrapolated_ops",
                             (double)(c->extrapolated +
                                      pools_extrapolated(&c->sc->pools)));
+    cJSON_AddNumberToObject(*summary, "cost_extrapolated_share",
+                            extrap_share(c));
     cJSON_AddNumberToObject(*summary, "kv_blocks", (double)c->sc->mem.kv_blocks);
     if (c->sc->kv->stats)
         add_prefix_cache(*summary, st);
     cJSON_AddStringToObject(*summary, "cost_model", cost_name(c->cost));
+    cJSON_AddStringToObject(*summary, "cost_tables", cost_tables(c->cost));
     cJSON_AddNumberToObject(*summary, "swap_out_bytes", st->swap_out_bytes);
     cJSON_AddNumberToObject(*summary, "swap_in_bytes", st->swap_in_bytes);
     cJSON_AddNumberToObject(*summary, "host_link_busy_s",
@@ -361,6 +401,8 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
         rc = simulate(&c, &st, d);
     if (!rc)
         rc = finish(&c, o, dir, &st, summary, d);
+    if (!rc)
+        warn_extrap(&c);
     if (rc) {
         cJSON_Delete(*summary);
         *summary = NULL;
@@ -394,11 +436,17 @@ void run_print_summary(const cJSON *s, const struct scenario *sc)
     static const char *const cols[] = { "mean", "p50", "p90", "p95", "p99" };
     size_t i, j;
 
+    const char *tab = cJSON_GetStringValue(cJSON_GetObjectItem(s,
+                                                               "cost_tables"));
+
     printf("%s: %s on %d x %s (tp %d, pp %d, %d replica%s), scheduler %s, "
-           "cost model %s\n", sc->name, sc->model.id, sc->num_gpus,
+           "cost model %s", sc->name, sc->model.id, sc->num_gpus,
            sc->dev.id, sc->shard.tp, sc->shard.pp > 0 ? sc->shard.pp : 1,
            sc->replicas, sc->replicas == 1 ? "" : "s", sc->sched->name,
            cJSON_GetStringValue(cJSON_GetObjectItem(s, "cost_model")));
+    if (tab != NULL && tab[0] != '\0' && strcmp(tab, sc->dev.id) != 0)
+        printf(" (tables borrowed from %s)", tab);
+    printf("\n");
     printf("requests   %.0f completed, %.0f rejected, %.0f preemptions, "
            "%.1f s simulated\n", num(s, "requests_completed", NULL),
            num(s, "requests_rejected", NULL), num(s, "preemptions", NULL),

@@ -303,20 +303,14 @@ static int parse_rest(struct scenario *sc, struct llm_diag *d)
     return LLM_OK;
 }
 
-/* The scheduler's batch limits size the activation reserve. */
-static void sched_limits(const struct scenario *sc, int64_t *tokens,
-                         int64_t *seqs)
+/* The scheduler's batch limits size the activation reserve: the budgets
+ * it actually runs with, its own defaults where a key is absent (the same
+ * figures `llmsim memory --scheduler` and the pools use). */
+static int sched_limits(const struct scenario *sc, int64_t *tokens,
+                        int64_t *seqs, struct llm_diag *d)
 {
-    *tokens = 0;
-    *seqs = 256;
-    if (sc->sched_params) {
-        jcfg_int(sc->sched_params, "scheduler", "max_num_batched_tokens",
-                 false, 1, 1 << 30, tokens, NULL);
-        jcfg_int(sc->sched_params, "scheduler", "max_num_seqs", false, 1,
-                 1 << 20, seqs, NULL);
-    }
-    if (*tokens == 0)
-        *tokens = sc->max_model_len > 2048 ? sc->max_model_len : 2048;
+    return registry_sched_limits(sc->sched, sc->sched_params, "scheduler",
+                                 sc->max_model_len, tokens, seqs, d);
 }
 
 /* With attention offloading the KV lives on the offload device: the GPU
@@ -468,10 +462,8 @@ int scenario_load(const char *path, const char *const *sets,
     if (!rc) { d->file = path; rc = parse_hardware(sc, d); }
     if (!rc) rc = parse_policies(sc, d);
     if (!rc) rc = parse_rest(sc, d);
-    if (!rc) {
-        sched_limits(sc, &tokens, &seqs);
-        rc = scenario_plan_memory(sc, tokens, seqs, d);
-    }
+    if (!rc) rc = sched_limits(sc, &tokens, &seqs, d);
+    if (!rc) rc = scenario_plan_memory(sc, tokens, seqs, d);
     if (!rc) rc = validate_plugins(sc, d);
     if (!rc) rc = load_pools(sc, d);
     return rc;

@@ -124,7 +124,8 @@ static void add_energy(cJSON *o, const struct energy_power *pw,
     cJSON_AddStringToObject(o, "power_source", pw->source);
 }
 
-static cJSON *answer(const struct cost_breakdown *bd)
+/* borrowed: the device whose tables priced it, when not --hw's own. */
+static cJSON *answer(const struct cost_breakdown *bd, const char *borrowed)
 {
     static const char *const names[OPC_COUNT] = { "gemm_ms", "attention_ms",
         "communication_ms", "other_ms" };
@@ -137,11 +138,13 @@ static cJSON *answer(const struct cost_breakdown *bd)
     cJSON_AddNumberToObject(o, "fixed_ms", (double)bd->fixed_ns / 1e6);
     if (bd->extrapolated)
         cJSON_AddNumberToObject(o, "extrapolated_ops", bd->extrapolated);
+    if (borrowed != NULL)
+        cJSON_AddStringToObject(o, "tables_from", borrowed);
     return o;
 }
 
 struct step_opts {
-    const char *model, *hw, *dtype, *cost, *engine;
+    const char *model, *hw, *dtype, *kv_dtype, *cost, *engine;
     int tp;
     bool eager;                /* cost_model.execution "eager" */
 };
@@ -153,6 +156,7 @@ static int step_parse_args(int argc, char **argv, struct step_opts *o)
         { "hw", required_argument, NULL, 'w' },
         { "tp", required_argument, NULL, 't' },
         { "dtype", required_argument, NULL, 'd' },
+        { "kv-dtype", required_argument, NULL, 'k' },
         { "cost", required_argument, NULL, 'c' },
         { "eager", no_argument, NULL, 'e' },
         { "engine", required_argument, NULL, 'E' },
@@ -164,11 +168,12 @@ static int step_parse_args(int argc, char **argv, struct step_opts *o)
 
     *o = (struct step_opts){ .dtype = "bf16", .tp = 1 };
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "m:w:t:d:c:e", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "m:w:t:d:k:c:e", longopts, NULL)) != -1) {
         switch (ch) {
         case 'm': o->model = optarg; break;
         case 'w': o->hw = optarg; break;
         case 'd': o->dtype = optarg; break;
+        case 'k': o->kv_dtype = optarg; break;
         case 'c': o->cost = optarg; break;
         case 'e': o->eager = true; break;
         case 'E': o->engine = optarg; break;
@@ -187,8 +192,8 @@ static int step_parse_args(int argc, char **argv, struct step_opts *o)
     }
     if (o->model == NULL || o->hw == NULL || optind != argc) {
         fprintf(stderr, "usage: llmsim step --model ID --hw ID [--tp N] "
-                "[--dtype bf16|fp8] [--cost NAME] [--eager] [--engine ID|FILE] "
-                "< batches.jsonl\n");
+                "[--dtype T] [--kv-dtype T] [--cost NAME] [--eager] "
+                "[--engine ID|FILE] < batches.jsonl\n");
         return 2;
     }
     return 0;
@@ -197,12 +202,13 @@ static int step_parse_args(int argc, char **argv, struct step_opts *o)
 /* Reads stdin line by line; one answer or one error per line.  pw NULL:
  * the device's energy is unknown. */
 static int step_loop(struct cost_model *cm, const struct energy_power *pw,
-                     int tp)
+                     int tp, const char *borrowed)
 {
     char *line = NULL;
     size_t cap = 0;
     long lineno = 0;
     int status = 0;
+    int64_t x_ns = 0, tot_ns = 0;
     struct batch b;
 
     batch_init(&b);
@@ -228,7 +234,9 @@ static int step_loop(struct cost_model *cm, const struct energy_power *pw,
             status = 2;
             continue;
         }
-        ans = answer(&bd);
+        x_ns += bd.extrap_ns;
+        tot_ns += bd.total_ns;
+        ans = answer(&bd, borrowed);
         add_energy(ans, pw, &b, bd.total_ns, tp);
         text = cJSON_PrintUnformatted(ans);
         printf("%s\n", text);
@@ -238,6 +246,7 @@ static int step_loop(struct cost_model *cm, const struct energy_power *pw,
     }
     free(line);
     batch_free(&b);
+    cost_warn_extrap(cm, x_ns, tot_ns);   /* one line for the session */
     return status;
 }
 
@@ -252,7 +261,8 @@ int cmd_step(int argc, char **argv)
     struct energy_power pw;
     struct engine eng;
     cJSON *params = NULL, *spec = NULL;
-    enum dtype w;
+    enum dtype w, kv;
+    const char *tab;
     char msg[1200];
     int rc = step_parse_args(argc, argv, &o);
 
@@ -262,11 +272,17 @@ int cmd_step(int argc, char **argv)
         fprintf(stderr, "llmsim step: --dtype: unknown \"%s\"\n", o.dtype);
         return 2;
     }
+    if (!dtype_parse(o.kv_dtype ? o.kv_dtype : "bf16", &kv)) {
+        fprintf(stderr, "llmsim step: --kv-dtype: unknown \"%s\"\n",
+                o.kv_dtype);
+        return 2;
+    }
     rc = model_find(llm_root(), o.model, &m, &d);
     if (!rc) rc = device_find(llm_root(), o.hw, &dev, &d);
     env = (struct cost_env){ .model = &m, .dev = &dev, .root = llm_root(),
         .shard = { .tp = o.tp, .w_bytes = dtype_bytes(w), .a_bytes = 2,
-                   .kv_bytes = 2 } };
+                   .kv_bytes = dtype_bytes(kv), .w_dtype = w,
+                   .kv_dtype = kv } };
     if (!rc) { d.file = "--tp"; rc = ops_check_shard(&m, &env.shard, &d); }
     if (!rc && o.engine && (spec = cJSON_CreateString(o.engine)) == NULL)
         rc = diag_set(&d, LLM_ENOMEM, "out of memory");
@@ -292,7 +308,9 @@ int cmd_step(int argc, char **argv)
         return diag_exit_status(rc);
     }
     d = (struct llm_diag){ 0 };
-    rc = step_loop(cm, energy_power_of(&dev, &pw, &d) ? NULL : &pw, o.tp);
+    tab = cost_tables(cm);
+    rc = step_loop(cm, energy_power_of(&dev, &pw, &d) ? NULL : &pw, o.tp,
+                   tab[0] != '\0' && strcmp(tab, dev.id) != 0 ? tab : NULL);
     cost_destroy(cm);
     cJSON_Delete(params);
     return rc;

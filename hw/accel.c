@@ -240,7 +240,7 @@ static double offload_attn_s(const struct accel *a, const struct op *o)
 
 static bool free_kernel(const struct op *o)
 {
-    return named(o, "dequant_w4") || named(o, "act_quant");
+    return named(o, "act_quant");
 }
 
 static void add(struct split *s, enum op_class c, bool host, double sec)

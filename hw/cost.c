@@ -28,6 +28,7 @@ struct memo_entry {
     int64_t tokens, rows;          /* tokens 0: empty slot */
     int64_t class_ns[OPC_COUNT];
     int32_t extrapolated;
+    int64_t extrap_ns;
 };
 
 struct cost_model {
@@ -57,14 +58,18 @@ static const struct cost_ops *find(const char *name, const char *path,
     return NULL;
 }
 
-/* The default: calibrated where the device's tables exist. */
+/* The default: calibrated where the device's tables exist, or where a
+ * GPU without them can borrow a donor's (never a GPU at its peak). */
 static const char *default_model(const struct cost_env *env)
 {
     char probe[1200];
+    struct device donor;
+    struct llm_diag quiet = { 0 };
     FILE *f;
 
     if (env->dev->calib_dir[0] == '\0')
-        return "roofline";
+        return device_calib_donor(env->root, env->dev, &donor, &quiet)
+                   == LLM_OK ? "calibrated" : "roofline";
     snprintf(probe, sizeof(probe), "%s/%s/gemm_bf16.csv", env->root,
              env->dev->calib_dir);
     f = fopen(probe, "r");
@@ -133,6 +138,37 @@ const char *cost_name(const struct cost_model *c)
     return c->ops->name;
 }
 
+const char *cost_tables(const struct cost_model *c)
+{
+    return c->ops->tables ? c->ops->tables(c->st) : "";
+}
+
+void cost_extrap_describe(const struct cost_model *c, char *buf, size_t len)
+{
+    if (len == 0)
+        return;
+    buf[0] = '\0';
+    if (c->ops->describe_extrap)
+        c->ops->describe_extrap(c->st, buf, len);
+}
+
+void cost_warn_extrap(const struct cost_model *c, int64_t extrap_ns,
+                      int64_t total_ns)
+{
+    char why[512];
+    double pct;
+
+    if (extrap_ns <= 0 || total_ns <= 0)
+        return;
+    pct = 100.0 * (double)extrap_ns / (double)total_ns;
+    cost_extrap_describe(c, why, sizeof(why));
+    /* two significant digits below 0.1%, so a small share never reads 0 */
+    fprintf(stderr, "llmsim: warning: %.*f%% of GPU time priced outside "
+            "the measured tables (%s)\n", pct >= 0.1 ? 1 :
+            (int)fmin(12, 1 - floor(log10(pct))), pct,
+            why[0] ? why : "see docs/cost-model.md");
+}
+
 bool cost_shared_prefix(const cJSON *params)
 {
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(params,
@@ -179,9 +215,11 @@ static int price_dense(struct cost_model *c, const struct batch *b,
         e->rows = rows;
         memcpy(e->class_ns, part.class_ns, sizeof(e->class_ns));
         e->extrapolated = part.extrapolated;
+        e->extrap_ns = part.extrap_ns;
     }
     memcpy(out->class_ns, e->class_ns, sizeof(out->class_ns));
     out->extrapolated = e->extrapolated;
+    out->extrap_ns = e->extrap_ns;
     return LLM_OK;
 }
 

@@ -26,6 +26,7 @@ struct cost_breakdown {
     int64_t class_ns[OPC_COUNT];   /* gemm, attention, communication, other */
     int64_t fixed_ns;              /* launch/graph replay, CPU, sampling */
     int32_t extrapolated;          /* operators priced outside the tables */
+    int64_t extrap_ns;             /* of total_ns, their time (issue 17) */
 };
 
 struct attn_offload;
@@ -95,18 +96,37 @@ struct cost_ops {
     int (*parts)(void *st, const struct batch *b, const struct op_list *ops,
                  struct cost_parts *out);
     void (*fini)(void *st);
+    /* Optional: the id of the device whose tables price this one. */
+    const char *(*tables)(void *st);
+    /* Optional: which table dimensions the prices so far ran out of. */
+    void (*describe_extrap)(void *st, char *buf, size_t len);
 };
 
 struct cost_model;
 
 /* Creates the model named by params' "name" (default: "calibrated" when
- * the device has calibration tables, else "roofline").  Borrows env's
+ * the device has calibration tables or is a GPU that can borrow a
+ * donor's, else "roofline").  Borrows env's
  * pointees for its lifetime. */
 int cost_create(const struct cost_env *env, const cJSON *params,
                 const char *path, struct cost_model **out,
                 struct llm_diag *d);
 void cost_destroy(struct cost_model *c);
 const char *cost_name(const struct cost_model *c);
+/* The device whose measured tables price this model ("" for a model
+ * without tables: roofline, accel, fixed).  Differs from the env's device
+ * when its tables are borrowed (hw/calib.h calib_borrow). */
+const char *cost_tables(const struct cost_model *c);
+/* One line naming the table dimensions that ran out in every price so
+ * far ("" when none): "gemm: n=28672 k=8192 beyond ...; collectives at 8
+ * ranks: ...". */
+void cost_extrap_describe(const struct cost_model *c, char *buf,
+                          size_t len);
+/* The stderr warning of a run or a step session, or nothing when
+ * extrap_ns is 0: "llmsim: warning: 12.4% of GPU time priced outside the
+ * measured tables (...)", with share = extrap_ns / total_ns. */
+void cost_warn_extrap(const struct cost_model *c, int64_t extrap_ns,
+                      int64_t total_ns);
 /* Whether params (a cost_model object, may be NULL) turn on
  * shared_prefix_attention, so the replicas must fill batch.shared. */
 bool cost_shared_prefix(const cJSON *params);

@@ -39,6 +39,7 @@
  * layer of dispatch_us each, pipelined the same way.  The excess over the
  * GPU time is reported as fixed time. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,9 +55,25 @@ struct eager_host {
     double prep_s, prep_seq_s, prep_tok_s;
 };
 
+/* What the run priced outside the tables (issue 17): seconds per class
+ * and the dimension that ran out, for cost_extrap_describe. */
+struct xnote {
+    double s[OPC_COUNT];
+    int64_t gemm_n, gemm_k;    /* largest (n, k) the tables lack; 0: none */
+    int64_t gemm_m;            /* largest M beyond a measured shape's grid */
+    int32_t qh, kvh, hd;       /* attention heads the tables lack */
+    bool attn_grid;            /* batch, tokens or context beyond the grid */
+    int32_t ranks;             /* most ranks of a collective without table */
+    bool grouped;              /* grouped GEMMs (MoE): no table */
+    bool elem;                 /* an element-wise op or width not measured */
+};
+
 struct calibrated {
     const struct cost_env *env;
     struct calib *tab;
+    char tables[64];           /* the device whose tables price this one */
+    double x_s;                /* extrapolated seconds of the last price */
+    struct xnote xn;
     struct engine eng;
     enum dtype wdt;
     int pre_set, dec_set;          /* attention tables (calib_attn_set) */
@@ -156,6 +173,33 @@ static int read_keys(struct calibrated *c, const cJSON *params,
     return LLM_OK;
 }
 
+/* The device's own tables, or for a GPU without any a donor's carried to
+ * it (hw/calib.h calib_borrow; the donor by hw/device.h's rule). */
+static int open_tables(struct calibrated *c, const struct cost_env *env,
+                       char *dir, size_t len, const char *path,
+                       struct llm_diag *d)
+{
+    struct device donor;
+    int rc;
+
+    if (env->dev->calib_dir[0] != '\0') {
+        snprintf(dir, len, "%s/%s", env->root, env->dev->calib_dir);
+        snprintf(c->tables, sizeof(c->tables), "%s", env->dev->id);
+        return calib_load(dir, env->dev, &c->tab, d);
+    }
+    if (device_calib_donor(env->root, env->dev, &donor, d) != LLM_OK)
+        return diag_set(d, LLM_EINVAL, "%s.name: device %s has no "
+                        "calibration tables and none to borrow (use "
+                        "\"roofline\")", path, env->dev->id);
+    snprintf(dir, len, "%s/%s", env->root, donor.calib_dir);
+    rc = calib_load(dir, &donor, &c->tab, d);
+    if (rc == LLM_OK) {
+        calib_borrow(c->tab, env->dev);
+        snprintf(c->tables, sizeof(c->tables), "%s", donor.id);
+    }
+    return rc;
+}
+
 /* The profile's attention backends' table sets; a backend the device has
  * no tables for runs on FlashAttention-2's (its scale carries the rest). */
 static void pick_sets(struct calibrated *c)
@@ -197,16 +241,12 @@ static int cal_init(void *st, const struct cost_env *env,
     rc = read_keys(c, params, path, d);
     if (rc)
         return rc;
-    if (env->dev->calib_dir[0] == '\0')
-        return diag_set(d, LLM_EINVAL, "%s.name: device %s has no "
-                        "calibration tables (use \"roofline\")", path,
-                        env->dev->id);
-    snprintf(dir, sizeof(dir), "%s/%s", env->root, env->dev->calib_dir);
-    rc = calib_load(dir, env->dev, &c->tab, d);
+    rc = open_tables(c, env, dir, sizeof(dir), path, d);
     if (rc)
         return rc;
     c->env = env;
-    c->wdt = env->shard.w_bytes <= 1.0 ? DT_FP8 : DT_BF16;
+    c->wdt = env->shard.w_bytes == 1.0 ? DT_FP8 : DT_BF16;
+    calib_set_kv_bytes(c->tab, ops_kv_elem_bytes(&env->shard));
     load_decode_sched(c);
     pick_sets(c);
     shape(c);
@@ -342,28 +382,34 @@ static double elem_s(const struct calibrated *c, const struct op *o,
 
 /* --------------------------------------------------------------- GEMMs */
 
+/* One linear layer of n outputs: W4A16 (sub-byte weights, bf16 math)
+ * runs fused. */
+static double linear_s(const struct calibrated *c, const struct op *o,
+                       int64_t n, bool *x)
+{
+    if (o->w_bytes < 1.0 && o->math == DT_BF16)
+        return calib_gemm_w4a16_s(c->tab, o->m, n, o->k, x);
+    return calib_gemm_s(c->tab, c->wdt, o->m, n, o->k, x);
+}
+
 /* A GEMM as the profile runs it: the fused QKV or gate/up projection as
  * one GEMM or one per projection (Hugging Face's q_proj, k_proj, v_proj;
  * gate_proj, up_proj). */
 static double gemm_s(const struct calibrated *c, const struct op *o,
                      int32_t *kernels, bool *x)
 {
-    const struct calib *t = c->tab;
-
     *kernels = 1;
     if (c->eng.qkv_separate && strcmp(o->name, "qkv") == 0 &&
         o->n == (int64_t)(c->qh + 2 * c->kvh) * c->hd) {
         *kernels = 3;
-        return calib_gemm_s(t, c->wdt, o->m, (int64_t)c->qh * c->hd, o->k,
-                            x) +
-               2 * calib_gemm_s(t, c->wdt, o->m, (int64_t)c->kvh * c->hd,
-                                o->k, x);
+        return linear_s(c, o, (int64_t)c->qh * c->hd, x) +
+               2 * linear_s(c, o, (int64_t)c->kvh * c->hd, x);
     }
     if (c->eng.gate_up_separate && strcmp(o->name, "gate_up") == 0) {
         *kernels = 2;
-        return 2 * calib_gemm_s(t, c->wdt, o->m, o->n / 2, o->k, x);
+        return 2 * linear_s(c, o, o->n / 2, x);
     }
-    return calib_gemm_s(t, c->wdt, o->m, o->n, o->k, x);
+    return linear_s(c, o, o->n, x);
 }
 
 /* ------------------------------------------------------------ attention */
@@ -572,6 +618,101 @@ static double op_s(struct calibrated *c, const struct op *o,
     return t;
 }
 
+/* Records operator o, priced outside the tables for t seconds: its time
+ * and which dimension of which table ran out. */
+static void note_extrap(struct calibrated *c, const struct op *o, double t)
+{
+    struct xnote *n = &c->xn;
+
+    c->x_s += t;
+    n->s[op_class_of(o->kind)] += t;
+    switch (o->kind) {
+    case OP_GEMM:
+        if (!calib_gemm_has_shape(c->tab, o->n, o->k)) {
+            if ((double)o->n * o->k > (double)n->gemm_n * n->gemm_k) {
+                n->gemm_n = o->n;
+                n->gemm_k = o->k;
+            }
+        } else if (o->m > n->gemm_m) {
+            n->gemm_m = o->m;
+        }
+        break;
+    case OP_GROUPED_GEMM:
+        n->grouped = true;
+        break;
+    case OP_ATTN_PREFILL:
+    case OP_ATTN_DECODE:
+        if (!calib_attn_has_heads(c->tab, o->q_heads, o->kv_heads,
+                                  o->head_dim)) {
+            n->qh = o->q_heads;
+            n->kvh = o->kv_heads;
+            n->hd = o->head_dim;
+        } else {
+            n->attn_grid = true;
+        }
+        break;
+    case OP_ELEMWISE:
+        n->elem = true;
+        break;
+    default:
+        n->ranks = o->ranks > n->ranks ? o->ranks : n->ranks;
+        if (o->ranks == 0 && c->env->shard.tp > n->ranks)
+            n->ranks = c->env->shard.tp;
+        break;
+    }
+}
+
+/* Appends "; " (unless first) and the formatted text, within len. */
+static void xn_add(char *buf, size_t len, size_t *off, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (*off > 0 && *off + 2 < len) {
+        memcpy(buf + *off, "; ", 3);
+        *off += 2;
+    }
+    if (*off >= len)
+        return;
+    va_start(ap, fmt);
+    *off += (size_t)vsnprintf(buf + *off, len - *off, fmt, ap);
+    va_end(ap);
+}
+
+/* "gemm: n=28672 k=8192 beyond the measured (n, k) shapes; ..." */
+static void cal_describe(void *st, char *buf, size_t len)
+{
+    const struct xnote *n = &((struct calibrated *)st)->xn;
+    size_t off = 0;
+
+    buf[0] = '\0';
+    if (n->gemm_n > 0)
+        xn_add(buf, len, &off, "gemm: n=%lld k=%lld beyond the measured "
+               "(n, k) shapes", (long long)n->gemm_n, (long long)n->gemm_k);
+    if (n->gemm_m > 0)
+        xn_add(buf, len, &off, "gemm: m=%lld beyond the M grid",
+               (long long)n->gemm_m);
+    if (n->grouped)
+        xn_add(buf, len, &off, "grouped GEMMs (MoE experts, MLA): no "
+               "table, roofline");
+    if (n->qh > 0)
+        xn_add(buf, len, &off, "attention: %d q / %d kv heads of %d not "
+               "measured", (int)n->qh, (int)n->kvh, (int)n->hd);
+    if (n->attn_grid)
+        xn_add(buf, len, &off, "attention: batch, tokens or context beyond "
+               "the grid");
+    if (n->ranks > 0)
+        xn_add(buf, len, &off, "collectives at %d ranks: no table%s",
+               (int)n->ranks, n->ranks >= 8 ? " (needs an 8-GPU machine, "
+               "not lent)" : "");
+    if (n->elem)
+        xn_add(buf, len, &off, "element-wise: op or width not measured");
+}
+
+static const char *cal_tables(void *st)
+{
+    return ((struct calibrated *)st)->tables;
+}
+
 static bool parts_room(struct calibrated *c, size_t n)
 {
     struct cost_part *p;
@@ -594,8 +735,8 @@ static long price_parts(struct calibrated *c, const struct batch *b,
                         int32_t *extrap)
 {
     double pre_floor = 0;
-    int32_t pre_layers = 0, pre_calls = 0;
-    size_t i, n = 0;
+    int32_t pre_layers = 0, pre_calls = 0, n_x;
+    size_t i, n = 0, first_pre = ops->n;
 
     for (i = 0; i < ops->n; i++) {
         const struct op *o = &ops->ops[i];
@@ -604,6 +745,7 @@ static long price_parts(struct calibrated *c, const struct batch *b,
         if (shared_on(c, o))
             fo.bytes -= o->shared_bytes;   /* the prefix read once */
         if (o->kind == OP_ATTN_PREFILL) {
+            first_pre = first_pre < i ? first_pre : i;
             pre_layers = o->repeat;
             pre_floor += cost_roofline_s(c->env->dev, &c->env->shard, &fo);
             pre_calls++;
@@ -612,7 +754,11 @@ static long price_parts(struct calibrated *c, const struct batch *b,
         /* Never below the operator's own roofline (its FLOPs and bytes as
          * models/ops.c counts them). */
         p->floor_s = cost_roofline_s(c->env->dev, &c->env->shard, &fo);
+        n_x = *extrap;
         p->t_s = op_s(c, o, b, &p->kind, &p->kernels, extrap);
+        if (*extrap > n_x)
+            note_extrap(c, o, o->repeat * (p->t_s > p->floor_s ? p->t_s
+                                                               : p->floor_s));
         p->repeat = o->repeat;
         p->op = (int32_t)i;
         n++;
@@ -620,7 +766,11 @@ static long price_parts(struct calibrated *c, const struct batch *b,
     if (pre_layers > 0) {
         struct cost_part *p = &out[n++];
         p->kind = CP_PREFILL;
+        n_x = *extrap;
         p->t_s = prefill_attn_s(c, ops, extrap);
+        if (*extrap > n_x)
+            note_extrap(c, &ops->ops[first_pre], pre_layers *
+                        (p->t_s > pre_floor ? p->t_s : pre_floor));
         p->floor_s = pre_floor;
         p->repeat = pre_layers;
         p->kernels = c->eng.prefill == ENG_ATTN_SDPA ? pre_calls : 1;
@@ -682,10 +832,13 @@ static int cal_price(void *st, const struct batch *b,
 {
     struct calibrated *c = st;
     double cls[OPC_COUNT] = { 0 };
-    int k, rc = price_ops(c, b, ops, cls, &out->extrapolated, NULL, NULL);
+    int k, rc;
 
+    c->x_s = 0;
+    rc = price_ops(c, b, ops, cls, &out->extrapolated, NULL, NULL);
     for (k = 0; k < OPC_COUNT; k++)
         out->class_ns[k] += cost_ns_of(cls[k]);
+    out->extrap_ns += cost_ns_of(c->x_s);
     return rc;
 }
 
@@ -855,4 +1008,6 @@ const struct cost_ops cost_calibrated = {
     .parts = cal_parts,
     .set_engine = cal_set_engine,
     .fini = cal_fini,
+    .tables = cal_tables,
+    .describe_extrap = cal_describe,
 };

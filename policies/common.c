@@ -26,6 +26,14 @@ int64_t pol_token_budget(const struct pol_limits *l, const struct replica *r)
     return r->max_model_len > 2048 ? r->max_model_len : 2048;
 }
 
+void pol_report_limits(const struct pol_limits *l, int32_t max_model_len,
+                       int64_t *tokens, int64_t *seqs)
+{
+    *tokens = l->max_tokens > 0 ? l->max_tokens
+              : max_model_len > 2048 ? max_model_len : 2048;
+    *seqs = l->max_seqs;
+}
+
 int64_t pol_watermark_blocks(const struct pol_limits *l,
                              const struct replica *r)
 {

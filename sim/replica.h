@@ -56,6 +56,13 @@ struct sched_ops {
      * (e.g. swapping needs a host link).  Errors name path. */
     int (*attach)(void *st, const struct replica *r, const char *path,
                   struct llm_diag *d);
+    /* Optional (issue 17): the token and sequence budgets this scheduler
+     * runs with after init (its own defaults where a key was absent), for
+     * a model of max_model_len tokens; they size the memory plan's
+     * activations.  Absent: vLLM V0's rule, max(max_model_len, 2048)
+     * tokens and 256 sequences (registry_sched_limits). */
+    void (*limits)(const void *st, int32_t max_model_len, int64_t *tokens,
+                   int64_t *seqs);
 };
 
 typedef int replica_done_fn(void *ctx, struct request *req);

@@ -36,6 +36,7 @@
     X(e2e)            \
     X(security)       \
     X(engine)         \
+    X(pricing)        \
     /* one suite a line, each ending in a backslash: adding one edits no
      * other line */
 
