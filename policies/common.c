@@ -195,9 +195,12 @@ int pol_plan_running(struct replica *r, struct pol_pass *p, int kinds)
             i++;
             continue;
         }
-        /* A decode is one token, and the loop has at least one left. */
-        n = decode ? 1 : replica_prefill_target(q) - q->computed;
-        if (!decode && n > pol_tokens_left(p, r))
+        /* A decode is one token (1 + drafts with speculation, cut to the
+         * budget as vLLM V1 cuts num_new_tokens), and the loop has at
+         * least one left. */
+        n = decode ? r->decode_tokens : replica_prefill_target(q) -
+                                        q->computed;
+        if (n > pol_tokens_left(p, r))
             n = pol_tokens_left(p, r);
         /* Most steps stay inside the last block: nothing to make room
          * for, and nothing moves in the running array. */

@@ -34,7 +34,8 @@
     X(shared_prefix)  \
     X(woffload)       \
     X(e2e)            \
-    X(ctx_sweep)
+    X(ctx_sweep)      \
+    X(spec)
 
 #define LLM_DECLARE_SUITE(name) Suite *name##_suite(void);
 LLM_SUITES(LLM_DECLARE_SUITE)
