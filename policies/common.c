@@ -268,9 +268,11 @@ int pol_reject_never(struct replica *r, struct request *q, int64_t budget,
 {
     int64_t n = replica_prefill_target(q) - q->computed;
     int64_t need = replica_kv_needed(r, q, replica_prefill_target(q));
-    /* The last decode writes the KV of the token before the last. */
+    /* The last decode writes the KV of the token before the last (and a
+     * verify the slots of its drafts after it). */
     int64_t whole = replica_kv_needed(r, q, (int64_t)q->prompt_tokens +
-                                      q->output_tokens - 1);
+                                      q->output_tokens - 1 +
+                                      r->decode_tokens - 1);
 
     *gone = (whole_prompt && n > budget) ||
             need > r->kv_capacity - watermark_blocks ||
