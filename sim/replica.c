@@ -312,28 +312,21 @@ static int add_verifies(struct replica *r, const int32_t *ctx, int32_t n)
     return rc;
 }
 
-int replica_plan_decodes(struct replica *r, int64_t now_ns, int64_t max,
-                         int32_t *from, bool *refused)
+/* replica_plan_decodes' loop over running[i, end) for steps of `step`
+ * tokens; returns where it stopped and sets *count to the decodes
+ * planned.  Inlined twice, so that a plain decode's constant step 1 keeps
+ * the loop as tight as it was before speculation. */
+static inline int32_t decode_loop(struct replica *r, int64_t now_ns,
+                                  int32_t i, int32_t end, int32_t step,
+                                  int32_t *count, bool *refused)
 {
-    int32_t i = *from, end = r->n_running, np = r->n_plan, n = 0;
-    int32_t step = r->decode_tokens;
+    int32_t np = r->n_plan, n = 0;
     int64_t bt = r->block_tokens;
     bool hook = r->kv->attn_tokens != NULL;
-    struct plan_item *plan;
-    int32_t *ctx;
-    int rc;
-
-    *refused = false;
-    if (step > 1)
-        max /= step;           /* each verify costs step tokens */
-    if (max < end - i)
-        end = i + (int32_t)max;
-    rc = reserve_decodes(r, end - i);
-    if (rc != LLM_OK)
-        return rc;
     /* Locals, not r's fields: the stores to the requests could alias. */
-    plan = r->plan;
-    ctx = r->dctx;
+    struct plan_item *plan = r->plan;
+    int32_t *ctx = r->dctx;
+
     for (; i < end; i++) {
         struct request *q = r->running[i];
         int64_t next = (int64_t)q->computed + step;
@@ -353,12 +346,34 @@ int replica_plan_decodes(struct replica *r, int64_t now_ns, int64_t max,
         if (q->first_sched_ns < 0)
             q->first_sched_ns = r->iter_start_ns;
     }
-    r->plan_decodes += n;
     r->n_plan = np;
-    *from = i;
+    *count = n;
+    return i;
+}
+
+int replica_plan_decodes(struct replica *r, int64_t now_ns, int64_t max,
+                         int32_t *from, bool *refused)
+{
+    int32_t i = *from, end = r->n_running, n = 0;
+    int32_t step = r->decode_tokens;
+    int rc;
+
+    *refused = false;
     if (step > 1)
-        return add_verifies(r, ctx, n);
-    return batch_add_decodes(&r->batch, ctx, (size_t)n);
+        max /= step;           /* each verify costs step tokens */
+    if (max < end - i)
+        end = i + (int32_t)max;
+    rc = reserve_decodes(r, end - i);
+    if (rc != LLM_OK)
+        return rc;
+    if (step == 1)
+        *from = decode_loop(r, now_ns, i, end, 1, &n, refused);
+    else
+        *from = decode_loop(r, now_ns, i, end, step, &n, refused);
+    r->plan_decodes += n;
+    if (step > 1)
+        return add_verifies(r, r->dctx, n);
+    return batch_add_decodes(&r->batch, r->dctx, (size_t)n);
 }
 
 int replica_plan(struct replica *r, struct request *q, int32_t tokens,
@@ -795,7 +810,8 @@ int replica_begin(struct replica *r, int64_t now_ns, int64_t *dur_ns)
 
 /* Counts one inter-token gap; consecutive equal gaps share a pair (the
  * decodes of one iteration mostly last produced a token together). */
-static int note_gap(struct replica *r, int64_t gap_ns)
+static inline __attribute__((always_inline))
+int note_gap(struct replica *r, int64_t gap_ns)
 {
     struct itl_pair *n;
 
@@ -825,55 +841,45 @@ static int note_finished(struct replica *r, struct request *q)
     return LLM_OK;
 }
 
-/* A verify's end: the accepted drafts and the target's own token come
- * out together (one inter-token gap: they reach the client in one
- * streamed chunk, which is what vllm bench serve times); tokens past the
- * request's output are dropped, as vLLM stops at max_tokens.  The KV
- * keeps the slots of the rejected drafts, which the next verify
- * overwrites (vLLM rolls back num_computed_tokens only); all of it is
- * released when the request ends. */
-static int advance_verify(struct replica *r, struct request *q,
-                          int32_t tokens, int64_t now_ns)
+/* A verify's end: how many tokens it produces, the accepted drafts and
+ * the target's own token, which come out together (one inter-token gap:
+ * they reach the client in one streamed chunk, which is what vllm bench
+ * serve times); tokens past the request's output are dropped, as vLLM
+ * stops at max_tokens.  The KV keeps the slots of the rejected drafts,
+ * which the next verify overwrites (vLLM rolls back num_computed_tokens
+ * only); all of it is released when the request ends. */
+static int32_t verified_tokens(struct replica *r, const struct request *q,
+                               int32_t tokens)
 {
     int32_t n = spec_accept(r->spec, tokens - 1) + 1;
-    int rc;
 
-    if (n > q->output_tokens - q->generated)
-        n = q->output_tokens - q->generated;
-    q->computed += n;
-    r->load_tokens -= n;
-    rc = note_gap(r, now_ns - q->last_token_ns);
-    q->generated += n;
-    q->last_token_ns = now_ns;
-    if (q->generated < q->output_tokens)
-        return rc;
-    q->state = REQ_DONE;
-    q->finish_ns = now_ns;
-    r->kv->release(r->kv_st, q);
-    if (rc == LLM_OK)
-        rc = note_finished(r, q);
-    return rc;
+    return n < q->output_tokens - q->generated ? n :
+           q->output_tokens - q->generated;
 }
 
-/* Applies one plan item at the iteration's end. */
-static int advance(struct replica *r, const struct plan_item *it,
-                   int64_t now_ns)
+/* Applies one plan item at the iteration's end; spec: the replica
+ * speculates (a constant at each of the two calls, so that without
+ * speculation the test disappears: hence always inlined). */
+static inline __attribute__((always_inline))
+int advance(struct replica *r, const struct plan_item *it, int64_t now_ns,
+            bool spec)
 {
     struct request *q = it->req;
+    int32_t n = it->tokens, out = 1;
     int rc = LLM_OK;
 
     q->plan_idx = -1;
-    if (!it->prefill && it->tokens > 1)
-        return advance_verify(r, q, it->tokens, now_ns);
     if (it->groups > 0 && it->group < it->groups - 1)
         return LLM_OK;         /* a layer group before the last */
-    q->computed += it->tokens;
-    r->load_tokens -= it->tokens;
+    if (spec && n > 1 && !it->prefill)
+        n = out = verified_tokens(r, q, n);
+    q->computed += n;
+    r->load_tokens -= n;
     if (it->prefill && q->computed < replica_prefill_target(q))
         return LLM_OK;         /* a chunk in the middle of the prompt */
     if (q->generated > 0)
         rc = note_gap(r, now_ns - q->last_token_ns);
-    q->generated++;
+    q->generated += out;
     if (q->first_token_ns < 0)
         q->first_token_ns = now_ns;
     q->last_token_ns = now_ns;
@@ -993,9 +999,15 @@ int replica_end(struct replica *r, int64_t now_ns, replica_done_fn *done,
     r->busy = false;
     r->n_itl = 0;
     r->n_finished = 0;
-    for (i = 0; i < r->n_plan && rc == LLM_OK; i++)
-        if (r->plan[i].req != NULL)
-            rc = advance(r, &r->plan[i], now_ns);
+    if (r->spec != NULL) {
+        for (i = 0; i < r->n_plan && rc == LLM_OK; i++)
+            if (r->plan[i].req != NULL)
+                rc = advance(r, &r->plan[i], now_ns, true);
+    } else {
+        for (i = 0; i < r->n_plan && rc == LLM_OK; i++)
+            if (r->plan[i].req != NULL)
+                rc = advance(r, &r->plan[i], now_ns, false);
+    }
     rec->itl = r->itl;
     rec->n_itl = r->n_itl;
     r->busy_ns += now_ns - r->iter_start_ns;
