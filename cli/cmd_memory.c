@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/ctx_sweep.h"
 #include "hw/device.h"
 #include "models/hf.h"
 #include "models/memplan.h"
@@ -29,11 +30,13 @@ static const char USAGE[] =
     "                     [--max-model-len N] [--block-tokens N]\n"
     "                     [--reserve-gib F] [--cuda-graph-gib F]\n"
     "                     [--gpu-memory-gib F] [--json]\n"
+    "                     [--context-sweep N,N,...]\n"
     "       llmsim memory --import-hf CONFIG.json --id NAME [--out FILE] "
     "[--force]\n";
 
 struct mem_opts {
     const char *model, *hw, *dtype, *kv_dtype, *import, *id, *out, *sched;
+    const char *sweep;           /* --context-sweep; NULL: none */
     int64_t tp, pp, ep, tokens, seqs, max_len, block;
     double util, reserve_gib, graph_gib, mem_gib;
     bool a2a, json, force;
@@ -102,6 +105,7 @@ static const struct option longopts[] = {
     { "id", required_argument, NULL, 'I' },
     { "out", required_argument, NULL, 'o' },
     { "force", no_argument, NULL, 'f' },
+    { "context-sweep", required_argument, NULL, 'C' },
     { NULL, 0, NULL, 0 }
 };
 
@@ -152,6 +156,7 @@ static int set_opt(struct mem_opts *o, int ch, const char *v, FILE *err)
     case 'i': o->import = v; return 0;
     case 'I': o->id = v; return 0;
     case 'o': o->out = v; return 0;
+    case 'C': o->sweep = v; return 0;
     case 'A': o->a2a = true; return 0;
     case 'j': o->json = true; return 0;
     case 'f': o->force = true; return 0;
@@ -388,6 +393,25 @@ static int budgets(const struct mem_opts *o, int64_t max_len, int64_t *tokens,
     return 0;
 }
 
+/* --context-sweep: the plan without its max_model_len check (a context
+ * that does not fit shows as 0 users), then cli/ctx_sweep.h's table. */
+static int do_sweep(const struct mem_opts *o, const struct model *m,
+                    const struct device *dev, const struct shard *s,
+                    const struct mem_limits *lim, FILE *out, FILE *err)
+{
+    int64_t ctx[CTX_SWEEP_MAX];
+    int32_t n = 0;
+    struct llm_diag d = { 0 };
+    struct mem_plan p;
+    int rc = ctx_sweep_parse(o->sweep, ctx, &n, &d);
+
+    if (!rc) {
+        memplan_build(m, s, lim, &p);
+        rc = ctx_sweep_print(m, dev, s, &p, ctx, n, o->json, out, &d);
+    }
+    return rc ? fail(err, diag_exit_status(rc), d.msg) : 0;
+}
+
 static int do_plan(const struct mem_opts *o, FILE *out, FILE *err)
 {
     struct llm_diag d = { 0 };
@@ -411,6 +435,8 @@ static int do_plan(const struct mem_opts *o, FILE *out, FILE *err)
         .reserve_bytes = o->reserve_gib >= 0 ? o->reserve_gib * GIB : -1,
         .cuda_graph_bytes = o->graph_gib * GIB };
     rc = ops_check_shard(&m, &s, &d);
+    if (!rc && o->sweep)
+        return do_sweep(o, &m, &dev, &s, &lim, out, err);
     if (!rc) rc = memplan_check(&m, &s, &lim, o->max_len ? o->max_len
                                 : m.max_context, dev.id, &p, &d);
     if (rc)

@@ -33,6 +33,9 @@ struct run_ctx {
     struct energy_meter energy;
     struct cluster_stats cstats;  /* pools (issue 10): KV hand-offs */
     bool has_cstats;
+    struct cost_model *draft_cost;  /* speculative decoding's drafter */
+    struct cost_env draft_env;
+    struct spec_stats spec;         /* summed over replicas */
 };
 
 static int price(void *ctx, const struct batch *b, int64_t *ns)
@@ -46,6 +49,91 @@ static int price(void *ctx, const struct batch *b, int64_t *ns)
     c->extrap_ns += bd.extrap_ns;
     c->priced_ns += bd.total_ns;
     return rc;
+}
+
+/* The drafter's passes (sim/spec.h), on its own device. */
+static int price_draft(void *ctx, const struct batch *b, int64_t *ns)
+{
+    struct run_ctx *c = ctx;
+    struct cost_breakdown bd;
+    int rc = cost_price(c->draft_cost, b, &bd);
+
+    *ns = bd.total_ns;
+    c->extrapolated += bd.extrapolated;
+    return rc;
+}
+
+static int open_draft(struct run_ctx *c, struct llm_diag *d)
+{
+    struct spec_setup *sp = &c->sc->spec;
+    int rc;
+
+    if (!sp->on)
+        return LLM_OK;
+    /* a drafter on the target's GPUs runs in the target's engine */
+    c->draft_env = (struct cost_env){ .model = &sp->draft, .dev = &sp->dev,
+                                      .shard = sp->shard,
+                                      .root = llm_root(),
+                                      .engine = strcmp(sp->dev.id,
+                                                       c->sc->dev.id) == 0 ?
+                                                &c->sc->engine : NULL };
+    rc = cost_create(&c->draft_env, sp->cost_params,
+                     "speculative.draft_cost_model", &c->draft_cost, d);
+    sp->cfg.draft_cost = price_draft;
+    sp->cfg.draft_ctx = c;
+    return rc;
+}
+
+/* Sums the replicas' speculation counters (sim/spec.h). */
+static void collect_spec(struct run_ctx *c, const struct sim *s)
+{
+    int32_t i;
+
+    for (i = 0; c->sc->spec.on && i < c->sc->replicas; i++) {
+        const struct replica *r = sim_replica(s, i);
+        const struct spec_stats *x = r->spec ? spec_stats_of(r->spec) : NULL;
+        if (x == NULL)
+            continue;
+        c->spec.steps += x->steps;
+        c->spec.verifies += x->verifies;
+        c->spec.drafted += x->drafted;
+        c->spec.accepted += x->accepted;
+        c->spec.draft_ns += x->draft_ns;
+        c->spec.exposed_ns += x->exposed_ns;
+        c->spec.misses += x->misses;
+    }
+}
+
+/* "speculative" of the summary (docs/speculative.md). */
+static void add_spec(const struct run_ctx *c, cJSON *summary)
+{
+    static const char *const names[] = { "draft", "eagle", "rsd", "mirror" };
+    const struct spec_setup *sp = &c->sc->spec;
+    const struct spec_stats *x = &c->spec;
+    cJSON *o;
+
+    if (!sp->on || (o = cJSON_AddObjectToObject(summary, "speculative")) ==
+        NULL)
+        return;
+    cJSON_AddStringToObject(o, "method", names[sp->cfg.method]);
+    cJSON_AddStringToObject(o, "drafter", sp->draft.id);
+    cJSON_AddStringToObject(o, "draft_device", sp->dev.id);
+    cJSON_AddNumberToObject(o, "depth", sp->cfg.depth);
+    cJSON_AddNumberToObject(o, "drafts_per_verify", sp->cfg.nodes);
+    cJSON_AddNumberToObject(o, "expected_accepted",
+                            spec_expected_accepted(&sp->cfg));
+    cJSON_AddNumberToObject(o, "steps", (double)x->steps);
+    cJSON_AddNumberToObject(o, "verifies", (double)x->verifies);
+    cJSON_AddNumberToObject(o, "drafted", (double)x->drafted);
+    cJSON_AddNumberToObject(o, "accepted", (double)x->accepted);
+    cJSON_AddNumberToObject(o, "acceptance_rate", x->drafted ?
+                            (double)x->accepted / (double)x->drafted : 0);
+    cJSON_AddNumberToObject(o, "accepted_per_verify", x->verifies ?
+                            (double)x->accepted / (double)x->verifies : 0);
+    cJSON_AddNumberToObject(o, "draft_s", (double)x->draft_ns / 1e9);
+    cJSON_AddNumberToObject(o, "draft_exposed_s",
+                            (double)x->exposed_ns / 1e9);
+    cJSON_AddNumberToObject(o, "mirror_misses", (double)x->misses);
 }
 
 /* The GPUs one replica runs on (tp x pp, as the scenario counts them). */
@@ -124,6 +212,7 @@ static int open_parts(struct run_ctx *c, const char *dir, struct llm_diag *d)
         c->has_power = false;
     d->file = sc->path;
     rc = cost_create(&c->env, sc->cost_params, "cost_model", &c->cost, d);
+    if (!rc) rc = open_draft(c, d);
     if (!rc) {
         info.cost_model = cost_name(c->cost);
         rc = source_open(sc->workload, "workload", sc->seed, &c->src, d);
@@ -174,7 +263,8 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
             .kv_block_bytes = sc->mem.block_bytes,
             .kv_block_segments = 2 * layers_per_stage(sc),
             .host_bw_bytes_s = sc->dev.host_link.bw_bytes_s,
-            .host_latency_ns = (int64_t)(sc->dev.host_link.latency_s * 1e9) };
+            .host_latency_ns = (int64_t)(sc->dev.host_link.latency_s * 1e9),
+            .spec = sc->spec.on ? &sc->spec.cfg : NULL };
     d->file = sc->path;
     rc = sc->pools.n > 0 ? pools_start(&sc->pools, &sc->model,
                                        sc->cost_params, sc->kv,
@@ -186,6 +276,7 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
         d->file = NULL;
         rc = sim_run(s, d);
         *stats = *sim_get_stats(s);
+        collect_spec(c, s);
         c->has_cstats = sim_cluster_stats(s) != NULL;
         if (c->has_cstats)
             c->cstats = *sim_cluster_stats(s);
@@ -354,6 +445,7 @@ static int finish(struct run_ctx *c, const struct run_opts *o,
     cJSON_AddNumberToObject(*summary, "host_link_busy_s",
                             (double)st->link_busy_ns / 1e9);
     add_energy(c, st, *summary);
+    add_spec(c, *summary);
     if (c->sc->pools.n > 0)
         pools_summary(&c->sc->pools, st, c->has_cstats ? &c->cstats : NULL,
                       *summary);
@@ -414,6 +506,7 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
     pools_stop(&sc->pools);
     source_close(c.src);
     cost_destroy(c.cost);
+    cost_destroy(c.draft_cost);
     return rc;
 }
 
@@ -472,6 +565,14 @@ void run_print_summary(const cJSON *s, const struct scenario *sc)
                num(s, "cluster", "usd_per_mtok_out"),
                num(s, "cluster", "energy_j_per_output_token"),
                num(s, "cluster", "goodput_req_s_per_gpu"));
+    if (cJSON_GetObjectItem(s, "speculative"))
+        printf("speculative %s, %.0f drafts per verify: acceptance %.1f%%, "
+               "%.2f tokens per verify\n",
+               cJSON_GetStringValue(cJSON_GetObjectItem(
+                   cJSON_GetObjectItem(s, "speculative"), "method")),
+               num(s, "speculative", "drafts_per_verify"),
+               100 * num(s, "speculative", "acceptance_rate"),
+               1 + num(s, "speculative", "accepted_per_verify"));
     if (cJSON_GetObjectItem(s, "energy_j"))
         printf("energy     %.0f kJ, %.3f J per output token (power: %s)\n",
                num(s, "energy_j", NULL) / 1e3,

@@ -16,7 +16,7 @@
 
 static const char *const top_keys[] = { "name", "seed", "model", "hardware",
     "scheduler", "kv_cache", "router", "cost_model", "workload", "slo",
-    "output", "cluster", "engine", NULL };
+    "output", "cluster", "engine", "speculative", NULL };
 
 /* The model key names a catalog entry or a model file, nothing else. */
 static int check_model_id(const cJSON *v, const char *key,
@@ -414,6 +414,35 @@ static int validate_plugins(struct scenario *sc, struct llm_diag *d)
     return rc;
 }
 
+/* "speculative" (cli/spec_wire.h): the drafter and its memory.  Not with
+ * pools, attention offloading, or a scheduler that plans decodes its own
+ * way (fastgen's fixed passes). */
+static int load_spec(struct scenario *sc, struct llm_diag *d)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(sc->root,
+                                                     "speculative");
+    int rc = LLM_OK;
+
+    /* null: off (so that --set speculative=null gives the baseline) */
+    if (cJSON_IsNull(o))
+        o = NULL;
+    else
+        rc = jcfg_obj(sc->root, "", "speculative", false, &o, d);
+
+    if (!rc) rc = spec_setup_load(o, &sc->model, &sc->dev, &sc->shard,
+                                  sc->cost_params, sc->seed, &sc->spec, d);
+    if (rc || !sc->spec.on)
+        return rc;
+    if (cJSON_GetObjectItemCaseSensitive(sc->root, "cluster") != NULL ||
+        sc->offload.on || strcmp(sc->sched->name, "fastgen") == 0)
+        return diag_set(d, LLM_EINVAL, "speculative: not with \"cluster\" "
+                        "pools, hardware.attention_offload or scheduler "
+                        "\"fastgen\"");
+    if (sc->kv_blocks_override > 0)
+        return LLM_OK;
+    return spec_setup_memory(&sc->spec, sc->block_tokens, &sc->mem, d);
+}
+
 /* Pools replace the hardware section's replicas; their totals are what
  * the run reports. */
 static int load_pools(struct scenario *sc, struct llm_diag *d)
@@ -464,6 +493,7 @@ int scenario_load(const char *path, const char *const *sets,
     if (!rc) rc = parse_rest(sc, d);
     if (!rc) rc = sched_limits(sc, &tokens, &seqs, d);
     if (!rc) rc = scenario_plan_memory(sc, tokens, seqs, d);
+    if (!rc) rc = load_spec(sc, d);
     if (!rc) rc = validate_plugins(sc, d);
     if (!rc) rc = load_pools(sc, d);
     return rc;

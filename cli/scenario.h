@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli/pools.h"
+#include "cli/spec_wire.h"
 #include "hw/device.h"
 #include "hw/engine.h"
 #include "hw/offload.h"
@@ -60,6 +61,7 @@ struct scenario {
     char out_dir[512];
     int write_iterations;
     struct pools pools;          /* "cluster" (issue 10); pools.n 0: none */
+    struct spec_setup spec;      /* "speculative"; spec.on false: none */
 };
 
 /* sets: NULL-terminated list of "key.path=value" overrides. */

@@ -23,6 +23,7 @@ void batch_clear(struct batch *b)
     b->n_prefill = b->n_decode = b->n_shared = 0;
     b->prefill_tokens = b->decode_seqs = b->decode_ctx_sum = 0;
     b->shared_keys = 0;
+    b->verify_seqs = b->verify_tokens = 0;
 }
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
@@ -52,6 +53,17 @@ int batch_add_prefill(struct batch *b, int32_t tokens, int32_t prior,
     b->prefill[b->n_prefill++] = (struct prefill_chunk){ tokens, prior, last };
     b->prefill_tokens += tokens;
     return LLM_OK;
+}
+
+int batch_add_verify(struct batch *b, int32_t tokens, int32_t ctx)
+{
+    int rc = batch_add_prefill(b, tokens, ctx, tokens);
+
+    if (rc == LLM_OK) {
+        b->verify_seqs++;
+        b->verify_tokens += tokens;
+    }
+    return rc;
 }
 
 int batch_add_decode(struct batch *b, int32_t count, int32_t ctx)

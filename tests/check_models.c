@@ -20,7 +20,8 @@ static const char *const catalog[] = {
     "llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3-8b", "llama-3.1-8b",
     "llama-3.1-70b", "llama-3.1-405b", "mistral-7b", "mixtral-8x7b",
     "mixtral-8x22b", "qwen2.5-7b", "qwen2.5-14b", "qwen2.5-72b",
-    "deepseek-v2-lite", "deepseek-v3", "phi-3-mini"
+    "deepseek-v2-lite", "deepseek-v3", "phi-3-mini", "yi-34b",
+    "llama-3.2-1b", "qwen2.5-0.5b"
 };
 #define N_CATALOG ((int)(sizeof(catalog) / sizeof(catalog[0])))
 

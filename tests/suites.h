@@ -37,6 +37,8 @@
     X(security)       \
     X(engine)         \
     X(pricing)        \
+    X(ctx_sweep)      \
+    X(spec)           \
     /* one suite a line, each ending in a backslash: adding one edits no
      * other line */
 
