@@ -12,7 +12,16 @@ PKGS     = gsl libcjson sqlite3 zlib
 APT_PKGS = build-essential pkg-config libgsl-dev libcjson-dev libsqlite3-dev \
            zlib1g-dev check gnuplot-nox libopenmpi-dev openmpi-bin
 
-ifeq ($(SAN),1)
+ifeq ($(FUZZ),1)
+# The libFuzzer build (make fuzz, issue 19): the library instrumented for
+# coverage with the sanitizers of SAN=1; harnesses in tests/fuzz/.
+CC      := clang
+APT_PKGS += clang libclang-rt-14-dev
+BUILD   := build-fuzz
+SANITIZE = address,undefined,float-cast-overflow
+SANFLAGS = -O1 -g -fsanitize=$(SANITIZE),fuzzer-no-link \
+           -fno-sanitize-recover=all -fno-omit-frame-pointer
+else ifeq ($(SAN),1)
 # clang, and float-cast-overflow named: GCC's -fsanitize=undefined leaves
 # that check out, so casts of out-of-range doubles passed unseen (issue 23).
 CC      := clang
@@ -45,7 +54,7 @@ TEST_SRC = $(sort $(wildcard tests/*.c))
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all deps run test bench validate validate-e2e validate-engines clean \
-        calib-build mpi
+        calib-build mpi fuzz fuzz-build fuzz-smoke
 all: deps $(BUILD)/llmsim mpi
 
 deps:
@@ -80,7 +89,7 @@ run: all
 # test that needs a fork of its own.
 # The GPU programs are compiled (never run) with the tests, so a change
 # that breaks them fails where there is no GPU too.
-test: deps $(BUILD)/check_llmsim $(BUILD)/llmsim mpi calib-build
+test: deps $(BUILD)/check_llmsim $(BUILD)/llmsim mpi calib-build fuzz-smoke
 	LLMSIM_BIN=./$(BUILD)/llmsim ./$(BUILD)/check_llmsim
 
 bench: all
@@ -108,7 +117,7 @@ calib-build:
 	    echo "calib-build: GPU Python scripts compile"; fi
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 # ---- Open MPI variant (optional) --------------------------------------------
 # $(BUILD)/llmsim-mpi is llmsim with cli/cmd_sweep.c compiled by mpicc with
@@ -137,3 +146,39 @@ $(BUILD)/llmsim-mpi: $(BUILD)/cli/main.o $(MPI_OBJ) $(BUILD)/libllmsim.a
 	$(MPICC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/cli/main.d $(MPI_OBJ:.o=.d)
+
+# ---- libFuzzer harnesses (issue 19; docs/reliability.md#fuzzing) ----------
+#   make fuzz [FUZZ_SECONDS=N] [FUZZ_ONLY="config step"]
+# builds build-fuzz/fuzz_<name> for every tests/fuzz/fuzz_<name>.c, seeds
+# build-fuzz/corpus/<name>/ from the shipped configs and traces, replays
+# tests/fuzz/regress/, then runs each harness N seconds (default 60);
+# fails on any crash, leak or timeout.  `make test` runs each 3 seconds
+# where clang's libFuzzer is installed (fuzz-smoke).
+FUZZ_SECONDS ?= 60
+FUZZ_SRC   = $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES = $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+FUZZ_BINS  = $(FUZZ_NAMES:%=$(BUILD)/fuzz_%)
+FUZZ_LIBFUZZER := $(shell clang -print-file-name=libclang_rt.fuzzer-x86_64.a \
+                    2>/dev/null | grep / )
+
+fuzz:
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-build
+	@tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_ONLY)
+
+fuzz-build: deps $(FUZZ_BINS)
+.PRECIOUS: $(BUILD)/tests/fuzz/%.o
+
+$(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/fuzz.o \
+                 $(BUILD)/libllmsim.a
+	$(CC) -fsanitize=fuzzer,$(SANITIZE) -o $@ $^ $(LDLIBS)
+
+fuzz-smoke:
+	@if command -v clang >/dev/null 2>&1 && [ -f "$(FUZZ_LIBFUZZER)" ]; then \
+	   $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=3; \
+	 else \
+	   echo "llmsim: fuzz harnesses SKIPPED: clang or its libFuzzer" \
+	        "(libclang-rt-14-dev) is not installed (make fuzz installs" \
+	        "them)"; \
+	 fi
+
+-include $(FUZZ_SRC:%.c=$(BUILD)/%.d) $(BUILD)/tests/fuzz/fuzz.d

@@ -1141,8 +1141,9 @@ static int draw(struct job *j, struct run_db *runs, size_t nr,
     return rc;
 }
 
-int plot_make(const char *const *dbs, size_t n_dbs, const char *out_dir,
-              struct plot_list *made, struct llm_diag *d)
+/* plot_make, or plot_script when images is false. */
+static int plot_job(const char *const *dbs, size_t n_dbs, const char *out_dir,
+                    bool images, struct plot_list *made, struct llm_diag *d)
 {
     struct run_db *runs = calloc(n_dbs + 1, sizeof(*runs));
     struct sweep_db *sw = calloc(n_dbs + 1, sizeof(*sw));
@@ -1158,7 +1159,7 @@ int plot_make(const char *const *dbs, size_t n_dbs, const char *out_dir,
     if (!rc) rc = store_mkdirs(j.stage, d);
     if (!rc) rc = draw(&j, runs, nr, sw, ns, d);
     if (!rc) rc = write_script(&j, n_dbs, dbs, d);
-    if (!rc) rc = run_gnuplot(&j, d);
+    if (!rc && images) rc = run_gnuplot(&j, d);
     if (!rc) rc = publish(&j, d);
     unstage(&j);
     for (i = 0; runs && i < nr; i++)
@@ -1172,4 +1173,16 @@ int plot_make(const char *const *dbs, size_t n_dbs, const char *out_dir,
     free(j.files);
     free(j.script.s);
     return rc;
+}
+
+int plot_make(const char *const *dbs, size_t n_dbs, const char *out_dir,
+              struct plot_list *made, struct llm_diag *d)
+{
+    return plot_job(dbs, n_dbs, out_dir, true, made, d);
+}
+
+int plot_script(const char *const *dbs, size_t n_dbs, const char *out_dir,
+                struct plot_list *made, struct llm_diag *d)
+{
+    return plot_job(dbs, n_dbs, out_dir, false, made, d);
 }

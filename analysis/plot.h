@@ -50,6 +50,12 @@ struct plot_list {
 int plot_make(const char *const *dbs, size_t n_dbs, const char *out_dir,
               struct plot_list *made, struct llm_diag *d);
 
+/* plot_make without gnuplot: the data files and plots.gp only (no
+ * images), published into DIR the same way.  The fuzz harness of the
+ * script writer (tests/fuzz/fuzz_plot.c) runs it on crafted databases. */
+int plot_script(const char *const *dbs, size_t n_dbs, const char *out_dir,
+                struct plot_list *made, struct llm_diag *d);
+
 /* The one way a string reaches a gnuplot script (issue 23: a run name
  * once ran commands through a title).  Writes into buf (len >= 3) a
  * gnuplot single-quoted string literal of s, quotes included.  Inside

@@ -16,9 +16,11 @@ static const char *const attn_names[ENG_ATTN_COUNT] = {
  * hw/calib/engines/attn_bench.py); split_kv and sdpa run on FA2's. */
 static const char *const attn_tables[ENG_ATTN_COUNT] = {
     "", "vllm_triton", "sglang_triton", "", "" };
-static const char *const param_names[ENGINE_N_PARAMS] = {
+/* NULL-terminated for jcfg_known: without the NULL an unknown key in
+ * "params" read past the array (found by tests/fuzz/fuzz_engine.c). */
+static const char *const param_names[ENGINE_N_PARAMS + 1] = {
     "gemm", "attn_prefill", "attn_decode", "elementwise", "layer_us",
-    "iter_us", "dispatch_us" };
+    "iter_us", "dispatch_us", NULL };
 
 void engine_reference(struct engine *e)
 {
