@@ -998,7 +998,8 @@ static int open_dbs(const char *const *dbs, size_t n, struct run_db *runs,
         if (sqlite3_open_v2(dbs[i], &db, SQLITE_OPEN_READONLY, NULL) !=
             SQLITE_OK) {
             sqlite3_close(db);
-            return diag_set(d, LLM_EIO, "%s: cannot open", dbs[i]);
+            /* a database argument that cannot be opened is bad input */
+            return diag_set(d, LLM_EINVAL, "%s: cannot open", dbs[i]);
         }
         if (has_table(db, "points") && has_table(db, "aggregates")) {
             sw[*ns] = (struct sweep_db){ .path = dbs[i], .db = db,

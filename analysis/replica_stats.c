@@ -95,12 +95,13 @@ static int read_iterations(sqlite3 *db, struct rep *reps, int32_t n,
                            struct llm_diag *d)
 {
     sqlite3_stmt *st;
+    int step, rc;
 
     if (sqlite3_prepare_v2(db, "SELECT replica, end_ns - start_ns, "
             "kv_blocks_used, waiting FROM iterations", -1, &st, NULL) !=
         SQLITE_OK)
         return sql_err(db, d);
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         int32_t i = sqlite3_column_int(st, 0);
         double dt = (double)sqlite3_column_int64(st, 1);
         if (i < 0 || i >= n)
@@ -109,6 +110,12 @@ static int read_iterations(sqlite3 *db, struct rep *reps, int32_t n,
         reps[i].busy_ns += dt;
         reps[i].kv_ns += dt * (double)sqlite3_column_int64(st, 2);
         reps[i].queue_ns += dt * (double)sqlite3_column_int64(st, 3);
+    }
+    /* a read that stops early is an error, not fewer iterations */
+    if (step != SQLITE_DONE) {
+        rc = sql_err(db, d);
+        sqlite3_finalize(st);
+        return rc;
     }
     sqlite3_finalize(st);
     return LLM_OK;

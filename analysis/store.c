@@ -41,6 +41,7 @@ struct store {
     struct itl_slot *itl_tab;  /* open addressing, power-of-two size */
     size_t itl_cap, itl_used;
     char tmp[1024], final[1024];
+    int flush_rc;              /* a failed flush in store_db, for commit */
 };
 
 static const char schema[] =
@@ -441,11 +442,16 @@ int store_metric(struct store *s, const char *name, double value)
 
 sqlite3 *store_db(struct store *s)
 {
-    win_drain(s, true);
-    if (s->n_rows > 0)
-        flush_requests(s);
-    if (s->itl_tab != NULL)
-        itl_flush(s);
+    /* a failed write here fails store_commit: the rows are not in the
+     * file (issue 19: it was ignored and the run exited 0) */
+    int rc = win_drain(s, true);
+
+    if (rc == LLM_OK && s->n_rows > 0)
+        rc = flush_requests(s);
+    if (rc == LLM_OK && s->itl_tab != NULL)
+        rc = itl_flush(s);
+    if (s->flush_rc == LLM_OK)
+        s->flush_rc = rc;
     return s->db;
 }
 
@@ -467,7 +473,7 @@ static void close_db(struct store *s)
 
 int store_commit(struct store *s, struct llm_diag *d)
 {
-    int rc = win_drain(s, true);
+    int rc = s->flush_rc != LLM_OK ? s->flush_rc : win_drain(s, true);
 
     if (rc == LLM_OK && s->n_rows > 0)
         rc = flush_requests(s);

@@ -58,7 +58,8 @@ int store_kv_tiers(struct store *s, const struct iter_record *rec);
 int store_itl(struct store *s, int64_t gap_ns, int64_t count);
 int store_metric(struct store *s, const char *name, double value);
 /* The open connection, for the summary to read before commit (flushes
- * the ITL counts first; later store_itl calls are not allowed). */
+ * the ITL counts first; later store_itl calls are not allowed; a failed
+ * flush makes store_commit fail). */
 sqlite3 *store_db(struct store *s);
 /* Ends the transaction and renames the file into place; frees s. */
 int store_commit(struct store *s, struct llm_diag *d);

@@ -196,13 +196,13 @@ int summary_reqs_read(sqlite3 *db, struct summary_reqs *a,
                       struct llm_diag *d)
 {
     sqlite3_stmt *st;
-    int rc = LLM_OK;
+    int rc = LLM_OK, step = SQLITE_DONE;
 
     if (sqlite3_prepare_v2(db, "SELECT arrival_ns, first_token_ns, "
             "finish_ns, prompt_tokens, output_tokens, preemptions, replica, "
             "status FROM requests ORDER BY id", -1, &st, NULL) != SQLITE_OK)
         return diag_set(d, LLM_EIO, "results: %s", sqlite3_errmsg(db));
-    while (rc == LLM_OK && sqlite3_step(st) == SQLITE_ROW) {
+    while (rc == LLM_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *status = (const char *)sqlite3_column_text(st, 7);
         struct store_row r = {
             .arrival_ns = sqlite3_column_int64(st, 0),
@@ -216,7 +216,11 @@ int summary_reqs_read(sqlite3 *db, struct summary_reqs *a,
         rc = summary_reqs_add(a, &r);
     }
     sqlite3_finalize(st);
-    return rc ? diag_set(d, LLM_ENOMEM, "out of memory") : LLM_OK;
+    if (rc)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    /* a read that stops early is an error, not a shorter run (issue 19) */
+    return step == SQLITE_DONE ? LLM_OK
+        : diag_set(d, LLM_EIO, "results: %s", sqlite3_errstr(step));
 }
 
 /* The k-th (0-based) order statistic of run-length encoded sorted data:
@@ -233,7 +237,7 @@ static double order_stat(const struct column *val, const struct column *cum,
 
 /* ITL percentiles over the weighted (gap, count) rows, interpolated
  * between order statistics exactly as for the per-request columns. */
-static cJSON *itl_dist(sqlite3 *db)
+static cJSON *itl_dist(sqlite3 *db, bool *bad)
 {
     static const struct { const char *name; double q; } qs[] = {
         { "p50", 0.50 }, { "p90", 0.90 }, { "p95", 0.95 }, { "p99", 0.99 },
@@ -244,10 +248,14 @@ static cJSON *itl_dist(sqlite3 *db)
     cJSON *o = cJSON_CreateObject();
     size_t i;
 
+    int step = SQLITE_DONE;
+
     if (o == NULL || sqlite3_prepare_v2(db, "SELECT gap_ns, SUM(count) FROM "
-            "itl GROUP BY gap_ns ORDER BY gap_ns", -1, &st, NULL))
+            "itl GROUP BY gap_ns ORDER BY gap_ns", -1, &st, NULL)) {
+        *bad = true;
         return o;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    }
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         double g = (double)sqlite3_column_int64(st, 0) / 1e6;
         double n = (double)sqlite3_column_int64(st, 1);
         total += n;
@@ -255,6 +263,7 @@ static cJSON *itl_dist(sqlite3 *db)
         if (column_push(&gap, g) || column_push(&cum, total))
             break;
     }
+    *bad = *bad || step != SQLITE_DONE;
     sqlite3_finalize(st);
     if (gap.n == 0) {
         cJSON_AddNullToObject(o, "mean");
@@ -275,16 +284,19 @@ static cJSON *itl_dist(sqlite3 *db)
 }
 
 /* Time-weighted means and maxima over iterations. */
-static void iter_stats(sqlite3 *db, int64_t kv_cap, cJSON *o)
+static void iter_stats(sqlite3 *db, int64_t kv_cap, cJSON *o, bool *bad)
 {
     sqlite3_stmt *st;
     double w = 0, kv = 0, q = 0, kvmax = 0, qmax = 0, run = 0;
     int64_t n = 0;
+    int step;
 
     if (sqlite3_prepare_v2(db, "SELECT end_ns - start_ns, kv_blocks_used, "
-            "waiting, running FROM iterations", -1, &st, NULL))
+            "waiting, running FROM iterations", -1, &st, NULL)) {
+        *bad = true;
         return;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    }
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         double dt = (double)sqlite3_column_int64(st, 0);
         double k = (double)sqlite3_column_int64(st, 1);
         double wq = (double)sqlite3_column_int64(st, 2);
@@ -296,6 +308,7 @@ static void iter_stats(sqlite3 *db, int64_t kv_cap, cJSON *o)
         qmax = wq > qmax ? wq : qmax;
         n++;
     }
+    *bad = *bad || step != SQLITE_DONE;
     sqlite3_finalize(st);
     cJSON_AddNumberToObject(o, "iterations", (double)n);
     cJSON_AddNumberToObject(o, "kv_util_mean",
@@ -387,6 +400,7 @@ int summary_build_reqs(sqlite3 *db, const struct summary_reqs *a,
     double *col = malloc((a->n_ok ? a->n_ok : 1) * sizeof(*col));
     cJSON *o = cJSON_CreateObject();
     double dur;
+    bool bad = false;
 
     if (o == NULL || col == NULL) {
         cJSON_Delete(o);
@@ -411,12 +425,17 @@ int summary_build_reqs(sqlite3 *db, const struct summary_reqs *a,
     cJSON_AddNumberToObject(o, "preemptions", (double)t.preemptions);
     cJSON_AddItemToObject(o, "ttft_ms", fig_dist(a, FIG_TTFT, col));
     cJSON_AddItemToObject(o, "tpot_ms", fig_dist(a, FIG_TPOT, col));
-    cJSON_AddItemToObject(o, "itl_ms", itl_dist(db));
+    cJSON_AddItemToObject(o, "itl_ms", itl_dist(db, &bad));
     cJSON_AddItemToObject(o, "e2e_ms", fig_dist(a, FIG_E2E, col));
     cJSON_AddItemToObject(o, "norm_latency_ms_per_tok",
                           fig_dist(a, FIG_NORM, col));
-    iter_stats(db, kv_capacity_blocks, o);
+    iter_stats(db, kv_capacity_blocks, o, &bad);
     free(col);
+    if (bad) {      /* a failed read gave a wrong summary (issue 19) */
+        cJSON_Delete(o);
+        return diag_set(d, LLM_EIO, "results: cannot read the itl or "
+                        "iterations table: %s", sqlite3_errmsg(db));
+    }
     *out = o;
     return LLM_OK;
 }

@@ -359,6 +359,40 @@ static int write_text(const struct run_opts *o, const char *path,
     return diag_set(d, LLM_EIO, "cannot write %s: %s", path, strerror(e));
 }
 
+/* The previous results.sqlite is set aside as results.sqlite.prev while
+ * the new pair is renamed into place, and put back if either rename
+ * fails, so a failure leaves the previous pair whole (issue 19: a failed
+ * summary rename once left the old summary.json with no database).
+ * *had: whether there was one.  LLM_EIO naming the path if it cannot be
+ * moved (nothing has changed then). */
+static int set_aside(const char *dir, bool *had, struct llm_diag *d)
+{
+    char db[1100], prev[1100];
+
+    snprintf(db, sizeof(db), "%s/results.sqlite", dir);
+    snprintf(prev, sizeof(prev), "%s/results.sqlite.prev", dir);
+    *had = rename(db, prev) == 0;
+    if (*had || errno == ENOENT)
+        return LLM_OK;
+    return diag_set(d, LLM_EIO, "cannot rename %s to %s: %s", db, prev,
+                    strerror(errno));
+}
+
+/* Puts the previous database back (ok false) or drops it (ok true). */
+static void put_back(const char *dir, bool had, bool ok)
+{
+    char db[1100], prev[1100];
+
+    snprintf(db, sizeof(db), "%s/results.sqlite", dir);
+    snprintf(prev, sizeof(prev), "%s/results.sqlite.prev", dir);
+    if (!had)
+        return;
+    if (ok)
+        remove(prev);
+    else
+        rename(prev, db);
+}
+
 /* Renames the summary next to the database just renamed into place; if
  * that fails, the new database goes too, so the pair stays a pair. */
 static int publish_summary(const char *dir, const char *tmp,
@@ -375,8 +409,8 @@ static int publish_summary(const char *dir, const char *tmp,
     snprintf(final, sizeof(final), "%s/results.sqlite", dir);
     remove(final);
     snprintf(final, sizeof(final), "%s/summary.json", dir);
-    return diag_set(d, LLM_EIO, "cannot rename %s to %s: %s (results.sqlite "
-                    "removed with it)", tmp, final, strerror(e));
+    return diag_set(d, LLM_EIO, "cannot rename %s to %s: %s (the previous "
+                    "results kept)", tmp, final, strerror(e));
 }
 
 /* Of all priced time (the replicas' and the pools'), the share priced
@@ -421,6 +455,7 @@ static int finish(struct run_ctx *c, const struct run_opts *o,
     struct summary_slo slo = { c->sc->slo_ttft_ms, c->sc->slo_tpot_ms };
     double dur = (double)(st->last_event_ns - st->first_arrival_ns);
     char *text, tmp[1100];
+    bool had = false;
     int rc = summary_build_reqs(store_db(c->store), &c->reqs, &slo,
                                 c->sc->mem.kv_blocks, summary, d);
 
@@ -467,13 +502,19 @@ static int finish(struct run_ctx *c, const struct run_opts *o,
     free(text);
     if (rc)
         return rc;               /* run_scenario aborts the store */
-    rc = store_commit(c->store, d);
-    c->store = NULL;
+    rc = set_aside(dir, &had, d);
     if (rc) {
         remove(tmp);
-        return rc;
+        return rc;               /* run_scenario aborts the store */
     }
-    return publish_summary(dir, tmp, d);
+    rc = store_commit(c->store, d);
+    c->store = NULL;
+    if (rc)
+        remove(tmp);
+    else
+        rc = publish_summary(dir, tmp, d);
+    put_back(dir, had, rc == LLM_OK);
+    return rc;
 }
 
 int run_scenario(struct scenario *sc, const struct run_opts *o,

@@ -1,7 +1,9 @@
 #include "cli/validate_e2e.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -582,9 +584,25 @@ static size_t find_runs(const char *dir, int depth, char **out, size_t n)
     return n;
 }
 
+/* A DIR that is not a readable folder is bad input (exit 2,
+ * docs/reliability.md#exit-codes), not "no measured runs yet". */
+static bool dir_readable(const char *dir)
+{
+    DIR *dp = opendir(dir);
+
+    if (dp == NULL) {
+        fprintf(stderr, "llmsim validate-e2e: %s: cannot open: %s\n", dir,
+                strerror(errno));
+        return false;
+    }
+    closedir(dp);
+    return true;
+}
+
 int cmd_validate_e2e(int argc, char **argv)
 {
-    const char *dir = "hw/calib/data/e2e", *plots = NULL;
+    static const char dflt[] = "hw/calib/data/e2e";
+    const char *dir = dflt, *plots = NULL;
     char *runs[E2E_MAX_RUNS], md_path[1200], md_tmp[1300];
     FILE *md = NULL;
     size_t n, i;
@@ -601,6 +619,8 @@ int cmd_validate_e2e(int argc, char **argv)
             dir = argv[a];
         }
     }
+    if (dir != dflt && !dir_readable(dir))
+        return 2;
     n = find_runs(dir, 0, runs, 0);
     if (n == 0) {
         printf("validate-e2e: no measured runs in %s yet: run "

@@ -1,8 +1,10 @@
 #include "cli/validate_engines.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,6 +318,21 @@ static int walk(struct vctx *v, struct llm_diag *d)
     return rc;
 }
 
+/* A DIR argument that is not a readable folder is bad input (exit 2,
+ * docs/reliability.md#exit-codes): one line, not "0 cases". */
+static bool dir_readable(const char *dir, const char *cmd)
+{
+    DIR *dp = opendir(dir);
+
+    if (dp == NULL) {
+        fprintf(stderr, "llmsim %s: %s: cannot open: %s\n", cmd, dir,
+                strerror(errno));
+        return false;
+    }
+    closedir(dp);
+    return true;
+}
+
 int cmd_validate_engines(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -349,6 +366,8 @@ int cmd_validate_engines(int argc, char **argv)
     }
     snprintf(def, sizeof(def), "%s/hw/calib/data", llm_root());
     v.root = optind < argc ? argv[optind] : def;
+    if (!dir_readable(v.root, "validate-engines"))
+        return 2;
     if (md && (v.md = fopen(md, "w")) == NULL) {
         fprintf(stderr, "llmsim validate-engines: cannot write %s\n", md);
         return 1;

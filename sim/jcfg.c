@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 void jcfg_keypath(char *buf, int len, const char *path, const char *key)
 {
@@ -205,12 +206,19 @@ int jcfg_load_named(const char *path, const char *key, cJSON **out,
 int jcfg_load(const char *path, cJSON **out, struct llm_diag *d)
 {
     FILE *f = fopen(path, "rb");
+    struct stat st;
     char *text;
     long n;
     int rc;
 
+    /* A file that cannot be opened, or a folder, is bad input like a
+     * malformed one (exit 2, issue 19); a failing read stays LLM_EIO. */
     if (f == NULL)
-        return diag_set(d, LLM_EIO, "cannot open: %s", strerror(errno));
+        return diag_set(d, LLM_EINVAL, "cannot open: %s", strerror(errno));
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return diag_set(d, LLM_EINVAL, "expected a JSON file, got a folder");
+    }
     if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
         fseek(f, 0, SEEK_SET) != 0) {
         fclose(f);

@@ -18,8 +18,10 @@
 
 #include "sim/diag.h"
 
-/* Reads and parses a JSON file.  LLM_EIO if unreadable, LLM_EINVAL with
- * the line and column if it is not JSON or not an object. */
+/* Reads and parses a JSON file.  LLM_EINVAL if it cannot be opened (a
+ * missing or unreadable input file is bad input) or is a folder, or with
+ * the line and column if it is not JSON or not an object; LLM_EIO if a
+ * read fails. */
 int jcfg_load(const char *path, cJSON **out, struct llm_diag *d);
 
 /* jcfg_load of a file that a config key names: a file that cannot be

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <zlib.h>
 
@@ -37,6 +38,7 @@ struct rows {
 int rows_open(const char *path, struct rows **out, struct llm_diag *d)
 {
     struct rows *r = calloc(1, sizeof(*r));
+    struct stat st;
 
     *out = NULL;
     if (r == NULL || (r->buf = malloc(ROWS_BUF0)) == NULL) {
@@ -54,6 +56,14 @@ int rows_open(const char *path, struct rows **out, struct llm_diag *d)
             d->file = path;
         return diag_set(d, LLM_EIO, "cannot open: %s",
                         e ? strerror(e) : "out of memory");
+    }
+    /* a folder opens, then fails at the first read: bad input (exit 2) */
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        rows_close(r);
+        if (d != NULL && d->code == LLM_OK)
+            d->file = path;
+        return diag_set(d, LLM_EINVAL, "expected a trace file, got a "
+                        "folder");
     }
     gzbuffer(r->gz, ROWS_GZBUF);
     *out = r;

@@ -12,6 +12,7 @@
  * "line N: COLUMN: expected WHAT, got "TEXT"" (JSONL values are shown as
  * JSON, so a string keeps its quotes and a number has none).  The path
  * is borrowed: it must outlive the reader and any diag it fills.
+ * rows_open refuses a folder (LLM_EINVAL: bad input).
  * Owner: the caller (rows_close).  Not thread-safe. */
 #ifndef LLM_ROWS_H
 #define LLM_ROWS_H
