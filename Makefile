@@ -89,8 +89,17 @@ run: all
 # test that needs a fork of its own.
 # The GPU programs are compiled (never run) with the tests, so a change
 # that breaks them fails where there is no GPU too.
-test: deps $(BUILD)/check_llmsim $(BUILD)/llmsim mpi calib-build fuzz-smoke
-	LLMSIM_BIN=./$(BUILD)/llmsim ./$(BUILD)/check_llmsim
+test: deps $(BUILD)/check_llmsim $(BUILD)/llmsim mpi calib-build fuzz-smoke \
+      $(BUILD)/libllmsim_fault.so
+	LLMSIM_BIN=./$(BUILD)/llmsim $(FAULT_ENV) ./$(BUILD)/check_llmsim
+
+# The fault-injection library of the reliability suite (tests/fault/shim.c,
+# preloaded into llmsim by the tests; never linked into it).  Built without
+# sanitizers; under SAN=1 the suite fails every 5th call, not every one.
+FAULT_ENV = $(if $(filter 1,$(SAN)),LLMSIM_FAULT_STRIDE=5)
+$(BUILD)/libllmsim_fault.so: tests/fault/shim.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O1 -g -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
 
 bench: all
 	./$(BUILD)/llmsim bench

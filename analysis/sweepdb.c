@@ -380,9 +380,9 @@ static int aggregate_rows(struct sweepdb *s, sqlite3_stmt *sel,
     size_t n = 0, cap = 0;
     int64_t cfg = -1;
     char name[256] = "";
-    int rc = LLM_OK;
+    int rc = LLM_OK, step = SQLITE_DONE;
 
-    while (rc == LLM_OK && sqlite3_step(sel) == SQLITE_ROW) {
+    while (rc == LLM_OK && (step = sqlite3_step(sel)) == SQLITE_ROW) {
         int64_t c = sqlite3_column_int64(sel, 0);
         const char *nm = (const char *)sqlite3_column_text(sel, 1);
         if (n > 0 && (c != cfg || strcmp(nm, name) != 0)) {
@@ -402,6 +402,8 @@ static int aggregate_rows(struct sweepdb *s, sqlite3_stmt *sel,
         snprintf(name, sizeof(name), "%s", nm);
         v[n++] = sqlite3_column_double(sel, 2);
     }
+    if (rc == LLM_OK && step != SQLITE_DONE)
+        rc = LLM_EIO;            /* the read stopped early */
     if (rc == LLM_OK && n > 0)
         rc = put_aggregate(ins, cfg, name, v, n, s->confidence);
     free(v);
@@ -438,6 +440,7 @@ int sweepdb_config_metric(struct sweepdb *s, const char *params,
     sqlite3_stmt *st;
     double v[256];
     size_t n = 0;
+    int step = SQLITE_DONE;
 
     if (sqlite3_prepare_v2(s->db, "SELECT m.value FROM metrics m JOIN "
             "points p ON p.id = m.point JOIN configs c ON c.id = p.config "
@@ -446,9 +449,13 @@ int sweepdb_config_metric(struct sweepdb *s, const char *params,
         return sql_fail(s->db, s->path, "metrics", d);
     sqlite3_bind_text(st, 1, params, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    while (n < sizeof(v) / sizeof(v[0]) && sqlite3_step(st) == SQLITE_ROW)
+    while (n < sizeof(v) / sizeof(v[0]) &&
+           (step = sqlite3_step(st)) == SQLITE_ROW)
         v[n++] = sqlite3_column_double(st, 0);
     sqlite3_finalize(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return diag_set(d, LLM_EIO, "%s: metrics: %s", s->path,
+                        sqlite3_errstr(step));
     ci_mean(v, n, s->confidence, c);
     return LLM_OK;
 }
@@ -456,16 +463,19 @@ int sweepdb_config_metric(struct sweepdb *s, const char *params,
 int sweepdb_counts(struct sweepdb *s, int64_t counts[4], struct llm_diag *d)
 {
     sqlite3_stmt *st;
+    int step;
 
     memset(counts, 0, 4 * sizeof(*counts));
     if (sqlite3_prepare_v2(s->db, "SELECT status, COUNT(*) FROM points "
                            "GROUP BY status", -1, &st, NULL) != SQLITE_OK)
         return sql_fail(s->db, s->path, "points", d);
-    while (sqlite3_step(st) == SQLITE_ROW)
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
         counts[status_of((const char *)sqlite3_column_text(st, 0))] +=
             sqlite3_column_int64(st, 1);
     sqlite3_finalize(st);
-    return LLM_OK;
+    return step == SQLITE_DONE ? LLM_OK
+        : diag_set(d, LLM_EIO, "%s: points: %s", s->path,
+                   sqlite3_errstr(step));
 }
 
 static int read_offered(sqlite3 *db, cJSON *out)
@@ -476,12 +486,14 @@ static int read_offered(sqlite3 *db, cJSON *out)
     if (sqlite3_prepare_v2(db, "SELECT COUNT(*), MIN(arrival_ns), "
             "MAX(arrival_ns) FROM requests", -1, &st, NULL) != SQLITE_OK)
         return LLM_EIO;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        double n = (double)sqlite3_column_int64(st, 0);
-        double span = (double)(sqlite3_column_int64(st, 2) -
-                               sqlite3_column_int64(st, 1)) / 1e9;
-        rate = n > 1 && span > 0 ? (n - 1) / span : 0;
+    if (sqlite3_step(st) != SQLITE_ROW) {   /* an aggregate has a row */
+        sqlite3_finalize(st);
+        return LLM_EIO;
     }
+    double n = (double)sqlite3_column_int64(st, 0);
+    double span = (double)(sqlite3_column_int64(st, 2) -
+                           sqlite3_column_int64(st, 1)) / 1e9;
+    rate = n > 1 && span > 0 ? (n - 1) / span : 0;
     sqlite3_finalize(st);
     cJSON_AddNumberToObject(out, "offered_req_s", rate);
     return LLM_OK;
@@ -494,6 +506,7 @@ int sweepdb_run_metrics(const char *results_path, cJSON **out,
     sqlite3_stmt *st = NULL;
     cJSON *o = cJSON_CreateObject();
     int rc = o ? LLM_OK : diag_set(d, LLM_ENOMEM, "out of memory");
+    int step = SQLITE_DONE;
 
     if (!rc && sqlite3_open_v2(results_path, &db, SQLITE_OPEN_READONLY,
                                NULL) != SQLITE_OK)
@@ -501,11 +514,16 @@ int sweepdb_run_metrics(const char *results_path, cJSON **out,
     if (!rc && sqlite3_prepare_v2(db, "SELECT name, value FROM metrics "
                                   "ORDER BY name", -1, &st, NULL))
         rc = sql_fail(db, results_path, "metrics", d);
-    while (!rc && sqlite3_step(st) == SQLITE_ROW)
+    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW)
         if (sqlite3_column_type(st, 1) != SQLITE_NULL)
             cJSON_AddNumberToObject(o,
                 (const char *)sqlite3_column_text(st, 0),
                 sqlite3_column_double(st, 1));
+    /* a read that stops early would record the point done with some of
+     * its metrics (issue 19) */
+    if (!rc && step != SQLITE_DONE)
+        rc = diag_set(d, LLM_EIO, "%s: metrics: %s", results_path,
+                      sqlite3_errstr(step));
     sqlite3_finalize(st);
     if (!rc && read_offered(db, o) != LLM_OK)
         rc = sql_fail(db, results_path, "requests", d);

@@ -4,7 +4,8 @@
  * the calls through which llmsim writes its results -- fopen for
  * writing, fwrite, fputs, fputc, fprintf, vfprintf, fflush and fclose of
  * a writable stream (not stdout or stderr), rename, mkdir, open for
- * writing, write and pwrite (fd > 2), fsync, fdatasync, ftruncate, and
+ * writing, write and pwrite (fd > 2), fsync and fdatasync (of a file),
+ * ftruncate, and
  * SQLite's sqlite3_open, sqlite3_open_v2, sqlite3_exec, sqlite3_prepare_v2 and
  * sqlite3_step -- and makes the n-th one fail.
  *
@@ -12,6 +13,8 @@
  *   LLMSIM_FAULT_ERRNO=E   ENOSPC, EROFS or EIO (default) for the libc
  *                          calls; SQLite calls return SQLITE_FULL for
  *                          ENOSPC, SQLITE_IOERR otherwise
+ *   LLMSIM_FAULT_LOG=F     appends the failed call's name to F when it
+ *                          fails (in whichever process: a sweep forks)
  *   LLMSIM_FAULT_BT=1      prints a backtrace of the failed call
  *   LLMSIM_FAULT_COUNT=F   at exit, writes "CALLS FAILED_NAME\n" to F (the
  *                          number of counted calls; the name of the call
@@ -30,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -68,6 +72,24 @@ __attribute__((destructor)) static void shim_fini(void)
     fclose(f);
 }
 
+/* Appends the failed call's name to $LLMSIM_FAULT_LOG at once (a sweep's
+ * children end with _exit, which runs no destructor). */
+static void note_failed(const char *name)
+{
+    const char *path = getenv("LLMSIM_FAULT_LOG");
+    int fd;
+
+    if (path == NULL)
+        return;
+    fd = (int)syscall(SYS_open, path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd < 0)
+        return;
+    if (syscall(SYS_write, fd, name, strlen(name)) < 0 ||
+        syscall(SYS_write, fd, "\n", 1) < 0)
+        fd = -fd - 1;
+    syscall(SYS_close, fd < 0 ? -fd - 1 : fd);
+}
+
 /* Counts one call; true when it is the one to fail (errno set). */
 static int hit(const char *name)
 {
@@ -76,6 +98,7 @@ static int hit(const char *name)
     if (++calls != fail_at)
         return 0;
     failed = name;
+    note_failed(name);
     if (getenv("LLMSIM_FAULT_BT") != NULL) {   /* where, for a diagnosis */
         void *frames[24];
         backtrace_symbols_fd(frames, backtrace(frames, 24), 2);
@@ -287,16 +310,25 @@ ssize_t pwrite64(int fd, const void *p, size_t n, off64_t at)
     return fd > 2 && hit("pwrite64") ? -1 : real_pwrite64(fd, p, n, at);
 }
 
+/* SQLite ignores a failed fsync of the folder after a commit (os_unix.c
+ * unixSync: the data is already synced), so that call is not counted. */
+static int is_dir(int fd)
+{
+    struct stat st;
+
+    return fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int fsync(int fd)
 {
     REAL(fsync);
-    return hit("fsync") ? -1 : real_fsync(fd);
+    return !is_dir(fd) && hit("fsync") ? -1 : real_fsync(fd);
 }
 
 int fdatasync(int fd)
 {
     REAL(fdatasync);
-    return hit("fdatasync") ? -1 : real_fdatasync(fd);
+    return !is_dir(fd) && hit("fdatasync") ? -1 : real_fdatasync(fd);
 }
 
 int ftruncate(int fd, off_t len)
