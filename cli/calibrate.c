@@ -12,6 +12,7 @@
 #include "hw/device.h"
 #include "models/model.h"
 #include "models/ops.h"
+#include "sim/jcfg.h"
 #include "sim/paths.h"
 
 /* The measured time of a line: a positive finite number of ms. */
@@ -42,6 +43,11 @@ int calibrate_parse_line(const char *text, struct fit_line *out,
     if (o == NULL || !cJSON_IsObject(o)) {
         cJSON_Delete(o);
         return diag_set(d, LLM_EINVAL, "expected a JSON object");
+    }
+    /* a key given twice is refused, as in every JSON llmsim reads */
+    if (jcfg_check_dups(o, "", d) != LLM_OK) {
+        cJSON_Delete(o);
+        return d->code;
     }
     if (cJSON_GetArraySize(o) == 1 &&
         cJSON_GetObjectItemCaseSensitive(o, "provenance") != NULL) {

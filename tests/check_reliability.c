@@ -29,8 +29,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <sqlite3.h>
 
+#include "cli/calibrate.h"
+#include "hw/engine.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"
 
@@ -326,6 +329,41 @@ START_TEST(test_exit_missing)
                           "lines: %s", args, st, lines, first);
         }
     }
+}
+END_TEST
+
+/* ---- regressions of the fuzzers (tests/fuzz/regress/ replays the files) -- */
+
+/* fuzz_engine: an unknown key under "params" read past the names array
+ * (hw/engine.c); now the key is named, under ASan too. */
+START_TEST(test_engine_unknown_param)
+{
+    struct engine e;
+    struct llm_diag d = { 0 };
+    cJSON *o = cJSON_Parse("{\"params\": {\"gemm\": 1, \"attn_pre\u00e9fill\""
+                           ": 1}}");
+
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(engine_from_json(o, "e.json", NULL, &e, &d), LLM_EINVAL);
+    ck_assert_msg(strstr(d.msg, "params.attn_pre") != NULL &&
+                  strstr(d.msg, "unknown key") != NULL, "%s", d.msg);
+    cJSON_Delete(o);
+}
+END_TEST
+
+/* calibrate_parse_line took {"ms": 1, "ms": 2} (the first wins) while
+ * step refused a duplicated key (issue 23): now both refuse it. */
+START_TEST(test_calibrate_duplicate_key)
+{
+    struct fit_line l;
+    struct llm_diag d = { 0 };
+
+    batch_init(&l.b);
+    ck_assert_int_eq(calibrate_parse_line("{\"prefill\": [[8, 0]], \"ms\": "
+                                          "1, \"ms\": 2}", &l, &d),
+                     LLM_EINVAL);
+    ck_assert_msg(strstr(d.msg, "ms: duplicated key") != NULL, "%s", d.msg);
+    batch_free(&l.b);
 }
 END_TEST
 
@@ -737,6 +775,8 @@ Suite *reliability_suite(void)
     tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, test_exit_missing);
+    tcase_add_test(tc, test_engine_unknown_param);
+    tcase_add_test(tc, test_calibrate_duplicate_key);
     tcase_add_test(tc, test_fault_run);
     tcase_add_test(tc, test_fault_sweep);
     tcase_add_test(tc, test_full_disk);
