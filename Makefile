@@ -171,6 +171,11 @@ FUZZ_LIBFUZZER := $(shell clang -print-file-name=libclang_rt.fuzzer-x86_64.a \
                     2>/dev/null | grep / )
 
 fuzz:
+	@if [ ! -f "$(FUZZ_LIBFUZZER)" ]; then \
+	   echo "llmsim: installing clang and its libFuzzer with apt-get"; \
+	   SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
+	   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	   $$SUDO apt-get install -y -qq clang libclang-rt-14-dev; fi
 	@$(MAKE) --no-print-directory FUZZ=1 fuzz-build
 	@tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_ONLY)
 
