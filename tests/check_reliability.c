@@ -11,8 +11,9 @@
  * Every case must exit 1 with one line on stderr and leave the previous
  * results (or none) as they were; a sweep keeps no partial row and a
  * rerun completes it with every row once.  docs/reliability.md reports
- * the counts.  LLMSIM_SANITIZED (make SAN=1 test) skips the soak's bound.  CLI tests are skipped (a line says so) without LLMSIM_BIN;
- * the tmpfs tests without permission to mount. */
+ * the counts.  LLMSIM_SANITIZED (make SAN=1 test) skips the soak's
+ * bound.  CLI tests are skipped (a line says so) without LLMSIM_BIN; the
+ * tmpfs tests without permission to mount. */
 #define _DEFAULT_SOURCE          /* wait4, usleep */
 #include <check.h>
 #include <dirent.h>

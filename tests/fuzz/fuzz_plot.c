@@ -99,8 +99,8 @@ static void make_sweep(const char *path, const char *const *f)
     if (sweepdb_open(path, &m, &s, &d) != LLM_OK)
         fz_fail("cannot make %s: %s", path, d.msg);
     db = sweepdb_handle(s);
-    bind_exec(db, "INSERT OR IGNORE INTO configs (id, params) VALUES (1, ?), (2, ? || "
-              "' ')", f[F_PARAMS_A], f[F_PARAMS_B]);
+    bind_exec(db, "INSERT OR IGNORE INTO configs (id, params) VALUES "
+              "(1, ?), (2, ? || ' ')", f[F_PARAMS_A], f[F_PARAMS_B]);
     sql(db, "INSERT INTO points (config, seed, params, status) VALUES "
         "(1, 1, '{}', 'done'), (2, 1, '{}', 'done')");
     bind_exec(db, "INSERT INTO aggregates (config, name, n, mean, ci_lo, "
