@@ -15,6 +15,8 @@
 # else the last VmHWM read from /proc while the process ran.  Takes about
 # 5 minutes on one core; needs 2 GB of memory and 200 MB of disk in OUT
 # (default out/soak).  Run it alone: timings share the machine.
+# SOAK_SIZES (default "1000000 10000000") and SOAK_RATE (requests/s of the
+# week, default 8) shrink it for a quick check of the script itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-out/soak}
@@ -53,22 +55,23 @@ report() {  # report WHAT ROWS "SECONDS MB"
     printf '%-44s %10s rows %8s s %8s MB peak RSS\n' "$1" "$2" "$3" "$4"
 }
 
-for n in 1000000 10000000; do
+for n in ${SOAK_SIZES:-1000000 10000000}; do
     r=$(peak "$bin" run configs/bench.json --out "$out/bench-$n" \
         --set workload.num_requests=$n)
     report "run configs/bench.json (4 replicas)" $n "$r"
 done
 
-# An Azure 2024 week: 8 req/s with a daily swing (x0.5 .. x1.5), lengths
+# An Azure 2024 week: $rate req/s with a daily swing (x0.5 .. x1.5), lengths
 # from a fixed LCG, so the file is the same on every machine.
-week=$out/azure2024_week.csv.gz
-day=$out/azure2024_day.csv.gz
+rate=${SOAK_RATE:-8}
+week=$out/azure2024_week_$rate.csv.gz
+day=$out/azure2024_day_$rate.csv.gz
 if [ ! -f "$week" ]; then
-    awk 'BEGIN {
+    awk -v r="$rate" 'BEGIN {
         print "TIMESTAMP,ContextTokens,GeneratedTokens";
         s = 12345; t = 0; start = 1715558400;   # 2024-05-13 00:00:00 UTC
         while (t < 7 * 86400) {
-            rate = 8 * (1 + 0.5 * sin(2 * 3.14159265 * t / 86400));
+            rate = r * (1 + 0.5 * sin(2 * 3.14159265 * t / 86400));
             s = (s * 1103515245 + 12345) % 2147483648;
             t += -log((s + 1) / 2147483649) / rate;
             s = (s * 1103515245 + 12345) % 2147483648; ctx = 20 + s % 4000;
