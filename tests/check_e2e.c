@@ -195,6 +195,8 @@ END_TEST
 
 START_TEST(test_validate_e2e_nothing_yet)
 {
+    /* an empty folder; a missing one is bad input (exit 2, issue 19) */
+    ck_assert_int_eq(sh("mkdir -p %s/none%s", fx_tmpdir, ""), 0);
     ck_assert_int_eq(sh("%s validate-e2e %s/none", llmsim_bin(), fx_tmpdir),
                      0);
     ck_assert(log_has("no measured runs in"));

@@ -289,7 +289,8 @@ START_TEST(test_bad_inputs)
     FILE *f;
 
     dbs[0] = fx_path("missing.sqlite");
-    ck_assert_int_eq(plot_make(dbs, 1, fx_path("o"), &made, &d), LLM_EIO);
+    /* a database argument that cannot be opened is bad input (issue 19) */
+    ck_assert_int_eq(plot_make(dbs, 1, fx_path("o"), &made, &d), LLM_EINVAL);
     snprintf(msg, sizeof(msg), "%s: cannot open", dbs[0]);
     ck_assert_str_eq(d.msg, msg);
     dbs[0] = fx_path("empty.sqlite");
