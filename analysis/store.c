@@ -203,14 +203,26 @@ static int step(struct store *s, sqlite3_stmt *st)
     return rc == SQLITE_DONE ? LLM_OK : LLM_EIO;
 }
 
+/* A time that never came (-1 in the request record: a rejected request
+ * was never scheduled, produced no token and never finished) is NULL in
+ * the table (issue 17), so that SQL aggregates skip it instead of
+ * averaging -1 into a latency. */
+static void bind_time(sqlite3_stmt *st, int i, int64_t t_ns)
+{
+    if (t_ns < 0)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_int64(st, i, t_ns);
+}
+
 /* Binds row r at parameter offset off (11 parameters a row). */
 static void bind_row(sqlite3_stmt *st, int off, const struct store_row *r)
 {
     sqlite3_bind_int64(st, off + 1, r->id);
     sqlite3_bind_int64(st, off + 2, r->arrival_ns);
-    sqlite3_bind_int64(st, off + 3, r->first_sched_ns);
-    sqlite3_bind_int64(st, off + 4, r->first_token_ns);
-    sqlite3_bind_int64(st, off + 5, r->finish_ns);
+    bind_time(st, off + 3, r->first_sched_ns);
+    bind_time(st, off + 4, r->first_token_ns);
+    bind_time(st, off + 5, r->finish_ns);
     sqlite3_bind_int(st, off + 6, r->prompt_tokens);
     sqlite3_bind_int(st, off + 7, r->output_tokens);
     sqlite3_bind_int(st, off + 8, r->replica);

@@ -33,7 +33,8 @@ struct run_info {
     int32_t replicas, tp;
 };
 
-/* One row of the requests table, as store_request writes it. */
+/* One row of the requests table, as store_request writes it.  A time of
+ * -1 never came (a rejected request's) and is written as NULL. */
 struct store_row {
     int64_t id, arrival_ns, first_sched_ns, first_token_ns, finish_ns;
     int32_t prompt_tokens;
