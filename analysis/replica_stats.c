@@ -16,8 +16,8 @@ static const char *const cols[] = { "replica", "requests_completed",
     "kv_util_mean", "queue_len_mean", NULL };
 
 struct rep {
-    int64_t ok, rejected, preemptions, in_tokens, out_tokens, iterations;
-    double busy_ns, kv_ns, queue_ns;
+    int64_t ok, rejected, preemptions, in_tokens, out_tokens;
+    struct summary_iter it;
 };
 
 enum rep_fig { FIG_TTFT, FIG_TPOT, FIG_E2E };
@@ -90,28 +90,11 @@ static int tally(const struct summary_reqs *a, struct rep *reps, int32_t n,
     return LLM_OK;
 }
 
-/* Time-weighted sums over the iterations (an empty table adds nothing). */
-static int read_iterations(sqlite3 *db, struct rep *reps, int32_t n,
-                           struct llm_diag *d)
+/* Time-weighted sums over replica i's iterations (zeros: none). */
+static struct summary_iter iters_of(const struct summary_iters *t,
+                                    int32_t i)
 {
-    sqlite3_stmt *st;
-
-    if (sqlite3_prepare_v2(db, "SELECT replica, end_ns - start_ns, "
-            "kv_blocks_used, waiting FROM iterations", -1, &st, NULL) !=
-        SQLITE_OK)
-        return sql_err(db, d);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        int32_t i = sqlite3_column_int(st, 0);
-        double dt = (double)sqlite3_column_int64(st, 1);
-        if (i < 0 || i >= n)
-            continue;
-        reps[i].iterations++;
-        reps[i].busy_ns += dt;
-        reps[i].kv_ns += dt * (double)sqlite3_column_int64(st, 2);
-        reps[i].queue_ns += dt * (double)sqlite3_column_int64(st, 3);
-    }
-    sqlite3_finalize(st);
-    return LLM_OK;
+    return i < t->n_rep ? t->rep[i] : (struct summary_iter){ 0 };
 }
 
 static cJSON *row(int32_t i, const struct rep *r,
@@ -133,13 +116,14 @@ static cJSON *row(int32_t i, const struct rep *r,
     quantiles(o, "ttft_ms_p50", "ttft_ms_p99", a, i, FIG_TTFT, col);
     quantiles(o, "tpot_ms_p50", "tpot_ms_p99", a, i, FIG_TPOT, col);
     quantiles(o, "e2e_ms_p50", "e2e_ms_p99", a, i, FIG_E2E, col);
-    cJSON_AddNumberToObject(o, "iterations", (double)r->iterations);
+    cJSON_AddNumberToObject(o, "iterations", (double)r->it.n);
     cJSON_AddNumberToObject(o, "busy_frac", dur_ns > 0 ?
-                            r->busy_ns / dur_ns : 0);
-    cJSON_AddNumberToObject(o, "kv_util_mean", r->busy_ns > 0 && kv_cap > 0 ?
-                            r->kv_ns / r->busy_ns / (double)kv_cap : 0);
-    cJSON_AddNumberToObject(o, "queue_len_mean", r->busy_ns > 0 ?
-                            r->queue_ns / r->busy_ns : 0);
+                            r->it.busy_ns / dur_ns : 0);
+    cJSON_AddNumberToObject(o, "kv_util_mean",
+                            r->it.busy_ns > 0 && kv_cap > 0 ?
+                            r->it.kv_ns / r->it.busy_ns / (double)kv_cap : 0);
+    cJSON_AddNumberToObject(o, "queue_len_mean", r->it.busy_ns > 0 ?
+                            r->it.queue_ns / r->it.busy_ns : 0);
     return o;
 }
 
@@ -154,16 +138,18 @@ int replica_stats_build(sqlite3 *db, int32_t n_replicas,
     *out = NULL;
     rc = summary_reqs_read(db, &a, d);
     if (rc == LLM_OK)
-        rc = replica_stats_build_reqs(db, &a, n_replicas, kv_capacity_blocks,
-                                      out, d);
+        rc = replica_stats_build_reqs(db, &a, NULL, n_replicas,
+                                      kv_capacity_blocks, out, d);
     summary_reqs_free(&a);
     return rc;
 }
 
 int replica_stats_build_reqs(sqlite3 *db, const struct summary_reqs *a,
+                             const struct summary_iters *iters,
                              int32_t n_replicas, int64_t kv_capacity_blocks,
                              cJSON **out, struct llm_diag *d)
 {
+    struct summary_iters own;
     struct rep *reps = calloc((size_t)(n_replicas > 0 ? n_replicas : 1),
                               sizeof(*reps));
     double *col = malloc((a->n_ok ? a->n_ok : 1) * sizeof(*col));
@@ -173,10 +159,16 @@ int replica_stats_build_reqs(sqlite3 *db, const struct summary_reqs *a,
     int rc = reps && col && arr ? LLM_OK
                                 : diag_set(d, LLM_ENOMEM, "out of memory");
 
+    summary_iters_init(&own);
     if (rc == LLM_OK)
         rc = tally(a, reps, n_replicas, d);
-    if (rc == LLM_OK)
-        rc = read_iterations(db, reps, n_replicas, d);
+    if (rc == LLM_OK && iters == NULL) {
+        rc = summary_iters_read(db, &own, d);
+        iters = &own;
+    }
+    for (i = 0; rc == LLM_OK && i < n_replicas; i++)
+        reps[i].it = iters_of(iters, i);
+    summary_iters_free(&own);
     for (i = 0; rc == LLM_OK && i < n_replicas; i++) {
         cJSON *o = row(i, &reps[i], a, col, dur, kv_capacity_blocks);
         if (o == NULL)
@@ -263,11 +255,12 @@ int replica_stats_add(sqlite3 *db, int32_t n_replicas,
 }
 
 int replica_stats_add_reqs(sqlite3 *db, const struct summary_reqs *reqs,
+                           const struct summary_iters *iters,
                            int32_t n_replicas, int64_t kv_capacity_blocks,
                            cJSON *summary, struct llm_diag *d)
 {
     cJSON *arr = NULL;
-    int rc = replica_stats_build_reqs(db, reqs, n_replicas,
+    int rc = replica_stats_build_reqs(db, reqs, iters, n_replicas,
                                       kv_capacity_blocks, &arr, d);
 
     return rc == LLM_OK ? add(db, arr, summary, d) : rc;

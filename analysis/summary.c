@@ -274,36 +274,109 @@ static cJSON *itl_dist(sqlite3 *db)
     return o;
 }
 
-/* Time-weighted means and maxima over iterations. */
-static void iter_stats(sqlite3 *db, int64_t kv_cap, cJSON *o)
+/* A database's replica numbers are input: past this one a row counts in
+ * the run's figures only (a run has far fewer replicas). */
+#define ITERS_READ_REPLICAS (1 << 16)
+
+void summary_iters_init(struct summary_iters *t)
+{
+    memset(t, 0, sizeof(*t));
+}
+
+void summary_iters_free(struct summary_iters *t)
+{
+    free(t->rep);
+    summary_iters_init(t);
+}
+
+static void iter_add(struct summary_iter *s, double dt, double kv, double wq,
+                     double run)
+{
+    s->n++;
+    s->busy_ns += dt;
+    s->kv_ns += dt * kv;
+    s->queue_ns += dt * wq;
+    s->run_ns += dt * run;
+    s->kv_max = kv > s->kv_max ? kv : s->kv_max;
+    s->queue_max = wq > s->queue_max ? wq : s->queue_max;
+}
+
+/* Room for replica i in t->rep (zeroed). */
+static int iters_reserve(struct summary_iters *t, int32_t i)
+{
+    int32_t ncap = t->cap_rep ? t->cap_rep : 8;
+    struct summary_iter *n;
+
+    if (i < t->cap_rep)
+        return LLM_OK;
+    while (ncap <= i)
+        ncap *= 2;
+    n = realloc(t->rep, (size_t)ncap * sizeof(*n));
+    if (n == NULL)
+        return LLM_ENOMEM;
+    memset(n + t->cap_rep, 0, (size_t)(ncap - t->cap_rep) * sizeof(*n));
+    t->rep = n;
+    t->cap_rep = ncap;
+    return LLM_OK;
+}
+
+int summary_iters_add(struct summary_iters *t, int32_t replica,
+                      int64_t start_ns, int64_t end_ns, int64_t kv_blocks,
+                      int64_t waiting, int64_t running)
+{
+    double dt = (double)(end_ns - start_ns);
+
+    if (replica >= 0 && iters_reserve(t, replica) != LLM_OK)
+        return LLM_ENOMEM;
+    iter_add(&t->all, dt, (double)kv_blocks, (double)waiting,
+             (double)running);
+    if (replica < 0)
+        return LLM_OK;
+    iter_add(&t->rep[replica], dt, (double)kv_blocks, (double)waiting,
+             (double)running);
+    if (replica >= t->n_rep)
+        t->n_rep = replica + 1;
+    return LLM_OK;
+}
+
+int summary_iters_read(sqlite3 *db, struct summary_iters *t,
+                       struct llm_diag *d)
 {
     sqlite3_stmt *st;
-    double w = 0, kv = 0, q = 0, kvmax = 0, qmax = 0, run = 0;
-    int64_t n = 0;
+    int rc = LLM_OK;
 
-    if (sqlite3_prepare_v2(db, "SELECT end_ns - start_ns, kv_blocks_used, "
-            "waiting, running FROM iterations", -1, &st, NULL))
-        return;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        double dt = (double)sqlite3_column_int64(st, 0);
-        double k = (double)sqlite3_column_int64(st, 1);
-        double wq = (double)sqlite3_column_int64(st, 2);
-        w += dt;
-        kv += dt * k;
-        q += dt * wq;
-        run += dt * (double)sqlite3_column_int64(st, 3);
-        kvmax = k > kvmax ? k : kvmax;
-        qmax = wq > qmax ? wq : qmax;
-        n++;
+    if (sqlite3_prepare_v2(db, "SELECT replica, start_ns, end_ns, "
+            "kv_blocks_used, waiting, running FROM iterations", -1, &st,
+            NULL) != SQLITE_OK)
+        return diag_set(d, LLM_EIO, "results: %s", sqlite3_errmsg(db));
+    while (rc == LLM_OK && sqlite3_step(st) == SQLITE_ROW) {
+        int64_t r = sqlite3_column_int64(st, 0);
+        rc = summary_iters_add(t, r >= 0 && r < ITERS_READ_REPLICAS ?
+                               (int32_t)r : -1,
+                               sqlite3_column_int64(st, 1),
+                               sqlite3_column_int64(st, 2),
+                               sqlite3_column_int64(st, 3),
+                               sqlite3_column_int64(st, 4),
+                               sqlite3_column_int64(st, 5));
     }
     sqlite3_finalize(st);
-    cJSON_AddNumberToObject(o, "iterations", (double)n);
+    return rc ? diag_set(d, LLM_ENOMEM, "out of memory") : LLM_OK;
+}
+
+/* Time-weighted means and maxima over iterations. */
+static void iter_stats(const struct summary_iter *s, int64_t kv_cap,
+                       cJSON *o)
+{
+    double w = s->busy_ns;
+
+    cJSON_AddNumberToObject(o, "iterations", (double)s->n);
     cJSON_AddNumberToObject(o, "kv_util_mean",
-                            w > 0 && kv_cap > 0 ? kv / w / kv_cap : 0);
-    cJSON_AddNumberToObject(o, "kv_util_max", kv_cap > 0 ? kvmax / kv_cap : 0);
-    cJSON_AddNumberToObject(o, "queue_len_mean", w > 0 ? q / w : 0);
-    cJSON_AddNumberToObject(o, "queue_len_max", qmax);
-    cJSON_AddNumberToObject(o, "batch_size_mean", w > 0 ? run / w : 0);
+                            w > 0 && kv_cap > 0 ? s->kv_ns / w / kv_cap : 0);
+    cJSON_AddNumberToObject(o, "kv_util_max",
+                            kv_cap > 0 ? s->kv_max / kv_cap : 0);
+    cJSON_AddNumberToObject(o, "queue_len_mean", w > 0 ? s->queue_ns / w : 0);
+    cJSON_AddNumberToObject(o, "queue_len_max", s->queue_max);
+    cJSON_AddNumberToObject(o, "batch_size_mean", w > 0 ? s->run_ns / w : 0);
 }
 
 /* Totals of the completed requests, and how many met both SLOs. */
@@ -372,16 +445,19 @@ int summary_build(sqlite3 *db, const struct summary_slo *slo,
     summary_reqs_init(&a);
     rc = summary_reqs_read(db, &a, d);
     if (rc == LLM_OK)
-        rc = summary_build_reqs(db, &a, slo, kv_capacity_blocks, out, d);
+        rc = summary_build_reqs(db, &a, NULL, slo, kv_capacity_blocks, out,
+                                d);
     summary_reqs_free(&a);
     return rc;
 }
 
 int summary_build_reqs(sqlite3 *db, const struct summary_reqs *a,
+                       const struct summary_iters *iters,
                        const struct summary_slo *slo,
                        int64_t kv_capacity_blocks, cJSON **out,
                        struct llm_diag *d)
 {
+    struct summary_iters own;
     struct req_totals t = { 0 };
     int64_t ok = (int64_t)a->n_ok;
     double *col = malloc((a->n_ok ? a->n_ok : 1) * sizeof(*col));
@@ -392,6 +468,12 @@ int summary_build_reqs(sqlite3 *db, const struct summary_reqs *a,
         cJSON_Delete(o);
         free(col);
         return diag_set(d, LLM_ENOMEM, "out of memory");
+    }
+    summary_iters_init(&own);
+    if (iters == NULL && summary_iters_read(db, &own, d) != LLM_OK) {
+        cJSON_Delete(o);
+        free(col);
+        return d->code;
     }
     totals(a, slo, &t);
     dur = ok > 0 && a->t1 > a->t0 ? (double)(a->t1 - a->t0) / 1e9 : 0;
@@ -415,7 +497,8 @@ int summary_build_reqs(sqlite3 *db, const struct summary_reqs *a,
     cJSON_AddItemToObject(o, "e2e_ms", fig_dist(a, FIG_E2E, col));
     cJSON_AddItemToObject(o, "norm_latency_ms_per_tok",
                           fig_dist(a, FIG_NORM, col));
-    iter_stats(db, kv_capacity_blocks, o);
+    iter_stats(iters ? &iters->all : &own.all, kv_capacity_blocks, o);
+    summary_iters_free(&own);
     free(col);
     *out = o;
     return LLM_OK;

@@ -2,8 +2,9 @@
  *
  * Reads only the results tables (requests, iterations, itl, runs), so a
  * summary can be rebuilt from any results.sqlite; a run hands over the
- * requests rows it kept as it wrote them (struct summary_reqs) instead of
- * reading a million rows back, with the same figures.  Definitions follow
+ * requests rows it kept as it wrote them (struct summary_reqs) and the
+ * sums over its iterations (struct summary_iters) instead of reading
+ * them back, with the same figures.  Definitions follow
  * `vllm bench serve` (README "Metrics"): TTFT = first token - arrival;
  * TPOT = (E2E - TTFT) / (output tokens - 1) per request with more than one
  * output token; ITL = every gap between consecutive tokens; E2E = finish -
@@ -56,6 +57,37 @@ struct summary_reqs {
     int64_t t1;                /* last finish of a completed (INT64_MIN) */
 };
 
+/* Time-weighted sums over iterations: the busy time, and the time
+ * integrals of KV blocks used, requests waiting and requests running. */
+struct summary_iter {
+    int64_t n;                 /* iterations */
+    double busy_ns, kv_ns, queue_ns, run_ns;
+    double kv_max, queue_max;  /* blocks, requests */
+};
+
+/* The iterations as the summaries read them: over the whole run and per
+ * replica, each summed in the order the iterations ended, which is the
+ * order of the iterations table, so that a run that stores no iteration
+ * rows has the same figures as one that does (issue 17).  Gathered while
+ * a run ends its iterations (summary_iters_add) or read from a database
+ * (summary_iters_read).  Owns rep; summary_iters_free. */
+struct summary_iters {
+    struct summary_iter all;
+    struct summary_iter *rep;  /* rep[i]: replica i, for i < n_rep */
+    int32_t n_rep, cap_rep;
+};
+
+void summary_iters_init(struct summary_iters *t);
+void summary_iters_free(struct summary_iters *t);
+/* Adds one iteration of replica `replica` (< 0 counts in `all` only);
+ * LLM_ENOMEM (and no change) when out of memory. */
+int summary_iters_add(struct summary_iters *t, int32_t replica,
+                      int64_t start_ns, int64_t end_ns, int64_t kv_blocks,
+                      int64_t waiting, int64_t running);
+/* Adds every row of db's iterations table, in table order. */
+int summary_iters_read(sqlite3 *db, struct summary_iters *t,
+                       struct llm_diag *d);
+
 void summary_reqs_init(struct summary_reqs *a);
 void summary_reqs_free(struct summary_reqs *a);
 /* Appends one row; LLM_ENOMEM (and no change) when out of memory. */
@@ -68,8 +100,10 @@ int summary_reqs_read(sqlite3 *db, struct summary_reqs *a,
 int summary_build(sqlite3 *db, const struct summary_slo *slo,
                   int64_t kv_capacity_blocks, cJSON **out,
                   struct llm_diag *d);
-/* The same from reqs for the requests table and db for the others. */
+/* The same from reqs for the requests table, iters (NULL: db's table)
+ * for the iterations and db for the others. */
 int summary_build_reqs(sqlite3 *db, const struct summary_reqs *reqs,
+                       const struct summary_iters *iters,
                        const struct summary_slo *slo,
                        int64_t kv_capacity_blocks, cJSON **out,
                        struct llm_diag *d);

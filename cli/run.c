@@ -24,6 +24,10 @@ struct run_ctx {
     /* The requests rows as the summaries read them, kept as they are
      * written: reading a million rows back costs more than keeping them. */
     struct summary_reqs reqs;
+    /* The sums over iterations, kept whether or not rows are stored
+     * (issue 17): KV use, queue and batch size never read 0 for want of
+     * an iterations table. */
+    struct summary_iters iters;
     int64_t extrapolated;
     struct energy_power power;   /* the device's power states */
     bool has_power;
@@ -80,6 +84,10 @@ static int on_iteration(void *ctx, const struct iter_record *rec)
     int rc = c->sc->write_iterations ? store_iteration(c->store, rec)
                                      : LLM_OK;
 
+    if (rc == LLM_OK)
+        rc = summary_iters_add(&c->iters, rec->replica, rec->start_ns,
+                               rec->end_ns, rec->kv_blocks_used,
+                               rec->n_waiting, rec->n_running);
     if (rc == LLM_OK && rec->n_tiers > 0)
         rc = store_kv_tiers(c->store, rec);
     if (c->sc->pools.n > 0)      /* each pool meters its own device */
@@ -245,8 +253,8 @@ static int finish(struct run_ctx *c, const char *dir,
     struct summary_slo slo = { c->sc->slo_ttft_ms, c->sc->slo_tpot_ms };
     double dur = (double)(st->last_event_ns - st->first_arrival_ns);
     char *text;
-    int rc = summary_build_reqs(store_db(c->store), &c->reqs, &slo,
-                                c->sc->mem.kv_blocks, summary, d);
+    int rc = summary_build_reqs(store_db(c->store), &c->reqs, &c->iters,
+                                &slo, c->sc->mem.kv_blocks, summary, d);
 
     if (rc)
         return rc;
@@ -269,7 +277,7 @@ static int finish(struct run_ctx *c, const char *dir,
     if (c->sc->pools.n > 0)
         pools_summary(&c->sc->pools, st, c->has_cstats ? &c->cstats : NULL,
                       *summary);
-    rc = replica_stats_add_reqs(store_db(c->store), &c->reqs,
+    rc = replica_stats_add_reqs(store_db(c->store), &c->reqs, &c->iters,
                                 c->sc->replicas, c->sc->mem.kv_blocks,
                                 *summary, d);
     if (rc)
@@ -299,6 +307,7 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
     int rc;
 
     summary_reqs_init(&c.reqs);
+    summary_iters_init(&c.iters);
     rc = open_parts(&c, dir, d);
 
     *summary = NULL;
@@ -314,6 +323,7 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
         *stats = st;
     store_abort(c.store);
     summary_reqs_free(&c.reqs);
+    summary_iters_free(&c.iters);
     pools_stop(&sc->pools);
     source_close(c.src);
     cost_destroy(c.cost);

@@ -129,6 +129,40 @@ START_TEST(test_rejected_times_null)
 }
 END_TEST
 
+/* KV use, queue length and batch size are the same whether or not the
+ * iteration rows are stored, in the summary and in the metrics and
+ * replicas tables, and they are not 0 (issue 17, item 7). */
+START_TEST(test_iteration_stats_without_rows)
+{
+    static const char *const keys[] = { "iterations", "kv_util_mean",
+        "kv_util_max", "queue_len_mean", "queue_len_max",
+        "batch_size_mean", NULL };
+    cJSON *on, *off;
+    sqlite3 *db;
+    int i;
+
+    write_trace();
+    on = run(config(NULL), "on", NULL);
+    off = run(config(NULL), "off", "output.iterations=false");
+    for (i = 0; keys[i] != NULL; i++) {
+        ck_assert_double_gt(get(on, keys[i], NULL), 0);
+        ck_assert_double_eq(get(off, keys[i], NULL), get(on, keys[i], NULL));
+    }
+    ck_assert_double_eq(get(cJSON_GetArrayItem(cJSON_GetObjectItem(off,
+        "replicas"), 0), "kv_util_mean", NULL), get(cJSON_GetArrayItem(
+        cJSON_GetObjectItem(on, "replicas"), 0), "kv_util_mean", NULL));
+    db = open_db("off");
+    ck_assert_double_eq(q_num(db, "SELECT COUNT(*) FROM iterations"), 0);
+    ck_assert_double_eq(q_num(db, "SELECT value FROM metrics WHERE name = "
+                              "'kv_util_mean'"), get(on, "kv_util_mean", NULL));
+    ck_assert_double_eq(q_num(db, "SELECT queue_len_mean FROM replicas"),
+                        get(on, "queue_len_mean", NULL));
+    sqlite3_close(db);
+    cJSON_Delete(on);
+    cJSON_Delete(off);
+}
+END_TEST
+
 Suite *output_suite(void)
 {
     Suite *s = suite_create("output");
@@ -137,6 +171,7 @@ Suite *output_suite(void)
     tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_rejected_times_null);
+    tcase_add_test(tc, test_iteration_stats_without_rows);
     suite_add_tcase(s, tc);
     return s;
 }
