@@ -16,6 +16,7 @@
 #include <gsl/gsl_sort.h>
 #include <sqlite3.h>
 
+#include "analysis/iterlog.h"
 #include "analysis/store.h"
 #include "analysis/sweep.h"
 
@@ -338,43 +339,55 @@ static void bin_add(struct bins *b, int rep, int64_t s, int64_t e,
     }
 }
 
+/* The time span and replicas of the iterations (first pass). */
+static int span_row(void *ctx, const struct iterlog_row *row)
+{
+    int64_t *a = ctx;              /* t0, t1, replicas, any */
+
+    a[0] = a[3] && a[0] <= row->v[IL_START] ? a[0] : row->v[IL_START];
+    a[1] = a[3] && a[1] >= row->v[IL_END] ? a[1] : row->v[IL_END];
+    a[2] = a[3] && a[2] > row->v[IL_REPLICA] + 1 ? a[2]
+                                                 : row->v[IL_REPLICA] + 1;
+    a[3] = 1;
+    return LLM_OK;
+}
+
+static int bin_row(void *ctx, const struct iterlog_row *row)
+{
+    struct bins *b = ctx;
+    int64_t rep = row->v[IL_REPLICA];
+    double v[4] = { (double)(row->v[IL_PREFILL_TOKENS] +
+                             row->v[IL_DECODE_SEQS]),
+                    (double)row->v[IL_RUNNING], (double)row->v[IL_WAITING],
+                    (double)row->v[IL_KV_BLOCKS] };
+
+    if (rep >= 0 && rep < b->replicas)
+        bin_add(b, (int)rep, row->v[IL_START], row->v[IL_END], v);
+    return LLM_OK;
+}
+
+/* Two passes of iterlog_read: the stored text is parsed directly, far
+ * faster than the iterations view (analysis/iterlog.h). */
 static int read_bins(const struct run_db *r, struct bins *b,
                      struct llm_diag *d)
 {
-    sqlite3_stmt *st;
-    int64_t t1;
-    double v[4];
-    int rep;
+    int64_t span[4] = { 0, 0, 0, 0 };
+    struct llm_diag e = { 0 };
+    int rc = iterlog_read(r->db, span_row, span, &e);
 
-    if (sqlite3_prepare_v2(r->db, "SELECT MIN(start_ns), MAX(end_ns), "
-            "MAX(replica) + 1 FROM iterations", -1, &st, NULL) != SQLITE_OK)
-        return diag_set(d, LLM_EIO, "%s: %s", r->path, sqlite3_errmsg(r->db));
-    sqlite3_step(st);
-    b->replicas = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0
-                : sqlite3_column_int(st, 2);
-    b->t0_ns = sqlite3_column_int64(st, 0);
-    t1 = sqlite3_column_int64(st, 1);
-    sqlite3_finalize(st);
+    if (rc != LLM_OK)
+        return diag_set(d, rc, "%s: %s", r->path, e.msg);
+    b->replicas = !span[3] || span[2] <= 0 ? 0 : span[2] > 4096 ? 4097
+                                                              : (int)span[2];
+    b->t0_ns = span[0];
     if (b->replicas <= 0 || b->replicas > 4096)
         return LLM_OK;
-    b->width_ns = (t1 - b->t0_ns) / TIMELINE_BINS + 1;
+    b->width_ns = (span[1] - b->t0_ns) / TIMELINE_BINS + 1;
     b->acc = calloc((size_t)b->replicas * TIMELINE_BINS * 4, sizeof(double));
     if (b->acc == NULL)
         return diag_set(d, LLM_ENOMEM, "out of memory");
-    if (sqlite3_prepare_v2(r->db, "SELECT replica, start_ns, end_ns, "
-            "prefill_tokens + decode_seqs, running, waiting, kv_blocks_used "
-            "FROM iterations", -1, &st, NULL) != SQLITE_OK)
-        return diag_set(d, LLM_EIO, "%s: %s", r->path, sqlite3_errmsg(r->db));
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        rep = sqlite3_column_int(st, 0);
-        for (int i = 0; i < 4; i++)
-            v[i] = sqlite3_column_double(st, 3 + i);
-        if (rep >= 0 && rep < b->replicas)
-            bin_add(b, rep, sqlite3_column_int64(st, 1),
-                    sqlite3_column_int64(st, 2), v);
-    }
-    sqlite3_finalize(st);
-    return LLM_OK;
+    rc = iterlog_read(r->db, bin_row, b, &e);
+    return rc == LLM_OK ? LLM_OK : diag_set(d, rc, "%s: %s", r->path, e.msg);
 }
 
 static int write_timeline(struct job *j, const struct run_db *r,
@@ -922,8 +935,10 @@ static bool has_table(sqlite3 *db, const char *name)
     sqlite3_stmt *st;
     bool yes = false;
 
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = "
-                           "'table' AND name = ?", -1, &st, NULL) != SQLITE_OK)
+    /* iterations is a view (analysis/store.h) */
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type IN "
+                           "('table', 'view') AND name = ?", -1, &st, NULL)
+        != SQLITE_OK)
         return false;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     yes = sqlite3_step(st) == SQLITE_ROW;

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "analysis/iterlog.h"
+
 /* ITL gaps are counted in memory per whole microsecond and written once
  * at commit: a row per token (or per iteration) would dominate the run's
  * time, and 1 us is far below what the ms-scale ITL figures resolve. */
@@ -38,6 +40,9 @@ struct store {
     sqlite3_stmt *req_many;        /* REQ_BATCH rows */
     sqlite3 *db;
     sqlite3_stmt *req, *iter, *itl, *metric, *tier;
+    char *iter_text;           /* "[[...],[...]" of the pending chunk */
+    size_t iter_len;
+    int iter_rows;
     struct itl_slot *itl_tab;  /* open addressing, power-of-two size */
     size_t itl_cap, itl_used;
     char tmp[1024], final[1024];
@@ -53,10 +58,7 @@ static const char schema[] =
     " first_sched_ns INTEGER, first_token_ns INTEGER, finish_ns INTEGER,"
     " prompt_tokens INTEGER, output_tokens INTEGER, replica INTEGER,"
     " preemptions INTEGER, tenant INTEGER, status TEXT);"
-    "CREATE TABLE iterations (replica INTEGER, start_ns INTEGER,"
-    " end_ns INTEGER, prefill_tokens INTEGER, prefill_seqs INTEGER,"
-    " decode_seqs INTEGER, kv_blocks_used INTEGER, waiting INTEGER,"
-    " running INTEGER, preemptions INTEGER);"
+    ITERLOG_SCHEMA
     "CREATE TABLE itl (gap_ns INTEGER, count INTEGER);"
     "CREATE TABLE metrics (name TEXT PRIMARY KEY, value REAL);"
     "CREATE TABLE kv_tiers (replica INTEGER, t_ns INTEGER, tier TEXT,"
@@ -111,8 +113,8 @@ static int prepare(struct store *s, struct llm_diag *d)
     if (prepare_many(s) ||
         sqlite3_prepare_v2(s->db, "INSERT INTO requests VALUES "
             "(?,?,?,?,?,?,?,?,?,?,?)", -1, &s->req, NULL) ||
-        sqlite3_prepare_v2(s->db, "INSERT INTO iterations VALUES "
-            "(?,?,?,?,?,?,?,?,?,?)", -1, &s->iter, NULL) ||
+        sqlite3_prepare_v2(s->db, "INSERT INTO iteration_log VALUES (?)",
+            -1, &s->iter, NULL) ||
         sqlite3_prepare_v2(s->db, "INSERT INTO itl VALUES (?,?)", -1,
             &s->itl, NULL) ||
         sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO metrics VALUES "
@@ -326,21 +328,37 @@ int store_request(struct store *s, const struct request *q)
     return win_drain(s, false);
 }
 
+/* Writes the pending chunk as one iteration_log row. */
+static int iter_flush(struct store *s)
+{
+    int rc;
+
+    if (s->iter_rows == 0)
+        return LLM_OK;
+    s->iter_text[s->iter_len++] = ']';
+    sqlite3_bind_text(s->iter, 1, s->iter_text, (int)s->iter_len,
+                      SQLITE_STATIC);
+    rc = step(s, s->iter);
+    sqlite3_clear_bindings(s->iter);
+    s->iter_len = 0;
+    s->iter_rows = 0;
+    return rc;
+}
+
 int store_iteration(struct store *s, const struct iter_record *r)
 {
-    sqlite3_stmt *st = s->iter;
+    const struct iterlog_row row = { { r->replica, r->start_ns, r->end_ns,
+        r->prefill_tokens, r->prefill_seqs, r->decode_seqs,
+        r->kv_blocks_used, r->n_waiting, r->n_running, r->preemptions } };
+    char *p;
 
-    sqlite3_bind_int(st, 1, r->replica);
-    sqlite3_bind_int64(st, 2, r->start_ns);
-    sqlite3_bind_int64(st, 3, r->end_ns);
-    sqlite3_bind_int64(st, 4, r->prefill_tokens);
-    sqlite3_bind_int(st, 5, r->prefill_seqs);
-    sqlite3_bind_int(st, 6, r->decode_seqs);
-    sqlite3_bind_int64(st, 7, r->kv_blocks_used);
-    sqlite3_bind_int64(st, 8, r->n_waiting);
-    sqlite3_bind_int64(st, 9, r->n_running);
-    sqlite3_bind_int(st, 10, r->preemptions);
-    return step(s, st);
+    if (s->iter_text == NULL && (s->iter_text =
+            malloc(ITERLOG_CHUNK * (ITERLOG_ROW_MAX + 1) + 2)) == NULL)
+        return LLM_ENOMEM;
+    p = s->iter_text + s->iter_len;
+    *p++ = s->iter_rows == 0 ? '[' : ',';
+    s->iter_len = (size_t)(iterlog_put(p, &row) - s->iter_text);
+    return ++s->iter_rows == ITERLOG_CHUNK ? iter_flush(s) : LLM_OK;
 }
 
 int store_kv_tiers(struct store *s, const struct iter_record *r)
@@ -456,6 +474,7 @@ sqlite3 *store_db(struct store *s)
     win_drain(s, true);
     if (s->n_rows > 0)
         flush_requests(s);
+    iter_flush(s);
     if (s->itl_tab != NULL)
         itl_flush(s);
     return s->db;
@@ -465,6 +484,8 @@ static void close_db(struct store *s)
 {
     free(s->itl_tab);
     s->itl_tab = NULL;
+    free(s->iter_text);
+    s->iter_text = NULL;
     free(s->win);
     s->win = NULL;
     sqlite3_finalize(s->req);
@@ -483,7 +504,8 @@ int store_commit(struct store *s, struct llm_diag *d)
 
     if (rc == LLM_OK && s->n_rows > 0)
         rc = flush_requests(s);
-
+    if (rc == LLM_OK)
+        rc = iter_flush(s);
     if (rc == LLM_OK && s->itl_tab)
         rc = itl_flush(s);
 

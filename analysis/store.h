@@ -1,8 +1,12 @@
 /* analysis/store.h: the results database of one run.
  *
  * store_open creates DIR/results.sqlite under a temporary name
- * (results.sqlite.tmp) with the tables runs, requests, iterations, itl and
- * metrics (docs/output.md gives every column); rows are added as the run
+ * (results.sqlite.tmp) with the tables runs, requests, itl, metrics and
+ * kv_tiers, and the view iterations (docs/output.md gives every column):
+ * the iteration rows are stored as JSON text, 4,096 to a row of the
+ * table iteration_log, which the view reads with SQLite's json_each
+ * (issue 24: one table row per iteration took half of a run's time).
+ * Rows are added as the run
  * produces them inside one transaction; store_commit finishes the file and
  * renames it into place; store_abort deletes it.  So a failed or
  * interrupted run never leaves a partial results.sqlite.  The store owns

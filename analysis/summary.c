@@ -10,6 +10,7 @@
 #include <gsl/gsl_statistics_double.h>
 
 #include "analysis/column.h"
+#include "analysis/iterlog.h"
 
 /* Radix sort of doubles: 6 passes of 11 bits over keys that order as
  * the doubles do (IEEE-754 bits, negatives flipped, positives with the
@@ -339,28 +340,22 @@ int summary_iters_add(struct summary_iters *t, int32_t replica,
     return LLM_OK;
 }
 
+static int add_row(void *ctx, const struct iterlog_row *row)
+{
+    int64_t r = row->v[IL_REPLICA];
+
+    return summary_iters_add(ctx, r >= 0 && r < ITERS_READ_REPLICAS ?
+                             (int32_t)r : -1, row->v[IL_START],
+                             row->v[IL_END], row->v[IL_KV_BLOCKS],
+                             row->v[IL_WAITING], row->v[IL_RUNNING]);
+}
+
 int summary_iters_read(sqlite3 *db, struct summary_iters *t,
                        struct llm_diag *d)
 {
-    sqlite3_stmt *st;
-    int rc = LLM_OK;
+    int rc = iterlog_read(db, add_row, t, d);
 
-    if (sqlite3_prepare_v2(db, "SELECT replica, start_ns, end_ns, "
-            "kv_blocks_used, waiting, running FROM iterations", -1, &st,
-            NULL) != SQLITE_OK)
-        return diag_set(d, LLM_EIO, "results: %s", sqlite3_errmsg(db));
-    while (rc == LLM_OK && sqlite3_step(st) == SQLITE_ROW) {
-        int64_t r = sqlite3_column_int64(st, 0);
-        rc = summary_iters_add(t, r >= 0 && r < ITERS_READ_REPLICAS ?
-                               (int32_t)r : -1,
-                               sqlite3_column_int64(st, 1),
-                               sqlite3_column_int64(st, 2),
-                               sqlite3_column_int64(st, 3),
-                               sqlite3_column_int64(st, 4),
-                               sqlite3_column_int64(st, 5));
-    }
-    sqlite3_finalize(st);
-    return rc ? diag_set(d, LLM_ENOMEM, "out of memory") : LLM_OK;
+    return rc == LLM_ENOMEM ? diag_set(d, rc, "out of memory") : rc;
 }
 
 /* Time-weighted means and maxima over iterations. */

@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 
+#include "analysis/iterlog.h"
 #include "cli/run.h"
 #include "cli/scenario.h"
 #include "tests/fixture.h"
@@ -163,6 +164,126 @@ START_TEST(test_iteration_stats_without_rows)
 }
 END_TEST
 
+struct sums {
+    int64_t n, dur, kv, running;
+};
+
+static int sum_row(void *ctx, const struct iterlog_row *row)
+{
+    struct sums *s = ctx;
+
+    s->n++;
+    s->dur += row->v[IL_END] - row->v[IL_START];
+    s->kv += row->v[IL_KV_BLOCKS];
+    s->running += row->v[IL_RUNNING];
+    return LLM_OK;
+}
+
+/* The view iterations and iterlog_read see the same rows as the run's
+ * summary counted, as integers, in chunks of ITERLOG_CHUNK (issue 24). */
+START_TEST(test_iterations_view)
+{
+    struct llm_diag d = { 0 };
+    struct sums a = { 0 };
+    cJSON *s;
+    sqlite3 *db;
+    double n;
+
+    write_trace();
+    s = run(config(NULL), "out", NULL);
+    db = open_db("out");
+    n = get(s, "iterations", NULL);
+    ck_assert_double_gt(n, 500);
+    ck_assert_double_eq(q_num(db, "SELECT COUNT(*) FROM iterations"), n);
+    ck_assert_double_eq(q_num(db, "SELECT COUNT(*) FROM iterations WHERE "
+        "typeof(replica) || typeof(start_ns) || typeof(end_ns) || "
+        "typeof(prefill_tokens) || typeof(prefill_seqs) || "
+        "typeof(decode_seqs) || typeof(kv_blocks_used) || typeof(waiting) "
+        "|| typeof(running) || typeof(preemptions) = 'integerintegerinteger"
+        "integerintegerintegerintegerintegerintegerinteger'"), n);
+    ck_assert_double_eq(q_num(db, "SELECT COUNT(*) FROM iteration_log"),
+                        ceil(n / ITERLOG_CHUNK));
+    ck_assert_int_eq(iterlog_read(db, sum_row, &a, &d), LLM_OK);
+    ck_assert_int_eq(a.n, (int64_t)n);
+    ck_assert_double_eq(q_num(db, "SELECT SUM(end_ns - start_ns) FROM "
+                              "iterations"), (double)a.dur);
+    ck_assert_double_eq(q_num(db, "SELECT SUM(kv_blocks_used) FROM "
+                              "iterations"), (double)a.kv);
+    ck_assert_double_eq(q_num(db, "SELECT SUM(running) FROM iterations"),
+                        (double)a.running);
+    ck_assert_double_eq_tol((double)a.running / (double)a.n,
+                            get(s, "batch_size_mean", NULL), 1.0);
+    sqlite3_close(db);
+    cJSON_Delete(s);
+}
+END_TEST
+
+static int keep_row(void *ctx, const struct iterlog_row *row)
+{
+    *(struct iterlog_row *)ctx = *row;
+    return LLM_OK;
+}
+
+/* iterlog_put and iterlog_read agree on every integer, extremes
+ * included; a malformed log row is an error naming it; a database with
+ * a plain iterations table (before issue 24) is read too. */
+START_TEST(test_iterlog_text)
+{
+    static const struct { const char *text; int at; } bad[] = {
+        { "[[1,2,3]]", 0 }, { "[[1,2,3,4,5,6,7,8,9,x]]", 0 }, { "[1,2]", 0 },
+        { "[[1,2,3,4,5,6,7,8,9,10]", 1 }, { "[[0,0,0,0,0,0,0,0,0,0],[1]]", 1 },
+        { "[[1,2,3,4,5,6,7,8,9,9223372036854775808]]", 0 } };
+    char want[128];
+    struct iterlog_row r = { { 0, -1, INT64_MAX, INT64_MIN, 9, 10, 99, 100,
+                               1234567890123, -98765 } }, back;
+    struct llm_diag d = { 0 };
+    char text[ITERLOG_ROW_MAX + 4], sql[400];
+    sqlite3 *db;
+    size_t i;
+
+    text[0] = '[';
+    *iterlog_put(text + 1, &r) = '\0';
+    strcat(text, "]");
+    ck_assert_str_eq(text, "[[0,-1,9223372036854775807,-9223372036854775808,"
+                     "9,10,99,100,1234567890123,-98765]]");
+    ck_assert_int_eq(sqlite3_open(":memory:", &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, ITERLOG_SCHEMA, NULL, NULL, NULL),
+                     SQLITE_OK);
+    snprintf(sql, sizeof(sql), "INSERT INTO iteration_log VALUES ('%s')",
+             text);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(iterlog_read(db, keep_row, &back, &d), LLM_OK);
+    ck_assert_mem_eq(&back, &r, sizeof(r));
+    ck_assert_double_eq(q_num(db, "SELECT end_ns FROM iterations"),
+                        (double)INT64_MAX);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        d = (struct llm_diag){ 0 };
+        snprintf(sql, sizeof(sql), "DELETE FROM iteration_log; INSERT INTO "
+                 "iteration_log VALUES ('%s')", bad[i].text);
+        ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        ck_assert_int_eq(iterlog_read(db, keep_row, &back, &d), LLM_EINVAL);
+        snprintf(want, sizeof(want), "results: iteration_log row 1: "
+                 "iteration %d: expected [10 integers] in a JSON array",
+                 bad[i].at);
+        ck_assert_str_eq(d.msg, want);
+    }
+    sqlite3_close(db);
+    /* the table of earlier versions */
+    ck_assert_int_eq(sqlite3_open(":memory:", &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE iterations (replica, "
+        "start_ns, end_ns, prefill_tokens, prefill_seqs, decode_seqs, "
+        "kv_blocks_used, waiting, running, preemptions); INSERT INTO "
+        "iterations VALUES (3,10,20,30,1,2,40,5,6,7)", NULL, NULL, NULL),
+        SQLITE_OK);
+    d = (struct llm_diag){ 0 };
+    ck_assert_int_eq(iterlog_read(db, keep_row, &back, &d), LLM_OK);
+    ck_assert_int_eq(back.v[IL_REPLICA], 3);
+    ck_assert_int_eq(back.v[IL_KV_BLOCKS], 40);
+    ck_assert_int_eq(back.v[IL_PREEMPTIONS], 7);
+    sqlite3_close(db);
+}
+END_TEST
+
 Suite *output_suite(void)
 {
     Suite *s = suite_create("output");
@@ -172,6 +293,8 @@ Suite *output_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_rejected_times_null);
     tcase_add_test(tc, test_iteration_stats_without_rows);
+    tcase_add_test(tc, test_iterations_view);
+    tcase_add_test(tc, test_iterlog_text);
     suite_add_tcase(s, tc);
     return s;
 }
