@@ -130,7 +130,7 @@ static int open_parts(struct run_ctx *c, const char *dir, struct llm_diag *d)
         info.cost_model = cost_name(c->cost);
         rc = source_open(sc->workload, "workload", sc->seed, &c->src, d);
     }
-    if (!rc) {
+    if (!rc && dir != NULL) {
         d->file = NULL;
         rc = store_open(dir, &info, &c->store, d);
     }
@@ -156,7 +156,8 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
         .router_params = sc->router_params, .router_path = "router",
         .seed = sc->seed, .source = next_request, .source_ctx = c,
         .feedback = next_follow_up,
-        .rec = { c, on_request, on_iteration } };
+        .rec = { c, c->store ? on_request : NULL,
+                 c->store ? on_iteration : NULL } };
     struct sim *s = NULL;
     int32_t i;
     int rc;
@@ -308,12 +309,12 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
 
     summary_reqs_init(&c.reqs);
     summary_iters_init(&c.iters);
-    rc = open_parts(&c, dir, d);
+    rc = open_parts(&c, o && o->no_output ? NULL : dir, d);
 
     *summary = NULL;
     if (!rc)
         rc = simulate(&c, &st, d);
-    if (!rc)
+    if (!rc && c.store)
         rc = finish(&c, dir, &st, summary, d);
     if (rc) {
         cJSON_Delete(*summary);

@@ -16,6 +16,9 @@
 struct run_opts {
     const char *out_dir;        /* NULL: the scenario's */
     int quiet;
+    /* The simulation alone: no results database, no summary (*summary
+     * stays NULL); what `llmsim bench` compares a full run with. */
+    int no_output;
 };
 
 int run_scenario(struct scenario *sc, const struct run_opts *o,
