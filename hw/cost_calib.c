@@ -57,6 +57,25 @@ struct cta_hist {
     int64_t cap, top;
 };
 
+/* decode_sched_us depends on a launch's groups only through their counts
+ * and 64-key bins (plain_bin; the split-KV blocks and the longest
+ * sequence follow from those), which change every 64 tokens of a
+ * sequence while its context grows every iteration: so its result is
+ * remembered per signature (heads, and (count, bin) of each group in
+ * order), and an iteration whose signature was seen reuses it (same
+ * inputs, same arithmetic: the same bits).  Direct-mapped, SCHED_MEMO
+ * entries: a run's replicas each keep two live signatures (their ragged
+ * batch and its uniform reference). */
+#define SCHED_MEMO 256
+
+struct sched_memo {
+    uint64_t hash;
+    int32_t qh, kvh, n;        /* n groups; 0: empty */
+    int32_t cap;
+    int32_t *sig;              /* 2n: count, bin of each group */
+    double us;
+};
+
 struct calibrated {
     const struct cost_env *env;
     struct calib *tab;
@@ -70,6 +89,9 @@ struct calibrated {
     size_t eager_cap;
     struct decode_sched ds;
     struct cta_hist hist;          /* decode_sched_us scratch */
+    struct sched_memo *memo;       /* SCHED_MEMO entries, or NULL */
+    int32_t *sig;                  /* scratch signature */
+    int32_t cap_sig;
 };
 
 static int load_eager(struct calibrated *c, const char *dir,
@@ -156,6 +178,8 @@ static int cal_init(void *st, const struct cost_env *env,
     c->env = env;
     c->wdt = env->shard.w_bytes <= 1.0 ? DT_FP8 : DT_BF16;
     load_decode_sched(c);
+    /* without it every launch is scheduled afresh (same figures) */
+    c->memo = calloc(SCHED_MEMO, sizeof(*c->memo));
     c->eager = strcmp(mode, "eager") == 0;
     if (c->eager && (rc = load_eager(c, dir, path, d)) != LLM_OK) {
         calib_free(c->tab);
@@ -496,6 +520,64 @@ static double decode_sched_us(struct calibrated *c, int32_t qh, int32_t kvh,
     return s->launch + t + (split > 1 ? s->comb : 0);
 }
 
+/* The signature of groups g into c->sig (2 ng ints) and its hash;
+ * false: no memory. */
+static bool sched_sig(struct calibrated *c, int32_t qh, int32_t kvh,
+                      const struct decode_group *g, size_t ng, uint64_t *h)
+{
+    uint64_t x = ((uint64_t)(uint32_t)qh << 32 | (uint32_t)kvh) ^ ng;
+    size_t i;
+
+    if ((int64_t)ng * 2 > c->cap_sig) {
+        int32_t *n = realloc(c->sig, ng * 2 * sizeof(*n));
+        if (n == NULL)
+            return false;
+        c->sig = n;
+        c->cap_sig = (int32_t)(ng * 2);
+    }
+    for (i = 0; i < ng; i++) {
+        int32_t bin = (int32_t)plain_bin(g[i].ctx);
+        c->sig[2 * i] = g[i].count;
+        c->sig[2 * i + 1] = bin;
+        x = (x ^ ((uint64_t)(uint32_t)g[i].count << 32 | (uint32_t)bin)) *
+            0x9E3779B97F4A7C15ull;
+        x ^= x >> 29;
+    }
+    *h = x;
+    return true;
+}
+
+/* decode_sched_us through the memo (see SCHED_MEMO). */
+static double sched_cached(struct calibrated *c, int32_t qh, int32_t kvh,
+                           const struct decode_group *g, size_t ng)
+{
+    struct sched_memo *e;
+    uint64_t h;
+    size_t bytes = ng * 2 * sizeof(int32_t);
+
+    if (ng > INT32_MAX / 2 || c->memo == NULL || !sched_sig(c, qh, kvh, g, ng,
+                                                            &h))
+        return decode_sched_us(c, qh, kvh, g, ng);
+    e = &c->memo[h % SCHED_MEMO];
+    if (e->n == (int32_t)ng && e->hash == h && e->qh == qh && e->kvh == kvh &&
+        memcmp(e->sig, c->sig, bytes) == 0)
+        return e->us;
+    if ((int32_t)(ng * 2) > e->cap) {
+        int32_t *n = realloc(e->sig, bytes);
+        if (n == NULL)
+            return decode_sched_us(c, qh, kvh, g, ng);
+        e->sig = n;
+        e->cap = (int32_t)(ng * 2);
+    }
+    memcpy(e->sig, c->sig, bytes);
+    e->hash = h;
+    e->qh = qh;
+    e->kvh = kvh;
+    e->n = (int32_t)ng;
+    e->us = decode_sched_us(c, qh, kvh, g, ng);
+    return e->us;
+}
+
 /* Bins for CTAs of up to max_ctx + 128 keys (a split's share rounds up). */
 static bool grow_hist(struct calibrated *c, int64_t max_ctx)
 {
@@ -549,9 +631,9 @@ static double decode_attn_s(struct calibrated *c, const struct op *o,
                                   .ctx = (int32_t)llround(mean) };
         t = calib_attn_decode_s(c->tab, o->q_heads, o->kv_heads,
                                 o->head_dim, o->count, mean, &x) *
-            decode_sched_us(c, o->q_heads, o->kv_heads, b->decode,
-                            b->n_decode) /
-            decode_sched_us(c, o->q_heads, o->kv_heads, &u, 1);
+            sched_cached(c, o->q_heads, o->kv_heads, b->decode,
+                         b->n_decode) /
+            sched_cached(c, o->q_heads, o->kv_heads, &u, 1);
     }
     *extrap += x;
     return t;
@@ -730,6 +812,10 @@ static void cal_fini(void *st)
     ops_free(&c->list);
     free(c->eager_ops);
     free(c->hist.n);
+    for (int i = 0; c->memo != NULL && i < SCHED_MEMO; i++)
+        free(c->memo[i].sig);
+    free(c->memo);
+    free(c->sig);
     calib_free(c->tab);
 }
 
