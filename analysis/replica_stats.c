@@ -23,14 +23,26 @@ struct rep {
 enum rep_fig { FIG_TTFT, FIG_TPOT, FIG_E2E };
 
 /* p50 and p99 (null when empty) of one figure of replica k's completed
- * requests (TPOT: of those with more than one output token), in the
- * column col (room for every completed request). */
+ * requests (TPOT: of those with more than one output token): exactly, in
+ * the column col (room for every completed request), or from the
+ * replica's sketch once the run's requests are sketched. */
 static void quantiles(cJSON *o, const char *p50, const char *p99,
                       const struct summary_reqs *a, int32_t k,
                       enum rep_fig f, double *col)
 {
     size_t i, n = 0;
 
+    if (a->sketched) {
+        const struct qsketch *s = k < a->n_rep ? &a->rep[k].fig[f] : NULL;
+        if (s == NULL || s->count == 0) {
+            cJSON_AddNullToObject(o, p50);
+            cJSON_AddNullToObject(o, p99);
+        } else {
+            cJSON_AddNumberToObject(o, p50, qsketch_quantile(s, 0.50));
+            cJSON_AddNumberToObject(o, p99, qsketch_quantile(s, 0.99));
+        }
+        return;
+    }
     for (i = 0; i < a->n_ok; i++) {
         const struct summary_req *q = &a->ok[i];
         if (q->replica != k)
@@ -62,30 +74,29 @@ static int sql_err(sqlite3 *db, struct llm_diag *d)
     return diag_set(d, LLM_EIO, "results: %s", sqlite3_errmsg(db));
 }
 
-/* Counts of each replica's requests, in row order (rejected ones sit
- * among the completed by after_ok); a replica out of range is an error
- * naming the first such row. */
+/* Counts of each replica's requests; a request of a replica the run
+ * does not have is an error naming the first such row. */
 static int tally(const struct summary_reqs *a, struct rep *reps, int32_t n,
                  struct llm_diag *d)
 {
-    size_t i = 0, j = 0;
+    int64_t first = a->bad_row;
+    int32_t k, bad = a->bad_replica;
 
-    while (i < a->n_ok || j < a->n_rejected) {
-        bool rej = j < a->n_rejected && a->rejected[j].after_ok <= i;
-        int32_t k = rej ? a->rejected[j].replica : a->ok[i].replica;
-        if (k < 0 || k >= n)
-            return diag_set(d, LLM_EINVAL, "results: request of replica %d "
-                            "in a run of %d replicas", k, n);
-        if (rej) {
-            reps[k].rejected++;
-            j++;
-            continue;
+    for (k = n > 0 ? n : 0; k < a->n_rep; k++) {
+        int64_t f = a->rep[k].first_row;
+        if (f >= 0 && (first < 0 || f < first)) {
+            first = f;
+            bad = k;
         }
-        reps[k].ok++;
-        reps[k].in_tokens += a->ok[i].prompt_tokens;
-        reps[k].out_tokens += a->ok[i].output_tokens;
-        reps[k].preemptions += a->ok[i].preemptions;
-        i++;
+    }
+    if (first >= 0)
+        return diag_set(d, LLM_EINVAL, "results: request of replica %d in a "
+                        "run of %d replicas", bad, n);
+    for (k = 0; k < n && k < a->n_rep; k++) {
+        const struct summary_rep *r = &a->rep[k];
+        reps[k] = (struct rep){ .ok = r->ok, .rejected = r->rejected,
+            .preemptions = r->preemptions, .in_tokens = r->in_tokens,
+            .out_tokens = r->out_tokens };
     }
     return LLM_OK;
 }
@@ -134,7 +145,7 @@ int replica_stats_build(sqlite3 *db, int32_t n_replicas,
     struct summary_reqs a;
     int rc;
 
-    summary_reqs_init(&a);
+    summary_reqs_init(&a, NULL);
     *out = NULL;
     rc = summary_reqs_read(db, &a, d);
     if (rc == LLM_OK)
@@ -152,7 +163,8 @@ int replica_stats_build_reqs(sqlite3 *db, const struct summary_reqs *a,
     struct summary_iters own;
     struct rep *reps = calloc((size_t)(n_replicas > 0 ? n_replicas : 1),
                               sizeof(*reps));
-    double *col = malloc((a->n_ok ? a->n_ok : 1) * sizeof(*col));
+    double *col = malloc((a->sketched || a->n_ok == 0 ? 1 : a->n_ok) *
+                         sizeof(*col));
     cJSON *arr = cJSON_CreateArray();
     double dur = a->t1 > a->t0 ? (double)(a->t1 - a->t0) : 0;
     int32_t i;

@@ -251,11 +251,10 @@ static int finish(struct run_ctx *c, const char *dir,
                   const struct sim_stats *st, cJSON **summary,
                   struct llm_diag *d)
 {
-    struct summary_slo slo = { c->sc->slo_ttft_ms, c->sc->slo_tpot_ms };
     double dur = (double)(st->last_event_ns - st->first_arrival_ns);
     char *text;
     int rc = summary_build_reqs(store_db(c->store), &c->reqs, &c->iters,
-                                &slo, c->sc->mem.kv_blocks, summary, d);
+                                c->sc->mem.kv_blocks, summary, d);
 
     if (rc)
         return rc;
@@ -307,7 +306,8 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
     struct sim_stats st = { 0 };
     int rc;
 
-    summary_reqs_init(&c.reqs);
+    summary_reqs_init(&c.reqs, &(struct summary_slo){ sc->slo_ttft_ms,
+                                                      sc->slo_tpot_ms });
     summary_iters_init(&c.iters);
     rc = open_parts(&c, o && o->no_output ? NULL : dir, d);
 
