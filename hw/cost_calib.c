@@ -76,6 +76,16 @@ struct sched_memo {
     double us;
 };
 
+/* fa2_splits_of, remembered: it walks up to 128 candidate splits, and a
+ * run asks for few (batch x KV heads, blocks) pairs.  Direct-mapped by
+ * the pair; splits are at most 128, so an int16 holds them. */
+#define SPLITS_MEMO 4096
+
+struct splits_memo {
+    int32_t bh, nb;            /* bh 0: empty */
+    int16_t splits;
+};
+
 struct calibrated {
     const struct cost_env *env;
     struct calib *tab;
@@ -90,6 +100,7 @@ struct calibrated {
     struct decode_sched ds;
     struct cta_hist hist;          /* decode_sched_us scratch */
     struct sched_memo *memo;       /* SCHED_MEMO entries, or NULL */
+    struct splits_memo *splits;    /* SPLITS_MEMO entries, or NULL */
     int32_t *sig;                  /* scratch signature */
     int32_t cap_sig;
 };
@@ -180,6 +191,7 @@ static int cal_init(void *st, const struct cost_env *env,
     load_decode_sched(c);
     /* without it every launch is scheduled afresh (same figures) */
     c->memo = calloc(SCHED_MEMO, sizeof(*c->memo));
+    c->splits = calloc(SPLITS_MEMO, sizeof(*c->splits));
     c->eager = strcmp(mode, "eager") == 0;
     if (c->eager && (rc = load_eager(c, dir, path, d)) != LLM_OK) {
         calib_free(c->tab);
@@ -306,7 +318,7 @@ static double shared_attn_s(const struct calibrated *c, const struct op *o,
 
 
 /* num_splits_heuristic of flash_api.cpp (max_splits 128) */
-static int64_t fa2_splits(int64_t bh, int64_t n_blocks)
+static int64_t fa2_splits_of(int64_t bh, int64_t n_blocks)
 {
     double eff[129], best = 0;
     int64_t max_s = n_blocks < 128 ? n_blocks : 128, s;
@@ -324,6 +336,23 @@ static int64_t fa2_splits(int64_t bh, int64_t n_blocks)
         if (eff[s] > 0 && eff[s] >= 0.85 * best)
             return s;
     return 1;
+}
+
+static int64_t fa2_splits(struct splits_memo *memo, int64_t bh,
+                          int64_t n_blocks)
+{
+    struct splits_memo *e;
+    int64_t v;
+
+    if ((float)bh >= 0.8f * FA2_SLOTS || memo == NULL || bh > INT32_MAX ||
+        n_blocks > INT32_MAX)
+        return fa2_splits_of(bh, n_blocks);
+    e = &memo[(uint64_t)(bh * 2654435761u + n_blocks) % SPLITS_MEMO];
+    if (e->bh == bh && e->nb == n_blocks)
+        return e->splits;
+    v = fa2_splits_of(bh, n_blocks);
+    *e = (struct splits_memo){ (int32_t)bh, (int32_t)n_blocks, (int16_t)v };
+    return v;
 }
 
 /* A plain-kernel CTA walks its whole sequence in 64-key blocks: its bin. */
@@ -476,7 +505,7 @@ static double decode_sched_us(struct calibrated *c, int32_t qh, int32_t kvh,
     }
     if (qh > kvh) {
         int64_t nb = (max_ctx + 128) / 128;
-        split = fa2_splits(seqs * kvh, nb);
+        split = fa2_splits(c->splits, seqs * kvh, nb);
         per = (nb + split - 1) / split;
     }
     ctas = (double)(seqs * heads * split);
@@ -815,6 +844,7 @@ static void cal_fini(void *st)
     for (int i = 0; c->memo != NULL && i < SCHED_MEMO; i++)
         free(c->memo[i].sig);
     free(c->memo);
+    free(c->splits);
     free(c->sig);
     calib_free(c->tab);
 }
