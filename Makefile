@@ -75,8 +75,25 @@ run: all
 test: deps $(BUILD)/check_llmsim $(BUILD)/llmsim mpi calib-build
 	LLMSIM_BIN=./$(BUILD)/llmsim ./$(BUILD)/check_llmsim
 
-bench: all
+# bench: the default replay against the simulation alone and the 1 M
+# request case (llmsim bench), a week of traffic at the rate of Azure's
+# 2024 conversation trace (27 M requests, read from gzip; the trace is
+# generated once into out/bench/), and a 200-point sweep with -j 2.
+# Minutes in all: CI runs only `make test`.
+BENCH_WEEK_TRACE = out/bench/azure2024_week.csv.gz
+
+$(BENCH_WEEK_TRACE): configs/bench/week_trace.json | $(BUILD)/llmsim
+	@mkdir -p $(dir $@)
+	./$(BUILD)/llmsim trace gen $< --out $@
+
+bench: all $(BENCH_WEEK_TRACE)
 	./$(BUILD)/llmsim bench
+	./$(BUILD)/llmsim bench configs/bench/week.json
+	@rm -rf out/bench/grid200; t0=$$(date +%s.%N); \
+	 ./$(BUILD)/llmsim sweep configs/sweeps/grid200.json -j 2 --quiet \
+	     --out out/bench/grid200 && \
+	 echo "bench configs/sweeps/grid200.json: 200 points with -j 2 in" \
+	      "$$(awk "BEGIN { printf \"%.1f\", $$(date +%s.%N) - $$t0 }") s wall"
 
 validate: all
 	./$(BUILD)/llmsim validate

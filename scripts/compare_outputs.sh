@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/compare_outputs.sh: runs a fixed list of short scenarios with a
-# base binary (built from a git ref, main by default) and with this tree's
+# base binary (built from a git ref: by default where this branch left
+# main, git merge-base main HEAD) and with this tree's
 # build/llmsim, and compares what each wrote: summary.json byte for byte,
 # and results.sqlite table by table (sqlite3 .dump of every table, the
 # runs table's start_time masked: it is the wall clock).  The iterations
@@ -19,7 +20,7 @@
 # sqlite3 and cmp.
 set -u
 
-base_ref=main
+base_ref=
 base_bin=
 new_bin=./build/llmsim
 keep=
@@ -66,6 +67,7 @@ scenarios=(
 )
 
 if [ -z "$base_bin" ]; then
+    [ -n "$base_ref" ] || base_ref=$(git merge-base main HEAD) || exit 2
     sha=$(git rev-parse --verify "$base_ref^{commit}") || exit 2
     bdir=${TMPDIR:-/tmp}/llmsim-base-$sha
     if [ ! -x "$bdir/build/llmsim" ]; then

@@ -155,7 +155,8 @@ START_TEST(test_iteration_stats_without_rows)
     db = open_db("off");
     ck_assert_double_eq(q_num(db, "SELECT COUNT(*) FROM iterations"), 0);
     ck_assert_double_eq(q_num(db, "SELECT value FROM metrics WHERE name = "
-                              "'kv_util_mean'"), get(on, "kv_util_mean", NULL));
+                              "'kv_util_mean'"),
+                        get(on, "kv_util_mean", NULL));
     ck_assert_double_eq(q_num(db, "SELECT queue_len_mean FROM replicas"),
                         get(on, "queue_len_mean", NULL));
     sqlite3_close(db);
