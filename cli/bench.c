@@ -1,5 +1,5 @@
-/* cli/bench.c: `llmsim bench [CONFIG] [--set k=v]... [--runs N]`: speed
- * and memory of whole runs.
+/* cli/bench.c: `llmsim bench [CONFIG [--set k=v]... [--no-output]]
+ * [--runs N]`: speed and memory of whole runs.
  *
  * Without CONFIG: (1) configs/default.json (the Azure conversation hour,
  * iterations table on) run N times with every output and N times with
@@ -7,7 +7,8 @@
  * alternating, printing the median and range of the wall time of each,
  * how many times real time they run and their ratio (issue 24); then
  * (2) configs/bench.json (1,000,000 synthetic requests) once.  With
- * CONFIG: that scenario once, every output on.  Each case prints
+ * CONFIG: that scenario once, every output on (--no-output: off, for a
+ * profiler's view of the simulation alone).  Each case prints
  * simulated requests, iterations and events per wall-clock second and
  * the peak resident set of the process so far.  It prints figures; it
  * never passes or fails on them. */
@@ -68,14 +69,14 @@ static int run_once(const char *path, const char *const *sets, int no_output,
 }
 
 static void print_case(const char *path, const struct sim_stats *st,
-                       double wall)
+                       double wall, int no_output)
 {
     int64_t reqs = st->completed + st->rejected;
 
     printf("bench %s: %lld requests, %lld iterations, %lld events, %.1f s "
-           "simulated, in %.2f s wall (results database included)\n", path,
-           (long long)reqs, (long long)st->iterations, (long long)st->events,
-           sim_s(st), wall);
+           "simulated, in %.2f s wall (%s)\n", path, (long long)reqs,
+           (long long)st->iterations, (long long)st->events, sim_s(st), wall,
+           no_output ? "outputs off" : "results database included");
     printf("  simulated requests per second  %12.0f\n", (double)reqs / wall);
     printf("  events per second              %12.0f\n",
            (double)st->events / wall);
@@ -125,21 +126,21 @@ static int bench_outputs(const char *path, int runs, struct llm_diag *d)
 }
 
 static int bench_one(const char *path, const char *const *sets,
-                     struct llm_diag *d)
+                     int no_output, struct llm_diag *d)
 {
     struct sim_stats st = { 0 };
     double wall;
-    int rc = run_once(path, sets, 0, &st, &wall, d);
+    int rc = run_once(path, sets, no_output, &st, &wall, d);
 
     if (rc == LLM_OK)
-        print_case(path, &st, wall);
+        print_case(path, &st, wall, no_output);
     return rc;
 }
 
 static int usage(FILE *f, int status)
 {
-    fprintf(f, "usage: llmsim bench [CONFIG] [--set key.path=value]... "
-               "[--runs N]\n");
+    fprintf(f, "usage: llmsim bench [CONFIG [--set key.path=value]... "
+               "[--no-output]] [--runs N]\n");
     return status;
 }
 
@@ -148,20 +149,22 @@ int cmd_bench(int argc, char **argv)
     static const struct option longopts[] = {
         { "set", required_argument, NULL, 'S' },
         { "runs", required_argument, NULL, 'r' },
+        { "no-output", no_argument, NULL, 'n' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char **sets = calloc((size_t)argc + 1, sizeof(*sets));
     char def[1024], big[1024], msg[1200], *end;
     struct llm_diag d = { 0 };
-    int ch, n = 0, runs = 5, rc;
+    int ch, n = 0, runs = 5, no_output = 0, rc;
 
     if (sets == NULL)
         return 1;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "S:r:h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "S:r:nh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'S': sets[n++] = optarg; break;
+        case 'n': no_output = 1; break;
         case 'r':
             runs = (int)strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || runs < 1 ||
@@ -176,18 +179,18 @@ int cmd_bench(int argc, char **argv)
         default: free(sets); return usage(stderr, 2);
         }
     }
-    if (optind < argc - 1 || (optind == argc && n > 0)) {
+    if (optind < argc - 1 || (optind == argc && (n > 0 || no_output))) {
         free(sets);
         return usage(stderr, 2);
     }
     snprintf(def, sizeof(def), "%s/configs/default.json", llm_root());
     snprintf(big, sizeof(big), "%s/configs/bench.json", llm_root());
     if (optind == argc - 1) {
-        rc = bench_one(argv[optind], sets, &d);
+        rc = bench_one(argv[optind], sets, no_output, &d);
     } else {
         rc = bench_outputs(def, runs, &d);
         if (rc == LLM_OK)
-            rc = bench_one(big, NULL, &d);
+            rc = bench_one(big, NULL, 0, &d);
     }
     if (rc != LLM_OK) {
         diag_format(&d, msg, sizeof(msg));
