@@ -13,6 +13,7 @@
  * the peak resident set of the process so far.  It prints figures; it
  * never passes or fails on them. */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -86,16 +87,34 @@ static void print_case(const char *path, const struct sim_stats *st,
     printf("  peak RSS                       %12.1f MB\n", peak_mb());
 }
 
-/* "  LABEL  wall MEDIAN s (MIN-MAX)  Nx real time" over n runs (sorts). */
+/* "  LABEL  wall MEDIAN s (MIN-MAX)  Nx real time (Mx at the fastest)"
+ * over n runs (sorts): on a shared machine the fastest run is the one
+ * least slowed by other work. */
 static double print_runs(const char *label, double *w, size_t n, double sim)
 {
     double med;
 
     gsl_sort(w, 1, n);
     med = gsl_stats_median_from_sorted_data(w, 1, n);
-    printf("  %-36s wall %.3f s (%.3f-%.3f)  %7.0fx real time\n", label, med,
-           w[0], w[n - 1], sim / med);
+    printf("  %-36s wall %.3f s (%.3f-%.3f)  %6.0fx real time (%.0fx at "
+           "the fastest)\n", label, med, w[0], w[n - 1], sim / med,
+           sim / w[0]);
     return med;
+}
+
+/* The 1-minute load average (Linux /proc/loadavg), NAN where absent:
+ * printed because other work on the machine slows every figure. */
+static double load_avg(void)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+    double l = NAN;
+
+    if (f != NULL) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = NAN;
+        fclose(f);
+    }
+    return l;
 }
 
 /* The default scenario with every output and with none, alternating. */
@@ -113,9 +132,9 @@ static int bench_outputs(const char *path, int runs, struct llm_diag *d)
     if (rc != LLM_OK)
         return rc;
     printf("bench %s: %lld requests, %lld iterations, %.1f s simulated; "
-           "%d runs of each, alternating (median, range)\n", path,
-           (long long)(st.completed + st.rejected), (long long)st.iterations,
-           sim_s(&st), runs);
+           "%d runs of each, alternating (median, range); load average "
+           "%.1f\n", path, (long long)(st.completed + st.rejected),
+           (long long)st.iterations, sim_s(&st), runs, load_avg());
     m_on = print_runs("every output (iterations table on)", on,
                       (size_t)runs, sim_s(&st));
     m_off = print_runs("outputs off (the simulation alone)", off,

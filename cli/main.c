@@ -53,8 +53,9 @@ static void usage(FILE *f)
         "[--set k=v]...\n"
         "                 prefill/decode pool sizes and tp with the most "
         "goodput per GPU\n"
-        "  bench [CONFIG] speed and peak memory of a whole run "
-        "(configs/bench.json)\n"
+        "  bench [CONFIG] speed and peak memory of whole runs (the default "
+        "replay with and\n"
+        "                 without outputs, configs/bench.json; or CONFIG)\n"
         "  version        print the version\n"
         "  help           this text\n\n"
         "See README.md and docs/config.md.\n", LLMSIM_VERSION);
