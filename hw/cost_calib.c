@@ -203,6 +203,22 @@ static int cal_init(void *st, const struct cost_env *env,
     return LLM_OK;
 }
 
+/* llround(x), inline: called a few times per iteration, where the
+ * library call costs as much as the rest of the rounding.  For
+ * |x| < 2^52, x - trunc(x) is exact, so rounding half away from zero on
+ * it gives llround's result; larger or NaN x go to llround itself. */
+static int64_t round_i64(double x)
+{
+    int64_t t;
+    double f;
+
+    if (!(fabs(x) < 4503599627370496.0))
+        return llround(x);
+    t = (int64_t)x;
+    f = x - (double)t;
+    return t + (f >= 0.5) - (f <= -0.5);
+}
+
 static const char *elem_table_name(const char *op)
 {
     return strcmp(op, "rmsnorm_final") == 0 ? "rmsnorm" : op;
@@ -657,7 +673,7 @@ static double decode_attn_s(struct calibrated *c, const struct op *o,
                                 &x);
     } else {
         struct decode_group u = { .count = o->count,
-                                  .ctx = (int32_t)llround(mean) };
+                                  .ctx = (int32_t)round_i64(mean) };
         t = calib_attn_decode_s(c->tab, o->q_heads, o->kv_heads,
                                 o->head_dim, o->count, mean, &x) *
             sched_cached(c, o->q_heads, o->kv_heads, b->decode,
@@ -763,7 +779,7 @@ static int cal_price(void *st, const struct batch *b,
 
     price_ops(c, b, ops, cls, &out->extrapolated, NULL);
     for (k = 0; k < OPC_COUNT; k++)
-        out->class_ns[k] += (int64_t)llround(cls[k] * 1e9);
+        out->class_ns[k] += round_i64(cls[k] * 1e9);
     return LLM_OK;
 }
 
