@@ -465,7 +465,9 @@ def crosscheck(argv):
         return 2
     eng = Engine(lim, kv, bt, mml)
     iters = replay(reqs, eng, cost)
-    mine = sorted((q.id, q.first_token_ns, q.finish_ns, q.preemptions,
+    # results.sqlite has NULL for a time that never came (a rejected request's)
+    mine = sorted((q.id, q.first_token_ns if q.first_token_ns >= 0 else None,
+                   q.finish_ns if q.finish_ns >= 0 else None, q.preemptions,
                    "rejected" if q.rejected else "ok") for q in reqs)
     with tempfile.TemporaryDirectory() as d:
         theirs = llmsim_requests(a.llmsim, a.config, a.set, d)
