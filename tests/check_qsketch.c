@@ -213,12 +213,14 @@ START_TEST(test_summary_sketched)
                         SUMMARY_SKETCH_ALPHA, SUMMARY_SKETCH_MIN_MS,
                         rep_keys[p], (double)f);
     }
+    cJSON_Delete(se);
+    cJSON_Delete(ss);
     /* a replica the run does not have is still an error */
     ck_assert_int_eq(replica_stats_build_reqs(db, &sk, &it, 2, 100, &se, &d),
                      LLM_EINVAL);
     ck_assert_str_eq(d.msg, "results: request of replica 2 in a run of 2 "
                      "replicas");
-    cJSON_Delete(ss);
+    ck_assert_ptr_null(se);
     summary_reqs_free(&ex);
     summary_reqs_free(&sk);
     sqlite3_close(db);
