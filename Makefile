@@ -8,7 +8,7 @@
 CC      ?= cc
 PKGS     = gsl libcjson sqlite3 zlib
 APT_PKGS = build-essential pkg-config libgsl-dev libcjson-dev libsqlite3-dev \
-           zlib1g-dev check gnuplot-nox libopenmpi-dev openmpi-bin
+           zlib1g-dev check gnuplot-nox libopenmpi-dev openmpi-bin python3 git
 
 ifeq ($(SAN),1)
 BUILD   := build-san
@@ -28,7 +28,9 @@ comma   := ,
 # The package check runs once per make invocation, before anything builds.
 DEPS_OK := $(shell pkg-config --exists $(PKGS) check 2>/dev/null && \
                    command -v gnuplot >/dev/null && \
-                   command -v mpicc >/dev/null && echo yes)
+                   command -v mpicc >/dev/null && \
+                   command -v python3 >/dev/null && \
+                   command -v git >/dev/null && echo yes)
 
 LIB_SRC  = $(sort $(wildcard sim/*.c models/*.c hw/*.c policies/*.c \
                               traces/*.c analysis/*.c cli/*.c))
@@ -70,10 +72,12 @@ run: all
 
 # CK_FORK=no keeps ASan's view of the whole process; the suite has no
 # test that needs a fork of its own.
+# LLMSIM_TEST_STRICT=1: a check skipped for any reason but "no GPU" fails
+# the run (the suite ends with the skipped checks and why).
 # The GPU programs are compiled (never run) with the tests, so a change
 # that breaks them fails where there is no GPU too.
 test: deps $(BUILD)/check_llmsim $(BUILD)/llmsim mpi calib-build
-	LLMSIM_BIN=./$(BUILD)/llmsim ./$(BUILD)/check_llmsim
+	LLMSIM_BIN=./$(BUILD)/llmsim LLMSIM_TEST_STRICT=1 ./$(BUILD)/check_llmsim
 
 bench: all
 	./$(BUILD)/llmsim bench

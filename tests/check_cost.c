@@ -438,7 +438,7 @@ START_TEST(test_step_errors)
     int answers = 0, status;
 
     if (bin == NULL) {
-        fprintf(stderr, "check_cost: LLMSIM_BIN unset, step test skipped\n");
+        fx_skip("cost: step_errors", "LLMSIM_BIN unset (make test sets it)");
         return;
     }
     in = fx_put("in.jsonl", "{\"prefill\": [[128, 0]]}\nnot json\n"
