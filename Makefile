@@ -4,6 +4,7 @@
 #   make bench   speed and memory figures (printed, never pass/fail)
 #   make SAN=1 test   the same suite under AddressSanitizer and UBSan
 #   make validate     cost model against measured GPU iteration times
+#   make install PREFIX=DIR   llmsim in DIR/bin, its data in DIR/share/llmsim
 
 CC      ?= cc
 PKGS     = gsl libcjson sqlite3 zlib
@@ -39,7 +40,8 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC = $(sort $(wildcard tests/*.c))
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps run test bench validate validate-e2e clean calib-build mpi
+.PHONY: all deps run test bench validate validate-e2e clean calib-build mpi \
+        install
 all: deps $(BUILD)/llmsim mpi
 
 deps:
@@ -100,6 +102,29 @@ calib-build:
 
 clean:
 	rm -rf build build-san
+
+# ---- make install PREFIX=... (default /usr/local; DESTDIR for packaging) ---
+# The installed binary finds its data in PREFIX/share/llmsim: only
+# sim/paths.c is compiled again with that folder as LLMSIM_SRCDIR, and
+# linked ahead of libllmsim.a (whose own paths.o is then not pulled in).
+# The data is what llmsim reads at run time: the model and device catalogs,
+# the calibration tables, the example configs and the carried traces.
+PREFIX  ?= /usr/local
+DATADIR  = $(PREFIX)/share/llmsim
+INSTALL_DATA = models/catalog hw/catalog hw/calib/data configs traces/data
+
+install: all
+	@mkdir -p $(BUILD)/install
+	$(CC) $(CFLAGS) -ULLMSIM_SRCDIR -DLLMSIM_SRCDIR=\"$(DATADIR)\" \
+	    -c sim/paths.c -o $(BUILD)/install/paths.o
+	$(CC) $(LDFLAGS) -o $(BUILD)/install/llmsim $(BUILD)/cli/main.o \
+	    $(BUILD)/install/paths.o $(BUILD)/libllmsim.a $(LDLIBS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(DATADIR)
+	install -m 755 $(BUILD)/install/llmsim $(DESTDIR)$(PREFIX)/bin/llmsim
+	for d in $(INSTALL_DATA); do \
+	    install -d $(DESTDIR)$(DATADIR)/$$d && \
+	    cp -R $$d/. $(DESTDIR)$(DATADIR)/$$d/ || exit 1; done
+	@echo "installed $(PREFIX)/bin/llmsim (data: $(DATADIR))"
 
 # ---- Open MPI variant (optional) --------------------------------------------
 # $(BUILD)/llmsim-mpi is llmsim with cli/cmd_sweep.c compiled by mpicc with

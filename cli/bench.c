@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "cli/args.h"
 #include "cli/bench.h"
 #include "cli/run.h"
 #include "sim/paths.h"
@@ -33,7 +34,21 @@ int cmd_bench(int argc, char **argv)
     double t0, wall;
     int rc;
 
+    if (args_want_help(argc, argv)) {
+        printf("usage: llmsim bench [CONFIG]\n"
+               "  runs CONFIG (default configs/bench.json: 1,000,000 "
+               "requests, results\n  database included) and prints "
+               "simulated requests and events per second\n"
+               "  and the peak resident set\n");
+        return 0;
+    }
+    if (argc > 2) {
+        fprintf(stderr, "usage: llmsim bench [CONFIG]\n");
+        return 2;
+    }
     snprintf(def, sizeof(def), "%s/configs/bench.json", llm_root());
+    if (args_need_path("bench", path))
+        return 2;
     rc = scenario_load(path, NULL, &sc, &d);
     t0 = now_s();
     if (rc == LLM_OK)

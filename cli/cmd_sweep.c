@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "analysis/store.h"
+#include "cli/args.h"
 #include "cli/run.h"
 #include "cli/scenario.h"
 
@@ -462,7 +463,7 @@ static int parse_args(int argc, char **argv, struct sweep_cli *c)
         return 2;
     }
     c->file = argv[optind];
-    return 0;
+    return args_need_path("sweep", c->file);
 }
 
 /* The spec and its points: what every MPI rank needs. */

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/args.h"
 #include "sim/diag.h"
 #include "sim/jcfg.h"
 #include "traces/source.h"
@@ -81,6 +82,10 @@ static int stats_main(int argc, char **argv, FILE *out, FILE *err)
     const char *file = NULL, *type = NULL, *v;
     struct llm_diag d = { 0 };
 
+    if (args_want_help(argc, argv)) {
+        fputs(USAGE, out);
+        return 0;
+    }
     for (int i = 1; i < argc; i++) {
         if ((v = flag_value(argc, argv, &i, "--type")) != NULL)
             type = v;
@@ -91,6 +96,8 @@ static int stats_main(int argc, char **argv, FILE *out, FILE *err)
     }
     if (file == NULL || (type != NULL && type[0] == '\0'))
         return usage_error(err, "stats: expected FILE [--type TYPE]", NULL);
+    if (args_need_path("trace", file))
+        return 2;
     run_stats(file, type, out, &d);
     return report(err, &d);
 }
@@ -207,6 +214,10 @@ static int gen_main(int argc, char **argv, FILE *err)
     uint64_t seed = 0;
     bool has_seed = false;
 
+    if (args_want_help(argc, argv)) {
+        fputs(USAGE, stdout);
+        return 0;
+    }
     for (int i = 1; i < argc; i++) {
         if ((v = flag_value(argc, argv, &i, "--out")) != NULL) {
             out = v;
@@ -222,6 +233,8 @@ static int gen_main(int argc, char **argv, FILE *err)
     }
     if (cfg == NULL || out == NULL || out[0] == '\0')
         return usage_error(err, "gen: expected CONFIG --out FILE", NULL);
+    if (args_need_path("trace", cfg))
+        return 2;
     return run_gen(cfg, out, has_seed, seed, err);
 }
 
@@ -233,7 +246,7 @@ int cmd_trace_io(int argc, char **argv, FILE *out, FILE *err)
         return stats_main(argc - 1, argv + 1, out, err);
     if (strcmp(argv[1], "gen") == 0)
         return gen_main(argc - 1, argv + 1, err);
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+    if (args_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
         fputs(USAGE, out);
         return 0;
     }

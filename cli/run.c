@@ -9,6 +9,7 @@
 #include "analysis/replica_stats.h"
 #include "analysis/store.h"
 #include "analysis/summary.h"
+#include "cli/args.h"
 #include "hw/cost.h"
 #include "hw/energy.h"
 #include "sim/paths.h"
@@ -436,6 +437,10 @@ int cmd_run(int argc, char **argv)
     }
     if (optind != argc - 1) {
         run_usage(stderr);
+        free(sets);
+        return 2;
+    }
+    if (args_need_path("run", argv[optind])) {
         free(sets);
         return 2;
     }

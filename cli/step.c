@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "hw/cost.h"
 #include "hw/energy.h"
 #include "models/ops.h"
@@ -102,6 +103,16 @@ struct step_opts {
     bool eager;                /* cost_model.execution "eager" */
 };
 
+static void step_usage(FILE *f)
+{
+    fprintf(f, "usage: llmsim step --model ID --hw ID [--tp N] "
+            "[--dtype bf16|fp8] [--cost NAME] [--eager] < batches.jsonl\n"
+            "  prices one JSON batch per stdin line, e.g. "
+            "{\"prefill\": [[512, 0]], \"decode\": [[32, 2000]]};\n"
+            "  one JSON answer per stdout line (ms and its parts)\n");
+}
+
+/* 0: go on; 1: --help printed; 2: bad arguments (message printed). */
 static int step_parse_args(int argc, char **argv, struct step_opts *o)
 {
     static const struct option longopts[] = {
@@ -117,6 +128,10 @@ static int step_parse_args(int argc, char **argv, struct step_opts *o)
     int ch;
 
     *o = (struct step_opts){ .dtype = "bf16", .tp = 1 };
+    if (args_want_help(argc, argv)) {
+        step_usage(stdout);
+        return 1;
+    }
     optind = 1;
     while ((ch = getopt_long(argc, argv, "m:w:t:d:c:e", longopts, NULL)) != -1) {
         switch (ch) {
@@ -137,8 +152,7 @@ static int step_parse_args(int argc, char **argv, struct step_opts *o)
         }
     }
     if (o->model == NULL || o->hw == NULL || optind != argc) {
-        fprintf(stderr, "usage: llmsim step --model ID --hw ID [--tp N] "
-                "[--dtype bf16|fp8] [--cost NAME] [--eager] < batches.jsonl\n");
+        step_usage(stderr);
         return 2;
     }
     return 0;
@@ -203,7 +217,7 @@ int cmd_step(int argc, char **argv)
     int rc = step_parse_args(argc, argv, &o);
 
     if (rc)
-        return rc;
+        return rc == 1 ? 0 : rc;
     if (!dtype_parse(o.dtype, &w)) {
         fprintf(stderr, "llmsim step: --dtype: unknown \"%s\"\n", o.dtype);
         return 2;

@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include "analysis/store.h"
+#include "cli/args.h"
 #include "cli/run.h"
 #include "cli/scenario.h"
 #include "hw/cost.h"
@@ -569,25 +570,43 @@ static size_t find_runs(const char *dir, int depth, char **out, size_t n)
     return n;
 }
 
+static void e2e_usage(FILE *f)
+{
+    fprintf(f, "usage: llmsim validate-e2e [DIR] [--plots DIR]\n"
+            "  simulates every measured serving run in DIR (default "
+            "hw/calib/data/e2e)\n"
+            "  and compares latency percentiles; exit 0 every target met, "
+            "1 a target\n  missed, 2 bad input\n");
+}
+
 int cmd_validate_e2e(int argc, char **argv)
 {
-    const char *dir = "hw/calib/data/e2e", *plots = NULL;
-    char *runs[E2E_MAX_RUNS], md_path[1200], md_tmp[1300];
+    const char *dir = NULL, *plots = NULL;
+    char *runs[E2E_MAX_RUNS], md_path[1200], md_tmp[1300], def[1100];
     FILE *md = NULL;
     size_t n, i;
     int worst = 0, st, a;
 
+    if (args_want_help(argc, argv)) {
+        e2e_usage(stdout);
+        return 0;
+    }
     for (a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--plots") == 0 && a + 1 < argc) {
             plots = argv[++a];
-        } else if (argv[a][0] == '-') {
-            fprintf(stderr, "usage: llmsim validate-e2e [DIR] "
-                    "[--plots DIR]\n");
+        } else if (argv[a][0] == '-' || dir != NULL) {
+            e2e_usage(stderr);
             return 2;
         } else {
             dir = argv[a];
         }
     }
+    if (dir == NULL) {           /* the measured runs the data root holds */
+        snprintf(def, sizeof(def), "%s/hw/calib/data/e2e", llm_root());
+        dir = def;
+    }
+    if (args_need_path("validate-e2e", dir))
+        return 2;
     n = find_runs(dir, 0, runs, 0);
     if (n == 0) {
         printf("validate-e2e: no measured runs in %s yet: run "
