@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "analysis/store.h"
+#include "cli/args.h"
 #include "hw/device.h"
 #include "models/hf.h"
 #include "models/memplan.h"
@@ -27,11 +29,15 @@ static const char USAGE[] =
     "                     [--max-model-len N] [--block-tokens N]\n"
     "                     [--reserve-gib F] [--cuda-graph-gib F]\n"
     "                     [--gpu-memory-gib F] [--json]\n"
-    "       llmsim memory --import-hf CONFIG.json --id NAME [--out FILE] "
-    "[--force]\n";
+    "       llmsim memory --import-hf CONFIG.json --id NAME "
+    "[--catalog DIR | --out FILE]\n"
+    "                     [--force]\n"
+    "  --import-hf writes NAME.json to the user catalog: --catalog DIR, "
+    "else\n  $LLMSIM_CATALOG, else $XDG_DATA_HOME/llmsim/models, else\n"
+    "  ~/.local/share/llmsim/models; runs then find \"model\": \"NAME\"\n";
 
 struct mem_opts {
-    const char *model, *hw, *dtype, *kv_dtype, *import, *id, *out;
+    const char *model, *hw, *dtype, *kv_dtype, *import, *id, *out, *catalog;
     int64_t tp, pp, ep, tokens, seqs, max_len, block;
     double util, reserve_gib, graph_gib, mem_gib;
     bool a2a, json, force;
@@ -99,6 +105,7 @@ static const struct option longopts[] = {
     { "id", required_argument, NULL, 'I' },
     { "out", required_argument, NULL, 'o' },
     { "force", no_argument, NULL, 'f' },
+    { "catalog", required_argument, NULL, 'C' },
     { NULL, 0, NULL, 0 }
 };
 
@@ -148,6 +155,7 @@ static int set_opt(struct mem_opts *o, int ch, const char *v, FILE *err)
     case 'i': o->import = v; return 0;
     case 'I': o->id = v; return 0;
     case 'o': o->out = v; return 0;
+    case 'C': o->catalog = v; return 0;
     case 'A': o->a2a = true; return 0;
     case 'j': o->json = true; return 0;
     case 'f': o->force = true; return 0;
@@ -201,7 +209,7 @@ static bool id_ok(const char *id)
 static int write_atomic(const char *path, const char *text,
                         struct llm_diag *d)
 {
-    char tmp[1100];
+    char tmp[1200];
     FILE *f;
     bool ok;
 
@@ -240,10 +248,37 @@ static int save_entry(const struct model *m, const struct mem_opts *o,
     return rc;
 }
 
+/* Where the entry goes: --out FILE, else DIR/ID.json for --catalog DIR
+ * or the user catalog (created if missing); never the data root's own
+ * catalog unless --catalog names it (issue 18). */
+static int import_dest(const struct mem_opts *o, char *path, size_t n,
+                       FILE *err)
+{
+    char user[1024];
+    const char *dir = o->catalog ? o->catalog
+                                 : llm_user_catalog(user, sizeof(user));
+    struct llm_diag d = { 0 };
+
+    if (o->out) {
+        snprintf(path, n, "%s", o->out);
+        return 0;
+    }
+    if (dir == NULL)
+        return fail(err, 2, "--import-hf: no user catalog (set "
+                    "LLMSIM_CATALOG or HOME, or give --catalog DIR or "
+                    "--out FILE)");
+    if (store_mkdirs(dir, &d) != LLM_OK) {
+        fprintf(err, "llmsim memory: %s: cannot create: %s\n", dir, d.msg);
+        return 1;
+    }
+    snprintf(path, n, "%s/%s.json", dir, o->id);
+    return 0;
+}
+
 static int do_import(const struct mem_opts *o, FILE *out, FILE *err)
 {
     struct llm_diag d = { .file = o->import };
-    char path[1024], msg[1200];
+    char path[1100], msg[1200];
     struct model m;
     cJSON *hf = NULL;
     int rc;
@@ -251,10 +286,13 @@ static int do_import(const struct mem_opts *o, FILE *out, FILE *err)
     if (!id_ok(o->id))
         return fail(err, 2, "--id: expected a name of a-z, 0-9, '.', '_', "
                     "'-' (the catalog file name)");
-    snprintf(path, sizeof(path), "%s/models/catalog/%s.json", llm_root(),
-             o->id);
-    if (o->out)
-        snprintf(path, sizeof(path), "%s", o->out);
+    if (o->out && o->catalog)
+        return fail(err, 2, "--out FILE and --catalog DIR: give one");
+    if (args_need_path("memory", o->import))
+        return 2;
+    rc = import_dest(o, path, sizeof(path), err);
+    if (rc)
+        return rc;
     rc = jcfg_load(o->import, &hf, &d);
     if (!rc) rc = hf_to_model(hf, o->id, &m, &d);
     cJSON_Delete(hf);
@@ -410,8 +448,8 @@ int cmd_memory_io(int argc, char **argv, FILE *out, FILE *err)
     struct mem_opts o;
     int rc;
 
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
-                      strcmp(argv[1], "help") == 0)) {
+    if (args_want_help(argc, argv) ||
+        (argc == 2 && strcmp(argv[1], "help") == 0)) {
         fputs(USAGE, out);
         return 0;
     }

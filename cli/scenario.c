@@ -17,10 +17,24 @@ static const char *const top_keys[] = { "name", "seed", "model", "hardware",
     "scheduler", "kv_cache", "router", "cost_model", "workload", "slo",
     "output", "cluster", NULL };
 
+/* A model file named by a relative path is read from the config file's
+ * folder (issue 18); an id or an absolute path is left as it is. */
+static const char *model_path(const struct scenario *sc, const char *id,
+                              char *buf, size_t n)
+{
+    const char *slash = sc->path ? strrchr(sc->path, '/') : NULL;
+
+    if (!model_id_is_path(id) || id[0] == '/' || slash == NULL)
+        return id;
+    snprintf(buf, n, "%.*s/%s", (int)(slash - sc->path), sc->path, id);
+    return buf;
+}
+
 static int parse_model(struct scenario *sc, struct llm_diag *d)
 {
     static const char *const keys[] = { "id", "max_model_len", NULL };
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(sc->root, "model");
+    char file[1024];
     const char *id = NULL;
     int64_t mml = 0;
     int rc;
@@ -40,7 +54,8 @@ static int parse_model(struct scenario *sc, struct llm_diag *d)
     } else {
         return jcfg_str(sc->root, "", "model", true, &id, d);
     }
-    rc = model_find(llm_root(), id, &sc->model, d);
+    rc = model_find(llm_root(), model_path(sc, id, file, sizeof(file)),
+                    &sc->model, d);
     if (rc)
         return rc;
     sc->max_model_len = mml ? (int32_t)mml : sc->model.max_context;

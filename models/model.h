@@ -69,8 +69,14 @@ struct model {
 };
 
 int model_load(const char *path, struct model *m, struct llm_diag *d);
-/* root: the llmsim data root; id: e.g. "llama-3-8b" (a path when it
- * contains '/').  LLM_ENOTFOUND names the id when no catalog file exists. */
+/* Whether a model value names a file rather than a catalog id: it
+ * contains a '/' or ends in ".json" (issue 18). */
+bool model_id_is_path(const char *id);
+/* root: the llmsim data root; id: a catalog id such as "llama-3-8b",
+ * looked up in root/models/catalog/, then in the user catalog
+ * (sim/paths.h, llm_user_catalog); or a path (model_id_is_path), read as
+ * given (relative to the working directory).  LLM_ENOTFOUND names the id
+ * when no catalog file exists. */
 int model_find(const char *root, const char *id, struct model *m,
                struct llm_diag *d);
 
