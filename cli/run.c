@@ -9,6 +9,7 @@
 #include "analysis/replica_stats.h"
 #include "analysis/store.h"
 #include "analysis/summary.h"
+#include "analysis/vllm.h"
 #include "cli/args.h"
 #include "hw/cost.h"
 #include "hw/energy.h"
@@ -31,6 +32,8 @@ struct run_ctx {
     struct energy_meter energy;
     struct cluster_stats cstats;  /* pools (issue 10): KV hand-offs */
     bool has_cstats;
+    bool vllm;                    /* write vllm.json too */
+    cJSON *vllm_json;             /* built before the database closes */
 };
 
 static int price(void *ctx, const struct batch *b, int64_t *ns)
@@ -239,6 +242,52 @@ static void add_prefix_cache(cJSON *summary, const struct sim_stats *st)
     cJSON_AddNumberToObject(o, "evicted", (double)k->evicted);
 }
 
+/* With slo.e2e_ms, goodput and attainment count the requests that meet
+ * it too (the summary's own figures know TTFT and TPOT only). */
+static void add_e2e_slo(const struct run_ctx *c, cJSON *summary)
+{
+    const struct scenario *sc = c->sc;
+    struct vllm_slo slo = { sc->slo_ttft_ms, sc->slo_tpot_ms, sc->slo_e2e_ms };
+    double dur = cJSON_GetNumberValue(cJSON_GetObjectItem(summary,
+                                                          "duration_s"));
+    double good;
+
+    if (sc->slo_e2e_ms < 0)
+        return;
+    good = (double)vllm_good(&c->reqs, &slo);
+    cJSON_ReplaceItemInObject(summary, "goodput_req_s",
+                              cJSON_CreateNumber(dur > 0 ? good / dur : 0));
+    cJSON_ReplaceItemInObject(summary, "slo_attainment", cJSON_CreateNumber(
+        c->reqs.n_ok ? good / (double)c->reqs.n_ok : 0));
+}
+
+/* vLLM counts goodput only for the SLOs given (--goodput): those the
+ * config's "slo" object sets, defaults aside; -1: not set. */
+static struct vllm_slo vllm_slo_of(const struct scenario *sc)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(sc->root, "slo");
+
+    return (struct vllm_slo){
+        cJSON_GetObjectItem(o, "ttft_ms") ? sc->slo_ttft_ms : -1,
+        cJSON_GetObjectItem(o, "tpot_ms") ? sc->slo_tpot_ms : -1,
+        cJSON_GetObjectItem(o, "e2e_ms") ? sc->slo_e2e_ms : -1 };
+}
+
+static int write_vllm(struct run_ctx *c, const char *dir,
+                      struct llm_diag *d)
+{
+    char *text = c->vllm_json ? cJSON_Print(c->vllm_json) : NULL;
+    int rc;
+
+    if (!c->vllm)
+        return LLM_OK;
+    if (text == NULL)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    rc = store_write_file(dir, "vllm.json", text, d);
+    free(text);
+    return rc;
+}
+
 static int finish(struct run_ctx *c, const char *dir,
                   const struct sim_stats *st, cJSON **summary,
                   struct llm_diag *d)
@@ -251,6 +300,7 @@ static int finish(struct run_ctx *c, const char *dir,
 
     if (rc)
         return rc;
+    add_e2e_slo(c, *summary);
     cJSON_AddNumberToObject(*summary, "mean_in_system",
                             dur > 0 ? st->in_system_integral_ns / dur : 0);
     cJSON_AddNumberToObject(*summary, "requests_truncated",
@@ -276,6 +326,11 @@ static int finish(struct run_ctx *c, const char *dir,
     if (rc)
         return rc;
     rc = summary_to_metrics(store_db(c->store), *summary, d);
+    if (rc == LLM_OK && c->vllm) {
+        struct vllm_slo vs = vllm_slo_of(c->sc);
+        rc = vllm_result(store_db(c->store), &c->reqs, *summary, &vs,
+                         c->sc->model.id, c->sc->name, &c->vllm_json, d);
+    }
     if (rc)
         return rc;
     rc = store_commit(c->store, d);
@@ -287,14 +342,14 @@ static int finish(struct run_ctx *c, const char *dir,
         return diag_set(d, LLM_ENOMEM, "out of memory");
     rc = store_write_file(dir, "summary.json", text, d);
     free(text);
-    return rc;
+    return rc ? rc : write_vllm(c, dir, d);
 }
 
 int run_scenario(struct scenario *sc, const struct run_opts *o,
                  cJSON **summary, struct sim_stats *stats,
                  struct llm_diag *d)
 {
-    struct run_ctx c = { .sc = sc };
+    struct run_ctx c = { .sc = sc, .vllm = o && o->vllm };
     const char *dir = o && o->out_dir ? o->out_dir : sc->out_dir;
     struct sim_stats st = { 0 };
     int rc;
@@ -314,6 +369,7 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
     if (stats)
         *stats = st;
     store_abort(c.store);
+    cJSON_Delete(c.vllm_json);
     summary_reqs_free(&c.reqs);
     pools_stop(&sc->pools);
     source_close(c.src);
@@ -330,67 +386,122 @@ static double num(const cJSON *o, const char *a, const char *b)
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
-void run_print_summary(const cJSON *s, const struct scenario *sc)
+/* The unit a row of latencies reads best in, from its largest value
+ * (issue 18): ms below 10 s, s below 10 min, else min, so that a number
+ * never outgrows its column.  *div: ms per unit. */
+static const char *row_unit(double max_ms, double *div)
+{
+    if (!(max_ms >= 1e4)) {          /* NaN too: nothing to scale */
+        *div = 1;
+        return "ms";
+    }
+    *div = max_ms < 6e5 ? 1e3 : 6e4;
+    return max_ms < 6e5 ? "s" : "min";
+}
+
+/* " %9.2f" or "       n/a": every column 10 wide, at least one space. */
+static void print_cell(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, " %9.2f", v);
+    else
+        fprintf(f, " %9s", "n/a");
+}
+
+/* A percentage of a figure that may be missing: "12.3%" or "n/a". */
+static const char *pct(double frac, char *buf, size_t n)
+{
+    if (!isfinite(frac))
+        return "n/a";
+    snprintf(buf, n, "%.1f%%", 100 * frac);
+    return buf;
+}
+
+static void print_header(FILE *f, const cJSON *s,
+                         const struct scenario *sc)
+{
+    char a[32], b[32];
+    bool none = !(num(s, "requests_completed", NULL) > 0);
+
+    fprintf(f, "%s: %s on %d x %s (tp %d, pp %d, %d replica%s), scheduler %s, "
+            "cost model %s\n", sc->name, sc->model.id, sc->num_gpus,
+            sc->dev.id, sc->shard.tp, sc->shard.pp > 0 ? sc->shard.pp : 1,
+            sc->replicas, sc->replicas == 1 ? "" : "s", sc->sched->name,
+            cJSON_GetStringValue(cJSON_GetObjectItem(s, "cost_model")));
+    fprintf(f, "requests   %.0f completed, %.0f rejected, %.0f preemptions, "
+            "%.1f s simulated\n", num(s, "requests_completed", NULL),
+            num(s, "requests_rejected", NULL), num(s, "preemptions", NULL),
+            num(s, "duration_s", NULL));
+    fprintf(f, "throughput %.2f req/s, %.0f output tok/s, %.0f tok/s\n",
+            num(s, "throughput_req_s", NULL),
+            num(s, "throughput_out_tok_s", NULL),
+            num(s, "throughput_tok_s", NULL));
+    snprintf(b, sizeof(b), ", E2E <= %g ms", sc->slo_e2e_ms);
+    fprintf(f, "goodput    %.2f req/s (SLO TTFT <= %g ms, TPOT <= %g ms%s: "
+            "%s of requests)\n", num(s, "goodput_req_s", NULL),
+            sc->slo_ttft_ms, sc->slo_tpot_ms, sc->slo_e2e_ms >= 0 ? b : "",
+            none ? "n/a" : pct(num(s, "slo_attainment", NULL), a, sizeof(a)));
+    fprintf(f, "KV cache   %.0f blocks of %d tokens, mean use %s, max %s; "
+            "queue mean %.1f, max %.0f\n", num(s, "kv_blocks", NULL),
+            sc->block_tokens, pct(num(s, "kv_util_mean", NULL), a, sizeof(a)),
+            pct(num(s, "kv_util_max", NULL), b, sizeof(b)),
+            num(s, "queue_len_mean", NULL), num(s, "queue_len_max", NULL));
+}
+
+void run_fprint_summary(FILE *f, const cJSON *s, const struct scenario *sc)
 {
     static const struct { const char *key, *label; } rows[] = {
-        { "ttft_ms", "TTFT (ms)" }, { "tpot_ms", "TPOT (ms)" },
-        { "itl_ms", "ITL (ms)" }, { "e2e_ms", "E2E latency (ms)" },
-        { "norm_latency_ms_per_tok", "E2E per output token (ms)" },
+        { "ttft_ms", "TTFT" }, { "tpot_ms", "TPOT" },
+        { "itl_ms", "ITL" }, { "e2e_ms", "E2E latency" },
+        { "norm_latency_ms_per_tok", "E2E per output token" },
     };
     static const char *const cols[] = { "mean", "p50", "p90", "p95", "p99" };
+    char label[64];
+    double div;
     size_t i, j;
 
-    printf("%s: %s on %d x %s (tp %d, pp %d, %d replica%s), scheduler %s, "
-           "cost model %s\n", sc->name, sc->model.id, sc->num_gpus,
-           sc->dev.id, sc->shard.tp, sc->shard.pp > 0 ? sc->shard.pp : 1,
-           sc->replicas, sc->replicas == 1 ? "" : "s", sc->sched->name,
-           cJSON_GetStringValue(cJSON_GetObjectItem(s, "cost_model")));
-    printf("requests   %.0f completed, %.0f rejected, %.0f preemptions, "
-           "%.1f s simulated\n", num(s, "requests_completed", NULL),
-           num(s, "requests_rejected", NULL), num(s, "preemptions", NULL),
-           num(s, "duration_s", NULL));
-    printf("throughput %.2f req/s, %.0f output tok/s, %.0f tok/s\n",
-           num(s, "throughput_req_s", NULL),
-           num(s, "throughput_out_tok_s", NULL),
-           num(s, "throughput_tok_s", NULL));
-    printf("goodput    %.2f req/s (SLO TTFT <= %g ms, TPOT <= %g ms: "
-           "%.1f%% of requests)\n", num(s, "goodput_req_s", NULL),
-           sc->slo_ttft_ms, sc->slo_tpot_ms,
-           100 * num(s, "slo_attainment", NULL));
-    printf("KV cache   %.0f blocks of %d tokens, mean use %.1f%%, "
-           "max %.1f%%; queue mean %.1f, max %.0f\n",
-           num(s, "kv_blocks", NULL), sc->block_tokens,
-           100 * num(s, "kv_util_mean", NULL),
-           100 * num(s, "kv_util_max", NULL),
-           num(s, "queue_len_mean", NULL), num(s, "queue_len_max", NULL));
+    print_header(f, s, sc);
     if (cJSON_GetObjectItem(s, "cluster"))
-        printf("cluster    %.0f GPUs, $%.2f, $%.3f per 1M output tokens, "
-               "%.3f J per output token, goodput %.3f req/s per GPU\n",
-               num(s, "cluster", "gpus"), num(s, "cluster", "cost_usd"),
-               num(s, "cluster", "usd_per_mtok_out"),
-               num(s, "cluster", "energy_j_per_output_token"),
-               num(s, "cluster", "goodput_req_s_per_gpu"));
+        fprintf(f, "cluster    %.0f GPUs, $%.2f, $%.3f per 1M output tokens, "
+                "%.3f J per output token, goodput %.3f req/s per GPU\n",
+                num(s, "cluster", "gpus"), num(s, "cluster", "cost_usd"),
+                num(s, "cluster", "usd_per_mtok_out"),
+                num(s, "cluster", "energy_j_per_output_token"),
+                num(s, "cluster", "goodput_req_s_per_gpu"));
     if (cJSON_GetObjectItem(s, "energy_j"))
-        printf("energy     %.0f kJ, %.3f J per output token (power: %s)\n",
-               num(s, "energy_j", NULL) / 1e3,
-               num(s, "energy_j_per_output_token", NULL),
-               cJSON_GetStringValue(cJSON_GetObjectItem(s, "power_source")));
-    printf("\n%-27s", "");
+        fprintf(f, "energy     %.0f kJ, %.3f J per output token (power: %s)\n",
+                num(s, "energy_j", NULL) / 1e3,
+                num(s, "energy_j_per_output_token", NULL),
+                cJSON_GetStringValue(cJSON_GetObjectItem(s, "power_source")));
+    fprintf(f, "\n%-27s", "");
     for (j = 0; j < 5; j++)
-        printf("%10s", cols[j]);
-    printf("\n");
+        fprintf(f, " %9s", cols[j]);
+    fprintf(f, "\n");
     for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        printf("%-27s", rows[i].label);
+        double max = NAN;
+        for (j = 0; j < 5; j++)   /* the largest printed: fmax skips NaN */
+            max = fmax(max, num(s, rows[i].key, cols[j]));
+        snprintf(label, sizeof(label), "%s (%s)", rows[i].label,
+                 row_unit(max, &div));
+        fprintf(f, "%-27s", label);
         for (j = 0; j < 5; j++)
-            printf("%10.2f", num(s, rows[i].key, cols[j]));
-        printf("\n");
+            print_cell(f, num(s, rows[i].key, cols[j]) / div);
+        fprintf(f, "\n");
     }
+}
+
+void run_print_summary(const cJSON *s, const struct scenario *sc)
+{
+    run_fprint_summary(stdout, s, sc);
 }
 
 static void run_usage(FILE *f)
 {
     fprintf(f, "usage: llmsim run CONFIG [--out DIR] [--seed N] "
-               "[--set key.path=value]... [--quiet]\n");
+               "[--set key.path=value]... [--format vllm] [--quiet]\n"
+               "  writes DIR/results.sqlite and DIR/summary.json; "
+               "--format vllm also\n  DIR/vllm.json, the summary under "
+               "`vllm bench serve`'s result keys\n");
 }
 
 int cmd_run(int argc, char **argv)
@@ -401,6 +512,7 @@ int cmd_run(int argc, char **argv)
         { "set", required_argument, NULL, 'S' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
+        { "format", required_argument, NULL, 'f' },
         { NULL, 0, NULL, 0 }
     };
     const char **sets = calloc((size_t)argc + 2, sizeof(*sets));
@@ -415,12 +527,21 @@ int cmd_run(int argc, char **argv)
     if (sets == NULL)
         return 1;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "o:s:S:qh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "o:s:S:qhf:", longopts, NULL)) != -1) {
         switch (ch) {
         case 'o': o.out_dir = optarg; break;
         case 'S': sets[n++] = optarg; break;
         case 'q': o.quiet = 1; break;
         case 'h': run_usage(stdout); free(sets); return 0;
+        case 'f':
+            if (strcmp(optarg, "vllm") != 0) {
+                fprintf(stderr, "llmsim run: --format: expected \"vllm\", "
+                        "got \"%s\"\n", optarg);
+                free(sets);
+                return 2;
+            }
+            o.vllm = 1;
+            break;
         case 's':
             strtoull(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || optarg[0] == '-') {
@@ -449,9 +570,10 @@ int cmd_run(int argc, char **argv)
         rc = run_scenario(&sc, &o, &summary, NULL, &d);
     if (rc == LLM_OK && !o.quiet) {
         run_print_summary(summary, &sc);
-        printf("\nresults    %s/results.sqlite, %s/summary.json\n",
-               o.out_dir ? o.out_dir : sc.out_dir,
-               o.out_dir ? o.out_dir : sc.out_dir);
+        const char *dir = o.out_dir ? o.out_dir : sc.out_dir;
+        printf("\nresults    %s/results.sqlite, %s/summary.json%s%s%s\n",
+               dir, dir, o.vllm ? ", " : "", o.vllm ? dir : "",
+               o.vllm ? "/vllm.json" : "");
     }
     if (rc != LLM_OK) {
         char msg[1200];

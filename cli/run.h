@@ -2,10 +2,13 @@
  *
  * run_scenario wires a loaded scenario together (source, cost model,
  * replicas, router, recorder), runs it, and writes DIR/results.sqlite and
- * DIR/summary.json, each complete or not at all.  The summary object is
+ * DIR/summary.json (and DIR/vllm.json when asked), each complete or not
+ * at all.  The summary object is
  * returned to the caller (cJSON_Delete).  cmd_run is the command line. */
 #ifndef LLM_RUN_H
 #define LLM_RUN_H
+
+#include <stdio.h>
 
 #include <cjson/cJSON.h>
 
@@ -16,12 +19,18 @@
 struct run_opts {
     const char *out_dir;        /* NULL: the scenario's */
     int quiet;
+    int vllm;                   /* also DIR/vllm.json (analysis/vllm.h) */
 };
 
 int run_scenario(struct scenario *sc, const struct run_opts *o,
                  cJSON **summary, struct sim_stats *stats,
                  struct llm_diag *d);
+/* The console summary: the scenario, counts, throughput, goodput, KV,
+ * energy, then a latency table whose rows are in ms, s or min, picked per
+ * row from its largest printed value, "n/a" where there is no figure. */
 void run_print_summary(const cJSON *summary, const struct scenario *sc);
+void run_fprint_summary(FILE *f, const cJSON *summary,
+                        const struct scenario *sc);
 
 int cmd_run(int argc, char **argv);
 

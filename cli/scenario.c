@@ -235,7 +235,8 @@ static int parse_policies(struct scenario *sc, struct llm_diag *d)
 
 static int parse_rest(struct scenario *sc, struct llm_diag *d)
 {
-    static const char *const slo_keys[] = { "ttft_ms", "tpot_ms", NULL };
+    static const char *const slo_keys[] = { "ttft_ms", "tpot_ms", "e2e_ms",
+                                            NULL };
     static const char *const out_keys[] = { "dir", "iterations", NULL };
     const cJSON *slo = NULL, *out = NULL;
     const char *name = NULL, *dir = NULL;
@@ -254,6 +255,9 @@ static int parse_rest(struct scenario *sc, struct llm_diag *d)
                                   &sc->slo_ttft_ms, d);
     if (!rc && slo) rc = jcfg_num(slo, "slo", "tpot_ms", false, 0, INFINITY,
                                   &sc->slo_tpot_ms, d);
+    sc->slo_e2e_ms = -1;         /* none unless set (issue 18) */
+    if (!rc && slo) rc = jcfg_num(slo, "slo", "e2e_ms", false, 0, INFINITY,
+                                  &sc->slo_e2e_ms, d);
     if (!rc) rc = jcfg_obj(sc->root, "", "output", false, &out, d);
     if (!rc && out) rc = jcfg_known(out, "output", out_keys, d);
     if (!rc && out) rc = jcfg_str(out, "output", "dir", false, &dir, d);
