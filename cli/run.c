@@ -5,12 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "analysis/replica_stats.h"
 #include "analysis/store.h"
 #include "analysis/summary.h"
 #include "analysis/vllm.h"
 #include "cli/args.h"
+#include "cli/progress.h"
 #include "hw/cost.h"
 #include "hw/energy.h"
 #include "sim/paths.h"
@@ -33,6 +35,7 @@ struct run_ctx {
     struct cluster_stats cstats;  /* pools (issue 10): KV hand-offs */
     bool has_cstats;
     bool vllm;                    /* write vllm.json too */
+    struct progress prog;         /* off unless run_opts.progress */
     cJSON *vllm_json;             /* built before the database closes */
 };
 
@@ -74,6 +77,9 @@ static int on_request(void *ctx, const struct request *q)
     int rc = store_request(c->store, q);
 
     store_row_of(q, &row);
+    progress_tick(&c->prog, row.finish_ns > row.arrival_ns ? row.finish_ns
+                                                           : row.arrival_ns,
+                  true);
     return rc == LLM_OK ? summary_reqs_add(&c->reqs, &row) : rc;
 }
 
@@ -84,6 +90,7 @@ static int on_iteration(void *ctx, const struct iter_record *rec)
     int rc = c->sc->write_iterations ? store_iteration(c->store, rec)
                                      : LLM_OK;
 
+    progress_tick(&c->prog, rec->end_ns, false);
     if (rc == LLM_OK && rec->n_tiers > 0)
         rc = store_kv_tiers(c->store, rec);
     if (c->sc->pools.n > 0)      /* each pool meters its own device */
@@ -358,8 +365,12 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
     rc = open_parts(&c, dir, d);
 
     *summary = NULL;
+    progress_start(&c.prog, !rc && o && o->progress ? stderr : NULL,
+                   !rc && o && o->progress ? progress_total(sc->workload)
+                                           : 0);
     if (!rc)
         rc = simulate(&c, &st, d);
+    progress_end(&c.prog);
     if (!rc)
         rc = finish(&c, dir, &st, summary, d);
     if (rc) {
@@ -499,6 +510,8 @@ static void run_usage(FILE *f)
 {
     fprintf(f, "usage: llmsim run CONFIG [--out DIR] [--seed N] "
                "[--set key.path=value]... [--format vllm] [--quiet]\n"
+               "  shows its progress on stderr when that is a terminal "
+               "(not with --quiet)\n"
                "  writes DIR/results.sqlite and DIR/summary.json; "
                "--format vllm also\n  DIR/vllm.json, the summary under "
                "`vllm bench serve`'s result keys\n");
@@ -565,6 +578,7 @@ int cmd_run(int argc, char **argv)
         free(sets);
         return 2;
     }
+    o.progress = !o.quiet && isatty(STDERR_FILENO);
     rc = scenario_load(argv[optind], sets, &sc, &d);
     if (rc == LLM_OK)
         rc = run_scenario(&sc, &o, &summary, NULL, &d);

@@ -20,6 +20,7 @@ struct run_opts {
     const char *out_dir;        /* NULL: the scenario's */
     int quiet;
     int vllm;                   /* also DIR/vllm.json (analysis/vllm.h) */
+    int progress;               /* a progress line on stderr (progress.h) */
 };
 
 int run_scenario(struct scenario *sc, const struct run_opts *o,

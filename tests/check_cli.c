@@ -85,6 +85,7 @@ static const struct {
     { "bench --help", 0, true, "usage: llmsim bench [CONFIG]" },
     { "bench " NOFILE, 2, false, "llmsim bench: " NOFILE ": cannot open:" },
     { "bench a b", 2, false, "usage: llmsim bench" },
+    { "bench --bogus", 2, false, "usage: llmsim bench" },
 };
 
 static bool file_has(const char *path, const char *text)

@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "cli/progress.h"
 #include "cli/run.h"
 #include "cli/scenario.h"
 #include "tests/fixture.h"
@@ -291,6 +292,88 @@ START_TEST(test_vllm_goodput)
 }
 END_TEST
 
+/* ---- the progress line ----------------------------------------------- */
+
+/* The line names the simulated time, the requests done of how many, the
+ * rate and the time left; the clock is read only every PROGRESS_EVERY
+ * ticks; the end clears the line. */
+START_TEST(test_progress_line)
+{
+    struct progress p;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    int i;
+
+    progress_start(&p, f, 5000);
+    for (i = 0; i < PROGRESS_EVERY - 1; i++)
+        progress_tick(&p, 1500000000, true);
+    p.last_s -= 10;               /* as if a while had passed */
+    fflush(f);
+    ck_assert_uint_eq(len, 0);    /* no look at the clock yet */
+    progress_tick(&p, 2500000000, false);
+    fflush(f);
+    ck_assert_msg(strncmp(text, "\r2.5 s simulated, 1023 of 5000 requests, ",
+                          41) == 0, "%s", text);
+    ck_assert(strstr(text, " req/s, ") != NULL);
+    ck_assert(strstr(text, " left") != NULL);
+    progress_poll(&p, false);     /* too soon after the last line */
+    fflush(f);
+    ck_assert_uint_eq(strlen(text), (size_t)p.width + 1);
+    progress_end(&p);             /* "\r", spaces over the line, "\r" */
+    fclose(f);
+    ck_assert_uint_eq(strlen(text), 2 * (size_t)p.width + 3);
+    ck_assert_int_eq(text[strlen(text) - 1], '\r');
+    ck_assert_uint_eq(strspn(text + p.width + 2, " "), (size_t)p.width);
+    free(text);
+}
+END_TEST
+
+START_TEST(test_progress_total)
+{
+    cJSON *w = cJSON_Parse("{\"type\": \"poisson\", \"num_requests\": 77}");
+
+    ck_assert_int_eq(progress_total(w), 77);
+    cJSON_Delete(w);
+    w = cJSON_Parse("{\"type\": \"azure\", \"path\": "
+                    "\"traces/data/AzureLLMInferenceTrace_conv.csv.gz\"}");
+    ck_assert_int_eq(progress_total(w), 19366);
+    cJSON_AddNumberToObject(w, "limit", 100);
+    ck_assert_int_eq(progress_total(w), 100);
+    cJSON_AddNumberToObject(w, "start_s", 10);
+    ck_assert_int_eq(progress_total(w), 100);
+    cJSON_DeleteItemFromObject(w, "limit");
+    ck_assert_int_eq(progress_total(w), 0);      /* a window: unknown */
+    cJSON_Delete(w);
+    w = cJSON_Parse("{\"type\": \"mooncake\", \"path\": "
+                    "\"traces/data/synthetic_trace.jsonl.gz\"}");
+    ck_assert_int_eq(progress_total(w), 3993);   /* no header line */
+    cJSON_Delete(w);
+}
+END_TEST
+
+/* Not on a terminal (here stderr is a file): no progress line at all. */
+START_TEST(test_progress_not_tty)
+{
+    const char *bin = getenv("LLMSIM_BIN");
+    char cmd[1024];
+    FILE *f;
+
+    if (bin == NULL) {
+        fx_skip("report: progress_not_tty", "LLMSIM_BIN unset (make test "
+                "sets it)");
+        return;
+    }
+    snprintf(cmd, sizeof(cmd), "%s run %s --out %s/o >/dev/null 2>%s", bin,
+             config(NULL), fx_tmpdir, fx_path("err"));
+    ck_assert_int_eq(system(cmd), 0);
+    f = fopen(fx_path("err"), "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fgetc(f), EOF);
+    fclose(f);
+}
+END_TEST
+
 Suite *report_suite(void)
 {
     Suite *s = suite_create("report");
@@ -304,6 +387,11 @@ Suite *report_suite(void)
     tcase_set_timeout(t, 60);
     tcase_add_test(t, test_vllm_keys);
     tcase_add_test(t, test_vllm_goodput);
+    tcase_add_test(t, test_progress_not_tty);
+    suite_add_tcase(s, t);
+    t = tcase_create("progress");
+    tcase_add_test(t, test_progress_line);
+    tcase_add_test(t, test_progress_total);
     suite_add_tcase(s, t);
     return s;
 }
