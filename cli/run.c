@@ -223,6 +223,27 @@ static void add_energy(struct run_ctx *c, const struct sim_stats *st,
     cJSON_AddStringToObject(summary, "power_source", c->power.source);
 }
 
+/* What the GPUs cost over the run at the device's catalog price
+ * (price_per_hour_usd) and per million output tokens, for the cost
+ * figures of a sweep (issue 18).  Runs with pools report theirs under
+ * "cluster"; a device without a price adds nothing. */
+static void add_cost(const struct run_ctx *c, const struct sim_stats *st,
+                     cJSON *summary)
+{
+    const struct scenario *sc = c->sc;
+    double span_h = (double)(st->last_event_ns - st->first_arrival_ns) /
+                    3.6e12;
+    double usd = sc->dev.price_per_hour * sc->num_gpus * span_h;
+    double out = cJSON_GetNumberValue(cJSON_GetObjectItem(summary,
+                                                          "output_tokens"));
+
+    if (sc->pools.n > 0 || !(sc->dev.price_per_hour > 0) || !(span_h > 0))
+        return;
+    cJSON_AddNumberToObject(summary, "cost_usd", usd);
+    cJSON_AddNumberToObject(summary, "usd_per_mtok_out",
+                            out > 0 ? usd / out * 1e6 : 0);
+}
+
 /* "prefix_cache" of the summary (issue 9; docs/kv.md): lookups and hits
  * in cached segments, their rates, the prefill tokens hits saved and the
  * mean reuse distance (allocations between a block's uses). */
@@ -324,6 +345,7 @@ static int finish(struct run_ctx *c, const char *dir,
     cJSON_AddNumberToObject(*summary, "host_link_busy_s",
                             (double)st->link_busy_ns / 1e9);
     add_energy(c, st, *summary);
+    add_cost(c, st, *summary);
     if (c->sc->pools.n > 0)
         pools_summary(&c->sc->pools, st, c->has_cstats ? &c->cstats : NULL,
                       *summary);
