@@ -22,7 +22,8 @@ static void usage(FILE *f)
         "llmsim %s: trace-driven simulator of LLM serving hardware\n\n"
         "usage: llmsim COMMAND [ARGS]\n\n"
         "commands:\n"
-        "  run CONFIG [--out DIR] [--seed N] [--set key.path=value]...\n"
+        "  run CONFIG [--out DIR] [--seed N] [--set key.path=value]... "
+        "[--format vllm]\n"
         "                 replay a scenario; writes results.sqlite and "
         "summary.json\n"
         "  step --model ID --hw ID [--tp N] [--dtype bf16|fp8] [--cost NAME]\n"
@@ -31,8 +32,8 @@ static void usage(FILE *f)
         "[--kv-dtype T] ...\n"
         "                 per-GPU memory plan: weights, activations, KV "
         "blocks\n"
-        "  memory --import-hf CONFIG.json --id NAME\n"
-        "                 add a Hugging Face model to the catalog\n"
+        "  memory --import-hf CONFIG.json --id NAME [--catalog DIR]\n"
+        "                 add a Hugging Face model to your catalog\n"
         "  trace stats FILE [--type azure|mooncake|burstgpt|generic]\n"
         "                 rows, span, rate, burstiness and length percentiles\n"
         "  trace gen CONFIG --out FILE [--seed N]\n"
@@ -56,7 +57,8 @@ static void usage(FILE *f)
         "  bench [CONFIG] speed and peak memory of a whole run "
         "(configs/bench.json)\n"
         "  version        print the version\n"
-        "  help           this text\n\n"
+        "  help           this text\n"
+        "  COMMAND --help that command's usage\n\n"
         "See README.md and docs/config.md.\n", LLMSIM_VERSION);
 }
 
