@@ -20,11 +20,11 @@ bool args_want_help(int argc, char **argv)
     return false;
 }
 
-int args_need_path(const char *cmd, const char *path)
+int args_need_path(FILE *err, const char *cmd, const char *path)
 {
     if (access(path, R_OK) == 0)
         return 0;
-    fprintf(stderr, "llmsim %s: %s: cannot open: %s\n", cmd, path,
+    fprintf(err, "llmsim %s: %s: cannot open: %s\n", cmd, path,
             strerror(errno));
     return 2;
 }

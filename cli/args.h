@@ -8,6 +8,7 @@
 #define LLM_ARGS_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 /* Whether s asks for help ("--help" or "-h"). */
 bool args_is_help(const char *s);
@@ -16,7 +17,7 @@ bool args_is_help(const char *s);
 bool args_want_help(int argc, char **argv);
 
 /* 0 when path can be read; else prints the one line above for cmd
- * ("run", "trace stats", ...) and returns 2. */
-int args_need_path(const char *cmd, const char *path);
+ * ("run", "trace", ...) to err and returns 2. */
+int args_need_path(FILE *err, const char *cmd, const char *path);
 
 #endif

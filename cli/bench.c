@@ -80,7 +80,7 @@ int cmd_bench(int argc, char **argv)
     if (path == NULL)
         path = def;
     snprintf(def, sizeof(def), "%s/configs/bench.json", llm_root());
-    if (args_need_path("bench", path))
+    if (args_need_path(stderr, "bench", path))
         return 2;
     rc = scenario_load(path, NULL, &sc, &d);
     t0 = now_s();

@@ -276,7 +276,7 @@ int cmd_dsearch(int argc, char **argv)
         return usage();
     }
     x.config = argv[optind];
-    if (args_need_path("disagg-search", x.config)) {
+    if (args_need_path(stderr, "disagg-search", x.config)) {
         free(sets);
         return 2;
     }

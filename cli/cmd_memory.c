@@ -288,7 +288,7 @@ static int do_import(const struct mem_opts *o, FILE *out, FILE *err)
                     "'-' (the catalog file name)");
     if (o->out && o->catalog)
         return fail(err, 2, "--out FILE and --catalog DIR: give one");
-    if (args_need_path("memory", o->import))
+    if (args_need_path(err, "memory", o->import))
         return 2;
     rc = import_dest(o, path, sizeof(path), err);
     if (rc)

@@ -458,7 +458,7 @@ int cmd_plan(int argc, char **argv)
         plan_usage(stderr);
         return 2;
     }
-    if (args_need_path("plan", argv[optind]))
+    if (args_need_path(stderr, "plan", argv[optind]))
         return 2;
     return run_plan(argv[optind], out, jobs, quiet);
 }

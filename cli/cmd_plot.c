@@ -67,7 +67,7 @@ int cmd_plot(int argc, char **argv)
         return 2;
     }
     for (rc = optind; rc < argc; rc++)
-        if (args_need_path("plot", argv[rc])) {
+        if (args_need_path(stderr, "plot", argv[rc])) {
             free(made);
             return 2;
         }

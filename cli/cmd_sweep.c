@@ -463,7 +463,7 @@ static int parse_args(int argc, char **argv, struct sweep_cli *c)
         return 2;
     }
     c->file = argv[optind];
-    return args_need_path("sweep", c->file);
+    return args_need_path(stderr, "sweep", c->file);
 }
 
 /* The spec and its points: what every MPI rank needs. */

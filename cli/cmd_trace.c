@@ -96,7 +96,7 @@ static int stats_main(int argc, char **argv, FILE *out, FILE *err)
     }
     if (file == NULL || (type != NULL && type[0] == '\0'))
         return usage_error(err, "stats: expected FILE [--type TYPE]", NULL);
-    if (args_need_path("trace", file))
+    if (args_need_path(err, "trace", file))
         return 2;
     run_stats(file, type, out, &d);
     return report(err, &d);
@@ -233,7 +233,7 @@ static int gen_main(int argc, char **argv, FILE *err)
     }
     if (cfg == NULL || out == NULL || out[0] == '\0')
         return usage_error(err, "gen: expected CONFIG --out FILE", NULL);
-    if (args_need_path("trace", cfg))
+    if (args_need_path(err, "trace", cfg))
         return 2;
     return run_gen(cfg, out, has_seed, seed, err);
 }

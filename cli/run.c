@@ -596,7 +596,7 @@ int cmd_run(int argc, char **argv)
         free(sets);
         return 2;
     }
-    if (args_need_path("run", argv[optind])) {
+    if (args_need_path(stderr, "run", argv[optind])) {
         free(sets);
         return 2;
     }

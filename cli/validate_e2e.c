@@ -605,7 +605,7 @@ int cmd_validate_e2e(int argc, char **argv)
         snprintf(def, sizeof(def), "%s/hw/calib/data/e2e", llm_root());
         dir = def;
     }
-    if (args_need_path("validate-e2e", dir))
+    if (args_need_path(stderr, "validate-e2e", dir))
         return 2;
     n = find_runs(dir, 0, runs, 0);
     if (n == 0) {

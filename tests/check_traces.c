@@ -963,7 +963,7 @@ START_TEST(test_cli_stats)
                      "milliseconds)\n");
     free(out);
     free(err);
-    ck_assert_int_eq(run_cli("trace stats nope.csv", &out, &err), 1);
+    ck_assert_int_eq(run_cli("trace stats nope.csv", &out, &err), 2);
     ck_assert_str_eq(err, "llmsim trace: nope.csv: cannot open: No such "
                      "file or directory\n");
     free(out);
