@@ -290,12 +290,16 @@ static int do_import(const struct mem_opts *o, FILE *out, FILE *err)
         return fail(err, 2, "--out FILE and --catalog DIR: give one");
     if (args_need_path(err, "memory", o->import))
         return 2;
-    rc = import_dest(o, path, sizeof(path), err);
-    if (rc)
-        return rc;
     rc = jcfg_load(o->import, &hf, &d);
     if (!rc) rc = hf_to_model(hf, o->id, &m, &d);
     cJSON_Delete(hf);
+    if (rc) {                    /* before any folder is made */
+        diag_format(&d, msg, sizeof(msg));
+        return fail(err, diag_exit_status(rc), msg);
+    }
+    rc = import_dest(o, path, sizeof(path), err);
+    if (rc)
+        return rc;
     if (!rc && !o->force && access(path, F_OK) == 0)
         rc = diag_set(&d, LLM_EINVAL, "%s exists (--force replaces it)", path);
     if (!rc) { d.file = NULL; rc = save_entry(&m, o, path, &d); }
