@@ -178,8 +178,8 @@ bool model_id_is_path(const char *id)
 {
     size_t n = strlen(id);
 
-    return strchr(id, '/') != NULL ||
-           (n >= 5 && strcmp(id + n - 5, ".json") == 0);
+    return strchr(id, '/') != NULL && n > 5 &&
+           strcmp(id + n - 5, ".json") == 0;
 }
 
 static bool readable(const char *path)

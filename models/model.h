@@ -69,8 +69,8 @@ struct model {
 };
 
 int model_load(const char *path, struct model *m, struct llm_diag *d);
-/* Whether a model value names a file rather than a catalog id: it
- * contains a '/' or ends in ".json" (issue 18). */
+/* Whether a model value names a file rather than a catalog id: it has a
+ * '/' and ends in ".json" (issue 18; the rule of issue 23 on main). */
 bool model_id_is_path(const char *id);
 /* root: the llmsim data root; id: a catalog id such as "llama-3-8b",
  * looked up in root/models/catalog/, then in the user catalog
