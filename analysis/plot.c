@@ -111,34 +111,34 @@ static int job_close(FILE *f, const char *name, struct llm_diag *d)
     return ok ? LLM_OK : diag_set(d, LLM_EIO, "cannot write %s", name);
 }
 
-/* A gnuplot single-quoted string: no escapes but '' for a quote. */
-static void gp_quote(const char *s, char *buf, size_t len)
+/* U+2019, the typographic apostrophe, in UTF-8. */
+#define GP_APOSTROPHE "\xe2\x80\x99"
+
+const char *plot_gp_str(const char *s, char *buf, size_t len)
 {
-    size_t o = 0;
+    size_t o = 0, k, w;
+    unsigned char c;
 
     buf[o++] = '\'';
-    for (; *s && o + 3 < len; s++) {
-        if (*s == '\'')
-            buf[o++] = '\'';
-        buf[o++] = *s;
+    for (; *s; s += k) {
+        c = (unsigned char)*s;
+        /* a whole UTF-8 character (lead byte, then continuations) */
+        for (k = 1; c >= 0xc0 && (s[k] & 0xc0) == 0x80 && k < 4; k++)
+            ;
+        w = c == '\'' ? 3 : k;
+        if (o + w + 2 > len)
+            break;               /* room for the closing quote and NUL */
+        if (c == '\'')
+            memcpy(buf + o, GP_APOSTROPHE, 3);
+        else if (c < 0x20 || c == 0x7f)
+            buf[o] = ' ';        /* a single byte: w is 1 */
+        else
+            memcpy(buf + o, s, k);
+        o += w;
     }
     buf[o++] = '\'';
     buf[o] = '\0';
-}
-
-/* The one way the figures of issue 18 put text into the script (titles,
- * labels, legends, file names): a gnuplot single-quoted string, a quote
- * doubled, control characters (newlines above all) dropped, so that no
- * text from a database can end the string or the command. */
-static void gp_str(struct sbuf *b, const char *s)
-{
-    sb_printf(b, "'");
-    for (; *s; s++) {
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            continue;
-        sb_printf(b, *s == '\'' ? "''" : "%c", *s);
-    }
-    sb_printf(b, "'");
+    return buf;
 }
 
 /* ---- labels from what differs (issue 18) ------------------------------ */
@@ -300,7 +300,7 @@ static int fig_emit(struct job *j, struct fig *f, struct llm_diag *d)
     static const struct { const char *term, *ext; } terms[] = {
         { "pngcairo", "png" }, { "svg", "svg" },
     };
-    char file[96];
+    char file[96], qf[200], qt[400];
     size_t t;
     int rc = LLM_OK;
 
@@ -314,9 +314,11 @@ static int fig_emit(struct job *j, struct fig *f, struct llm_diag *d)
         snprintf(file, sizeof(file), "%s.%s", f->name, terms[t].ext);
         sb_printf(&j->script, "\n# figure %s: %s\nreset\n"
                   "set terminal %s noenhanced size %d,%d font 'Sans,%d'\n"
-                  "set output '%s'\n%sunset output\n", f->name, f->title,
-                  terms[t].term, f->width, f->height, t == 0 ? 10 : 12,
-                  file, f->body.s ? f->body.s : "");
+                  "set output %s\n%sunset output\n", f->name,
+                  plot_gp_str(f->title, qt, sizeof(qt)), terms[t].term,
+                  f->width, f->height, t == 0 ? 10 : 12,
+                  plot_gp_str(file, qf, sizeof(qf)),
+                  f->body.s ? f->body.s : "");
         rc = job_note(j, file, d);
     }
     snprintf(j->made->name[j->made->n], sizeof(j->made->name[0]), "%s",
@@ -397,6 +399,7 @@ static int write_cdf(struct job *j, const struct run_db *r, size_t kind,
     double *v;
     size_t n, i, k, pts;
     FILE *f;
+    char q[300];
     int rc = read_column(r->db, cdf_kinds[kind].sql, &v, &n);
 
     *n_out = n;
@@ -412,7 +415,8 @@ static int write_cdf(struct job *j, const struct run_db *r, size_t kind,
         return d->code;
     }
     fprintf(f, "# %s CDF of %s: value_ms fraction_of_requests (%zu "
-            "requests)\n", cdf_kinds[kind].title, r->label, n);
+            "requests)\n", cdf_kinds[kind].title,
+            plot_gp_str(r->label, q, sizeof(q)), n);
     pts = n < CDF_POINTS ? n : CDF_POINTS;
     for (k = 0; k < pts; k++) {
         i = pts > 1 ? k * (n - 1) / (pts - 1) : 0;
@@ -429,6 +433,7 @@ static int write_itl_cdf(struct job *j, const struct run_db *r,
 {
     sqlite3_stmt *st;
     double total = 0, cum = 0, next = 0, step;
+    char q[300];
     FILE *f;
 
     *n_out = 0;
@@ -450,7 +455,7 @@ static int write_itl_cdf(struct job *j, const struct run_db *r,
         return diag_set(d, LLM_EIO, "%s: %s", r->path, sqlite3_errmsg(r->db));
     }
     fprintf(f, "# ITL CDF of %s: value_ms fraction_of_gaps (%.0f gaps)\n",
-            r->label, total);
+            plot_gp_str(r->label, q, sizeof(q)), total);
     step = total / CDF_POINTS;
     while (sqlite3_step(st) == SQLITE_ROW) {
         cum += sqlite3_column_double(st, 1);
@@ -469,7 +474,7 @@ static int write_itl_cdf(struct job *j, const struct run_db *r,
 static int cdf_panel(struct job *j, struct fig *f, const struct run_db *runs,
                      size_t nr, size_t kind, struct llm_diag *d)
 {
-    char file[80];
+    char file[80], qf[200], q[300];
     size_t r, n, series = 0;
     int rc = LLM_OK;
 
@@ -480,11 +485,10 @@ static int cdf_panel(struct job *j, struct fig *f, const struct run_db *runs,
                       : write_itl_cdf(j, &runs[r], file, &n, d);
         if (rc || n == 0)
             continue;
-        sb_printf(&f->body, "%s", series++ ? ", \\\n     "
-                                           : "plot \\\n     ");
-        gp_str(&f->body, file);
-        sb_printf(&f->body, " using 1:2 with lines lw 2 title ");
-        gp_str(&f->body, runs[r].label);
+        sb_printf(&f->body, "%s%s using 1:2 with lines lw 2 title %s",
+                  series++ ? ", \\\n     " : "plot \\\n     ",
+                  plot_gp_str(file, qf, sizeof(qf)),
+                  plot_gp_str(runs[r].label, q, sizeof(q)));
     }
     if (rc == LLM_OK && series == 0)
         panel_empty(&f->body);
@@ -503,22 +507,22 @@ static int cdf_figure(struct job *j, const struct run_db *runs, size_t nr,
         "inter-token latency (ms)" };
     static const size_t order[] = { 0, 1, 3, 2 };   /* ITL beside TPOT */
     struct fig f;
+    char q[300];
     size_t p, kind;
     int rc = LLM_OK;
 
     fig_init(&f, "latency_cdf", "Latency CDFs: TTFT, TPOT, ITL and "
              "end-to-end", 1400, 1000);
-    sb_printf(&f.body, "set multiplot layout 2,2 title ");
-    gp_str(&f.body, f.title);
-    sb_printf(&f.body, "\n");
+    sb_printf(&f.body, "set multiplot layout 2,2 title %s\n",
+              plot_gp_str(f.title, q, sizeof(q)));
     for (p = 0; p < 4 && rc == LLM_OK; p++) {
         kind = order[p];
-        sb_printf(&f.body, "set title ");
-        gp_str(&f.body, titles[kind]);
-        sb_printf(&f.body, "\nset xlabel ");
-        gp_str(&f.body, axes[kind]);
-        sb_printf(&f.body, "\nset ylabel 'fraction of %s'\nset logscale x\n"
+        sb_printf(&f.body, "set title %s\n",
+                  plot_gp_str(titles[kind], q, sizeof(q)));
+        sb_printf(&f.body, "set xlabel %s\n"
+                  "set ylabel 'fraction of %s'\nset logscale x\n"
                   "set yrange [0:1]\nset grid\nset key below\n",
+                  plot_gp_str(axes[kind], q, sizeof(q)),
                   kind == 3 ? "token gaps" : "requests");
         rc = cdf_panel(j, &f, runs, nr, kind, d);
         sb_printf(&f.body, "unset logscale x\nset autoscale\n");
@@ -622,6 +626,7 @@ static int write_timeline(struct job *j, const struct run_db *r,
     double w = (double)b->width_ns / 1e9, kv = r->kv_blocks;
     const double *a, *m;
     FILE *f = job_open(j, name, d);
+    char q[300];
     int k;
 
     if (f == NULL)
@@ -630,7 +635,8 @@ static int write_timeline(struct job *j, const struct run_db *r,
             "running waiting kv_used_pct (time-weighted means) busy_pct "
             "(share of the bin an iteration ran) batch_tokens_max "
             "running_max waiting_max kv_used_pct_max (of the iterations "
-            "in the bin)\n", r->label, rep, TIMELINE_BINS, w);
+            "in the bin)\n", plot_gp_str(r->label, q, sizeof(q)), rep,
+            TIMELINE_BINS, w);
     for (k = 0; k < TIMELINE_BINS; k++) {
         a = &b->acc[bin_at(rep, k) * BIN_V];
         m = &b->max[bin_at(rep, k) * BIN_MAX];
@@ -647,28 +653,26 @@ static int write_timeline(struct job *j, const struct run_db *r,
 static void timeline_series(struct fig *f, const char *file, int col,
                             int color, const char *title, bool max, bool more)
 {
-    char t[96];
+    char t[96], qt[200], qf[200];
 
     snprintf(t, sizeof(t), "%s (%s)", title, max ? "max" : "mean");
-    sb_printf(&f->body, "     ");
-    gp_str(&f->body, file);
-    sb_printf(&f->body, " using 1:%d with lines lc %d lw %s title ", col,
-              color, max ? "1 dt 2" : "2");
-    gp_str(&f->body, t);
-    sb_printf(&f->body, "%s\n", more ? ", \\" : "");
+    sb_printf(&f->body, "     %s using 1:%d with lines lc %d lw %s title "
+              "%s%s\n", plot_gp_str(file, qf, sizeof(qf)), col, color,
+              max ? "1 dt 2" : "2", plot_gp_str(t, qt, sizeof(qt)),
+              more ? ", \\" : "");
 }
 
 /* Means and maxima per bin (issue 18: a mean over a bin hides a burst);
  * the title says how wide a bin is. */
 static void timeline_body(struct fig *f, const char *file, double width_s)
 {
-    char sub[320];
+    char sub[320], q[400];
 
     snprintf(sub, sizeof(sub), "%s (%d bins of %.3g s; thick: time-weighted "
              "mean, dashed: maximum per bin)", f->title, TIMELINE_BINS,
              width_s);
-    sb_printf(&f->body, "set multiplot layout 3,1 title ");
-    gp_str(&f->body, sub);
+    sb_printf(&f->body, "set multiplot layout 3,1 title %s",
+              plot_gp_str(sub, q, sizeof(q)));
     sb_printf(&f->body, "\nset grid\nset key outside right\n"
               "set xlabel 'simulated time (s)'\n"
               "set ylabel 'tokens in the batch'\nset title 'batch tokens'\n"
@@ -726,7 +730,7 @@ static int timeline_figures(struct job *j, struct run_db *r,
 static int replicas_panel(struct fig *f, const struct run_db *runs,
                           size_t nr, int col)
 {
-    char file[80], label[200];
+    char file[80], label[200], qf[200], q[300];
     size_t r;
     int rep, n = 0;
 
@@ -742,11 +746,10 @@ static int replicas_panel(struct fig *f, const struct run_db *runs,
                          runs[r].label, rep);
             else
                 snprintf(label, sizeof(label), "replica %d", rep);
-            sb_printf(&f->body, "%s", n++ ? ", \\\n     "
-                                          : "plot \\\n     ");
-            gp_str(&f->body, file);
-            sb_printf(&f->body, " using 1:%d with lines lw 1.5 title ", col);
-            gp_str(&f->body, label);
+            sb_printf(&f->body, "%s%s using 1:%d with lines lw 1.5 title %s",
+                      n++ ? ", \\\n     " : "plot \\\n     ",
+                      plot_gp_str(file, qf, sizeof(qf)), col,
+                      plot_gp_str(label, q, sizeof(q)));
         }
     sb_printf(&f->body, "\n");
     return n;
@@ -757,7 +760,7 @@ static int replicas_panel(struct fig *f, const struct run_db *runs,
 static int replicas_figure(struct job *j, const struct run_db *runs,
                            size_t nr, struct llm_diag *d)
 {
-    char title[160];
+    char title[160], q[400];
     struct fig f;
     size_t r;
     int lines = 0;
@@ -775,8 +778,8 @@ static int replicas_figure(struct job *j, const struct run_db *runs,
                  "(%d bins of each run's span)%s", nr, TIMELINE_BINS,
                  lines > REPLICA_LINES ? ", the first 32" : "");
     fig_init(&f, "replicas", title, 1300, 800);
-    sb_printf(&f.body, "set multiplot layout 2,1 title ");
-    gp_str(&f.body, title);
+    sb_printf(&f.body, "set multiplot layout 2,1 title %s",
+              plot_gp_str(title, q, sizeof(q)));
     sb_printf(&f.body, "\nset grid\nset key outside right\n"
               "set xlabel 'simulated time (s)'\nset yrange [0:*]\n"
               "set title 'utilization (share of each bin an iteration "
@@ -844,6 +847,7 @@ static int write_tier(struct job *j, const struct run_db *r, int rep,
     sqlite3_stmt *st;
     FILE *f;
     double cap;
+    char q[300], qt[100];
 
     if (sqlite3_prepare_v2(r->db, "SELECT MAX(t_ns), used_blocks, "
             "capacity_blocks, bytes_in + bytes_out FROM kv_tiers WHERE "
@@ -860,7 +864,8 @@ static int write_tier(struct job *j, const struct run_db *r, int rep,
         return d->code;
     }
     fprintf(f, "# %s replica %d tier %s: time_s used_pct traffic_gib "
-            "(in + out so far)\n", r->label, rep, tier);
+            "(in + out so far)\n", plot_gp_str(r->label, q, sizeof(q)), rep,
+            plot_gp_str(tier, qt, sizeof(qt)));
     while (sqlite3_step(st) == SQLITE_ROW) {
         cap = sqlite3_column_double(st, 2);
         fprintf(f, "%.6g %.6g %.6g\n", sqlite3_column_int64(st, 0) / 1e9,
@@ -873,14 +878,14 @@ static int write_tier(struct job *j, const struct run_db *r, int rep,
 
 static void tier_panel(struct fig *f, const struct tier_set *t, int col)
 {
-    char title[80];
+    char title[80], file[200];
     int i;
 
     sb_printf(&f->body, "plot \\\n");
     for (i = 0; i < t->n; i++) {
-        gp_quote(t->name[i], title, sizeof(title));
-        sb_printf(&f->body, "     '%s' using 1:%d with lines lw 1.5 "
-                  "title %s%s\n", t->file[i], col, title,
+        sb_printf(&f->body, "     %s using 1:%d with lines lw 1.5 "
+                  "title %s%s\n", plot_gp_str(t->file[i], file, sizeof(file)),
+                  col, plot_gp_str(t->name[i], title, sizeof(title)),
                   i + 1 < t->n ? ", \\" : "");
     }
 }
@@ -905,7 +910,7 @@ static int tier_figures(struct job *j, const struct run_db *r,
 {
     struct tier_set t;
     struct fig f;
-    char name[64], title[160];
+    char name[64], title[160], qt[400];
     int reps[64], nrep, k, i, rc = LLM_OK;
     int64_t width;
 
@@ -933,10 +938,11 @@ static int tier_figures(struct job *j, const struct run_db *r,
         snprintf(title, sizeof(title), "%.100s: replica %d KV tiers",
                  r->label, reps[k]);
         fig_init(&f, name, title, 1100, 700);
-        sb_printf(&f.body, "set multiplot layout 2,1 title '%s'\nset grid\n"
+        sb_printf(&f.body, "set multiplot layout 2,1 title %s\nset grid\n"
                   "set xlabel 'simulated time (s)'\nset key outside right\n"
                   "set ylabel 'used (%% of the tier)'\n"
-                  "set title 'occupancy'\nset yrange [0:*]\n", f.title);
+                  "set title 'occupancy'\nset yrange [0:*]\n",
+                  plot_gp_str(f.title, qt, sizeof(qt)));
         tier_panel(&f, &t, 2);
         sb_printf(&f.body, "set ylabel 'GiB (in + out, cumulative)'\n"
                   "set title 'traffic'\n");
@@ -1227,7 +1233,7 @@ static void metric_range(const struct sweep_db *s, int m, const bool *has,
 static void load_series(struct fig *f, const struct sweep_db *s, int m,
                         int mx, const bool *has)
 {
-    char file[80];
+    char file[80], qf[200], q[400];
     double lo, hi, floor;
     int xc = mx ? sw_col(mx) : 1, yc = sw_col(m);
     size_t g, series = 0;
@@ -1240,13 +1246,12 @@ static void load_series(struct fig *f, const struct sweep_db *s, int m,
         if (!has[g] || !group_has(s, g, m, mx))
             continue;
         snprintf(file, sizeof(file), "load_%zu_g%zu.dat", s->k, g);
-        sb_printf(&f->body, "%s", series++ ? ", \\\n     "
-                                           : "plot \\\n     ");
-        gp_str(&f->body, file);
-        sb_printf(&f->body, " using %d:%d:($%d > %.6g ? $%d : %.6g):%d with "
-                  "yerrorlines lw 2 title ", xc, yc, yc + 1, floor, yc + 1,
-                  floor, yc + 2);
-        gp_str(&f->body, s->labels[g]);
+        sb_printf(&f->body, "%s%s using %d:%d:($%d > %.6g ? $%d : %.6g):%d "
+                  "with yerrorlines lw 2 title %s",
+                  series++ ? ", \\\n     " : "plot \\\n     ",
+                  plot_gp_str(file, qf, sizeof(qf)), xc, yc, yc + 1, floor,
+                  yc + 1, floor, yc + 2,
+                  plot_gp_str(s->labels[g], q, sizeof(q)));
     }
     if (series == 0)
         panel_empty(&f->body);
@@ -1268,7 +1273,7 @@ static int load_figure(struct job *j, const struct sweep_db *s,
                        struct llm_diag *d)
 {
     struct fig f;
-    char name[64], title[160];
+    char name[64], title[160], q[400];
     int p, cols = lf->panels > 3 ? 3 : lf->panels;
 
     if (s->multi)
@@ -1279,18 +1284,16 @@ static int load_figure(struct job *j, const struct sweep_db *s,
              : "sweep", lf->title);
     fig_init(&f, name, title, cols > 1 ? 1500 : 800,
              lf->panels > 3 ? 1000 : 560);
-    sb_printf(&f.body, "set multiplot layout %d,%d title ",
-              (lf->panels + cols - 1) / cols, cols);
-    gp_str(&f.body, title);
-    sb_printf(&f.body, "\nset grid\nset key below\nset xlabel ");
-    gp_str(&f.body, lf->xlabel);
-    sb_printf(&f.body, "\n");
+    sb_printf(&f.body, "set multiplot layout %d,%d title %s\n",
+              (lf->panels + cols - 1) / cols, cols,
+              plot_gp_str(title, q, sizeof(q)));
+    sb_printf(&f.body, "set grid\nset key below\nset xlabel %s\n",
+              plot_gp_str(lf->xlabel, q, sizeof(q)));
     for (p = 0; p < lf->panels; p++) {
-        sb_printf(&f.body, "set title ");
-        gp_str(&f.body, lf->panel[p]);
-        sb_printf(&f.body, "\nset ylabel ");
-        gp_str(&f.body, lf->ylabel[p]);
-        sb_printf(&f.body, "\n");
+        sb_printf(&f.body, "set title %s\n",
+                  plot_gp_str(lf->panel[p], q, sizeof(q)));
+        sb_printf(&f.body, "set ylabel %s\n",
+                  plot_gp_str(lf->ylabel[p], q, sizeof(q)));
         load_series(&f, s, lf->m[p], lf->mx, has);
     }
     sb_printf(&f.body, "unset multiplot\n");
@@ -1493,6 +1496,7 @@ static int write_script(struct job *j, size_t n_dbs, const char *const *dbs,
 {
     FILE *f;
     size_t i;
+    char q[1100];
 
     if (j->script.oom)
         return diag_set(d, LLM_ENOMEM, "out of memory");
@@ -1501,7 +1505,7 @@ static int write_script(struct job *j, size_t n_dbs, const char *const *dbs,
         return d->code;
     fprintf(f, "# llmsim plot: figures of");
     for (i = 0; i < n_dbs; i++)
-        fprintf(f, " %s", dbs[i]);
+        fprintf(f, " %s", plot_gp_str(dbs[i], q, sizeof(q)));
     fprintf(f, "\n# Redraw with: gnuplot plots.gp (in this directory).\n"
             "# Every figure is drawn twice: PNG (pngcairo), then SVG.\n%s",
             j->script.s ? j->script.s : "");

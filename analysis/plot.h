@@ -62,4 +62,18 @@ struct plot_list {
 int plot_make(const char *const *dbs, size_t n_dbs, const char *out_dir,
               struct plot_list *made, struct llm_diag *d);
 
+/* The one way a string reaches a gnuplot script (issue 23: a run name
+ * once ran commands through a title).  Writes into buf (len >= 3) a
+ * gnuplot single-quoted string literal of s, quotes included.  Inside
+ * single quotes gnuplot takes backslashes, backquotes, '@' and '#' as
+ * plain text; what could end the literal is a quote or a line break, so
+ * a quote becomes U+2019 (gnuplot 5.4 misreads its own '' escape after
+ * another quote or right after the opening one) and every control byte
+ * or DEL becomes a space (gnuplot ends a command at a newline).  A string
+ * that does not fit is cut at a UTF-8 character boundary and still
+ * closed.  Returns buf.  Use it for every title, label, legend and file
+ * name, and for comments that echo input (a comment ending in a backslash
+ * would swallow the next line). */
+const char *plot_gp_str(const char *s, char *buf, size_t len);
+
 #endif

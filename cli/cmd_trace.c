@@ -49,6 +49,21 @@ static const char *flag_value(int argc, char **argv, int *i,
     return ++*i < argc ? argv[*i] : "";
 }
 
+/* A trace named on the command line that cannot be opened is bad input
+ * (exit 2), as one a config names is. */
+static bool readable(const char *file, struct llm_diag *d)
+{
+    FILE *f = fopen(file, "rb");
+
+    if (f != NULL) {
+        fclose(f);
+        return true;
+    }
+    d->file = file;
+    diag_set(d, LLM_EINVAL, "cannot open: %s", strerror(errno));
+    return false;
+}
+
 static int run_stats(const char *file, const char *type, FILE *out,
                      struct llm_diag *d)
 {
@@ -58,6 +73,10 @@ static int run_stats(const char *file, const char *type, FILE *out,
 
     if (cfg == NULL)
         return diag_set(d, LLM_ENOMEM, "out of memory");
+    if (!readable(file, d)) {
+        cJSON_Delete(cfg);
+        return d->code;
+    }
     if (type == NULL && source_guess_type(file, &type, d) != LLM_OK) {
         cJSON_Delete(cfg);
         return d->code;

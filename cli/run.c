@@ -1,7 +1,9 @@
 #include "cli/run.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,7 @@ struct run_ctx {
      * written: reading a million rows back costs more than keeping them. */
     struct summary_reqs reqs;
     int64_t extrapolated;
+    int64_t extrap_ns, priced_ns;  /* issue 17: share priced off-table */
     struct energy_power power;   /* the device's power states */
     bool has_power;
     struct energy_meter energy;
@@ -37,6 +40,9 @@ struct run_ctx {
     bool vllm;                    /* write vllm.json too */
     struct progress prog;         /* off unless run_opts.progress */
     cJSON *vllm_json;             /* built before the database closes */
+    struct cost_model *draft_cost;  /* speculative decoding's drafter */
+    struct cost_env draft_env;
+    struct spec_stats spec;         /* summed over replicas */
 };
 
 static int price(void *ctx, const struct batch *b, int64_t *ns)
@@ -47,7 +53,94 @@ static int price(void *ctx, const struct batch *b, int64_t *ns)
 
     *ns = bd.total_ns;
     c->extrapolated += bd.extrapolated;
+    c->extrap_ns += bd.extrap_ns;
+    c->priced_ns += bd.total_ns;
     return rc;
+}
+
+/* The drafter's passes (sim/spec.h), on its own device. */
+static int price_draft(void *ctx, const struct batch *b, int64_t *ns)
+{
+    struct run_ctx *c = ctx;
+    struct cost_breakdown bd;
+    int rc = cost_price(c->draft_cost, b, &bd);
+
+    *ns = bd.total_ns;
+    c->extrapolated += bd.extrapolated;
+    return rc;
+}
+
+static int open_draft(struct run_ctx *c, struct llm_diag *d)
+{
+    struct spec_setup *sp = &c->sc->spec;
+    int rc;
+
+    if (!sp->on)
+        return LLM_OK;
+    /* a drafter on the target's GPUs runs in the target's engine */
+    c->draft_env = (struct cost_env){ .model = &sp->draft, .dev = &sp->dev,
+                                      .shard = sp->shard,
+                                      .root = llm_root(),
+                                      .engine = strcmp(sp->dev.id,
+                                                       c->sc->dev.id) == 0 ?
+                                                &c->sc->engine : NULL };
+    rc = cost_create(&c->draft_env, sp->cost_params,
+                     "speculative.draft_cost_model", &c->draft_cost, d);
+    sp->cfg.draft_cost = price_draft;
+    sp->cfg.draft_ctx = c;
+    return rc;
+}
+
+/* Sums the replicas' speculation counters (sim/spec.h). */
+static void collect_spec(struct run_ctx *c, const struct sim *s)
+{
+    int32_t i;
+
+    for (i = 0; c->sc->spec.on && i < c->sc->replicas; i++) {
+        const struct replica *r = sim_replica(s, i);
+        const struct spec_stats *x = r->spec ? spec_stats_of(r->spec) : NULL;
+        if (x == NULL)
+            continue;
+        c->spec.steps += x->steps;
+        c->spec.verifies += x->verifies;
+        c->spec.drafted += x->drafted;
+        c->spec.accepted += x->accepted;
+        c->spec.draft_ns += x->draft_ns;
+        c->spec.exposed_ns += x->exposed_ns;
+        c->spec.misses += x->misses;
+    }
+}
+
+/* "speculative" of the summary (docs/speculative.md). */
+static void add_spec(const struct run_ctx *c, cJSON *summary)
+{
+    static const char *const names[] = { "draft", "eagle", "rsd", "mirror" };
+    const struct spec_setup *sp = &c->sc->spec;
+    const struct spec_stats *x = &c->spec;
+    cJSON *o;
+
+    if (!sp->on || (o = cJSON_AddObjectToObject(summary, "speculative")) ==
+        NULL)
+        return;
+    cJSON_AddStringToObject(o, "method", names[sp->cfg.method]);
+    cJSON_AddStringToObject(o, "drafter", sp->draft.id);
+    cJSON_AddStringToObject(o, "draft_device", sp->dev.id);
+    cJSON_AddNumberToObject(o, "depth", sp->cfg.depth);
+    cJSON_AddNumberToObject(o, "drafts_per_verify", sp->cfg.nodes);
+    cJSON_AddNumberToObject(o, "expected_accepted",
+                            spec_expected_accepted(&sp->cfg));
+    cJSON_AddNumberToObject(o, "steps", (double)x->steps);
+    cJSON_AddNumberToObject(o, "verifies", (double)x->verifies);
+    cJSON_AddNumberToObject(o, "drafted", (double)x->drafted);
+    cJSON_AddNumberToObject(o, "accepted", (double)x->accepted);
+    cJSON_AddNumberToObject(o, "acceptance_rate", x->drafted ?
+                            (double)x->accepted / (double)x->drafted : 0);
+    cJSON_AddNumberToObject(o, "accepted_per_verify", x->verifies ?
+                            (double)x->accepted / (double)x->verifies : 0);
+    cJSON_AddNumberToObject(o, "draft_s", (double)x->draft_ns / 1e9);
+    cJSON_AddNumberToObject(o, "draft_exposed_s",
+                            (double)x->exposed_ns / 1e9);
+    cJSON_AddNumberToObject(o, "mirror_misses", (double)x->misses);
 }
 
 /* The GPUs one replica runs on (tp x pp, as the scenario counts them). */
@@ -122,13 +215,15 @@ static int open_parts(struct run_ctx *c, const char *dir, struct llm_diag *d)
                                 .offload = sc->offload.on ? &sc->offload
                                                           : NULL,
                                 .woffload = sc->woffload.on ? &sc->woffload
-                                                            : NULL };
+                                                            : NULL,
+                                .engine = &sc->engine };
     c->has_power = energy_power_of(&sc->dev, &c->power,
                                    &(struct llm_diag){ 0 }) == LLM_OK;
     if (sc->pools.n > 0)         /* pools meter energy per device */
         c->has_power = false;
     d->file = sc->path;
     rc = cost_create(&c->env, sc->cost_params, "cost_model", &c->cost, d);
+    if (!rc) rc = open_draft(c, d);
     if (!rc) {
         info.cost_model = cost_name(c->cost);
         rc = source_open(sc->workload, "workload", sc->seed, &c->src, d);
@@ -179,7 +274,8 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
             .kv_block_bytes = sc->mem.block_bytes,
             .kv_block_segments = 2 * layers_per_stage(sc),
             .host_bw_bytes_s = sc->dev.host_link.bw_bytes_s,
-            .host_latency_ns = (int64_t)(sc->dev.host_link.latency_s * 1e9) };
+            .host_latency_ns = (int64_t)(sc->dev.host_link.latency_s * 1e9),
+            .spec = sc->spec.on ? &sc->spec.cfg : NULL };
     d->file = sc->path;
     rc = sc->pools.n > 0 ? pools_start(&sc->pools, &sc->model,
                                        sc->cost_params, sc->kv,
@@ -191,6 +287,7 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
         d->file = NULL;
         rc = sim_run(s, d);
         *stats = *sim_get_stats(s);
+        collect_spec(c, s);
         c->has_cstats = sim_cluster_stats(s) != NULL;
         if (c->has_cstats)
             c->cstats = *sim_cluster_stats(s);
@@ -301,28 +398,144 @@ static struct vllm_slo vllm_slo_of(const struct scenario *sc)
         cJSON_GetObjectItem(o, "e2e_ms") ? sc->slo_e2e_ms : -1 };
 }
 
-static int write_vllm(struct run_ctx *c, const char *dir,
-                      struct llm_diag *d)
+/* Writes text to path whole, through o's open_file; errors name path. */
+static int write_text(const struct run_opts *o, const char *path,
+                      const char *text, struct llm_diag *d)
 {
-    char *text = c->vllm_json ? cJSON_Print(c->vllm_json) : NULL;
+    FILE *f = o && o->open_file ? o->open_file(path, "wb")
+                                : fopen(path, "wb");
+    size_t n = strlen(text);
+    int e = errno;
+    bool ok;
+
+    if (f == NULL)
+        return diag_set(d, LLM_EIO, "cannot write %s: %s", path, strerror(e));
+    ok = fwrite(text, 1, n, f) == n && fflush(f) == 0;
+    e = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = false;
+        e = errno;
+    }
+    if (ok)
+        return LLM_OK;
+    remove(path);
+    return diag_set(d, LLM_EIO, "cannot write %s: %s", path, strerror(e));
+}
+
+/* With --format vllm, DIR/vllm.json.tmp complete beside the summary's
+ * (through the same write_text), before anything is renamed. */
+static int write_vllm_tmp(const struct run_ctx *c, const struct run_opts *o,
+                          const char *dir, struct llm_diag *d)
+{
+    char tmp[1100], *text;
     int rc;
 
     if (!c->vllm)
         return LLM_OK;
+    text = c->vllm_json ? cJSON_Print(c->vllm_json) : NULL;
     if (text == NULL)
         return diag_set(d, LLM_ENOMEM, "out of memory");
-    rc = store_write_file(dir, "vllm.json", text, d);
+    snprintf(tmp, sizeof(tmp), "%s/vllm.json.tmp", dir);
+    rc = write_text(o, tmp, text, d);
     free(text);
     return rc;
 }
 
-static int finish(struct run_ctx *c, const char *dir,
+/* Removes DIR/NAME (best effort: a cleanup after an error). */
+static void remove_in(const char *dir, const char *name)
+{
+    char path[1100];
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    remove(path);
+}
+
+/* Renames DIR/NAME.tmp to DIR/NAME; errors name both. */
+static int rename_in(const char *dir, const char *name, struct llm_diag *d)
+{
+    char tmp[1100], final[1100];
+    int e;
+
+    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+    snprintf(final, sizeof(final), "%s/%s", dir, name);
+    if (rename(tmp, final) == 0)
+        return LLM_OK;
+    e = errno;
+    return diag_set(d, LLM_EIO, "cannot rename %s to %s: %s (the run's new "
+                    "results.sqlite removed with it)", tmp, final,
+                    strerror(e));
+}
+
+/* Renames the summary (and vllm.json, with vllm) next to the database
+ * just renamed into place; if that fails, the new files go too, so the
+ * set stays a set.  Without vllm, a vllm.json of an earlier run goes: it
+ * would describe other results. */
+static int publish_summary(const char *dir, bool vllm, struct llm_diag *d)
+{
+    int rc = rename_in(dir, "summary.json", d);
+
+    if (rc) {
+        remove_in(dir, "summary.json.tmp");
+        remove_in(dir, "vllm.json.tmp");
+        remove_in(dir, "results.sqlite");
+        return rc;
+    }
+    if (!vllm) {
+        remove_in(dir, "vllm.json");
+        return LLM_OK;
+    }
+    rc = rename_in(dir, "vllm.json", d);
+    if (rc) {
+        remove_in(dir, "vllm.json.tmp");
+        remove_in(dir, "results.sqlite");
+        remove_in(dir, "summary.json");
+        remove_in(dir, "vllm.json");
+    }
+    return rc;
+}
+
+/* Of all priced time (the replicas' and the pools'), the share priced
+ * outside the measured tables; *model, when not NULL, gets the cost model
+ * whose description names the dimensions that ran out. */
+static double extrap_totals(const struct run_ctx *c, int64_t *x_ns,
+                            int64_t *tot_ns, const struct cost_model **model)
+{
+    const struct cost_model *pm;
+
+    *x_ns = c->extrap_ns;
+    *tot_ns = c->priced_ns;
+    pm = pools_extrap(&c->sc->pools, x_ns, tot_ns);
+    if (model)
+        *model = c->extrap_ns > 0 || pm == NULL ? c->cost : pm;
+    return *tot_ns > 0 ? (double)*x_ns / (double)*tot_ns : 0;
+}
+
+static double extrap_share(const struct run_ctx *c)
+{
+    int64_t x, t;
+
+    return extrap_totals(c, &x, &t, NULL);
+}
+
+/* The run's one warning line (hw/cost.h cost_warn_extrap). */
+static void warn_extrap(const struct run_ctx *c)
+{
+    const struct cost_model *m;
+    int64_t x, t;
+
+    extrap_totals(c, &x, &t, &m);
+    if (m != NULL)
+        cost_warn_extrap(m, x, t);
+}
+
+static int finish(struct run_ctx *c, const struct run_opts *o,
+                  const char *dir,
                   const struct sim_stats *st, cJSON **summary,
                   struct llm_diag *d)
 {
     struct summary_slo slo = { c->sc->slo_ttft_ms, c->sc->slo_tpot_ms };
     double dur = (double)(st->last_event_ns - st->first_arrival_ns);
-    char *text;
+    char *text, tmp[1100];
     int rc = summary_build_reqs(store_db(c->store), &c->reqs, &slo,
                                 c->sc->mem.kv_blocks, summary, d);
 
@@ -336,16 +549,20 @@ static int finish(struct run_ctx *c, const char *dir,
     cJSON_AddNumberToObject(*summary, "cost_extrapolated_ops",
                             (double)(c->extrapolated +
                                      pools_extrapolated(&c->sc->pools)));
+    cJSON_AddNumberToObject(*summary, "cost_extrapolated_share",
+                            extrap_share(c));
     cJSON_AddNumberToObject(*summary, "kv_blocks", (double)c->sc->mem.kv_blocks);
     if (c->sc->kv->stats)
         add_prefix_cache(*summary, st);
     cJSON_AddStringToObject(*summary, "cost_model", cost_name(c->cost));
+    cJSON_AddStringToObject(*summary, "cost_tables", cost_tables(c->cost));
     cJSON_AddNumberToObject(*summary, "swap_out_bytes", st->swap_out_bytes);
     cJSON_AddNumberToObject(*summary, "swap_in_bytes", st->swap_in_bytes);
     cJSON_AddNumberToObject(*summary, "host_link_busy_s",
                             (double)st->link_busy_ns / 1e9);
     add_energy(c, st, *summary);
     add_cost(c, st, *summary);
+    add_spec(c, *summary);
     if (c->sc->pools.n > 0)
         pools_summary(&c->sc->pools, st, c->has_cstats ? &c->cstats : NULL,
                       *summary);
@@ -362,16 +579,29 @@ static int finish(struct run_ctx *c, const char *dir,
     }
     if (rc)
         return rc;
-    rc = store_commit(c->store, d);
-    c->store = NULL;
-    if (rc)
-        return rc;
+    /* Both files complete under temporary names before either is
+     * renamed: a summary that fails leaves the previous pair whole. */
     text = cJSON_Print(*summary);
     if (text == NULL)
         return diag_set(d, LLM_ENOMEM, "out of memory");
-    rc = store_write_file(dir, "summary.json", text, d);
+    snprintf(tmp, sizeof(tmp), "%s/summary.json.tmp", dir);
+    rc = write_text(o, tmp, text, d);
     free(text);
-    return rc ? rc : write_vllm(c, dir, d);
+    if (rc)
+        return rc;               /* run_scenario aborts the store */
+    rc = write_vllm_tmp(c, o, dir, d);
+    if (rc) {
+        remove(tmp);
+        return rc;
+    }
+    rc = store_commit(c->store, d);
+    c->store = NULL;
+    if (rc) {
+        remove(tmp);
+        remove_in(dir, "vllm.json.tmp");
+        return rc;
+    }
+    return publish_summary(dir, c->vllm, d);
 }
 
 int run_scenario(struct scenario *sc, const struct run_opts *o,
@@ -394,7 +624,9 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
         rc = simulate(&c, &st, d);
     progress_end(&c.prog);
     if (!rc)
-        rc = finish(&c, dir, &st, summary, d);
+        rc = finish(&c, o, dir, &st, summary, d);
+    if (!rc)
+        warn_extrap(&c);
     if (rc) {
         cJSON_Delete(*summary);
         *summary = NULL;
@@ -407,6 +639,7 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
     pools_stop(&sc->pools);
     source_close(c.src);
     cost_destroy(c.cost);
+    cost_destroy(c.draft_cost);
     return rc;
 }
 
@@ -453,14 +686,19 @@ static const char *pct(double frac, char *buf, size_t n)
 static void print_header(FILE *f, const cJSON *s,
                          const struct scenario *sc)
 {
+    const char *tab = cJSON_GetStringValue(cJSON_GetObjectItem(s,
+                                                               "cost_tables"));
     char a[32], b[32];
     bool none = !(num(s, "requests_completed", NULL) > 0);
 
     fprintf(f, "%s: %s on %d x %s (tp %d, pp %d, %d replica%s), scheduler %s, "
-            "cost model %s\n", sc->name, sc->model.id, sc->num_gpus,
+            "cost model %s", sc->name, sc->model.id, sc->num_gpus,
             sc->dev.id, sc->shard.tp, sc->shard.pp > 0 ? sc->shard.pp : 1,
             sc->replicas, sc->replicas == 1 ? "" : "s", sc->sched->name,
             cJSON_GetStringValue(cJSON_GetObjectItem(s, "cost_model")));
+    if (tab != NULL && tab[0] != '\0' && strcmp(tab, sc->dev.id) != 0)
+        fprintf(f, " (tables borrowed from %s)", tab);
+    fprintf(f, "\n");
     fprintf(f, "requests   %.0f completed, %.0f rejected, %.0f preemptions, "
             "%.1f s simulated\n", num(s, "requests_completed", NULL),
             num(s, "requests_rejected", NULL), num(s, "preemptions", NULL),
@@ -501,6 +739,15 @@ void run_fprint_summary(FILE *f, const cJSON *s, const struct scenario *sc)
                 num(s, "cluster", "usd_per_mtok_out"),
                 num(s, "cluster", "energy_j_per_output_token"),
                 num(s, "cluster", "goodput_req_s_per_gpu"));
+    if (cJSON_GetObjectItem(s, "speculative"))
+        fprintf(f, "speculative %s, %.0f drafts per verify: acceptance %s, "
+                "%.2f tokens per verify\n",
+                cJSON_GetStringValue(cJSON_GetObjectItem(
+                    cJSON_GetObjectItem(s, "speculative"), "method")),
+                num(s, "speculative", "drafts_per_verify"),
+                pct(num(s, "speculative", "acceptance_rate"), label,
+                    sizeof(label)),
+                1 + num(s, "speculative", "accepted_per_verify"));
     if (cJSON_GetObjectItem(s, "energy_j"))
         fprintf(f, "energy     %.0f kJ, %.3f J per output token (power: %s)\n",
                 num(s, "energy_j", NULL) / 1e3,
@@ -531,7 +778,8 @@ void run_print_summary(const cJSON *s, const struct scenario *sc)
 static void run_usage(FILE *f)
 {
     fprintf(f, "usage: llmsim run CONFIG [--out DIR] [--seed N] "
-               "[--set key.path=value]... [--format vllm] [--quiet]\n"
+               "[--engine ID|FILE] [--set key.path=value]... [--format vllm] "
+               "[--quiet]\n"
                "  shows its progress on stderr when that is a terminal "
                "(not with --quiet)\n"
                "  writes DIR/results.sqlite and DIR/summary.json; "
@@ -545,13 +793,14 @@ int cmd_run(int argc, char **argv)
         { "out", required_argument, NULL, 'o' },
         { "seed", required_argument, NULL, 's' },
         { "set", required_argument, NULL, 'S' },
+        { "engine", required_argument, NULL, 'E' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { "format", required_argument, NULL, 'f' },
         { NULL, 0, NULL, 0 }
     };
     const char **sets = calloc((size_t)argc + 2, sizeof(*sets));
-    char seedset[64];
+    char seedset[64], engset[1100];
     struct run_opts o = { 0 };
     struct llm_diag d = { 0 };
     struct scenario sc;
@@ -566,6 +815,11 @@ int cmd_run(int argc, char **argv)
         switch (ch) {
         case 'o': o.out_dir = optarg; break;
         case 'S': sets[n++] = optarg; break;
+        case 'E':
+            /* a JSON string, so that jcfg_set takes it as one */
+            snprintf(engset, sizeof(engset), "engine=\"%.1000s\"", optarg);
+            sets[n++] = engset;
+            break;
         case 'q': o.quiet = 1; break;
         case 'h': run_usage(stdout); free(sets); return 0;
         case 'f':

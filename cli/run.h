@@ -2,8 +2,12 @@
  *
  * run_scenario wires a loaded scenario together (source, cost model,
  * replicas, router, recorder), runs it, and writes DIR/results.sqlite and
- * DIR/summary.json (and DIR/vllm.json when asked), each complete or not
- * at all.  The summary object is
+ * DIR/summary.json (and DIR/vllm.json when asked) as a set: all are
+ * complete under temporary names before any is renamed into place: a
+ * failure before the renames leaves the previous set (or none) as it was,
+ * one during them removes the new files, so a new file never sits beside
+ * an old one; errors name the path.  A run without vllm removes a
+ * vllm.json an earlier run left.  The summary object is
  * returned to the caller (cJSON_Delete).  cmd_run is the command line. */
 #ifndef LLM_RUN_H
 #define LLM_RUN_H
@@ -21,6 +25,10 @@ struct run_opts {
     int quiet;
     int vllm;                   /* also DIR/vllm.json (analysis/vllm.h) */
     int progress;               /* a progress line on stderr (progress.h) */
+    /* Opens the summary's (and vllm.json's) temporary file for writing;
+     * NULL: fopen.  A test hook (a full disk is fopen of /dev/full), per
+     * run, no global. */
+    FILE *(*open_file)(const char *path, const char *mode);
 };
 
 int run_scenario(struct scenario *sc, const struct run_opts *o,

@@ -10,6 +10,7 @@
 #include "cli/args.h"
 #include "cli/step.h"
 #include "hw/cost.h"
+#include "sim/jcfg.h"
 #include "sim/paths.h"
 
 #define MAPE_TARGET 5.0
@@ -70,7 +71,8 @@ static int validate_file(struct vctx *v, const char *path,
         ms = cJSON_GetObjectItem(o, "ms");
         cls = cJSON_GetObjectItem(o, "class");
         bj = cJSON_GetObjectItem(o, "batch");
-        if (!cJSON_IsNumber(ms) || step_parse_batch(bj, &b, &d) != LLM_OK) {
+        if (!cJSON_IsNumber(ms) || jcfg_check_dups(o, "", &d) != LLM_OK ||
+            step_parse_batch(bj, &b, &d) != LLM_OK) {
             fprintf(stderr, "llmsim validate: %s:%ld: %s\n", path, lineno,
                     d.code ? d.msg : "expected \"ms\" and \"batch\"");
             cJSON_Delete(o);

@@ -240,7 +240,7 @@ static double offload_attn_s(const struct accel *a, const struct op *o)
 
 static bool free_kernel(const struct op *o)
 {
-    return named(o, "dequant_w4") || named(o, "act_quant");
+    return named(o, "act_quant");
 }
 
 static void add(struct split *s, enum op_class c, bool host, double sec)
@@ -360,7 +360,7 @@ static void emit(struct cost_breakdown *out, const double v[OPC_COUNT])
     int c;
 
     for (c = 0; c < OPC_COUNT; c++)
-        out->class_ns[c] += (int64_t)llround(v[c] * 1e9);
+        out->class_ns[c] += cost_ns_of(v[c]);
 }
 
 /* The host work beyond dense_dev, spread over the host's classes. */
@@ -419,8 +419,10 @@ static int accel_price(void *st, const struct batch *b,
     return LLM_OK;
 }
 
-static int64_t accel_fixed(void *st, const struct batch *b)
+static int64_t accel_fixed(void *st, const struct batch *b,
+                           int64_t gpu_ns)
 {
+    (void)gpu_ns;
     (void)b;
     return ((const struct accel *)st)->fixed_ns;
 }

@@ -67,6 +67,14 @@ struct device_accel {
     double fixed_s;            /* fixed time per iteration */
 };
 
+/* Published efficiencies of a GPU without tables ("published_efficiency"
+ * in the catalog, each with its source): achieved / peak of a large bf16
+ * GEMM, of FlashAttention's forward, and of a streaming read of HBM.  0:
+ * none published (the donor's utilization carries unchanged). */
+struct device_eff {
+    double gemm, attention, memory;
+};
+
 struct device {
     char id[64];
     char name[128];
@@ -87,11 +95,27 @@ struct device {
     double onchip_bytes;       /* on-chip SRAM (BRAM + URAM, VTCM, L2) */
     struct device_power power;
     struct device_accel accel;
+    /* added with issue 17; empty / zero when the entry omits them */
+    char arch[32];             /* "arch": compute architecture (hopper) */
+    char donor[64];            /* "calibration_donor": forced donor id */
+    struct device_eff published_eff;
 };
 
+/* id: a catalog id (jcfg_name_ok); anything else, a path above all, is
+ * LLM_EINVAL, so a lookup never leaves hw/catalog/ (issue 23). */
 int device_find(const char *root, const char *id, struct device *dev,
                 struct llm_diag *d);
 int link_find(const char *root, const char *id, struct link *l,
               struct llm_diag *d);
+
+/* The device whose calibration tables price dev, a GPU without its own
+ * (docs/cost-model.md, "GPUs without tables"): the entry's
+ * "calibration_donor" when it names one; else, among the catalog's GPUs
+ * with tables, one of the same "arch", else the one nearest in
+ * compute/bandwidth ratio (peak bf16 FLOP/s over memory bandwidth, the
+ * ridge point; by |log| distance, ties to the smaller id).  LLM_ENOTFOUND
+ * when dev is not a GPU or no GPU has tables. */
+int device_calib_donor(const char *root, const struct device *dev,
+                       struct device *donor, struct llm_diag *d);
 
 #endif

@@ -365,7 +365,8 @@ static int on_arrival(void *ctx, const struct sim_event *ev)
         q->state = REQ_DONE;
         rc = on_done(s, q);
     } else {
-        if (q->prompt_tokens + q->output_tokens > limit) {
+        /* in 64 bits: a trace's output may be up to INT32_MAX */
+        if ((int64_t)q->prompt_tokens + q->output_tokens > limit) {
             q->output_tokens = limit - q->prompt_tokens;
             s->st.truncated++;
         }

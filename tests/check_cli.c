@@ -81,6 +81,26 @@ static const struct {
     { "disagg-search", 2, false, "usage: llmsim disagg-search" },
     { "disagg-search " NOFILE, 2, false, "llmsim disagg-search: " NOFILE
       ": cannot open:" },
+    /* calibrate (engine profiles) */
+    { "calibrate --help", 0, true, "usage: llmsim calibrate --model ID" },
+    { "calibrate", 2, false, "usage: llmsim calibrate" },
+    { "calibrate --bogus", 2, false, "usage: llmsim calibrate" },
+    { "calibrate --model llama-3-8b --hw h100-sxm-80gb --engine " NOFILE, 2,
+      false, "llmsim calibrate: --engine: " NOFILE ": cannot open:" },
+    /* validate-engines */
+    { "validate-engines --help", 0, true, "usage: llmsim validate-engines" },
+    { "validate-engines no-such-dir", 2, false,
+      "llmsim validate-engines: no-such-dir: cannot open:" },
+    { "validate-engines --bogus", 2, false, "usage: llmsim validate-engines" },
+    { "validate-engines a b", 2, false, "usage: llmsim validate-engines" },
+    /* --engine on run and step: an unknown profile is bad input */
+    { "run configs/default.json --quiet --engine nosuch", 2, false,
+      "engine: unknown engine \"nosuch\"" },
+    { "step --model llama-3-8b --hw h100-sxm-80gb --engine nosuch", 2, false,
+      "--engine: unknown engine \"nosuch\"" },
+    /* memory --context-sweep */
+    { "memory --model llama-3-8b --hw h100-sxm-80gb --context-sweep abc", 2,
+      false, "--context-sweep: expected" },
     /* bench */
     { "bench --help", 0, true, "usage: llmsim bench [CONFIG]" },
     { "bench " NOFILE, 2, false, "llmsim bench: " NOFILE ": cannot open:" },

@@ -461,7 +461,8 @@ START_TEST(test_step_errors)
     ck_assert_str_eq(line, "llmsim step: stdin:2: not valid JSON\n");
     ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
     ck_assert_str_eq(line, "llmsim step: stdin:3: prefill[0]: expected "
-                     "[integer >= 1, integer >= 0]\n");
+                     "[tokens >= 1, prior >= 0] with tokens + prior <= "
+                     "16777216\n");
     ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
     ck_assert_str_eq(line, "llmsim step: stdin:4: x: unknown key (known: "
                      "prefill, decode, decode_ctx)\n");

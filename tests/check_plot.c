@@ -288,7 +288,7 @@ START_TEST(test_kv_tiers)
     ck_assert_ptr_nonnull(strstr(dat, "\n1 50 1\n2 25 2\n"));
     free(dat);
     dat = slurp(fx_path("plots/kv_tiers_r0_t1.dat"));
-    ck_assert_ptr_nonnull(strstr(dat, "tier ssd"));
+    ck_assert_ptr_nonnull(strstr(dat, "tier 'ssd'"));
     ck_assert_ptr_nonnull(strstr(dat, "\n2 25 0\n"));
     free(dat);
     free(gp);
@@ -374,7 +374,8 @@ START_TEST(test_planner_rules)
 END_TEST
 
 /* Text from a database reaches the script only as a quoted string: a
- * run named with a quote plots, and the quote is doubled. */
+ * run named with a quote plots, the quote written as U+2019 (plot_gp_str,
+ * issue 23). */
 START_TEST(test_quoted_text)
 {
     const char *dbs[1];
@@ -392,7 +393,7 @@ START_TEST(test_quoted_text)
     ck_assert_msg(plot_make(dbs, 1, fx_path("plots"), &made, &d) == LLM_OK,
                   "%s", d.msg);
     gp = slurp(fx_path("plots/plots.gp"));
-    ck_assert_ptr_nonnull(strstr(gp, "title 'it''s (seed 1)'"));
+    ck_assert_ptr_nonnull(strstr(gp, "title 'it\xe2\x80\x99s (seed 1)'"));
     free(gp);
 }
 END_TEST

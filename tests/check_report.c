@@ -292,6 +292,99 @@ START_TEST(test_vllm_goodput)
 }
 END_TEST
 
+/* A disk that fills while vllm.json is written: every other file opens
+ * as usual. */
+static FILE *open_vllm_full(const char *path, const char *mode)
+{
+    size_t n = strlen(path);
+
+    if (n >= 13 && strcmp(path + n - 13, "vllm.json.tmp") == 0)
+        return fopen("/dev/full", mode);
+    return fopen(path, mode);
+}
+
+static char *slurp_out(const char *name, long *len)
+{
+    char path[400];
+    FILE *f;
+    char *text;
+    long n;
+
+    snprintf(path, sizeof(path), "%s/out/%s", fx_tmpdir, name);
+    f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    rewind(f);
+    text = calloc((size_t)n + 1, 1);
+    ck_assert_uint_eq(fread(text, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = n;
+    return text;
+}
+
+static int run_set(const char *cfg, const char *seed, int vllm,
+                   FILE *(*open_file)(const char *, const char *),
+                   struct llm_diag *d)
+{
+    const char *sets[] = { seed, NULL };
+    struct run_opts o = { .quiet = 1, .vllm = vllm, .open_file = open_file };
+    struct scenario sc;
+    cJSON *summary = NULL;
+    int rc = scenario_load(cfg, sets, &sc, d);
+
+    if (rc == LLM_OK)
+        rc = run_scenario(&sc, &o, &summary, NULL, d);
+    cJSON_Delete(summary);
+    scenario_free(&sc);
+    return rc;
+}
+
+/* vllm.json is one of the run's set (issue 23's pair): a vllm.json that
+ * cannot be written leaves the previous results.sqlite, summary.json and
+ * vllm.json as they were, with no temporary file; a later run without
+ * --format vllm takes the old vllm.json away with it. */
+START_TEST(test_vllm_in_set)
+{
+    static const char *const names[] = { "results.sqlite", "summary.json",
+                                         "vllm.json" };
+    const char *cfg = config("\"slo\": {\"ttft_ms\": 500}");
+    struct llm_diag d = { 0 };
+    char *before[3], *after, want[600], tmp[400];
+    long n0[3], n1;
+    int i;
+
+    ck_assert_msg(run_set(cfg, "seed=1", 1, NULL, &d) == LLM_OK, "%s",
+                  d.msg);
+    for (i = 0; i < 3; i++) {
+        before[i] = slurp_out(names[i], &n0[i]);
+        ck_assert_ptr_nonnull(before[i]);
+    }
+    ck_assert_int_eq(run_set(cfg, "seed=2", 1, open_vllm_full, &d), LLM_EIO);
+    snprintf(want, sizeof(want), "cannot write %s/out/vllm.json.tmp: No "
+             "space left on device", fx_tmpdir);
+    ck_assert_str_eq(d.msg, want);
+    for (i = 0; i < 3; i++) {
+        after = slurp_out(names[i], &n1);
+        ck_assert_msg(after != NULL && n1 == n0[i] &&
+                      memcmp(after, before[i], (size_t)n1) == 0,
+                      "%s changed by a run that failed", names[i]);
+        free(after);
+        snprintf(tmp, sizeof(tmp), "%s.tmp", names[i]);
+        ck_assert_msg(slurp_out(tmp, &n1) == NULL, "%s left behind", tmp);
+    }
+    ck_assert_int_eq(run_set(cfg, "seed=3", 0, NULL, &d), LLM_OK);
+    ck_assert_ptr_null(slurp_out("vllm.json", &n1));
+    after = slurp_out("results.sqlite", &n1);  /* the new seed's */
+    ck_assert_ptr_nonnull(after);
+    ck_assert(n1 != n0[0] || memcmp(after, before[0], (size_t)n1) != 0);
+    free(after);
+    for (i = 0; i < 3; i++)
+        free(before[i]);
+}
+END_TEST
+
 /* ---- the progress line ----------------------------------------------- */
 
 /* The line names the simulated time, the requests done of how many, the
@@ -387,6 +480,7 @@ Suite *report_suite(void)
     tcase_set_timeout(t, 60);
     tcase_add_test(t, test_vllm_keys);
     tcase_add_test(t, test_vllm_goodput);
+    tcase_add_test(t, test_vllm_in_set);
     tcase_add_test(t, test_progress_not_tty);
     suite_add_tcase(s, t);
     t = tcase_create("progress");

@@ -567,9 +567,10 @@ START_TEST(test_missing_file)
     char file[256];
 
     ck_assert_int_eq(tr_read("{'type': 'azure', 'path': 'no/such.csv'}", 1,
-                             NULL, &d, file), LLM_EIO);
-    ck_assert_str_eq(file, "no/such.csv");
-    ck_assert_str_eq(d.msg, "cannot open: No such file or directory");
+                             NULL, &d, file), LLM_EINVAL);
+    ck_assert_str_eq(file, "");
+    ck_assert_str_eq(d.msg, "workload.path: cannot open \"no/such.csv\": No "
+                     "such file or directory");
 }
 END_TEST
 

@@ -34,9 +34,16 @@
     X(shared_prefix)  \
     X(woffload)       \
     X(e2e)            \
+    X(security)       \
+    X(engine)         \
+    X(pricing)        \
+    X(ctx_sweep)      \
+    X(spec)           \
     X(repo)           \
     X(cli)            \
-    X(report)
+    X(report)         \
+    /* one suite a line, each ending in a backslash: adding one edits no
+     * other line */
 
 #define LLM_DECLARE_SUITE(name) Suite *name##_suite(void);
 LLM_SUITES(LLM_DECLARE_SUITE)

@@ -15,6 +15,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "sim/diag.h"
+#include "traces/rows.h"
 #include "traces/source.h"
 
 extern const struct source_ops source_azure;       /* traces/azure.c */
@@ -36,6 +37,12 @@ int source_check_keys(const cJSON *cfg, const char *path,
  * number, got 0" for zero.  Absent and not required: *out unchanged. */
 int source_pos_num(const cJSON *obj, const char *path, const char *key,
                    bool required, double *out, struct llm_diag *d);
+
+/* rows_open of file, the value of PATH.path: a file that cannot be
+ * opened is bad input the config named, LLM_EINVAL "PATH.path: cannot
+ * open "FILE": why" (issue 23: it exited 1). */
+int source_open_rows(const char *file, const char *path, struct rows **out,
+                     struct llm_diag *d);
 
 /* splitmix64's finalizer: a bijective 64-bit mix. */
 uint64_t source_mix64(uint64_t x);

@@ -40,7 +40,7 @@ def main():
         for shape, rows in sorted(by_shape.items()):
             model, layers, tp = SHAPES[shape]
             inp = "".join(json.dumps({"decode_ctx": r["ctx"]}) + "\n" for r in rows)
-            out = subprocess.run([a.llmsim, "step", "--model", model, "--hw", dev, "--tp", str(tp)],
+            out = subprocess.run([a.llmsim, "step", "--model", model, "--hw", dev, "--tp", str(tp), "--engine", "reference"],
                                  input=inp, capture_output=True, text=True, check=True)
             for r, line in zip(rows, out.stdout.splitlines()):
                 us = json.loads(line)["attention_ms"] * 1e3 / layers
