@@ -171,7 +171,11 @@ class VllmTriton:
         pos = torch.arange(n, device=kc.device)
         blk = bt[pos // self.BLOCK]
         off = pos % self.BLOCK
-        return kc[blk, off].to(BF), vc[blk, off].to(BF)
+        if kc.dtype == BF:
+            return kc[blk, off].clone(), vc[blk, off].clone()
+        # fp8: gather the bytes (index kernels need not cover float8), then convert
+        kb, vb = kc.view(torch.uint8)[blk, off], vc.view(torch.uint8)[blk, off]
+        return kb.view(kc.dtype).to(BF), vb.view(vc.dtype).to(BF)
 
 
 # ----------------------------------------------------------------------------- SGLang

@@ -77,7 +77,7 @@ retry() {  # retry NAME MAX CMD...: reruns while the program exits 3 (CUDA conte
   done
 }
 
-wait_precompile() {
+wait_precompile() {  # wait_precompile MAX_SECONDS: then stop it (its jobs only save compile time)
   [ -n "$PRE" ] || return 0
   local t0=$SECONDS
   while kill -0 "$PRE" 2>/dev/null && [ $((SECONDS - t0)) -lt "${1:-40}" ]; do sleep 1; done
@@ -117,26 +117,39 @@ stages=("$@")
 [ ${#stages[@]} -eq 0 ] && stages=(all)
 expanded=()
 for s in "${stages[@]}"; do
-  if [ "$s" = all ]; then expanded+=(smoke engines attn elem w4a16); else expanded+=("$s"); fi
+  if [ "$s" = all ]; then set -- smoke engines attn elem w4a16; else set -- "$s"; fi
+  for x in "$@"; do   # each stage once ("smoke all" = all)
+    case " ${expanded[*]} " in *" $x "*) ;; *) expanded+=("$x") ;; esac
+  done
 done
+
+pre_args=(--logdir "$logs/precompile" --jobs 8 --timeout 110)
+case " ${expanded[*]} " in *" attn "*) ;; *) pre_args+=(--skip-attn) ;; esac
+PRE_STARTED=0
+start_precompile() {  # once per campaign, in the background (a fresh machine has no Triton cache)
+  [ "$PRE_STARTED" = 1 ] && return 0
+  PRE_STARTED=1
+  python3 "$here/precompile.py" "${pre_args[@]}" > "$logs/precompile.log" 2>&1 &
+  PRE=$!
+  say "=== precompile started in the background (pid $PRE)"
+}
 
 for stage in "${expanded[@]}"; do
   case "$stage" in
     smoke)
-      python3 "$here/precompile.py" --logdir "$logs/precompile" --jobs 8 --timeout 110 > "$logs/precompile.log" 2>&1 &
-      PRE=$!
+      start_precompile
       step smoke 100 python3 "$here/smoke.py" --out "$data/smoke"
       ;;
     engines)
-      wait_precompile 40
+      start_precompile; wait_precompile 90
       retry engines 480 python3 "$here/run_engines.py" --out "$data" --phase all --cap-ms 500
       ;;
     extra)
-      wait_precompile 40
+      start_precompile; wait_precompile 90
       retry extra 560 python3 "$here/run_engines.py" --out "$data" --phase extra --cap-ms 500
       ;;
     attn)
-      wait_precompile 40
+      start_precompile; wait_precompile 90
       step attn_vllm 200 python3 "$here/attn_bench.py" --outdir "$data" --backends vllm
       step attn_sglang 150 python3 "$here/attn_bench.py" --outdir "$data" --backends sglang
       ;;

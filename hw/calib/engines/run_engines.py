@@ -192,6 +192,7 @@ class Runner:
             for k in started:           # started, never ended: that batch killed the process
                 crashed.add(k)
                 self.progress.write(f"crash\t{k[0]}\t{k[1]}\t{k[2]}\n")
+            for k in crashed:
                 fatal[(k[0], k[1])] = fatal.get((k[0], k[1]), 0) + 1
             self.progress.flush()
         return crashed, fatal
