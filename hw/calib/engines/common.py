@@ -11,7 +11,6 @@ Canonical sequence order (every engine returns logits in it): the prefill chunks
 then the decoding sequences in spec order (the "decode" groups expanded, then "decode_ctx").
 """
 import json
-import math
 import os
 import sys
 import time
@@ -251,13 +250,3 @@ def log(*a):
     print(*a, flush=True)
 
 
-def fmt_s(x):
-    return f"{x:.1f}" if x < 100 else f"{x:.0f}"
-
-
-def est_forward_s(ms):
-    return max(ms, 0.0) / 1000.0
-
-
-def isqrt_ceil(x):
-    return int(math.ceil(math.sqrt(x)))

@@ -71,6 +71,7 @@ class Arena:
         if nbytes is None and os.environ.get("LLMSIM_ARENA_GIB"):
             nbytes = int(float(os.environ["LLMSIM_ARENA_GIB"]) * 2**30)
         if nbytes is None:
+            torch.cuda.empty_cache()          # blocks cached by the weights' set-up count as free
             free, _ = torch.cuda.mem_get_info()
             nbytes = int(free * FREE_FRACTION)
         n = (int(nbytes) // ALIGN_BYTES) * ALIGN_BYTES // 2
