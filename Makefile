@@ -109,7 +109,7 @@ validate-e2e: all
 calib-build:
 	@hw/calib/build.sh $(BUILD)/calib
 	@if command -v python3 >/dev/null; then \
-	    python3 -m py_compile hw/calib/*.py hw/calib/reference/*.py && \
+	    python3 -m py_compile hw/calib/*.py hw/calib/reference/*.py hw/calib/engines/*.py && \
 	    echo "calib-build: GPU Python scripts compile"; fi
 
 clean:
