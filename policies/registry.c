@@ -23,6 +23,7 @@ static const struct kv_ops *const kvs[] = {
     &kv_radix,
     &kv_compressed,
     &kv_tiered,
+    &kv_blend,
     NULL
 };
 

@@ -32,6 +32,7 @@ extern const struct kv_ops kv_prefix;
 extern const struct kv_ops kv_radix;
 extern const struct kv_ops kv_compressed;
 extern const struct kv_ops kv_tiered;
+extern const struct kv_ops kv_blend;
 extern const struct router_ops router_round_robin;
 extern const struct router_ops router_random;
 extern const struct router_ops router_least_outstanding;

@@ -166,6 +166,8 @@ struct replica {
     int64_t host_latency_ns;
     int64_t link_busy_until_ns;
     int64_t iter_stall_until_ns; /* this iteration's compute waits */
+    int64_t iter_load_until_ns;  /* transfers overlapping its compute
+                                    (kv sync_overlaps) land then */
     /* totals for reports and tests */
     int64_t swap_out_blocks, swap_in_blocks, swaps_out, swaps_in;
     double swap_out_bytes, swap_in_bytes;

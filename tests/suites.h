@@ -33,7 +33,8 @@
     X(offload)        \
     X(shared_prefix)  \
     X(woffload)       \
-    X(e2e)
+    X(e2e)            \
+    X(blend)
 
 #define LLM_DECLARE_SUITE(name) Suite *name##_suite(void);
 LLM_SUITES(LLM_DECLARE_SUITE)
