@@ -30,6 +30,7 @@ struct run_ctx {
     struct energy_meter energy;
     struct cluster_stats cstats;  /* pools (issue 10): KV hand-offs */
     bool has_cstats;
+    cJSON *sched_report;         /* schedulers' own figures (report) */
 };
 
 static int price(void *ctx, const struct batch *b, int64_t *ns)
@@ -137,6 +138,36 @@ static int32_t layers_per_stage(const struct scenario *sc)
     return (sc->model.num_layers + pp - 1) / pp;
 }
 
+/* What schedulers with a report hook say about the run (sim/replica.h),
+ * kept until the summary exists. */
+static void collect_reports(struct run_ctx *c, const struct sim *s,
+                            int32_t n)
+{
+    int32_t i;
+
+    for (i = 0; i < n; i++) {
+        const struct replica *r = sim_replica(s, i);
+        if (r->sched->report == NULL)
+            continue;
+        if (c->sched_report == NULL &&
+            (c->sched_report = cJSON_CreateObject()) == NULL)
+            return;
+        r->sched->report(r->sched_st, c->sched_report);
+    }
+}
+
+/* Moves the schedulers' figures into the summary. */
+static void add_reports(struct run_ctx *c, cJSON *summary)
+{
+    cJSON *x;
+
+    while (c->sched_report != NULL &&
+           (x = c->sched_report->child) != NULL) {
+        cJSON_DetachItemViaPointer(c->sched_report, x);
+        cJSON_AddItemToObject(summary, x->string, x);
+    }
+}
+
 static int simulate(struct run_ctx *c, struct sim_stats *stats,
                     struct llm_diag *d)
 {
@@ -183,6 +214,7 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
         c->has_cstats = sim_cluster_stats(s) != NULL;
         if (c->has_cstats)
             c->cstats = *sim_cluster_stats(s);
+        collect_reports(c, s, sc->replicas);
     }
     sim_destroy(s);
     free(rc_);
@@ -266,6 +298,7 @@ static int finish(struct run_ctx *c, const char *dir,
     cJSON_AddNumberToObject(*summary, "host_link_busy_s",
                             (double)st->link_busy_ns / 1e9);
     add_energy(c, st, *summary);
+    add_reports(c, *summary);
     if (c->sc->pools.n > 0)
         pools_summary(&c->sc->pools, st, c->has_cstats ? &c->cstats : NULL,
                       *summary);
@@ -313,6 +346,7 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
     if (stats)
         *stats = st;
     store_abort(c.store);
+    cJSON_Delete(c.sched_report);
     summary_reqs_free(&c.reqs);
     pools_stop(&sc->pools);
     source_close(c.src);

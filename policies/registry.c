@@ -14,6 +14,7 @@ static const struct sched_ops *const scheds[] = {
     &sched_layered,
     &sched_fair,
     &sched_slo,
+    &sched_flexllm,
     NULL
 };
 

@@ -27,6 +27,7 @@ extern const struct sched_ops sched_prepack;
 extern const struct sched_ops sched_layered;
 extern const struct sched_ops sched_fair;
 extern const struct sched_ops sched_slo;
+extern const struct sched_ops sched_flexllm;
 extern const struct kv_ops kv_paged;
 extern const struct kv_ops kv_prefix;
 extern const struct kv_ops kv_radix;

@@ -56,6 +56,10 @@ struct sched_ops {
      * (e.g. swapping needs a host link).  Errors name path. */
     int (*attach)(void *st, const struct replica *r, const char *path,
                   struct llm_diag *d);
+    /* Optional: adds the policy's own figures to the run's summary
+     * object after the run, once per replica (so it sums what another
+     * replica's call put there), e.g. FlexLLM's finetuning progress. */
+    void (*report)(const void *st, cJSON *summary);
 };
 
 typedef int replica_done_fn(void *ctx, struct request *req);

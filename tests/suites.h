@@ -34,7 +34,8 @@
     X(shared_prefix)  \
     X(woffload)       \
     X(e2e)            \
-    X(blend)
+    X(blend)          \
+    X(flexllm)
 
 #define LLM_DECLARE_SUITE(name) Suite *name##_suite(void);
 LLM_SUITES(LLM_DECLARE_SUITE)
