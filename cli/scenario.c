@@ -15,7 +15,7 @@
 
 static const char *const top_keys[] = { "name", "seed", "model", "hardware",
     "scheduler", "kv_cache", "router", "cost_model", "workload", "slo",
-    "output", "cluster", NULL };
+    "output", "cluster", "power", NULL };
 
 static int parse_model(struct scenario *sc, struct llm_diag *d)
 {

@@ -35,7 +35,8 @@
     X(woffload)       \
     X(e2e)            \
     X(blend)          \
-    X(flexllm)
+    X(flexllm)        \
+    X(powercap)
 
 #define LLM_DECLARE_SUITE(name) Suite *name##_suite(void);
 LLM_SUITES(LLM_DECLARE_SUITE)
