@@ -36,7 +36,8 @@
     X(e2e)            \
     X(blend)          \
     X(flexllm)        \
-    X(powercap)
+    X(powercap)       \
+    X(lut)
 
 #define LLM_DECLARE_SUITE(name) Suite *name##_suite(void);
 LLM_SUITES(LLM_DECLARE_SUITE)
