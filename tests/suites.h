@@ -39,6 +39,10 @@
     X(pricing)        \
     X(ctx_sweep)      \
     X(spec)           \
+    X(blend)          \
+    X(flexllm)        \
+    X(powercap)       \
+    X(lut)            \
     /* one suite a line, each ending in a backslash: adding one edits no
      * other line */
 
