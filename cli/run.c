@@ -17,6 +17,7 @@
 #include "cli/progress.h"
 #include "hw/cost.h"
 #include "hw/energy.h"
+#include "hw/powercap.h"
 #include "sim/paths.h"
 #include "sim/version.h"
 #include "traces/source.h"
@@ -43,6 +44,20 @@ struct run_ctx {
     struct cost_model *draft_cost;  /* speculative decoding's drafter */
     struct cost_env draft_env;
     struct spec_stats spec;         /* summed over replicas */
+    cJSON *sched_report;         /* schedulers' own figures (report) */
+    /* Power oversubscription (issue 21; NULL: off): the row controller,
+     * each replica's cost context, the running sim it reads, scratch. */
+    struct powercap *pc;
+    struct cap_ctx *caps;
+    const struct sim *sim;
+    bool *busy;
+    int64_t *start;
+    const struct batch **mix;
+};
+
+struct cap_ctx {
+    struct run_ctx *c;
+    int32_t i;
 };
 
 static int price(void *ctx, const struct batch *b, int64_t *ns)
@@ -149,6 +164,39 @@ static int32_t gpus_per_replica(const struct scenario *sc)
     return sc->num_gpus / sc->replicas;
 }
 
+/* Runs the row's power controller at now_ns, from every replica's
+ * state (hw/powercap.h). */
+static void cap_tick(struct run_ctx *c, int64_t now_ns)
+{
+    int32_t j;
+
+    if (!powercap_due(c->pc, now_ns))
+        return;
+    for (j = 0; j < c->sc->replicas; j++) {
+        const struct replica *r = sim_replica(c->sim, j);
+        c->busy[j] = r->busy;
+        c->start[j] = r->iter_start_ns;
+        c->mix[j] = &r->batch;
+    }
+    powercap_tick(c->pc, now_ns, c->busy, c->start, c->mix);
+}
+
+/* price() with the replica's clock cap: the controller runs first, at
+ * the time the replica prices its iteration. */
+static int price_capped(void *ctx, const struct batch *b, int64_t *ns)
+{
+    struct cap_ctx *x = ctx;
+    struct run_ctx *c = x->c;
+    struct cost_breakdown bd;
+    int rc = cost_price(c->cost, b, &bd);
+
+    c->extrapolated += bd.extrapolated;
+    if (rc != LLM_OK)
+        return rc;
+    cap_tick(c, sim_replica(c->sim, x->i)->iter_start_ns);
+    return powercap_price(c->pc, x->i, b, bd.total_ns, bd.fixed_ns, ns);
+}
+
 static int next_request(void *ctx, struct req_spec *out, bool *eof,
                         struct llm_diag *d)
 {
@@ -191,12 +239,54 @@ static int on_iteration(void *ctx, const struct iter_record *rec)
 
     for (i = 0; rc == LLM_OK && i < rec->n_itl; i++)
         rc = store_itl(c->store, rec->itl[i].gap_ns, rec->itl[i].count);
+    if (c->pc)
+        powercap_iteration(c->pc, rec->replica, rec->start_ns, rec->end_ns,
+                           rec->prefill_tokens, rec->decode_seqs,
+                           powercap_running_clock(c->pc, rec->replica));
     /* Metered here, not in price(): schedulers also price estimates. */
     if (c->has_power)
         energy_meter_add(&c->energy, &c->power, rec->prefill_tokens,
                          rec->decode_seqs, 0, rec->end_ns - rec->start_ns,
                          gpus_per_replica(c->sc));
     return rc;
+}
+
+/* The "power" section (hw/powercap.h): a row of the run's replicas. */
+static int open_powercap(struct run_ctx *c, struct llm_diag *d)
+{
+    const struct scenario *sc = c->sc;
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(sc->root, "power");
+    size_t n = (size_t)sc->replicas;
+    int32_t i;
+    int rc;
+
+    if (p == NULL)
+        return LLM_OK;
+    if (sc->pools.n > 0)
+        return diag_set(d, LLM_EINVAL, "power: not supported with "
+                        "\"cluster\" pools");
+    rc = powercap_create(p, &sc->model, &sc->dev, &c->env.shard,
+                         sc->replicas, gpus_per_replica(sc), &c->pc, d);
+    if (rc)
+        return rc;
+    c->caps = calloc(n, sizeof(*c->caps));
+    c->busy = calloc(n, sizeof(*c->busy));
+    c->start = calloc(n, sizeof(*c->start));
+    c->mix = calloc(n, sizeof(*c->mix));
+    if (!c->caps || !c->busy || !c->start || !c->mix)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    for (i = 0; i < sc->replicas; i++)
+        c->caps[i] = (struct cap_ctx){ c, i };
+    return LLM_OK;
+}
+
+static void close_powercap(struct run_ctx *c)
+{
+    powercap_destroy(c->pc);
+    free(c->caps);
+    free(c->busy);
+    free(c->start);
+    free(c->mix);
 }
 
 static int open_parts(struct run_ctx *c, const char *dir, struct llm_diag *d)
@@ -228,6 +318,8 @@ static int open_parts(struct run_ctx *c, const char *dir, struct llm_diag *d)
         info.cost_model = cost_name(c->cost);
         rc = source_open(sc->workload, "workload", sc->seed, &c->src, d);
     }
+    if (!rc)
+        rc = open_powercap(c, d);
     if (!rc) {
         d->file = NULL;
         rc = store_open(dir, &info, &c->store, d);
@@ -241,6 +333,36 @@ static int32_t layers_per_stage(const struct scenario *sc)
     int32_t pp = sc->shard.pp > 0 ? sc->shard.pp : 1;
 
     return (sc->model.num_layers + pp - 1) / pp;
+}
+
+/* What schedulers with a report hook say about the run (sim/replica.h),
+ * kept until the summary exists. */
+static void collect_reports(struct run_ctx *c, const struct sim *s,
+                            int32_t n)
+{
+    int32_t i;
+
+    for (i = 0; i < n; i++) {
+        const struct replica *r = sim_replica(s, i);
+        if (r->sched->report == NULL)
+            continue;
+        if (c->sched_report == NULL &&
+            (c->sched_report = cJSON_CreateObject()) == NULL)
+            return;
+        r->sched->report(r->sched_st, c->sched_report);
+    }
+}
+
+/* Moves the schedulers' figures into the summary. */
+static void add_reports(struct run_ctx *c, cJSON *summary)
+{
+    cJSON *x;
+
+    while (c->sched_report != NULL &&
+           (x = c->sched_report->child) != NULL) {
+        cJSON_DetachItemViaPointer(c->sched_report, x);
+        cJSON_AddItemToObject(summary, x->string, x);
+    }
 }
 
 static int simulate(struct run_ctx *c, struct sim_stats *stats,
@@ -268,7 +390,8 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
             .max_model_len = sc->max_model_len, .sched = sc->sched,
             .sched_params = sc->sched_params, .sched_path = "scheduler",
             .kv = sc->kv, .kv_params = sc->kv_params, .kv_path = "kv_cache",
-            .cost = price, .cost_ctx = c,
+            .cost = c->pc ? price_capped : price,
+            .cost_ctx = c->pc ? (void *)&c->caps[i] : (void *)c,
             .shared_prefix = cost_shared_prefix(sc->cost_params),
             /* swap preemption moves KV blocks over the host link */
             .kv_block_bytes = sc->mem.block_bytes,
@@ -285,13 +408,16 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
         rc = sim_create(&cfg, &s, d);
     if (rc == LLM_OK) {
         d->file = NULL;
+        c->sim = s;
         rc = sim_run(s, d);
         *stats = *sim_get_stats(s);
         collect_spec(c, s);
         c->has_cstats = sim_cluster_stats(s) != NULL;
         if (c->has_cstats)
             c->cstats = *sim_cluster_stats(s);
+        collect_reports(c, s, sc->replicas);
     }
+    c->sim = NULL;
     sim_destroy(s);
     free(rc_);
     return rc;
@@ -563,6 +689,9 @@ static int finish(struct run_ctx *c, const struct run_opts *o,
     add_energy(c, st, *summary);
     add_cost(c, st, *summary);
     add_spec(c, *summary);
+    add_reports(c, *summary);
+    if (c->pc)
+        powercap_report(c->pc, st->last_event_ns, *summary);
     if (c->sc->pools.n > 0)
         pools_summary(&c->sc->pools, st, c->has_cstats ? &c->cstats : NULL,
                       *summary);
@@ -635,6 +764,8 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
         *stats = st;
     store_abort(c.store);
     cJSON_Delete(c.vllm_json);
+    cJSON_Delete(c.sched_report);
+    close_powercap(&c);
     summary_reqs_free(&c.reqs);
     pools_stop(&sc->pools);
     source_close(c.src);

@@ -16,7 +16,7 @@
 
 static const char *const top_keys[] = { "name", "seed", "model", "hardware",
     "scheduler", "kv_cache", "router", "cost_model", "workload", "slo",
-    "output", "cluster", "engine", "speculative", NULL };
+    "output", "cluster", "engine", "speculative", "power", NULL };
 
 /* The model key names a catalog entry or a model file, nothing else. */
 static int check_model_id(const cJSON *v, const char *key,

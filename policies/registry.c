@@ -17,6 +17,7 @@ static const struct sched_ops *const scheds[] = {
     &sched_layered,
     &sched_fair,
     &sched_slo,
+    &sched_flexllm,
     NULL
 };
 
@@ -26,6 +27,7 @@ static const struct kv_ops *const kvs[] = {
     &kv_radix,
     &kv_compressed,
     &kv_tiered,
+    &kv_blend,
     NULL
 };
 

@@ -756,7 +756,9 @@ static int kv_sync(struct replica *r, int64_t now_ns)
     if (r->kv->sync == NULL)
         return LLM_OK;
     rc = r->kv->sync(r->kv_st, now_ns, &ready_ns);
-    if (rc == LLM_OK && ready_ns > r->iter_stall_until_ns)
+    if (rc == LLM_OK && r->kv->sync_overlaps)
+        r->iter_load_until_ns = ready_ns;
+    else if (rc == LLM_OK && ready_ns > r->iter_stall_until_ns)
         r->iter_stall_until_ns = ready_ns;
     return rc;
 }
@@ -773,7 +775,7 @@ int replica_begin(struct replica *r, int64_t now_ns, int64_t *dur_ns)
     r->plan_decodes = 0;
     r->plan_spec_tokens = 0;
     r->iter_start_ns = now_ns;
-    r->iter_stall_until_ns = now_ns;
+    r->iter_stall_until_ns = r->iter_load_until_ns = now_ns;
     r->iter_swap_out_blocks = r->iter_swap_in_blocks = 0;
     r->iter_stall_ns = 0;
     r->wake_at_ns = -1;
@@ -797,6 +799,9 @@ int replica_begin(struct replica *r, int64_t now_ns, int64_t *dur_ns)
         rc = price_layers(r, dur_ns);
     if (rc == LLM_OK && r->spec != NULL)
         rc = spec_price_step(r->spec, &r->batch, *dur_ns, dur_ns);
+    /* Overlapped loads (kv sync_overlaps): the longer of the two. */
+    if (rc == LLM_OK && r->iter_load_until_ns - now_ns > *dur_ns)
+        *dur_ns = r->iter_load_until_ns - now_ns;
     if (rc == LLM_OK) {
         /* Synchronous swaps run before the forward pass (vLLM issues
          * them ahead of the model on the same stream). */

@@ -64,6 +64,10 @@ struct sched_ops {
      * tokens and 256 sequences (registry_sched_limits). */
     void (*limits)(const void *st, int32_t max_model_len, int64_t *tokens,
                    int64_t *seqs);
+    /* Optional: adds the policy's own figures to the run's summary
+     * object after the run, once per replica (so it sums what another
+     * replica's call put there), e.g. FlexLLM's finetuning progress. */
+    void (*report)(const void *st, cJSON *summary);
 };
 
 typedef int replica_done_fn(void *ctx, struct request *req);
@@ -177,6 +181,8 @@ struct replica {
     int64_t host_latency_ns;
     int64_t link_busy_until_ns;
     int64_t iter_stall_until_ns; /* this iteration's compute waits */
+    int64_t iter_load_until_ns;  /* transfers overlapping its compute
+                                    (kv sync_overlaps) land then */
     /* totals for reports and tests */
     int64_t swap_out_blocks, swap_in_blocks, swaps_out, swaps_in;
     double swap_out_bytes, swap_in_bytes;

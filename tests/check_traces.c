@@ -608,7 +608,8 @@ static const struct {
     const char *msg;
 } bad_cfgs[] = {
     { "{'type': 'azur'}", "workload.type: unknown \"azur\" (known: azure, "
-      "burstgpt, gamma, generic, merge, mooncake, poisson, rate_curve, closed_loop)" },
+      "burstgpt, gamma, generic, merge, mooncake, poisson, rate_curve, closed_loop, "
+      "rag)" },
     { "{'path': 'x'}", "workload.type: missing (expected a string)" },
     { "{'type': 'mooncake', 'path': 'x', 'spred': 'uniform'}",
       "workload.spred: unknown key (known: path, spread, bucket_ms, "

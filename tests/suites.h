@@ -42,6 +42,10 @@
     X(repo)           \
     X(cli)            \
     X(report)         \
+    X(blend)          \
+    X(flexllm)        \
+    X(powercap)       \
+    X(lut)            \
     /* one suite a line, each ending in a backslash: adding one edits no
      * other line */
 
