@@ -1,5 +1,5 @@
 /* cli/bench.c: `llmsim bench [CONFIG [--set k=v]... [--no-output]]
- * [--runs N]`: speed and memory of whole runs.
+ * [--runs N] [--quiet]`: speed and memory of whole runs.
  *
  * Without CONFIG: (1) configs/default.json (the Azure conversation hour,
  * iterations table on) run N times with every output and N times with
@@ -11,17 +11,20 @@
  * profiler's view of the simulation alone).  Each case prints
  * simulated requests, iterations and events per wall-clock second and
  * the peak resident set of the process so far.  It prints figures; it
- * never passes or fails on them. */
+ * never passes or fails on them.  On a terminal each run shows its
+ * progress on stderr (cli/progress.h) unless --quiet. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 
+#include "cli/args.h"
 #include "cli/bench.h"
 #include "cli/run.h"
 #include "sim/paths.h"
@@ -51,10 +54,11 @@ static double sim_s(const struct sim_stats *st)
 
 /* Loads path (with sets) and runs it once; *wall: its seconds. */
 static int run_once(const char *path, const char *const *sets, int no_output,
-                    struct sim_stats *st, double *wall, struct llm_diag *d)
+                    int progress, struct sim_stats *st, double *wall,
+                    struct llm_diag *d)
 {
     struct run_opts o = { .out_dir = "out/bench", .quiet = 1,
-                          .no_output = no_output };
+                          .no_output = no_output, .progress = progress };
     struct scenario sc;
     cJSON *summary = NULL;
     double t0;
@@ -118,16 +122,17 @@ static double load_avg(void)
 }
 
 /* The default scenario with every output and with none, alternating. */
-static int bench_outputs(const char *path, int runs, struct llm_diag *d)
+static int bench_outputs(const char *path, int runs, int progress,
+                         struct llm_diag *d)
 {
     double on[BENCH_MAX_RUNS], off[BENCH_MAX_RUNS], m_on, m_off;
     struct sim_stats st = { 0 };
     int i, rc = LLM_OK;
 
     for (i = 0; rc == LLM_OK && i < runs; i++) {
-        rc = run_once(path, NULL, 0, &st, &on[i], d);
+        rc = run_once(path, NULL, 0, progress, &st, &on[i], d);
         if (rc == LLM_OK)
-            rc = run_once(path, NULL, 1, &st, &off[i], d);
+            rc = run_once(path, NULL, 1, progress, &st, &off[i], d);
     }
     if (rc != LLM_OK)
         return rc;
@@ -145,11 +150,11 @@ static int bench_outputs(const char *path, int runs, struct llm_diag *d)
 }
 
 static int bench_one(const char *path, const char *const *sets,
-                     int no_output, struct llm_diag *d)
+                     int no_output, int progress, struct llm_diag *d)
 {
     struct sim_stats st = { 0 };
     double wall;
-    int rc = run_once(path, sets, no_output, &st, &wall, d);
+    int rc = run_once(path, sets, no_output, progress, &st, &wall, d);
 
     if (rc == LLM_OK)
         print_case(path, &st, wall, no_output);
@@ -158,8 +163,14 @@ static int bench_one(const char *path, const char *const *sets,
 
 static int usage(FILE *f, int status)
 {
-    fprintf(f, "usage: llmsim bench [CONFIG [--set key.path=value]... "
-               "[--no-output]] [--runs N]\n");
+    fprintf(f, "usage: llmsim bench [CONFIG] [--set key.path=value]... "
+               "[--no-output] [--runs N] [--quiet]\n"
+               "  without CONFIG: configs/default.json N times (default 5) "
+               "with every output\n  and N times with none, then "
+               "configs/bench.json (1,000,000 requests);\n  with CONFIG: "
+               "that scenario once (--set, --no-output: CONFIG only).\n"
+               "  A progress line on stderr when that is a terminal, unless "
+               "--quiet\n");
     return status;
 }
 
@@ -169,21 +180,27 @@ int cmd_bench(int argc, char **argv)
         { "set", required_argument, NULL, 'S' },
         { "runs", required_argument, NULL, 'r' },
         { "no-output", no_argument, NULL, 'n' },
+        { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char **sets = calloc((size_t)argc + 1, sizeof(*sets));
     char def[1024], big[1024], msg[1200], *end;
     struct llm_diag d = { 0 };
-    int ch, n = 0, runs = 5, no_output = 0, rc;
+    int ch, n = 0, runs = 5, no_output = 0, quiet = 0, progress, rc;
 
     if (sets == NULL)
         return 1;
+    if (args_want_help(argc, argv)) {
+        free(sets);
+        return usage(stdout, 0);
+    }
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "S:r:nh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "S:r:nqh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'S': sets[n++] = optarg; break;
         case 'n': no_output = 1; break;
+        case 'q': quiet = 1; break;
         case 'r':
             runs = (int)strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || runs < 1 ||
@@ -202,14 +219,19 @@ int cmd_bench(int argc, char **argv)
         free(sets);
         return usage(stderr, 2);
     }
+    if (optind == argc - 1 && args_need_path(stderr, "bench", argv[optind])) {
+        free(sets);
+        return 2;
+    }
+    progress = !quiet && isatty(STDERR_FILENO);
     snprintf(def, sizeof(def), "%s/configs/default.json", llm_root());
     snprintf(big, sizeof(big), "%s/configs/bench.json", llm_root());
     if (optind == argc - 1) {
-        rc = bench_one(argv[optind], sets, no_output, &d);
+        rc = bench_one(argv[optind], sets, no_output, progress, &d);
     } else {
-        rc = bench_outputs(def, runs, &d);
+        rc = bench_outputs(def, runs, progress, &d);
         if (rc == LLM_OK)
-            rc = bench_one(big, NULL, 0, &d);
+            rc = bench_one(big, NULL, 0, progress, &d);
     }
     if (rc != LLM_OK) {
         diag_format(&d, msg, sizeof(msg));

@@ -64,9 +64,18 @@ static int sarathi_schedule(void *st, struct replica *r, int64_t now_ns)
     return pol_admit(r, &p, &s->lim, pol_pick_fifo, NULL, true);
 }
 
+/* The budgets after init (sched_ops.limits: they size the memory plan). */
+static void sarathi_limits(const void *st, int32_t max_model_len, int64_t *tokens,
+                           int64_t *seqs)
+{
+    pol_report_limits(&((const struct sarathi *)st)->lim, max_model_len, tokens,
+                      seqs);
+}
+
 const struct sched_ops sched_sarathi = {
     .name = "sarathi",
     .state_size = sizeof(struct sarathi),
     .init = sarathi_init,
     .schedule = sarathi_schedule,
+    .limits = sarathi_limits,
 };

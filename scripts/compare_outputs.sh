@@ -37,7 +37,8 @@ done
 
 # Short scenarios (each under a second), with the overrides that make
 # them exercise more of the output: iteration rows, several replicas,
-# other schedulers, rejected requests, tiers, pools.
+# other schedulers, rejected requests, tiers, pools, engine profiles
+# (vLLM's decode launch model), power capping, speculative decoding.
 scenarios=(
     "configs/default.json"
     "configs/default.json --set scheduler.name=sarathi"
@@ -64,6 +65,11 @@ scenarios=(
     "configs/papers/offload/lamina_13b_h100_a100.json"
     "configs/e2e/code_sarathi.json"
     "configs/e2e/conv_vllm.json"
+    "configs/default.json --engine vllm-triton --set workload.limit=5000"
+    "configs/default.json --engine flashdecoding-pp --set workload.limit=5000"
+    "configs/papers/polca/row.json"
+    "configs/papers/spec/eagle_llama31_8b_h100.json"
+    "configs/papers/flexllm/coserve.json"
 )
 
 if [ -z "$base_bin" ]; then

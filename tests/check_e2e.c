@@ -4,13 +4,14 @@
  * llmsim: the same trace with the "fixed" cost model must give every
  * request the same first-token and finish times, to the nanosecond, with
  * vLLM's and Sarathi's rules, with and without preemption.  Needs python3
- * (skipped with a message where it is missing). */
+ * (the Makefile installs it; skipped and counted where it is missing). */
 #include <check.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "tests/fixture.h"
@@ -23,15 +24,16 @@ static const char *llmsim_bin(void)
     return b ? b : "./build/llmsim";
 }
 
-static bool have_python(void)
+static bool have_python(const char *check)
 {
     if (system("command -v python3 >/dev/null 2>&1") == 0)
         return true;
-    fprintf(stderr, "check_e2e: sched.py tests skipped: no python3\n");
+    fx_skip(check, "no python3 (apt-get install python3)");
     return false;
 }
 
-/* rc of `sched.py crosscheck CONFIG --set SET` (its output to a log). */
+/* rc of `sched.py crosscheck CONFIG --set SET` (its output to a log in
+ * the check's folder). */
 static int crosscheck(const char *config, const char *set)
 {
     char cmd[1024];
@@ -39,8 +41,8 @@ static int crosscheck(const char *config, const char *set)
 
     snprintf(cmd, sizeof(cmd), "ASAN_OPTIONS=detect_leaks=0 python3 "
              "hw/calib/reference/sched.py crosscheck %s --set %s "
-             "--llmsim %s >/tmp/check_e2e_crosscheck.log 2>&1", config, set,
-             llmsim_bin());
+             "--llmsim %s >%s 2>&1", config, set, llmsim_bin(),
+             fx_path("crosscheck.log"));
     rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
@@ -53,7 +55,7 @@ static const char *const xcheck_sets[] = {
 
 START_TEST(test_crosscheck_vllm)
 {
-    if (!have_python())
+    if (!have_python("e2e: crosscheck_vllm"))
         return;
     ck_assert_int_eq(crosscheck("tests/data/e2e/fixed_vllm.json",
                                 xcheck_sets[_i]), 0);
@@ -62,7 +64,7 @@ END_TEST
 
 START_TEST(test_crosscheck_sarathi)
 {
-    if (!have_python())
+    if (!have_python("e2e: crosscheck_sarathi"))
         return;
     ck_assert_int_eq(crosscheck("tests/data/e2e/fixed_sarathi.json",
                                 xcheck_sets[_i]), 0);
@@ -74,7 +76,7 @@ END_TEST
  * given a scheduler llmsim's config does not name. */
 START_TEST(test_crosscheck_bad_config)
 {
-    if (!have_python())
+    if (!have_python("e2e: crosscheck_bad_config"))
         return;
     ck_assert_int_eq(crosscheck("tests/data/e2e/fixed_vllm.json",
                                 "scheduler.name=orca"), 2);
@@ -83,7 +85,7 @@ START_TEST(test_crosscheck_bad_config)
 }
 END_TEST
 
-/* rc of a shell command, its output in /tmp/check_e2e_cmd.log. */
+/* rc of a shell command, its output in cmd.log of the check's folder. */
 static int sh(const char *fmt, const char *a, const char *b)
 {
     char cmd[2048], body[1024];
@@ -91,7 +93,7 @@ static int sh(const char *fmt, const char *a, const char *b)
 
     snprintf(body, sizeof(body), fmt, a, b);
     snprintf(cmd, sizeof(cmd), "ASAN_OPTIONS=detect_leaks=0 %s "
-             ">/tmp/check_e2e_cmd.log 2>&1", body);
+             ">%s 2>&1", body, fx_path("cmd.log"));
     rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
@@ -110,7 +112,7 @@ static bool file_has(const char *path, const char *text)
 
 static bool log_has(const char *text)
 {
-    return file_has("/tmp/check_e2e_cmd.log", text);
+    return file_has(fx_path("cmd.log"), text);
 }
 
 /* A "measured" run made by sched.py with the fixed cost is llmsim's own
@@ -120,7 +122,7 @@ START_TEST(test_validate_e2e_exact)
 {
     char args[600];
 
-    if (!have_python())
+    if (!have_python("e2e: validate_e2e_exact"))
         return;
     ck_assert_int_eq(sh("mkdir -p %s/m && python3 hw/calib/reference/"
                         "sched.py measure tests/data/e2e/fixed_vllm.json "
@@ -150,7 +152,7 @@ END_TEST
  * alone is off by -9.1%, the latencies by more, and the exit is 1. */
 START_TEST(test_validate_e2e_perturbed)
 {
-    if (!have_python())
+    if (!have_python("e2e: validate_e2e_perturbed"))
         return;
     ck_assert_int_eq(sh("python3 hw/calib/reference/sched.py measure "
                         "tests/data/e2e/fixed_sarathi.json --stretch 1.1 "
@@ -193,11 +195,17 @@ START_TEST(test_validate_e2e_bad_input)
 }
 END_TEST
 
+/* An empty folder: nothing measured yet (exit 0); a folder that does
+ * not exist is a bad argument (exit 2). */
 START_TEST(test_validate_e2e_nothing_yet)
 {
-    ck_assert_int_eq(sh("%s validate-e2e %s/none", llmsim_bin(), fx_tmpdir),
+    ck_assert_int_eq(mkdir(fx_path("none"), 0755), 0);
+    ck_assert_int_eq(sh("%s validate-e2e %s", llmsim_bin(), fx_path("none")),
                      0);
     ck_assert(log_has("no measured runs in"));
+    ck_assert_int_eq(sh("%s validate-e2e %s/absent", llmsim_bin(), fx_tmpdir),
+                     2);
+    ck_assert(log_has("/absent: cannot open"));
 }
 END_TEST
 
@@ -207,6 +215,7 @@ Suite *e2e_suite(void)
     TCase *t = tcase_create("sched_py");
 
     tcase_set_timeout(t, 120);
+    tcase_add_checked_fixture(t, fx_setup, fx_teardown);
     tcase_add_loop_test(t, test_crosscheck_vllm, 0, 3);
     tcase_add_loop_test(t, test_crosscheck_sarathi, 0, 3);
     tcase_add_test(t, test_crosscheck_bad_config);

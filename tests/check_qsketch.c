@@ -14,6 +14,7 @@
 #include "analysis/qsketch.h"
 #include "analysis/replica_stats.h"
 #include "analysis/summary.h"
+#include "analysis/vllm.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"
 
@@ -227,6 +228,61 @@ START_TEST(test_summary_sketched)
 }
 END_TEST
 
+/* vllm.json of a run past the exact threshold: its standard deviations
+ * come from the running statistics (no kept requests to read), equal to
+ * the exact ones to rounding; goodput is the count the run made. */
+START_TEST(test_vllm_sketched)
+{
+    static const char *const sds[] = { "std_ttft_ms", "std_tpot_ms",
+                                       "std_e2el_ms" };
+    struct summary_slo slo = { 40, 10 };
+    struct vllm_slo vs = { 40, -1, -1 };
+    struct summary_reqs ex, sk;
+    struct summary_iters it;
+    struct llm_diag d = { 0 };
+    cJSON *se = NULL, *ve = NULL, *vk = NULL;
+    int64_t good = 0;
+    sqlite3 *db;
+    size_t i;
+
+    ck_assert_int_eq(sqlite3_open(":memory:", &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE itl (gap_ns, count);"
+                                  "CREATE TABLE requests (arrival_ns, "
+                                  "finish_ns, status)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    summary_iters_init(&it);
+    summary_reqs_init(&ex, &slo);
+    summary_reqs_init(&sk, &slo);
+    sk.exact_max = 1000;
+    fill(&ex, 30000);
+    fill(&sk, 30000);
+    ck_assert(sk.sketched);
+    for (i = 0; i < ex.n_ok; i++)
+        good += vllm_meets(&ex.ok[i], &vs);
+    ck_assert_int_gt(good, 0);
+    ck_assert_int_lt(good, (int64_t)ex.n_ok);
+    ck_assert_int_eq(summary_build_reqs(db, &ex, &it, 100, &se, &d), LLM_OK);
+    ck_assert_int_eq(vllm_result(db, &ex, good, se, &vs, "m", "t", &ve, &d),
+                     LLM_OK);
+    ck_assert_int_eq(vllm_result(db, &sk, good, se, &vs, "m", "t", &vk, &d),
+                     LLM_OK);
+    for (i = 0; i < 3; i++) {
+        ck_assert_double_gt(num(ve, sds[i], NULL), 0);
+        ck_assert_double_eq_tol(num(vk, sds[i], NULL), num(ve, sds[i], NULL),
+                                1e-9 * num(ve, sds[i], NULL));
+    }
+    ck_assert_double_eq(num(vk, "request_goodput", NULL),
+                        num(ve, "request_goodput", NULL));
+    ck_assert_double_gt(num(ve, "request_goodput", NULL), 0);
+    cJSON_Delete(se);
+    cJSON_Delete(ve);
+    cJSON_Delete(vk);
+    summary_reqs_free(&ex);
+    summary_reqs_free(&sk);
+    sqlite3_close(db);
+}
+END_TEST
+
 Suite *qsketch_suite(void)
 {
     Suite *s = suite_create("qsketch");
@@ -236,6 +292,7 @@ Suite *qsketch_suite(void)
     tcase_add_test(tc, test_sketch_bound);
     tcase_add_test(tc, test_sketch_memory_and_input);
     tcase_add_test(tc, test_summary_sketched);
+    tcase_add_test(tc, test_vllm_sketched);
     suite_add_tcase(s, tc);
     return s;
 }
