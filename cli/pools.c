@@ -253,6 +253,8 @@ static void lay_out(struct pools *ps, struct replica_config *tmpl)
                 ps->rcs[n].sched_params = p->sched_params;
                 ps->rcs[n].sched_path = p->sched_path;
                 ps->rcs[n].cost_ctx = s;
+                ps->rcs[n].dev_mem_bytes = p->dev.mem_bytes;
+                ps->rcs[n].dev_name = p->dev.name;
                 ps->rcs[n].role = g == 0 || g == 1 ? REPLICA_PREFILL :
                                   g == 2 ? REPLICA_BOTH : REPLICA_DECODE;
             }

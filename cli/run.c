@@ -168,7 +168,8 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
             .kv_block_bytes = sc->mem.block_bytes,
             .kv_block_segments = 2 * layers_per_stage(sc),
             .host_bw_bytes_s = sc->dev.host_link.bw_bytes_s,
-            .host_latency_ns = (int64_t)(sc->dev.host_link.latency_s * 1e9) };
+            .host_latency_ns = (int64_t)(sc->dev.host_link.latency_s * 1e9),
+            .dev_mem_bytes = sc->dev.mem_bytes, .dev_name = sc->dev.name };
     d->file = sc->path;
     rc = sc->pools.n > 0 ? pools_start(&sc->pools, &sc->model,
                                        sc->cost_params, sc->kv,

@@ -6,6 +6,7 @@
 
 #include "hw/cost.h"
 #include "models/memplan.h"
+#include "policies/common.h"
 #include "policies/registry.h"
 #include "sim/jcfg.h"
 #include "sim/paths.h"
@@ -277,6 +278,12 @@ static void sched_limits(const struct scenario *sc, int64_t *tokens,
         jcfg_int(sc->sched_params, "scheduler", "max_num_seqs", false, 1,
                  1 << 20, seqs, NULL);
     }
+    /* vLLM V1 picks its limits by device (policies/common.h). */
+    if (*tokens == 0 && sc->sched == &sched_vllm)
+        *tokens = pol_v1_default_tokens(sc->dev.mem_bytes, sc->dev.name);
+    if (sc->sched == &sched_vllm &&
+        !cJSON_HasObjectItem(sc->sched_params, "max_num_seqs"))
+        *seqs = pol_v1_default_seqs(sc->dev.mem_bytes, sc->dev.name, *tokens);
     if (*tokens == 0)
         *tokens = sc->max_model_len > 2048 ? sc->max_model_len : 2048;
 }

@@ -14,6 +14,7 @@
 #include "analysis/store.h"
 #include "cli/run.h"
 #include "cli/scenario.h"
+#include "cli/step.h"
 #include "hw/cost.h"
 #include "sim/jcfg.h"
 #include "sim/paths.h"
@@ -158,29 +159,6 @@ static int open_scenario(struct e2e_run *r, struct llm_diag *d)
     return diag_set(d, rc, "line 1: %s", msg);
 }
 
-static int read_pairs(const cJSON *a, struct batch *b, bool decode)
-{
-    const cJSON *p;
-    int rc = LLM_OK;
-
-    if (a == NULL)
-        return LLM_OK;
-    if (!cJSON_IsArray(a))
-        return LLM_EINVAL;
-    cJSON_ArrayForEach(p, a) {
-        const cJSON *x = cJSON_GetArrayItem(p, 0), *y = cJSON_GetArrayItem(p, 1);
-        if (!cJSON_IsArray(p) || cJSON_GetArraySize(p) != 2 ||
-            !cJSON_IsNumber(x) || !cJSON_IsNumber(y) || x->valueint < 1 ||
-            y->valueint < 0)
-            return LLM_EINVAL;
-        rc = decode ? batch_add_decode(b, x->valueint, y->valueint)
-                    : batch_add_prefill(b, x->valueint, y->valueint, 1);
-        if (rc)
-            return rc;
-    }
-    return rc;
-}
-
 /* Prices one measured iteration with the cost model alone. */
 static int read_iteration(struct e2e_run *r, const cJSON *o, long line,
                           struct llm_diag *d)
@@ -196,11 +174,7 @@ static int read_iteration(struct e2e_run *r, const cJSON *o, long line,
         return diag_set(d, LLM_EINVAL, "line %ld: an iteration needs "
                         "integer start_ns < end_ns and a batch object", line);
     batch_init(&bt);
-    rc = read_pairs(cJSON_GetObjectItemCaseSensitive(b, "prefill"), &bt,
-                    false);
-    if (!rc)
-        rc = read_pairs(cJSON_GetObjectItemCaseSensitive(b, "decode"), &bt,
-                        true);
+    rc = step_parse_batch(b, &bt, &(struct llm_diag){ 0 });
     if (!rc && batch_tokens(&bt) == 0)
         rc = LLM_EINVAL;
     if (!rc)
@@ -209,7 +183,8 @@ static int read_iteration(struct e2e_run *r, const cJSON *o, long line,
     if (rc)
         return diag_set(d, rc, "line %ld: batch: expected {\"prefill\": "
                         "[[tokens, prior]...], \"decode\": [[count, ctx]"
-                        "...]} with at least one token", line);
+                        "...], \"pad\": rows, \"graph\": mode} with at "
+                        "least one token", line);
     if (r->n_iter == r->cap_iter) {
         size_t c = r->cap_iter ? 2 * r->cap_iter : 1024;
         double *n = realloc(r->iter_err, c * sizeof(*n));

@@ -62,7 +62,10 @@ struct cost_model;
 
 /* Creates the model named by params' "name" (default: "calibrated" when
  * the device has calibration tables, else "roofline").  Borrows env's
- * pointees for its lifetime. */
+ * pointees for its lifetime.  Every model also takes "time_scale" (a
+ * number in (0, 100], default 1) that multiplies each iteration's total:
+ * how far the run's latencies move when iteration times are off by a few
+ * percent (issue 20's sensitivity). */
 int cost_create(const struct cost_env *env, const cJSON *params,
                 const char *path, struct cost_model **out,
                 struct llm_diag *d);
@@ -73,7 +76,8 @@ const char *cost_name(const struct cost_model *c);
 bool cost_shared_prefix(const cJSON *params);
 
 /* Prices batch b (an empty batch costs only the fixed overhead).  The
- * dense part's price is cached by (tokens, sampled rows). */
+ * dense part's price is cached by (token rows, sampled rows).  total_ns
+ * includes time_scale; the class breakdown does not. */
 int cost_price(struct cost_model *c, const struct batch *b,
                struct cost_breakdown *out);
 

@@ -1,4 +1,4 @@
-/* hw/cost_fixed.c: iteration_us + per_token_us x tokens (hw/cost_fixed.h).
+/* hw/cost_fixed.c: iteration_us + per_token_us x rows (hw/cost_fixed.h).
  * The whole price is the "fixed" part, so hw/cost.c's dense-part cache
  * and the operator lists are never consulted. */
 #include <math.h>
@@ -47,7 +47,7 @@ static int64_t fixed_total_ns(void *st, const struct batch *b)
 {
     const struct fixed *f = st;
 
-    return f->iter_ns + f->token_ns * batch_tokens(b);
+    return f->iter_ns + f->token_ns * batch_rows(b);
 }
 
 const struct cost_ops cost_fixed = {

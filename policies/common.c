@@ -1,5 +1,6 @@
 #include "policies/common.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -292,6 +293,9 @@ int pol_admit(struct replica *r, struct pol_pass *p,
         int64_t left = pol_tokens_left(p, r), n, need;
         bool gone;
 
+        /* Async scheduling: the engine has not seen it yet. */
+        if (q->arrival_ns > r->admit_cutoff_ns)
+            break;
         rc = pol_reject_never(r, q, p->budget, wm, !chunk, &gone);
         if (rc != LLM_OK)
             return rc;
@@ -300,7 +304,9 @@ int pol_admit(struct replica *r, struct pol_pass *p,
         n = replica_prefill_target(q) - q->computed;
         if (chunk && n > left)
             n = left;
-        if (n <= 0 || n > left || r->n_running + 1 > l->max_seqs)
+        /* Requests held by async scheduling still fill their slots. */
+        if (n <= 0 || n > left ||
+            r->n_running + r->n_holding + 1 > l->max_seqs)
             break;
         need = replica_kv_needed(r, q, q->computed + n);
         if (replica_kv_free(r) - need < wm)
@@ -394,4 +400,33 @@ int32_t pol_least_loaded(enum pol_load how, const struct replica *reps,
         }
     }
     return best;
+}
+
+/* Whether name contains "a100", in any case (vLLM lower-cases it). */
+static bool names_a100(const char *name)
+{
+    size_t i;
+
+    for (i = 0; name != NULL && name[i] != '\0'; i++)
+        if (tolower((unsigned char)name[i]) == 'a' && name[i + 1] == '1' &&
+            name[i + 2] == '0' && name[i + 3] == '0')
+            return true;
+    return false;
+}
+
+int64_t pol_v1_default_tokens(double dev_mem_bytes, const char *dev_name)
+{
+    /* arg_utils.py: device_memory >= 70 * GiB_bytes and "a100" not in
+     * device_name */
+    return dev_mem_bytes >= 70.0 * 1073741824.0 && !names_a100(dev_name) ?
+           8192 : 2048;
+}
+
+int64_t pol_v1_default_seqs(double dev_mem_bytes, const char *dev_name,
+                            int64_t max_tokens)
+{
+    int64_t seqs = pol_v1_default_tokens(dev_mem_bytes, dev_name) == 8192 ?
+                   1024 : 256;
+
+    return seqs < max_tokens ? seqs : max_tokens;
 }

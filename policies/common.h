@@ -34,6 +34,14 @@ int64_t pol_token_budget(const struct pol_limits *l, const struct replica *r);
 int64_t pol_watermark_blocks(const struct pol_limits *l,
                              const struct replica *r);
 
+/* vLLM V1's defaults for the OpenAI API server (vllm/engine/arg_utils.py
+ * EngineArgs._set_default_args): max_num_batched_tokens 8192 on a GPU of
+ * at least 70 GiB whose name lacks "a100", else 2048; max_num_seqs 1024
+ * or 256, at most max_tokens.  A NULL name counts as not an A100. */
+int64_t pol_v1_default_tokens(double dev_mem_bytes, const char *dev_name);
+int64_t pol_v1_default_seqs(double dev_mem_bytes, const char *dev_name,
+                            int64_t max_tokens);
+
 /* How a running request is evicted when the KV pool runs out. */
 struct pol_evict {
     bool swap;                 /* "preemption": "swap"; else "recompute" */
@@ -120,8 +128,10 @@ int pol_reject_never(struct replica *r, struct request *q, int64_t budget,
 
 /* Admits waiting requests in pick order, each with a first chunk of at
  * most the tokens left (whole prompts only, when chunk is false), while
- * the chunk's KV fits above the watermark and the running set stays
- * within max_seqs; stops at the first that does not fit (no skipping). */
+ * the chunk's KV fits above the watermark and the running set (with the
+ * requests async scheduling holds, replica.n_holding) stays within
+ * max_seqs; stops at the first that does not fit (no skipping), or that
+ * arrived after replica.admit_cutoff_ns. */
 int pol_admit(struct replica *r, struct pol_pass *p,
               const struct pol_limits *l, pol_pick_fn *pick, void *ctx,
               bool chunk);

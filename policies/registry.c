@@ -6,6 +6,7 @@
 /* Adding a policy: define its ops in its own file and add one line here. */
 static const struct sched_ops *const scheds[] = {
     &sched_vllm,
+    &sched_vllm_v0,
     &sched_static,
     &sched_orca,
     &sched_sarathi,

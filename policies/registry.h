@@ -19,6 +19,7 @@ const struct router_ops *registry_router(const char *name, const char *path,
                                          struct llm_diag *d);
 
 extern const struct sched_ops sched_vllm;
+extern const struct sched_ops sched_vllm_v0;
 extern const struct sched_ops sched_static;
 extern const struct sched_ops sched_orca;
 extern const struct sched_ops sched_sarathi;

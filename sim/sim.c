@@ -522,6 +522,10 @@ static int on_iter_done(void *ctx, const struct sim_event *ev)
         rc = cluster_after(s, r, &rec);
     if (rc == LLM_OK)
         rc = kick(s, r);
+    /* Async scheduling held the finished requests through the planning
+     * of the next iteration (sim/replica.h async_lag). */
+    if (rc == LLM_OK)
+        rc = replica_take_held(r, on_done, s);
     return rc;
 }
 
