@@ -97,7 +97,7 @@ int cost_create(const struct cost_env *env, const cJSON *params,
 
     if (params != NULL && jcfg_str(params, path, "name", false, &name, d))
         return LLM_EINVAL;
-    if (params != NULL && jcfg_num(params, path, "time_scale", false, 1e-9,
+    if (params != NULL && jcfg_num(params, path, "time_scale", false, 0.01,
                                    100, &scale, d))
         return LLM_EINVAL;
     ops = find(name, path, d);

@@ -63,7 +63,7 @@ struct cost_model;
 /* Creates the model named by params' "name" (default: "calibrated" when
  * the device has calibration tables, else "roofline").  Borrows env's
  * pointees for its lifetime.  Every model also takes "time_scale" (a
- * number in (0, 100], default 1) that multiplies each iteration's total:
+ * number in [0.01, 100], default 1) that multiplies each iteration's total:
  * how far the run's latencies move when iteration times are off by a few
  * percent (issue 20's sensitivity). */
 int cost_create(const struct cost_env *env, const cJSON *params,

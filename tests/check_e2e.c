@@ -1,10 +1,12 @@
-/* Tests of issue 8's end-to-end fidelity tools.
+/* Tests of issues 8 and 20's end-to-end fidelity tools.
  *
  * sched.py (hw/calib/reference/, the serving loop's scheduler) against
  * llmsim: the same trace with the "fixed" cost model must give every
  * request the same first-token and finish times, to the nanosecond, with
- * vLLM's and Sarathi's rules, with and without preemption.  Needs python3
- * (skipped with a message where it is missing). */
+ * vLLM V1's (async scheduling on and off; the fixed cost counts the CUDA-
+ * graph padding, so the padding rules are compared too), vLLM V0's and
+ * Sarathi's rules, with and without preemption.  Needs python3 (skipped
+ * with a message where it is missing). */
 #include <check.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -31,6 +33,8 @@ static bool have_python(void)
     return false;
 }
 
+static bool file_has(const char *path, const char *text);
+
 /* rc of `sched.py crosscheck CONFIG --set SET` (its output to a log). */
 static int crosscheck(const char *config, const char *set)
 {
@@ -51,12 +55,51 @@ static const char *const xcheck_sets[] = {
     "hardware.kv_blocks=600",           /* no preemption */
 };
 
-START_TEST(test_crosscheck_vllm)
+START_TEST(test_crosscheck_vllm_v0)
 {
     if (!have_python())
         return;
     ck_assert_int_eq(crosscheck("tests/data/e2e/fixed_vllm.json",
                                 xcheck_sets[_i]), 0);
+}
+END_TEST
+
+/* vLLM V1 with async scheduling (its default): sched.py replays the two-
+ * phase loop serve.py runs, llmsim its own formulation. */
+START_TEST(test_crosscheck_v1)
+{
+    if (!have_python())
+        return;
+    ck_assert_int_eq(crosscheck("tests/data/e2e/fixed_v1.json",
+                                xcheck_sets[_i]), 0);
+    ck_assert(file_has("/tmp/check_e2e_crosscheck.log", "0 differences"));
+}
+END_TEST
+
+START_TEST(test_crosscheck_v1_sync)
+{
+    char set[256];
+
+    if (!have_python())
+        return;
+    snprintf(set, sizeof(set), "%s --set scheduler.async_scheduling=false",
+             xcheck_sets[_i]);
+    ck_assert_int_eq(crosscheck("tests/data/e2e/fixed_v1.json", set), 0);
+}
+END_TEST
+
+/* The capture sizes bound the padding: with graphs off nothing is padded,
+ * and the two sides still agree (on times that differ from the padded
+ * run's). */
+START_TEST(test_crosscheck_v1_eager)
+{
+    if (!have_python())
+        return;
+    ck_assert_int_eq(crosscheck("tests/data/e2e/fixed_v1.json",
+                                "scheduler.cudagraph_mode=none"), 0);
+    ck_assert_int_eq(crosscheck("tests/data/e2e/fixed_v1.json",
+                                "scheduler.cudagraph_capture_sizes=[3,5]"),
+                     0);
 }
 END_TEST
 
@@ -207,7 +250,10 @@ Suite *e2e_suite(void)
     TCase *t = tcase_create("sched_py");
 
     tcase_set_timeout(t, 120);
-    tcase_add_loop_test(t, test_crosscheck_vllm, 0, 3);
+    tcase_add_loop_test(t, test_crosscheck_vllm_v0, 0, 3);
+    tcase_add_loop_test(t, test_crosscheck_v1, 0, 3);
+    tcase_add_loop_test(t, test_crosscheck_v1_sync, 0, 3);
+    tcase_add_test(t, test_crosscheck_v1_eager);
     tcase_add_loop_test(t, test_crosscheck_sarathi, 0, 3);
     tcase_add_test(t, test_crosscheck_bad_config);
     suite_add_tcase(s, t);

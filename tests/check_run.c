@@ -89,8 +89,8 @@ START_TEST(test_config_errors)
         "\"h100-sxm-80gb\"}, \"scheduler\": {\"name\": \"orca2\"}}", m,
         sizeof(m)), LLM_EINVAL);
     ck_assert_str_eq(m, "scheduler.name: unknown scheduler \"orca2\" "
-                     "(known: vllm, static, orca, sarathi, fastgen, "
-                     "prepack, layered, fair, slo)");
+                     "(known: vllm, vllm-v0, static, orca, sarathi, "
+                     "fastgen, prepack, layered, fair, slo)");
     ck_assert_int_eq(load_err("{" BASE ", \"hardware\": {\"device\": "
         "\"h100-sxm-80gb\", \"tp\": 3}}", m, sizeof(m)), LLM_EINVAL);
     ck_assert(strstr(m, "hardware.tp: 3 does not divide") == m);
