@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "analysis/replica_stats.h"
 #include "analysis/store.h"
@@ -30,6 +31,11 @@ struct run_ctx {
     struct energy_meter energy;
     struct cluster_stats cstats;  /* pools (issue 10): KV hand-offs */
     bool has_cstats;
+    /* Per replica: time in iterations, and in iterations that left
+     * requests waiting when they were planned (the summary's
+     * busy_fraction and utilization). */
+    int64_t *busy_ns, *backlog_ns;
+    int32_t n_reps;
 };
 
 static int price(void *ctx, const struct batch *b, int64_t *ns)
@@ -73,6 +79,31 @@ static int on_request(void *ctx, const struct request *q)
     return rc == LLM_OK ? summary_reqs_add(&c->reqs, &row) : rc;
 }
 
+/* Adds the iteration to its replica's busy and backlogged time. */
+static int count_load(struct run_ctx *c, const struct iter_record *rec)
+{
+    int64_t dur = rec->end_ns - rec->start_ns;
+
+    if (rec->replica >= c->n_reps) {
+        int32_t n = rec->replica + 1;
+        int64_t *b = realloc(c->busy_ns, (size_t)n * sizeof(*b));
+        int64_t *g = b ? realloc(c->backlog_ns, (size_t)n * sizeof(*g))
+                       : NULL;
+        if (b)
+            c->busy_ns = b;
+        if (g == NULL)
+            return LLM_ENOMEM;
+        c->backlog_ns = g;
+        memset(b + c->n_reps, 0, (size_t)(n - c->n_reps) * sizeof(*b));
+        memset(g + c->n_reps, 0, (size_t)(n - c->n_reps) * sizeof(*g));
+        c->n_reps = n;
+    }
+    c->busy_ns[rec->replica] += dur;
+    if (rec->waiting_planned > 0)
+        c->backlog_ns[rec->replica] += dur;
+    return LLM_OK;
+}
+
 static int on_iteration(void *ctx, const struct iter_record *rec)
 {
     struct run_ctx *c = ctx;
@@ -87,6 +118,8 @@ static int on_iteration(void *ctx, const struct iter_record *rec)
 
     for (i = 0; rc == LLM_OK && i < rec->n_itl; i++)
         rc = store_itl(c->store, rec->itl[i].gap_ns, rec->itl[i].count);
+    if (rc == LLM_OK)
+        rc = count_load(c, rec);
     /* Metered here, not in price(): schedulers also price estimates. */
     if (c->has_power)
         energy_meter_add(&c->energy, &c->power, rec->prefill_tokens,
@@ -239,9 +272,38 @@ static void add_prefix_cache(cJSON *summary, const struct sim_stats *st)
     cJSON_AddNumberToObject(o, "evicted", (double)k->evicted);
 }
 
+/* "utilization" and "busy_fraction" of the summary (the busiest
+ * replica's), and "sensitivity" when --sensitivity gave one. */
+static void add_load(struct run_ctx *c, const struct sim_stats *st,
+                     const struct run_opts *o, cJSON *summary)
+{
+    double span = (double)(st->last_event_ns - st->first_arrival_ns);
+    double util = 0, busy = 0, p90;
+    cJSON *s;
+    int32_t i;
+
+    for (i = 0; i < c->n_reps && span > 0; i++) {
+        if ((double)c->backlog_ns[i] / span > util)
+            util = (double)c->backlog_ns[i] / span;
+        if ((double)c->busy_ns[i] / span > busy)
+            busy = (double)c->busy_ns[i] / span;
+    }
+    cJSON_AddNumberToObject(summary, "utilization", util);
+    cJSON_AddNumberToObject(summary, "busy_fraction", busy);
+    if (o == NULL || o->sens_scale <= 0)
+        return;
+    p90 = cJSON_GetNumberValue(cJSON_GetObjectItem(
+              cJSON_GetObjectItem(summary, "ttft_ms"), "p90"));
+    s = cJSON_AddObjectToObject(summary, "sensitivity");
+    cJSON_AddNumberToObject(s, "time_scale", o->sens_scale);
+    cJSON_AddNumberToObject(s, "ttft_ms_p90", o->sens_ttft_p90_ms);
+    cJSON_AddNumberToObject(s, "ttft_p90_change", p90 > 0 ?
+                            o->sens_ttft_p90_ms / p90 - 1 : 0);
+}
+
 static int finish(struct run_ctx *c, const char *dir,
-                  const struct sim_stats *st, cJSON **summary,
-                  struct llm_diag *d)
+                  const struct sim_stats *st, const struct run_opts *o,
+                  cJSON **summary, struct llm_diag *d)
 {
     struct summary_slo slo = { c->sc->slo_ttft_ms, c->sc->slo_tpot_ms };
     double dur = (double)(st->last_event_ns - st->first_arrival_ns);
@@ -266,6 +328,7 @@ static int finish(struct run_ctx *c, const char *dir,
     cJSON_AddNumberToObject(*summary, "swap_in_bytes", st->swap_in_bytes);
     cJSON_AddNumberToObject(*summary, "host_link_busy_s",
                             (double)st->link_busy_ns / 1e9);
+    add_load(c, st, o, *summary);
     add_energy(c, st, *summary);
     if (c->sc->pools.n > 0)
         pools_summary(&c->sc->pools, st, c->has_cstats ? &c->cstats : NULL,
@@ -306,7 +369,7 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
     if (!rc)
         rc = simulate(&c, &st, d);
     if (!rc)
-        rc = finish(&c, dir, &st, summary, d);
+        rc = finish(&c, dir, &st, o, summary, d);
     if (rc) {
         cJSON_Delete(*summary);
         *summary = NULL;
@@ -315,6 +378,8 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
         *stats = st;
     store_abort(c.store);
     summary_reqs_free(&c.reqs);
+    free(c.busy_ns);
+    free(c.backlog_ns);
     pools_stop(&sc->pools);
     source_close(c.src);
     cost_destroy(c.cost);
@@ -328,6 +393,15 @@ static double num(const cJSON *o, const char *a, const char *b)
     if (b != NULL)
         v = cJSON_GetObjectItemCaseSensitive(v, b);
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+/* The scenario's own cost_model.time_scale (1 when absent). */
+static double scale_of(const struct scenario *sc)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(sc->cost_params,
+                                                      "time_scale");
+
+    return cJSON_IsNumber(v) ? v->valuedouble : 1;
 }
 
 void run_print_summary(const cJSON *s, const struct scenario *sc)
@@ -363,6 +437,20 @@ void run_print_summary(const cJSON *s, const struct scenario *sc)
            100 * num(s, "kv_util_mean", NULL),
            100 * num(s, "kv_util_max", NULL),
            num(s, "queue_len_mean", NULL), num(s, "queue_len_max", NULL));
+    printf("load       utilization %.1f%% (time with requests left waiting "
+           "after planning), busy %.1f%%\n",
+           100 * num(s, "utilization", NULL),
+           100 * num(s, "busy_fraction", NULL));
+    if (cJSON_GetObjectItem(s, "sensitivity"))
+        printf("sensitivity TTFT p90 %+.1f%% with every iteration %+.0f%% "
+               "longer\n", 100 * num(s, "sensitivity", "ttft_p90_change"),
+               100 * (num(s, "sensitivity", "time_scale") /
+                      scale_of(sc) - 1));
+    if (num(s, "utilization", NULL) > RUN_UTILIZATION_WARN)
+        printf("warning    utilization over %.0f%%: near saturation, where "
+               "an iteration-time error of a few %% moves the TTFT tail by "
+               "several times as much (run with --sensitivity)\n",
+               100 * RUN_UTILIZATION_WARN);
     if (cJSON_GetObjectItem(s, "cluster"))
         printf("cluster    %.0f GPUs, $%.2f, $%.3f per 1M output tokens, "
                "%.3f J per output token, goodput %.3f req/s per GPU\n",
@@ -390,7 +478,45 @@ void run_print_summary(const cJSON *s, const struct scenario *sc)
 static void run_usage(FILE *f)
 {
     fprintf(f, "usage: llmsim run CONFIG [--out DIR] [--seed N] "
-               "[--set key.path=value]... [--quiet]\n");
+               "[--set key.path=value]... [--quiet] [--sensitivity]\n");
+}
+
+/* --sensitivity: runs the scenario again, quietly and into a temporary
+ * directory, with every iteration 3% longer (cost_model.time_scale), and
+ * leaves its TTFT p90 in o. */
+static int sensitivity(const char *config, const char **sets, int n,
+                       struct run_opts *o, struct llm_diag *d)
+{
+    char dir[] = "/tmp/llmsim-sens-XXXXXX", set[64], path[64];
+    struct run_opts so = { .out_dir = dir, .quiet = 1 };
+    struct scenario sc;
+    cJSON *sum = NULL;
+    int rc = scenario_load(config, sets, &sc, d);
+
+    if (rc != LLM_OK)
+        return rc;
+    o->sens_scale = 1.03 * scale_of(&sc);
+    scenario_free(&sc);
+    snprintf(set, sizeof(set), "cost_model.time_scale=%.17g", o->sens_scale);
+    sets[n] = set;
+    rc = scenario_load(config, sets, &sc, d);
+    sets[n] = NULL;
+    if (rc != LLM_OK)
+        return rc;
+    if (mkdtemp(dir) == NULL)
+        rc = diag_set(d, LLM_EIO, "cannot make a temporary directory");
+    if (rc == LLM_OK)
+        rc = run_scenario(&sc, &so, &sum, NULL, d);
+    if (rc == LLM_OK)
+        o->sens_ttft_p90_ms = num(sum, "ttft_ms", "p90");
+    cJSON_Delete(sum);
+    scenario_free(&sc);
+    snprintf(path, sizeof(path), "%s/results.sqlite", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/summary.json", dir);
+    unlink(path);
+    rmdir(dir);
+    return rc;
 }
 
 int cmd_run(int argc, char **argv)
@@ -400,6 +526,7 @@ int cmd_run(int argc, char **argv)
         { "seed", required_argument, NULL, 's' },
         { "set", required_argument, NULL, 'S' },
         { "quiet", no_argument, NULL, 'q' },
+        { "sensitivity", no_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -411,6 +538,7 @@ int cmd_run(int argc, char **argv)
     cJSON *summary = NULL;
     char *end;
     int ch, n = 0, rc;
+    bool sens = false;
 
     if (sets == NULL)
         return 1;
@@ -420,6 +548,7 @@ int cmd_run(int argc, char **argv)
         case 'o': o.out_dir = optarg; break;
         case 'S': sets[n++] = optarg; break;
         case 'q': o.quiet = 1; break;
+        case 'T': sens = true; break;
         case 'h': run_usage(stdout); free(sets); return 0;
         case 's':
             strtoull(optarg, &end, 10);
@@ -440,7 +569,11 @@ int cmd_run(int argc, char **argv)
         free(sets);
         return 2;
     }
-    rc = scenario_load(argv[optind], sets, &sc, &d);
+    rc = sens ? sensitivity(argv[optind], sets, n, &o, &d) : LLM_OK;
+    if (rc == LLM_OK)
+        rc = scenario_load(argv[optind], sets, &sc, &d);
+    else
+        memset(&sc, 0, sizeof(sc));
     if (rc == LLM_OK)
         rc = run_scenario(&sc, &o, &summary, NULL, &d);
     if (rc == LLM_OK && !o.quiet) {

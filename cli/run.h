@@ -16,7 +16,17 @@
 struct run_opts {
     const char *out_dir;        /* NULL: the scenario's */
     int quiet;
+    /* --sensitivity: the TTFT p90 of the same run with every iteration
+     * sens_scale times as long, added to the summary (0: none). */
+    double sens_scale;
+    double sens_ttft_p90_ms;
 };
+
+/* Above this utilization (the summary's "utilization": the share of the
+ * run during which requests were left waiting behind the engine's
+ * limits) small iteration-time errors grow into large TTFT errors; the
+ * run summary warns (docs/validation.md, "Saturation"). */
+#define RUN_UTILIZATION_WARN 0.3
 
 int run_scenario(struct scenario *sc, const struct run_opts *o,
                  cJSON **summary, struct sim_stats *stats,
