@@ -99,7 +99,7 @@ static int count_load(struct run_ctx *c, const struct iter_record *rec)
         c->n_reps = n;
     }
     c->busy_ns[rec->replica] += dur;
-    if (rec->waiting_planned > 0)
+    if (rec->backlog)
         c->backlog_ns[rec->replica] += dur;
     return LLM_OK;
 }

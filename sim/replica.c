@@ -777,10 +777,13 @@ static int plan(struct replica *r, int64_t now_ns)
         r->admit_cutoff_ns = INT64_MAX;
         rc = plan_once(r, now_ns);
     }
+    /* The queue is in arrival order (preempted requests, older, at its
+     * front): its head is the first the engine could have seen. */
+    r->plan_backlog = r->wait_head != NULL &&
+                      r->wait_head->arrival_ns <= r->admit_cutoff_ns;
     r->admit_cutoff_ns = INT64_MAX;
     r->batch.pad_tokens = r->plan_pad_tokens;
     r->batch.graph = r->plan_graph;
-    r->plan_waiting = r->n_waiting;
     return rc;
 }
 
@@ -1010,7 +1013,7 @@ int replica_end(struct replica *r, int64_t now_ns, replica_done_fn *done,
         .n_swapped = r->n_swapped,
         .swap_out_blocks = r->iter_swap_out_blocks,
         .swap_in_blocks = r->iter_swap_in_blocks,
-        .stall_ns = r->iter_stall_ns, .waiting_planned = r->plan_waiting,
+        .stall_ns = r->iter_stall_ns, .backlog = r->plan_backlog,
         .pad_tokens = r->batch.pad_tokens };
     if (r->kv->tiers)
         rec->n_tiers = r->kv->tiers(r->kv_st, rec->tiers, KV_MAX_TIERS);

@@ -231,7 +231,8 @@ struct replica {
      * the scheduler with replica_set_graph. */
     int64_t plan_pad_tokens;
     enum batch_graph plan_graph;
-    int64_t plan_waiting;      /* waiting requests left after planning */
+    bool plan_backlog;         /* requests the engine had seen were left
+                                  waiting after planning */
 };
 
 /* count tokens came gap_ns after their sequence's previous token. */
@@ -255,7 +256,9 @@ struct iter_record {
     int64_t n_swapped;
     int64_t swap_out_blocks, swap_in_blocks;  /* during this one */
     int64_t stall_ns;          /* of the iteration, waiting for swaps */
-    int64_t waiting_planned;   /* left waiting when it was planned */
+    int32_t backlog;           /* 1: requests the engine had seen were left
+                                  waiting when it was planned (async
+                                  scheduling: arrivals before the cutoff) */
     int64_t pad_tokens;        /* CUDA-graph padding it ran */
     /* Lower KV tiers after the iteration (issue 9; 0: none) */
     struct kv_tier_stats tiers[KV_MAX_TIERS];

@@ -141,7 +141,7 @@ static int sh(const char *fmt, const char *a, const char *b)
 
 static bool file_has(const char *path, const char *text)
 {
-    char buf[8192];
+    static char buf[1 << 16];
     FILE *f = fopen(path, "r");
     size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
 
@@ -174,8 +174,20 @@ START_TEST(test_validate_e2e_exact)
     ck_assert(log_has("TTFT          3474.07    3474.07    +0.0%"));
     ck_assert(log_has("1411.4 simulated (+0.0%)"));
     ck_assert(log_has("median iteration error +0.0%"));
+    /* sched.py's replay and llmsim agree on the load, computed apart */
+    ck_assert(log_has("load: utilization (time with requests waiting after "
+                      "planning) 80.7% measured, 80.7% simulated; busy "
+                      "100.0% / 100.0%; awaiting a first token: mean 18.31 "
+                      "/ 18.31, max 31 / 31"));
+    ck_assert(log_has("sensitivity: llmsim's TTFT p90 +"));
+    ck_assert(log_has("validate-e2e: m (1 run): TTFT p50 1/1,"));
     ck_assert_int_eq(access(fx_path("p/ok.dat"), R_OK), 0);
     ck_assert_int_eq(access(fx_path("p/ok.gp"), R_OK), 0);
+    ck_assert_int_eq(access(fx_path("p/ok_load.dat"), R_OK), 0);
+    ck_assert_int_eq(access(fx_path("p/ok_load.gp"), R_OK), 0);
+    ck_assert(file_has(fx_path("p/sensitivity.dat"), "ok ttft_p90_change_pct"
+                       "\n0 0\n1 "));
+    ck_assert_int_eq(access(fx_path("p/sensitivity.gp"), R_OK), 0);
     /* the same run gzip-compressed (how the measured runs are committed),
      * and the markdown summary row */
     ck_assert_int_eq(sh("cd %s && mkdir -p g && gzip -k m/ok.jsonl && "
@@ -186,6 +198,60 @@ START_TEST(test_validate_e2e_exact)
     ck_assert(file_has(fx_path("q/summary.md"), "| ok | +0.0 / +0.0 / "
                        "+0.0 | +0.0 / +0.0 / +0.0 | +0.0 / +0.0 / +0.0 | "
                        "+0.0 | +0.0 |"));
+}
+END_TEST
+
+/* vLLM V1 with async scheduling: sched.py's two-phase replay is
+ * llmsim's answer too, padding and load included. */
+START_TEST(test_validate_e2e_exact_v1)
+{
+    if (!have_python())
+        return;
+    ck_assert_int_eq(sh("mkdir -p %s/v && python3 hw/calib/reference/"
+                        "sched.py measure tests/data/e2e/fixed_v1.json "
+                        "--set workload.rate_scale=4 --out %s/v/v1.jsonl",
+                        fx_tmpdir, fx_tmpdir), 0);
+    ck_assert_int_eq(sh("%s validate-e2e %s/v", llmsim_bin(), fx_tmpdir), 0);
+    ck_assert(log_has("TTFT          4372.73    4372.73    +0.0%"));
+    ck_assert(log_has("median iteration error +0.0%"));
+    ck_assert(log_has("82.9% measured, 82.9% simulated"));
+    ck_assert(log_has("every target met"));
+}
+END_TEST
+
+/* The targets are a folder's: p50 and p90 within 5% in at least 80% of
+ * its runs.  Iterations 2.5% slower (light load) miss TTFT p50 by 5.5%
+ * and nothing else: one such run of five is allowed, two are not. */
+START_TEST(test_validate_e2e_80_percent)
+{
+    static const char *const names[] = { "a", "b", "c", "d", "e" };
+    char args[600];
+    int i;
+
+    if (!have_python())
+        return;
+    ck_assert_int_eq(sh("mkdir -p %s/r/g %s/r/h", fx_tmpdir, fx_tmpdir), 0);
+    for (i = 0; i < 5; i++) {
+        snprintf(args, sizeof(args), "--stretch %s --out %s/r/g/%s.jsonl",
+                 i == 4 ? "1.025" : "1", fx_tmpdir, names[i]);
+        ck_assert_int_eq(sh("python3 hw/calib/reference/sched.py measure "
+                            "tests/data/e2e/fixed_sarathi.json --set "
+                            "workload.rate_scale=0.5 %s%s", args, ""), 0);
+        snprintf(args, sizeof(args), "--stretch %s --out %s/r/h/%s.jsonl",
+                 i >= 3 ? "1.025" : "1", fx_tmpdir, names[i]);
+        ck_assert_int_eq(sh("python3 hw/calib/reference/sched.py measure "
+                            "tests/data/e2e/fixed_sarathi.json --set "
+                            "workload.rate_scale=0.5 %s%s", args, ""), 0);
+    }
+    ck_assert_int_eq(sh("%s validate-e2e %s/r", llmsim_bin(), fx_tmpdir), 1);
+    ck_assert(log_has("validate-e2e: g (5 runs): TTFT p50 4/5, TTFT p90 5/5,"
+                      " TTFT p99 5/5;"));
+    ck_assert(log_has("throughput 5/5 -> targets met\n"));
+    ck_assert(log_has("validate-e2e: h (5 runs): TTFT p50 3/5*,"));
+    ck_assert(log_has("throughput 5/5 -> targets missed\n"));
+    ck_assert_int_eq(sh("%s validate-e2e %s/r/g", llmsim_bin(), fx_tmpdir),
+                     0);
+    ck_assert(log_has("every target met"));
 }
 END_TEST
 
@@ -261,6 +327,8 @@ Suite *e2e_suite(void)
     tcase_set_timeout(t, 120);
     tcase_add_checked_fixture(t, fx_setup, fx_teardown);
     tcase_add_test(t, test_validate_e2e_exact);
+    tcase_add_test(t, test_validate_e2e_exact_v1);
+    tcase_add_test(t, test_validate_e2e_80_percent);
     tcase_add_test(t, test_validate_e2e_perturbed);
     tcase_add_loop_test(t, test_validate_e2e_bad_input, 0,
                         (int)(sizeof(bad_lines) / sizeof(bad_lines[0])));

@@ -449,7 +449,8 @@ def replay(reqs, engine, cost_ns):
             continue
         dur = cost_ns(b)
         iters.append({"start_ns": now, "end_ns": now + dur, "batch": b,
-                      "preemptions": engine.iter_preemptions})
+                      "preemptions": engine.iter_preemptions,
+                      "waiting": len(engine.waiting)})
         now += dur
         engine.end(now)
     return iters
@@ -474,10 +475,11 @@ def replay_async(reqs, engine, cost_ns):
             st["i"] += 1
 
     def launch(plan, b, start):
+        waiting = len(engine.waiting)
         held = engine.advance(plan)
         end = start + cost_ns(b)
         iters.append({"start_ns": start, "end_ns": end, "batch": b,
-                      "preemptions": engine.iter_preemptions})
+                      "preemptions": engine.iter_preemptions, "waiting": waiting})
         return plan, start, end, held
 
     now, cur = 0, None
@@ -709,7 +711,7 @@ def measure(argv):
         for it in iters:
             f.write(json.dumps({"type": "iteration", "start_ns": it["start_ns"],
                                 "end_ns": it["end_ns"], "preemptions": it["preemptions"],
-                                "batch": it["batch"]}) + "\n")
+                                "waiting": it["waiting"], "batch": it["batch"]}) + "\n")
         for q in reqs:
             f.write(json.dumps({"type": "request", "id": q.id, "arrival_ns": q.arrival_ns,
                                 "first_token_ns": q.first_token_ns, "finish_ns": q.finish_ns,
