@@ -88,6 +88,29 @@ START_TEST(test_crosscheck_v1_sync)
 }
 END_TEST
 
+/* Sarathi's policy on a V1 engine (graphs and async scheduling), as the
+ * issue-20 campaign runs it, and the campaign's own scenarios with the
+ * fixed cost. */
+START_TEST(test_crosscheck_sarathi_v1_engine)
+{
+    char set[256];
+
+    if (!have_python())
+        return;
+    snprintf(set, sizeof(set), "%s --set scheduler.cudagraph_mode="
+             "full_and_piecewise --set scheduler.async_scheduling=true",
+             xcheck_sets[_i]);
+    ck_assert_int_eq(crosscheck("tests/data/e2e/fixed_sarathi.json", set), 0);
+    ck_assert_int_eq(crosscheck(_i == 0 ? "configs/e2e/v1/conv_vllm.json" :
+                                _i == 1 ? "configs/e2e/v1/code_vllm.json" :
+                                "configs/e2e/v1/conv_sarathi.json",
+                                "cost_model.name=fixed --set "
+                                "cost_model.iteration_us=3000 --set "
+                                "cost_model.per_token_us=2 --set "
+                                "workload.rate_scale=3"), 0);
+}
+END_TEST
+
 /* The capture sizes bound the padding: with graphs off nothing is padded,
  * and the two sides still agree (on times that differ from the padded
  * run's). */
@@ -320,6 +343,7 @@ Suite *e2e_suite(void)
     tcase_add_loop_test(t, test_crosscheck_v1, 0, 3);
     tcase_add_loop_test(t, test_crosscheck_v1_sync, 0, 3);
     tcase_add_test(t, test_crosscheck_v1_eager);
+    tcase_add_loop_test(t, test_crosscheck_sarathi_v1_engine, 0, 3);
     tcase_add_loop_test(t, test_crosscheck_sarathi, 0, 3);
     tcase_add_test(t, test_crosscheck_bad_config);
     suite_add_tcase(s, t);

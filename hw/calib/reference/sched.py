@@ -110,7 +110,8 @@ class Limits:
              "vllm-v0": {"name", "max_num_seqs", "max_num_batched_tokens", "watermark",
                          "preemption"},
              "sarathi": {"name", "max_num_seqs", "max_num_batched_tokens", "watermark",
-                         "order"}}
+                         "order", "async_scheduling", "cudagraph_mode",
+                         "cudagraph_capture_sizes"}}
 
     def __init__(self, name, params, max_model_len, device=None):
         """device: (memory_bytes, name) of one GPU, for "vllm"'s defaults."""
@@ -125,8 +126,7 @@ class Limits:
         if params.get("order", "decodes_first") != "decodes_first":
             raise ConfigError("scheduler.order: sched.py has decodes_first only")
         self.name = name
-        self.async_sched = False
-        self.graphs = "none"
+        self.graphs_on = False        # pol_graphs.on: launch() sets pad and graph
         self.sizes = []
         if name == "vllm":
             self._v1(params, device)
@@ -136,6 +136,10 @@ class Limits:
         mt = int(params.get("max_num_batched_tokens", 0 if name == "vllm-v0" else 2048))
         # pol_token_budget: vLLM V0's max(max_model_len, 2048) when unset
         self.budget = mt if mt > 0 else max(max_model_len, 2048)
+        # Sarathi on a V1 engine: the engine keys, off unless given (sched_sarathi.c)
+        self.async_sched = bool(params.get("async_scheduling", False))
+        if "cudagraph_mode" in params or "cudagraph_capture_sizes" in params:
+            self._graphs(params, "none")
 
     def _v1(self, params, device):
         mem, dev_name = device if device else (0, None)
@@ -144,7 +148,12 @@ class Limits:
         self.max_seqs = int(params.get("max_num_seqs", min(seqs, self.budget)))
         self.watermark = 0.0                  # V1's allocate_slots keeps none
         self.async_sched = bool(params.get("async_scheduling", True))
-        self.graphs = params.get("cudagraph_mode", "full_and_piecewise")
+        self._graphs(params, "full_and_piecewise")
+
+    def _graphs(self, params, default):
+        """policies/common.c pol_read_graphs + pol_attach_graphs."""
+        self.graphs_on = True
+        self.graphs = params.get("cudagraph_mode", default)
         if self.graphs not in GRAPH_MODES:
             raise ConfigError(f"scheduler.cudagraph_mode: expected one of {GRAPH_MODES}")
         if self.graphs == "none":
@@ -159,13 +168,14 @@ class Limits:
                               "max_num_batched_tokens")
 
     def launch(self, tokens, decode_only):
-        """(pad, graph) of a batch of tokens (policies/sched_vllm.c launch; vLLM's
+        """(pad, graph) of a batch of tokens (policies/common.c pol_launch; vLLM's
         CudagraphDispatcher.dispatch): the next capture size, full graph for a decode-only
         batch whose size is at most max_num_seqs, else piecewise; eager over the largest."""
-        if self.name != "vllm" or tokens == 0:
+        if not self.graphs_on or tokens == 0:
             return 0, None
         size = next((s for s in self.sizes if s >= tokens), 0)
-        if size == 0 or (self.graphs == "full_decode_only" and not decode_only):
+        if (size == 0 or self.graphs == "none" or
+                (self.graphs == "full_decode_only" and not decode_only)):
             return 0, "none"
         full = decode_only and self.graphs != "piecewise" and size <= self.max_seqs
         return size - tokens, "full" if full else "piecewise"
