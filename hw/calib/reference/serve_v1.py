@@ -363,6 +363,9 @@ class V1Runner:
         ev.record()
         self.stage_ev[k] = ev
         graph, P = spec.get("graph"), meta.T + meta.pad
+        if graph in ("full", "piecewise") and P not in (self.full_graphs if graph == "full"
+                                                        else self.pieces):
+            raise RuntimeError(f"no {graph} graph captured for {P} tokens")
         if graph == "full":
             self.full_graphs[P].replay()
         elif graph == "piecewise":
