@@ -447,8 +447,8 @@ void run_print_summary(const cJSON *s, const struct scenario *sc)
                100 * (num(s, "sensitivity", "time_scale") /
                       scale_of(sc) - 1));
     if (num(s, "utilization", NULL) > RUN_UTILIZATION_WARN)
-        printf("warning    utilization over %.0f%%: near saturation, where "
-               "an iteration-time error of a few %% moves the TTFT tail by "
+        printf("warning    utilization over %.0f%%: requests queue, and an "
+               "iteration-time error of a few %% moves the TTFT tail by "
                "several times as much (run with --sensitivity)\n",
                100 * RUN_UTILIZATION_WARN);
     if (cJSON_GetObjectItem(s, "cluster"))

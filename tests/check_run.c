@@ -336,8 +336,8 @@ START_TEST(test_sensitivity_flag)
     text = slurp(path);
     ck_assert(strstr(text, "\nsensitivity TTFT p90 ") != NULL);
     ck_assert(strstr(text, " with every iteration +3% longer\n") != NULL);
-    ck_assert(strstr(text, "\nwarning    utilization over 30%: near "
-                     "saturation") != NULL);
+    ck_assert(strstr(text, "\nwarning    utilization over 1%: requests "
+                     "queue") != NULL);
     snprintf(path, sizeof(path), "%s/hi/summary.json", fx_tmpdir);
     sum = slurp(path);
     s = cJSON_Parse(sum);
