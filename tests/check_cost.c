@@ -513,7 +513,9 @@ START_TEST(test_step_errors)
     }
     in = fx_put("in.jsonl", "{\"prefill\": [[128, 0]]}\nnot json\n"
                 "{\"prefill\": [[0, 5]]}\n{\"decode\": [[4, 100]], \"x\": 1}\n"
-                "{\"decode\": [[8, 512]]}\n");
+                "{\"decode\": [[8, 512]]}\n"
+                "{\"decode\": [[3, 512]], \"pad\": 1, \"graph\": \"full\"}\n"
+                "{\"decode\": [[3, 512]], \"graph\": \"fast\"}\n");
     out = fx_path("out.jsonl");
     err = fx_path("err.txt");
     snprintf(cmd, sizeof(cmd), "%s step --model llama-3-8b --hw "
@@ -525,7 +527,7 @@ START_TEST(test_step_errors)
     while (fgets(line, sizeof(line), f))
         answers += strstr(line, "\"ms\":") != NULL;
     fclose(f);
-    ck_assert_int_eq(answers, 2);
+    ck_assert_int_eq(answers, 3);
     f = fopen(err, "r");
     ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
     ck_assert_str_eq(line, "llmsim step: stdin:2: not valid JSON\n");
@@ -535,6 +537,9 @@ START_TEST(test_step_errors)
     ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
     ck_assert_str_eq(line, "llmsim step: stdin:4: x: unknown key (known: "
                      "prefill, decode, decode_ctx, pad, graph)\n");
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+    ck_assert_str_eq(line, "llmsim step: stdin:7: graph: expected \"full\", "
+                     "\"piecewise\" or \"none\", got \"fast\"\n");
     fclose(f);
 }
 END_TEST
