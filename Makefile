@@ -2,17 +2,25 @@
 #   make run     install missing packages, build, replay configs/default.json
 #   make test    build and run the Check suite
 #   make bench   speed and memory figures (printed, never pass/fail)
-#   make SAN=1 test   the same suite under AddressSanitizer and UBSan
+#   make SAN=1 test   the same suite under AddressSanitizer and UBSan,
+#                     built with clang (float-cast-overflow, issue 23)
 #   make validate     cost model against measured GPU iteration times
+#   make validate-engines  engine profiles calibrated on 12 batches
+#   make install PREFIX=DIR   llmsim in DIR/bin, its data in DIR/share/llmsim
 
 CC      ?= cc
 PKGS     = gsl libcjson sqlite3 zlib
 APT_PKGS = build-essential pkg-config libgsl-dev libcjson-dev libsqlite3-dev \
-           zlib1g-dev check gnuplot-nox libopenmpi-dev openmpi-bin
+           zlib1g-dev check gnuplot-nox libopenmpi-dev openmpi-bin python3 git
 
 ifeq ($(SAN),1)
+# clang, and float-cast-overflow named: GCC's -fsanitize=undefined leaves
+# that check out, so casts of out-of-range doubles passed unseen (issue 23).
+CC      := clang
+APT_PKGS += clang
 BUILD   := build-san
-SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
+SANITIZE = address,undefined,float-cast-overflow
+SANFLAGS = -O1 -g -fsanitize=$(SANITIZE) -fno-sanitize-recover=all \
            -fno-omit-frame-pointer
 else
 BUILD   := build
@@ -22,13 +30,15 @@ endif
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
            -Wstrict-prototypes -MMD -MP -I. $(SANFLAGS) \
            -DLLMSIM_SRCDIR=\"$(CURDIR)\"
-LDFLAGS += $(if $(filter 1,$(SAN)),-fsanitize=address$(comma)undefined)
-comma   := ,
+LDFLAGS += $(if $(filter 1,$(SAN)),-fsanitize=$(SANITIZE))
 
 # The package check runs once per make invocation, before anything builds.
 DEPS_OK := $(shell pkg-config --exists $(PKGS) check 2>/dev/null && \
                    command -v gnuplot >/dev/null && \
-                   command -v mpicc >/dev/null && echo yes)
+                   command -v mpicc >/dev/null && \
+                   command -v python3 >/dev/null && \
+                   command -v git >/dev/null && \
+                   command -v $(firstword $(CC)) >/dev/null && echo yes)
 
 LIB_SRC  = $(sort $(wildcard sim/*.c models/*.c hw/*.c policies/*.c \
                               traces/*.c analysis/*.c cli/*.c))
@@ -37,7 +47,8 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC = $(sort $(wildcard tests/*.c))
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps run test bench validate validate-e2e clean calib-build mpi
+.PHONY: all deps run test bench validate validate-e2e validate-engines clean \
+        calib-build mpi install
 all: deps $(BUILD)/llmsim mpi
 
 deps:
@@ -70,16 +81,23 @@ run: all
 
 # CK_FORK=no keeps ASan's view of the whole process; the suite has no
 # test that needs a fork of its own.
+# LLMSIM_TEST_STRICT=1: a check skipped for any reason but "no GPU" fails
+# the run (the suite ends with the skipped checks and why).
 # The GPU programs are compiled (never run) with the tests, so a change
 # that breaks them fails where there is no GPU too.
 test: deps $(BUILD)/check_llmsim $(BUILD)/llmsim mpi calib-build
-	LLMSIM_BIN=./$(BUILD)/llmsim ./$(BUILD)/check_llmsim
+	LLMSIM_BIN=./$(BUILD)/llmsim LLMSIM_TEST_STRICT=1 ./$(BUILD)/check_llmsim
 
 bench: all
 	./$(BUILD)/llmsim bench
 
 validate: all
 	./$(BUILD)/llmsim validate
+
+# Engine profiles calibrated on twelve measured batches of each engine
+# against the rest (docs/engines.md); exits 1 while a target is missed.
+validate-engines: all
+	./$(BUILD)/llmsim validate-engines
 
 # Exits 1 when a target is missed, after drawing every overlay (gnuplot).
 validate-e2e: all
@@ -91,11 +109,36 @@ validate-e2e: all
 calib-build:
 	@hw/calib/build.sh $(BUILD)/calib
 	@if command -v python3 >/dev/null; then \
-	    python3 -m py_compile hw/calib/*.py hw/calib/reference/*.py && \
+	    python3 -m py_compile hw/calib/*.py hw/calib/reference/*.py hw/calib/engines/*.py && \
 	    echo "calib-build: GPU Python scripts compile"; fi
 
 clean:
 	rm -rf build build-san
+
+# ---- make install PREFIX=... (default /usr/local; DESTDIR for packaging) ---
+# The installed binary finds its data in PREFIX/share/llmsim: only
+# sim/paths.c is compiled again with that folder as LLMSIM_SRCDIR, and
+# linked ahead of libllmsim.a (whose own paths.o is then not pulled in).
+# The data is what llmsim reads at run time: the model and device catalogs,
+# the calibration tables, the engine profiles, the example configs and the
+# carried traces.
+PREFIX  ?= /usr/local
+DATADIR  = $(PREFIX)/share/llmsim
+INSTALL_DATA = models/catalog hw/catalog hw/calib/data hw/engines configs \
+               traces/data
+
+install: all
+	@mkdir -p $(BUILD)/install
+	$(CC) $(CFLAGS) -ULLMSIM_SRCDIR -DLLMSIM_SRCDIR=\"$(DATADIR)\" \
+	    -c sim/paths.c -o $(BUILD)/install/paths.o
+	$(CC) $(LDFLAGS) -o $(BUILD)/install/llmsim $(BUILD)/cli/main.o \
+	    $(BUILD)/install/paths.o $(BUILD)/libllmsim.a $(LDLIBS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(DATADIR)
+	install -m 755 $(BUILD)/install/llmsim $(DESTDIR)$(PREFIX)/bin/llmsim
+	for d in $(INSTALL_DATA); do \
+	    install -d $(DESTDIR)$(DATADIR)/$$d && \
+	    cp -R $$d/. $(DESTDIR)$(DATADIR)/$$d/ || exit 1; done
+	@echo "installed $(PREFIX)/bin/llmsim (data: $(DATADIR))"
 
 # ---- Open MPI variant (optional) --------------------------------------------
 # $(BUILD)/llmsim-mpi is llmsim with cli/cmd_sweep.c compiled by mpicc with
@@ -104,6 +147,8 @@ clean:
 # the recipe runs (after deps may have installed it); the plain llmsim never
 # links MPI.
 MPI_OBJ = $(BUILD)/mpi/cli/cmd_sweep.o
+# Open MPI's wrapper compiles with $(CC) too (one sanitizer runtime).
+MPICC   = OMPI_CC=$(CC) mpicc
 
 mpi: $(BUILD)/cli/main.o $(BUILD)/libllmsim.a
 	@if command -v mpicc >/dev/null 2>&1; then \
@@ -116,9 +161,9 @@ mpi: $(BUILD)/cli/main.o $(BUILD)/libllmsim.a
 
 $(MPI_OBJ): cli/cmd_sweep.c | deps
 	@mkdir -p $(dir $@)
-	mpicc $(CFLAGS) -DLLMSIM_MPI $(shell pkg-config --cflags $(PKGS)) -c $< -o $@
+	$(MPICC) $(CFLAGS) -DLLMSIM_MPI $(shell pkg-config --cflags $(PKGS)) -c $< -o $@
 
 $(BUILD)/llmsim-mpi: $(BUILD)/cli/main.o $(MPI_OBJ) $(BUILD)/libllmsim.a
-	mpicc $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(MPICC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/cli/main.d $(MPI_OBJ:.o=.d)

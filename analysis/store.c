@@ -475,10 +475,11 @@ int store_commit(struct store *s, struct llm_diag *d)
     if (rc == LLM_OK && s->itl_tab)
         rc = itl_flush(s);
 
+    /* named by path: a full disk shows here */
     if (rc != LLM_OK)
-        rc = sql_err(s->db, "itl", d);
+        rc = sql_err(s->db, s->tmp, d);
     else if (sqlite3_exec(s->db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK)
-        rc = sql_err(s->db, "commit", d);
+        rc = sql_err(s->db, s->tmp, d);
     close_db(s);
     if (rc == LLM_OK && rename(s->tmp, s->final) != 0)
         rc = diag_set(d, LLM_EIO, "cannot rename %s to %s: %s", s->tmp,

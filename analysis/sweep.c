@@ -39,10 +39,13 @@ static void free_strv(char **v)
  * split the override), not "seed" (seeds are their own list). */
 static int check_key(const char *path, const char *key, struct llm_diag *d)
 {
+    char e[200];
+
     if (key[0] == '\0' || key[0] == '.' || key[strlen(key) - 1] == '.' ||
         strstr(key, "..") != NULL || strchr(key, '=') != NULL)
         return diag_set(d, LLM_EINVAL, "%s: \"%s\": expected a config key "
-                        "path such as \"scheduler.name\"", path, key);
+                        "path such as \"scheduler.name\"", path,
+                        diag_escape(key, e, sizeof(e)));
     if (strcmp(key, "seed") == 0)
         return diag_set(d, LLM_EINVAL, "%s.seed: list seeds under "
                         "\"seeds\" instead", path);
@@ -89,6 +92,28 @@ static int read_fixed(struct sweep_spec *sp, struct llm_diag *d)
             return diag_set(d, LLM_ENOMEM, "out of memory");
     }
     return LLM_OK;
+}
+
+int sweep_add_fixed(struct sweep_spec *sp, const char *key,
+                    const char *value, struct llm_diag *d)
+{
+    cJSON *v = cJSON_CreateString(value);
+    char *json = v ? cJSON_PrintUnformatted(v) : NULL, **f;
+    size_t n = 0;
+
+    cJSON_Delete(v);
+    while (sp->fixed && sp->fixed[n])
+        n++;
+    f = json ? realloc(sp->fixed, (n + 2) * sizeof(*f)) : NULL;
+    if (f == NULL) {
+        free(json);
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    }
+    sp->fixed = f;
+    f[n] = assignment(key, json);
+    f[n + 1] = NULL;
+    free(json);
+    return f[n] ? LLM_OK : diag_set(d, LLM_ENOMEM, "out of memory");
 }
 
 static int read_values(struct sweep_param *p, const cJSON *arr,
@@ -180,7 +205,7 @@ static int read_seeds(struct sweep_spec *sp, struct llm_diag *d)
 static int read_options(struct sweep_spec *sp, struct llm_diag *d)
 {
     const char *name = NULL, *out = NULL, *axis = "workload.rate_scale";
-    int rc = jcfg_str(sp->root, "", "name", false, &name, d);
+    int rc = jcfg_name(sp->root, "", "name", false, "a name", &name, d);
 
     sp->confidence = 0.95;
     sp->jobs = 1;
@@ -202,6 +227,11 @@ static int read_options(struct sweep_spec *sp, struct llm_diag *d)
         snprintf(sp->name, sizeof(sp->name), "%.*s",
                  (int)(dot && dot != base ? dot - base : (long)strlen(base)),
                  base);
+        /* out/<name>/ holds the results: a name, never a path */
+        if (!jcfg_name_ok(sp->name))
+            return diag_set(d, LLM_EINVAL, "name: missing, and the file "
+                            "name is not a name (" JCFG_NAME_RULE "): set "
+                            "\"name\"");
     } else {
         snprintf(sp->name, sizeof(sp->name), "%s", name);
     }
@@ -296,8 +326,7 @@ int sweep_base_identity(const struct sweep_spec *sp, char **out,
     const char *file = d->file;
     int rc;
 
-    d->file = sp->base_path;
-    rc = jcfg_load(sp->base_path, &base, d);
+    rc = jcfg_load_named(sp->base_path, "base", &base, d);
     if (rc)
         return rc;
     d->file = file;

@@ -60,6 +60,11 @@ struct sweep_point {
 /* Reads SWEEP.json: keys name, base, set, params, seeds, load_axis,
  * confidence, out, keep_runs, jobs.  On error nothing is left to free. */
 int sweep_load(const char *path, struct sweep_spec *sp, struct llm_diag *d);
+/* Adds "key=value" (value a JSON string) to sp->fixed, as if the file's
+ * "set" held it (it joins the sweep's identity): the command line's
+ * --engine. */
+int sweep_add_fixed(struct sweep_spec *sp, const char *key,
+                    const char *value, struct llm_diag *d);
 
 /* The keys both files share, read from an already parsed root into sp
  * (which takes root): values_key is "params" or "candidates".  Callers

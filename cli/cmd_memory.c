@@ -9,11 +9,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "analysis/store.h"
+#include "cli/args.h"
+#include "cli/ctx_sweep.h"
 #include "hw/device.h"
 #include "models/hf.h"
 #include "models/memplan.h"
 #include "models/model.h"
 #include "models/ops.h"
+#include "policies/registry.h"
 #include "sim/jcfg.h"
 #include "sim/paths.h"
 
@@ -23,15 +27,23 @@ static const char USAGE[] =
     "usage: llmsim memory --model ID --hw ID [--tp N] [--pp N] [--ep N]\n"
     "                     [--ep-alltoall] [--dtype T] [--kv-dtype T]\n"
     "                     [--gpu-memory-utilization F]\n"
-    "                     [--max-num-batched-tokens N] [--max-num-seqs N]\n"
+    "                     [--scheduler NAME] [--max-num-batched-tokens N]\n"
+    "                     [--max-num-seqs N]\n"
     "                     [--max-model-len N] [--block-tokens N]\n"
     "                     [--reserve-gib F] [--cuda-graph-gib F]\n"
     "                     [--gpu-memory-gib F] [--json]\n"
-    "       llmsim memory --import-hf CONFIG.json --id NAME [--out FILE] "
-    "[--force]\n";
+    "                     [--context-sweep N,N,...]\n"
+    "       llmsim memory --import-hf CONFIG.json --id NAME "
+    "[--catalog DIR | --out FILE]\n"
+    "                     [--force]\n"
+    "  --import-hf writes NAME.json to the user catalog: --catalog DIR, "
+    "else\n  $LLMSIM_CATALOG, else $XDG_DATA_HOME/llmsim/models, else\n"
+    "  ~/.local/share/llmsim/models; runs then find \"model\": \"NAME\"\n";
 
 struct mem_opts {
-    const char *model, *hw, *dtype, *kv_dtype, *import, *id, *out;
+    const char *model, *hw, *dtype, *kv_dtype, *import, *id, *out, *sched;
+    const char *catalog;         /* --catalog; NULL: the user catalog */
+    const char *sweep;           /* --context-sweep; NULL: none */
     int64_t tp, pp, ep, tokens, seqs, max_len, block;
     double util, reserve_gib, graph_gib, mem_gib;
     bool a2a, json, force;
@@ -89,6 +101,7 @@ static const struct option longopts[] = {
     { "gpu-memory-utilization", required_argument, NULL, 'u' },
     { "max-num-batched-tokens", required_argument, NULL, 'b' },
     { "max-num-seqs", required_argument, NULL, 's' },
+    { "scheduler", required_argument, NULL, 'S' },
     { "max-model-len", required_argument, NULL, 'l' },
     { "block-tokens", required_argument, NULL, 'B' },
     { "reserve-gib", required_argument, NULL, 'r' },
@@ -99,6 +112,8 @@ static const struct option longopts[] = {
     { "id", required_argument, NULL, 'I' },
     { "out", required_argument, NULL, 'o' },
     { "force", no_argument, NULL, 'f' },
+    { "context-sweep", required_argument, NULL, 'C' },
+    { "catalog", required_argument, NULL, 'c' },
     { NULL, 0, NULL, 0 }
 };
 
@@ -145,9 +160,12 @@ static int set_opt(struct mem_opts *o, int ch, const char *v, FILE *err)
     case 'w': o->hw = v; return 0;
     case 'd': o->dtype = v; return 0;
     case 'k': o->kv_dtype = v; return 0;
+    case 'S': o->sched = v; return 0;
     case 'i': o->import = v; return 0;
     case 'I': o->id = v; return 0;
     case 'o': o->out = v; return 0;
+    case 'C': o->sweep = v; return 0;
+    case 'c': o->catalog = v; return 0;
     case 'A': o->a2a = true; return 0;
     case 'j': o->json = true; return 0;
     case 'f': o->force = true; return 0;
@@ -165,7 +183,7 @@ static int parse_args(int argc, char **argv, struct mem_opts *o, FILE *err)
     int ch, rc = 0;
 
     *o = (struct mem_opts){ .dtype = "bf16", .tp = 1, .pp = 1, .ep = 1,
-                            .tokens = 8192, .seqs = 256, .block = 16,
+                            .sched = "vllm", .block = 16,
                             .util = 0.9, .reserve_gib = -1 };
     optind = 0;
     opterr = 0;
@@ -184,24 +202,11 @@ static int parse_args(int argc, char **argv, struct mem_opts *o, FILE *err)
 
 /* ---- --import-hf ----------------------------------------------------- */
 
-static bool id_ok(const char *id)
-{
-    size_t i;
-
-    if (id == NULL || id[0] == '\0' || id[0] == '.')
-        return false;
-    for (i = 0; id[i]; i++)
-        if (!(id[i] >= 'a' && id[i] <= 'z') && !(id[i] >= '0' && id[i] <= '9')
-            && !strchr("._-", id[i]))
-            return false;
-    return true;
-}
-
 /* Writes text to path through path.tmp, renamed on success. */
 static int write_atomic(const char *path, const char *text,
                         struct llm_diag *d)
 {
-    char tmp[1100];
+    char tmp[1200];
     FILE *f;
     bool ok;
 
@@ -240,24 +245,58 @@ static int save_entry(const struct model *m, const struct mem_opts *o,
     return rc;
 }
 
+/* Where the entry goes: --out FILE, else DIR/ID.json for --catalog DIR
+ * or the user catalog (created if missing); never the data root's own
+ * catalog unless --catalog names it (issue 18). */
+static int import_dest(const struct mem_opts *o, char *path, size_t n,
+                       FILE *err)
+{
+    char user[1024];
+    const char *dir = o->catalog ? o->catalog
+                                 : llm_user_catalog(user, sizeof(user));
+    struct llm_diag d = { 0 };
+
+    if (o->out) {
+        snprintf(path, n, "%s", o->out);
+        return 0;
+    }
+    if (dir == NULL)
+        return fail(err, 2, "--import-hf: no user catalog (set "
+                    "LLMSIM_CATALOG or HOME, or give --catalog DIR or "
+                    "--out FILE)");
+    if (store_mkdirs(dir, &d) != LLM_OK) {
+        fprintf(err, "llmsim memory: %s: cannot create: %s\n", dir, d.msg);
+        return 1;
+    }
+    snprintf(path, n, "%s/%s.json", dir, o->id);
+    return 0;
+}
+
 static int do_import(const struct mem_opts *o, FILE *out, FILE *err)
 {
     struct llm_diag d = { .file = o->import };
-    char path[1024], msg[1200];
+    char path[1100], msg[1200];
     struct model m;
     cJSON *hf = NULL;
     int rc;
 
-    if (!id_ok(o->id))
-        return fail(err, 2, "--id: expected a name of a-z, 0-9, '.', '_', "
-                    "'-' (the catalog file name)");
-    snprintf(path, sizeof(path), "%s/models/catalog/%s.json", llm_root(),
-             o->id);
-    if (o->out)
-        snprintf(path, sizeof(path), "%s", o->out);
+    if (!jcfg_name_ok(o->id))
+        return fail(err, 2, "--id: expected a catalog id (" JCFG_NAME_RULE
+                    "; the catalog file name)");
+    if (o->out && o->catalog)
+        return fail(err, 2, "--out FILE and --catalog DIR: give one");
+    if (args_need_path(err, "memory", o->import))
+        return 2;
     rc = jcfg_load(o->import, &hf, &d);
     if (!rc) rc = hf_to_model(hf, o->id, &m, &d);
     cJSON_Delete(hf);
+    if (rc) {                    /* before any folder is made */
+        diag_format(&d, msg, sizeof(msg));
+        return fail(err, diag_exit_status(rc), msg);
+    }
+    rc = import_dest(o, path, sizeof(path), err);
+    if (rc)
+        return rc;
     if (!rc && !o->force && access(path, F_OK) == 0)
         rc = diag_set(&d, LLM_EINVAL, "%s exists (--force replaces it)", path);
     if (!rc) { d.file = NULL; rc = save_entry(&m, o, path, &d); }
@@ -373,6 +412,50 @@ static int load_inputs(const struct mem_opts *o, struct model *m,
     return fail(err, diag_exit_status(rc), msg);
 }
 
+/* The token and sequence budgets: the flags where given, else those the
+ * scheduler runs with by default on dev (registry_sched_limits), as
+ * `llmsim run` sizes them. */
+static int budgets(const struct mem_opts *o, const struct device *dev,
+                   int64_t max_len, int64_t *tokens, int64_t *seqs, FILE *err)
+{
+    struct llm_diag d = { .file = "--scheduler" };
+    const struct sched_ops *ops = registry_sched(o->sched, "scheduler", &d);
+    int rc = ops ? registry_sched_limits(ops, NULL, "scheduler",
+                                         (int32_t)max_len, dev->mem_bytes,
+                                         dev->name, tokens, seqs, &d)
+                 : LLM_EINVAL;
+
+    if (rc) {
+        char msg[1200];
+        diag_format(&d, msg, sizeof(msg));
+        return fail(err, diag_exit_status(rc), msg);
+    }
+    if (o->tokens > 0)
+        *tokens = o->tokens;
+    if (o->seqs > 0)
+        *seqs = o->seqs;
+    return 0;
+}
+
+/* --context-sweep: the plan without its max_model_len check (a context
+ * that does not fit shows as 0 users), then cli/ctx_sweep.h's table. */
+static int do_sweep(const struct mem_opts *o, const struct model *m,
+                    const struct device *dev, const struct shard *s,
+                    const struct mem_limits *lim, FILE *out, FILE *err)
+{
+    int64_t ctx[CTX_SWEEP_MAX];
+    int32_t n = 0;
+    struct llm_diag d = { 0 };
+    struct mem_plan p;
+    int rc = ctx_sweep_parse(o->sweep, ctx, &n, &d);
+
+    if (!rc) {
+        memplan_build(m, s, lim, &p);
+        rc = ctx_sweep_print(m, dev, s, &p, ctx, n, o->json, out, &d);
+    }
+    return rc ? fail(err, diag_exit_status(rc), d.msg) : 0;
+}
+
 static int do_plan(const struct mem_opts *o, FILE *out, FILE *err)
 {
     struct llm_diag d = { 0 };
@@ -381,18 +464,23 @@ static int do_plan(const struct mem_opts *o, FILE *out, FILE *err)
     struct shard s;
     struct mem_plan p;
     struct mem_limits lim;
+    int64_t tok = 0, seqs = 0;
     int rc = load_inputs(o, &m, &dev, err);
 
     if (!rc) rc = shard_of(o, &s, err);
+    if (!rc) rc = budgets(o, &dev, o->max_len ? o->max_len : m.max_context,
+                          &tok, &seqs, err);
     if (rc)
         return rc;
     lim = (struct mem_limits){
         .total_bytes = o->mem_gib > 0 ? o->mem_gib * GIB : dev.mem_bytes,
-        .util = o->util, .token_budget = o->tokens, .max_seqs = o->seqs,
+        .util = o->util, .token_budget = tok, .max_seqs = seqs,
         .block_tokens = (int32_t)o->block,
         .reserve_bytes = o->reserve_gib >= 0 ? o->reserve_gib * GIB : -1,
         .cuda_graph_bytes = o->graph_gib * GIB };
     rc = ops_check_shard(&m, &s, &d);
+    if (!rc && o->sweep)
+        return do_sweep(o, &m, &dev, &s, &lim, out, err);
     if (!rc) rc = memplan_check(&m, &s, &lim, o->max_len ? o->max_len
                                 : m.max_context, dev.id, &p, &d);
     if (rc)
@@ -410,8 +498,8 @@ int cmd_memory_io(int argc, char **argv, FILE *out, FILE *err)
     struct mem_opts o;
     int rc;
 
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
-                      strcmp(argv[1], "help") == 0)) {
+    if (args_want_help(argc, argv) ||
+        (argc == 2 && strcmp(argv[1], "help") == 0)) {
         fputs(USAGE, out);
         return 0;
     }

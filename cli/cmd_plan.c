@@ -8,6 +8,7 @@
 
 #include "analysis/plot.h"
 #include "analysis/store.h"
+#include "cli/args.h"
 #include "cli/scenario.h"
 #include "sim/jcfg.h"
 
@@ -267,7 +268,7 @@ struct plan_ctx {
 static void plan_usage(FILE *f)
 {
     fprintf(f, "usage: llmsim plan PLAN.json [-j N] [--out DIR] "
-               "[--quiet]\n");
+               "[--engine ID|FILE] [--quiet]\n");
 }
 
 static int fixed_list(struct plan_ctx *c, struct llm_diag *d)
@@ -311,10 +312,12 @@ static int open_db(struct plan_ctx *c, struct llm_diag *d)
 }
 
 static int prepare(struct plan_ctx *c, const char *file, const char *out,
-                   int64_t jobs, struct llm_diag *d)
+                   const char *engine, int64_t jobs, struct llm_diag *d)
 {
     int rc = plan_load(file, &c->p, d);
 
+    if (!rc && engine)
+        rc = sweep_add_fixed(&c->p.sw, "engine", engine, d);
     if (rc)
         return rc;
     d->file = NULL;
@@ -385,6 +388,13 @@ static void ctx_free(struct plan_ctx *c)
 int plan_run(const char *file, const char *out, int64_t jobs, bool quiet,
              struct plan_result **res, size_t *n, struct llm_diag *d)
 {
+    return plan_run_engine(file, out, NULL, jobs, quiet, res, n, d);
+}
+
+int plan_run_engine(const char *file, const char *out, const char *engine,
+                    int64_t jobs, bool quiet, struct plan_result **res,
+                    size_t *n, struct llm_diag *d)
+{
     struct plan_ctx c = { 0 };
     const char *np = getenv("OMPI_COMM_WORLD_SIZE");
     int rc = LLM_OK;
@@ -392,7 +402,7 @@ int plan_run(const char *file, const char *out, int64_t jobs, bool quiet,
     if (np != NULL && atoi(np) > 1)
         rc = diag_set(d, LLM_EINVAL, "plan runs on one machine (its rates "
                       "depend on each other): use -j N, not mpirun");
-    if (!rc) rc = prepare(&c, file, out, jobs, d);
+    if (!rc) rc = prepare(&c, file, out, engine, jobs, d);
     if (!rc) rc = search_all(&c, quiet, d);
     if (!rc) rc = report_all(&c, quiet, d);
     if (!rc) {
@@ -404,14 +414,14 @@ int plan_run(const char *file, const char *out, int64_t jobs, bool quiet,
     return rc;
 }
 
-static int run_plan(const char *file, const char *out, int64_t jobs,
-                    bool quiet)
+static int run_plan(const char *file, const char *out, const char *engine,
+                    int64_t jobs, bool quiet)
 {
     struct plan_result *res = NULL;
     struct llm_diag d = { 0 };
     char msg[1400];
     size_t n = 0;
-    int rc = plan_run(file, out, jobs, quiet, &res, &n, &d);
+    int rc = plan_run_engine(file, out, engine, jobs, quiet, &res, &n, &d);
 
     if (rc) {
         diag_format(&d, msg, sizeof(msg));
@@ -426,11 +436,12 @@ int cmd_plan(int argc, char **argv)
     static const struct option longopts[] = {
         { "jobs", required_argument, NULL, 'j' },
         { "out", required_argument, NULL, 'o' },
+        { "engine", required_argument, NULL, 'E' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
-    const char *out = NULL;
+    const char *out = NULL, *engine = NULL;
     int64_t jobs = 0;
     bool quiet = false;
     char *end;
@@ -448,6 +459,7 @@ int cmd_plan(int argc, char **argv)
             }
             break;
         case 'o': out = optarg; break;
+        case 'E': engine = optarg; break;
         case 'q': quiet = true; break;
         case 'h': plan_usage(stdout); return 0;
         default: plan_usage(stderr); return 2;
@@ -457,5 +469,7 @@ int cmd_plan(int argc, char **argv)
         plan_usage(stderr);
         return 2;
     }
-    return run_plan(argv[optind], out, jobs, quiet);
+    if (args_need_path(stderr, "plan", argv[optind]))
+        return 2;
+    return run_plan(argv[optind], out, engine, jobs, quiet);
 }

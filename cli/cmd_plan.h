@@ -24,6 +24,11 @@ int plan_search_candidate(const struct plan_spec *p,
  * table (unless quiet), writes OUT/report.md and OUT/plots/.  out NULL:
  * the plan's; jobs 0: the plan's.  *res (ranked, caller frees) and *n
  * are set on LLM_OK. */
+/* plan_run_engine with every point on engine (an id or profile file;
+ * NULL: the config's). */
+int plan_run_engine(const char *file, const char *out, const char *engine,
+                    int64_t jobs, bool quiet, struct plan_result **res,
+                    size_t *n, struct llm_diag *d);
 int plan_run(const char *file, const char *out, int64_t jobs, bool quiet,
              struct plan_result **res, size_t *n, struct llm_diag *d);
 

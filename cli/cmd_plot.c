@@ -7,6 +7,7 @@
 
 #include "analysis/plot.h"
 #include "analysis/store.h"
+#include "cli/args.h"
 
 static void plot_usage(FILE *f)
 {
@@ -27,10 +28,13 @@ static void default_out(const char *db, char *buf, size_t len)
 
 static void list_made(const char *out, const struct plot_list *made)
 {
+    char t[400];
     size_t i;
 
+    /* a title holds a run or sweep name: never a line of its own */
     for (i = 0; i < made->n; i++)
-        printf("%s/%s.png  %s\n", out, made->name[i], made->title[i]);
+        printf("%s/%s.png  %s\n", out, made->name[i],
+               diag_escape(made->title[i], t, sizeof(t)));
     printf("%zu figures (PNG and SVG) and the data files and plots.gp in "
            "%s\n", made->n, out);
 }
@@ -65,6 +69,11 @@ int cmd_plot(int argc, char **argv)
         free(made);
         return 2;
     }
+    for (rc = optind; rc < argc; rc++)
+        if (args_need_path(stderr, "plot", argv[rc])) {
+            free(made);
+            return 2;
+        }
     if (out == NULL) {
         default_out(argv[optind], dflt, sizeof(dflt));
         out = dflt;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "analysis/store.h"
+#include "cli/args.h"
 #include "cli/run.h"
 #include "cli/scenario.h"
 
@@ -406,7 +407,7 @@ int sweep_exec_run(const struct sweep_exec *x, struct sweep_point *pts,
 /* ---- the command ------------------------------------------------------- */
 
 struct sweep_cli {
-    const char *file, *out;
+    const char *file, *out, *engine;
     int64_t jobs;               /* 0: the file's */
     bool quiet;
 };
@@ -423,7 +424,7 @@ struct sweep_ctx {
 static void sweep_usage(FILE *f)
 {
     fprintf(f, "usage: llmsim sweep SWEEP.json [-j N] [--out DIR] "
-               "[--quiet]\n");
+               "[--engine ID|FILE] [--quiet]\n");
 }
 
 /* 0: go on; 1: --help done; 2: bad arguments (message printed). */
@@ -432,6 +433,7 @@ static int parse_args(int argc, char **argv, struct sweep_cli *c)
     static const struct option longopts[] = {
         { "jobs", required_argument, NULL, 'j' },
         { "out", required_argument, NULL, 'o' },
+        { "engine", required_argument, NULL, 'E' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
@@ -452,6 +454,7 @@ static int parse_args(int argc, char **argv, struct sweep_cli *c)
             }
             break;
         case 'o': c->out = optarg; break;
+        case 'E': c->engine = optarg; break;
         case 'q': c->quiet = true; break;
         case 'h': sweep_usage(stdout); return 1;
         default: sweep_usage(stderr); return 2;
@@ -462,7 +465,7 @@ static int parse_args(int argc, char **argv, struct sweep_cli *c)
         return 2;
     }
     c->file = argv[optind];
-    return 0;
+    return args_need_path(stderr, "sweep", c->file);
 }
 
 /* The spec and its points: what every MPI rank needs. */
@@ -471,6 +474,8 @@ static int prepare_spec(struct sweep_ctx *c, const struct sweep_cli *cli,
 {
     int rc = sweep_load(cli->file, &c->sp, d);
 
+    if (!rc && cli->engine)
+        rc = sweep_add_fixed(&c->sp, "engine", cli->engine, d);
     if (rc)
         return rc;
     d->file = NULL;

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/args.h"
 #include "sim/diag.h"
 #include "sim/jcfg.h"
 #include "traces/source.h"
@@ -48,6 +49,21 @@ static const char *flag_value(int argc, char **argv, int *i,
     return ++*i < argc ? argv[*i] : "";
 }
 
+/* A trace named on the command line that cannot be opened is bad input
+ * (exit 2), as one a config names is. */
+static bool readable(const char *file, struct llm_diag *d)
+{
+    FILE *f = fopen(file, "rb");
+
+    if (f != NULL) {
+        fclose(f);
+        return true;
+    }
+    d->file = file;
+    diag_set(d, LLM_EINVAL, "cannot open: %s", strerror(errno));
+    return false;
+}
+
 static int run_stats(const char *file, const char *type, FILE *out,
                      struct llm_diag *d)
 {
@@ -57,6 +73,10 @@ static int run_stats(const char *file, const char *type, FILE *out,
 
     if (cfg == NULL)
         return diag_set(d, LLM_ENOMEM, "out of memory");
+    if (!readable(file, d)) {
+        cJSON_Delete(cfg);
+        return d->code;
+    }
     if (type == NULL && source_guess_type(file, &type, d) != LLM_OK) {
         cJSON_Delete(cfg);
         return d->code;
@@ -81,6 +101,10 @@ static int stats_main(int argc, char **argv, FILE *out, FILE *err)
     const char *file = NULL, *type = NULL, *v;
     struct llm_diag d = { 0 };
 
+    if (args_want_help(argc, argv)) {
+        fputs(USAGE, out);
+        return 0;
+    }
     for (int i = 1; i < argc; i++) {
         if ((v = flag_value(argc, argv, &i, "--type")) != NULL)
             type = v;
@@ -91,6 +115,8 @@ static int stats_main(int argc, char **argv, FILE *out, FILE *err)
     }
     if (file == NULL || (type != NULL && type[0] == '\0'))
         return usage_error(err, "stats: expected FILE [--type TYPE]", NULL);
+    if (args_need_path(err, "trace", file))
+        return 2;
     run_stats(file, type, out, &d);
     return report(err, &d);
 }
@@ -207,6 +233,10 @@ static int gen_main(int argc, char **argv, FILE *err)
     uint64_t seed = 0;
     bool has_seed = false;
 
+    if (args_want_help(argc, argv)) {
+        fputs(USAGE, stdout);
+        return 0;
+    }
     for (int i = 1; i < argc; i++) {
         if ((v = flag_value(argc, argv, &i, "--out")) != NULL) {
             out = v;
@@ -222,6 +252,8 @@ static int gen_main(int argc, char **argv, FILE *err)
     }
     if (cfg == NULL || out == NULL || out[0] == '\0')
         return usage_error(err, "gen: expected CONFIG --out FILE", NULL);
+    if (args_need_path(err, "trace", cfg))
+        return 2;
     return run_gen(cfg, out, has_seed, seed, err);
 }
 
@@ -233,7 +265,7 @@ int cmd_trace_io(int argc, char **argv, FILE *out, FILE *err)
         return stats_main(argc - 1, argv + 1, out, err);
     if (strcmp(argv[1], "gen") == 0)
         return gen_main(argc - 1, argv + 1, err);
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+    if (args_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
         fputs(USAGE, out);
         return 0;
     }

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/plot.h"
+
 /* Doubles *cap until need fits; each array is grown to *cap elements. */
 static int grow2(void **a, void **b, size_t ea, size_t eb, size_t *cap,
                  size_t need)
@@ -259,7 +261,7 @@ int e2e_load_plot(const char *dir, const char *name,
                   const struct e2e_series *meas, const struct e2e_series *sim,
                   struct llm_diag *d)
 {
-    char path[1200], tmp[1300];
+    char path[1200], tmp[1300], fname[600], q[700], qd[700];
     FILE *f;
     int rc;
 
@@ -271,21 +273,43 @@ int e2e_load_plot(const char *dir, const char *name,
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     if ((f = fopen(tmp, "w")) == NULL)
         return diag_set(d, LLM_EIO, "%s: cannot write", tmp);
-    fprintf(f, "# gnuplot %s_load.gp: load over time, measured vs llmsim\n"
-            "set terminal pngcairo size 1200,700 noenhanced\n"
-            "set output '%s_load.png'\n"
-            "set multiplot layout 2,1 title '%s: load over time'\n"
-            "set key top right\nset xlabel 'time (s)'\n"
+    /* name comes from a measured run's path: every use goes through
+     * plot_gp_str (issue 23) */
+    snprintf(fname, sizeof(fname), "%s_load.gp", name);
+    fprintf(f, "# gnuplot %s: load over time, measured vs llmsim\n",
+            plot_gp_str(fname, q, sizeof(q)));
+    snprintf(fname, sizeof(fname), "%s_load.png", name);
+    fprintf(f, "set terminal pngcairo size 1200,700 noenhanced\n"
+            "set output %s\n", plot_gp_str(fname, q, sizeof(q)));
+    snprintf(fname, sizeof(fname), "%s: load over time", name);
+    fprintf(f, "set multiplot layout 2,1 title %s\n",
+            plot_gp_str(fname, q, sizeof(q)));
+    snprintf(fname, sizeof(fname), "%s_load.dat", name);
+    plot_gp_str(fname, qd, sizeof(qd));
+    fprintf(f, "set key top right\nset xlabel 'time (s)'\n"
             "set ylabel 'share of the second in iterations'\n"
             "set yrange [0:1.05]\n"
-            "plot '%s_load.dat' using 1:2 with steps title 'measured', "
+            "plot %s using 1:2 with steps title 'measured', "
             "'' using 1:4 with steps dashtype 2 title 'llmsim'\n"
             "set ylabel 'requests awaiting a first token'\n"
             "set yrange [0:*]\n"
-            "plot '%s_load.dat' using 1:3 with steps title 'measured', "
+            "plot %s using 1:3 with steps title 'measured', "
             "'' using 1:5 with steps dashtype 2 title 'llmsim'\n"
-            "unset multiplot\n", name, name, name, name, name);
+            "unset multiplot\n", qd, qd);
     return commit(f, tmp, path, d);
+}
+
+/* s as one word of a gnuplot data file (columnheader reads the key's
+ * title from it): blanks, control bytes and quotes become '_'. */
+static const char *one_token(const char *s, char *buf, size_t len)
+{
+    size_t i;
+
+    for (i = 0; s[i] != '\0' && i + 1 < len; i++)
+        buf[i] = (unsigned char)s[i] <= ' ' || s[i] == 0x7f || s[i] == '"' ||
+                 s[i] == '\'' ? '_' : s[i];
+    buf[i] = '\0';
+    return buf;
 }
 
 int e2e_sensitivity_plot(const char *dir, char *const *names,
@@ -293,7 +317,7 @@ int e2e_sensitivity_plot(const char *dir, char *const *names,
                          const double *scale, size_t n_scales,
                          struct llm_diag *d)
 {
-    char path[1200], tmp[1300];
+    char path[1200], tmp[1300], tok[512];
     size_t i, k;
     FILE *f;
     int rc;
@@ -305,7 +329,8 @@ int e2e_sensitivity_plot(const char *dir, char *const *names,
     /* one block per run (gnuplot index i), its name first (the key's
      * title): iteration time change in %, TTFT p90 change in % */
     for (i = 0; i < n_runs; i++) {
-        fprintf(f, "%s ttft_p90_change_pct\n0 0\n", names[i]);
+        fprintf(f, "%s ttft_p90_change_pct\n0 0\n",
+                one_token(names[i], tok, sizeof(tok)));
         for (k = 0; k < n_scales; k++)
             fprintf(f, "%g %.3f\n", 100 * (scale[k] - 1),
                     100 * change[i * n_scales + k]);

@@ -47,14 +47,19 @@ static int parse_sched(const cJSON *o, const char *path, struct pool *p,
     return rc;
 }
 
+/* A pool's memory, its activations sized by the budgets its scheduler
+ * runs with (policies/registry.h registry_sched_limits), as a run's. */
 static int plan_pool(struct pool *p, const struct model *m, double util,
                      int32_t block_tokens, int32_t mml, struct llm_diag *d)
 {
     struct mem_limits lim = { .total_bytes = p->dev.mem_bytes, .util = util,
-        .token_budget = mml > 2048 ? mml : 2048, .max_seqs = 256,
         .block_tokens = block_tokens, .reserve_bytes = -1 };
+    int rc = registry_sched_limits(p->sched, p->sched_params, p->sched_path,
+                                   mml, p->dev.mem_bytes, p->dev.name,
+                                   &lim.token_budget, &lim.max_seqs, d);
 
-    return memplan_check(m, &p->shard, &lim, mml, p->dev.id, &p->mem, d);
+    return rc ? rc : memplan_check(m, &p->shard, &lim, mml, p->dev.id,
+                                   &p->mem, d);
 }
 
 /* ops_check_shard names "hardware.tp" (the scenario's section); a pool's
@@ -81,7 +86,8 @@ static int parse_pool(const cJSON *o, const char *path, const struct model *m,
 
     if (!rc) rc = parse_role(o, path, &p->role, d);
     if (!rc) rc = jcfg_str(o, path, "name", false, &name, d);
-    if (!rc) rc = jcfg_str(o, path, "device", true, &dev, d);
+    if (!rc) rc = jcfg_name(o, path, "device", true, "a catalog id", &dev,
+                           d);
     if (!rc) rc = jcfg_int(o, path, "tp", false, 1, 1024, &tp, d);
     if (!rc) rc = jcfg_int(o, path, "pp", false, 1, 1024, &pp, d);
     if (!rc) rc = jcfg_int(o, path, "replicas", false, 1, 4096, &reps, d);
@@ -106,7 +112,8 @@ static int parse_transfer(const cJSON *c, struct pools *ps,
                           struct llm_diag *d)
 {
     const char *link = "nvlink4", *mode = "layer", *rname = "round_robin";
-    int rc = jcfg_str(c, "cluster", "kv_link", false, &link, d);
+    int rc = jcfg_name(c, "cluster", "kv_link", false, "a catalog id",
+                       &link, d);
 
     if (!rc) rc = jcfg_str(c, "cluster", "kv_transfer", false, &mode, d);
     if (!rc && strcmp(mode, "layer") && strcmp(mode, "whole"))
@@ -201,6 +208,8 @@ static int price(void *ctx, const struct batch *b, int64_t *ns)
     int rc = cost_price(s->pool->cost, b, &bd);
 
     s->pool->extrapolated += bd.extrapolated;
+    s->pool->extrap_ns += bd.extrap_ns;
+    s->pool->priced_ns += bd.total_ns;
     *ns = pools_fraction_ns(bd.total_ns, batch_tokens(b),
                             s->pool->ridge_tokens, s->sm_fraction);
     return rc;
@@ -287,7 +296,11 @@ int pools_start(struct pools *ps, const struct model *m,
         if (p->role == POOL_PREFILL)
             gpus_src = pool_gpus(p);
         p->env = (struct cost_env){ .model = m, .dev = &p->dev,
-                                    .shard = p->shard, .root = llm_root() };
+                                    .shard = p->shard, .root = llm_root(),
+                                    .engine = &p->engine };
+        if (!rc) rc = engine_resolve(llm_root(), ps->engine_spec, p->dev.id,
+                                     p->dev.calib_dir, "engine", &p->engine,
+                                     d);
         if (!rc) rc = cost_create(&p->env, cost_params, "cost_model",
                                   &p->cost, d);
     }
@@ -343,6 +356,22 @@ void pools_iteration(struct pools *ps, const struct iter_record *rec)
         energy_meter_add(&s->pool->energy[s->half], &s->pool->power,
                          rec->prefill_tokens, rec->decode_seqs, 0,
                          rec->end_ns - rec->start_ns, pool_gpus(s->pool));
+}
+
+const struct cost_model *pools_extrap(const struct pools *ps, int64_t *x_ns,
+                                      int64_t *tot_ns)
+{
+    const struct pool *most = NULL;
+    int32_t i;
+
+    for (i = 0; i < ps->n; i++) {
+        *x_ns += ps->p[i].extrap_ns;
+        *tot_ns += ps->p[i].priced_ns;
+        if (ps->p[i].extrap_ns > 0 &&
+            (most == NULL || ps->p[i].extrap_ns > most->extrap_ns))
+            most = &ps->p[i];
+    }
+    return most ? most->cost : NULL;
 }
 
 int64_t pools_extrapolated(const struct pools *ps)

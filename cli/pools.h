@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "hw/cost.h"
+#include "hw/engine.h"
 #include "hw/device.h"
 #include "hw/energy.h"
 #include "models/memplan.h"
@@ -48,6 +49,7 @@ struct pool {
     struct mem_plan mem;
     double prefill_sm_fraction;  /* semi-PD: the prefill half's share */
     /* runtime (pools_start .. pools_stop) */
+    struct engine engine;         /* the config's engine on this device */
     struct cost_env env;          /* the cost model keeps a pointer */
     struct cost_model *cost;
     struct energy_power power;
@@ -56,6 +58,7 @@ struct pool {
                                        decode half */
     double ridge_tokens;          /* roofline ridge for the SM split */
     int64_t extrapolated;
+    int64_t extrap_ns, priced_ns; /* extrapolated and all priced time */
 };
 
 /* One replica's runtime context: its pool and, for semi-PD, its half. */
@@ -72,6 +75,7 @@ struct pools {
     const cJSON *decode_router_params;
     struct link link;
     bool layerwise;
+    const cJSON *engine_spec;     /* the config's "engine" value, or NULL */
     struct cluster_config cc;
     struct replica_config *rcs;   /* runtime */
     struct pool_slot *slots;
@@ -97,6 +101,11 @@ int pools_start(struct pools *ps, const struct model *m,
 void pools_stop(struct pools *ps);
 void pools_iteration(struct pools *ps, const struct iter_record *rec);
 int64_t pools_extrapolated(const struct pools *ps);
+/* Sums every pool's extrapolated and priced nanoseconds into *x_ns and
+ * *tot_ns (added to what they hold); returns the cost model of the pool
+ * with the most extrapolated time (NULL: none), for its description. */
+const struct cost_model *pools_extrap(const struct pools *ps, int64_t *x_ns,
+                                      int64_t *tot_ns);
 /* Adds the "cluster" object to summary. */
 void pools_summary(struct pools *ps, const struct sim_stats *st,
                    const struct cluster_stats *cs, cJSON *summary);

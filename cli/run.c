@@ -1,7 +1,9 @@
 #include "cli/run.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +12,12 @@
 #include "analysis/replica_stats.h"
 #include "analysis/store.h"
 #include "analysis/summary.h"
+#include "analysis/vllm.h"
+#include "cli/args.h"
+#include "cli/progress.h"
 #include "hw/cost.h"
 #include "hw/energy.h"
+#include "hw/powercap.h"
 #include "sim/paths.h"
 #include "sim/version.h"
 #include "traces/source.h"
@@ -26,6 +32,7 @@ struct run_ctx {
      * written: reading a million rows back costs more than keeping them. */
     struct summary_reqs reqs;
     int64_t extrapolated;
+    int64_t extrap_ns, priced_ns;  /* issue 17: share priced off-table */
     struct energy_power power;   /* the device's power states */
     bool has_power;
     struct energy_meter energy;
@@ -36,6 +43,26 @@ struct run_ctx {
      * busy_fraction and utilization). */
     int64_t *busy_ns, *backlog_ns;
     int32_t n_reps;
+    bool vllm;                    /* write vllm.json too */
+    struct progress prog;         /* off unless run_opts.progress */
+    cJSON *vllm_json;             /* built before the database closes */
+    struct cost_model *draft_cost;  /* speculative decoding's drafter */
+    struct cost_env draft_env;
+    struct spec_stats spec;         /* summed over replicas */
+    cJSON *sched_report;         /* schedulers' own figures (report) */
+    /* Power oversubscription (issue 21; NULL: off): the row controller,
+     * each replica's cost context, the running sim it reads, scratch. */
+    struct powercap *pc;
+    struct cap_ctx *caps;
+    const struct sim *sim;
+    bool *busy;
+    int64_t *start;
+    const struct batch **mix;
+};
+
+struct cap_ctx {
+    struct run_ctx *c;
+    int32_t i;
 };
 
 static int price(void *ctx, const struct batch *b, int64_t *ns)
@@ -46,13 +73,133 @@ static int price(void *ctx, const struct batch *b, int64_t *ns)
 
     *ns = bd.total_ns;
     c->extrapolated += bd.extrapolated;
+    c->extrap_ns += bd.extrap_ns;
+    c->priced_ns += bd.total_ns;
     return rc;
+}
+
+/* The drafter's passes (sim/spec.h), on its own device. */
+static int price_draft(void *ctx, const struct batch *b, int64_t *ns)
+{
+    struct run_ctx *c = ctx;
+    struct cost_breakdown bd;
+    int rc = cost_price(c->draft_cost, b, &bd);
+
+    *ns = bd.total_ns;
+    c->extrapolated += bd.extrapolated;
+    return rc;
+}
+
+static int open_draft(struct run_ctx *c, struct llm_diag *d)
+{
+    struct spec_setup *sp = &c->sc->spec;
+    int rc;
+
+    if (!sp->on)
+        return LLM_OK;
+    /* a drafter on the target's GPUs runs in the target's engine */
+    c->draft_env = (struct cost_env){ .model = &sp->draft, .dev = &sp->dev,
+                                      .shard = sp->shard,
+                                      .root = llm_root(),
+                                      .engine = strcmp(sp->dev.id,
+                                                       c->sc->dev.id) == 0 ?
+                                                &c->sc->engine : NULL };
+    rc = cost_create(&c->draft_env, sp->cost_params,
+                     "speculative.draft_cost_model", &c->draft_cost, d);
+    sp->cfg.draft_cost = price_draft;
+    sp->cfg.draft_ctx = c;
+    return rc;
+}
+
+/* Sums the replicas' speculation counters (sim/spec.h). */
+static void collect_spec(struct run_ctx *c, const struct sim *s)
+{
+    int32_t i;
+
+    for (i = 0; c->sc->spec.on && i < c->sc->replicas; i++) {
+        const struct replica *r = sim_replica(s, i);
+        const struct spec_stats *x = r->spec ? spec_stats_of(r->spec) : NULL;
+        if (x == NULL)
+            continue;
+        c->spec.steps += x->steps;
+        c->spec.verifies += x->verifies;
+        c->spec.drafted += x->drafted;
+        c->spec.accepted += x->accepted;
+        c->spec.draft_ns += x->draft_ns;
+        c->spec.exposed_ns += x->exposed_ns;
+        c->spec.misses += x->misses;
+    }
+}
+
+/* "speculative" of the summary (docs/speculative.md). */
+static void add_spec(const struct run_ctx *c, cJSON *summary)
+{
+    static const char *const names[] = { "draft", "eagle", "rsd", "mirror" };
+    const struct spec_setup *sp = &c->sc->spec;
+    const struct spec_stats *x = &c->spec;
+    cJSON *o;
+
+    if (!sp->on || (o = cJSON_AddObjectToObject(summary, "speculative")) ==
+        NULL)
+        return;
+    cJSON_AddStringToObject(o, "method", names[sp->cfg.method]);
+    cJSON_AddStringToObject(o, "drafter", sp->draft.id);
+    cJSON_AddStringToObject(o, "draft_device", sp->dev.id);
+    cJSON_AddNumberToObject(o, "depth", sp->cfg.depth);
+    cJSON_AddNumberToObject(o, "drafts_per_verify", sp->cfg.nodes);
+    cJSON_AddNumberToObject(o, "expected_accepted",
+                            spec_expected_accepted(&sp->cfg));
+    cJSON_AddNumberToObject(o, "steps", (double)x->steps);
+    cJSON_AddNumberToObject(o, "verifies", (double)x->verifies);
+    cJSON_AddNumberToObject(o, "drafted", (double)x->drafted);
+    cJSON_AddNumberToObject(o, "accepted", (double)x->accepted);
+    cJSON_AddNumberToObject(o, "acceptance_rate", x->drafted ?
+                            (double)x->accepted / (double)x->drafted : 0);
+    cJSON_AddNumberToObject(o, "accepted_per_verify", x->verifies ?
+                            (double)x->accepted / (double)x->verifies : 0);
+    cJSON_AddNumberToObject(o, "draft_s", (double)x->draft_ns / 1e9);
+    cJSON_AddNumberToObject(o, "draft_exposed_s",
+                            (double)x->exposed_ns / 1e9);
+    cJSON_AddNumberToObject(o, "mirror_misses", (double)x->misses);
 }
 
 /* The GPUs one replica runs on (tp x pp, as the scenario counts them). */
 static int32_t gpus_per_replica(const struct scenario *sc)
 {
     return sc->num_gpus / sc->replicas;
+}
+
+/* Runs the row's power controller at now_ns, from every replica's
+ * state (hw/powercap.h). */
+static void cap_tick(struct run_ctx *c, int64_t now_ns)
+{
+    int32_t j;
+
+    if (!powercap_due(c->pc, now_ns))
+        return;
+    for (j = 0; j < c->sc->replicas; j++) {
+        const struct replica *r = sim_replica(c->sim, j);
+        c->busy[j] = r->busy;
+        c->start[j] = r->iter_start_ns;
+        c->mix[j] = &r->batch;
+    }
+    powercap_tick(c->pc, now_ns, c->busy, c->start, c->mix);
+}
+
+/* price() with the replica's clock cap: the controller runs first, at
+ * the time the replica prices its iteration. */
+static int price_capped(void *ctx, const struct batch *b, int64_t *ns)
+{
+    struct cap_ctx *x = ctx;
+    struct run_ctx *c = x->c;
+    struct cost_breakdown bd;
+    int rc = cost_price(c->cost, b, &bd);
+
+    c->extrapolated += bd.extrapolated;
+    if (rc != LLM_OK)
+        return rc;
+    cap_tick(c, sim_replica(c->sim, x->i)->iter_start_ns);
+    return powercap_price(c->pc, x->i, b, bd.total_ns, bd.fixed_ns, ns);
 }
 
 static int next_request(void *ctx, struct req_spec *out, bool *eof,
@@ -76,6 +223,9 @@ static int on_request(void *ctx, const struct request *q)
     int rc = store_request(c->store, q);
 
     store_row_of(q, &row);
+    progress_tick(&c->prog, row.finish_ns > row.arrival_ns ? row.finish_ns
+                                                           : row.arrival_ns,
+                  true);
     return rc == LLM_OK ? summary_reqs_add(&c->reqs, &row) : rc;
 }
 
@@ -111,6 +261,7 @@ static int on_iteration(void *ctx, const struct iter_record *rec)
     int rc = c->sc->write_iterations ? store_iteration(c->store, rec)
                                      : LLM_OK;
 
+    progress_tick(&c->prog, rec->end_ns, false);
     if (rc == LLM_OK && rec->n_tiers > 0)
         rc = store_kv_tiers(c->store, rec);
     if (c->sc->pools.n > 0)      /* each pool meters its own device */
@@ -120,12 +271,54 @@ static int on_iteration(void *ctx, const struct iter_record *rec)
         rc = store_itl(c->store, rec->itl[i].gap_ns, rec->itl[i].count);
     if (rc == LLM_OK)
         rc = count_load(c, rec);
+    if (c->pc)
+        powercap_iteration(c->pc, rec->replica, rec->start_ns, rec->end_ns,
+                           rec->prefill_tokens, rec->decode_seqs,
+                           powercap_running_clock(c->pc, rec->replica));
     /* Metered here, not in price(): schedulers also price estimates. */
     if (c->has_power)
         energy_meter_add(&c->energy, &c->power, rec->prefill_tokens,
                          rec->decode_seqs, 0, rec->end_ns - rec->start_ns,
                          gpus_per_replica(c->sc));
     return rc;
+}
+
+/* The "power" section (hw/powercap.h): a row of the run's replicas. */
+static int open_powercap(struct run_ctx *c, struct llm_diag *d)
+{
+    const struct scenario *sc = c->sc;
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(sc->root, "power");
+    size_t n = (size_t)sc->replicas;
+    int32_t i;
+    int rc;
+
+    if (p == NULL)
+        return LLM_OK;
+    if (sc->pools.n > 0)
+        return diag_set(d, LLM_EINVAL, "power: not supported with "
+                        "\"cluster\" pools");
+    rc = powercap_create(p, &sc->model, &sc->dev, &c->env.shard,
+                         sc->replicas, gpus_per_replica(sc), &c->pc, d);
+    if (rc)
+        return rc;
+    c->caps = calloc(n, sizeof(*c->caps));
+    c->busy = calloc(n, sizeof(*c->busy));
+    c->start = calloc(n, sizeof(*c->start));
+    c->mix = calloc(n, sizeof(*c->mix));
+    if (!c->caps || !c->busy || !c->start || !c->mix)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    for (i = 0; i < sc->replicas; i++)
+        c->caps[i] = (struct cap_ctx){ c, i };
+    return LLM_OK;
+}
+
+static void close_powercap(struct run_ctx *c)
+{
+    powercap_destroy(c->pc);
+    free(c->caps);
+    free(c->busy);
+    free(c->start);
+    free(c->mix);
 }
 
 static int open_parts(struct run_ctx *c, const char *dir, struct llm_diag *d)
@@ -144,17 +337,21 @@ static int open_parts(struct run_ctx *c, const char *dir, struct llm_diag *d)
                                 .offload = sc->offload.on ? &sc->offload
                                                           : NULL,
                                 .woffload = sc->woffload.on ? &sc->woffload
-                                                            : NULL };
+                                                            : NULL,
+                                .engine = &sc->engine };
     c->has_power = energy_power_of(&sc->dev, &c->power,
                                    &(struct llm_diag){ 0 }) == LLM_OK;
     if (sc->pools.n > 0)         /* pools meter energy per device */
         c->has_power = false;
     d->file = sc->path;
     rc = cost_create(&c->env, sc->cost_params, "cost_model", &c->cost, d);
+    if (!rc) rc = open_draft(c, d);
     if (!rc) {
         info.cost_model = cost_name(c->cost);
         rc = source_open(sc->workload, "workload", sc->seed, &c->src, d);
     }
+    if (!rc)
+        rc = open_powercap(c, d);
     if (!rc) {
         d->file = NULL;
         rc = store_open(dir, &info, &c->store, d);
@@ -168,6 +365,36 @@ static int32_t layers_per_stage(const struct scenario *sc)
     int32_t pp = sc->shard.pp > 0 ? sc->shard.pp : 1;
 
     return (sc->model.num_layers + pp - 1) / pp;
+}
+
+/* What schedulers with a report hook say about the run (sim/replica.h),
+ * kept until the summary exists. */
+static void collect_reports(struct run_ctx *c, const struct sim *s,
+                            int32_t n)
+{
+    int32_t i;
+
+    for (i = 0; i < n; i++) {
+        const struct replica *r = sim_replica(s, i);
+        if (r->sched->report == NULL)
+            continue;
+        if (c->sched_report == NULL &&
+            (c->sched_report = cJSON_CreateObject()) == NULL)
+            return;
+        r->sched->report(r->sched_st, c->sched_report);
+    }
+}
+
+/* Moves the schedulers' figures into the summary. */
+static void add_reports(struct run_ctx *c, cJSON *summary)
+{
+    cJSON *x;
+
+    while (c->sched_report != NULL &&
+           (x = c->sched_report->child) != NULL) {
+        cJSON_DetachItemViaPointer(c->sched_report, x);
+        cJSON_AddItemToObject(summary, x->string, x);
+    }
 }
 
 static int simulate(struct run_ctx *c, struct sim_stats *stats,
@@ -195,14 +422,16 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
             .max_model_len = sc->max_model_len, .sched = sc->sched,
             .sched_params = sc->sched_params, .sched_path = "scheduler",
             .kv = sc->kv, .kv_params = sc->kv_params, .kv_path = "kv_cache",
-            .cost = price, .cost_ctx = c,
+            .cost = c->pc ? price_capped : price,
+            .cost_ctx = c->pc ? (void *)&c->caps[i] : (void *)c,
             .shared_prefix = cost_shared_prefix(sc->cost_params),
             /* swap preemption moves KV blocks over the host link */
             .kv_block_bytes = sc->mem.block_bytes,
             .kv_block_segments = 2 * layers_per_stage(sc),
             .host_bw_bytes_s = sc->dev.host_link.bw_bytes_s,
             .host_latency_ns = (int64_t)(sc->dev.host_link.latency_s * 1e9),
-            .dev_mem_bytes = sc->dev.mem_bytes, .dev_name = sc->dev.name };
+            .dev_mem_bytes = sc->dev.mem_bytes, .dev_name = sc->dev.name,
+            .spec = sc->spec.on ? &sc->spec.cfg : NULL };
     d->file = sc->path;
     rc = sc->pools.n > 0 ? pools_start(&sc->pools, &sc->model,
                                        sc->cost_params, sc->kv,
@@ -212,12 +441,16 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
         rc = sim_create(&cfg, &s, d);
     if (rc == LLM_OK) {
         d->file = NULL;
+        c->sim = s;
         rc = sim_run(s, d);
         *stats = *sim_get_stats(s);
+        collect_spec(c, s);
         c->has_cstats = sim_cluster_stats(s) != NULL;
         if (c->has_cstats)
             c->cstats = *sim_cluster_stats(s);
+        collect_reports(c, s, sc->replicas);
     }
+    c->sim = NULL;
     sim_destroy(s);
     free(rc_);
     return rc;
@@ -244,6 +477,27 @@ static void add_energy(struct run_ctx *c, const struct sim_stats *st,
                             cJSON_IsNumber(out) && out->valuedouble > 0 ?
                             c->energy.joules / out->valuedouble : 0);
     cJSON_AddStringToObject(summary, "power_source", c->power.source);
+}
+
+/* What the GPUs cost over the run at the device's catalog price
+ * (price_per_hour_usd) and per million output tokens, for the cost
+ * figures of a sweep (issue 18).  Runs with pools report theirs under
+ * "cluster"; a device without a price adds nothing. */
+static void add_cost(const struct run_ctx *c, const struct sim_stats *st,
+                     cJSON *summary)
+{
+    const struct scenario *sc = c->sc;
+    double span_h = (double)(st->last_event_ns - st->first_arrival_ns) /
+                    3.6e12;
+    double usd = sc->dev.price_per_hour * sc->num_gpus * span_h;
+    double out = cJSON_GetNumberValue(cJSON_GetObjectItem(summary,
+                                                          "output_tokens"));
+
+    if (sc->pools.n > 0 || !(sc->dev.price_per_hour > 0) || !(span_h > 0))
+        return;
+    cJSON_AddNumberToObject(summary, "cost_usd", usd);
+    cJSON_AddNumberToObject(summary, "usd_per_mtok_out",
+                            out > 0 ? usd / out * 1e6 : 0);
 }
 
 /* "prefix_cache" of the summary (issue 9; docs/kv.md): lookups and hits
@@ -301,18 +555,181 @@ static void add_load(struct run_ctx *c, const struct sim_stats *st,
                             o->sens_ttft_p90_ms / p90 - 1 : 0);
 }
 
-static int finish(struct run_ctx *c, const char *dir,
-                  const struct sim_stats *st, const struct run_opts *o,
-                  cJSON **summary, struct llm_diag *d)
+/* With slo.e2e_ms, goodput and attainment count the requests that meet
+ * it too (the summary's own figures know TTFT and TPOT only). */
+static void add_e2e_slo(const struct run_ctx *c, cJSON *summary)
+{
+    const struct scenario *sc = c->sc;
+    struct vllm_slo slo = { sc->slo_ttft_ms, sc->slo_tpot_ms, sc->slo_e2e_ms };
+    double dur = cJSON_GetNumberValue(cJSON_GetObjectItem(summary,
+                                                          "duration_s"));
+    double good;
+
+    if (sc->slo_e2e_ms < 0)
+        return;
+    good = (double)vllm_good(&c->reqs, &slo);
+    cJSON_ReplaceItemInObject(summary, "goodput_req_s",
+                              cJSON_CreateNumber(dur > 0 ? good / dur : 0));
+    cJSON_ReplaceItemInObject(summary, "slo_attainment", cJSON_CreateNumber(
+        c->reqs.n_ok ? good / (double)c->reqs.n_ok : 0));
+}
+
+/* vLLM counts goodput only for the SLOs given (--goodput): those the
+ * config's "slo" object sets, defaults aside; -1: not set. */
+static struct vllm_slo vllm_slo_of(const struct scenario *sc)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(sc->root, "slo");
+
+    return (struct vllm_slo){
+        cJSON_GetObjectItem(o, "ttft_ms") ? sc->slo_ttft_ms : -1,
+        cJSON_GetObjectItem(o, "tpot_ms") ? sc->slo_tpot_ms : -1,
+        cJSON_GetObjectItem(o, "e2e_ms") ? sc->slo_e2e_ms : -1 };
+}
+
+/* Writes text to path whole, through o's open_file; errors name path. */
+static int write_text(const struct run_opts *o, const char *path,
+                      const char *text, struct llm_diag *d)
+{
+    FILE *f = o && o->open_file ? o->open_file(path, "wb")
+                                : fopen(path, "wb");
+    size_t n = strlen(text);
+    int e = errno;
+    bool ok;
+
+    if (f == NULL)
+        return diag_set(d, LLM_EIO, "cannot write %s: %s", path, strerror(e));
+    ok = fwrite(text, 1, n, f) == n && fflush(f) == 0;
+    e = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = false;
+        e = errno;
+    }
+    if (ok)
+        return LLM_OK;
+    remove(path);
+    return diag_set(d, LLM_EIO, "cannot write %s: %s", path, strerror(e));
+}
+
+/* With --format vllm, DIR/vllm.json.tmp complete beside the summary's
+ * (through the same write_text), before anything is renamed. */
+static int write_vllm_tmp(const struct run_ctx *c, const struct run_opts *o,
+                          const char *dir, struct llm_diag *d)
+{
+    char tmp[1100], *text;
+    int rc;
+
+    if (!c->vllm)
+        return LLM_OK;
+    text = c->vllm_json ? cJSON_Print(c->vllm_json) : NULL;
+    if (text == NULL)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    snprintf(tmp, sizeof(tmp), "%s/vllm.json.tmp", dir);
+    rc = write_text(o, tmp, text, d);
+    free(text);
+    return rc;
+}
+
+/* Removes DIR/NAME (best effort: a cleanup after an error). */
+static void remove_in(const char *dir, const char *name)
+{
+    char path[1100];
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    remove(path);
+}
+
+/* Renames DIR/NAME.tmp to DIR/NAME; errors name both. */
+static int rename_in(const char *dir, const char *name, struct llm_diag *d)
+{
+    char tmp[1100], final[1100];
+    int e;
+
+    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+    snprintf(final, sizeof(final), "%s/%s", dir, name);
+    if (rename(tmp, final) == 0)
+        return LLM_OK;
+    e = errno;
+    return diag_set(d, LLM_EIO, "cannot rename %s to %s: %s (the run's new "
+                    "results.sqlite removed with it)", tmp, final,
+                    strerror(e));
+}
+
+/* Renames the summary (and vllm.json, with vllm) next to the database
+ * just renamed into place; if that fails, the new files go too, so the
+ * set stays a set.  Without vllm, a vllm.json of an earlier run goes: it
+ * would describe other results. */
+static int publish_summary(const char *dir, bool vllm, struct llm_diag *d)
+{
+    int rc = rename_in(dir, "summary.json", d);
+
+    if (rc) {
+        remove_in(dir, "summary.json.tmp");
+        remove_in(dir, "vllm.json.tmp");
+        remove_in(dir, "results.sqlite");
+        return rc;
+    }
+    if (!vllm) {
+        remove_in(dir, "vllm.json");
+        return LLM_OK;
+    }
+    rc = rename_in(dir, "vllm.json", d);
+    if (rc) {
+        remove_in(dir, "vllm.json.tmp");
+        remove_in(dir, "results.sqlite");
+        remove_in(dir, "summary.json");
+        remove_in(dir, "vllm.json");
+    }
+    return rc;
+}
+
+/* Of all priced time (the replicas' and the pools'), the share priced
+ * outside the measured tables; *model, when not NULL, gets the cost model
+ * whose description names the dimensions that ran out. */
+static double extrap_totals(const struct run_ctx *c, int64_t *x_ns,
+                            int64_t *tot_ns, const struct cost_model **model)
+{
+    const struct cost_model *pm;
+
+    *x_ns = c->extrap_ns;
+    *tot_ns = c->priced_ns;
+    pm = pools_extrap(&c->sc->pools, x_ns, tot_ns);
+    if (model)
+        *model = c->extrap_ns > 0 || pm == NULL ? c->cost : pm;
+    return *tot_ns > 0 ? (double)*x_ns / (double)*tot_ns : 0;
+}
+
+static double extrap_share(const struct run_ctx *c)
+{
+    int64_t x, t;
+
+    return extrap_totals(c, &x, &t, NULL);
+}
+
+/* The run's one warning line (hw/cost.h cost_warn_extrap). */
+static void warn_extrap(const struct run_ctx *c)
+{
+    const struct cost_model *m;
+    int64_t x, t;
+
+    extrap_totals(c, &x, &t, &m);
+    if (m != NULL)
+        cost_warn_extrap(m, x, t);
+}
+
+static int finish(struct run_ctx *c, const struct run_opts *o,
+                  const char *dir,
+                  const struct sim_stats *st, cJSON **summary,
+                  struct llm_diag *d)
 {
     struct summary_slo slo = { c->sc->slo_ttft_ms, c->sc->slo_tpot_ms };
     double dur = (double)(st->last_event_ns - st->first_arrival_ns);
-    char *text;
+    char *text, tmp[1100];
     int rc = summary_build_reqs(store_db(c->store), &c->reqs, &slo,
                                 c->sc->mem.kv_blocks, summary, d);
 
     if (rc)
         return rc;
+    add_e2e_slo(c, *summary);
     cJSON_AddNumberToObject(*summary, "mean_in_system",
                             dur > 0 ? st->in_system_integral_ns / dur : 0);
     cJSON_AddNumberToObject(*summary, "requests_truncated",
@@ -320,16 +737,24 @@ static int finish(struct run_ctx *c, const char *dir,
     cJSON_AddNumberToObject(*summary, "cost_extrapolated_ops",
                             (double)(c->extrapolated +
                                      pools_extrapolated(&c->sc->pools)));
+    cJSON_AddNumberToObject(*summary, "cost_extrapolated_share",
+                            extrap_share(c));
     cJSON_AddNumberToObject(*summary, "kv_blocks", (double)c->sc->mem.kv_blocks);
     if (c->sc->kv->stats)
         add_prefix_cache(*summary, st);
     cJSON_AddStringToObject(*summary, "cost_model", cost_name(c->cost));
+    cJSON_AddStringToObject(*summary, "cost_tables", cost_tables(c->cost));
     cJSON_AddNumberToObject(*summary, "swap_out_bytes", st->swap_out_bytes);
     cJSON_AddNumberToObject(*summary, "swap_in_bytes", st->swap_in_bytes);
     cJSON_AddNumberToObject(*summary, "host_link_busy_s",
                             (double)st->link_busy_ns / 1e9);
     add_load(c, st, o, *summary);
     add_energy(c, st, *summary);
+    add_cost(c, st, *summary);
+    add_spec(c, *summary);
+    add_reports(c, *summary);
+    if (c->pc)
+        powercap_report(c->pc, st->last_event_ns, *summary);
     if (c->sc->pools.n > 0)
         pools_summary(&c->sc->pools, st, c->has_cstats ? &c->cstats : NULL,
                       *summary);
@@ -339,25 +764,43 @@ static int finish(struct run_ctx *c, const char *dir,
     if (rc)
         return rc;
     rc = summary_to_metrics(store_db(c->store), *summary, d);
+    if (rc == LLM_OK && c->vllm) {
+        struct vllm_slo vs = vllm_slo_of(c->sc);
+        rc = vllm_result(store_db(c->store), &c->reqs, *summary, &vs,
+                         c->sc->model.id, c->sc->name, &c->vllm_json, d);
+    }
     if (rc)
         return rc;
-    rc = store_commit(c->store, d);
-    c->store = NULL;
-    if (rc)
-        return rc;
+    /* Both files complete under temporary names before either is
+     * renamed: a summary that fails leaves the previous pair whole. */
     text = cJSON_Print(*summary);
     if (text == NULL)
         return diag_set(d, LLM_ENOMEM, "out of memory");
-    rc = store_write_file(dir, "summary.json", text, d);
+    snprintf(tmp, sizeof(tmp), "%s/summary.json.tmp", dir);
+    rc = write_text(o, tmp, text, d);
     free(text);
-    return rc;
+    if (rc)
+        return rc;               /* run_scenario aborts the store */
+    rc = write_vllm_tmp(c, o, dir, d);
+    if (rc) {
+        remove(tmp);
+        return rc;
+    }
+    rc = store_commit(c->store, d);
+    c->store = NULL;
+    if (rc) {
+        remove(tmp);
+        remove_in(dir, "vllm.json.tmp");
+        return rc;
+    }
+    return publish_summary(dir, c->vllm, d);
 }
 
 int run_scenario(struct scenario *sc, const struct run_opts *o,
                  cJSON **summary, struct sim_stats *stats,
                  struct llm_diag *d)
 {
-    struct run_ctx c = { .sc = sc };
+    struct run_ctx c = { .sc = sc, .vllm = o && o->vllm };
     const char *dir = o && o->out_dir ? o->out_dir : sc->out_dir;
     struct sim_stats st = { 0 };
     int rc;
@@ -366,10 +809,16 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
     rc = open_parts(&c, dir, d);
 
     *summary = NULL;
+    progress_start(&c.prog, !rc && o && o->progress ? stderr : NULL,
+                   !rc && o && o->progress ? progress_total(sc->workload)
+                                           : 0);
     if (!rc)
         rc = simulate(&c, &st, d);
+    progress_end(&c.prog);
     if (!rc)
-        rc = finish(&c, dir, &st, o, summary, d);
+        rc = finish(&c, o, dir, &st, summary, d);
+    if (!rc && !(o && o->no_warn))
+        warn_extrap(&c);
     if (rc) {
         cJSON_Delete(*summary);
         *summary = NULL;
@@ -377,12 +826,16 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
     if (stats)
         *stats = st;
     store_abort(c.store);
+    cJSON_Delete(c.vllm_json);
+    cJSON_Delete(c.sched_report);
+    close_powercap(&c);
     summary_reqs_free(&c.reqs);
     free(c.busy_ns);
     free(c.backlog_ns);
     pools_stop(&sc->pools);
     source_close(c.src);
     cost_destroy(c.cost);
+    cost_destroy(c.draft_cost);
     return rc;
 }
 
@@ -404,81 +857,153 @@ static double scale_of(const struct scenario *sc)
     return cJSON_IsNumber(v) ? v->valuedouble : 1;
 }
 
-void run_print_summary(const cJSON *s, const struct scenario *sc)
+/* The unit a row of latencies reads best in, from its largest value
+ * (issue 18): ms below 10 s, s below 10 min, else min, so that a number
+ * never outgrows its column.  *div: ms per unit. */
+static const char *row_unit(double max_ms, double *div)
+{
+    if (!(max_ms >= 1e4)) {          /* NaN too: nothing to scale */
+        *div = 1;
+        return "ms";
+    }
+    *div = max_ms < 6e5 ? 1e3 : 6e4;
+    return max_ms < 6e5 ? "s" : "min";
+}
+
+/* " %9.2f" or "       n/a": every column 10 wide, at least one space. */
+static void print_cell(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, " %9.2f", v);
+    else
+        fprintf(f, " %9s", "n/a");
+}
+
+/* A percentage of a figure that may be missing: "12.3%" or "n/a". */
+static const char *pct(double frac, char *buf, size_t n)
+{
+    if (!isfinite(frac))
+        return "n/a";
+    snprintf(buf, n, "%.1f%%", 100 * frac);
+    return buf;
+}
+
+static void print_header(FILE *f, const cJSON *s,
+                         const struct scenario *sc)
+{
+    const char *tab = cJSON_GetStringValue(cJSON_GetObjectItem(s,
+                                                               "cost_tables"));
+    char a[32], b[32];
+    bool none = !(num(s, "requests_completed", NULL) > 0);
+
+    fprintf(f, "%s: %s on %d x %s (tp %d, pp %d, %d replica%s), scheduler %s, "
+            "cost model %s", sc->name, sc->model.id, sc->num_gpus,
+            sc->dev.id, sc->shard.tp, sc->shard.pp > 0 ? sc->shard.pp : 1,
+            sc->replicas, sc->replicas == 1 ? "" : "s", sc->sched->name,
+            cJSON_GetStringValue(cJSON_GetObjectItem(s, "cost_model")));
+    if (tab != NULL && tab[0] != '\0' && strcmp(tab, sc->dev.id) != 0)
+        fprintf(f, " (tables borrowed from %s)", tab);
+    fprintf(f, "\n");
+    fprintf(f, "requests   %.0f completed, %.0f rejected, %.0f preemptions, "
+            "%.1f s simulated\n", num(s, "requests_completed", NULL),
+            num(s, "requests_rejected", NULL), num(s, "preemptions", NULL),
+            num(s, "duration_s", NULL));
+    fprintf(f, "throughput %.2f req/s, %.0f output tok/s, %.0f tok/s\n",
+            num(s, "throughput_req_s", NULL),
+            num(s, "throughput_out_tok_s", NULL),
+            num(s, "throughput_tok_s", NULL));
+    snprintf(b, sizeof(b), ", E2E <= %g ms", sc->slo_e2e_ms);
+    fprintf(f, "goodput    %.2f req/s (SLO TTFT <= %g ms, TPOT <= %g ms%s: "
+            "%s of requests)\n", num(s, "goodput_req_s", NULL),
+            sc->slo_ttft_ms, sc->slo_tpot_ms, sc->slo_e2e_ms >= 0 ? b : "",
+            none ? "n/a" : pct(num(s, "slo_attainment", NULL), a, sizeof(a)));
+    fprintf(f, "KV cache   %.0f blocks of %d tokens, mean use %s, max %s; "
+            "queue mean %.1f, max %.0f\n", num(s, "kv_blocks", NULL),
+            sc->block_tokens, pct(num(s, "kv_util_mean", NULL), a, sizeof(a)),
+            pct(num(s, "kv_util_max", NULL), b, sizeof(b)),
+            num(s, "queue_len_mean", NULL), num(s, "queue_len_max", NULL));
+}
+
+void run_fprint_summary(FILE *f, const cJSON *s, const struct scenario *sc)
 {
     static const struct { const char *key, *label; } rows[] = {
-        { "ttft_ms", "TTFT (ms)" }, { "tpot_ms", "TPOT (ms)" },
-        { "itl_ms", "ITL (ms)" }, { "e2e_ms", "E2E latency (ms)" },
-        { "norm_latency_ms_per_tok", "E2E per output token (ms)" },
+        { "ttft_ms", "TTFT" }, { "tpot_ms", "TPOT" },
+        { "itl_ms", "ITL" }, { "e2e_ms", "E2E latency" },
+        { "norm_latency_ms_per_tok", "E2E per output token" },
     };
     static const char *const cols[] = { "mean", "p50", "p90", "p95", "p99" };
+    char label[64];
+    double div;
     size_t i, j;
 
-    printf("%s: %s on %d x %s (tp %d, pp %d, %d replica%s), scheduler %s, "
-           "cost model %s\n", sc->name, sc->model.id, sc->num_gpus,
-           sc->dev.id, sc->shard.tp, sc->shard.pp > 0 ? sc->shard.pp : 1,
-           sc->replicas, sc->replicas == 1 ? "" : "s", sc->sched->name,
-           cJSON_GetStringValue(cJSON_GetObjectItem(s, "cost_model")));
-    printf("requests   %.0f completed, %.0f rejected, %.0f preemptions, "
-           "%.1f s simulated\n", num(s, "requests_completed", NULL),
-           num(s, "requests_rejected", NULL), num(s, "preemptions", NULL),
-           num(s, "duration_s", NULL));
-    printf("throughput %.2f req/s, %.0f output tok/s, %.0f tok/s\n",
-           num(s, "throughput_req_s", NULL),
-           num(s, "throughput_out_tok_s", NULL),
-           num(s, "throughput_tok_s", NULL));
-    printf("goodput    %.2f req/s (SLO TTFT <= %g ms, TPOT <= %g ms: "
-           "%.1f%% of requests)\n", num(s, "goodput_req_s", NULL),
-           sc->slo_ttft_ms, sc->slo_tpot_ms,
-           100 * num(s, "slo_attainment", NULL));
-    printf("KV cache   %.0f blocks of %d tokens, mean use %.1f%%, "
-           "max %.1f%%; queue mean %.1f, max %.0f\n",
-           num(s, "kv_blocks", NULL), sc->block_tokens,
-           100 * num(s, "kv_util_mean", NULL),
-           100 * num(s, "kv_util_max", NULL),
-           num(s, "queue_len_mean", NULL), num(s, "queue_len_max", NULL));
-    printf("load       utilization %.1f%% (time with requests left waiting "
-           "after planning), busy %.1f%%\n",
-           100 * num(s, "utilization", NULL),
-           100 * num(s, "busy_fraction", NULL));
+    print_header(f, s, sc);
+    fprintf(f, "load       utilization %.1f%% (time with requests left "
+            "waiting after planning), busy %.1f%%\n",
+            100 * num(s, "utilization", NULL),
+            100 * num(s, "busy_fraction", NULL));
     if (cJSON_GetObjectItem(s, "sensitivity"))
-        printf("sensitivity TTFT p90 %+.1f%% with every iteration %+.0f%% "
-               "longer\n", 100 * num(s, "sensitivity", "ttft_p90_change"),
-               100 * (num(s, "sensitivity", "time_scale") /
-                      scale_of(sc) - 1));
+        fprintf(f, "sensitivity TTFT p90 %+.1f%% with every iteration %+.0f%% "
+                "longer\n", 100 * num(s, "sensitivity", "ttft_p90_change"),
+                100 * (num(s, "sensitivity", "time_scale") /
+                       scale_of(sc) - 1));
     if (num(s, "utilization", NULL) > RUN_UTILIZATION_WARN)
-        printf("warning    utilization over %.0f%%: requests queue, and an "
-               "iteration-time error of a few %% moves the TTFT tail by "
-               "several times as much (run with --sensitivity)\n",
-               100 * RUN_UTILIZATION_WARN);
+        fprintf(f, "warning    utilization over %.0f%%: requests queue, and "
+                "an iteration-time error of a few %% moves the TTFT tail by "
+                "several times as much (run with --sensitivity)\n",
+                100 * RUN_UTILIZATION_WARN);
     if (cJSON_GetObjectItem(s, "cluster"))
-        printf("cluster    %.0f GPUs, $%.2f, $%.3f per 1M output tokens, "
-               "%.3f J per output token, goodput %.3f req/s per GPU\n",
-               num(s, "cluster", "gpus"), num(s, "cluster", "cost_usd"),
-               num(s, "cluster", "usd_per_mtok_out"),
-               num(s, "cluster", "energy_j_per_output_token"),
-               num(s, "cluster", "goodput_req_s_per_gpu"));
+        fprintf(f, "cluster    %.0f GPUs, $%.2f, $%.3f per 1M output tokens, "
+                "%.3f J per output token, goodput %.3f req/s per GPU\n",
+                num(s, "cluster", "gpus"), num(s, "cluster", "cost_usd"),
+                num(s, "cluster", "usd_per_mtok_out"),
+                num(s, "cluster", "energy_j_per_output_token"),
+                num(s, "cluster", "goodput_req_s_per_gpu"));
+    if (cJSON_GetObjectItem(s, "speculative"))
+        fprintf(f, "speculative %s, %.0f drafts per verify: acceptance %s, "
+                "%.2f tokens per verify\n",
+                cJSON_GetStringValue(cJSON_GetObjectItem(
+                    cJSON_GetObjectItem(s, "speculative"), "method")),
+                num(s, "speculative", "drafts_per_verify"),
+                pct(num(s, "speculative", "acceptance_rate"), label,
+                    sizeof(label)),
+                1 + num(s, "speculative", "accepted_per_verify"));
     if (cJSON_GetObjectItem(s, "energy_j"))
-        printf("energy     %.0f kJ, %.3f J per output token (power: %s)\n",
-               num(s, "energy_j", NULL) / 1e3,
-               num(s, "energy_j_per_output_token", NULL),
-               cJSON_GetStringValue(cJSON_GetObjectItem(s, "power_source")));
-    printf("\n%-27s", "");
+        fprintf(f, "energy     %.0f kJ, %.3f J per output token (power: %s)\n",
+                num(s, "energy_j", NULL) / 1e3,
+                num(s, "energy_j_per_output_token", NULL),
+                cJSON_GetStringValue(cJSON_GetObjectItem(s, "power_source")));
+    fprintf(f, "\n%-27s", "");
     for (j = 0; j < 5; j++)
-        printf("%10s", cols[j]);
-    printf("\n");
+        fprintf(f, " %9s", cols[j]);
+    fprintf(f, "\n");
     for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        printf("%-27s", rows[i].label);
+        double max = NAN;
+        for (j = 0; j < 5; j++)   /* the largest printed: fmax skips NaN */
+            max = fmax(max, num(s, rows[i].key, cols[j]));
+        snprintf(label, sizeof(label), "%s (%s)", rows[i].label,
+                 row_unit(max, &div));
+        fprintf(f, "%-27s", label);
         for (j = 0; j < 5; j++)
-            printf("%10.2f", num(s, rows[i].key, cols[j]));
-        printf("\n");
+            print_cell(f, num(s, rows[i].key, cols[j]) / div);
+        fprintf(f, "\n");
     }
+}
+
+void run_print_summary(const cJSON *s, const struct scenario *sc)
+{
+    run_fprint_summary(stdout, s, sc);
 }
 
 static void run_usage(FILE *f)
 {
     fprintf(f, "usage: llmsim run CONFIG [--out DIR] [--seed N] "
-               "[--set key.path=value]... [--quiet] [--sensitivity]\n");
+               "[--engine ID|FILE] [--set key.path=value]... [--format vllm] "
+               "[--quiet] [--sensitivity]\n"
+               "  shows its progress on stderr when that is a terminal "
+               "(not with --quiet)\n"
+               "  writes DIR/results.sqlite and DIR/summary.json; "
+               "--format vllm also\n  DIR/vllm.json, the summary under "
+               "`vllm bench serve`'s result keys\n");
 }
 
 /* --sensitivity: runs the scenario again, quietly and into a temporary
@@ -488,7 +1013,7 @@ static int sensitivity(const char *config, const char **sets, int n,
                        struct run_opts *o, struct llm_diag *d)
 {
     char dir[] = "/tmp/llmsim-sens-XXXXXX", set[64], path[64];
-    struct run_opts so = { .out_dir = dir, .quiet = 1 };
+    struct run_opts so = { .out_dir = dir, .quiet = 1, .no_warn = 1 };
     struct scenario sc;
     cJSON *sum = NULL;
     int rc = scenario_load(config, sets, &sc, d);
@@ -525,13 +1050,15 @@ int cmd_run(int argc, char **argv)
         { "out", required_argument, NULL, 'o' },
         { "seed", required_argument, NULL, 's' },
         { "set", required_argument, NULL, 'S' },
+        { "engine", required_argument, NULL, 'E' },
         { "quiet", no_argument, NULL, 'q' },
         { "sensitivity", no_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
+        { "format", required_argument, NULL, 'f' },
         { NULL, 0, NULL, 0 }
     };
     const char **sets = calloc((size_t)argc + 2, sizeof(*sets));
-    char seedset[64];
+    char seedset[64], engset[1100];
     struct run_opts o = { 0 };
     struct llm_diag d = { 0 };
     struct scenario sc;
@@ -543,13 +1070,27 @@ int cmd_run(int argc, char **argv)
     if (sets == NULL)
         return 1;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "o:s:S:qh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "o:s:S:qhf:", longopts, NULL)) != -1) {
         switch (ch) {
         case 'o': o.out_dir = optarg; break;
         case 'S': sets[n++] = optarg; break;
+        case 'E':
+            /* a JSON string, so that jcfg_set takes it as one */
+            snprintf(engset, sizeof(engset), "engine=\"%.1000s\"", optarg);
+            sets[n++] = engset;
+            break;
         case 'q': o.quiet = 1; break;
         case 'T': sens = true; break;
         case 'h': run_usage(stdout); free(sets); return 0;
+        case 'f':
+            if (strcmp(optarg, "vllm") != 0) {
+                fprintf(stderr, "llmsim run: --format: expected \"vllm\", "
+                        "got \"%s\"\n", optarg);
+                free(sets);
+                return 2;
+            }
+            o.vllm = 1;
+            break;
         case 's':
             strtoull(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || optarg[0] == '-') {
@@ -569,6 +1110,11 @@ int cmd_run(int argc, char **argv)
         free(sets);
         return 2;
     }
+    if (args_need_path(stderr, "run", argv[optind])) {
+        free(sets);
+        return 2;
+    }
+    o.progress = !o.quiet && isatty(STDERR_FILENO);
     rc = sens ? sensitivity(argv[optind], sets, n, &o, &d) : LLM_OK;
     if (rc == LLM_OK)
         rc = scenario_load(argv[optind], sets, &sc, &d);
@@ -578,9 +1124,10 @@ int cmd_run(int argc, char **argv)
         rc = run_scenario(&sc, &o, &summary, NULL, &d);
     if (rc == LLM_OK && !o.quiet) {
         run_print_summary(summary, &sc);
-        printf("\nresults    %s/results.sqlite, %s/summary.json\n",
-               o.out_dir ? o.out_dir : sc.out_dir,
-               o.out_dir ? o.out_dir : sc.out_dir);
+        const char *dir = o.out_dir ? o.out_dir : sc.out_dir;
+        printf("\nresults    %s/results.sqlite, %s/summary.json%s%s%s\n",
+               dir, dir, o.vllm ? ", " : "", o.vllm ? dir : "",
+               o.vllm ? "/vllm.json" : "");
     }
     if (rc != LLM_OK) {
         char msg[1200];

@@ -2,11 +2,11 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hw/cost.h"
 #include "models/memplan.h"
-#include "policies/common.h"
 #include "policies/registry.h"
 #include "sim/jcfg.h"
 #include "sim/paths.h"
@@ -16,12 +16,42 @@
 
 static const char *const top_keys[] = { "name", "seed", "model", "hardware",
     "scheduler", "kv_cache", "router", "cost_model", "workload", "slo",
-    "output", "cluster", NULL };
+    "output", "cluster", "engine", "speculative", "power", NULL };
+
+/* The model key names a catalog entry or a model file, nothing else. */
+static int check_model_id(const cJSON *v, const char *key,
+                          struct llm_diag *d)
+{
+    char *s;
+    int rc;
+
+    if (model_id_ok(v->valuestring))
+        return LLM_OK;
+    s = cJSON_PrintUnformatted(v);
+    rc = diag_set(d, LLM_EINVAL, "%s: expected " MODEL_ID_WHAT ", got %.60s",
+                  key, s ? s : "?");
+    free(s);
+    return rc;
+}
+
+/* A model file named by a relative path is read from the config file's
+ * folder (issue 18); an id or an absolute path is left as it is. */
+static const char *model_path(const struct scenario *sc, const char *id,
+                              char *buf, size_t n)
+{
+    const char *slash = sc->path ? strrchr(sc->path, '/') : NULL;
+
+    if (!model_id_is_path(id) || id[0] == '/' || slash == NULL)
+        return id;
+    snprintf(buf, n, "%.*s/%s", (int)(slash - sc->path), sc->path, id);
+    return buf;
+}
 
 static int parse_model(struct scenario *sc, struct llm_diag *d)
 {
     static const char *const keys[] = { "id", "max_model_len", NULL };
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(sc->root, "model");
+    char file[1024];
     const char *id = NULL;
     int64_t mml = 0;
     int rc;
@@ -31,17 +61,20 @@ static int parse_model(struct scenario *sc, struct llm_diag *d)
                         "id such as \"llama-3-8b\")");
     if (cJSON_IsString(m)) {
         id = m->valuestring;
+        rc = check_model_id(m, "model", d);
     } else if (cJSON_IsObject(m)) {
         rc = jcfg_known(m, "model", keys, d);
         if (!rc) rc = jcfg_str(m, "model", "id", true, &id, d);
+        if (!rc) rc = check_model_id(cJSON_GetObjectItemCaseSensitive(m,
+                                     "id"), "model.id", d);
         if (!rc) rc = jcfg_int(m, "model", "max_model_len", false, 2,
                                1 << 24, &mml, d);
-        if (rc)
-            return rc;
     } else {
         return jcfg_str(sc->root, "", "model", true, &id, d);
     }
-    rc = model_find(llm_root(), id, &sc->model, d);
+    if (!rc) rc = model_find(llm_root(), model_path(sc, id, file,
+                                                    sizeof(file)),
+                             &sc->model, d);
     if (rc)
         return rc;
     sc->max_model_len = mml ? (int32_t)mml : sc->model.max_context;
@@ -122,7 +155,8 @@ static int parse_network(const cJSON *h, struct scenario *sc,
 {
     const char *id = "ib-ndr-400";
     struct link ln;
-    int rc = jcfg_str(h, "hardware", "network_link", false, &id, d);
+    int rc = jcfg_name(h, "hardware", "network_link", false,
+                       "a catalog id", &id, d);
 
     if (!rc) rc = link_find(llm_root(), id, &ln, d);
     if (rc)
@@ -158,7 +192,8 @@ static int parse_hardware(struct scenario *sc, struct llm_diag *d)
     sc->reserve_gib = -1;
     memset(&sc->shard, 0, sizeof(sc->shard));
     if (!rc) rc = jcfg_known(h, "hardware", hw_keys, d);
-    if (!rc) rc = jcfg_str(h, "hardware", "device", true, &dev, d);
+    if (!rc) rc = jcfg_name(h, "hardware", "device", true, "a catalog id",
+                           &dev, d);
     if (!rc) rc = parse_layout(h, sc, d);
     if (!rc) rc = parse_dtypes(h, sc, d);
     if (!rc) rc = jcfg_num(h, "hardware", "gpu_memory_utilization", false,
@@ -167,7 +202,9 @@ static int parse_hardware(struct scenario *sc, struct llm_diag *d)
                            &sc->reserve_gib, d);
     if (!rc) rc = jcfg_num(h, "hardware", "cuda_graph_gib", false, 0, 1e6,
                            &sc->cuda_graph_gib, d);
-    if (!rc) rc = jcfg_int(h, "hardware", "kv_blocks", false, 1, INT64_MAX,
+    /* 2^30 blocks: 8 x 141 GB of KV at 1 kB a token in 16-token blocks
+     * is 7e7; the bound keeps blocks x block_tokens inside int64. */
+    if (!rc) rc = jcfg_int(h, "hardware", "kv_blocks", false, 1, 1 << 30,
                            &sc->kv_blocks_override, d);
     if (!rc) rc = parse_network(h, sc, d);
     if (!rc) rc = device_find(llm_root(), dev, &sc->dev, d);
@@ -216,18 +253,33 @@ static int parse_policies(struct scenario *sc, struct llm_diag *d)
         rc = LLM_EINVAL;
     if (!rc) rc = jcfg_obj(sc->root, "", "cost_model", false,
                            &sc->cost_params, d);
+    if (!rc) rc = engine_resolve(llm_root(), cJSON_GetObjectItemCaseSensitive(
+                                     sc->root, "engine"), sc->dev.id,
+                                 sc->dev.calib_dir, "engine", &sc->engine, d);
     return rc;
+}
+
+/* The default run name comes from the file name: it must be a name too,
+ * since out/<name>/ is where the results go. */
+static int name_from_file(const char *base, struct llm_diag *d)
+{
+    char e[200];
+
+    return diag_set(d, LLM_EINVAL, "name: missing, and the file name \"%s\" "
+                    "is not a run name (" JCFG_NAME_RULE "): set \"name\"",
+                    diag_escape(base, e, sizeof(e)));
 }
 
 static int parse_rest(struct scenario *sc, struct llm_diag *d)
 {
-    static const char *const slo_keys[] = { "ttft_ms", "tpot_ms", NULL };
+    static const char *const slo_keys[] = { "ttft_ms", "tpot_ms", "e2e_ms",
+                                            NULL };
     static const char *const out_keys[] = { "dir", "iterations", NULL };
     const cJSON *slo = NULL, *out = NULL;
     const char *name = NULL, *dir = NULL;
     int64_t seed = 0;
     bool iters = true;
-    int rc = jcfg_str(sc->root, "", "name", false, &name, d);
+    int rc = jcfg_name(sc->root, "", "name", false, "a run name", &name, d);
 
     if (!rc) rc = jcfg_int(sc->root, "", "seed", false, 0, INT64_MAX, &seed,
                            d);
@@ -240,6 +292,9 @@ static int parse_rest(struct scenario *sc, struct llm_diag *d)
                                   &sc->slo_ttft_ms, d);
     if (!rc && slo) rc = jcfg_num(slo, "slo", "tpot_ms", false, 0, INFINITY,
                                   &sc->slo_tpot_ms, d);
+    sc->slo_e2e_ms = -1;         /* none unless set (issue 18) */
+    if (!rc && slo) rc = jcfg_num(slo, "slo", "e2e_ms", false, 0, INFINITY,
+                                  &sc->slo_e2e_ms, d);
     if (!rc) rc = jcfg_obj(sc->root, "", "output", false, &out, d);
     if (!rc && out) rc = jcfg_known(out, "output", out_keys, d);
     if (!rc && out) rc = jcfg_str(out, "output", "dir", false, &dir, d);
@@ -256,6 +311,8 @@ static int parse_rest(struct scenario *sc, struct llm_diag *d)
         dot = strrchr(base, '.');
         snprintf(sc->name, sizeof(sc->name), "%.*s",
                  (int)(dot ? dot - base : (long)strlen(base)), base);
+        if (!jcfg_name_ok(sc->name))
+            return name_from_file(sc->name, d);
     } else {
         snprintf(sc->name, sizeof(sc->name), "%s", name);
     }
@@ -266,26 +323,15 @@ static int parse_rest(struct scenario *sc, struct llm_diag *d)
     return LLM_OK;
 }
 
-/* The scheduler's batch limits size the activation reserve. */
-static void sched_limits(const struct scenario *sc, int64_t *tokens,
-                         int64_t *seqs)
+/* The scheduler's batch limits size the activation reserve: the budgets
+ * it actually runs with, its own defaults where a key is absent (the same
+ * figures `llmsim memory --scheduler` and the pools use). */
+static int sched_limits(const struct scenario *sc, int64_t *tokens,
+                        int64_t *seqs, struct llm_diag *d)
 {
-    *tokens = 0;
-    *seqs = 256;
-    if (sc->sched_params) {
-        jcfg_int(sc->sched_params, "scheduler", "max_num_batched_tokens",
-                 false, 1, 1 << 30, tokens, NULL);
-        jcfg_int(sc->sched_params, "scheduler", "max_num_seqs", false, 1,
-                 1 << 20, seqs, NULL);
-    }
-    /* vLLM V1 picks its limits by device (policies/common.h). */
-    if (*tokens == 0 && sc->sched == &sched_vllm)
-        *tokens = pol_v1_default_tokens(sc->dev.mem_bytes, sc->dev.name);
-    if (sc->sched == &sched_vllm &&
-        !cJSON_HasObjectItem(sc->sched_params, "max_num_seqs"))
-        *seqs = pol_v1_default_seqs(sc->dev.mem_bytes, sc->dev.name, *tokens);
-    if (*tokens == 0)
-        *tokens = sc->max_model_len > 2048 ? sc->max_model_len : 2048;
+    return registry_sched_limits(sc->sched, sc->sched_params, "scheduler",
+                                 sc->max_model_len, sc->dev.mem_bytes,
+                                 sc->dev.name, tokens, seqs, d);
 }
 
 /* With attention offloading the KV lives on the offload device: the GPU
@@ -365,7 +411,8 @@ static int validate_plugins(struct scenario *sc, struct llm_diag *d)
                             .offload = sc->offload.on ? &sc->offload
                                                       : NULL,
                             .woffload = sc->woffload.on ? &sc->woffload
-                                                        : NULL };
+                                                        : NULL,
+                            .engine = &sc->engine };
     struct cost_model *cm = NULL;
     struct req_source *src = NULL;
     int rc = (a && b && c) ? LLM_OK : diag_set(d, LLM_ENOMEM, "out of memory");
@@ -388,6 +435,35 @@ static int validate_plugins(struct scenario *sc, struct llm_diag *d)
     return rc;
 }
 
+/* "speculative" (cli/spec_wire.h): the drafter and its memory.  Not with
+ * pools, attention offloading, or a scheduler that plans decodes its own
+ * way (fastgen's fixed passes). */
+static int load_spec(struct scenario *sc, struct llm_diag *d)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(sc->root,
+                                                     "speculative");
+    int rc = LLM_OK;
+
+    /* null: off (so that --set speculative=null gives the baseline) */
+    if (cJSON_IsNull(o))
+        o = NULL;
+    else
+        rc = jcfg_obj(sc->root, "", "speculative", false, &o, d);
+
+    if (!rc) rc = spec_setup_load(o, &sc->model, &sc->dev, &sc->shard,
+                                  sc->cost_params, sc->seed, &sc->spec, d);
+    if (rc || !sc->spec.on)
+        return rc;
+    if (cJSON_GetObjectItemCaseSensitive(sc->root, "cluster") != NULL ||
+        sc->offload.on || strcmp(sc->sched->name, "fastgen") == 0)
+        return diag_set(d, LLM_EINVAL, "speculative: not with \"cluster\" "
+                        "pools, hardware.attention_offload or scheduler "
+                        "\"fastgen\"");
+    if (sc->kv_blocks_override > 0)
+        return LLM_OK;
+    return spec_setup_memory(&sc->spec, sc->block_tokens, &sc->mem, d);
+}
+
 /* Pools replace the hardware section's replicas; their totals are what
  * the run reports. */
 static int load_pools(struct scenario *sc, struct llm_diag *d)
@@ -397,6 +473,8 @@ static int load_pools(struct scenario *sc, struct llm_diag *d)
                          sc->sched_params, sc->mem_util, sc->block_tokens,
                          sc->max_model_len, &sc->pools, d);
 
+    sc->pools.engine_spec = cJSON_GetObjectItemCaseSensitive(sc->root,
+                                                             "engine");
     if (rc || sc->pools.n == 0)
         return rc;
     if (sc->woffload.on)
@@ -434,10 +512,9 @@ int scenario_load(const char *path, const char *const *sets,
     if (!rc) { d->file = path; rc = parse_hardware(sc, d); }
     if (!rc) rc = parse_policies(sc, d);
     if (!rc) rc = parse_rest(sc, d);
-    if (!rc) {
-        sched_limits(sc, &tokens, &seqs);
-        rc = scenario_plan_memory(sc, tokens, seqs, d);
-    }
+    if (!rc) rc = sched_limits(sc, &tokens, &seqs, d);
+    if (!rc) rc = scenario_plan_memory(sc, tokens, seqs, d);
+    if (!rc) rc = load_spec(sc, d);
     if (!rc) rc = validate_plugins(sc, d);
     if (!rc) rc = load_pools(sc, d);
     return rc;

@@ -17,7 +17,9 @@
 #include <cjson/cJSON.h>
 
 #include "cli/pools.h"
+#include "cli/spec_wire.h"
 #include "hw/device.h"
+#include "hw/engine.h"
 #include "hw/offload.h"
 #include "hw/woffload.h"
 #include "models/memplan.h"
@@ -53,11 +55,14 @@ struct scenario {
     const struct router_ops *router;
     const cJSON *router_params;
     const cJSON *cost_params;
+    struct engine engine;        /* "engine" (hw/engine.h), resolved */
     const cJSON *workload;
     double slo_ttft_ms, slo_tpot_ms;
+    double slo_e2e_ms;           /* slo.e2e_ms; < 0: not set */
     char out_dir[512];
     int write_iterations;
     struct pools pools;          /* "cluster" (issue 10); pools.n 0: none */
+    struct spec_setup spec;      /* "speculative"; spec.on false: none */
 };
 
 /* sets: NULL-terminated list of "key.path=value" overrides. */

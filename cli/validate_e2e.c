@@ -11,7 +11,9 @@
 #include <gsl/gsl_statistics_double.h>
 #include <sqlite3.h>
 
+#include "analysis/plot.h"
 #include "analysis/store.h"
+#include "cli/args.h"
 #include "cli/e2e_load.h"
 #include "cli/run.h"
 #include "cli/scenario.h"
@@ -171,7 +173,8 @@ static int open_scenario(struct e2e_run *r, struct llm_diag *d)
     if (rc == LLM_OK) {
         r->env = (struct cost_env){ .model = &r->sc.model, .dev = &r->sc.dev,
                                     .shard = r->sc.shard,
-                                    .root = llm_root() };
+                                    .root = llm_root(),
+                                    .engine = &r->sc.engine };
         sd.file = r->config;
         rc = cost_create(&r->env, r->sc.cost_params, "cost_model", &r->cost,
                          &sd);
@@ -263,12 +266,17 @@ static int read_line(struct e2e_run *r, const char *text, long line,
 {
     cJSON *o = cJSON_Parse(text);
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "type");
+    struct llm_diag dup = { 0 };
     int rc;
 
     if (!cJSON_IsObject(o) || !cJSON_IsString(t)) {
         cJSON_Delete(o);
         return diag_set(d, LLM_EINVAL, "line %ld: expected a JSON object "
                         "with a \"type\"", line);
+    }
+    if (jcfg_check_dups(o, "", &dup) != LLM_OK) {
+        cJSON_Delete(o);
+        return diag_set(d, LLM_EINVAL, "line %ld: %s", line, dup.msg);
     }
     if (line == 1 && strcmp(t->valuestring, "run") == 0) {
         rc = read_header(r, o, line, d);
@@ -547,7 +555,7 @@ static int write_text(const char *dir, const char *name, const char *ext,
                       const struct lat *m, const struct lat *s,
                       struct llm_diag *d)
 {
-    char fname[512], path[1200], tmp[1300];
+    char fname[512], path[1200], tmp[1300], q[600], qf[600];
     FILE *f;
 
     snprintf(fname, sizeof(fname), "%s.%s", name, ext);
@@ -565,17 +573,23 @@ static int write_text(const char *dir, const char *name, const char *ext,
         cdf_block(f, "measured E2E", m->e2e, m->n);
         cdf_block(f, "simulated E2E", s->e2e, s->n);
     } else {
-        fprintf(f, "# gnuplot %s.gp: measured vs simulated latency CDFs\n"
-                "set terminal pngcairo size 1500,450 noenhanced\n"
-                "set output '%s.png'\n"
-                "set multiplot layout 1,3 title '%s'\nset key bottom right\n"
-                "set ylabel 'CDF'\n", name, name, name);
+        /* name comes from a measured file's name: plot_gp_str quotes it */
+        snprintf(fname, sizeof(fname), "%s.gp", name);
+        fprintf(f, "# gnuplot %s: measured vs simulated latency CDFs\n",
+                plot_gp_str(fname, q, sizeof(q)));
+        snprintf(fname, sizeof(fname), "%s.png", name);
+        fprintf(f, "set terminal pngcairo size 1500,450 noenhanced\n"
+                "set output %s\n", plot_gp_str(fname, qf, sizeof(qf)));
+        fprintf(f, "set multiplot layout 1,3 title %s\nset key bottom "
+                "right\nset ylabel 'CDF'\n", plot_gp_str(name, q, sizeof(q)));
+        snprintf(fname, sizeof(fname), "%s.dat", name);
+        plot_gp_str(fname, qf, sizeof(qf));
         for (int i = 0; i < 3; i++)
-            fprintf(f, "set xlabel '%s (ms)'\nplot '%s.dat' index %d "
+            fprintf(f, "set xlabel %s\nplot %s index %d "
                     "with lines title 'measured', '' index %d with lines "
                     "dashtype 2 title 'llmsim'\n",
-                    i == 0 ? "TTFT" : i == 1 ? "TPOT" : "E2E latency", name,
-                    2 * i, 2 * i + 1);
+                    i == 0 ? "'TTFT (ms)'" : i == 1 ? "'TPOT (ms)'"
+                    : "'E2E latency (ms)'", qf, 2 * i, 2 * i + 1);
         fprintf(f, "unset multiplot\n");
     }
     if (fclose(f) != 0 || rename(tmp, path) != 0)
@@ -815,26 +829,44 @@ static int sensitivity_figure(const char *plots, const struct e2e_result *res,
     return rc;
 }
 
+static void e2e_usage(FILE *f)
+{
+    fprintf(f, "usage: llmsim validate-e2e [DIR] [--plots DIR]\n"
+            "  simulates every measured serving run in DIR (default "
+            "hw/calib/data/e2e)\n"
+            "  and compares latency percentiles; exit 0 every target met, "
+            "1 a target\n  missed, 2 bad input\n");
+}
+
 int cmd_validate_e2e(int argc, char **argv)
 {
-    const char *dir = "hw/calib/data/e2e", *plots = NULL;
-    char *runs[E2E_MAX_RUNS], md_path[1200], md_tmp[1300];
+    const char *dir = NULL, *plots = NULL;
+    char *runs[E2E_MAX_RUNS], md_path[1200], md_tmp[1300], def[1100];
     struct e2e_result *res;
     FILE *md = NULL;
     size_t n, i;
     int worst = 0, st, a;
 
+    if (args_want_help(argc, argv)) {
+        e2e_usage(stdout);
+        return 0;
+    }
     for (a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--plots") == 0 && a + 1 < argc) {
             plots = argv[++a];
-        } else if (argv[a][0] == '-') {
-            fprintf(stderr, "usage: llmsim validate-e2e [DIR] "
-                    "[--plots DIR]\n");
+        } else if (argv[a][0] == '-' || dir != NULL) {
+            e2e_usage(stderr);
             return 2;
         } else {
             dir = argv[a];
         }
     }
+    if (dir == NULL) {           /* the measured runs the data root holds */
+        snprintf(def, sizeof(def), "%s/hw/calib/data/e2e", llm_root());
+        dir = def;
+    }
+    if (args_need_path(stderr, "validate-e2e", dir))
+        return 2;
     n = find_runs(dir, 0, runs, 0);
     if (n == 0) {
         printf("validate-e2e: no measured runs in %s yet: run "

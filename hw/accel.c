@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "hw/lut.h"
 #include "sim/jcfg.h"
 
 struct accel {
@@ -113,17 +114,25 @@ static double lut_passes(const struct op *o)
     return 1;
 }
 
-/* TeLLMe's TLMM loop nest: per row, per linear and per K step of group x
- * tables activations, one table build (an activation a cycle) then n /
- * lanes cycles of lookups. */
+/* The table-lookup engine of the catalog's accel.lut (hw/lut.h; TeLLMe's
+ * TLMM loop nest: per row, per linear and per K step of group x tables
+ * activations, a table build then n / lanes cycles of lookups). */
 static double lut_s(const struct accel *a, const struct op *o)
 {
-    double step = (double)a->x->lut_group * a->x->lut_tables;
-    double cycles = gemm_rows(o) * ceil((double)o->k / step) *
-                    (lut_passes(o) * step +
-                     ceil((double)o->n / a->x->lut_lanes));
+    const struct device_accel *x = a->x;
+    struct lut_engine e = { .group = x->lut_group, .tables = x->lut_tables,
+        .lanes = x->lut_lanes, .planes = x->lut_planes,
+        .build_per_cycle = x->lut_build, .overlap = x->lut_overlap,
+        .entries = x->lut_entries, .entry_bytes = x->act_bytes,
+        .clock_hz = a->dev->clock_mhz * 1e6 };
+    struct lut_count c;
 
-    return cycles / (a->dev->clock_mhz * 1e6);
+    /* Bit-serial engines read one table entry per weight bit. */
+    if (x->lut_bit_serial)
+        e.planes = (int32_t)(dtype_bytes(ops_weight_dtype(&a->env->shard)) *
+                             8 + 0.5);
+    lut_gemm(&e, gemm_rows(o), o->n, o->k, lut_passes(o), &c);
+    return c.seconds;
 }
 
 static double compute_s(const struct accel *a, double flops, enum dtype t)
@@ -240,7 +249,7 @@ static double offload_attn_s(const struct accel *a, const struct op *o)
 
 static bool free_kernel(const struct op *o)
 {
-    return named(o, "dequant_w4") || named(o, "act_quant");
+    return named(o, "act_quant");
 }
 
 static void add(struct split *s, enum op_class c, bool host, double sec)
@@ -360,7 +369,7 @@ static void emit(struct cost_breakdown *out, const double v[OPC_COUNT])
     int c;
 
     for (c = 0; c < OPC_COUNT; c++)
-        out->class_ns[c] += (int64_t)llround(v[c] * 1e9);
+        out->class_ns[c] += cost_ns_of(v[c]);
 }
 
 /* The host work beyond dense_dev, spread over the host's classes. */
@@ -419,8 +428,10 @@ static int accel_price(void *st, const struct batch *b,
     return LLM_OK;
 }
 
-static int64_t accel_fixed(void *st, const struct batch *b)
+static int64_t accel_fixed(void *st, const struct batch *b,
+                           int64_t gpu_ns)
 {
+    (void)gpu_ns;
     (void)b;
     return ((const struct accel *)st)->fixed_ns;
 }

@@ -1,5 +1,6 @@
 #include "hw/calib.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -111,6 +112,7 @@ struct gemm_key {
 
 struct attn_key {
     int32_t qh, kvh, hd;
+    double kvb;                /* bytes per KV element it was measured at */
     double l_qh, l_ratio, l_hd;  /* logs of heads, GQA ratio, head size */
     struct row_curve g;        /* rows: log q (prefill) or log batch */
 };
@@ -132,16 +134,50 @@ struct launch_row {
     double s;
 };
 
+/* The attention tables of one backend other than FlashAttention-2
+ * (attn_prefill_<name>.csv, attn_decode_<name>.csv); either may be
+ * missing. */
+struct attn_set {
+    char name[40];
+    struct attn_key *pre, *dec;
+    int n_pre, n_dec;
+};
+
+#define CALIB_MAX_SETS 8
+
+/* A device priced from another's tables (calib_borrow): each lookup
+ * carries the donor's utilization to the target's speed of light, times
+ * a regime factor (donor's measured peak / target's published efficiency;
+ * 1 where the target publishes none). */
+struct borrow {
+    bool on;
+    double gemm_c, attn_c, mem;    /* time factors */
+};
+
 struct calib {
-    struct device dev;
+    struct device dev;         /* the tables' device (speed of light of a
+                                * measured point) */
+    struct device qdev;        /* the priced device (of a query) */
+    struct borrow br;
+    double kv_bytes;           /* KV element bytes of queries (2: bf16) */
+    /* the donor's own measured peaks, for calib_borrow */
+    double peak_gemm_c, peak_attn_c, peak_read;
     struct gemm_key *gemm[DT_COUNT];
     int n_gemm[DT_COUNT];
     struct gemm_key *lin;      /* the engine's own bf16 GEMMs (torch.mm) */
     int n_lin;
+    struct gemm_key *w4;       /* gemm_w4a16.csv: fused W4A16 GEMMs */
+    int n_w4;
     struct attn_key *pre, *dec;
     int n_pre, n_dec;
+    struct attn_key *dec8;     /* attn_decode_fp8kv.csv: fp8 KV decode */
+    int n_dec8;
     struct elem_key *el;
     int n_el;
+    struct elem_key *el_torch; /* elementwise_torch.csv: PyTorch's kernels */
+    int n_el_torch;
+    struct attn_set sets[CALIB_MAX_SETS];   /* sets[0] unused: pre, dec */
+    int n_sets;
     struct launch_row *ln;
     int n_ln;
     struct launch_row *eg;     /* eager.csv: host costs of an eager engine */
@@ -263,25 +299,43 @@ static int csv_read(const char *path, const char *str, const char *const *num,
 
 /* ------------------------------------------------------- speed of light */
 
+/* Bytes per weight of a W4A16 GEMM: 4-bit values plus an fp16 scale and
+ * a 4-bit zero point per group of 128 (AWQ's q_group_size 128; the same
+ * figure as models/ops.h ops_weight_elem_bytes for int4). */
+#define W4A16_W_BYTES (0.5 + 2.5 / 128)
+
+/* A GEMM's compute and memory times at a given math peak. */
+static void gemm_times(const struct device *dev, double peak, double w_bytes,
+                       double m, double n, double k, double *tc, double *tm)
+{
+    *tc = 2.0 * m * n * k / peak;
+    *tm = ((m * k + n * k) * w_bytes + m * n * 2.0) / dev->mem_bw_bytes_s;
+}
+
+/* W8A8 (w_bytes 1) runs on the fp8 tensor cores where the device has
+ * them; everything else, W4A16 included, on bf16 ones. */
+static double gemm_peak(const struct device *dev, double w_bytes)
+{
+    return w_bytes == 1.0 && dev->peak_flops[DT_FP8] > 0
+               ? dev->peak_flops[DT_FP8] : dev->peak_flops[DT_BF16];
+}
+
 double calib_sol_gemm_s(const struct device *dev, double w_bytes, double m,
                         double n, double k)
 {
-    double peak = w_bytes <= 1.0 && dev->peak_flops[DT_FP8] > 0
-                      ? dev->peak_flops[DT_FP8] : dev->peak_flops[DT_BF16];
-    double tc = 2.0 * m * n * k / peak;
-    double tm = ((m * k + n * k) * w_bytes + m * n * 2.0) / dev->mem_bw_bytes_s;
+    double tc, tm;
 
+    gemm_times(dev, gemm_peak(dev, w_bytes), w_bytes, m, n, k, &tc, &tm);
     return tc > tm ? tc : tm;
 }
 
 static bool gemm_memory_bound(const struct device *dev, double w_bytes,
                               double m, double n, double k)
 {
-    double peak = w_bytes <= 1.0 && dev->peak_flops[DT_FP8] > 0
-                      ? dev->peak_flops[DT_FP8] : dev->peak_flops[DT_BF16];
+    double tc, tm;
 
-    return ((m * k + n * k) * w_bytes + m * n * 2.0) / dev->mem_bw_bytes_s >=
-           2.0 * m * n * k / peak;
+    gemm_times(dev, gemm_peak(dev, w_bytes), w_bytes, m, n, k, &tc, &tm);
+    return tm >= tc;
 }
 
 double calib_sol_attn_s(const struct device *dev, double flops, double bytes)
@@ -292,22 +346,31 @@ double calib_sol_attn_s(const struct device *dev, double flops, double bytes)
     return tc > tm ? tc : tm;
 }
 
+/* Attention's speed of light with KV elements of kvb bytes (the query
+ * and output rows stay bf16). */
 static double sol_prefill(const struct device *dev, double qh, double kvh,
-                          double hd, double q, double prior)
+                          double hd, double q, double prior, double kvb)
 {
     double flops = 4.0 * qh * hd * (q * prior + q * (q + 1) / 2.0);
-    double bytes = (prior + q) * 2.0 * kvh * hd * 2.0 + q * qh * hd * 4.0;
+    double bytes = (prior + q) * 2.0 * kvh * hd * kvb + q * qh * hd * 4.0;
 
     return calib_sol_attn_s(dev, flops, bytes);
 }
 
 static double sol_decode(const struct device *dev, double qh, double kvh,
-                         double hd, double batch, double ctx)
+                         double hd, double batch, double ctx, double kvb)
 {
     double flops = 4.0 * qh * hd * (ctx + 1) * batch;
-    double bytes = batch * ((ctx + 1) * 2.0 * kvh * hd * 2.0 + qh * hd * 4.0);
+    double bytes = batch * ((ctx + 1) * 2.0 * kvh * hd * kvb + qh * hd * 4.0);
 
     return calib_sol_attn_s(dev, flops, bytes);
+}
+
+/* Whether attention of flops and bytes is compute-bound on dev. */
+static bool attn_compute_bound(const struct device *dev, double flops,
+                               double bytes)
+{
+    return flops / dev->peak_flops[DT_BF16] > bytes / dev->mem_bw_bytes_s;
 }
 
 static double sol_elem(const struct device *dev, double tokens, double width)
@@ -415,9 +478,12 @@ static int cmp_rows(const void *pa, const void *pb)
 struct build {
     struct calib *c;
     const struct csv_rows *rs;
-    enum dtype dt;
+    enum dtype dt;             /* DT_COUNT: linear_torch, DT_INT4: W4A16 */
     double w_bytes;
+    double kv_bytes;           /* attention tables: KV element bytes */
     double *x, *t, *sol;       /* scratch, rs->n long */
+    struct attn_set *set;      /* attention rows go here when not NULL */
+    bool torch;                /* elementwise rows go to el_torch */
 };
 
 static bool same2(const struct csv_row *a, const struct csv_row *b)
@@ -449,8 +515,9 @@ static int make_gemm(void *ctx, size_t first, size_t n)
 {
     struct build *b = ctx;
     struct calib *c = b->c;
-    struct gemm_key *g = b->dt == DT_COUNT ? &c->lin[c->n_lin++]
-                                           : &c->gemm[b->dt][c->n_gemm[b->dt]++];
+    struct gemm_key *g = b->dt == DT_COUNT ? &c->lin[c->n_lin++] :
+                         b->dt == DT_INT4 ? &c->w4[c->n_w4++]
+                                          : &c->gemm[b->dt][c->n_gemm[b->dt]++];
     double x_env = -INFINITY;
     size_t i;
 
@@ -463,6 +530,9 @@ static int make_gemm(void *ctx, size_t first, size_t n)
         b->sol[i] = calib_sol_gemm_s(&c->dev, b->w_bytes, v[2], v[0], v[1]);
         if (gemm_memory_bound(&c->dev, b->w_bytes, v[2], v[0], v[1]))
             x_env = b->x[i];
+        else if ((b->dt == DT_BF16 || b->dt == DT_COUNT) &&
+                 b->sol[i] / b->t[i] > c->peak_gemm_c)
+            c->peak_gemm_c = b->sol[i] / b->t[i];
     }
     return curve_build(&g->c, b->x, b->t, b->sol, (int)n, x_env);
 }
@@ -479,12 +549,14 @@ static int make_attn_row(struct build *b, struct row_curve *g, size_t first,
     for (i = 0; i < n; i++) {
         const double *v = b->rs->r[first + i].v;
         double sol = prefill ? sol_prefill(&b->c->dev, v[0], v[1], v[2],
-                                           v[3], v[4])
+                                           v[3], v[4], b->kv_bytes)
                              : sol_decode(&b->c->dev, v[0], v[1], v[2],
-                                          v[3], v[4]);
+                                          v[3], v[4], b->kv_bytes);
         b->x[i] = prefill ? log1p(v[4]) : log(v[4]);
         b->t[i] = v[5] * 1e-6;
         b->sol[i] = sol;
+        if (prefill && sol / b->t[i] > b->c->peak_attn_c)
+            b->c->peak_attn_c = sol / b->t[i];
     }
     return curve_build(&g->rows[g->n++], b->x, b->t, b->sol, (int)n,
                        INFINITY);
@@ -524,6 +596,7 @@ static int make_attn(struct build *b, struct attn_key *a, size_t first,
     a->qh = (int32_t)b->rs->r[first].v[0];
     a->kvh = (int32_t)b->rs->r[first].v[1];
     a->hd = (int32_t)b->rs->r[first].v[2];
+    a->kvb = b->kv_bytes;
     a->l_qh = log((double)a->qh);
     a->l_ratio = log((double)a->qh / a->kvh);
     a->l_hd = log((double)a->hd);
@@ -545,6 +618,8 @@ static int make_pre(void *ctx, size_t first, size_t n)
 {
     struct build *b = ctx;
 
+    if (b->set != NULL)
+        return make_attn(b, &b->set->pre[b->set->n_pre++], first, n, true);
     return make_attn(b, &b->c->pre[b->c->n_pre++], first, n, true);
 }
 
@@ -552,14 +627,24 @@ static int make_dec(void *ctx, size_t first, size_t n)
 {
     struct build *b = ctx;
 
+    if (b->set != NULL)
+        return make_attn(b, &b->set->dec[b->set->n_dec++], first, n, false);
     return make_attn(b, &b->c->dec[b->c->n_dec++], first, n, false);
+}
+
+static int make_dec8(void *ctx, size_t first, size_t n)
+{
+    struct build *b = ctx;
+
+    return make_attn(b, &b->c->dec8[b->c->n_dec8++], first, n, false);
 }
 
 /* elementwise rows: op | width, tokens, time_us */
 static int make_elem(void *ctx, size_t first, size_t n)
 {
     struct build *b = ctx;
-    struct elem_key *e = &b->c->el[b->c->n_el++];
+    struct elem_key *e = b->torch ? &b->c->el_torch[b->c->n_el_torch++]
+                                  : &b->c->el[b->c->n_el++];
     size_t i;
 
     snprintf(e->op, sizeof(e->op), "%s", b->rs->r[first].s);
@@ -678,6 +763,79 @@ static int load_keyed(const char *dir, const char *file,
     return rc;
 }
 
+/* The suffix of an attention table of another backend: "vllm_triton" of
+ * attn_decode_vllm_triton.csv; NULL for anything else (the FA2 tables,
+ * attn_decode_sched.csv, the ragged check). */
+static const char *backend_of(const char *file, bool *decode)
+{
+    static const char *const heads[] = { "attn_decode_", "attn_prefill_" };
+    size_t n = strlen(file);
+
+    /* fp8-KV tables are FA2's (attn_decode_fp8kv.csv, loaded with the
+     * KV bytes they were measured at); another backend's fp8 cache is its
+     * bf16 table carried to one byte per element */
+    if (n < 5 || strcmp(file + n - 4, ".csv") != 0 ||
+        strcmp(file, "attn_decode_sched.csv") == 0 ||
+        (n >= 10 && strcmp(file + n - 10, "_fp8kv.csv") == 0))
+        return NULL;
+    for (int i = 0; i < 2; i++) {
+        size_t h = strlen(heads[i]);
+        if (strncmp(file, heads[i], h) == 0 && n > h + 4) {
+            *decode = i == 0;
+            return file + h;
+        }
+    }
+    return NULL;
+}
+
+static struct attn_set *set_for(struct calib *c, const char *name, size_t n)
+{
+    int i;
+
+    for (i = 1; i < c->n_sets; i++)
+        if (strlen(c->sets[i].name) == n &&
+            strncmp(c->sets[i].name, name, n) == 0)
+            return &c->sets[i];
+    if (c->n_sets == 0)
+        c->n_sets = 1;         /* sets[0] is the FA2 tables (pre, dec) */
+    if (c->n_sets >= CALIB_MAX_SETS || n >= sizeof(c->sets[0].name))
+        return NULL;
+    snprintf(c->sets[c->n_sets].name, sizeof(c->sets[0].name), "%.*s",
+             (int)n, name);
+    return &c->sets[c->n_sets++];
+}
+
+/* Every attn_{prefill,decode}_<backend>.csv of dir, in name order (the
+ * order files are read in does not change a lookup, but a deterministic
+ * load is easier to reason about). */
+static int load_sets(struct build *b, const char *dir,
+                     const char *const *pre_cols, const char *const *dec_cols,
+                     struct llm_diag *d)
+{
+    struct dirent **list = NULL;
+    int n = scandir(dir, &list, NULL, alphasort), rc = LLM_OK;
+
+    for (int i = 0; i < n; i++) {
+        bool dec = false;
+        const char *f = list[i]->d_name, *name = backend_of(f, &dec);
+        struct attn_set *set = NULL;
+        if (rc == LLM_OK && name != NULL &&
+            (set = set_for(b->c, name, strlen(name) - 4)) != NULL) {
+            b->set = set;
+            rc = dec ? load_table(b, dir, f, NULL, dec_cols, 6, same3,
+                                  make_dec, (void **)&set->dec,
+                                  sizeof(struct attn_key), d)
+                     : load_table(b, dir, f, NULL, pre_cols, 6, same3,
+                                  make_pre, (void **)&set->pre,
+                                  sizeof(struct attn_key), d);
+            b->set = NULL;
+        }
+        free(list[i]);
+    }
+    free(list);
+    return rc;
+}
+
 static bool file_exists(const char *dir, const char *name)
 {
     char path[1200];
@@ -688,6 +846,53 @@ static bool file_exists(const char *dir, const char *name)
     if (f != NULL)
         fclose(f);
     return f != NULL;
+}
+
+/* membw.csv (optional): the fastest read, as a fraction of the datasheet
+ * bandwidth (the donor's side of calib_borrow's memory factor). */
+static int load_read_peak(struct calib *c, const char *dir,
+                          struct llm_diag *d)
+{
+    static const char *const cols[] = { "gb_s" };
+    char path[1200];
+    struct csv_rows rs = { 0 };
+    size_t i;
+    int rc;
+
+    if (!file_exists(dir, "membw.csv"))
+        return LLM_OK;
+    snprintf(path, sizeof(path), "%s/membw.csv", dir);
+    rc = csv_read(path, "op", cols, 1, &rs, d);
+    for (i = 0; rc == LLM_OK && i < rs.n; i++)
+        if (strcmp(rs.r[i].s, "read") == 0 &&
+            rs.r[i].v[0] * 1e9 / c->dev.mem_bw_bytes_s > c->peak_read)
+            c->peak_read = rs.r[i].v[0] * 1e9 / c->dev.mem_bw_bytes_s;
+    free(rs.r);
+    return rc;
+}
+
+/* The optional tables of low-bit kernels: gemm_w4a16.csv (a fused W4A16
+ * GEMM, hw/calib/README.md) and attn_decode_fp8kv.csv (decode attention
+ * over an fp8 KV cache). */
+static int load_lowbit(struct build *b, const char *dir,
+                       const char *const *gemm_cols,
+                       const char *const *dec_cols, struct llm_diag *d)
+{
+    int rc = LLM_OK;
+
+    b->dt = DT_INT4;
+    b->w_bytes = W4A16_W_BYTES;
+    if (file_exists(dir, "gemm_w4a16.csv"))
+        rc = load_table(b, dir, "gemm_w4a16.csv", NULL, gemm_cols, 4, same2,
+                        make_gemm, (void **)&b->c->w4,
+                        sizeof(struct gemm_key), d);
+    b->kv_bytes = 1;
+    if (!rc && file_exists(dir, "attn_decode_fp8kv.csv"))
+        rc = load_table(b, dir, "attn_decode_fp8kv.csv", NULL, dec_cols, 6,
+                        same3, make_dec8, (void **)&b->c->dec8,
+                        sizeof(struct attn_key), d);
+    b->kv_bytes = 2;
+    return rc;
 }
 
 int calib_load(const char *dir, const struct device *dev, struct calib **out,
@@ -706,8 +911,11 @@ int calib_load(const char *dir, const struct device *dev, struct calib **out,
     if (c == NULL)
         return diag_set(d, LLM_ENOMEM, "out of memory");
     c->dev = *dev;
+    c->qdev = *dev;
+    c->kv_bytes = 2;
     b.dt = DT_BF16;
     b.w_bytes = 2;
+    b.kv_bytes = 2;
     rc = load_table(&b, dir, "gemm_bf16.csv", NULL, gemm_cols, 4, same2,
                     make_gemm, (void **)&c->gemm[DT_BF16],
                     sizeof(struct gemm_key), d);
@@ -735,6 +943,13 @@ int calib_load(const char *dir, const struct device *dev, struct calib **out,
     if (!rc) rc = load_table(&b, dir, "elementwise.csv", "op", el_cols, 3,
                              same_elem, make_elem, (void **)&c->el,
                              sizeof(struct elem_key), d);
+    b.torch = true;
+    if (!rc && file_exists(dir, "elementwise_torch.csv"))
+        rc = load_table(&b, dir, "elementwise_torch.csv", "op", el_cols, 3,
+                        same_elem, make_elem, (void **)&c->el_torch,
+                        sizeof(struct elem_key), d);
+    b.torch = false;
+    if (!rc) rc = load_sets(&b, dir, pre_cols, dec_cols, d);
     if (!rc) rc = load_keyed(dir, "launch.csv", &c->ln, &c->n_ln, d);
     if (!rc && file_exists(dir, "eager.csv"))
         rc = load_keyed(dir, "eager.csv", &c->eg, &c->n_eg, d);
@@ -744,6 +959,8 @@ int calib_load(const char *dir, const struct device *dev, struct calib **out,
     if (!rc) rc = load_comm(c, dir, "allgather", d);
     if (!rc) rc = load_comm(c, dir, "reducescatter", d);
     if (!rc) rc = load_comm(c, dir, "alltoall", d);
+    if (!rc) rc = load_lowbit(&b, dir, gemm_cols, dec_cols, d);
+    if (!rc) rc = load_read_peak(c, dir, d);
     if (rc) {
         calib_free(c);
         return rc;
@@ -779,11 +996,22 @@ void calib_free(struct calib *c)
     for (i = 0; i < c->n_lin; i++)
         curve_free(&c->lin[i].c);
     free(c->lin);
+    for (i = 0; i < c->n_w4; i++)
+        curve_free(&c->w4[i].c);
+    free(c->w4);
     attn_free(c->pre, c->n_pre);
     attn_free(c->dec, c->n_dec);
+    attn_free(c->dec8, c->n_dec8);
     for (i = 0; i < c->n_el; i++)
         curve_free(&c->el[i].c);
     free(c->el);
+    for (i = 0; i < c->n_el_torch; i++)
+        curve_free(&c->el_torch[i].c);
+    free(c->el_torch);
+    for (i = 1; i < c->n_sets; i++) {
+        attn_free(c->sets[i].pre, c->sets[i].n_pre);
+        attn_free(c->sets[i].dec, c->sets[i].n_dec);
+    }
     free(c->ln);
     free(c->eg);
     free(c->ds);
@@ -793,6 +1021,16 @@ void calib_free(struct calib *c)
 }
 
 /* --------------------------------------------------------------- lookups */
+
+/* The time factor of a borrowed table for a query in the compute-bound
+ * (f_compute) or memory-bound regime of the priced device; 1 for a
+ * device's own tables. */
+static double br_factor(const struct calib *c, bool compute, double f_compute)
+{
+    if (!c->br.on)
+        return 1;
+    return compute ? f_compute : c->br.mem;
+}
 
 /* The (n, k) of a table nearest to the query, by log distance. */
 static const struct gemm_key *gemm_nearest(const struct gemm_key *g, int n,
@@ -814,39 +1052,105 @@ static const struct gemm_key *gemm_nearest(const struct gemm_key *g, int n,
     return best;
 }
 
-double calib_gemm_s(const struct calib *c, enum dtype dt, int64_t m,
-                    int64_t n, int64_t k, bool *extrap)
+/* The time of table g (measured with w_bytes weights) at (m, g->n, g->k),
+ * carried at the same utilization to the query (m, n, k) with qw_bytes
+ * weights on the priced device: identity when the shapes, weights and
+ * device match.  Never below the query's speed of light. */
+static double gemm_carry(const struct calib *c, const struct gemm_key *g,
+                         double w_bytes, int64_t m, int64_t n, int64_t k,
+                         double qw_bytes, bool *extrap)
+{
+    double sol_t = calib_sol_gemm_s(&c->dev, w_bytes, (double)m,
+                                    (double)g->n, (double)g->k);
+    double tc, tm, sol_q, t;
+
+    gemm_times(&c->qdev, gemm_peak(&c->qdev, qw_bytes), qw_bytes, (double)m,
+               (double)n, (double)k, &tc, &tm);
+    sol_q = tc > tm ? tc : tm;
+    t = curve_time(&g->c, log((double)m), sol_t, extrap) * sol_q / sol_t *
+        br_factor(c, tc > tm, c->br.gemm_c);
+    return t > sol_q ? t : sol_q;
+}
+
+/* The nearest measured (n, k) for weights of table type tab: bf16 looks
+ * at the engine's own GEMMs first, then cuBLASLt's table. */
+static const struct gemm_key *gemm_best(const struct calib *c, enum dtype tab,
+                                        int64_t n, int64_t k, double *best_d)
 {
     const struct gemm_key *best = NULL, *g;
-    double best_d = INFINITY, dist, w_bytes = dt == DT_FP8 ? 1.0 : 2.0;
-    double sol_t, sol_q, t;
-    enum dtype tab = dt == DT_FP8 && c->n_gemm[DT_FP8] ? DT_FP8 : DT_BF16;
+    double dist;
 
-    if (tab != dt && dt != DT_FP16)
-        *extrap = true;        /* int8/int4 priced from bf16 utilization */
-    /* bf16: the engine's own GEMMs first, then cuBLASLt's table. */
-    if (tab == DT_BF16 && c->n_lin > 0) {
-        best = gemm_nearest(c->lin, c->n_lin, n, k, &best_d);
-    }
-    if (best_d > 1e-9) {
+    *best_d = INFINITY;
+    if (tab == DT_BF16 && c->n_lin > 0)
+        best = gemm_nearest(c->lin, c->n_lin, n, k, best_d);
+    if (*best_d > 1e-9) {
         g = gemm_nearest(c->gemm[tab], c->n_gemm[tab], n, k, &dist);
-        if (g != NULL && dist + 1e-9 < best_d) {
+        if (g != NULL && dist + 1e-9 < *best_d) {
             best = g;
-            best_d = dist;
+            *best_d = dist;
         }
     }
+    return best;
+}
+
+/* A table lookup carried to query weights of qw_bytes. */
+static double gemm_lookup(const struct calib *c, enum dtype tab, int64_t m,
+                          int64_t n, int64_t k, double qw_bytes, bool *extrap)
+{
+    double best_d, w_bytes = tab == DT_FP8 ? 1.0 : 2.0;
+    const struct gemm_key *best = gemm_best(c, tab, n, k, &best_d);
+
     if (best == NULL) {
         *extrap = true;
-        return calib_sol_gemm_s(&c->dev, w_bytes, m, n, k);
+        return calib_sol_gemm_s(&c->qdev, qw_bytes, (double)m, (double)n,
+                                (double)k);
     }
     if (best_d > 1e-9)
         *extrap = true;        /* a shape the tables do not hold */
-    /* The table's time at its own shape, carried to the query's shape at
-     * the same utilization (identity when the shapes match). */
-    sol_t = calib_sol_gemm_s(&c->dev, w_bytes, m, best->n, best->k);
-    sol_q = calib_sol_gemm_s(&c->dev, w_bytes, m, n, k);
-    t = curve_time(&best->c, log((double)m), sol_t, extrap) * sol_q / sol_t;
-    return t > sol_q ? t : sol_q;
+    return gemm_carry(c, best, w_bytes, m, n, k, qw_bytes, extrap);
+}
+
+double calib_gemm_s(const struct calib *c, enum dtype dt, int64_t m,
+                    int64_t n, int64_t k, bool *extrap)
+{
+    enum dtype tab = dt == DT_FP8 && c->n_gemm[DT_FP8] ? DT_FP8 : DT_BF16;
+
+    if (tab != dt && dt != DT_FP16)
+        *extrap = true;        /* int8 priced from bf16 utilization */
+    return gemm_lookup(c, tab, m, n, k, dt == DT_FP8 ? 1.0 : 2.0, extrap);
+}
+
+bool calib_gemm_has_shape(const struct calib *c, int64_t n, int64_t k)
+{
+    double d;
+
+    return gemm_best(c, DT_BF16, n, k, &d) != NULL && d <= 1e-9;
+}
+
+double calib_gemm_w4a16_s(const struct calib *c, int64_t m, int64_t n,
+                          int64_t k, bool *extrap)
+{
+    double d, t, dq;
+    const struct gemm_key *g;
+
+    if (c->n_w4 > 0) {         /* measured: gemm_w4a16.csv */
+        g = gemm_nearest(c->w4, c->n_w4, n, k, &d);
+        if (d > 1e-9)
+            *extrap = true;
+        return gemm_carry(c, g, W4A16_W_BYTES, m, n, k, W4A16_W_BYTES,
+                          extrap);
+    }
+    /* Published (Marlin, Frantar et al. 2024, arXiv:2408.11743 and its
+     * README: "essentially ideal" speedups over fp16 at every batch size,
+     * ideal = the roofline of 4-bit weights with group scales; Machete
+     * matches fp16 when compute-bound): the bf16 table's utilization at
+     * the W4A16 speed of light.  Dequantization runs on the CUDA cores
+     * beside the MMAs (2 operations per weight per 64-row M tile), so it
+     * costs time only where it is the longer of the two. */
+    t = gemm_lookup(c, DT_BF16, m, n, k, W4A16_W_BYTES, extrap);
+    dq = 2.0 * (double)n * (double)k * (double)((m + 63) / 64) /
+         c->qdev.peak_flops[DT_FP32];
+    return t > dq ? t : dq;
 }
 
 /* The measured head configuration nearest to (qh, kvh, hd): same GQA
@@ -880,7 +1184,7 @@ static const struct attn_key *attn_nearest(const struct attn_key *a, int n,
 
 /* Speed of light of a measured head configuration at grid coordinates:
  * prefill (r = log q tokens, y = log(1 + prior)), decode (r = log batch,
- * y = log context). */
+ * y = log context), on the tables' device at the table's KV bytes. */
 struct attn_sol_ctx {
     const struct device *dev;
     const struct attn_key *a;
@@ -891,21 +1195,23 @@ static double pre_sol(const void *ctx, double r, double y)
     const struct attn_sol_ctx *s = ctx;
 
     return sol_prefill(s->dev, s->a->qh, s->a->kvh, s->a->hd, exp(r),
-                       expm1(y));
+                       expm1(y), s->a->kvb);
 }
 
 static double dec_sol(const void *ctx, double r, double y)
 {
     const struct attn_sol_ctx *s = ctx;
 
-    return sol_decode(s->dev, s->a->qh, s->a->kvh, s->a->hd, exp(r), exp(y));
+    return sol_decode(s->dev, s->a->qh, s->a->kvh, s->a->hd, exp(r), exp(y),
+                      s->a->kvb);
 }
 
-/* The table's time at its own heads, carried to the query's heads at the
- * same utilization, and never below the query's speed of light. */
+/* The table's time at its own heads, carried to the query (heads, KV
+ * bytes, device) at the same utilization times the borrowed regime factor
+ * f, and never below the query's speed of light. */
 static double attn_time(const struct calib *c, const struct attn_key *a,
-                        bool same_heads, sol_fn *sol, double r, double y,
-                        double sol_q, bool *extrap)
+                        bool exact, sol_fn *sol, double r, double y,
+                        double sol_q, double f, bool *extrap)
 {
     struct attn_sol_ctx ctx = { &c->dev, a };
     double t;
@@ -915,56 +1221,139 @@ static double attn_time(const struct calib *c, const struct attn_key *a,
         return sol_q;
     }
     t = grid_time(&a->g, r, y, sol, &ctx, extrap);
-    if (!same_heads)           /* carry to the query's heads */
+    if (!exact)                /* carry to the query */
         t *= sol_q / sol(&ctx, r, y);
+    t *= f;
     return t > sol_q ? t : sol_q;
+}
+
+int calib_attn_set(const struct calib *c, const char *name)
+{
+    if (name == NULL || name[0] == '\0')
+        return 0;
+    for (int i = 1; i < c->n_sets; i++)
+        if (strcmp(c->sets[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+bool calib_attn_set_has(const struct calib *c, int set, bool decode)
+{
+    if (set <= 0 || set >= c->n_sets)
+        return set == 0;
+    return decode ? c->sets[set].n_dec > 0 : c->sets[set].n_pre > 0;
+}
+
+/* Whether key a is the query's own: same heads, KV bytes and device. */
+static bool attn_exact(const struct calib *c, const struct attn_key *a,
+                       int32_t qh, int32_t kvh, int32_t hd)
+{
+    return a && a->qh == qh && a->kvh == kvh && a->hd == hd &&
+           a->kvb == c->kv_bytes && !c->br.on;
+}
+
+bool calib_attn_has_heads(const struct calib *c, int32_t qh, int32_t kvh,
+                          int32_t hd)
+{
+    bool x = false;
+
+    attn_nearest(c->pre, c->n_pre, qh, kvh, hd, &x);
+    attn_nearest(c->dec, c->n_dec, qh, kvh, hd, &x);
+    return !x;
+}
+
+double calib_attn_prefill_set_s(const struct calib *c, int set, int32_t qh,
+                                int32_t kvh, int32_t hd, int64_t q_tokens,
+                                int64_t prior, bool *extrap)
+{
+    bool own = calib_attn_set_has(c, set, false) && set > 0;
+    const struct attn_key *a = attn_nearest(own ? c->sets[set].pre : c->pre,
+                                            own ? c->sets[set].n_pre
+                                                : c->n_pre,
+                                            qh, kvh, hd, extrap);
+    double q = (double)q_tokens, p = (double)prior;
+    double flops = 4.0 * qh * hd * (q * p + q * (q + 1) / 2.0);
+    double bytes = (p + q) * 2.0 * kvh * hd * c->kv_bytes + q * qh * hd * 4.0;
+
+    return attn_time(c, a, attn_exact(c, a, qh, kvh, hd), pre_sol, log(q),
+                     log1p(p), calib_sol_attn_s(&c->qdev, flops, bytes),
+                     br_factor(c, attn_compute_bound(&c->qdev, flops, bytes),
+                               c->br.attn_c), extrap);
 }
 
 double calib_attn_prefill_s(const struct calib *c, int32_t qh, int32_t kvh,
                             int32_t hd, int64_t q_tokens, int64_t prior,
                             bool *extrap)
 {
-    const struct attn_key *a = attn_nearest(c->pre, c->n_pre, qh, kvh, hd,
-                                            extrap);
+    return calib_attn_prefill_set_s(c, 0, qh, kvh, hd, q_tokens, prior,
+                                    extrap);
+}
 
-    return attn_time(c, a, a && a->qh == qh && a->kvh == kvh && a->hd == hd,
-                     pre_sol, log((double)q_tokens), log1p((double)prior),
-                     sol_prefill(&c->dev, qh, kvh, hd, (double)q_tokens,
-                                 (double)prior), extrap);
+double calib_attn_decode_set_s(const struct calib *c, int set, int32_t qh,
+                               int32_t kvh, int32_t hd, int64_t batch,
+                               double ctx, bool *extrap)
+{
+    double cx = ctx > 1 ? ctx : 1, bt = (double)batch;
+    bool own = calib_attn_set_has(c, set, true) && set > 0;
+    bool fp8 = c->kv_bytes == 1.0 && c->n_dec8 > 0 && !own;
+    const struct attn_key *a = attn_nearest(fp8 ? c->dec8 : own ?
+                                            c->sets[set].dec : c->dec,
+                                            fp8 ? c->n_dec8 : own ?
+                                            c->sets[set].n_dec : c->n_dec,
+                                            qh, kvh, hd, extrap);
+    double flops = 4.0 * qh * hd * (cx + 1) * bt;
+    double bytes = bt * ((cx + 1) * 2.0 * kvh * hd * c->kv_bytes +
+                         qh * hd * 4.0);
+
+    return attn_time(c, a, attn_exact(c, a, qh, kvh, hd), dec_sol,
+                     log(bt), log(cx),
+                     calib_sol_attn_s(&c->qdev, flops, bytes),
+                     br_factor(c, attn_compute_bound(&c->qdev, flops, bytes),
+                               c->br.attn_c), extrap);
 }
 
 double calib_attn_decode_s(const struct calib *c, int32_t qh, int32_t kvh,
                            int32_t hd, int64_t batch, double ctx,
                            bool *extrap)
 {
-    double cx = ctx > 1 ? ctx : 1;
-    const struct attn_key *a = attn_nearest(c->dec, c->n_dec, qh, kvh, hd,
-                                            extrap);
+    return calib_attn_decode_set_s(c, 0, qh, kvh, hd, batch, ctx, extrap);
+}
 
-    return attn_time(c, a, a && a->qh == qh && a->kvh == kvh && a->hd == hd,
-                     dec_sol, log((double)batch), log(cx),
-                     sol_decode(&c->dev, qh, kvh, hd, (double)batch, cx),
-                     extrap);
+bool calib_has_elem(const struct calib *c, const char *op)
+{
+    bool torch = strncmp(op, "torch.", 6) == 0;
+    const struct elem_key *el = torch ? c->el_torch : c->el;
+    int n = torch ? c->n_el_torch : c->n_el;
+
+    for (int i = 0; i < n; i++)
+        if (strcmp(el[i].op, op + (torch ? 6 : 0)) == 0)
+            return true;
+    return false;
 }
 
 double calib_elem_s(const struct calib *c, const char *op, int64_t tokens,
                     int64_t width, bool *extrap)
 {
+    bool torch = strncmp(op, "torch.", 6) == 0;
+    const struct elem_key *el = torch ? c->el_torch : c->el;
+    int n_el = torch ? c->n_el_torch : c->n_el;
     const struct elem_key *best = NULL;
     double best_d = INFINITY, sol_t, sol_q, t;
     int i;
 
-    for (i = 0; i < c->n_el; i++) {
+    if (torch)
+        op += 6;
+    for (i = 0; i < n_el; i++) {
         double dist;
-        if (strcmp(c->el[i].op, op) != 0)
+        if (strcmp(el[i].op, op) != 0)
             continue;
-        dist = fabs(log((double)c->el[i].width / width));
+        dist = fabs(log((double)el[i].width / width));
         if (dist < best_d) {
             best_d = dist;
-            best = &c->el[i];
+            best = &el[i];
         }
     }
-    sol_q = sol_elem(&c->dev, (double)tokens, (double)width);
+    sol_q = sol_elem(&c->qdev, (double)tokens, (double)width);
     if (best == NULL) {
         *extrap = true;
         return sol_q;
@@ -973,7 +1362,7 @@ double calib_elem_s(const struct calib *c, const char *op, int64_t tokens,
         *extrap = true;
     sol_t = sol_elem(&c->dev, (double)tokens, (double)best->width);
     t = curve_time(&best->c, log((double)tokens), sol_t, extrap) * sol_q /
-        sol_t;
+        sol_t * br_factor(c, false, 1);
     return t > sol_q ? t : sol_q;
 }
 
@@ -1007,17 +1396,49 @@ double calib_decode_sched_s(const struct calib *c, const char *what)
     return keyed_s(c->ds, c->n_ds, what, -1);
 }
 
+/* A device's peer-link bandwidth (1e11 where the catalog gives none). */
+static double peer_bw(const struct device *dev)
+{
+    return dev->peer_link.bw_bytes_s > 0 ? dev->peer_link.bw_bytes_s : 1e11;
+}
+
 double calib_comm_s(const struct calib *c, const char *name, int32_t ranks,
                     double bytes, bool *extrap)
 {
-    double bw = c->dev.peer_link.bw_bytes_s > 0 ? c->dev.peer_link.bw_bytes_s
-                                                : 1e11;
+    double bw = peer_bw(&c->dev);
     int i;
 
     if (bytes <= 0)
         return 0;
+    /* borrowed: the same bus-bandwidth utilization on the target's link */
     for (i = 0; i < c->n_comm; i++)
         if (c->comm[i].ranks == ranks && strcmp(c->comm[i].name, name) == 0)
-            return curve_time(&c->comm[i].c, log(bytes), bytes / bw, extrap);
+            return curve_time(&c->comm[i].c, log(bytes), bytes / bw, extrap) *
+                   bw / peer_bw(&c->qdev);
     return -1;
+}
+
+/* Published efficiency over the donor's measured one, as a time factor;
+ * 1 where either is unknown. */
+static double eff_factor(double donor_peak, double published)
+{
+    if (donor_peak <= 0 || published <= 0)
+        return 1;
+    return (donor_peak < 1 ? donor_peak : 1) / published;
+}
+
+void calib_borrow(struct calib *c, const struct device *target)
+{
+    const struct device_eff *e = &target->published_eff;
+
+    c->qdev = *target;
+    c->br.on = true;
+    c->br.gemm_c = eff_factor(c->peak_gemm_c, e->gemm);
+    c->br.attn_c = eff_factor(c->peak_attn_c, e->attention);
+    c->br.mem = eff_factor(c->peak_read, e->memory);
+}
+
+void calib_set_kv_bytes(struct calib *c, double kv_bytes)
+{
+    c->kv_bytes = kv_bytes > 0 ? kv_bytes : 2;
 }

@@ -28,6 +28,7 @@ struct memo_entry {
     int64_t tokens, rows;          /* tokens 0: empty slot */
     int64_t class_ns[OPC_COUNT];
     int32_t extrapolated;
+    int64_t extrap_ns;
 };
 
 struct cost_model {
@@ -59,14 +60,18 @@ static const struct cost_ops *find(const char *name, const char *path,
     return NULL;
 }
 
-/* The default: calibrated where the device's tables exist. */
+/* The default: calibrated where the device's tables exist, or where a
+ * GPU without them can borrow a donor's (never a GPU at its peak). */
 static const char *default_model(const struct cost_env *env)
 {
     char probe[1200];
+    struct device donor;
+    struct llm_diag quiet = { 0 };
     FILE *f;
 
     if (env->dev->calib_dir[0] == '\0')
-        return "roofline";
+        return device_calib_donor(env->root, env->dev, &donor, &quiet)
+                   == LLM_OK ? "calibrated" : "roofline";
     snprintf(probe, sizeof(probe), "%s/%s/gemm_bf16.csv", env->root,
              env->dev->calib_dir);
     f = fopen(probe, "r");
@@ -155,6 +160,37 @@ const char *cost_name(const struct cost_model *c)
     return c->ops->name;
 }
 
+const char *cost_tables(const struct cost_model *c)
+{
+    return c->ops->tables ? c->ops->tables(c->st) : "";
+}
+
+void cost_extrap_describe(const struct cost_model *c, char *buf, size_t len)
+{
+    if (len == 0)
+        return;
+    buf[0] = '\0';
+    if (c->ops->describe_extrap)
+        c->ops->describe_extrap(c->st, buf, len);
+}
+
+void cost_warn_extrap(const struct cost_model *c, int64_t extrap_ns,
+                      int64_t total_ns)
+{
+    char why[512];
+    double pct;
+
+    if (extrap_ns <= 0 || total_ns <= 0)
+        return;
+    pct = 100.0 * (double)extrap_ns / (double)total_ns;
+    cost_extrap_describe(c, why, sizeof(why));
+    /* two significant digits below 0.1%, so a small share never reads 0 */
+    fprintf(stderr, "llmsim: warning: %.*f%% of GPU time priced outside "
+            "the measured tables (%s)\n", pct >= 0.1 ? 1 :
+            (int)fmin(12, 1 - floor(log10(pct))), pct,
+            why[0] ? why : "see docs/cost-model.md");
+}
+
 bool cost_shared_prefix(const cJSON *params)
 {
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(params,
@@ -201,10 +237,26 @@ static int price_dense(struct cost_model *c, const struct batch *b,
         e->rows = rows;
         memcpy(e->class_ns, part.class_ns, sizeof(e->class_ns));
         e->extrapolated = part.extrapolated;
+        e->extrap_ns = part.extrap_ns;
     }
     memcpy(out->class_ns, e->class_ns, sizeof(out->class_ns));
     out->extrapolated = e->extrapolated;
+    out->extrap_ns = e->extrap_ns;
     return LLM_OK;
+}
+
+int64_t cost_ns_of(double s)
+{
+    double ns = s * 1e9;
+
+    if (ns >= -(double)COST_MAX_NS && ns <= (double)COST_MAX_NS)
+        return llround(ns);
+    return ns < 0 ? -(COST_MAX_NS + 1) : COST_MAX_NS + 1;
+}
+
+static bool ns_in_range(int64_t ns)
+{
+    return ns >= -COST_MAX_NS && ns <= COST_MAX_NS;
 }
 
 int cost_price(struct cost_model *c, const struct batch *b,
@@ -221,16 +273,63 @@ int cost_price(struct cost_model *c, const struct batch *b,
     if (rc)
         return rc;
     if (c->env->woffload != NULL && batch_tokens(b))
-        out->class_ns[OPC_COMM] += llround(1e9 * woffload_iter_s(
+        out->class_ns[OPC_COMM] += cost_ns_of(woffload_iter_s(
             c->env->woffload, &c->wnr, c->env->model->num_layers,
             c->env->model->hidden, &c->env->shard, batch_tokens(b)));
-    out->fixed_ns = c->ops->fixed_ns ? c->ops->fixed_ns(c->st, b) : 0;
-    out->total_ns = out->fixed_ns;
-    for (i = 0; i < OPC_COUNT; i++)
-        out->total_ns += out->class_ns[i];
-    if (c->time_scale != 1)
-        out->total_ns = llround((double)out->total_ns * c->time_scale);
-    return LLM_OK;
+    rc = LLM_OK;
+    out->total_ns = 0;
+    for (i = 0; i < OPC_COUNT; i++) {
+        if (!ns_in_range(out->class_ns[i]))
+            rc = LLM_ERANGE;
+        out->total_ns += out->class_ns[i];   /* 5 x 2^60 fits */
+    }
+    out->fixed_ns = c->ops->fixed_ns ? c->ops->fixed_ns(c->st, b,
+                                                        out->total_ns) : 0;
+    if (!ns_in_range(out->fixed_ns))
+        rc = LLM_ERANGE;
+    out->total_ns += out->fixed_ns;
+    /* within range before scaling, so the product stays finite; past
+     * COST_MAX_NS it becomes a value the check below refuses */
+    if (rc == LLM_OK && c->time_scale != 1 && ns_in_range(out->total_ns)) {
+        double ns = (double)out->total_ns * c->time_scale;
+        out->total_ns = fabs(ns) <= (double)COST_MAX_NS ? llround(ns)
+                                                        : COST_MAX_NS + 1;
+    }
+    return rc == LLM_OK && ns_in_range(out->total_ns) ? LLM_OK : LLM_ERANGE;
+}
+
+int cost_parts(struct cost_model *c, const struct batch *b,
+               struct cost_parts *out)
+{
+    int rc;
+
+    out->n = 0;
+    out->extrapolated = 0;
+    if (c->ops->parts == NULL)
+        return LLM_EINVAL;
+    if (batch_tokens(b) == 0)
+        return LLM_OK;
+    rc = ops_build(c->env->model, &c->env->shard, b, &c->list);
+    return rc ? rc : c->ops->parts(c->st, b, &c->list, out);
+}
+
+int cost_set_engine(struct cost_model *c, const struct engine *e)
+{
+    if (c->ops->set_engine == NULL)
+        return LLM_EINVAL;
+    memset(c->memo, 0, COST_MEMO * sizeof(*c->memo));
+    return c->ops->set_engine(c->st, e);
+}
+
+void cost_parts_free(struct cost_parts *p)
+{
+    free(p->p);
+    *p = (struct cost_parts){ 0 };
+}
+
+const struct engine *cost_engine(const struct cost_model *c)
+{
+    return c->ops == &cost_calibrated ? c->env->engine : NULL;
 }
 
 /* Which link a collective crosses: the peer link (NVLink) inside a node,

@@ -1,40 +1,53 @@
 /* hw/cost_calib.c: the calibrated cost model.
  *
- * Prices each operator of an iteration from the device's measured tables
- * (hw/calib.h): GEMMs by (m, n, k), attention by heads and shape, the
- * element-wise kernels by tokens and width, each as measured inside a CUDA
- * graph, so the per-kernel launch gap of a graphed forward is part of every
- * operator.  Added once per iteration: the graph replay, and the serving
- * engine's CPU time (cpu_overhead_us, 0 by default: the reference engine
- * replays a captured graph and has none).  Mechanisms, not fitted
- * constants: a varlen attention call over several prefill chunks is one
- * kernel, so the chunks share one kernel floor; decode attention over
- * ragged contexts is the uniform table's time at the mean context, scaled
- * by how FlashAttention-2 schedules that ragged launch against the uniform
- * one (decode_sched_us; root-mean-square context where the device has no
- * attn_decode_sched.csv).  With
- * shared_prefix_attention (Hydragen) decode attention is a prefill-shaped
- * kernel per shared prefix (its sequences' queries batched over its KV)
- * plus the decode kernel over each sequence's own suffix.
+ * Prices each kernel an engine launches (its profile, hw/engine.h) from the
+ * device's measured tables (hw/calib.h): GEMMs by (m, n, k), attention by
+ * heads and shape from the profile's backend's tables, element-wise
+ * kernels by tokens and width, each as measured inside a CUDA graph, so
+ * the per-kernel launch gap of a graphed forward is part of every kernel.
+ * The profile's scales multiply each class's table time (never below the
+ * kernel's own roofline), and its fixed times are added: the graph replay
+ * (graph and piecewise execution), layer_us per layer, and iter_us of host
+ * work per iteration (hidden behind the GPU's time when the engine
+ * schedules asynchronously).  Under the reference profile (every scale 1,
+ * no fixed time, FlashAttention-2 tables, fused kernels) the price is
+ * exactly the tables' composition of issue 3.
  *
- * Execution "eager" (cost_model.execution) prices an engine that runs its
- * forward op by op from Python instead of replaying a graph (serve.py,
- * vLLM's enforce_eager): the CPU dispatches each kernel while the GPU runs
- * the earlier ones (hw/eager.h plays that pipeline kernel by kernel), a
- * layer's kernels costing dispatch_layer seconds of host time (eager.csv,
- * by batch class) and each kernel its table time on the GPU; the slower
+ * Mechanisms, not fitted constants: a varlen attention call over several
+ * prefill chunks is one kernel, so the chunks share one kernel floor; an
+ * SDPA engine makes one call per chunk and per group of equal decode
+ * contexts, each with its own floor; decode attention over ragged contexts
+ * is the uniform table's time at the mean context, scaled by how the
+ * backend schedules that ragged launch against the uniform one
+ * (hw/attn_sched.h; root-mean-square context where the device has no
+ * attn_decode_sched.csv).  With shared_prefix_attention (Hydragen) decode
+ * attention is a prefill-shaped kernel per shared prefix (its sequences'
+ * queries batched over its KV) plus the decode kernel over each sequence's
+ * own suffix.
+ *
+ * Execution "eager" prices an engine that runs its forward op by op from
+ * Python instead of replaying a graph (serve.py, vLLM's enforce_eager):
+ * the CPU dispatches each kernel while the GPU runs the earlier ones
+ * (hw/eager.h plays that pipeline kernel by kernel), each kernel costing
+ * its host dispatch (the reference engine's eager.csv by batch class, or
+ * the profile's dispatch_us) and its table time on the GPU; the slower
  * side paces the forward, and short kernels after long ones spend the
  * host's lead.  Before it, the host builds the batch's inputs and copies
- * them to the GPU (prep_base + per sequence + per token).  The
- * excess over the GPU time is reported as fixed time. */
+ * them to the GPU (eager.csv's prep_base + per sequence + per token).
+ * Execution "piecewise" (vLLM V1) replays a graph per piece between
+ * attention calls and launches attention from the host: two launches a
+ * layer of dispatch_us each, pipelined the same way.  The excess over the
+ * GPU time is reported as fixed time. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hw/attn_sched.h"
 #include "hw/calib.h"
-#include "hw/eager.h"
 #include "hw/cost.h"
+#include "hw/eager.h"
 #include "sim/jcfg.h"
 
 struct eager_host {
@@ -42,34 +55,40 @@ struct eager_host {
     double prep_s, prep_seq_s, prep_tok_s;
 };
 
-/* attn_decode_sched.csv (hw/calib/fit_decode_sched.py), microseconds */
-struct decode_sched {
-    bool on;
-    double key_alone, key_bw;  /* per key: one CTA alone; all CTAs share */
-    double cta, launch, comb;  /* per CTA, per call, split-KV combine */
-};
-
-/* CTAs by length: n[j] CTAs of 64 j keys plus the fixed per-CTA work
- * (every CTA length of the model is a multiple of 64 keys), bins [0, top)
- * possibly non-zero, the rest zero. */
-struct cta_hist {
-    double *n;
-    int64_t cap, top;
+/* What the run priced outside the tables (issue 17): seconds per class
+ * and the dimension that ran out, for cost_extrap_describe. */
+struct xnote {
+    double s[OPC_COUNT];
+    int64_t gemm_n, gemm_k;    /* largest (n, k) the tables lack; 0: none */
+    int64_t gemm_m;            /* largest M beyond a measured shape's grid */
+    int32_t qh, kvh, hd;       /* attention heads the tables lack */
+    bool attn_grid;            /* batch, tokens or context beyond the grid */
+    int32_t ranks;             /* most ranks of a collective without table */
+    bool grouped;              /* grouped GEMMs (MoE): no table */
+    bool elem;                 /* an element-wise op or width not measured */
 };
 
 struct calibrated {
     const struct cost_env *env;
     struct calib *tab;
+    char tables[64];           /* the device whose tables price this one */
+    double x_s;                /* extrapolated seconds of the last price */
+    struct xnote xn;
+    struct engine eng;
     enum dtype wdt;
-    int64_t fixed_ns;
+    int pre_set, dec_set;          /* attention tables (calib_attn_set) */
+    int32_t layers, qh, kvh, hd;   /* per GPU, the stage(s) priced */
+    double graph_s;                /* one graph replay */
     bool shared_prefix;
-    bool eager;
+    bool host_loaded;              /* host holds eager.csv */
     struct eager_host host;
-    struct op_list list;           /* eager: the whole iteration's ops */
-    struct eager_op *eager_ops;    /* eager: scratch, then per-op times */
+    struct op_list list;           /* host model: the iteration's ops */
+    struct eager_op *eager_ops;    /* host model: scratch */
     size_t eager_cap;
-    struct decode_sched ds;
-    struct cta_hist hist;          /* decode_sched_us scratch */
+    struct cost_part *parts;       /* price_ops' scratch */
+    size_t parts_cap;
+    struct attn_sched_consts ds;
+    struct attn_sched *sched;
 };
 
 static int load_eager(struct calibrated *c, const char *dir,
@@ -105,7 +124,7 @@ static int load_eager(struct calibrated *c, const char *dir,
 
 static void load_decode_sched(struct calibrated *c)
 {
-    struct decode_sched *s = &c->ds;
+    struct attn_sched_consts *s = &c->ds;
 
     s->key_alone = calib_decode_sched_s(c->tab, "key_alone_us") * 1e6;
     s->key_bw = calib_decode_sched_s(c->tab, "key_bw_us") * 1e6;
@@ -116,17 +135,16 @@ static void load_decode_sched(struct calibrated *c)
             s->launch >= 0 && s->comb >= 0;
 }
 
-static int cal_init(void *st, const struct cost_env *env,
-                    const cJSON *params, const char *path,
-                    struct llm_diag *d)
+/* The cost_model keys that adjust the engine: cpu_overhead_us adds host
+ * time per iteration, execution overrides the profile's. */
+static int read_keys(struct calibrated *c, const cJSON *params,
+                     const char *path, struct llm_diag *d)
 {
     static const char *const keys[] = { "name", "cpu_overhead_us",
                                         "shared_prefix_attention",
                                         "execution", NULL };
-    struct calibrated *c = st;
-    char dir[1200];
+    const char *mode = NULL;
     double cpu_us = 0;
-    const char *mode = "graph";
     char kp[160];
     int rc = params ? jcfg_known(params, path, keys, d) : LLM_OK;
 
@@ -138,42 +156,324 @@ static int cal_init(void *st, const struct cost_env *env,
                        &c->shared_prefix, d);
     if (!rc && params)
         rc = jcfg_str(params, path, "execution", false, &mode, d);
-    if (!rc && strcmp(mode, "graph") != 0 && strcmp(mode, "eager") != 0) {
+    if (rc || mode == NULL) {
+        c->eng.p.iter_us += cpu_us;
+        return rc;
+    }
+    if (strcmp(mode, "graph") != 0 && strcmp(mode, "eager") != 0) {
         jcfg_keypath(kp, sizeof(kp), path, "execution");
-        rc = diag_set(d, LLM_EINVAL, "%s: expected \"graph\" or \"eager\", "
-                      "got \"%s\"", kp, mode);
+        return diag_set(d, LLM_EINVAL, "%s: expected \"graph\" or "
+                        "\"eager\", got \"%s\"", kp, mode);
     }
-    if (rc)
-        return rc;
-    if (env->dev->calib_dir[0] == '\0')
-        return diag_set(d, LLM_EINVAL, "%s.name: device %s has no "
-                        "calibration tables (use \"roofline\")", path,
-                        env->dev->id);
-    snprintf(dir, sizeof(dir), "%s/%s", env->root, env->dev->calib_dir);
-    rc = calib_load(dir, env->dev, &c->tab, d);
-    if (rc)
-        return rc;
-    c->env = env;
-    c->wdt = env->shard.w_bytes <= 1.0 ? DT_FP8 : DT_BF16;
-    load_decode_sched(c);
-    c->eager = strcmp(mode, "eager") == 0;
-    if (c->eager && (rc = load_eager(c, dir, path, d)) != LLM_OK) {
-        calib_free(c->tab);
-        return rc;
-    }
-    /* eager: no graph to replay; the host model replaces it */
-    c->fixed_ns = (int64_t)llround(((c->eager ? 0 : calib_launch_s(c->tab,
-                      "graph_replay_empty")) + cpu_us * 1e-6) * 1e9);
+    c->eng.p.iter_us += cpu_us;
+    c->eng.exec = mode[0] == 'e' ? ENG_EXEC_EAGER : ENG_EXEC_GRAPH;
+    /* the key predates profiles: it means the reference engine's host */
+    if (c->eng.exec == ENG_EXEC_EAGER)
+        c->eng.eager_table = true;
     return LLM_OK;
 }
 
-static const char *elem_table_name(const char *op)
+/* The device's own tables, or for a GPU without any a donor's carried to
+ * it (hw/calib.h calib_borrow; the donor by hw/device.h's rule). */
+static int open_tables(struct calibrated *c, const struct cost_env *env,
+                       char *dir, size_t len, const char *path,
+                       struct llm_diag *d)
 {
-    return strcmp(op, "rmsnorm_final") == 0 ? "rmsnorm" : op;
+    struct device donor;
+    int rc;
+
+    if (env->dev->calib_dir[0] != '\0') {
+        snprintf(dir, len, "%s/%s", env->root, env->dev->calib_dir);
+        snprintf(c->tables, sizeof(c->tables), "%s", env->dev->id);
+        return calib_load(dir, env->dev, &c->tab, d);
+    }
+    if (device_calib_donor(env->root, env->dev, &donor, d) != LLM_OK)
+        return diag_set(d, LLM_EINVAL, "%s.name: device %s has no "
+                        "calibration tables and none to borrow (use "
+                        "\"roofline\")", path, env->dev->id);
+    snprintf(dir, len, "%s/%s", env->root, donor.calib_dir);
+    rc = calib_load(dir, &donor, &c->tab, d);
+    if (rc == LLM_OK) {
+        calib_borrow(c->tab, env->dev);
+        snprintf(c->tables, sizeof(c->tables), "%s", donor.id);
+    }
+    return rc;
 }
 
-#define FA2_SMS 132     /* H100 SXM and H200, the devices with tables */
-#define FA2_SLOTS (2 * FA2_SMS)
+/* The profile's attention backends' table sets; a backend the device has
+ * no tables for runs on FlashAttention-2's (its scale carries the rest). */
+static void pick_sets(struct calibrated *c)
+{
+    c->pre_set = calib_attn_set(c->tab, engine_attn_tables(c->eng.prefill));
+    c->dec_set = calib_attn_set(c->tab, engine_attn_tables(c->eng.decode));
+    c->pre_set = c->pre_set < 0 ? 0 : c->pre_set;
+    c->dec_set = c->dec_set < 0 ? 0 : c->dec_set;
+}
+
+static void shape(struct calibrated *c)
+{
+    const struct model *m = c->env->model;
+    const struct shard *s = &c->env->shard;
+    int32_t tp = s->tp > 1 ? s->tp : 1, first;
+
+    c->qh = m->num_heads / tp;
+    c->kvh = ops_kv_heads_per_gpu(m, tp);
+    c->hd = m->head_dim;
+    if (s->stage == OPS_ALL_STAGES)
+        c->layers = m->num_layers;
+    else
+        ops_stage_layers(m->num_layers, s->pp, s->stage, &first,
+                         &c->layers);
+}
+
+static int cal_init(void *st, const struct cost_env *env,
+                    const cJSON *params, const char *path,
+                    struct llm_diag *d)
+{
+    struct calibrated *c = st;
+    char dir[1200];
+    int rc;
+
+    if (env->engine != NULL)
+        c->eng = *env->engine;
+    else
+        engine_reference(&c->eng);
+    rc = read_keys(c, params, path, d);
+    if (rc)
+        return rc;
+    rc = open_tables(c, env, dir, sizeof(dir), path, d);
+    if (rc)
+        return rc;
+    c->env = env;
+    c->wdt = env->shard.w_bytes == 1.0 ? DT_FP8 : DT_BF16;
+    calib_set_kv_bytes(c->tab, ops_kv_elem_bytes(&env->shard));
+    load_decode_sched(c);
+    pick_sets(c);
+    shape(c);
+    if ((c->sched = attn_sched_create()) == NULL)
+        rc = diag_set(d, LLM_ENOMEM, "out of memory");
+    if (!rc && c->eng.exec == ENG_EXEC_EAGER && c->eng.eager_table) {
+        rc = load_eager(c, dir, path, d);
+        c->host_loaded = rc == LLM_OK;
+    }
+    if (rc) {
+        attn_sched_destroy(c->sched);
+        calib_free(c->tab);
+        return rc;
+    }
+    /* an eager engine replays no graph: its host model replaces it */
+    c->graph_s = c->eng.exec == ENG_EXEC_EAGER ? 0 :
+                 calib_launch_s(c->tab, "graph_replay_empty");
+    return LLM_OK;
+}
+
+/* ----------------------------------------------------- element-wise kernels
+ *
+ * How an unfused (plain PyTorch) engine runs each fused kernel of the
+ * reference engine, from Hugging Face transformers' Llama
+ * (models/llama/modeling_llama.py: LlamaRMSNorm.forward,
+ * apply_rotary_pos_emb / rotate_half, LlamaMLP.forward) with a static KV
+ * cache written by slice assignment (hw/calib/engines/engine_unfused.py is
+ * that engine): each entry is one torch kernel, a row of
+ * elementwise_torch.csv (hw/calib/engines/elem_bench.py names them) over
+ * tokens x width. */
+enum lw_width { LW_OP, LW_ONE, LW_Q, LW_KV, LW_HALF_Q, LW_HALF_KV };
+
+struct lowering {
+    const char *op;            /* "torch.<op>" row of elementwise_torch.csv */
+    enum lw_width width;
+    double bytes;              /* bytes moved per element (fallback) */
+};
+
+/* variance = x.float().pow(2).mean(-1); x * rsqrt(variance + eps);
+ * weight * x.to(bf16) */
+static const struct lowering lw_rmsnorm[] = {
+    { "torch.to_fp32", LW_OP, 6 }, { "torch.pow2_fp32", LW_OP, 8 },
+    { "torch.mean_lastdim_fp32", LW_OP, 4 },
+    { "torch.add_eps_fp32", LW_ONE, 8 }, { "torch.rsqrt_fp32", LW_ONE, 8 },
+    { "torch.mul_rowscale_fp32", LW_OP, 8 }, { "torch.to_bf16", LW_OP, 6 },
+    { "torch.mul_weight_bf16", LW_OP, 6 }, { NULL, LW_OP, 0 } };
+/* q * cos + rotate_half(q) * sin, then the same for k */
+static const struct lowering lw_rope[] = {
+    { "torch.rope_mul_cos_bf16", LW_Q, 6 },
+    { "torch.neg_half_bf16", LW_HALF_Q, 4 },
+    { "torch.cat_rotate_half_bf16", LW_Q, 4 },
+    { "torch.rope_mul_cos_bf16", LW_Q, 6 }, { "torch.add_bf16", LW_Q, 6 },
+    { "torch.rope_mul_cos_bf16", LW_KV, 6 },
+    { "torch.neg_half_bf16", LW_HALF_KV, 4 },
+    { "torch.cat_rotate_half_bf16", LW_KV, 4 },
+    { "torch.rope_mul_cos_bf16", LW_KV, 6 }, { "torch.add_bf16", LW_KV, 6 },
+    { NULL, LW_OP, 0 } };
+static const struct lowering lw_silu_mul[] = {
+    { "torch.silu_bf16", LW_OP, 4 }, { "torch.mul_bf16", LW_OP, 6 },
+    { NULL, LW_OP, 0 } };
+static const struct lowering lw_residual[] = {
+    { "torch.add_bf16", LW_OP, 6 }, { NULL, LW_OP, 0 } };
+/* K and V slice-assigned into the cache and the attention output copied
+ * back token-major, here as one call over every token; an SDPA engine
+ * makes them per call instead (sdpa_glue_s) */
+static const struct lowering lw_kv_write[] = {
+    { "torch.copy_kv_chunk", LW_KV, 4 }, { "torch.copy_kv_chunk", LW_KV, 4 },
+    { "torch.copy_attn_out_chunk", LW_Q, 4 }, { NULL, LW_OP, 0 } };
+
+static const struct lowering *unfused_of(const char *name)
+{
+    if (strcmp(name, "rmsnorm") == 0 || strcmp(name, "rmsnorm_final") == 0)
+        return lw_rmsnorm;
+    if (strcmp(name, "rope") == 0)
+        return lw_rope;
+    if (strcmp(name, "silu_mul") == 0)
+        return lw_silu_mul;
+    if (strcmp(name, "residual_add") == 0)
+        return lw_residual;
+    if (strcmp(name, "kv_write") == 0)
+        return lw_kv_write;
+    return NULL;
+}
+
+static int64_t lw_width_of(const struct calibrated *c, const struct op *o,
+                           enum lw_width w)
+{
+    switch (w) {
+    case LW_ONE: return 1;
+    case LW_Q: return (int64_t)c->qh * c->hd;
+    case LW_KV: return (int64_t)c->kvh * c->hd;
+    case LW_HALF_Q: return (int64_t)c->qh * c->hd / 2;
+    case LW_HALF_KV: return (int64_t)c->kvh * c->hd / 2;
+    default: return o->n;
+    }
+}
+
+/* One torch kernel: its row of elementwise_torch.csv, else the reference
+ * residual add (3 bf16 elements moved per width) at the same traffic. */
+static double torch_kernel_s(const struct calibrated *c, const char *op,
+                             int64_t tokens, int64_t width, double bytes,
+                             bool *x)
+{
+    int64_t w;
+
+    if (calib_has_elem(c->tab, op))
+        return calib_elem_s(c->tab, op, tokens, width, x);
+    *x = true;
+    w = (int64_t)ceil((double)width * bytes / 6.0);
+    return calib_elem_s(c->tab, "residual_add", tokens, w > 0 ? w : 1, x);
+}
+
+/* An unfused engine with SDPA attention writes K and V and copies the
+ * output once per attention call (engine_unfused.py): per prefill chunk
+ * and per group of equal decode contexts. */
+static bool sdpa_glue_on(const struct calibrated *c)
+{
+    return c->eng.elem == ENG_ELEM_UNFUSED &&
+           (c->eng.prefill == ENG_ATTN_SDPA || c->eng.decode == ENG_ATTN_SDPA);
+}
+
+/* One call's K, V and output copies over t tokens (group: decode rows). */
+static double glue_call_s(const struct calibrated *c, int64_t t, bool group,
+                          bool *x)
+{
+    int64_t kv = (int64_t)c->kvh * c->hd, q = (int64_t)c->qh * c->hd;
+
+    return 2 * torch_kernel_s(c, group ? "torch.copy_kv_group" :
+                              "torch.copy_kv_chunk", t, kv, 4, x) +
+           torch_kernel_s(c, group ? "torch.copy_attn_out_group" :
+                          "torch.copy_attn_out_chunk", t, q, 4, x);
+}
+
+/* Seconds of one layer's copies; *calls the attention calls. */
+static double sdpa_glue_s(const struct calibrated *c, const struct batch *b,
+                          int32_t *calls, bool *x)
+{
+    double t = 0;
+    size_t i;
+
+    *calls = 0;
+    if (c->eng.prefill == ENG_ATTN_SDPA) {
+        for (i = 0; i < b->n_prefill; i++, (*calls)++)
+            t += glue_call_s(c, b->prefill[i].tokens, false, x);
+    } else if (b->n_prefill > 0) {
+        t += glue_call_s(c, b->prefill_tokens, false, x);
+        (*calls)++;
+    }
+    if (c->eng.decode == ENG_ATTN_SDPA) {
+        for (i = 0; i < b->n_decode; i++, (*calls)++)
+            t += glue_call_s(c, b->decode[i].count, true, x);
+    } else if (b->decode_seqs > 0) {
+        t += glue_call_s(c, b->decode_seqs, true, x);
+        (*calls)++;
+    }
+    return t;
+}
+
+/* An element-wise operator as the profile runs it; *kernels its launches. */
+static double elem_s(const struct calibrated *c, const struct op *o,
+                     int32_t *kernels, bool *x)
+{
+    const struct lowering *lw;
+    double t = 0;
+
+    *kernels = 1;
+    if (o->m <= 0)
+        return 0;
+    if (c->eng.elem == ENG_ELEM_FUSED_ADD) {
+        /* vLLM's fused_add_rms_norm: the add inside the norm, which then
+         * moves twice the traffic (x and the residual, read and written):
+         * the norm's own table at twice the tokens */
+        if (strcmp(o->name, "residual_add") == 0) {
+            *kernels = 0;
+            return 0;
+        }
+        if (strcmp(o->name, "rmsnorm") == 0)
+            return calib_elem_s(c->tab, "rmsnorm", 2 * o->m, o->n, x);
+    }
+    if (sdpa_glue_on(c) && strcmp(o->name, "kv_write") == 0) {
+        *kernels = 0;          /* per attention call: sdpa_glue_s */
+        return 0;
+    }
+    if (c->eng.elem != ENG_ELEM_UNFUSED || (lw = unfused_of(o->name)) == NULL)
+        return calib_elem_s(c->tab, strcmp(o->name, "rmsnorm_final") == 0 ?
+                            "rmsnorm" : o->name, o->m, o->n, x);
+    for (*kernels = 0; lw->op != NULL; lw++, (*kernels)++)
+        t += torch_kernel_s(c, lw->op, o->m, lw_width_of(c, o, lw->width),
+                            lw->bytes, x);
+    return t;
+}
+
+/* --------------------------------------------------------------- GEMMs */
+
+/* One linear layer of n outputs: W4A16 (sub-byte weights, bf16 math)
+ * runs fused. */
+static double linear_s(const struct calibrated *c, const struct op *o,
+                       int64_t n, bool *x)
+{
+    if (o->w_bytes < 1.0 && o->math == DT_BF16)
+        return calib_gemm_w4a16_s(c->tab, o->m, n, o->k, x);
+    return calib_gemm_s(c->tab, c->wdt, o->m, n, o->k, x);
+}
+
+/* A GEMM as the profile runs it: the fused QKV or gate/up projection as
+ * one GEMM or one per projection (Hugging Face's q_proj, k_proj, v_proj;
+ * gate_proj, up_proj). */
+static double gemm_s(const struct calibrated *c, const struct op *o,
+                     int32_t *kernels, bool *x)
+{
+    *kernels = 1;
+    if (c->eng.qkv_separate && strcmp(o->name, "qkv") == 0 &&
+        o->n == (int64_t)(c->qh + 2 * c->kvh) * c->hd) {
+        *kernels = 3;
+        return linear_s(c, o, (int64_t)c->qh * c->hd, x) +
+               2 * linear_s(c, o, (int64_t)c->kvh * c->hd, x);
+    }
+    if (c->eng.gate_up_separate && strcmp(o->name, "gate_up") == 0) {
+        *kernels = 2;
+        return 2 * linear_s(c, o, o->n / 2, x);
+    }
+    return linear_s(c, o, o->n, x);
+}
+
+/* ------------------------------------------------------------ attention */
+
+#define FA2_SLOTS 264          /* 2 x 132 SMs (H100 SXM, H200) */
 
 /* One varlen kernel runs every prefill chunk, its floor (launch and setup)
  * paid once.  Each chunk's table time beyond the floor was measured with
@@ -181,11 +481,13 @@ static const char *elem_table_name(const char *op)
  * the GPU's FA2_SLOTS; in one launch the chunks' CTAs run side by side,
  * so a chunk occupies the GPU for f of its time (all of it once f >= 1),
  * and the launch lasts the larger of that summed occupancy and its longest
- * chunk.  Large chunks (f >= 1) sum as before; many small ones overlap. */
+ * chunk.  Large chunks (f >= 1) sum as before; many small ones overlap.
+ * SDPA: one call per chunk, each with its own floor, one after another. */
 static double prefill_attn_s(const struct calibrated *c,
                              const struct op_list *ops, int32_t *extrap)
 {
-    double area = 0, longest = 0, floor_s = 0;
+    double area = 0, longest = 0, floor_s = 0, sum = 0;
+    bool per_call = c->eng.prefill == ENG_ATTN_SDPA;
     size_t i;
     int n = 0;
 
@@ -196,18 +498,22 @@ static double prefill_attn_s(const struct calibrated *c,
         if (o->kind != OP_ATTN_PREFILL)
             continue;
         if (n == 0)
-            floor_s = calib_attn_prefill_s(c->tab, o->q_heads, o->kv_heads,
-                                           o->head_dim, 1, 0, &unused);
-        t = calib_attn_prefill_s(c->tab, o->q_heads, o->kv_heads,
-                                 o->head_dim, o->q_tokens, o->prior, &x) -
-            floor_s;
-        t = t > 0 ? t : 0;
+            floor_s = calib_attn_prefill_set_s(c->tab, c->pre_set,
+                                               o->q_heads, o->kv_heads,
+                                               o->head_dim, 1, 0, &unused);
+        t = calib_attn_prefill_set_s(c->tab, c->pre_set, o->q_heads,
+                                     o->kv_heads, o->head_dim, o->q_tokens,
+                                     o->prior, &x);
+        sum += t;
+        t = t - floor_s > 0 ? t - floor_s : 0;
         f = (double)((o->q_tokens + 127) / 128 * o->q_heads) / FA2_SLOTS;
         area += t * (f < 1 ? f : 1);
         longest = t > longest ? t : longest;
         *extrap += x;
         n++;
     }
+    if (per_call)
+        return sum;
     return floor_s + (area > longest ? area : longest);
 }
 
@@ -215,6 +521,13 @@ static bool shared_on(const struct calibrated *c, const struct op *o)
 {
     return c->shared_prefix && o->kind == OP_ATTN_DECODE &&
            o->shared_bytes > 0;
+}
+
+static double dec_table_s(const struct calibrated *c, const struct op *o,
+                          int64_t count, double ctx, bool *x)
+{
+    return calib_attn_decode_set_s(c->tab, c->dec_set, o->q_heads,
+                                   o->kv_heads, o->head_dim, count, ctx, x);
 }
 
 /* Hydragen's decomposition: each shared prefix once, its sequences'
@@ -235,323 +548,73 @@ static double shared_attn_s(const struct calibrated *c, const struct op *o,
         const struct shared_prefix *g = &b->shared[i];
         p = g->tokens;
         sq -= 2.0 * p * (double)g->ctx_sum - g->count * p * p;
-        t += calib_attn_prefill_s(c->tab, o->q_heads, o->kv_heads,
-                                  o->head_dim, g->count, g->tokens, &x);
+        t += calib_attn_prefill_set_s(c->tab, c->pre_set, o->q_heads,
+                                      o->kv_heads, o->head_dim, g->count,
+                                      g->tokens, &x);
         *extrap += x;
         x = false;
     }
-    t += calib_attn_decode_s(c->tab, o->q_heads, o->kv_heads, o->head_dim,
-                             o->count, sqrt(sq > 0 ? sq / o->count : 0),
-                             &x);
+    t += dec_table_s(c, o, o->count, sqrt(sq > 0 ? sq / o->count : 0), &x);
     *extrap += x;
     return t;
 }
 
-/* ------------------------------------------------ ragged decode attention
- *
- * The engine's decode attention is one FlashAttention-2 varlen call with
- * max_seqlen_q = 1 (torch.ops.aten._flash_attention_forward; PyTorch 2.11
- * aten/src/ATen/native/transformers/cuda/flash_attn/flash_api.cpp,
- * mha_varlen_fwd).  How its thread blocks (CTAs) split the work:
- * - MHA (q heads == KV heads): the plain forward kernel (kBlockN 64),
- *   grid (1, batch, heads); each CTA walks its sequence's whole KV.  Many
- *   CTAs of every length interleave: the launch is balanced.
- * - GQA: "seqlenq_ngroups_swapped" moves the query groups into the
- *   sequence dimension (grid over KV heads), and only then
- *   set_params_splitkv picks num_splits = num_splits_heuristic(batch x
- *   kv_heads, 2 x SMs, n_blocks, 128), n_blocks = ceil(max_seqlen_k / 128)
- *   from the LONGEST sequence.  One split: the plain kernel, grid (1,
- *   batch, kv_heads), few CTAs each walking a whole sequence, so the
- *   longest sequence's CTAs run alone at the end.  Several: the split-KV
- *   kernel (kBlockN 128), grid (1, splits, batch x kv_heads); split s of a
- *   sequence takes KV blocks [s, s+1) x ceil(n_blocks / splits) of its own
- *   (flash_fwd_kernel.h, compute_attn_1rowblock_splitkv), so a short
- *   sequence leaves most of its splits empty, then the combine kernel.
- * The CTAs are list-scheduled in launch order onto 2 slots per SM (the
- * 2 x SMs the heuristic assumes); every running CTA streams keys at
- * min(1 / key_alone, 1 / (running x key_bw)): alone it is latency-bound,
- * together they share the memory system.  decode_sched_us evaluates that
- * schedule in O(groups + max context / 64) (CTA lengths binned by 64
- * keys, no sort): the CTAs before the last wave keep all
- * slots busy (total work / slots), and the last SLOTS CTAs in launch order
- * start together and drain, the longest last.  Its constants are fitted on
- * the uniform table alone (fit_decode_sched.py); the price is the uniform
- * table at the mean context times (schedule of the ragged launch) /
- * (schedule of the uniform launch at that mean), so uniform batches keep
- * their measured times exactly. */
-
-
-/* num_splits_heuristic of flash_api.cpp (max_splits 128) */
-static int64_t fa2_splits(int64_t bh, int64_t n_blocks)
+/* SDPA: one call per group of equal contexts, each a uniform batch. */
+static double per_group_s(const struct calibrated *c, const struct op *o,
+                          const struct batch *b, int32_t *extrap)
 {
-    double eff[129], best = 0;
-    int64_t max_s = n_blocks < 128 ? n_blocks : 128, s;
+    double t = 0;
 
-    if ((float)bh >= 0.8f * FA2_SLOTS)
-        return 1;
-    for (s = 1; s <= max_s; s++) {
-        double w = (double)(bh * s) / FA2_SLOTS;
-        bool elig = s == 1 || (n_blocks + s - 1) / s !=
-                              (n_blocks + s - 2) / (s - 1);
-        eff[s] = elig ? w / ceil(w) : 0;
-        best = eff[s] > best ? eff[s] : best;
-    }
-    for (s = 1; s <= max_s; s++)
-        if (eff[s] > 0 && eff[s] >= 0.85 * best)
-            return s;
-    return 1;
-}
-
-/* A plain-kernel CTA walks its whole sequence in 64-key blocks: its bin. */
-static int64_t plain_bin(int64_t ctx)
-{
-    return (ctx + 64) / 64;
-}
-
-/* Keys of work of a CTA in bin j, the fixed per-CTA work included. */
-static double bin_keys(int64_t j, double ov)
-{
-    return (double)(j * 64) + ov;
-}
-
-/* CTAs that start together and drain, longest last: between consecutive
- * lengths the k CTAs still running stream at max(alone, shared) per key.
- * Empties the histogram. */
-static double drain_us(const struct decode_sched *s, struct cta_hist *h,
-                       double ov)
-{
-    double t = 0, running = 0, w = 0, k = 0;
-    int64_t j = h->top;
-    bool any = false;
-
-    /* each length's step is taken when the next shorter length is found,
-     * with the CTAs running down to it: the same terms in the same order
-     * as walking a sorted run list */
-    while (--j >= 0) {
-        double wj;
-        if (h->n[j] == 0)
-            continue;
-        wj = bin_keys(j, ov);
-        if (any)
-            t += (w - wj) * (k > s->key_alone ? k : s->key_alone);
-        running += h->n[j];
-        k = running * s->key_bw;
-        w = wj;
-        any = true;
-        h->n[j] = 0;
-    }
-    if (any)
-        t += (w - 0) * (k > s->key_alone ? k : s->key_alone);
-    h->top = 0;
-    return t;
-}
-
-/* cnt CTAs of 64 j keys (+ ov) into the histogram; *tail, when not NULL,
- * sums their work in the order they are added. */
-static void add_ctas(struct cta_hist *h, double *tail, double cnt, int64_t j,
-                     double ov)
-{
-    if (cnt > 0) {
-        h->n[j] += cnt;
-        h->top = j + 1 > h->top ? j + 1 : h->top;
-        if (tail)
-            *tail += cnt * bin_keys(j, ov);
-    }
-}
-
-/* One sequence group's CTAs (cnt of its sequences): their total work,
- * added to h when h is not NULL. */
-static double group_ctas(double ov, double cnt, int64_t ctx, int64_t heads,
-                         int64_t split, int64_t per, struct cta_hist *h,
-                         double *tail)
-{
-    double hc = cnt * (double)heads;
-    int64_t kb, full, part;
-
-    if (split <= 1) {
-        int64_t j = plain_bin(ctx);
-        if (h)
-            add_ctas(h, tail, hc, j, ov);
-        return hc * bin_keys(j, ov);
-    }
-    kb = (ctx + 128) / 128;
-    full = kb / per < split ? kb / per : split;
-    part = full < split ? kb - full * per : 0;
-    if (h) {
-        add_ctas(h, tail, hc * (double)full, 2 * per, ov);
-        add_ctas(h, tail, part > 0 ? hc : 0, 2 * part, ov);
-        add_ctas(h, tail, hc * (double)(split - full - (part > 0)), 0, ov);
-    }
-    return hc * ((double)(full * per * 128 + part * 128) +
-                 (double)split * ov);
-}
-
-/* The last FA2_SLOTS CTAs in launch order after whole passes: `left`
- * sequences from the end, into h (their work summed into *tail), each with
- * heads x split CTAs (split-KV: a sequence's CTAs launch together) or one
- * (plain kernel: the last pass over the sequences is one head's). */
-static void wave_tail(double ov, const struct decode_group *g, size_t ng,
-                      double left, int64_t heads, int64_t split,
-                      int64_t per, struct cta_hist *h, double *tail)
-{
-    for (size_t i = ng; i-- > 0 && left > 0;) {
-        double take = g[i].count < left ? g[i].count : left;
-        left -= take;
-        group_ctas(ov, take, g[i].ctx, split <= 1 ? 1 : heads, split, per,
-                   h, tail);
-    }
-}
-
-/* More CTAs than SMs, all resident: the block scheduler gives each SM one
- * CTA in launch order, then a second to the first ctas - SMS of them, so
- * CTA id shares its SM with CTA id + SMS (plain kernel: id = sequence +
- * seqs x head).  Two CTAs on one SM each stream at the rate of a fully
- * loaded GPU until the shorter ends, then the longer at its latency-bound
- * rate alone: on a ragged batch two long sequences paired on one SM keep
- * it busy to the end though most SMs idle.  The latest SM to finish bounds
- * the launch; for equal CTAs the bound is the drain's own time. */
-static double sm_pairs_us(const struct decode_sched *s,
-                          const struct decode_group *g, size_t ng,
-                          int64_t seqs, int64_t ctas, double ov)
-{
-    double w[FA2_SLOTS], pair = (double)ctas * s->key_bw, t = 0;
-    int64_t b = 0, id, b1 = 0, b2 = FA2_SMS % seqs;
-    size_t i;
-
-    pair = pair > s->key_alone ? pair : s->key_alone;
-    for (i = 0; i < ng; i++) {
-        double wi = bin_keys(plain_bin(g[i].ctx), ov);
-        for (int32_t k = 0; k < g[i].count && b < FA2_SLOTS; k++)
-            w[b++] = wi;
-    }
-    for (id = 0; id + FA2_SMS < ctas; id++) {
-        double a = w[b1], z = w[b2];
-        double lo = a < z ? a : z, hi = a < z ? z : a;
-        double u = lo * pair + (hi - lo) * s->key_alone;
-        t = u > t ? u : t;
-        b1 = b1 + 1 == seqs ? 0 : b1 + 1;
-        b2 = b2 + 1 == seqs ? 0 : b2 + 1;
+    for (size_t i = 0; i < b->n_decode; i++) {
+        bool x = false;
+        t += dec_table_s(c, o, b->decode[i].count, b->decode[i].ctx, &x);
+        *extrap += x;
     }
     return t;
-}
-
-/* Microseconds of one decode launch over groups g (the model above).  The
- * histogram must hold bins up to max context / 64 + 3 (grow_hist). */
-static double decode_sched_us(struct calibrated *c, int32_t qh, int32_t kvh,
-                              const struct decode_group *g, size_t ng)
-{
-    const struct decode_sched *s = &c->ds;
-    int64_t seqs = 0, max_ctx = 0, heads = qh > kvh ? kvh : qh, split = 1;
-    int64_t per = 1;
-    double work = 0, ctas, t, ov = s->cta / s->key_alone;
-    size_t i;
-
-    for (i = 0; i < ng; i++) {
-        seqs += g[i].count;
-        max_ctx = g[i].ctx > max_ctx ? g[i].ctx : max_ctx;
-    }
-    if (qh > kvh) {
-        int64_t nb = (max_ctx + 128) / 128;
-        split = fa2_splits(seqs * kvh, nb);
-        per = (nb + split - 1) / split;
-    }
-    ctas = (double)(seqs * heads * split);
-    if (ctas <= FA2_SLOTS) {
-        /* every CTA runs at once (work only feeds the larger launch) */
-        for (i = 0; i < ng; i++)
-            group_ctas(ov, g[i].count, g[i].ctx, heads, split, per,
-                       &c->hist, NULL);
-        t = drain_us(s, &c->hist, ov);
-        /* one group: every pair is the drain's own time */
-        if (split <= 1 && ctas > FA2_SMS && ng > 1)
-            t = fmax(t, sm_pairs_us(s, g, ng, seqs, (int64_t)ctas, ov));
-    } else {
-        double tail = 0, busy;
-        int64_t copies = split <= 1 ? FA2_SLOTS / seqs : 0;
-        if (copies > 0) {
-            /* the common large batch: whole passes of the plain kernel
-             * over the sequences, summed in one pass with the total work
-             * (the same sums in the same order), then a partial pass */
-            for (i = 0; i < ng; i++) {
-                int64_t j = plain_bin(g[i].ctx);
-                work += g[i].count * (double)heads * bin_keys(j, ov);
-                add_ctas(&c->hist, &tail, (double)g[i].count *
-                         (double)copies, j, ov);
-            }
-            wave_tail(ov, g, ng, (double)(FA2_SLOTS % seqs), 1, 1, per,
-                      &c->hist, &tail);
-        } else {
-            for (i = 0; i < ng; i++)
-                work += group_ctas(ov, g[i].count, g[i].ctx, heads, split,
-                                   per, NULL, NULL);
-            wave_tail(ov, g, ng, split <= 1 ? (double)(FA2_SLOTS % seqs) :
-                      FA2_SLOTS / (double)(heads * split), heads, split, per,
-                      &c->hist, &tail);
-        }
-        busy = FA2_SLOTS * s->key_bw;
-        t = (work - tail) / FA2_SLOTS *
-                (busy > s->key_alone ? busy : s->key_alone) +
-            drain_us(s, &c->hist, ov);
-    }
-    return s->launch + t + (split > 1 ? s->comb : 0);
-}
-
-/* Bins for CTAs of up to max_ctx + 128 keys (a split's share rounds up). */
-static bool grow_hist(struct calibrated *c, int64_t max_ctx)
-{
-    int64_t need = max_ctx / 64 + 4;
-    double *n;
-
-    if (need <= c->hist.cap)
-        return true;
-    n = realloc(c->hist.n, (size_t)need * sizeof(*n));
-    if (n == NULL)
-        return false;
-    memset(n + c->hist.cap, 0, (size_t)(need - c->hist.cap) * sizeof(*n));
-    c->hist.n = n;
-    c->hist.cap = need;
-    return true;
 }
 
 /* Decode attention: the table's uniform batch at the mean context, times
- * the schedule's ragged / uniform ratio; without a schedule (or memory for
- * it) the root-mean-square context, which weights each sequence by its own
- * length (the imbalance to first order). */
+ * the backend's ragged / uniform schedule ratio; without a schedule (or
+ * memory for it) the root-mean-square context, which weights each
+ * sequence by its own length (the imbalance to first order).  A balanced
+ * backend costs its mean context. */
 static double decode_attn_s(struct calibrated *c, const struct op *o,
                             const struct batch *b, int32_t *extrap)
 {
-    double sq = 0, sum = 0, t, mean;
-    int64_t max_ctx = 0;
+    enum engine_attn k = c->eng.decode;
+    double sq = 0, sum = 0, t, mean, r = -1, u;
+    bool x = false, ragged = false, shared = shared_on(c, o);
+    bool with_pre = b->n_prefill > 0 && k == ENG_ATTN_VLLM;
     size_t i;
-    bool x = false, ragged = false, shared = shared_on(c, o), sched;
 
+    if (k == ENG_ATTN_SDPA && !shared)
+        return per_group_s(c, o, b, extrap);
     for (i = 0; i < b->n_decode; i++) {
         sum += (double)b->decode[i].count * b->decode[i].ctx;
         ragged |= b->decode[i].ctx != b->decode[0].ctx;
-        max_ctx = b->decode[i].ctx > max_ctx ? b->decode[i].ctx : max_ctx;
     }
-    sched = !shared && ragged && c->ds.on && grow_hist(c, max_ctx);
+    mean = sum / (double)o->count;
+    if (!shared && (ragged || with_pre))
+        r = attn_sched_decode_us(c->sched, &c->ds, k, o->q_heads,
+                                 o->kv_heads, b->decode, b->n_decode,
+                                 with_pre);
     /* the sum of squared contexts only where the RMS context is used */
-    if (shared || (ragged && !sched))
+    if (shared || (ragged && r < 0 && (k == ENG_ATTN_FA2 ||
+                                       k == ENG_ATTN_VLLM)))
         for (i = 0; i < b->n_decode; i++)
             sq += (double)b->decode[i].count * b->decode[i].ctx *
                   (double)b->decode[i].ctx;
     if (shared)
         return shared_attn_s(c, o, b, sq, extrap);
-    mean = sum / (double)o->count;
-    if (!sched) {
-        t = calib_attn_decode_s(c->tab, o->q_heads, o->kv_heads,
-                                o->head_dim, o->count,
-                                ragged ? sqrt(sq / (double)o->count) : mean,
-                                &x);
-    } else {
-        struct decode_group u = { .count = o->count,
+    if (sq > 0)
+        mean = sqrt(sq / (double)o->count);
+    t = dec_table_s(c, o, o->count, mean, &x);
+    if (r > 0) {
+        struct decode_group g = { .count = o->count,
                                   .ctx = (int32_t)llround(mean) };
-        t = calib_attn_decode_s(c->tab, o->q_heads, o->kv_heads,
-                                o->head_dim, o->count, mean, &x) *
-            decode_sched_us(c, o->q_heads, o->kv_heads, b->decode,
-                            b->n_decode) /
-            decode_sched_us(c, o->q_heads, o->kv_heads, &u, 1);
+        u = attn_sched_decode_us(c->sched, &c->ds, k, o->q_heads,
+                                 o->kv_heads, &g, 1, false);
+        t = u > 0 ? t * r / u : t;
     }
     *extrap += x;
     return t;
@@ -574,25 +637,39 @@ static double comm_s(const struct calibrated *c, const struct op *o,
     return cost_roofline_s(c->env->dev, &c->env->shard, o);
 }
 
+/* ------------------------------------------------------------- pricing */
+
+/* One operator's unscaled table time, its part, and its kernels. */
 static double op_s(struct calibrated *c, const struct op *o,
-                   const struct batch *b, int32_t *extrap)
+                   const struct batch *b, enum cost_part_kind *kind,
+                   int32_t *kernels, int32_t *extrap)
 {
     bool x = false;
     double t;
 
+    *kernels = 1;
     switch (o->kind) {
     case OP_GEMM:
-        t = calib_gemm_s(c->tab, c->wdt, o->m, o->n, o->k, &x);
+        *kind = CP_GEMM;
+        t = gemm_s(c, o, kernels, &x);
         break;
     case OP_ATTN_DECODE:
+        *kind = CP_DECODE;
         return decode_attn_s(c, o, b, extrap);
     case OP_ELEMWISE:
-        t = o->m > 0 ? calib_elem_s(c->tab, elem_table_name(o->name), o->m,
-                                    o->n, &x) : 0;
+        *kind = CP_ELEM;
+        t = elem_s(c, o, kernels, &x);
+        break;
+    case OP_GROUPED_GEMM:
+        /* no table of its own: the collectives' fallback prices it */
+        *kind = CP_GEMM;
+        t = cost_roofline_s(c->env->dev, &c->env->shard, o);
+        x = true;
         break;
     default:
         /* collectives: NCCL's measured times where the tables hold this
          * collective and rank count, else the link model (flagged) */
+        *kind = CP_COMM;
         t = comm_s(c, o, &x);
         break;
     }
@@ -600,47 +677,244 @@ static double op_s(struct calibrated *c, const struct op *o,
     return t;
 }
 
-/* Prices ops into cls (seconds per class) and, when per_op is not NULL,
- * each operator's own time into per_op (-1: no kernel of its own). */
-static void price_ops(struct calibrated *c, const struct batch *b,
-                      const struct op_list *ops, double cls[OPC_COUNT],
-                      int32_t *extrap, double *per_op)
+/* Records operator o, priced outside the tables for t seconds: its time
+ * and which dimension of which table ran out. */
+static void note_extrap(struct calibrated *c, const struct op *o, double t)
 {
-    double pre_floor = 0, t;
-    int32_t pre_layers = 0;
-    size_t i, first_pre = ops->n;
+    struct xnote *n = &c->xn;
+
+    c->x_s += t;
+    n->s[op_class_of(o->kind)] += t;
+    switch (o->kind) {
+    case OP_GEMM:
+        if (!calib_gemm_has_shape(c->tab, o->n, o->k)) {
+            if ((double)o->n * o->k > (double)n->gemm_n * n->gemm_k) {
+                n->gemm_n = o->n;
+                n->gemm_k = o->k;
+            }
+        } else if (o->m > n->gemm_m) {
+            n->gemm_m = o->m;
+        }
+        break;
+    case OP_GROUPED_GEMM:
+        n->grouped = true;
+        break;
+    case OP_ATTN_PREFILL:
+    case OP_ATTN_DECODE:
+        if (!calib_attn_has_heads(c->tab, o->q_heads, o->kv_heads,
+                                  o->head_dim)) {
+            n->qh = o->q_heads;
+            n->kvh = o->kv_heads;
+            n->hd = o->head_dim;
+        } else {
+            n->attn_grid = true;
+        }
+        break;
+    case OP_ELEMWISE:
+        n->elem = true;
+        break;
+    default:
+        n->ranks = o->ranks > n->ranks ? o->ranks : n->ranks;
+        if (o->ranks == 0 && c->env->shard.tp > n->ranks)
+            n->ranks = c->env->shard.tp;
+        break;
+    }
+}
+
+/* Appends "; " (unless first) and the formatted text, within len. */
+static void xn_add(char *buf, size_t len, size_t *off, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (*off > 0 && *off + 2 < len) {
+        memcpy(buf + *off, "; ", 3);
+        *off += 2;
+    }
+    if (*off >= len)
+        return;
+    va_start(ap, fmt);
+    *off += (size_t)vsnprintf(buf + *off, len - *off, fmt, ap);
+    va_end(ap);
+}
+
+/* "gemm: n=28672 k=8192 beyond the measured (n, k) shapes; ..." */
+static void cal_describe(void *st, char *buf, size_t len)
+{
+    const struct xnote *n = &((struct calibrated *)st)->xn;
+    size_t off = 0;
+
+    buf[0] = '\0';
+    if (n->gemm_n > 0)
+        xn_add(buf, len, &off, "gemm: n=%lld k=%lld beyond the measured "
+               "(n, k) shapes", (long long)n->gemm_n, (long long)n->gemm_k);
+    if (n->gemm_m > 0)
+        xn_add(buf, len, &off, "gemm: m=%lld beyond the M grid",
+               (long long)n->gemm_m);
+    if (n->grouped)
+        xn_add(buf, len, &off, "grouped GEMMs (MoE experts, MLA): no "
+               "table, roofline");
+    if (n->qh > 0)
+        xn_add(buf, len, &off, "attention: %d q / %d kv heads of %d not "
+               "measured", (int)n->qh, (int)n->kvh, (int)n->hd);
+    if (n->attn_grid)
+        xn_add(buf, len, &off, "attention: batch, tokens or context beyond "
+               "the grid");
+    if (n->ranks > 0)
+        xn_add(buf, len, &off, "collectives at %d ranks: no table%s",
+               (int)n->ranks, n->ranks >= 8 ? " (needs an 8-GPU machine, "
+               "not lent)" : "");
+    if (n->elem)
+        xn_add(buf, len, &off, "element-wise: op or width not measured");
+}
+
+static const char *cal_tables(void *st)
+{
+    return ((struct calibrated *)st)->tables;
+}
+
+static bool parts_room(struct calibrated *c, size_t n)
+{
+    struct cost_part *p;
+
+    if (n <= c->parts_cap)
+        return true;
+    p = realloc(c->parts, n * sizeof(*p));
+    if (p == NULL)
+        return false;
+    c->parts = p;
+    c->parts_cap = n;
+    return true;
+}
+
+/* The operators of ops as parts (unscaled time, floor, repeat, kernels),
+ * one part per operator and one for all prefill chunks (one call).
+ * Returns the parts written, or -1 without memory. */
+/* The first attention operator of ops (ops->n: none). */
+static size_t first_attn(const struct op_list *ops)
+{
+    size_t i;
+
+    for (i = 0; i < ops->n; i++)
+        if (op_class_of(ops->ops[i].kind) == OPC_ATTN)
+            break;
+    return i;
+}
+
+static long price_parts(struct calibrated *c, const struct batch *b,
+                        const struct op_list *ops, struct cost_part *out,
+                        int32_t *extrap)
+{
+    double pre_floor = 0;
+    int32_t pre_layers = 0, pre_calls = 0, n_x;
+    size_t i, n = 0, first_pre = ops->n;
 
     for (i = 0; i < ops->n; i++) {
         const struct op *o = &ops->ops[i];
         struct op fo = *o;
-        double floor_s;
+        struct cost_part *p = &out[n];
         if (shared_on(c, o))
             fo.bytes -= o->shared_bytes;   /* the prefix read once */
-        floor_s = cost_roofline_s(c->env->dev, &c->env->shard, &fo);
-        if (per_op != NULL)
-            per_op[i] = -1;        /* no kernel of its own */
         if (o->kind == OP_ATTN_PREFILL) {
+            first_pre = first_pre < i ? first_pre : i;
             pre_layers = o->repeat;
-            pre_floor += floor_s;
-            if (first_pre == ops->n)
-                first_pre = i;
+            pre_floor += cost_roofline_s(c->env->dev, &c->env->shard, &fo);
+            pre_calls++;
             continue;
         }
         /* Never below the operator's own roofline (its FLOPs and bytes as
          * models/ops.c counts them). */
-        t = op_s(c, o, b, extrap);
-        t = t > floor_s ? t : floor_s;
-        if (per_op != NULL)
-            per_op[i] = t;
-        cls[op_class_of(o->kind)] += o->repeat * t;
+        p->floor_s = cost_roofline_s(c->env->dev, &c->env->shard, &fo);
+        n_x = *extrap;
+        p->t_s = op_s(c, o, b, &p->kind, &p->kernels, extrap);
+        if (*extrap > n_x)
+            note_extrap(c, o, o->repeat * (p->t_s > p->floor_s ? p->t_s
+                                                               : p->floor_s));
+        p->repeat = o->repeat;
+        p->op = (int32_t)i;
+        n++;
     }
     if (pre_layers > 0) {
-        t = prefill_attn_s(c, ops, extrap);
-        t = t > pre_floor ? t : pre_floor;
-        cls[OPC_ATTN] += pre_layers * t;
-        if (per_op != NULL)        /* one varlen kernel for every chunk */
-            per_op[first_pre] = t;
+        struct cost_part *p = &out[n++];
+        p->kind = CP_PREFILL;
+        n_x = *extrap;
+        p->t_s = prefill_attn_s(c, ops, extrap);
+        if (*extrap > n_x)
+            note_extrap(c, &ops->ops[first_pre], pre_layers *
+                        (p->t_s > pre_floor ? p->t_s : pre_floor));
+        p->floor_s = pre_floor;
+        p->repeat = pre_layers;
+        p->kernels = c->eng.prefill == ENG_ATTN_SDPA ? pre_calls : 1;
+        p->op = -1;
     }
+    if (sdpa_glue_on(c) && (pre_layers > 0 || b->decode_seqs > 0) &&
+        (i = first_attn(ops)) < ops->n) {
+        struct cost_part *p = &out[n++];
+        bool x = false;
+        p->kind = CP_ELEM;
+        p->t_s = sdpa_glue_s(c, b, &p->kernels, &x);
+        p->kernels *= 3;
+        p->floor_s = 0;
+        p->repeat = ops->ops[i].repeat;
+        p->op = -2;
+        *extrap += x;
+    }
+    return (long)n;
+}
+
+double cost_part_s(const struct engine_params *e, const struct cost_part *p)
+{
+    const double scale[CP_COUNT] = { e->gemm, e->attn_prefill,
+                                     e->attn_decode, e->elementwise, 1 };
+    double t = p->t_s * scale[p->kind];
+
+    return t > p->floor_s ? t : p->floor_s;
+}
+
+static const enum op_class part_class[CP_COUNT] = {
+    OPC_GEMM, OPC_ATTN, OPC_ATTN, OPC_OTHER, OPC_COMM };
+
+/* Prices ops into cls (seconds per class); per_op, when not NULL, gets
+ * each operator's time (-1: no kernel of its own; the prefill call on the
+ * first prefill operator) and kern its kernels. */
+static int price_ops(struct calibrated *c, const struct batch *b,
+                     const struct op_list *ops, double cls[OPC_COUNT],
+                     int32_t *extrap, double *per_op, int32_t *kern)
+{
+    long n, i;
+    size_t j;
+
+    if (!parts_room(c, ops->n + 2))
+        return LLM_ENOMEM;
+    n = price_parts(c, b, ops, c->parts, extrap);
+    if (per_op != NULL)
+        for (j = 0; j < ops->n; j++) {
+            per_op[j] = -1;
+            kern[j] = 0;
+        }
+    for (i = 0; i < n; i++) {
+        const struct cost_part *p = &c->parts[i];
+        double t = cost_part_s(&c->eng.p, p);
+        cls[part_class[p->kind]] += p->repeat * t;
+        if (per_op == NULL)
+            continue;
+        if (p->op == -2) {     /* SDPA's copies: with the first call */
+            j = first_attn(ops);
+            if (j < ops->n && per_op[j] >= 0) {
+                per_op[j] += t;
+                kern[j] += p->kernels;
+            }
+            continue;
+        }
+        j = p->op >= 0 ? (size_t)p->op : 0;
+        if (p->op < 0)         /* one varlen kernel for every chunk */
+            while (j < ops->n && ops->ops[j].kind != OP_ATTN_PREFILL)
+                j++;
+        if (j < ops->n) {
+            per_op[j] = p->kernels > 0 ? t : -1;
+            kern[j] = p->kernels;
+        }
+    }
+    return LLM_OK;
 }
 
 static int cal_price(void *st, const struct batch *b,
@@ -648,49 +922,77 @@ static int cal_price(void *st, const struct batch *b,
 {
     struct calibrated *c = st;
     double cls[OPC_COUNT] = { 0 };
-    int k;
+    int k, rc;
 
-    price_ops(c, b, ops, cls, &out->extrapolated, NULL);
+    c->x_s = 0;
+    rc = price_ops(c, b, ops, cls, &out->extrapolated, NULL, NULL);
     for (k = 0; k < OPC_COUNT; k++)
-        out->class_ns[k] += (int64_t)llround(cls[k] * 1e9);
+        out->class_ns[k] += cost_ns_of(cls[k]);
+    out->extrap_ns += cost_ns_of(c->x_s);
+    return rc;
+}
+
+static int cal_parts(void *st, const struct batch *b,
+                     const struct op_list *ops, struct cost_parts *out)
+{
+    struct calibrated *c = st;
+    long n;
+
+    if (!parts_room(c, ops->n + 2))
+        return LLM_ENOMEM;
+    n = price_parts(c, b, ops, c->parts, &out->extrapolated);
+    if (out->n + (size_t)n > out->cap) {
+        size_t cap = out->n + (size_t)n + 32;
+        struct cost_part *p = realloc(out->p, cap * sizeof(*p));
+        if (p == NULL)
+            return LLM_ENOMEM;
+        out->p = p;
+        out->cap = cap;
+    }
+    memcpy(out->p + out->n, c->parts, (size_t)n * sizeof(*c->parts));
+    out->n += (size_t)n;
+    out->layers = c->layers;
+    out->graph_s = c->graph_s;
     return LLM_OK;
 }
 
-/* The eager engine's host time beyond the GPU's (see the top comment):
- * the op list played through hw/eager.h.  The operators that repeat form
- * the layer: an operator with repeat r in a layer block of L layers (L the
- * block's smallest repeat: RMSNorm and the residual add run twice a layer)
- * launches r / L kernels per layer, and the class's dispatch_layer time
- * is spread evenly over the layer's kernels; the per-forward dispatch goes
- * on the first kernel. */
-static double eager_excess_s(struct calibrated *c, const struct batch *b)
-{
-    const struct eager_host *h = &c->host;
-    const struct op_list *l = &c->list;
-    double cls[OPC_COUNT] = { 0 }, g = 0, fwd, prep, *per;
-    struct eager_clock clk = { 0, 0 };
-    struct eager_op *eo;
-    int32_t unused = 0;
-    int k = b->n_prefill == 0 ? 0 : b->decode_seqs == 0 ? 1 : 2;
-    size_t i, j, q, n, need;
+/* ----------------------------------------------------------- host time */
 
-    if (batch_tokens(b) == 0 || ops_build(c->env->model, &c->env->shard, b,
-                                          &c->list) != LLM_OK)
-        return 0;
-    need = 8 * l->n;               /* kernels (repeats up to 8 a layer) */
+/* The kernels of the iteration's layer blocks in launch order, played
+ * through hw/eager.h: an operator with repeat r in a layer block of L
+ * layers (L the block's smallest repeat: RMSNorm and the residual add run
+ * twice a layer) launches r / L kernels per layer.  Eager: every kernel
+ * costs its dispatch (eager.csv: the class's dispatch_layer spread evenly
+ * over the layer's kernels and dispatch_forward on the first; else
+ * dispatch_us each).  Piecewise: per layer one graph piece (everything
+ * but attention) and the attention call, dispatch_us each. */
+static int build_eager(struct calibrated *c, const struct batch *b,
+                       double *gpu_s, struct eager_clock *clk)
+{
+    const struct op_list *l = &c->list;
+    double cls[OPC_COUNT] = { 0 }, *per;
+    int32_t unused = 0, *kern;
+    int k = b->n_prefill == 0 ? 0 : b->decode_seqs == 0 ? 1 : 2;
+    bool piece = c->eng.exec == ENG_EXEC_PIECEWISE;
+    double disp = c->eng.p.dispatch_us * 1e-6;
+    size_t i, j, q, n, need = 8 * l->n;
+    struct eager_op *eo;
+
     if (need > c->eager_cap) {
         void *p = realloc(c->eager_ops, need * sizeof(*eo) +
-                          l->n * sizeof(double));
+                          l->n * (sizeof(double) + sizeof(int32_t)));
         if (p == NULL)
-            return 0;
+            return LLM_ENOMEM;
         c->eager_ops = p;
         c->eager_cap = need;
     }
     eo = c->eager_ops;
     per = (double *)(eo + c->eager_cap);
-    price_ops(c, b, l, cls, &unused, per);
+    kern = (int32_t *)(per + l->n);
+    if (price_ops(c, b, l, cls, &unused, per, kern) != LLM_OK)
+        return LLM_ENOMEM;
     for (i = 0; i < OPC_COUNT; i++)
-        g += cls[i];
+        *gpu_s += cls[i];
     for (i = 0; i < l->n; i = j) {
         bool layer = l->ops[i].repeat > 1;
         int32_t rep = l->ops[i].repeat;
@@ -699,28 +1001,81 @@ static double eager_excess_s(struct calibrated *c, const struct batch *b)
                 rep = l->ops[j].repeat;
         for (q = i, n = 0; q < j; q++) {
             int32_t copies = layer ? (l->ops[q].repeat + rep / 2) / rep : 1;
-            for (; per[q] >= 0 && copies > 0 && n < need; copies--)
-                eo[n++] = (struct eager_op){ 0, per[q] };
+            bool attn = op_class_of(l->ops[q].kind) == OPC_ATTN;
+            for (; per[q] >= 0 && copies > 0 && n < need; copies--) {
+                if (piece && n > 0 && !attn &&
+                    op_class_of(l->ops[q - 1].kind) != OPC_ATTN) {
+                    eo[n - 1].gpu_s += per[q];   /* same graph piece */
+                    continue;
+                }
+                eo[n++] = (struct eager_op){
+                    piece || !c->eng.eager_table ? disp *
+                        (piece ? 1 : kern[q]) : 0, per[q] };
+            }
         }
-        for (q = 0; q < n; q++)
-            eo[q].cpu_s = layer ? h->layer_s[k] / (double)n : 0;
-        if (i == 0 && n > 0)
-            eo[0].cpu_s += h->fwd_s[k];
-        eager_play(eo, n, layer ? rep : 1, &clk);
+        if (c->eng.exec == ENG_EXEC_EAGER && c->eng.eager_table) {
+            for (q = 0; q < n; q++)
+                eo[q].cpu_s = layer ? c->host.layer_s[k] / (double)n : 0;
+            if (i == 0 && n > 0)
+                eo[0].cpu_s += c->host.fwd_s[k];
+        }
+        eager_play(eo, n, layer ? rep : 1, clk);
     }
-    fwd = clk.gpu_s;
-    prep = h->prep_s + h->prep_seq_s * (double)(b->n_prefill +
-           b->decode_seqs) + h->prep_tok_s * (double)batch_tokens(b);
-    return prep + (fwd > g ? fwd - g : 0);
+    return LLM_OK;
 }
 
-static int64_t cal_fixed(void *st, const struct batch *b)
+/* The host's time beyond the GPU's in an eager or piecewise forward. */
+static double host_excess_s(struct calibrated *c, const struct batch *b)
+{
+    struct eager_clock clk = { 0, 0 };
+    double g = 0, prep = 0;
+
+    if (batch_tokens(b) == 0 || ops_build(c->env->model, &c->env->shard, b,
+                                          &c->list) != LLM_OK ||
+        build_eager(c, b, &g, &clk) != LLM_OK)
+        return 0;
+    if (c->eng.exec == ENG_EXEC_EAGER && c->eng.eager_table)
+        prep = c->host.prep_s + c->host.prep_seq_s * (double)(b->n_prefill +
+               b->decode_seqs) + c->host.prep_tok_s *
+               (double)batch_tokens(b);
+    return prep + (clk.gpu_s > g ? clk.gpu_s - g : 0);
+}
+
+double cost_host_s(const struct engine_params *e, bool async, double gpu_s)
+{
+    double h = e->iter_us * 1e-6;
+
+    if (async)                 /* scheduled while the GPU runs the last */
+        return h > gpu_s ? h - gpu_s : 0;
+    return h;
+}
+
+/* The graph replay, the layers' fixed time and the host's per-iteration
+ * time, rounded once (as before profiles: graph replay + cpu_overhead_us),
+ * then the eager or piecewise host excess. */
+static int64_t cal_fixed(void *st, const struct batch *b, int64_t gpu_ns)
+{
+    struct calibrated *c = st;
+    double s = c->graph_s + c->layers * c->eng.p.layer_us * 1e-6, x = 0;
+
+    if (c->eng.exec != ENG_EXEC_GRAPH)
+        x = host_excess_s(c, b);
+    s += cost_host_s(&c->eng.p, c->eng.async,
+                     (double)gpu_ns * 1e-9 + s + x);
+    return cost_ns_of(s) + cost_ns_of(x);
+}
+
+static int cal_set_engine(void *st, const struct engine *e)
 {
     struct calibrated *c = st;
 
-    if (!c->eager)
-        return c->fixed_ns;
-    return c->fixed_ns + (int64_t)llround(eager_excess_s(c, b) * 1e9);
+    if (e->exec == ENG_EXEC_EAGER && e->eager_table && !c->host_loaded)
+        return LLM_EINVAL;         /* created without eager.csv */
+    c->eng = *e;
+    pick_sets(c);
+    c->graph_s = c->eng.exec == ENG_EXEC_EAGER ? 0 :
+                 calib_launch_s(c->tab, "graph_replay_empty");
+    return LLM_OK;
 }
 
 static void cal_fini(void *st)
@@ -729,7 +1084,8 @@ static void cal_fini(void *st)
 
     ops_free(&c->list);
     free(c->eager_ops);
-    free(c->hist.n);
+    free(c->parts);
+    attn_sched_destroy(c->sched);
     calib_free(c->tab);
 }
 
@@ -739,5 +1095,9 @@ const struct cost_ops cost_calibrated = {
     .init = cal_init,
     .price = cal_price,
     .fixed_ns = cal_fixed,
+    .parts = cal_parts,
+    .set_engine = cal_set_engine,
     .fini = cal_fini,
+    .tables = cal_tables,
+    .describe_extrap = cal_describe,
 };

@@ -43,11 +43,18 @@ static int fixed_price(void *st, const struct batch *b,
     return LLM_OK;
 }
 
-static int64_t fixed_total_ns(void *st, const struct batch *b)
+static int64_t fixed_total_ns(void *st, const struct batch *b,
+                              int64_t gpu_ns)
 {
+    (void)gpu_ns;
     const struct fixed *f = st;
+    int64_t ns;
 
-    return f->iter_ns + f->token_ns * batch_rows(b);
+    /* past the range: a value cost_price refuses (hw/cost.h) */
+    if (__builtin_mul_overflow(f->token_ns, batch_rows(b), &ns) ||
+        ns > COST_MAX_NS)
+        return COST_MAX_NS + 1;
+    return f->iter_ns + ns;
 }
 
 const struct cost_ops cost_fixed = {

@@ -55,12 +55,14 @@ static int roof_price(void *st, const struct batch *b,
             cost_roofline_s(r->env->dev, &r->env->shard, &o);
     }
     for (c = 0; c < OPC_COUNT; c++)
-        out->class_ns[c] += (int64_t)llround(cls[c] * 1e9);
+        out->class_ns[c] += cost_ns_of(cls[c]);
     return LLM_OK;
 }
 
-static int64_t roof_fixed(void *st, const struct batch *b)
+static int64_t roof_fixed(void *st, const struct batch *b,
+                          int64_t gpu_ns)
 {
+    (void)gpu_ns;
     (void)b;
     return ((const struct roofline *)st)->fixed_ns;
 }

@@ -1,6 +1,9 @@
 #include "hw/device.h"
 
+#include <dirent.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sim/jcfg.h"
@@ -9,7 +12,12 @@ static int load_named(const char *root, const char *sub, const char *id,
                       char *path, int len, cJSON **out, struct llm_diag *d)
 {
     FILE *f;
+    char e[100];
 
+    if (!jcfg_name_ok(id))
+        return diag_set(d, LLM_EINVAL, "%s \"%s\": expected a catalog id "
+                        "(%s)", sub[0] == 'd' ? "device" : "link",
+                        diag_escape(id, e, sizeof(e)), JCFG_NAME_RULE);
     snprintf(path, (size_t)len, "%s/hw/catalog/%s/%s.json", root, sub, id);
     f = fopen(path, "r");
     if (f == NULL)
@@ -80,7 +88,43 @@ static const char *const device_keys[] = { "id", "name", "kind",
     "boost_clock_mhz", "host_link", "peer_link", "tdp_w", "idle_w",
     "price_per_hour_usd", "calibration", "sources",
     /* issue 11, all optional */
-    "compute_units", "onchip_bytes", "power_w", "accel", NULL };
+    "compute_units", "onchip_bytes", "power_w", "accel",
+    /* issue 17, optional */
+    "arch", "calibration_donor", "published_efficiency", NULL };
+
+/* "published_efficiency": {"gemm", "attention", "memory"}, each 0-1. */
+static int parse_eff(const cJSON *o, struct device_eff *e, struct llm_diag *d)
+{
+    static const char *const keys[] = { "gemm", "attention", "memory", NULL };
+    static const char *const p = "published_efficiency";
+    const cJSON *pe = NULL;
+    int rc = jcfg_obj(o, "", p, false, &pe, d);
+
+    if (rc || pe == NULL)
+        return rc;
+    rc = jcfg_known(pe, p, keys, d);
+    if (!rc) rc = jcfg_num(pe, p, "gemm", false, 0.01, 1, &e->gemm, d);
+    if (!rc) rc = jcfg_num(pe, p, "attention", false, 0.01, 1,
+                           &e->attention, d);
+    if (!rc) rc = jcfg_num(pe, p, "memory", false, 0.01, 1, &e->memory, d);
+    return rc;
+}
+
+/* The issue-17 keys: how a GPU without tables borrows a donor's. */
+static int parse_borrow(const cJSON *o, struct device *dev,
+                        struct llm_diag *d)
+{
+    const char *arch = NULL, *donor = NULL;
+    int rc = jcfg_str(o, "", "arch", false, &arch, d);
+
+    if (!rc) rc = jcfg_str(o, "", "calibration_donor", false, &donor, d);
+    if (!rc) rc = parse_eff(o, &dev->published_eff, d);
+    if (rc)
+        return rc;
+    snprintf(dev->arch, sizeof(dev->arch), "%s", arch ? arch : "");
+    snprintf(dev->donor, sizeof(dev->donor), "%s", donor ? donor : "");
+    return LLM_OK;
+}
 
 static int parse_power(const cJSON *o, struct device_power *p,
                        struct llm_diag *d)
@@ -125,9 +169,12 @@ static int parse_site(const cJSON *a, const char *key, enum accel_site *out,
 static int parse_lut(const cJSON *a, struct device_accel *x,
                      struct llm_diag *d)
 {
-    static const char *const keys[] = { "group", "tables", "lanes", NULL };
+    static const char *const keys[] = { "group", "tables", "lanes",
+        "planes", "build_per_cycle", "overlap", "entries", "bit_serial",
+        NULL };
     const cJSON *l = NULL;
-    int64_t g = 0, t = 0, n = 0;
+    int64_t g = 0, t = 0, p = 1, e = 0;
+    double b = 1, n = 0;
     int rc = jcfg_obj(a, "accel", "lut", false, &l, d);
 
     if (rc || l == NULL)
@@ -135,10 +182,26 @@ static int parse_lut(const cJSON *a, struct device_accel *x,
     rc = jcfg_known(l, "accel.lut", keys, d);
     if (!rc) rc = jcfg_int(l, "accel.lut", "group", true, 1, 16, &g, d);
     if (!rc) rc = jcfg_int(l, "accel.lut", "tables", true, 1, 1 << 20, &t, d);
-    if (!rc) rc = jcfg_int(l, "accel.lut", "lanes", true, 1, 1 << 20, &n, d);
+    if (!rc) rc = jcfg_num(l, "accel.lut", "lanes", true, 1e-3, 1 << 20, &n,
+                           d);
+    if (!rc) rc = jcfg_int(l, "accel.lut", "planes", false, 1, 8, &p, d);
+    if (!rc) rc = jcfg_num(l, "accel.lut", "build_per_cycle", false, 1e-3,
+                           1e6, &b, d);
+    if (!rc) rc = jcfg_bool(l, "accel.lut", "overlap", false,
+                            &x->lut_overlap, d);
+    if (!rc) rc = jcfg_int(l, "accel.lut", "entries", false, 1, 1 << 24, &e,
+                           d);
+    if (!rc) rc = jcfg_bool(l, "accel.lut", "bit_serial", false,
+                            &x->lut_bit_serial, d);
     x->lut_group = (int32_t)g;
     x->lut_tables = (int32_t)t;
-    x->lut_lanes = (int32_t)n;
+    x->lut_lanes = n;
+    x->lut_planes = (int32_t)p;
+    x->lut_build = b;
+    /* Default: a direct index over ternary weights, TeLLMe's 3^g. */
+    x->lut_entries = (int32_t)e;
+    for (p = 0; e == 0 && p < g; p++)
+        x->lut_entries = p == 0 ? 3 : 3 * x->lut_entries;
     return rc;
 }
 
@@ -249,6 +312,7 @@ static int parse_extras(const char *root, const cJSON *o, struct device *dev,
                            &dev->onchip_bytes, d);
     if (!rc) rc = parse_power(o, &dev->power, d);
     if (!rc) rc = parse_accel(root, o, &dev->accel, d);
+    if (!rc) rc = parse_borrow(o, dev, d);
     dev->compute_units = (int32_t)cu;
     if (!rc && dev->accel.present &&
         dev->peak_flops[dev->accel.matmul] <= 0)
@@ -344,4 +408,91 @@ int device_find(const char *root, const char *id, struct device *dev,
     else
         own_path(d, path, saved);
     return rc;
+}
+
+/* ------------------------------------------------ calibration donors */
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The catalog's device ids, sorted (so the choice never depends on the
+ * directory's order); *n 0 when the folder cannot be read. */
+static char **catalog_ids(const char *root, size_t *n)
+{
+    char path[1024], **ids = NULL, **g;
+    size_t cap = 0;
+    struct dirent *e;
+    DIR *dir;
+
+    *n = 0;
+    snprintf(path, sizeof(path), "%s/hw/catalog/devices", root);
+    if ((dir = opendir(path)) == NULL)
+        return NULL;
+    while ((e = readdir(dir)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            if ((g = realloc(ids, cap * sizeof(*ids))) == NULL)
+                break;
+            ids = g;
+        }
+        if ((ids[*n] = strndup(e->d_name, len - 5)) != NULL)
+            (*n)++;
+    }
+    closedir(dir);
+    if (ids != NULL)
+        qsort(ids, *n, sizeof(*ids), cmp_names);
+    return ids;
+}
+
+static double ridge(const struct device *dev)
+{
+    return dev->peak_flops[DT_BF16] / dev->mem_bw_bytes_s;
+}
+
+/* How far candidate c is from dev as a donor: same arch first (0), else
+ * 1 + the |log| ratio of their ridge points; INFINITY if c cannot lend. */
+static double donor_distance(const struct device *dev,
+                             const struct device *c)
+{
+    if (strcmp(c->kind, "gpu") != 0 || c->calib_dir[0] == '\0' ||
+        strcmp(c->id, dev->id) == 0 || c->peak_flops[DT_BF16] <= 0)
+        return INFINITY;
+    if (dev->arch[0] != '\0' && strcmp(dev->arch, c->arch) == 0)
+        return 0;
+    return 1 + fabs(log(ridge(dev) / ridge(c)));
+}
+
+int device_calib_donor(const char *root, const struct device *dev,
+                       struct device *donor, struct llm_diag *d)
+{
+    struct llm_diag quiet = { 0 };
+    struct device c;
+    double best = INFINITY, dist;
+    size_t n, i;
+    char **ids;
+
+    if (strcmp(dev->kind, "gpu") != 0 || dev->peak_flops[DT_BF16] <= 0)
+        return diag_set(d, LLM_ENOTFOUND, "device %s: not a GPU with a bf16 "
+                        "peak; no calibration to borrow", dev->id);
+    if (dev->donor[0] != '\0')
+        return device_find(root, dev->donor, donor, d);
+    ids = catalog_ids(root, &n);
+    for (i = 0; i < n; i++) {
+        if (best > 0 && device_find(root, ids[i], &c, &quiet) == LLM_OK &&
+            (dist = donor_distance(dev, &c)) < best) {
+            best = dist;
+            *donor = c;
+        }
+        free(ids[i]);
+    }
+    free(ids);
+    if (best == INFINITY)
+        return diag_set(d, LLM_ENOTFOUND, "device %s: no GPU in the catalog "
+                        "has calibration tables to borrow", dev->id);
+    return LLM_OK;
 }

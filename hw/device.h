@@ -55,7 +55,14 @@ struct device_accel {
     bool serial_weight_load;   /* weights load, then compute (no overlap) */
     int32_t lut_group;         /* table-lookup matmul: activations per index */
     int32_t lut_tables;        /* tables looked up per cycle per output */
-    int32_t lut_lanes;         /* outputs computed per cycle */
+    double lut_lanes;          /* outputs computed per cycle (an average
+                                  for a CPU's SIMD lookups) */
+    int32_t lut_planes;        /* lookups per group per output (1) */
+    double lut_build;          /* activations into the builder a cycle (1) */
+    bool lut_overlap;          /* builder alongside the lookups */
+    int32_t lut_entries;       /* entries per table (3^group) */
+    bool lut_bit_serial;       /* planes = the weights' bits (T-MAC,
+                                  LUT Tensor Core) */
     enum accel_site attention, elementwise, lm_head;
     double host_flops;         /* host CPU FLOP/s for host-site operators */
     double host_bw_bytes_s;    /* host memory bandwidth for them */
@@ -65,6 +72,14 @@ struct device_accel {
     struct link kv_link;       /* link the KV streams over each decode
                                 * step (host offloading); id "": none */
     double fixed_s;            /* fixed time per iteration */
+};
+
+/* Published efficiencies of a GPU without tables ("published_efficiency"
+ * in the catalog, each with its source): achieved / peak of a large bf16
+ * GEMM, of FlashAttention's forward, and of a streaming read of HBM.  0:
+ * none published (the donor's utilization carries unchanged). */
+struct device_eff {
+    double gemm, attention, memory;
 };
 
 struct device {
@@ -87,11 +102,27 @@ struct device {
     double onchip_bytes;       /* on-chip SRAM (BRAM + URAM, VTCM, L2) */
     struct device_power power;
     struct device_accel accel;
+    /* added with issue 17; empty / zero when the entry omits them */
+    char arch[32];             /* "arch": compute architecture (hopper) */
+    char donor[64];            /* "calibration_donor": forced donor id */
+    struct device_eff published_eff;
 };
 
+/* id: a catalog id (jcfg_name_ok); anything else, a path above all, is
+ * LLM_EINVAL, so a lookup never leaves hw/catalog/ (issue 23). */
 int device_find(const char *root, const char *id, struct device *dev,
                 struct llm_diag *d);
 int link_find(const char *root, const char *id, struct link *l,
               struct llm_diag *d);
+
+/* The device whose calibration tables price dev, a GPU without its own
+ * (docs/cost-model.md, "GPUs without tables"): the entry's
+ * "calibration_donor" when it names one; else, among the catalog's GPUs
+ * with tables, one of the same "arch", else the one nearest in
+ * compute/bandwidth ratio (peak bf16 FLOP/s over memory bandwidth, the
+ * ridge point; by |log| distance, ties to the smaller id).  LLM_ENOTFOUND
+ * when dev is not a GPU or no GPU has tables. */
+int device_calib_donor(const char *root, const struct device *dev,
+                       struct device *donor, struct llm_diag *d);
 
 #endif

@@ -44,8 +44,10 @@ int attn_offload_parse(const cJSON *obj, const char *path, const char *root,
     if (obj == NULL)
         return LLM_OK;
     rc = jcfg_known(obj, path, keys, d);
-    if (!rc) rc = jcfg_str(obj, path, "device", true, &dev, d);
-    if (!rc) rc = jcfg_str(obj, path, "link", false, &link, d);
+    if (!rc) rc = jcfg_name(obj, path, "device", true, "a catalog id", &dev,
+                           d);
+    if (!rc) rc = jcfg_name(obj, path, "link", false, "a catalog id", &link,
+                           d);
     if (rc)
         return rc;
     snprintf(kp, sizeof(kp), "%s.device", path);
@@ -151,10 +153,10 @@ int attn_offload_price(const struct attn_offload *o, const struct shard *s,
 
         if (op->kind == OP_ATTN_DECODE)
             out->class_ns[OPC_ATTN] +=
-                llround(r * attn_offload_decode_s(o, s, op) * 1e9);
+                cost_ns_of(r * attn_offload_decode_s(o, s, op));
         if (op->kind == OP_ATTN_DECODE || op->kind == OP_ATTN_PREFILL)
             out->class_ns[OPC_COMM] +=
-                llround(r * attn_offload_link_s(o, s, op) * 1e9);
+                cost_ns_of(r * attn_offload_link_s(o, s, op));
         if (op->kind != OP_ATTN_DECODE && keep(gpu, op))
             return LLM_ENOMEM;
     }

@@ -52,7 +52,8 @@ int woffload_parse(const cJSON *obj, const char *path, const char *root,
     rc = cJSON_IsObject(obj) ? LLM_OK
          : diag_set(d, LLM_EINVAL, "%s: expected an object", path);
     if (!rc) rc = jcfg_known(obj, path, keys, d);
-    if (!rc) rc = jcfg_str(obj, path, "link", false, &link, d);
+    if (!rc) rc = jcfg_name(obj, path, "link", false, "a catalog id", &link,
+                           d);
     if (!rc) rc = parse_knobs(obj, path, o, d);
     if (rc)
         return rc;

@@ -22,8 +22,9 @@ static int hf_int(const cJSON *hf, const char *key, bool required,
     if (v != NULL && cJSON_IsNull(v))
         return required ? diag_set(d, LLM_EINVAL, "%s: expected an integer "
                                    "in [%lld, %d], got null", key,
-                                   (long long)lo, INT32_MAX) : LLM_OK;
-    rc = jcfg_int(hf, "", key, required, lo, INT32_MAX, &x, d);
+                                   (long long)lo, model_dim_max(key))
+                        : LLM_OK;
+    rc = jcfg_int(hf, "", key, required, lo, model_dim_max(key), &x, d);
     *out = (int32_t)x;
     return rc;
 }

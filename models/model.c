@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sim/jcfg.h"
+#include "sim/paths.h"
 
 static const char *const model_keys[] = {
     "id", "name", "source", "params_source", "arch", "num_layers",
@@ -27,13 +28,44 @@ static const char *const archs[] = {
 #define ARCH_LIST "llama, mistral, mixtral, qwen2, qwen2_moe, phi3, " \
                   "deepseek_v2, deepseek_v3"
 
-/* An integer in [lo, INT32_MAX]; a missing optional key keeps *out. */
+int32_t model_dim_max(const char *key)
+{
+    static const struct { const char *key; int32_t max; } dims[] = {
+        { "num_layers", 1024 }, { "num_hidden_layers", 1024 },
+        { "first_dense_layers", 1024 }, { "first_k_dense_replace", 1024 },
+        { "hidden_size", 1 << 17 },
+        { "num_heads", 4096 }, { "num_attention_heads", 4096 },
+        { "num_kv_heads", 4096 }, { "num_key_value_heads", 4096 },
+        { "head_dim", 4096 }, { "qk_nope_head_dim", 4096 },
+        { "qk_rope_head_dim", 4096 }, { "v_head_dim", 4096 },
+        { "ffn_size", 1 << 20 }, { "intermediate_size", 1 << 20 },
+        { "expert_ffn_size", 1 << 20 }, { "moe_intermediate_size", 1 << 20 },
+        { "shared_ffn_size", 1 << 20 },
+        { "shared_expert_intermediate_size", 1 << 20 },
+        { "vocab_size", 1 << 24 }, { "max_context", 1 << 24 },
+        { "max_position_embeddings", 1 << 24 }, { "sliding_window", 1 << 24 },
+        { "num_experts", 4096 }, { "n_routed_experts", 4096 },
+        { "num_local_experts", 4096 }, { "top_k", 4096 },
+        { "num_experts_per_tok", 4096 }, { "shared_experts", 4096 },
+        { "n_shared_experts", 4096 },
+        { "q_lora_rank", 1 << 16 }, { "kv_lora_rank", 1 << 16 },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(dims) / sizeof(dims[0]); i++)
+        if (strcmp(dims[i].key, key) == 0)
+            return dims[i].max;
+    return INT32_MAX;
+}
+
+/* An integer in [lo, model_dim_max(key)]; a missing optional key keeps
+ * *out. */
 static int get_i32(const cJSON *o, const char *path, const char *key,
                    bool required, int64_t lo, int32_t *out,
                    struct llm_diag *d)
 {
     int64_t v = *out;
-    int rc = jcfg_int(o, path, key, required, lo, INT32_MAX, &v, d);
+    int rc = jcfg_int(o, path, key, required, lo, model_dim_max(key), &v, d);
 
     *out = (int32_t)v;
     return rc;
@@ -173,22 +205,52 @@ int model_load(const char *path, struct model *m, struct llm_diag *d)
     return rc;
 }
 
+bool model_id_is_path(const char *id)
+{
+    size_t n = strlen(id);
+
+    return strchr(id, '/') != NULL && n > 5 &&
+           strcmp(id + n - 5, ".json") == 0;
+}
+
+static bool readable(const char *path)
+{
+    FILE *f = fopen(path, "r");
+
+    if (f != NULL)
+        fclose(f);
+    return f != NULL;
+}
+
+bool model_id_ok(const char *id)
+{
+    return jcfg_name_ok(id) || model_id_is_path(id);
+}
+
 int model_find(const char *root, const char *id, struct model *m,
                struct llm_diag *d)
 {
-    char path[1024];
-    FILE *f;
+    char path[1024], user[1024], upath[1100], e[100];
 
-    if (strchr(id, '/') != NULL)
+    if (model_id_is_path(id))
         return model_load(id, m, d);
+    if (!jcfg_name_ok(id))
+        return diag_set(d, LLM_EINVAL, "model \"%s\": expected "
+                        MODEL_ID_WHAT, diag_escape(id, e, sizeof(e)));
     snprintf(path, sizeof(path), "%s/models/catalog/%s.json", root, id);
-    f = fopen(path, "r");
-    if (f == NULL)
+    if (readable(path))
+        return model_load(path, m, d);
+    if (llm_user_catalog(user, sizeof(user)) != NULL) {
+        snprintf(upath, sizeof(upath), "%s/%s.json", user, id);
+        if (readable(upath))
+            return model_load(upath, m, d);
         return diag_set(d, LLM_ENOTFOUND, "model \"%s\": no catalog entry "
-                        "%s (add a JSON file there, or give a path)", id,
-                        path);
-    fclose(f);
-    return model_load(path, m, d);
+                        "%s nor %s (llmsim memory --import-hf adds one to "
+                        "the user catalog; or give a path to a model file)",
+                        id, path, upath);
+    }
+    return diag_set(d, LLM_ENOTFOUND, "model \"%s\": no catalog entry "
+                    "%s (add a JSON file there, or give a path)", id, path);
 }
 
 /* ---- serialisation ---------------------------------------------------- */

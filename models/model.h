@@ -22,6 +22,7 @@
 #include <cjson/cJSON.h>
 
 #include "sim/diag.h"
+#include "sim/jcfg.h"
 
 /* Mixture of experts; num_experts 0 means a dense model. */
 struct model_moe {
@@ -69,10 +70,31 @@ struct model {
 };
 
 int model_load(const char *path, struct model *m, struct llm_diag *d);
-/* root: the llmsim data root; id: e.g. "llama-3-8b" (a path when it
- * contains '/').  LLM_ENOTFOUND names the id when no catalog file exists. */
+/* Whether a model value names a file rather than a catalog id: it has a
+ * '/' and ends in ".json" (issue 18; the rule of issue 23). */
+bool model_id_is_path(const char *id);
+/* root: the llmsim data root; id: a catalog id such as "llama-3-8b"
+ * (jcfg_name_ok), looked up in root/models/catalog/, then in the user
+ * catalog (sim/paths.h, llm_user_catalog); or the path of a model file
+ * (model_id_is_path), read as given (relative to the working directory).
+ * Anything else is LLM_EINVAL (issue 23: "../../etc/passwd" was opened as
+ * a catalog file); LLM_ENOTFOUND names the id when no catalog file
+ * exists. */
+bool model_id_ok(const char *id);
+#define MODEL_ID_WHAT "a catalog id (" JCFG_NAME_RULE ") or the path of a " \
+                      "model file (with a '/', ending in .json)"
 int model_find(const char *root, const char *id, struct model *m,
                struct llm_diag *d);
+
+/* The largest value a shape key may take, by catalog or Hugging Face key
+ * name (INT32_MAX for any other): layers 1024, hidden 2^17, heads and
+ * head dims 4096, FFN sizes 2^20, vocabulary and context 2^24 tokens,
+ * experts 4096, MLA ranks 2^16.  Generous but physical (the largest in
+ * the catalog: llama-3.1-405b's 126 layers, hidden 16384 and FFN 53248;
+ * deepseek-v3's 256 experts and q_lora_rank 1536), and within them every
+ * parameter and byte count below fits int64 (at most 3.5e18): a hidden
+ * size of 433e6 wrapped the count (issue 23).  docs/config.md "Limits". */
+int32_t model_dim_max(const char *key);
 
 /* Parses a catalog object (what model_load reads from the file). */
 int model_parse(const cJSON *o, struct model *m, struct llm_diag *d);

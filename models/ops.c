@@ -247,46 +247,32 @@ static enum dtype gemm_math(enum dtype w)
     return DT_BF16;
 }
 
-/* W4A16: each weight tile is dequantised once per 64-row M tile. */
-static void dequant_w4(struct bctx *c, int32_t rep, int64_t m, int64_t n,
-                       int64_t k)
-{
-    struct op *o = push(c, OP_ELEMWISE, "dequant_w4", rep);
-
-    if (o == NULL)
-        return;
-    o->m = (m + 63) / 64;
-    o->n = n * k;
-    o->math = DT_FP32;
-    o->flops = 2.0 * (double)o->m * (double)o->n;
-}
-
-/* The extra kernel a quantised linear layer costs, before its GEMM. */
-static void quant_prologue(struct bctx *c, int32_t rep, int64_t m, int64_t n,
-                           int64_t k)
+/* The extra kernel a W8A8 linear layer costs, before its GEMM.  W4A16
+ * has none: the engines run it as one fused kernel (Marlin, Machete, the
+ * AWQ/GPTQ kernels) that dequantizes in registers. */
+static void quant_prologue(struct bctx *c, int32_t rep, int64_t m, int64_t k)
 {
     enum dtype w = ops_weight_dtype(c->s);
 
     if (w == DT_FP8 || w == DT_INT8)
         elem(c, "act_quant", rep, m, k, c->s->a_bytes, 1, 1);
-    else if (sub_byte(w))
-        dequant_w4(c, rep, m, n, k);
 }
 
-/* A linear layer with weights of the shard's type. */
+/* A linear layer with weights of the shard's type (sub-byte weights with
+ * their group scales). */
 static void qgemm(struct bctx *c, const char *name, int32_t rep, int64_t m,
                   int64_t n, int64_t k)
 {
     struct op *o;
 
-    quant_prologue(c, rep, m, n, k);
+    quant_prologue(c, rep, m, k);
     o = push(c, OP_GEMM, name, rep);
     if (o == NULL)
         return;
     o->m = m;
     o->n = n;
     o->k = k;
-    o->w_bytes = c->s->w_bytes;
+    o->w_bytes = ops_weight_elem_bytes(c->s);
     o->math = gemm_math(ops_weight_dtype(c->s));
     o->flops = 2.0 * m * n * k;
     o->bytes = (double)n * k * o->w_bytes +

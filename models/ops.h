@@ -42,10 +42,10 @@
  * Data types (shard.w_dtype).  bf16/fp16: plain GEMMs.  fp8 and int8:
  * W8A8, an act_quant elementwise op (per-token dynamic quantisation, what
  * vLLM's Fp8LinearMethod runs before each GEMM) then a GEMM whose math is
- * fp8/int8.  int4 (and int2): W4A16 kernels (Marlin) read 0.5 byte
- * weights and dequantise each weight tile in registers once per 64-row M
- * tile: a dequant_w4 op with no bytes and 2 FLOPs per weight element per
- * tile, on CUDA cores (math DT_FP32), then a bf16-math GEMM.  Embedding,
+ * fp8/int8.  int4 (and int2): one fused W4A16 GEMM (Marlin, Machete,
+ * the AWQ/GPTQ kernels) of bf16 math that reads the packed weights with
+ * their group scales (ops_weight_elem_bytes: 0.52 byte for int4) and
+ * dequantizes in registers; hw/calib.h prices it.  Embedding,
  * LM head, router and the MLA absorption BMMs stay bf16, as in vLLM.  KV
  * cache (shard.kv_dtype): bf16 2 bytes, fp8 1 (per-tensor scale), int4
  * and int2 0.5 and 0.25 plus an fp16 scale and zero point per group of 32

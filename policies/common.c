@@ -28,6 +28,14 @@ int64_t pol_token_budget(const struct pol_limits *l, const struct replica *r)
     return r->max_model_len > 2048 ? r->max_model_len : 2048;
 }
 
+void pol_report_limits(const struct pol_limits *l, int32_t max_model_len,
+                       int64_t *tokens, int64_t *seqs)
+{
+    *tokens = l->max_tokens > 0 ? l->max_tokens
+              : max_model_len > 2048 ? max_model_len : 2048;
+    *seqs = l->max_seqs;
+}
+
 int64_t pol_watermark_blocks(const struct pol_limits *l,
                              const struct replica *r)
 {
@@ -197,9 +205,12 @@ int pol_plan_running(struct replica *r, struct pol_pass *p, int kinds)
             i++;
             continue;
         }
-        /* A decode is one token, and the loop has at least one left. */
-        n = decode ? 1 : replica_prefill_target(q) - q->computed;
-        if (!decode && n > pol_tokens_left(p, r))
+        /* A decode is one token (1 + drafts with speculation, cut to the
+         * budget as vLLM V1 cuts num_new_tokens), and the loop has at
+         * least one left. */
+        n = decode ? r->decode_tokens : replica_prefill_target(q) -
+                                        q->computed;
+        if (n > pol_tokens_left(p, r))
             n = pol_tokens_left(p, r);
         /* Most steps stay inside the last block: nothing to make room
          * for, and nothing moves in the running array. */
@@ -267,9 +278,11 @@ int pol_reject_never(struct replica *r, struct request *q, int64_t budget,
 {
     int64_t n = replica_prefill_target(q) - q->computed;
     int64_t need = replica_kv_needed(r, q, replica_prefill_target(q));
-    /* The last decode writes the KV of the token before the last. */
+    /* The last decode writes the KV of the token before the last (and a
+     * verify the slots of its drafts after it). */
     int64_t whole = replica_kv_needed(r, q, (int64_t)q->prompt_tokens +
-                                      q->output_tokens - 1);
+                                      q->output_tokens - 1 +
+                                      r->decode_tokens - 1);
 
     *gone = (whole_prompt && n > budget) ||
             need > r->kv_capacity - watermark_blocks ||

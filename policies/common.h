@@ -31,6 +31,10 @@ struct pol_limits {
 int pol_read_limits(const cJSON *p, const char *path, struct pol_limits *l,
                     struct llm_diag *d);
 int64_t pol_token_budget(const struct pol_limits *l, const struct replica *r);
+/* sched_ops.limits for a scheduler whose budgets are l (max_tokens 0:
+ * max(max_model_len, 2048), as pol_token_budget). */
+void pol_report_limits(const struct pol_limits *l, int32_t max_model_len,
+                       int64_t *tokens, int64_t *seqs);
 int64_t pol_watermark_blocks(const struct pol_limits *l,
                              const struct replica *r);
 

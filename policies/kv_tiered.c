@@ -316,7 +316,7 @@ static int parse_tier(const cJSON *params, const char *path,
     if (rc == LLM_OK)
         rc = jcfg_num(o, kp, "capacity_gib", false, 0, 1e9, gib, d);
     if (rc == LLM_OK && link != NULL)
-        rc = jcfg_str(o, kp, "link", false, link, d);
+        rc = jcfg_name(o, kp, "link", false, "a catalog id", link, d);
     return rc;
 }
 

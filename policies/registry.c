@@ -1,7 +1,10 @@
 #include "policies/registry.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "sim/jcfg.h"
 
 /* Adding a policy: define its ops in its own file and add one line here. */
 static const struct sched_ops *const scheds[] = {
@@ -15,6 +18,7 @@ static const struct sched_ops *const scheds[] = {
     &sched_layered,
     &sched_fair,
     &sched_slo,
+    &sched_flexllm,
     NULL
 };
 
@@ -24,6 +28,7 @@ static const struct kv_ops *const kvs[] = {
     &kv_radix,
     &kv_compressed,
     &kv_tiered,
+    &kv_blend,
     NULL
 };
 
@@ -58,5 +63,34 @@ const type *fn(const char *name, const char *path, struct llm_diag *d)       \
 }
 
 REGISTRY_FIND(registry_sched, struct sched_ops, scheds, "scheduler")
+
+int registry_sched_limits(const struct sched_ops *ops, const cJSON *params,
+                          const char *path, int32_t max_model_len,
+                          double dev_mem_bytes, const char *dev_name,
+                          int64_t *tokens, int64_t *seqs,
+                          struct llm_diag *d)
+{
+    void *st = calloc(1, ops->state_size + 1);
+    int rc = st ? ops->init(st, params, path, d)
+                : diag_set(d, LLM_ENOMEM, "out of memory");
+
+    *tokens = max_model_len > 2048 ? max_model_len : 2048;
+    *seqs = 256;
+    if (rc == LLM_OK && ops->set_device)
+        ops->set_device(st, dev_mem_bytes, dev_name);
+    if (rc == LLM_OK && ops->limits) {
+        ops->limits(st, max_model_len, tokens, seqs);
+    } else if (rc == LLM_OK && params != NULL) {
+        /* no limits method: the keys as given (init has checked them) */
+        jcfg_int(params, path, "max_num_batched_tokens", false, 1, 1 << 30,
+                 tokens, NULL);
+        jcfg_int(params, path, "max_num_seqs", false, 1, 1 << 20, seqs,
+                 NULL);
+    }
+    if (rc == LLM_OK && ops->fini)
+        ops->fini(st);
+    free(st);
+    return rc;
+}
 REGISTRY_FIND(registry_kv, struct kv_ops, kvs, "KV manager")
 REGISTRY_FIND(registry_router, struct router_ops, routers, "router")

@@ -134,9 +134,18 @@ static int fastgen_schedule(void *st, struct replica *r, int64_t now_ns)
     return rc;
 }
 
+/* The budgets after init (sched_ops.limits: they size the memory plan). */
+static void fastgen_limits(const void *st, int32_t max_model_len, int64_t *tokens,
+                           int64_t *seqs)
+{
+    pol_report_limits(&((const struct fastgen *)st)->lim, max_model_len, tokens,
+                      seqs);
+}
+
 const struct sched_ops sched_fastgen = {
     .name = "fastgen",
     .state_size = sizeof(struct fastgen),
     .init = fastgen_init,
     .schedule = fastgen_schedule,
+    .limits = fastgen_limits,
 };

@@ -90,9 +90,18 @@ static int layered_schedule(void *st, struct replica *r, int64_t now_ns)
     return rc;
 }
 
+/* The budgets after init (sched_ops.limits: they size the memory plan). */
+static void layered_limits(const void *st, int32_t max_model_len, int64_t *tokens,
+                           int64_t *seqs)
+{
+    pol_report_limits(&((const struct layered *)st)->lim, max_model_len, tokens,
+                      seqs);
+}
+
 const struct sched_ops sched_layered = {
     .name = "layered",
     .state_size = sizeof(struct layered),
     .init = layered_init,
     .schedule = layered_schedule,
+    .limits = layered_limits,
 };

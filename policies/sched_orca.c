@@ -88,9 +88,18 @@ static int orca_schedule(void *st, struct replica *r, int64_t now_ns)
     return rc ? rc : admit(o, r, &p);
 }
 
+/* The budgets after init (sched_ops.limits: they size the memory plan). */
+static void orca_limits(const void *st, int32_t max_model_len, int64_t *tokens,
+                        int64_t *seqs)
+{
+    pol_report_limits(&((const struct orca *)st)->lim, max_model_len, tokens,
+                      seqs);
+}
+
 const struct sched_ops sched_orca = {
     .name = "orca",
     .state_size = sizeof(struct orca),
     .init = orca_init,
     .schedule = orca_schedule,
+    .limits = orca_limits,
 };

@@ -186,6 +186,14 @@ static int prepack_schedule(void *st, struct replica *r, int64_t now_ns)
     return pol_plan_running(r, &pass, POL_DECODES);
 }
 
+/* The budgets after init (sched_ops.limits: they size the memory plan). */
+static void prepack_limits(const void *st, int32_t max_model_len, int64_t *tokens,
+                           int64_t *seqs)
+{
+    pol_report_limits(&((const struct prepack *)st)->lim, max_model_len, tokens,
+                      seqs);
+}
+
 const struct sched_ops sched_prepack = {
     .name = "prepack",
     .state_size = sizeof(struct prepack),
@@ -193,4 +201,5 @@ const struct sched_ops sched_prepack = {
     .schedule = prepack_schedule,
     .fini = prepack_fini,
     .attach = prepack_attach,
+    .limits = prepack_limits,
 };

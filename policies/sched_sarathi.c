@@ -86,6 +86,14 @@ static int sarathi_schedule(void *st, struct replica *r, int64_t now_ns)
     return rc;
 }
 
+/* The budgets after init (sched_ops.limits: they size the memory plan). */
+static void sarathi_limits(const void *st, int32_t max_model_len, int64_t *tokens,
+                           int64_t *seqs)
+{
+    pol_report_limits(&((const struct sarathi *)st)->lim, max_model_len, tokens,
+                      seqs);
+}
+
 const struct sched_ops sched_sarathi = {
     .name = "sarathi",
     .state_size = sizeof(struct sarathi),
@@ -93,4 +101,5 @@ const struct sched_ops sched_sarathi = {
     .schedule = sarathi_schedule,
     .attach = sarathi_attach,
     .async_lag = sarathi_async,
+    .limits = sarathi_limits,
 };

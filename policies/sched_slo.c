@@ -157,6 +157,14 @@ static int slo_schedule(void *st, struct replica *r, int64_t now_ns)
     return pol_admit(r, &p, &s->lim, pick_urgent, NULL, true);
 }
 
+/* The budgets after init (sched_ops.limits: they size the memory plan). */
+static void slo_limits(const void *st, int32_t max_model_len, int64_t *tokens,
+                       int64_t *seqs)
+{
+    pol_report_limits(&((const struct slo *)st)->lim, max_model_len, tokens,
+                      seqs);
+}
+
 const struct sched_ops sched_slo = {
     .name = "slo",
     .state_size = sizeof(struct slo),
@@ -164,4 +172,5 @@ const struct sched_ops sched_slo = {
     .schedule = slo_schedule,
     .fini = slo_fini,
     .enqueue = slo_enqueue,
+    .limits = slo_limits,
 };

@@ -120,9 +120,18 @@ static int static_schedule(void *st, struct replica *r, int64_t now_ns)
     return rc;
 }
 
+/* The budgets after init (sched_ops.limits: they size the memory plan). */
+static void static_limits(const void *st, int32_t max_model_len, int64_t *tokens,
+                          int64_t *seqs)
+{
+    pol_report_limits(&((const struct static_batch *)st)->lim, max_model_len,
+                      tokens, seqs);
+}
+
 const struct sched_ops sched_static = {
     .name = "static",
     .state_size = sizeof(struct static_batch),
     .init = static_init,
     .schedule = static_schedule,
+    .limits = static_limits,
 };

@@ -79,18 +79,35 @@ static int vllm_init(void *st, const cJSON *params, const char *path,
     return rc;
 }
 
+/* The budgets vLLM picks for the device where the config left them. */
+static void vllm_set_device(void *st, double dev_mem_bytes,
+                            const char *dev_name)
+{
+    struct vllm *v = st;
+
+    if (!v->tokens_set)
+        v->lim.max_tokens = pol_v1_default_tokens(dev_mem_bytes, dev_name);
+    if (!v->seqs_set)
+        v->lim.max_seqs = pol_v1_default_seqs(dev_mem_bytes, dev_name,
+                                              v->lim.max_tokens);
+}
+
 static int vllm_attach(void *st, const struct replica *r, const char *path,
                        struct llm_diag *d)
 {
     struct vllm *v = st;
 
-    if (!v->tokens_set)
-        v->lim.max_tokens = pol_v1_default_tokens(r->dev_mem_bytes,
-                                                  r->dev_name);
-    if (!v->seqs_set)
-        v->lim.max_seqs = pol_v1_default_seqs(r->dev_mem_bytes, r->dev_name,
-                                              v->lim.max_tokens);
+    (void)r;
     return pol_attach_graphs(&v->graphs, &v->lim, path, d);
+}
+
+/* The budgets after set_device (sched_ops.limits: they size the memory
+ * plan). */
+static void vllm_limits(const void *st, int32_t max_model_len,
+                        int64_t *tokens, int64_t *seqs)
+{
+    pol_report_limits(&((const struct vllm *)st)->lim, max_model_len, tokens,
+                      seqs);
 }
 
 static int vllm_schedule(void *st, struct replica *r, int64_t now_ns)
@@ -118,4 +135,6 @@ const struct sched_ops sched_vllm = {
     .schedule = vllm_schedule,
     .attach = vllm_attach,
     .async_lag = vllm_async,
+    .set_device = vllm_set_device,
+    .limits = vllm_limits,
 };

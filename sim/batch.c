@@ -25,6 +25,7 @@ void batch_clear(struct batch *b)
     b->shared_keys = 0;
     b->pad_tokens = 0;
     b->graph = BATCH_GRAPH_UNSET;
+    b->verify_seqs = b->verify_tokens = 0;
 }
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
@@ -56,10 +57,26 @@ int batch_add_prefill(struct batch *b, int32_t tokens, int32_t prior,
     return LLM_OK;
 }
 
+int batch_add_verify(struct batch *b, int32_t tokens, int32_t ctx)
+{
+    int rc = batch_add_prefill(b, tokens, ctx, tokens);
+
+    if (rc == LLM_OK) {
+        b->verify_seqs++;
+        b->verify_tokens += tokens;
+    }
+    return rc;
+}
+
 int batch_add_decode(struct batch *b, int32_t count, int32_t ctx)
 {
-    if (b->n_decode > 0 && b->decode[b->n_decode - 1].ctx == ctx) {
-        b->decode[b->n_decode - 1].count += count;
+    int32_t sum;
+
+    /* Merged only while the group's count fits (2e9 + 2e9 wrapped). */
+    if (b->n_decode > 0 && b->decode[b->n_decode - 1].ctx == ctx &&
+        !__builtin_add_overflow(b->decode[b->n_decode - 1].count, count,
+                                &sum)) {
+        b->decode[b->n_decode - 1].count = sum;
     } else {
         if (grow((void **)&b->decode, &b->cap_decode, b->n_decode + 1,
                  sizeof(*b->decode)) != LLM_OK)

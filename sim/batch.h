@@ -4,17 +4,32 @@
  * the cache) and a list of decoding sequences (context length each; each
  * attends over ctx cached tokens plus its new token).  Decodes are stored
  * run-length encoded as (count, ctx) pairs so that `llmsim step` input and
- * simulator batches share one type.  The batch owns its arrays. */
+ * simulator batches share one type.  A decoding sequence that verifies
+ * speculated tokens (sim/spec.h) is a prefill chunk of its newest token
+ * and the drafts over its context, every position sampled, as vLLM's V1
+ * engine runs it; batch_add_verify counts those apart.  The batch owns
+ * its arrays. */
 #ifndef LLM_BATCH_H
 #define LLM_BATCH_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+/* Bounds of one batch, generous but physical (docs/config.md, "Limits"):
+ * a sequence holds at most BATCH_MAX_SEQ_TOKENS tokens (2^24, 16.8 M; the
+ * longest published context windows are 10 M), and a batch runs at most
+ * BATCH_MAX_SEQS sequences (2^20, scheduler.max_num_seqs's bound).  Input
+ * is checked against them where it is read (`llmsim step`); within them
+ * every count and sum below fits its type. */
+#define BATCH_MAX_SEQ_TOKENS (1 << 24)
+#define BATCH_MAX_SEQS (1 << 20)
+
 struct prefill_chunk {
     int32_t tokens;        /* new tokens computed this iteration, >= 1 */
     int32_t prior;         /* tokens of this sequence already cached */
-    int32_t last;          /* 1 if this chunk ends the prompt (logits needed) */
+    int32_t last;          /* rows sampled (logits needed): 1 if this chunk
+                            * ends the prompt, tokens for a speculative
+                            * verify chunk, else 0 */
 };
 
 struct decode_group {
@@ -63,6 +78,8 @@ struct batch {
      * LM head.  Set by the scheduler; 0 for engines that do not pad. */
     int64_t pad_tokens;
     enum batch_graph graph;
+    int64_t verify_seqs;   /* of the prefill chunks, speculative verifies */
+    int64_t verify_tokens; /* and their tokens */
 };
 
 void batch_init(struct batch *b);
@@ -71,6 +88,10 @@ void batch_clear(struct batch *b);           /* keeps the arrays */
 int  batch_add_prefill(struct batch *b, int32_t tokens, int32_t prior,
                        int32_t last);        /* LLM_OK or LLM_ENOMEM */
 int  batch_add_decode(struct batch *b, int32_t count, int32_t ctx);
+/* A speculative verify of a decoding sequence with ctx cached tokens:
+ * its newest token and tokens - 1 drafts, one chunk, every row sampled
+ * (batch_add_prefill(b, tokens, ctx, tokens), counted in verify_*). */
+int  batch_add_verify(struct batch *b, int32_t tokens, int32_t ctx);
 /* batch_add_decode(b, 1, ctx[i]) for i in [0, n), in one call. */
 int  batch_add_decodes(struct batch *b, const int32_t *ctx, size_t n);
 /* Records that count decoding sequences (already added with their full

@@ -8,17 +8,27 @@
 
 void jcfg_keypath(char *buf, int len, const char *path, const char *key)
 {
+    char k[200];
+
+    diag_escape(key, k, sizeof(k));
     if (path == NULL || path[0] == '\0')
-        snprintf(buf, (size_t)len, "%s", key);
+        snprintf(buf, (size_t)len, "%s", k);
     else
-        snprintf(buf, (size_t)len, "%s.%s", path, key);
+        snprintf(buf, (size_t)len, "%s.%s", path, k);
 }
 
-/* A short rendering of the offending value for messages. */
+/* A short rendering of the offending value for messages (cJSON prints
+ * null for a number that is not finite, as 1e999 parses). */
 static void describe(const cJSON *v, char *buf, int len)
 {
-    char *s = cJSON_PrintUnformatted(v);
+    char *s;
 
+    if (cJSON_IsNumber(v) && !isfinite(v->valuedouble)) {
+        snprintf(buf, (size_t)len, "%s", isnan(v->valuedouble) ? "nan"
+                 : v->valuedouble > 0 ? "inf" : "-inf");
+        return;
+    }
+    s = cJSON_PrintUnformatted(v);
     if (s == NULL) {
         snprintf(buf, (size_t)len, "?");
         return;
@@ -65,6 +75,92 @@ static void pos_of(const char *text, const char *at, int *line, int *col)
     }
 }
 
+/* Appends ".key" (or "key" at the root) or "[i]" to the path in buf
+ * (len bytes, n used); returns the new length, cut to fit. */
+static size_t path_push(char *buf, size_t len, size_t n, const cJSON *it,
+                        int i)
+{
+    char k[128];
+    int w;
+
+    if (it->string != NULL)
+        w = snprintf(buf + n, len - n, "%s%s", n ? "." : "",
+                     diag_escape(it->string, k, sizeof(k)));
+    else
+        w = snprintf(buf + n, len - n, "[%d]", i);
+    return w < 0 || n + (size_t)w >= len ? len - 1 : n + (size_t)w;
+}
+
+static int by_key(const void *a, const void *b)
+{
+    return strcmp((*(const cJSON *const *)a)->string,
+                  (*(const cJSON *const *)b)->string);
+}
+
+/* The first member of obj whose key an earlier member has: pairwise for a
+ * small object, sorted (then the least such key) for a large one. */
+static const cJSON *first_dup(const cJSON *obj, bool *oom)
+{
+    const cJSON *a, *b, **v, *dup = NULL;
+    int n = cJSON_GetArraySize(obj), i = 0;
+
+    if (n <= 64) {
+        for (a = obj->child; a != NULL; a = a->next)
+            for (b = obj->child; b != a; b = b->next)
+                if (strcmp(a->string, b->string) == 0)
+                    return a;
+        return NULL;
+    }
+    v = malloc((size_t)n * sizeof(*v));
+    if (v == NULL) {
+        *oom = true;
+        return NULL;
+    }
+    for (a = obj->child; a != NULL; a = a->next)
+        v[i++] = a;
+    qsort(v, (size_t)n, sizeof(*v), by_key);
+    for (i = 1; i < n && dup == NULL; i++)
+        if (strcmp(v[i - 1]->string, v[i]->string) == 0)
+            dup = v[i];
+    free(v);
+    return dup;
+}
+
+static int dups_in(const cJSON *v, char *buf, size_t len, size_t n,
+                   struct llm_diag *d)
+{
+    const cJSON *it, *dup;
+    bool oom = false;
+    int i = 0, rc = LLM_OK;
+
+    if (cJSON_IsObject(v) && (dup = first_dup(v, &oom)) != NULL) {
+        path_push(buf, len, n, dup, 0);
+        return diag_set(d, LLM_EINVAL, "%s: duplicated key (each key may "
+                        "appear once)", buf);
+    }
+    if (oom)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    for (it = v->child; it != NULL && rc == LLM_OK; it = it->next, i++) {
+        if (!cJSON_IsObject(it) && !cJSON_IsArray(it))
+            continue;
+        rc = dups_in(it, buf, len, path_push(buf, len, n, it, i), d);
+        buf[n] = '\0';
+    }
+    return rc;
+}
+
+int jcfg_check_dups(const cJSON *root, const char *path, struct llm_diag *d)
+{
+    char buf[512];
+    size_t n;
+
+    snprintf(buf, sizeof(buf), "%s", path ? path : "");
+    n = strlen(buf);
+    if (root == NULL || (!cJSON_IsObject(root) && !cJSON_IsArray(root)))
+        return LLM_OK;
+    return dups_in(root, buf, sizeof(buf), n, d);
+}
+
 int jcfg_parse(const char *text, cJSON **out, struct llm_diag *d)
 {
     const char *end = NULL;
@@ -79,8 +175,31 @@ int jcfg_parse(const char *text, cJSON **out, struct llm_diag *d)
         cJSON_Delete(root);
         return diag_set(d, LLM_EINVAL, "expected a JSON object at the top");
     }
+    if (jcfg_check_dups(root, "", d) != LLM_OK) {
+        cJSON_Delete(root);
+        return d->code;
+    }
     *out = root;
     return LLM_OK;
+}
+
+int jcfg_load_named(const char *path, const char *key, cJSON **out,
+                    struct llm_diag *d)
+{
+    const char *file = d->file;
+    char p[256];
+    FILE *f = fopen(path, "rb");
+    int e = errno, rc;
+
+    if (f == NULL)
+        return diag_set(d, LLM_EINVAL, "%s: cannot open \"%s\": %s", key,
+                        diag_escape(path, p, sizeof(p)), strerror(e));
+    fclose(f);
+    d->file = path;
+    rc = jcfg_load(path, out, d);
+    if (rc == LLM_OK)
+        d->file = file;
+    return rc;
 }
 
 int jcfg_load(const char *path, cJSON **out, struct llm_diag *d)
@@ -117,6 +236,36 @@ int jcfg_load(const char *path, cJSON **out, struct llm_diag *d)
 static const cJSON *member(const cJSON *obj, const char *key)
 {
     return obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+}
+
+bool jcfg_name_ok(const char *s)
+{
+    size_t i;
+
+    if (s == NULL || s[0] == '\0' || s[0] == '.')
+        return false;
+    for (i = 0; s[i]; i++)
+        if (i >= JCFG_NAME_MAX ||
+            (!(s[i] >= 'a' && s[i] <= 'z') && !(s[i] >= '0' && s[i] <= '9')
+             && strchr("._-", s[i]) == NULL))
+            return false;
+    return true;
+}
+
+int jcfg_name(const cJSON *obj, const char *path, const char *key,
+              bool required, const char *what, const char **out,
+              struct llm_diag *d)
+{
+    const cJSON *v = member(obj, key);
+    char w[200];
+
+    snprintf(w, sizeof(w), "%s (%s)", what, JCFG_NAME_RULE);
+    if (v == NULL)
+        return required ? missing(path, key, w, d) : LLM_OK;
+    if (!cJSON_IsString(v) || !jcfg_name_ok(v->valuestring))
+        return bad(v, path, key, w, d);
+    *out = v->valuestring;
+    return LLM_OK;
 }
 
 int jcfg_int(const cJSON *obj, const char *path, const char *key,
@@ -263,6 +412,10 @@ int jcfg_set(cJSON *root, const char *assignment, struct llm_diag *d)
     memcpy(path, assignment, n);
     path[n] = '\0';
     val = cJSON_Parse(eq + 1);
+    if (val != NULL && jcfg_check_dups(val, path, d) != LLM_OK) {
+        cJSON_Delete(val);
+        return d->code;
+    }
     if (val == NULL)
         val = cJSON_CreateString(eq + 1);
     if (val == NULL)

@@ -22,10 +22,42 @@
  * the line and column if it is not JSON or not an object. */
 int jcfg_load(const char *path, cJSON **out, struct llm_diag *d);
 
-/* Parses JSON text held in memory; errors name line and column. */
+/* jcfg_load of a file that a config key names: a file that cannot be
+ * opened is bad input (LLM_EINVAL), "KEY: cannot open "PATH": why", said
+ * about the config (d->file left as the caller set it); the file's own
+ * errors name it (d->file = path, borrowed); on success d->file is
+ * unchanged. */
+int jcfg_load_named(const char *path, const char *key, cJSON **out,
+                    struct llm_diag *d);
+
+/* Parses JSON text held in memory; errors name line and column.  A
+ * duplicated key anywhere is an error (jcfg_check_dups). */
 int jcfg_parse(const char *text, cJSON **out, struct llm_diag *d);
 
-/* Writes "PATH.KEY" (or "KEY" when PATH is empty) into buf. */
+/* LLM_EINVAL "PATH.KEY: duplicated key (each key may appear once)" for
+ * the first object in root (depth first, members in order) that names a
+ * key twice: cJSON keeps both and its lookups return the first, so a
+ * second value would be silently ignored.  path prefixes the key path
+ * ("" at the root); array elements appear as "[i]".  Every JSON document
+ * llmsim reads from input goes through it. */
+int jcfg_check_dups(const cJSON *root, const char *path, struct llm_diag *d);
+
+/* Names that become file or directory names (run, sweep and plan names,
+ * catalog ids, `--import-hf --id`): 1 to JCFG_NAME_MAX characters of
+ * a-z, 0-9, '.', '_' and '-', not starting with '.', so a name can never
+ * be a path, "..", or a hidden file. */
+#define JCFG_NAME_MAX 63
+#define JCFG_NAME_RULE "1-63 characters of a-z, 0-9, '.', '_', '-', not " \
+                       "starting with '.'"
+bool jcfg_name_ok(const char *s);
+/* A string key holding such a name: "PATH.KEY: expected WHAT (RULE), got
+ * VALUE" otherwise; *out borrows the string inside obj. */
+int jcfg_name(const cJSON *obj, const char *path, const char *key,
+              bool required, const char *what, const char **out,
+              struct llm_diag *d);
+
+/* Writes "PATH.KEY" (or "KEY" when PATH is empty) into buf, KEY escaped
+ * (diag_escape: a key from input never breaks a message line). */
 void jcfg_keypath(char *buf, int len, const char *path, const char *key);
 
 int jcfg_int(const cJSON *obj, const char *path, const char *key,

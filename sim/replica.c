@@ -45,22 +45,27 @@ int replica_init(struct replica *r, const struct replica_config *cfg,
     r->host_latency_ns = cfg->host_latency_ns;
     r->weight = cfg->weight > 0 ? cfg->weight : 1.0;
     r->role = cfg->role;
-    r->dev_mem_bytes = cfg->dev_mem_bytes;
-    r->dev_name = cfg->dev_name;
     r->wake_at_ns = r->timer_ns = -1;
     r->last_start_ns = r->last_end_ns = -1;
     r->admit_cutoff_ns = INT64_MAX;
+    r->decode_tokens = cfg->spec ? 1 + cfg->spec->nodes : 1;
     batch_init(&r->batch);
     batch_init(&r->layer_base);
     r->sched_st = calloc(1, cfg->sched->state_size ? cfg->sched->state_size
                                                    : 1);
     r->kv_st = calloc(1, cfg->kv->state_size ? cfg->kv->state_size : 1);
-    if (r->sched_st == NULL || r->kv_st == NULL) {
+    if (cfg->spec)
+        r->spec = spec_create(cfg->spec, cfg->index);
+    if (r->sched_st == NULL || r->kv_st == NULL ||
+        (cfg->spec && r->spec == NULL)) {
         replica_fini(r);
         return diag_set(d, LLM_ENOMEM, "out of memory");
     }
     rc = cfg->sched->init(r->sched_st, cfg->sched_params, cfg->sched_path,
                           d);
+    if (rc == LLM_OK && cfg->sched->set_device)
+        cfg->sched->set_device(r->sched_st, cfg->dev_mem_bytes,
+                               cfg->dev_name);
     if (rc == LLM_OK)
         rc = cfg->kv->init(r->kv_st, cfg->kv_capacity_blocks,
                            cfg->block_tokens, cfg->kv_params, cfg->kv_path,
@@ -109,6 +114,7 @@ void replica_fini(struct replica *r)
     free(r->held);
     free(r->shr);
     free(r->dctx);
+    spec_destroy(r->spec);
     batch_free(&r->batch);
     batch_free(&r->layer_base);
     memset(r, 0, sizeof(*r));
@@ -236,10 +242,12 @@ static void unplan(struct replica *r, struct request *q)
     if (q->plan_idx < 0)
         return;
     it = &r->plan[q->plan_idx];
-    if (it->prefill)
+    if (it->prefill) {
         r->plan_prefill_tokens -= it->tokens;
-    else
+    } else {
         r->plan_decodes--;
+        r->plan_spec_tokens -= it->tokens - 1;
+    }
     it->req = NULL;
     it->tokens = 0;
     q->plan_idx = -1;
@@ -299,28 +307,37 @@ static int reserve_decodes(struct replica *r, int32_t n)
     return LLM_OK;
 }
 
-int replica_plan_decodes(struct replica *r, int64_t now_ns, int64_t max,
-                         int32_t *from, bool *refused)
+/* The decodes just planned with speculation: verifies of decode_tokens
+ * each (replica_plan_decodes). */
+static int add_verifies(struct replica *r, const int32_t *ctx, int32_t n)
 {
-    int32_t i = *from, end = r->n_running, np = r->n_plan, n = 0;
+    int32_t i;
+    int rc = LLM_OK;
+
+    r->plan_spec_tokens += (int64_t)n * (r->decode_tokens - 1);
+    for (i = 0; i < n && rc == LLM_OK; i++)
+        rc = batch_add_verify(&r->batch, r->decode_tokens, ctx[i]);
+    return rc;
+}
+
+/* replica_plan_decodes' loop over running[i, end) for steps of `step`
+ * tokens; returns where it stopped and sets *count to the decodes
+ * planned.  Inlined twice, so that a plain decode's constant step 1 keeps
+ * the loop as tight as it was before speculation. */
+static inline int32_t decode_loop(struct replica *r, int64_t now_ns,
+                                  int32_t i, int32_t end, int32_t step,
+                                  int32_t *count, bool *refused)
+{
+    int32_t np = r->n_plan, n = 0;
     int64_t bt = r->block_tokens;
     bool hook = r->kv->attn_tokens != NULL;
-    struct plan_item *plan;
-    int32_t *ctx;
-    int rc;
-
-    *refused = false;
-    if (max < end - i)
-        end = i + (int32_t)max;
-    rc = reserve_decodes(r, end - i);
-    if (rc != LLM_OK)
-        return rc;
     /* Locals, not r's fields: the stores to the requests could alias. */
-    plan = r->plan;
-    ctx = r->dctx;
+    struct plan_item *plan = r->plan;
+    int32_t *ctx = r->dctx;
+
     for (; i < end; i++) {
         struct request *q = r->running[i];
-        int64_t next = (int64_t)q->computed + 1;
+        int64_t next = (int64_t)q->computed + step;
         if (q->plan_idx >= 0 || q->state != REQ_DECODE ||
             q->ready_ns > now_ns)
             break;
@@ -333,14 +350,38 @@ int replica_plan_decodes(struct replica *r, int64_t now_ns, int64_t max,
         }
         ctx[n++] = hook ? attn_ctx(r, q, q->computed) : q->computed;
         q->plan_idx = np;
-        plan[np++] = (struct plan_item){ .req = q, .tokens = 1 };
+        plan[np++] = (struct plan_item){ .req = q, .tokens = step };
         if (q->first_sched_ns < 0)
             q->first_sched_ns = r->iter_start_ns;
     }
-    r->plan_decodes += n;
     r->n_plan = np;
-    *from = i;
-    return batch_add_decodes(&r->batch, ctx, (size_t)n);
+    *count = n;
+    return i;
+}
+
+int replica_plan_decodes(struct replica *r, int64_t now_ns, int64_t max,
+                         int32_t *from, bool *refused)
+{
+    int32_t i = *from, end = r->n_running, n = 0;
+    int32_t step = r->decode_tokens;
+    int rc;
+
+    *refused = false;
+    if (step > 1)
+        max /= step;           /* each verify costs step tokens */
+    if (max < end - i)
+        end = i + (int32_t)max;
+    rc = reserve_decodes(r, end - i);
+    if (rc != LLM_OK)
+        return rc;
+    if (step == 1)
+        *from = decode_loop(r, now_ns, i, end, 1, &n, refused);
+    else
+        *from = decode_loop(r, now_ns, i, end, step, &n, refused);
+    r->plan_decodes += n;
+    if (step > 1)
+        return add_verifies(r, r->dctx, n);
+    return batch_add_decodes(&r->batch, r->dctx, (size_t)n);
 }
 
 int replica_plan(struct replica *r, struct request *q, int32_t tokens,
@@ -566,6 +607,8 @@ static int add_item(const struct replica *r, struct batch *b,
                            : batch_add_decode(b, it->tokens, it->pad_prior);
     if (q == NULL)
         return LLM_OK;
+    if (!it->prefill && it->tokens > 1)
+        return batch_add_verify(b, it->tokens, attn_ctx(r, q, q->computed));
     if (!it->prefill)
         return batch_add_decode(b, 1, attn_ctx(r, q, q->computed));
     /* Logits are sampled only by the chunk (or layer group) that ends the
@@ -613,7 +656,7 @@ static int fill_shared(struct replica *r, struct batch *b)
     for (i = 0; i < r->n_plan; i++) {
         const struct plan_item *it = &r->plan[i];
         struct replica_shared x = { 0, 0, 0 };
-        if (it->pad || it->prefill || it->req == NULL)
+        if (it->pad || it->prefill || it->req == NULL || it->tokens > 1)
             continue;
         x.tokens = r->kv->shared_prefix(r->kv_st, it->req, &x.key);
         x.ctx = attn_ctx(r, it->req, it->req->computed);
@@ -656,8 +699,10 @@ static int push_item(struct replica *r, const struct plan_item *it)
     r->plan[r->n_plan++] = *it;
     if (it->prefill && !it->pad)
         r->plan_prefill_tokens += it->tokens;
-    if (!it->prefill && !it->pad)
+    if (!it->prefill && !it->pad) {
         r->plan_decodes++;
+        r->plan_spec_tokens += it->tokens - 1;
+    }
     if (it->req && it->req->first_sched_ns < 0)
         it->req->first_sched_ns = r->iter_start_ns;
     return add_item(r, &r->batch, it);
@@ -719,7 +764,9 @@ static int kv_sync(struct replica *r, int64_t now_ns)
     if (r->kv->sync == NULL)
         return LLM_OK;
     rc = r->kv->sync(r->kv_st, now_ns, &ready_ns);
-    if (rc == LLM_OK && ready_ns > r->iter_stall_until_ns)
+    if (rc == LLM_OK && r->kv->sync_overlaps)
+        r->iter_load_until_ns = ready_ns;
+    else if (rc == LLM_OK && ready_ns > r->iter_stall_until_ns)
         r->iter_stall_until_ns = ready_ns;
     return rc;
 }
@@ -736,6 +783,7 @@ static int plan_once(struct replica *r, int64_t now_ns)
     r->plan_decodes = 0;
     r->plan_pad_tokens = 0;
     r->plan_graph = BATCH_GRAPH_UNSET;
+    r->plan_spec_tokens = 0;
     r->wake_at_ns = -1;
     r->batch_stale = false;
     batch_clear(&r->batch);
@@ -793,7 +841,7 @@ int replica_begin(struct replica *r, int64_t now_ns, int64_t *dur_ns)
     int rc;
 
     r->iter_start_ns = now_ns;
-    r->iter_stall_until_ns = now_ns;
+    r->iter_stall_until_ns = r->iter_load_until_ns = now_ns;
     r->iter_swap_out_blocks = r->iter_swap_in_blocks = 0;
     r->iter_stall_ns = 0;
     *dur_ns = -1;
@@ -808,6 +856,11 @@ int replica_begin(struct replica *r, int64_t now_ns, int64_t *dur_ns)
         rc = r->cost(r->cost_ctx, &r->batch, dur_ns);
     if (rc == LLM_OK && r->has_layers)
         rc = price_layers(r, dur_ns);
+    if (rc == LLM_OK && r->spec != NULL)
+        rc = spec_price_step(r->spec, &r->batch, *dur_ns, dur_ns);
+    /* Overlapped loads (kv sync_overlaps): the longer of the two. */
+    if (rc == LLM_OK && r->iter_load_until_ns - now_ns > *dur_ns)
+        *dur_ns = r->iter_load_until_ns - now_ns;
     if (rc == LLM_OK) {
         /* Synchronous swaps run before the forward pass (vLLM issues
          * them ahead of the model on the same stream). */
@@ -828,7 +881,8 @@ void replica_set_graph(struct replica *r, int64_t pad_tokens,
 
 /* Counts one inter-token gap; consecutive equal gaps share a pair (the
  * decodes of one iteration mostly last produced a token together). */
-static int note_gap(struct replica *r, int64_t gap_ns)
+static inline __attribute__((always_inline))
+int note_gap(struct replica *r, int64_t gap_ns)
 {
     struct itl_pair *n;
 
@@ -858,23 +912,45 @@ static int note_finished(struct replica *r, struct request *q)
     return LLM_OK;
 }
 
-/* Applies one plan item at the iteration's end. */
-static int advance(struct replica *r, const struct plan_item *it,
-                   int64_t now_ns)
+/* A verify's end: how many tokens it produces, the accepted drafts and
+ * the target's own token, which come out together (one inter-token gap:
+ * they reach the client in one streamed chunk, which is what vllm bench
+ * serve times); tokens past the request's output are dropped, as vLLM
+ * stops at max_tokens.  The KV keeps the slots of the rejected drafts,
+ * which the next verify overwrites (vLLM rolls back num_computed_tokens
+ * only); all of it is released when the request ends. */
+static int32_t verified_tokens(struct replica *r, const struct request *q,
+                               int32_t tokens)
+{
+    int32_t n = spec_accept(r->spec, tokens - 1) + 1;
+
+    return n < q->output_tokens - q->generated ? n :
+           q->output_tokens - q->generated;
+}
+
+/* Applies one plan item at the iteration's end; spec: the replica
+ * speculates (a constant at each of the two calls, so that without
+ * speculation the test disappears: hence always inlined). */
+static inline __attribute__((always_inline))
+int advance(struct replica *r, const struct plan_item *it, int64_t now_ns,
+            bool spec)
 {
     struct request *q = it->req;
+    int32_t n = it->tokens, out = 1;
     int rc = LLM_OK;
 
     q->plan_idx = -1;
     if (it->groups > 0 && it->group < it->groups - 1)
         return LLM_OK;         /* a layer group before the last */
-    q->computed += it->tokens;
-    r->load_tokens -= it->tokens;
+    if (spec && n > 1 && !it->prefill)
+        n = out = verified_tokens(r, q, n);
+    q->computed += n;
+    r->load_tokens -= n;
     if (it->prefill && q->computed < replica_prefill_target(q))
         return LLM_OK;         /* a chunk in the middle of the prompt */
     if (q->generated > 0)
         rc = note_gap(r, now_ns - q->last_token_ns);
-    q->generated++;
+    q->generated += out;
     if (q->first_token_ns < 0)
         q->first_token_ns = now_ns;
     q->last_token_ns = now_ns;
@@ -1004,9 +1080,10 @@ int replica_end(struct replica *r, int64_t now_ns, replica_done_fn *done,
 
     *rec = (struct iter_record){ .replica = r->index,
         .start_ns = r->iter_start_ns, .end_ns = now_ns,
-        .prefill_tokens = r->batch.prefill_tokens,
-        .prefill_seqs = (int32_t)r->batch.n_prefill,
-        .decode_seqs = (int32_t)r->batch.decode_seqs,
+        .prefill_tokens = r->batch.prefill_tokens - r->batch.verify_tokens,
+        .prefill_seqs = (int32_t)(r->batch.n_prefill - r->batch.verify_seqs),
+        .decode_seqs = (int32_t)(r->batch.decode_seqs +
+                                 r->batch.verify_seqs),
         .kv_blocks_used = replica_kv_used(r),
         .n_waiting = r->n_waiting, .n_running = r->n_running,
         .preemptions = (int32_t)r->iter_preempted,
@@ -1020,9 +1097,15 @@ int replica_end(struct replica *r, int64_t now_ns, replica_done_fn *done,
     r->busy = false;
     r->n_itl = 0;
     r->n_finished = 0;
-    for (i = 0; i < r->n_plan && rc == LLM_OK; i++)
-        if (r->plan[i].req != NULL)
-            rc = advance(r, &r->plan[i], now_ns);
+    if (r->spec != NULL) {
+        for (i = 0; i < r->n_plan && rc == LLM_OK; i++)
+            if (r->plan[i].req != NULL)
+                rc = advance(r, &r->plan[i], now_ns, true);
+    } else {
+        for (i = 0; i < r->n_plan && rc == LLM_OK; i++)
+            if (r->plan[i].req != NULL)
+                rc = advance(r, &r->plan[i], now_ns, false);
+    }
     rec->itl = r->itl;
     rec->n_itl = r->n_itl;
     r->busy_ns += now_ns - r->iter_start_ns;

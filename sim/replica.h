@@ -36,6 +36,7 @@
 #include "sim/diag.h"
 #include "sim/kv.h"
 #include "sim/request.h"
+#include "sim/spec.h"
 
 struct replica;
 
@@ -67,6 +68,23 @@ struct sched_ops {
      * If that plans nothing, the replica plans again at once with
      * everything, as the engine does once k's output is processed. */
     bool (*async_lag)(const void *st);
+    /* Optional: the device of one GPU (replica_config's dev_mem_bytes and
+     * dev_name), for a scheduler whose defaults depend on it, as vLLM
+     * V1's max_num_batched_tokens and max_num_seqs do.  Called after
+     * init, before attach and limits (registry_sched_limits calls it
+     * too, so the memory plan sees the same budgets as the run). */
+    void (*set_device)(void *st, double dev_mem_bytes, const char *dev_name);
+    /* Optional (issue 17): the token and sequence budgets this scheduler
+     * runs with after init (its own defaults where a key was absent), for
+     * a model of max_model_len tokens; they size the memory plan's
+     * activations.  Absent: vLLM V0's rule, max(max_model_len, 2048)
+     * tokens and 256 sequences (registry_sched_limits). */
+    void (*limits)(const void *st, int32_t max_model_len, int64_t *tokens,
+                   int64_t *seqs);
+    /* Optional: adds the policy's own figures to the run's summary
+     * object after the run, once per replica (so it sums what another
+     * replica's call put there), e.g. FlexLLM's finetuning progress. */
+    void (*report)(const void *st, cJSON *summary);
 };
 
 typedef int replica_done_fn(void *ctx, struct request *req);
@@ -124,10 +142,13 @@ struct replica_config {
                                   device's speed, for weighted routers */
     enum replica_role role;    /* 0: colocated */
     /* The device of one GPU, for schedulers whose defaults depend on it
-     * (vLLM V1's max_num_batched_tokens, max_num_seqs); 0 / NULL: none.
-     * dev_name is borrowed for the replica's life. */
+     * (sched_ops.set_device); 0 / NULL: none.  dev_name is borrowed for
+     * the replica's init. */
     double dev_mem_bytes;
     const char *dev_name;
+    /* Speculative decoding (sim/spec.h); NULL: off.  Borrowed: must
+     * outlive the replica. */
+    const struct spec_config *spec;
 };
 
 struct replica {
@@ -182,6 +203,8 @@ struct replica {
     int64_t host_latency_ns;
     int64_t link_busy_until_ns;
     int64_t iter_stall_until_ns; /* this iteration's compute waits */
+    int64_t iter_load_until_ns;  /* transfers overlapping its compute
+                                    (kv sync_overlaps) land then */
     /* totals for reports and tests */
     int64_t swap_out_blocks, swap_in_blocks, swaps_out, swaps_in;
     double swap_out_bytes, swap_in_bytes;
@@ -215,8 +238,6 @@ struct replica {
     bool kv_shared;            /* kv_st is another replica's (semi-PD) */
     int64_t busy_ns;           /* time spent in iterations */
 
-    double dev_mem_bytes;      /* replica_config's */
-    const char *dev_name;
     /* Async scheduling (sched_ops.async_lag): requests the last iteration
      * finished, not yet handed to done() (n_held), of which the first
      * n_holding still hold their KV blocks and sequence slots; the start
@@ -233,6 +254,12 @@ struct replica {
     enum batch_graph plan_graph;
     bool plan_backlog;         /* requests the engine had seen were left
                                   waiting after planning */
+    /* Speculative decoding (sim/spec.h): a decode step is a verify of
+     * decode_tokens = 1 + drafts tokens (1: off, spec NULL); the plan's
+     * draft tokens count against token budgets. */
+    struct spec *spec;
+    int32_t decode_tokens;
+    int64_t plan_spec_tokens;
 };
 
 /* count tokens came gap_ns after their sequence's previous token. */
@@ -302,25 +329,29 @@ int replica_admit(struct replica *r, struct request *q);
 /* Recompute preemption: frees q's KV and progress, moves it from running
  * to the front of waiting. */
 void replica_preempt(struct replica *r, struct request *q);
-/* Adds q to this iteration: a prefill chunk of tokens, or one decode. */
+/* Adds q to this iteration: a prefill chunk of tokens, or one decode
+ * (tokens 1), or with speculation a verify of tokens - 1 drafts (at most
+ * decode_tokens; its KV must hold computed + tokens). */
 int replica_plan(struct replica *r, struct request *q, int32_t tokens,
                  bool prefill);
 /* The common case of a decode pass, in bulk: from running[*from] on, in
- * order, plans one decode (as replica_plan(r, q, 1, false)) for each
- * request that decodes, is not planned yet and is ready at now_ns, at
- * most max of them, growing its KV (replica_kv_grow) when its next token
- * needs a block; stops at the first request that is not such a one, or
+ * order, plans one decode (as replica_plan(r, q, decode_tokens, false))
+ * for each request that decodes, is not planned yet and is ready at
+ * now_ns, as many as max tokens pay for, growing its KV (replica_kv_grow)
+ * when its step's tokens need a block; stops at the first request that is
+ * not such a one, or
  * whose grow the KV manager refused (*refused; nothing changed), and
  * leaves *from at it (n_running: none left).  The caller handles that
  * request its own way.  LLM_OK or LLM_ENOMEM. */
 int replica_plan_decodes(struct replica *r, int64_t now_ns, int64_t max,
                          int32_t *from, bool *refused);
 bool replica_in_plan(const struct replica *r, const struct request *q);
-/* Tokens planned so far this iteration (prefill chunks and decodes,
- * padding excluded): what a token budget is charged. */
+/* Tokens planned so far this iteration (prefill chunks, decodes and
+ * their speculated drafts, padding excluded): what a token budget is
+ * charged. */
 static inline int64_t replica_plan_tokens(const struct replica *r)
 {
-    return r->plan_prefill_tokens + r->plan_decodes;
+    return r->plan_prefill_tokens + r->plan_decodes + r->plan_spec_tokens;
 }
 /* Refuses a popped waiting request that can never be served under the
  * replica's limits (vLLM's "ignored" requests); the caller of replica_begin

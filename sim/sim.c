@@ -157,7 +157,7 @@ static void req_free(struct sim *s, struct request *q)
 {
     /* A request with prefix hashes carries them in its own allocation
      * (req_with_hashes): too big for the recycled records. */
-    if (q->prefix_hashes != NULL) {
+    if (q->prefix_hashes != NULL || q->segs != NULL) {
         free(q);
         return;
     }
@@ -216,12 +216,25 @@ static int kick(struct sim *s, struct replica *r)
     return evq_push(s->q, evq_now(s->q) + dur, on_iter_done, NULL, r->index);
 }
 
-/* A request record followed by its prefix hashes, one allocation: a
- * plain free() anywhere releases both (issue 9). */
+static bool has_hashes(const struct req_spec *spec)
+{
+    return spec->block_hashes != NULL && spec->n_block_hashes > 0;
+}
+
+static bool has_segs(const struct req_spec *spec)
+{
+    return spec->segs != NULL && spec->n_segs > 0;
+}
+
+/* A request record followed by its prefix hashes and segments, one
+ * allocation: a plain free() anywhere releases them all (issues 9, 21). */
 static struct request *req_with_hashes(const struct req_spec *spec)
 {
-    return malloc(sizeof(struct request) +
-                  (size_t)spec->n_block_hashes * sizeof(uint64_t));
+    size_t h = has_hashes(spec) ? (size_t)spec->n_block_hashes : 0;
+    size_t g = has_segs(spec) ? (size_t)spec->n_segs : 0;
+
+    return malloc(sizeof(struct request) + h * sizeof(uint64_t) +
+                  g * sizeof(struct req_seg));
 }
 
 /* Clears q and, when it came from req_with_hashes, copies the hashes the
@@ -229,21 +242,29 @@ static struct request *req_with_hashes(const struct req_spec *spec)
  * source has moved on. */
 static void keep_hashes(struct request *q, const struct req_spec *spec)
 {
+    uint64_t *tail = (uint64_t *)(q + 1);
+
     memset(q, 0, sizeof(*q));
-    if (spec->block_hashes == NULL || spec->n_block_hashes <= 0)
-        return;
-    q->prefix_hashes = (uint64_t *)(q + 1);
-    memcpy(q->prefix_hashes, spec->block_hashes,
-           (size_t)spec->n_block_hashes * sizeof(uint64_t));
-    q->n_prefix_hashes = spec->n_block_hashes;
-    q->prefix_block_tokens = spec->hash_block_tokens;
+    if (has_hashes(spec)) {
+        q->prefix_hashes = tail;
+        memcpy(q->prefix_hashes, spec->block_hashes,
+               (size_t)spec->n_block_hashes * sizeof(uint64_t));
+        q->n_prefix_hashes = spec->n_block_hashes;
+        q->prefix_block_tokens = spec->hash_block_tokens;
+        tail += spec->n_block_hashes;
+    }
+    if (has_segs(spec)) {
+        q->segs = (struct req_seg *)tail;
+        memcpy(q->segs, spec->segs, (size_t)spec->n_segs * sizeof(*q->segs));
+        q->n_segs = spec->n_segs;
+    }
 }
 
 /* A request record for spec (borrowing the source's hashes only for
  * routing, copying them for a caching KV manager); NULL: no memory. */
 static struct request *new_request(struct sim *s, const struct req_spec *spec)
 {
-    struct request *q = spec->block_hashes && spec->n_block_hashes > 0 ?
+    struct request *q = has_hashes(spec) || has_segs(spec) ?
                         req_with_hashes(spec) : req_alloc(s);
 
     if (q == NULL)
@@ -308,6 +329,7 @@ static int follow_up(struct sim *s, const struct request *done)
     if (rc != LLM_OK || !has)
         return rc;
     spec.block_hashes = NULL;      /* nothing borrowed outlives this call */
+    spec.segs = NULL;
     q = new_request(s, &spec);
     if (q == NULL)
         return diag_set(s->d, LLM_ENOMEM, "out of memory");
@@ -365,7 +387,8 @@ static int on_arrival(void *ctx, const struct sim_event *ev)
         q->state = REQ_DONE;
         rc = on_done(s, q);
     } else {
-        if (q->prompt_tokens + q->output_tokens > limit) {
+        /* in 64 bits: a trace's output may be up to INT32_MAX */
+        if ((int64_t)q->prompt_tokens + q->output_tokens > limit) {
             q->output_tokens = limit - q->prompt_tokens;
             s->st.truncated++;
         }

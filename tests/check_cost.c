@@ -508,7 +508,7 @@ START_TEST(test_step_errors)
     int answers = 0, status;
 
     if (bin == NULL) {
-        fprintf(stderr, "check_cost: LLMSIM_BIN unset, step test skipped\n");
+        fx_skip("cost: step_errors", "LLMSIM_BIN unset (make test sets it)");
         return;
     }
     in = fx_put("in.jsonl", "{\"prefill\": [[128, 0]]}\nnot json\n"
@@ -533,7 +533,8 @@ START_TEST(test_step_errors)
     ck_assert_str_eq(line, "llmsim step: stdin:2: not valid JSON\n");
     ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
     ck_assert_str_eq(line, "llmsim step: stdin:3: prefill[0]: expected "
-                     "[integer >= 1, integer >= 0]\n");
+                     "[tokens >= 1, prior >= 0] with tokens + prior <= "
+                     "16777216\n");
     ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
     ck_assert_str_eq(line, "llmsim step: stdin:4: x: unknown key (known: "
                      "prefill, decode, decode_ctx, pad, graph)\n");

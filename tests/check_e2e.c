@@ -5,14 +5,15 @@
  * request the same first-token and finish times, to the nanosecond, with
  * vLLM V1's (async scheduling on and off; the fixed cost counts the CUDA-
  * graph padding, so the padding rules are compared too), vLLM V0's and
- * Sarathi's rules, with and without preemption.  Needs python3 (skipped
- * with a message where it is missing). */
+ * Sarathi's rules, with and without preemption.  Needs python3 (the
+ * Makefile installs it; skipped and counted where it is missing). */
 #include <check.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "tests/fixture.h"
@@ -25,17 +26,18 @@ static const char *llmsim_bin(void)
     return b ? b : "./build/llmsim";
 }
 
-static bool have_python(void)
+static bool have_python(const char *check)
 {
     if (system("command -v python3 >/dev/null 2>&1") == 0)
         return true;
-    fprintf(stderr, "check_e2e: sched.py tests skipped: no python3\n");
+    fx_skip(check, "no python3 (apt-get install python3)");
     return false;
 }
 
 static bool file_has(const char *path, const char *text);
 
-/* rc of `sched.py crosscheck CONFIG --set SET` (its output to a log). */
+/* rc of `sched.py crosscheck CONFIG --set SET` (its output to a log in
+ * the check's folder). */
 static int crosscheck(const char *config, const char *set)
 {
     char cmd[1024];
@@ -43,8 +45,8 @@ static int crosscheck(const char *config, const char *set)
 
     snprintf(cmd, sizeof(cmd), "ASAN_OPTIONS=detect_leaks=0 python3 "
              "hw/calib/reference/sched.py crosscheck %s --set %s "
-             "--llmsim %s >/tmp/check_e2e_crosscheck.log 2>&1", config, set,
-             llmsim_bin());
+             "--llmsim %s >%s 2>&1", config, set, llmsim_bin(),
+             fx_path("crosscheck.log"));
     rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
@@ -57,7 +59,7 @@ static const char *const xcheck_sets[] = {
 
 START_TEST(test_crosscheck_vllm_v0)
 {
-    if (!have_python())
+    if (!have_python("e2e: crosscheck_vllm_v0"))
         return;
     ck_assert_int_eq(crosscheck("tests/data/e2e/fixed_vllm.json",
                                 xcheck_sets[_i]), 0);
@@ -68,11 +70,11 @@ END_TEST
  * phase loop serve.py runs, llmsim its own formulation. */
 START_TEST(test_crosscheck_v1)
 {
-    if (!have_python())
+    if (!have_python("e2e: crosscheck_v1"))
         return;
     ck_assert_int_eq(crosscheck("tests/data/e2e/fixed_v1.json",
                                 xcheck_sets[_i]), 0);
-    ck_assert(file_has("/tmp/check_e2e_crosscheck.log", "0 differences"));
+    ck_assert(file_has(fx_path("crosscheck.log"), "0 differences"));
 }
 END_TEST
 
@@ -80,7 +82,7 @@ START_TEST(test_crosscheck_v1_sync)
 {
     char set[256];
 
-    if (!have_python())
+    if (!have_python("e2e: crosscheck_v1_sync"))
         return;
     snprintf(set, sizeof(set), "%s --set scheduler.async_scheduling=false",
              xcheck_sets[_i]);
@@ -95,7 +97,7 @@ START_TEST(test_crosscheck_sarathi_v1_engine)
 {
     char set[256];
 
-    if (!have_python())
+    if (!have_python("e2e: crosscheck_sarathi_v1_engine"))
         return;
     snprintf(set, sizeof(set), "%s --set scheduler.cudagraph_mode="
              "full_and_piecewise --set scheduler.async_scheduling=true",
@@ -121,16 +123,16 @@ START_TEST(test_serve_v1_loop)
     char cmd[1024];
     int rc;
 
-    if (!have_python())
+    if (!have_python("e2e: serve_v1_loop"))
         return;
     snprintf(cmd, sizeof(cmd), "python3 hw/calib/reference/serve_v1_check.py "
-             "%s --set workload.rate_scale=4 > /tmp/check_e2e_loop.log 2>&1",
-             cfg[_i]);
+             "%s --set workload.rate_scale=4 >%s 2>&1", cfg[_i],
+             fx_path("loop.log"));
     rc = system(cmd);
     ck_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
-    ck_assert(file_has("/tmp/check_e2e_loop.log", " 0 differences, 0 bad "));
+    ck_assert(file_has(fx_path("loop.log"), " 0 differences, 0 bad "));
     if (_i == 0)    /* the async loop did overlap planning with the GPU */
-        ck_assert(!file_has("/tmp/check_e2e_loop.log", "(0 planned while"));
+        ck_assert(!file_has(fx_path("loop.log"), "(0 planned while"));
 }
 END_TEST
 
@@ -139,7 +141,7 @@ END_TEST
  * run's). */
 START_TEST(test_crosscheck_v1_eager)
 {
-    if (!have_python())
+    if (!have_python("e2e: crosscheck_v1_eager"))
         return;
     ck_assert_int_eq(crosscheck("tests/data/e2e/fixed_v1.json",
                                 "scheduler.cudagraph_mode=none"), 0);
@@ -151,7 +153,7 @@ END_TEST
 
 START_TEST(test_crosscheck_sarathi)
 {
-    if (!have_python())
+    if (!have_python("e2e: crosscheck_sarathi"))
         return;
     ck_assert_int_eq(crosscheck("tests/data/e2e/fixed_sarathi.json",
                                 xcheck_sets[_i]), 0);
@@ -163,7 +165,7 @@ END_TEST
  * given a scheduler llmsim's config does not name. */
 START_TEST(test_crosscheck_bad_config)
 {
-    if (!have_python())
+    if (!have_python("e2e: crosscheck_bad_config"))
         return;
     ck_assert_int_eq(crosscheck("tests/data/e2e/fixed_vllm.json",
                                 "scheduler.name=orca"), 2);
@@ -172,7 +174,7 @@ START_TEST(test_crosscheck_bad_config)
 }
 END_TEST
 
-/* rc of a shell command, its output in /tmp/check_e2e_cmd.log. */
+/* rc of a shell command, its output in cmd.log of the check's folder. */
 static int sh(const char *fmt, const char *a, const char *b)
 {
     char cmd[2048], body[1024];
@@ -180,7 +182,7 @@ static int sh(const char *fmt, const char *a, const char *b)
 
     snprintf(body, sizeof(body), fmt, a, b);
     snprintf(cmd, sizeof(cmd), "ASAN_OPTIONS=detect_leaks=0 %s "
-             ">/tmp/check_e2e_cmd.log 2>&1", body);
+             ">%s 2>&1", body, fx_path("cmd.log"));
     rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
@@ -199,7 +201,7 @@ static bool file_has(const char *path, const char *text)
 
 static bool log_has(const char *text)
 {
-    return file_has("/tmp/check_e2e_cmd.log", text);
+    return file_has(fx_path("cmd.log"), text);
 }
 
 /* A "measured" run made by sched.py with the fixed cost is llmsim's own
@@ -209,7 +211,7 @@ START_TEST(test_validate_e2e_exact)
 {
     char args[600];
 
-    if (!have_python())
+    if (!have_python("e2e: validate_e2e_exact"))
         return;
     ck_assert_int_eq(sh("mkdir -p %s/m && python3 hw/calib/reference/"
                         "sched.py measure tests/data/e2e/fixed_vllm.json "
@@ -251,7 +253,7 @@ END_TEST
  * llmsim's answer too, padding and load included. */
 START_TEST(test_validate_e2e_exact_v1)
 {
-    if (!have_python())
+    if (!have_python("e2e: validate_e2e_exact_v1"))
         return;
     ck_assert_int_eq(sh("mkdir -p %s/v && python3 hw/calib/reference/"
                         "sched.py measure tests/data/e2e/fixed_v1.json "
@@ -274,7 +276,7 @@ START_TEST(test_validate_e2e_80_percent)
     char args[600];
     int i;
 
-    if (!have_python())
+    if (!have_python("e2e: validate_e2e_80_percent"))
         return;
     ck_assert_int_eq(sh("mkdir -p %s/r/g %s/r/h", fx_tmpdir, fx_tmpdir), 0);
     for (i = 0; i < 5; i++) {
@@ -305,7 +307,7 @@ END_TEST
  * alone is off by -9.1%, the latencies by more, and the exit is 1. */
 START_TEST(test_validate_e2e_perturbed)
 {
-    if (!have_python())
+    if (!have_python("e2e: validate_e2e_perturbed"))
         return;
     ck_assert_int_eq(sh("python3 hw/calib/reference/sched.py measure "
                         "tests/data/e2e/fixed_sarathi.json --stretch 1.1 "
@@ -348,11 +350,17 @@ START_TEST(test_validate_e2e_bad_input)
 }
 END_TEST
 
+/* An empty folder: nothing measured yet (exit 0); a folder that does
+ * not exist is a bad argument (exit 2). */
 START_TEST(test_validate_e2e_nothing_yet)
 {
-    ck_assert_int_eq(sh("%s validate-e2e %s/none", llmsim_bin(), fx_tmpdir),
+    ck_assert_int_eq(mkdir(fx_path("none"), 0755), 0);
+    ck_assert_int_eq(sh("%s validate-e2e %s", llmsim_bin(), fx_path("none")),
                      0);
     ck_assert(log_has("no measured runs in"));
+    ck_assert_int_eq(sh("%s validate-e2e %s/absent", llmsim_bin(), fx_tmpdir),
+                     2);
+    ck_assert(log_has("/absent: cannot open"));
 }
 END_TEST
 
@@ -362,6 +370,7 @@ Suite *e2e_suite(void)
     TCase *t = tcase_create("sched_py");
 
     tcase_set_timeout(t, 120);
+    tcase_add_checked_fixture(t, fx_setup, fx_teardown);
     tcase_add_loop_test(t, test_crosscheck_vllm_v0, 0, 3);
     tcase_add_loop_test(t, test_crosscheck_v1, 0, 3);
     tcase_add_loop_test(t, test_crosscheck_v1_sync, 0, 3);

@@ -757,7 +757,7 @@ START_TEST(test_fair_preempts_and_swaps)
     };
     struct fixture f = { .tr.specs = spec, .tr.n = 3, .tr.cost_ns = MS };
     struct setup u = { .sched = &sched_fair, .host_link = true,
-        .params = "{\"max_num_seqs\": 2, \"quantum_iters\": 1}" };
+        .params = "{\"max_num_seqs\": 2, \"preempt_margin\": 0, \"quantum_iters\": 1}" };
     struct sim_stats st = run(&f, &u);
     const struct request *v = find(&f, 1), *c = find(&f, 2);
 
@@ -804,13 +804,13 @@ START_TEST(test_fair_swap_granularity_and_overlap)
     struct fixture f = { .tr.specs = spec, .tr.n = 3, .tr.cost_ns = MS };
     struct fixture g = f, h = f;
     struct setup u = { .sched = &sched_fair, .host_link = true,
-        .params = "{\"max_num_seqs\": 2, \"quantum_iters\": 1, "
+        .params = "{\"max_num_seqs\": 2, \"preempt_margin\": 0, \"quantum_iters\": 1, "
                   "\"swap_group_blocks\": 8}" };
     struct setup v = { .sched = &sched_fair, .host_link = true,
-        .params = "{\"max_num_seqs\": 2, \"quantum_iters\": 1, "
+        .params = "{\"max_num_seqs\": 2, \"preempt_margin\": 0, \"quantum_iters\": 1, "
                   "\"swap_overlap\": true}" };
     struct setup w = { .sched = &sched_fair, .host_link = true,
-        .params = "{\"max_num_seqs\": 2, \"quantum_iters\": 1}" };
+        .params = "{\"max_num_seqs\": 2, \"preempt_margin\": 0, \"quantum_iters\": 1}" };
     struct sim_stats big = run(&f, &u), ovl = run(&g, &v), one = run(&h, &w);
     int64_t moved = big.swap_out_blocks + big.swap_in_blocks;
 
@@ -842,7 +842,7 @@ START_TEST(test_fair_overlap_timed_wake)
     };
     struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = MS };
     struct setup u = { .sched = &sched_fair, .host_link = true,
-        .params = "{\"max_num_seqs\": 1, \"quantum_iters\": 1, "
+        .params = "{\"max_num_seqs\": 1, \"preempt_margin\": 0, \"quantum_iters\": 1, "
                   "\"swap_overlap\": true}" };
     struct sim_stats st = run(&f, &u);
 

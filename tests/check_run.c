@@ -90,7 +90,7 @@ START_TEST(test_config_errors)
         sizeof(m)), LLM_EINVAL);
     ck_assert_str_eq(m, "scheduler.name: unknown scheduler \"orca2\" "
                      "(known: vllm, vllm-v0, static, orca, sarathi, "
-                     "fastgen, prepack, layered, fair, slo)");
+                     "fastgen, prepack, layered, fair, slo, flexllm)");
     ck_assert_int_eq(load_err("{" BASE ", \"hardware\": {\"device\": "
         "\"h100-sxm-80gb\", \"tp\": 3}}", m, sizeof(m)), LLM_EINVAL);
     ck_assert(strstr(m, "hardware.tp: 3 does not divide") == m);

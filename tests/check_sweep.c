@@ -334,8 +334,8 @@ START_TEST(test_mpi_two_ranks)
     snprintf(mpi, sizeof(mpi), "%s-mpi", bin ? bin : "./build/llmsim");
     if (system("command -v mpirun >/dev/null 2>&1") != 0 ||
         access(mpi, X_OK) != 0) {
-        fprintf(stderr, "check_sweep: MPI test skipped: no mpirun or no %s "
-                "(apt-get install libopenmpi-dev openmpi-bin; make)\n", mpi);
+        fx_skip("sweep: mpi_two_ranks", "no mpirun or no build/llmsim-mpi "
+                "(apt-get install libopenmpi-dev openmpi-bin; make)");
         return;
     }
     base_config();

@@ -33,7 +33,21 @@
     X(offload)        \
     X(shared_prefix)  \
     X(woffload)       \
-    X(e2e)
+    X(e2e)            \
+    X(security)       \
+    X(engine)         \
+    X(pricing)        \
+    X(ctx_sweep)      \
+    X(spec)           \
+    X(repo)           \
+    X(cli)            \
+    X(report)         \
+    X(blend)          \
+    X(flexllm)        \
+    X(powercap)       \
+    X(lut)            \
+    /* one suite a line, each ending in a backslash: adding one edits no
+     * other line */
 
 #define LLM_DECLARE_SUITE(name) Suite *name##_suite(void);
 LLM_SUITES(LLM_DECLARE_SUITE)

@@ -18,6 +18,27 @@ static int64_t add_gap(int64_t now_ns, double gap_s)
     return now_ns + llround(g);
 }
 
+/* The slowest arrival rate, req/s: one request in 11.6 days.  Slower
+ * draws pass the int64-ns clock (292 years) after a few requests, and a
+ * rate of 1e-300 simulated none and exited 0 (issue 23). */
+#define ARRIVAL_MIN_RATE 1e-6
+#define ARRIVAL_RATE_WHY "req/s (one request in 11.6 days; slower " \
+                         "arrivals pass the int64-nanosecond clock)"
+
+static int read_rate(const cJSON *cfg, const char *path, double *out,
+                     struct llm_diag *d)
+{
+    char kp[256];
+
+    if (source_pos_num(cfg, path, "rate", true, out, d) != LLM_OK)
+        return d->code;
+    if (*out >= ARRIVAL_MIN_RATE)
+        return LLM_OK;
+    jcfg_keypath(kp, sizeof(kp), path, "rate");
+    return diag_set(d, LLM_EINVAL, "%s: expected a rate of at least %g "
+                    ARRIVAL_RATE_WHY ", got %g", kp, ARRIVAL_MIN_RATE, *out);
+}
+
 /* poisson */
 struct ar_poisson { double rate; };
 
@@ -26,8 +47,7 @@ static const char *const poisson_keys[] = { "rate", NULL };
 static int poisson_open(void *st, const cJSON *cfg, const char *path,
                         struct llm_diag *d)
 {
-    return source_pos_num(cfg, path, "rate", true,
-                          &((struct ar_poisson *)st)->rate, d);
+    return read_rate(cfg, path, &((struct ar_poisson *)st)->rate, d);
 }
 
 static int64_t poisson_next(const void *st, gsl_rng *r, int64_t now_ns)
@@ -53,7 +73,7 @@ static int gamma_open(void *st, const cJSON *cfg, const char *path,
     struct ar_gamma *g = st;
     double rate = 0, cv = 0;
 
-    if (source_pos_num(cfg, path, "rate", true, &rate, d) != LLM_OK ||
+    if (read_rate(cfg, path, &rate, d) != LLM_OK ||
         source_pos_num(cfg, path, "cv", true, &cv, d) != LLM_OK)
         return d->code;
     g->shape = 1.0 / (cv * cv);
@@ -144,6 +164,10 @@ static int curve_open(void *st, const cJSON *cfg, const char *path,
     if (c->peak <= 0)
         return diag_set(d, LLM_EINVAL, "%s: expected a positive rate "
                         "somewhere, got %s", kp, n ? "only 0" : "[]");
+    if (c->peak < ARRIVAL_MIN_RATE)
+        return diag_set(d, LLM_EINVAL, "%s: expected a peak rate of at least "
+                        "%g " ARRIVAL_RATE_WHY ", got %g", kp,
+                        ARRIVAL_MIN_RATE, c->peak);
     if (c->repeat && n < 2)
         return diag_set(d, LLM_EINVAL, "%s: expected at least 2 points to "
                         "repeat, got 1", kp);

@@ -30,7 +30,7 @@ static int azure_open(void *st, const cJSON *cfg, const char *path,
     (void)seed;
     if (source_check_keys(cfg, path, keys, d) != LLM_OK ||
         jcfg_str(cfg, path, "path", true, &file, d) != LLM_OK ||
-        rows_open(file, &a->rows, d) != LLM_OK ||
+        source_open_rows(file, path, &a->rows, d) != LLM_OK ||
         rows_csv_header(a->rows, d) != LLM_OK)
         return d->code;
     if (strcmp(rows_csv_header_text(a->rows), AZURE_HEADER) != 0)
@@ -44,7 +44,7 @@ static int azure_next(void *st, struct req_spec *out, bool *eof,
 {
     struct azure *a = st;
     char **f;
-    int64_t t, in, gen;
+    int64_t t, in, gen, rel;
     int rc = rows_csv_next(a->rows, &f, eof, d);
 
     if (rc != LLM_OK || *eof)
@@ -58,12 +58,17 @@ static int azure_next(void *st, struct req_spec *out, bool *eof,
     if (t < a->prev_ns)
         return rows_bad(a->rows, "TIMESTAMP",
                         "a time at or after the previous row's", f[0], d);
+    /* Arrivals are int64 ns after the first row: 292 years at most (two
+     * rows of 1900 and 2192 overflowed, issue 23). */
+    if (__builtin_sub_overflow(t, a->first_ns, &rel))
+        return rows_bad(a->rows, "TIMESTAMP", "a time within 292 years of "
+                        "the first row's (int64 nanoseconds)", f[0], d);
     if (rows_int(a->rows, "ContextTokens", f[1], 1, INT32_MAX, &in, d) ||
         rows_int(a->rows, "GeneratedTokens", f[2], 0, INT32_MAX, &gen, d))
         return d->code;
     a->prev_ns = t;
     *out = (struct req_spec){
-        .arrival_ns = t - a->first_ns,
+        .arrival_ns = rel,
         .prompt_tokens = (int32_t)in,
         .output_tokens = rows_output_tokens(gen, &a->output_zero),
         .session = -1,

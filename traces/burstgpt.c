@@ -40,7 +40,7 @@ static int bg_open(void *st, const cJSON *cfg, const char *path,
         jcfg_str(cfg, path, "model", false, &b->model, d) != LLM_OK ||
         jcfg_str(cfg, path, "log_type", false, &b->log_type, d) != LLM_OK ||
         jcfg_bool(cfg, path, "drop_failed", false, &b->drop_failed, d) ||
-        rows_open(file, &b->rows, d) != LLM_OK ||
+        source_open_rows(file, path, &b->rows, d) != LLM_OK ||
         rows_csv_header(b->rows, d) != LLM_OK)
         return d->code;
     for (int i = 0; i < BG_NCOLS; i++)

@@ -106,8 +106,9 @@ static int closed_feedback(void *st, int64_t session, int64_t finish_ns,
                                   : 0;
 
     (void)d;
+    /* A think time past the int64-ns clock never ends (as in gen.c). */
     *has = session >= 0 && session < c->users && c->sent >= c->users &&
-           c->sent < c->total;
+           c->sent < c->total && think * 1e9 < 9.0e18 - (double)finish_ns;
     if (*has)
         draw(c, session, finish_ns + (int64_t)llround(think * 1e9), out);
     return LLM_OK;

@@ -137,7 +137,7 @@ static int g_open(void *st, const cJSON *cfg, const char *path,
         read_unit(cfg, path, &g->unit_ns, d) != LLM_OK ||
         jcfg_bool(cfg, path, "rebase", false, &g->rebase, d) != LLM_OK ||
         read_columns(g, cfg, path, d) != LLM_OK ||
-        rows_open(file, &g->rows, d) != LLM_OK)
+        source_open_rows(file, path, &g->rows, d) != LLM_OK)
         return d->code;
     if (g->jsonl)
         return LLM_OK;

@@ -15,6 +15,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "sim/diag.h"
+#include "traces/rows.h"
 #include "traces/source.h"
 
 extern const struct source_ops source_azure;       /* traces/azure.c */
@@ -26,6 +27,7 @@ extern const struct source_ops source_poisson;     /* traces/gen.c */
 extern const struct source_ops source_gamma;       /* traces/gen.c */
 extern const struct source_ops source_rate_curve;  /* traces/gen.c */
 extern const struct source_ops source_closed_loop; /* traces/closed.c */
+extern const struct source_ops source_rag;         /* traces/gen.c */
 
 /* jcfg_known over the kind's own keys (NULL-terminated) plus the keys
  * source.c reads for every kind ("type", "limit", "start_s", ...). */
@@ -36,6 +38,12 @@ int source_check_keys(const cJSON *cfg, const char *path,
  * number, got 0" for zero.  Absent and not required: *out unchanged. */
 int source_pos_num(const cJSON *obj, const char *path, const char *key,
                    bool required, double *out, struct llm_diag *d);
+
+/* rows_open of file, the value of PATH.path: a file that cannot be
+ * opened is bad input the config named, LLM_EINVAL "PATH.path: cannot
+ * open "FILE": why" (issue 23: it exited 1). */
+int source_open_rows(const char *file, const char *path, struct rows **out,
+                     struct llm_diag *d);
 
 /* splitmix64's finalizer: a bijective 64-bit mix. */
 uint64_t source_mix64(uint64_t x);

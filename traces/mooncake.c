@@ -47,7 +47,10 @@ static int read_spread(struct mooncake *m, const cJSON *cfg, const char *path,
     double bucket_ms = 3000;
     char kp[256];
 
+    /* At most 10^4 s (the FAST'25 buckets are 3 s): a timestamp below
+     * 9e18 ns plus a spread below 1e13 ns stays inside int64 ns. */
     if (jcfg_str(cfg, path, "spread", false, &spread, d) != LLM_OK ||
+        jcfg_num(cfg, path, "bucket_ms", false, 0, 1e7, &bucket_ms, d) ||
         source_pos_num(cfg, path, "bucket_ms", false, &bucket_ms, d) != LLM_OK)
         return d->code;
     m->bucket_ns = llround(bucket_ms * 1e6);
@@ -75,7 +78,7 @@ static int mc_open(void *st, const cJSON *cfg, const char *path,
                  &m->block_tokens, d) != LLM_OK ||
         read_spread(m, cfg, path, seed, d) != LLM_OK)
         return d->code;
-    return rows_open(file, &m->rows, d);
+    return source_open_rows(file, path, &m->rows, d);
 }
 
 static int grow_hashes(struct mc_row *r, int32_t n, struct llm_diag *d)

@@ -10,6 +10,8 @@
 
 #include <zlib.h>
 
+#include "sim/jcfg.h"
+
 /* The first buffer fits every line of the shipped traces (the longest,
  * Mooncake's synthetic trace, is 2.7 kB); longer lines double it. */
 #define ROWS_BUF0 4096
@@ -225,6 +227,32 @@ static int csv_split(char *p, char **f, int max)
     }
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A column named twice: rows_csv_col would find only the first, and the
+ * second would be silently ignored (issue 23). */
+static int check_dup_columns(const struct rows *r, struct llm_diag *d)
+{
+    char **v = malloc((size_t)r->ncols * sizeof(*v)), e[100];
+    int i, dup = -1;
+
+    if (v == NULL)
+        return diag_set(d, LLM_ENOMEM, "out of memory reading a header");
+    memcpy(v, r->names, (size_t)r->ncols * sizeof(*v));
+    qsort(v, (size_t)r->ncols, sizeof(*v), cmp_name);
+    for (i = 1; i < r->ncols && dup < 0; i++)
+        if (strcmp(v[i - 1], v[i]) == 0)
+            dup = i;
+    if (dup >= 0)
+        rows_fail(r, d, "column \"%s\" appears twice in the header",
+                  diag_escape(v[dup], e, sizeof(e)));
+    free(v);
+    return dup >= 0 ? LLM_EINVAL : LLM_OK;
+}
+
 int rows_csv_header(struct rows *r, struct llm_diag *d)
 {
     char *line;
@@ -249,7 +277,7 @@ int rows_csv_header(struct rows *r, struct llm_diag *d)
     r->ncols = csv_split(r->hdr, r->names, r->ncols);
     if (r->ncols < 0)
         return rows_fail(r, d, "unterminated quoted field in the header");
-    return LLM_OK;
+    return check_dup_columns(r, d);
 }
 
 int rows_csv_ncols(const struct rows *r)
@@ -307,6 +335,7 @@ int rows_csv_next(struct rows *r, char ***fields, bool *eof,
 int rows_json_next(struct rows *r, const cJSON **obj, bool *eof,
                    struct llm_diag *d)
 {
+    struct llm_diag dup = { 0 };
     char *line;
     int rc;
 
@@ -320,6 +349,8 @@ int rows_json_next(struct rows *r, const cJSON **obj, bool *eof,
     r->json = cJSON_Parse(line);
     if (!cJSON_IsObject(r->json))
         return rows_bad(r, NULL, "a JSON object", line, d);
+    if (jcfg_check_dups(r->json, "", &dup) != LLM_OK)
+        return rows_fail(r, d, "%s", dup.msg);
     *obj = r->json;
     return LLM_OK;
 }

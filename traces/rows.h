@@ -45,10 +45,11 @@ int rows_bad(const struct rows *r, const char *col, const char *what,
 int rows_bad_json(const struct rows *r, const char *col, const char *what,
                   const cJSON *value, struct llm_diag *d);
 
-/* CSV: line 1 is the header; every later non-blank row must have as many
- * fields ("line N: expected K columns (HEADER), got M").  Fields are split
- * on commas; a field in double quotes may hold commas and "" for a quote,
- * within one line. */
+/* CSV: line 1 is the header, no column named twice ("line 1: column "X"
+ * appears twice in the header"); every later non-blank row must have as
+ * many fields ("line N: expected K columns (HEADER), got M").  Fields are
+ * split on commas; a field in double quotes may hold commas and "" for a
+ * quote, within one line. */
 int rows_csv_header(struct rows *r, struct llm_diag *d);
 int rows_csv_ncols(const struct rows *r);
 const char *rows_csv_header_text(const struct rows *r);
@@ -61,7 +62,8 @@ int rows_csv_need(const struct rows *r, const char *name, const char *why,
 int rows_csv_next(struct rows *r, char ***fields, bool *eof,
                   struct llm_diag *d);
 
-/* JSONL: the next non-blank line parsed as a JSON object, owned by the
+/* JSONL: the next non-blank line parsed as a JSON object with no key
+ * named twice (jcfg_check_dups, prefixed "line N: "), owned by the
  * reader until the next call ("line N: expected a JSON object, got ..."). */
 int rows_json_next(struct rows *r, const cJSON **obj, bool *eof,
                    struct llm_diag *d);

@@ -1,7 +1,9 @@
 #include "traces/source.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +15,7 @@
 static const struct source_ops *const kinds[] = {
     &source_azure, &source_burstgpt, &source_gamma, &source_generic,
     &source_merge, &source_mooncake, &source_poisson, &source_rate_curve,
-    &source_closed_loop,
+    &source_closed_loop, &source_rag,
     NULL
 };
 
@@ -106,6 +108,23 @@ int source_pos_num(const cJSON *obj, const char *path, const char *key,
     return LLM_OK;
 }
 
+int source_open_rows(const char *file, const char *path, struct rows **out,
+                     struct llm_diag *d)
+{
+    char kp[256], e[200];
+    FILE *f = fopen(file, "rb");
+    int err = errno;
+
+    *out = NULL;
+    if (f == NULL) {
+        jcfg_keypath(kp, sizeof(kp), path, "path");
+        return diag_set(d, LLM_EINVAL, "%s: cannot open \"%s\": %s", kp,
+                        diag_escape(file, e, sizeof(e)), strerror(err));
+    }
+    fclose(f);
+    return rows_open(file, out, d);
+}
+
 static int find_kind(const cJSON *cfg, const char *path,
                      const struct source_ops **out, struct llm_diag *d)
 {
@@ -170,6 +189,23 @@ static int read_window(const cJSON *cfg, const char *path, struct xform *x,
                     (double)x->end_ns / 1e9);
 }
 
+/* rate_scale below 1e-6 stretches arrivals past the int64-ns clock
+ * (the stream would end there with nothing said; issue 23). */
+static int read_rate_scale(const cJSON *cfg, const char *path, double *out,
+                           struct llm_diag *d)
+{
+    char kp[256];
+
+    if (source_pos_num(cfg, path, "rate_scale", false, out, d) != LLM_OK)
+        return d->code;
+    if (*out >= 1e-6)
+        return LLM_OK;
+    jcfg_keypath(kp, sizeof(kp), path, "rate_scale");
+    return diag_set(d, LLM_EINVAL, "%s: expected a number of at least 1e-06 "
+                    "(slower scaling moves arrivals past the "
+                    "int64-nanosecond clock), got %g", kp, *out);
+}
+
 static int read_xform(const cJSON *cfg, const char *path, struct xform *x,
                       struct llm_diag *d)
 {
@@ -181,7 +217,7 @@ static int read_xform(const cJSON *cfg, const char *path, struct xform *x,
                       NULL;
     if (jcfg_int(cfg, path, "limit", false, 1, INT64_MAX, &x->limit, d) ||
         read_window(cfg, path, x, d) ||
-        source_pos_num(cfg, path, "rate_scale", false, &x->rate_scale, d) ||
+        read_rate_scale(cfg, path, &x->rate_scale, d) ||
         read_sample(cfg, path, &x->sample, d) ||
         jcfg_int(cfg, path, "max_prompt_tokens", false, 1, INT32_MAX,
                  &x->max_prompt, d) ||
@@ -237,8 +273,21 @@ int source_open(const cJSON *cfg, const char *path, uint64_t seed,
     return LLM_OK;
 }
 
-/* Shortens the prompt and keeps only the hash blocks it still fills: a
- * partial block's hash would claim tokens the request no longer has. */
+/* How many leading segments fit whole in `tokens` prompt tokens (a cut
+ * segment no longer holds its text). */
+static int32_t segs_within(const struct req_seg *g, int32_t n,
+                           int64_t tokens)
+{
+    int32_t i;
+
+    for (i = 0; g != NULL && i < n && g[i].tokens <= tokens; i++)
+        tokens -= g[i].tokens;
+    return g != NULL ? i : 0;
+}
+
+/* Shortens the prompt and keeps only the hash blocks and segments it
+ * still fills: a partial block's hash would claim tokens the request no
+ * longer has. */
 static void cap_lengths(struct req_source *s, struct req_spec *r)
 {
     if (r->prompt_tokens > s->xf.max_prompt) {
@@ -247,6 +296,7 @@ static void cap_lengths(struct req_source *s, struct req_spec *r)
         if (r->block_hashes != NULL &&
             r->n_block_hashes > r->prompt_tokens / r->hash_block_tokens)
             r->n_block_hashes = r->prompt_tokens / r->hash_block_tokens;
+        r->n_segs = segs_within(r->segs, r->n_segs, r->prompt_tokens);
     }
     if (r->output_tokens > s->xf.max_output) {
         r->output_tokens = (int32_t)s->xf.max_output;

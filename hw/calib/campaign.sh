@@ -9,6 +9,10 @@
 #   linear  torch.mm cross-check tables (cuBLASLt 32 MiB, and torch's default cuBLAS)
 #   fillcheck  gemm_bench and torch.mm with uniform and normal operands (llama-3-8b shapes)
 #   sustain    gemm_bench in ~1.5 ms bursts vs ~100 ms sustained replays (llama-3-8b shapes)
+#   catalog    torch.mm and attention shapes of EVERY catalog model at tp 1,2,4,8 on a coarse M
+#              grid, into $data/catalog/ (~8 min on one GPU; prints an estimate; each step is cut
+#              at LLMSIM_CATALOG_S seconds, default 230, so the stage ends inside 8 minutes).
+#              Collectives at 8 ranks need an 8-GPU machine: not part of this stage.
 # LLMSIM_MODELS (default llama-3-8b,llama-2-13b) picks the catalog models the tables cover.
 # Each stage finishes well inside 10 minutes. The tables land in
 # $WORK/data/<device>/ (device = h100-sxm-80gb, h200-sxm-141gb, ...) and are packed into
@@ -120,6 +124,32 @@ for stage in "$@"; do
       python3 "$here/gen_shapes.py" --models "$MODELS" --out "$d/gemm_shapes.txt" 2>&1 | tee -a "$log"
       step steady_gemm_bf16 "$bin/gemm_bench" --dtype bf16 --target-us 20000 --trials 5 --shapes "$d/gemm_shapes.txt" --out "$d/gemm_bf16.csv"
       step steady_attn env LLMSIM_TARGET_US=20000 LLMSIM_TPS="${LLMSIM_TPS:-1,2}" python3 "$here/ops_bench.py" --outdir "$d" --only prefill,decode --models "$MODELS"
+      ;;
+    catalog) # issue 17: the shapes the catalog produces that the tables lack (one GPU)
+      d="$data/catalog"; mkdir -p "$d"
+      all="$(ls "$repo/models/catalog" | sed -n 's/\.json$//p' | paste -sd, -)"
+      cap="${LLMSIM_CATALOG_S:-230}"
+      grid="1,8,16,32,64,128,256,512,1024,2048,4096,8192"
+      python3 - "$repo/models/catalog" "$grid" "$cap" <<'PY' | tee -a "$log"
+import json, os, sys
+# estimate: 5 linear shapes per model and tp, ~25 ms per (shape, M) point (7 trials of ~1.5 ms
+# plus set-up); attention ~4 s per head configuration and tp with --quick
+cat, grid, cap = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
+pts = heads = 0
+for f in sorted(os.listdir(cat)):
+    m = json.load(open(os.path.join(cat, f)))
+    for tp in (1, 2, 4, 8):
+        if m["num_heads"] % tp or m["num_kv_heads"] % tp or m["ffn_size"] % tp:
+            continue
+        pts += 5 * len(grid)
+        heads += 1
+print(f"catalog: about {pts} linear points (~{pts * 0.025:.0f} s) and {heads} head shapes "
+      f"(~{heads * 4:.0f} s) expected; each step capped at {cap} s")
+PY
+      step catalog_linear env LLMSIM_LINEAR_M="$grid" LLMSIM_LINEAR_TPS=1,2,4,8 LLMSIM_TPS=1,2,4,8 \
+        timeout "$cap" python3 "$here/ops_bench.py" --outdir "$d" --only linear --models "$all"
+      step catalog_attn env LLMSIM_TPS=1,2,4,8 \
+        timeout "$cap" python3 "$here/ops_bench.py" --outdir "$d" --only prefill,decode --quick --models "$all"
       ;;
     smoke)
       build

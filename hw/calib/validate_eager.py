@@ -35,7 +35,7 @@ def main():
         if not meas:
             continue
         keys = list(meas)
-        out = subprocess.run([a.llmsim, "step", "--model", "llama-3-8b", "--hw", dev, "--eager"],
+        out = subprocess.run([a.llmsim, "step", "--model", "llama-3-8b", "--hw", dev, "--eager", "--engine", "reference"],
                              input="\n".join(keys) + "\n", capture_output=True, text=True,
                              check=True).stdout.splitlines()
         rows = []

@@ -1,4 +1,4 @@
-# gnuplot code_sarathi_x4_h100-sxm-80gb.gp: measured vs simulated latency CDFs
+# gnuplot 'code_sarathi_x4_h100-sxm-80gb.gp': measured vs simulated latency CDFs
 set terminal pngcairo size 1500,450 noenhanced
 set output 'code_sarathi_x4_h100-sxm-80gb.png'
 set multiplot layout 1,3 title 'code_sarathi_x4_h100-sxm-80gb'

@@ -1,4 +1,4 @@
-# gnuplot code_vllm_x2_h200-sxm-141gb.gp: measured vs simulated latency CDFs
+# gnuplot 'code_vllm_x2_h200-sxm-141gb.gp': measured vs simulated latency CDFs
 set terminal pngcairo size 1500,450 noenhanced
 set output 'code_vllm_x2_h200-sxm-141gb.png'
 set multiplot layout 1,3 title 'code_vllm_x2_h200-sxm-141gb'

@@ -1,4 +1,4 @@
-# gnuplot conv_sarathi_x3_h100-sxm-80gb_repeat.gp: measured vs simulated latency CDFs
+# gnuplot 'conv_sarathi_x3_h100-sxm-80gb_repeat.gp': measured vs simulated latency CDFs
 set terminal pngcairo size 1500,450 noenhanced
 set output 'conv_sarathi_x3_h100-sxm-80gb_repeat.png'
 set multiplot layout 1,3 title 'conv_sarathi_x3_h100-sxm-80gb_repeat'

@@ -1,4 +1,4 @@
-# gnuplot conv_vllm_x3_h200-sxm-141gb.gp: measured vs simulated latency CDFs
+# gnuplot 'conv_vllm_x3_h200-sxm-141gb.gp': measured vs simulated latency CDFs
 set terminal pngcairo size 1500,450 noenhanced
 set output 'conv_vllm_x3_h200-sxm-141gb.png'
 set multiplot layout 1,3 title 'conv_vllm_x3_h200-sxm-141gb'
