@@ -441,6 +441,28 @@ static double elem_s(const struct calibrated *c, const struct op *o,
 
 /* --------------------------------------------------------------- GEMMs */
 
+/* FlashDecoding++ (Hong et al., MLSys'24, abstract): cuBLAS and CUTLASS
+ * pad a flat GEMM's M to their 64-row tile, losing over 50%; its flat
+ * GEMM pads to 8 with double buffering, "up to 52% speedup".  Below 64
+ * rows: the table's time / 1.52 at best, and never faster than streaming
+ * the weights at the fastest read membw.csv measured. */
+#define FLAT_M 64
+#define FLAT_GAIN 1.52
+
+static double flat_gemm_s(const struct calibrated *c, const struct op *o,
+                          int64_t n, double t)
+{
+    double rd = calib_read_peak(c->tab), w, f;
+
+    if (!c->eng.flat_gemm || o->m >= FLAT_M || rd <= 0)
+        return t;
+    w = (double)n * (double)o->k * o->w_bytes +
+        (double)o->m * (double)(n + o->k) * c->env->shard.a_bytes;
+    f = w / (c->env->dev->mem_bw_bytes_s * rd);
+    t /= FLAT_GAIN;
+    return t > f ? t : f;
+}
+
 /* One linear layer of n outputs: W4A16 (sub-byte weights, bf16 math)
  * runs fused. */
 static double linear_s(const struct calibrated *c, const struct op *o,
@@ -448,7 +470,8 @@ static double linear_s(const struct calibrated *c, const struct op *o,
 {
     if (o->w_bytes < 1.0 && o->math == DT_BF16)
         return calib_gemm_w4a16_s(c->tab, o->m, n, o->k, x);
-    return calib_gemm_s(c->tab, c->wdt, o->m, n, o->k, x);
+    return flat_gemm_s(c, o, n, calib_gemm_s(c->tab, c->wdt, o->m, n, o->k,
+                                             x));
 }
 
 /* A GEMM as the profile runs it: the fused QKV or gate/up projection as
@@ -483,6 +506,13 @@ static double gemm_s(const struct calibrated *c, const struct op *o,
  * and the launch lasts the larger of that summed occupancy and its longest
  * chunk.  Large chunks (f >= 1) sum as before; many small ones overlap.
  * SDPA: one call per chunk, each with its own floor, one after another. */
+/* FlashDecoding++'s asynchronized softmax (Hong et al., MLSys'24,
+ * abstract): the synchronized update of the partial softmax results costs
+ * ~20% of the attention computation, which a unified max value removes
+ * (1.05x and 1.14x for the prefill and decode stages as the paper
+ * measures them end to end). */
+#define FDPP_ATTN 0.80
+
 static double prefill_attn_s(const struct calibrated *c,
                              const struct op_list *ops, int32_t *extrap)
 {
@@ -514,7 +544,8 @@ static double prefill_attn_s(const struct calibrated *c,
     }
     if (per_call)
         return sum;
-    return floor_s + (area > longest ? area : longest);
+    return (floor_s + (area > longest ? area : longest)) *
+           (c->eng.prefill == ENG_ATTN_FDPP ? FDPP_ATTN : 1);
 }
 
 static bool shared_on(const struct calibrated *c, const struct op *o)
@@ -617,7 +648,7 @@ static double decode_attn_s(struct calibrated *c, const struct op *o,
         t = u > 0 ? t * r / u : t;
     }
     *extrap += x;
-    return t;
+    return k == ENG_ATTN_FDPP ? t * FDPP_ATTN : t;
 }
 
 static double comm_s(const struct calibrated *c, const struct op *o,

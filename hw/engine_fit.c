@@ -35,11 +35,13 @@ static const double prior_width[FIT_FREE] = { 0.15, 0.5, 0.3, 0.3, 20,
  * tables: FA2's varlen decode reaches ~60% of HBM bandwidth where
  * FlashAttention-3, FlashInfer and the engines' Triton kernels reach
  * 80-90% (issue 16's measurements), so centre 0.6 / 0.85 = 0.7, width
- * 0.2.  sdpa is FA2's non-varlen kernel per group: centre 1, width 0.3. */
+ * 0.2.  sdpa is FA2's non-varlen kernel per group: centre 1, width 0.3.
+ * flashdecoding_pp already carries its published gain: centre 1, 0.2. */
 static void decode_prior(enum engine_attn k, double *centre, double *width)
 {
     *centre = k == ENG_ATTN_SPLIT_KV ? 0.7 : 1;
-    *width = k == ENG_ATTN_SPLIT_KV ? 0.2 : k == ENG_ATTN_SDPA ? 0.3 : 0.15;
+    *width = k == ENG_ATTN_SPLIT_KV || k == ENG_ATTN_FDPP ? 0.2 :
+             k == ENG_ATTN_SDPA ? 0.3 : 0.15;
 }
 
 /* The data's own width: a measured iteration reproduces within ~1.5% on
@@ -224,8 +226,11 @@ static int candidates(const struct cost_env *env, const struct engine *base,
                         e.qkv_separate = e.gate_up_separate = pj == 1;
                     }
                     /* the prefill backends: varlen FA2, SDPA, and the
-                     * ones with their own prefill kernels */
-                    if (pre == ENG_ATTN_SPLIT_KV)
+                     * ones with their own prefill kernels; FlashDecoding++
+                     * is FA2 times its published gain, which the scales
+                     * already span: a profile names it, a fit does not */
+                    if (pre == ENG_ATTN_SPLIT_KV || pre == ENG_ATTN_FDPP ||
+                        dec == ENG_ATTN_FDPP)
                         continue;
                     e.prefill = (enum engine_attn)pre;
                     e.decode = (enum engine_attn)dec;

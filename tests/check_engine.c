@@ -165,13 +165,13 @@ START_TEST(test_errors)
     bad_profile("{\"structure\": {\"decode_attention\": \"flash\"}}",
                 "engine.structure.decode_attention: expected one of "
                 "\"fa2_varlen\", \"vllm_triton\", \"sglang_triton\", "
-                "\"split_kv\", \"sdpa\"");
+                "\"split_kv\", \"sdpa\", \"flashdecoding_pp\"");
     bad_profile("{\"params\": {\"gemm\": 0}}",
                 "engine.params.gemm: expected a number in [0.001, 100], "
                 "got 0");
     bad_profile("{\"structure\": {\"fused\": true}}",
                 "engine.structure.fused: unknown key (known: elementwise, "
-                "qkv, gate_up, prefill_attention, decode_attention, "
+                "qkv, gate_up, gemm, prefill_attention, decode_attention, "
                 "execution, eager_host, async)");
     bad_profile("[1]", "engine: expected a profile object");
     ck_assert_int_eq(engine_load(llm_root(), "no-such", NULL, "--engine",
@@ -233,6 +233,57 @@ START_TEST(test_mechanisms)
     x.p.gemm = 2;
     ck_assert_int_gt(price_ns(&e.env, &x, NULL, shapes[0]),
                      price_ns(&e.env, &ref, NULL, shapes[0]) * 3 / 2);
+}
+END_TEST
+
+/* FlashDecoding++: attention without the synchronized softmax update
+ * (0.8 of the split-KV price), and flat GEMMs below 64 rows faster than
+ * the table but never faster than streaming the weights. */
+START_TEST(test_flashdecoding_pp)
+{
+    struct env8b e;
+    struct engine fd, fdpp;
+    struct cost_env ce;
+    struct cost_model *cm = NULL;
+    struct cost_breakdown a, b;
+    struct llm_diag d = { 0 };
+    struct batch bt;
+
+    open_env(&e, "llama-3-8b", "h100-sxm-80gb");
+    engine_reference(&fd);
+    fd.decode = ENG_ATTN_SPLIT_KV;
+    fdpp = fd;
+    fdpp.prefill = fdpp.decode = ENG_ATTN_FDPP;
+    ce = e.env;
+    ce.engine = &fd;
+    ck_assert_int_eq(cost_create(&ce, NULL, "c", &cm, &d), 0);
+    batch_init(&bt);
+    add_batch(&bt, "{\"decode\":[[16,4000]]}");
+    ck_assert_int_eq(cost_price(cm, &bt, &a), 0);
+    ck_assert_int_eq(cost_set_engine(cm, &fdpp), 0);
+    ck_assert_int_eq(cost_price(cm, &bt, &b), 0);
+    ck_assert(fabs((double)b.class_ns[OPC_ATTN] / a.class_ns[OPC_ATTN] - 0.8)
+              < 1e-3);
+    ck_assert_int_eq(b.class_ns[OPC_GEMM], a.class_ns[OPC_GEMM]);
+    /* flat GEMM: faster at 16 rows, at most the published 1.52x, and
+     * unchanged at 512 */
+    fdpp.flat_gemm = true;
+    ck_assert_int_eq(cost_set_engine(cm, &fdpp), 0);
+    ck_assert_int_eq(cost_price(cm, &bt, &b), 0);
+    ck_assert_int_lt(b.class_ns[OPC_GEMM], a.class_ns[OPC_GEMM]);
+    ck_assert_int_ge(b.class_ns[OPC_GEMM] * 152 / 100,
+                     a.class_ns[OPC_GEMM] - 1000);
+    batch_clear(&bt);
+    add_batch(&bt, "{\"prefill\":[[512,0]]}");
+    ck_assert_int_eq(cost_price(cm, &bt, &b), 0);
+    ck_assert_int_eq(cost_set_engine(cm, &fd), 0);
+    ck_assert_int_eq(cost_price(cm, &bt, &a), 0);
+    /* only the LM head (one row) is flat */
+    ck_assert(a.class_ns[OPC_GEMM] - b.class_ns[OPC_GEMM] > 0);
+    ck_assert(a.class_ns[OPC_GEMM] - b.class_ns[OPC_GEMM] <
+              a.class_ns[OPC_GEMM] / 100);
+    batch_free(&bt);
+    cost_destroy(cm);
 }
 END_TEST
 
@@ -404,6 +455,7 @@ Suite *engine_suite(void)
     tcase_add_test(tc, test_device_params);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_mechanisms);
+    tcase_add_test(tc, test_flashdecoding_pp);
     tcase_add_test(tc, test_calibrate_recovers);
     tcase_add_test(tc, test_calibrate_lines);
     tcase_add_test(tc, test_calibrate_cli);
