@@ -413,15 +413,16 @@ static int load_inputs(const struct mem_opts *o, struct model *m,
 }
 
 /* The token and sequence budgets: the flags where given, else those the
- * scheduler runs with by default (registry_sched_limits), as `llmsim run`
- * sizes them. */
-static int budgets(const struct mem_opts *o, int64_t max_len, int64_t *tokens,
-                   int64_t *seqs, FILE *err)
+ * scheduler runs with by default on dev (registry_sched_limits), as
+ * `llmsim run` sizes them. */
+static int budgets(const struct mem_opts *o, const struct device *dev,
+                   int64_t max_len, int64_t *tokens, int64_t *seqs, FILE *err)
 {
     struct llm_diag d = { .file = "--scheduler" };
     const struct sched_ops *ops = registry_sched(o->sched, "scheduler", &d);
     int rc = ops ? registry_sched_limits(ops, NULL, "scheduler",
-                                         (int32_t)max_len, tokens, seqs, &d)
+                                         (int32_t)max_len, dev->mem_bytes,
+                                         dev->name, tokens, seqs, &d)
                  : LLM_EINVAL;
 
     if (rc) {
@@ -467,7 +468,7 @@ static int do_plan(const struct mem_opts *o, FILE *out, FILE *err)
     int rc = load_inputs(o, &m, &dev, err);
 
     if (!rc) rc = shard_of(o, &s, err);
-    if (!rc) rc = budgets(o, o->max_len ? o->max_len : m.max_context,
+    if (!rc) rc = budgets(o, &dev, o->max_len ? o->max_len : m.max_context,
                           &tok, &seqs, err);
     if (rc)
         return rc;

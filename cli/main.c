@@ -26,7 +26,7 @@ static void usage(FILE *f)
         "commands:\n"
         "  run CONFIG [--out DIR] [--seed N] [--engine ID|FILE] "
         "[--set key.path=value]...\n"
-        "      [--format vllm]\n"
+        "      [--format vllm] [--sensitivity]\n"
         "                 replay a scenario; writes results.sqlite and "
         "summary.json\n"
         "  step --model ID --hw ID [--tp N] [--dtype T] [--kv-dtype T] [--cost NAME]\n"

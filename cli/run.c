@@ -42,6 +42,11 @@ struct run_ctx {
     struct energy_meter energy;
     struct cluster_stats cstats;  /* pools (issue 10): KV hand-offs */
     bool has_cstats;
+    /* Per replica: time in iterations, and in iterations that left
+     * requests waiting when they were planned (the summary's
+     * busy_fraction and utilization). */
+    int64_t *busy_ns, *backlog_ns;
+    int32_t n_reps;
     bool vllm;                    /* write vllm.json too */
     struct progress prog;         /* off unless run_opts.progress */
     cJSON *vllm_json;             /* built before the database closes */
@@ -258,6 +263,31 @@ static void cap_iteration(struct run_ctx *c, const struct iter_record *rec)
                            powercap_running_clock(c->pc, rec->replica));
 }
 
+/* Adds the iteration to its replica's busy and backlogged time. */
+static int count_load(struct run_ctx *c, const struct iter_record *rec)
+{
+    int64_t dur = rec->end_ns - rec->start_ns;
+
+    if (rec->replica >= c->n_reps) {
+        int32_t n = rec->replica + 1;
+        int64_t *b = realloc(c->busy_ns, (size_t)n * sizeof(*b));
+        int64_t *g = b ? realloc(c->backlog_ns, (size_t)n * sizeof(*g))
+                       : NULL;
+        if (b)
+            c->busy_ns = b;
+        if (g == NULL)
+            return LLM_ENOMEM;
+        c->backlog_ns = g;
+        memset(b + c->n_reps, 0, (size_t)(n - c->n_reps) * sizeof(*b));
+        memset(g + c->n_reps, 0, (size_t)(n - c->n_reps) * sizeof(*g));
+        c->n_reps = n;
+    }
+    c->busy_ns[rec->replica] += dur;
+    if (rec->backlog)
+        c->backlog_ns[rec->replica] += dur;
+    return LLM_OK;
+}
+
 static int on_iteration(void *ctx, const struct iter_record *rec)
 {
     struct run_ctx *c = ctx;
@@ -282,6 +312,8 @@ static int on_iteration(void *ctx, const struct iter_record *rec)
 
     for (i = 0; rc == LLM_OK && i < rec->n_itl; i++)
         rc = store_itl(c->store, rec->itl[i].gap_ns, rec->itl[i].count);
+    if (rc == LLM_OK)
+        rc = count_load(c, rec);
     cap_iteration(c, rec);
     /* Metered here, not in price(): schedulers also price estimates. */
     if (c->has_power)
@@ -439,6 +471,7 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
             .kv_block_segments = 2 * layers_per_stage(sc),
             .host_bw_bytes_s = sc->dev.host_link.bw_bytes_s,
             .host_latency_ns = (int64_t)(sc->dev.host_link.latency_s * 1e9),
+            .dev_mem_bytes = sc->dev.mem_bytes, .dev_name = sc->dev.name,
             .spec = sc->spec.on ? &sc->spec.cfg : NULL };
     d->file = sc->path;
     rc = sc->pools.n > 0 ? pools_start(&sc->pools, &sc->model,
@@ -532,6 +565,35 @@ static void add_prefix_cache(cJSON *summary, const struct sim_stats *st)
     cJSON_AddNumberToObject(o, "reuse_distance_max", (double)k->reuse_max);
     cJSON_AddNumberToObject(o, "inserted", (double)k->inserted);
     cJSON_AddNumberToObject(o, "evicted", (double)k->evicted);
+}
+
+/* "utilization" and "busy_fraction" of the summary (the busiest
+ * replica's), and "sensitivity" when --sensitivity gave one. */
+static void add_load(struct run_ctx *c, const struct sim_stats *st,
+                     const struct run_opts *o, cJSON *summary)
+{
+    double span = (double)(st->last_event_ns - st->first_arrival_ns);
+    double util = 0, busy = 0, p90;
+    cJSON *s;
+    int32_t i;
+
+    for (i = 0; i < c->n_reps && span > 0; i++) {
+        if ((double)c->backlog_ns[i] / span > util)
+            util = (double)c->backlog_ns[i] / span;
+        if ((double)c->busy_ns[i] / span > busy)
+            busy = (double)c->busy_ns[i] / span;
+    }
+    cJSON_AddNumberToObject(summary, "utilization", util);
+    cJSON_AddNumberToObject(summary, "busy_fraction", busy);
+    if (o == NULL || o->sens_scale <= 0)
+        return;
+    p90 = cJSON_GetNumberValue(cJSON_GetObjectItem(
+              cJSON_GetObjectItem(summary, "ttft_ms"), "p90"));
+    s = cJSON_AddObjectToObject(summary, "sensitivity");
+    cJSON_AddNumberToObject(s, "time_scale", o->sens_scale);
+    cJSON_AddNumberToObject(s, "ttft_ms_p90", o->sens_ttft_p90_ms);
+    cJSON_AddNumberToObject(s, "ttft_p90_change", p90 > 0 ?
+                            o->sens_ttft_p90_ms / p90 - 1 : 0);
 }
 
 /* With slo.e2e_ms, goodput and attainment count the requests that meet
@@ -724,6 +786,7 @@ static int finish(struct run_ctx *c, const struct run_opts *o,
     cJSON_AddNumberToObject(*summary, "swap_in_bytes", st->swap_in_bytes);
     cJSON_AddNumberToObject(*summary, "host_link_busy_s",
                             (double)st->link_busy_ns / 1e9);
+    add_load(c, st, o, *summary);
     add_energy(c, st, *summary);
     add_cost(c, st, *summary);
     add_spec(c, *summary);
@@ -797,7 +860,7 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
     progress_end(&c.prog);
     if (!rc && c.store)
         rc = finish(&c, o, dir, &st, summary, d);
-    if (!rc)
+    if (!rc && !(o && o->no_warn))
         warn_extrap(&c);
     if (rc) {
         cJSON_Delete(*summary);
@@ -811,6 +874,8 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
     close_powercap(&c);
     summary_reqs_free(&c.reqs);
     summary_iters_free(&c.iters);
+    free(c.busy_ns);
+    free(c.backlog_ns);
     pools_stop(&sc->pools);
     source_close(c.src);
     cost_destroy(c.cost);
@@ -825,6 +890,15 @@ static double num(const cJSON *o, const char *a, const char *b)
     if (b != NULL)
         v = cJSON_GetObjectItemCaseSensitive(v, b);
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+/* The scenario's own cost_model.time_scale (1 when absent). */
+static double scale_of(const struct scenario *sc)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(sc->cost_params,
+                                                      "time_scale");
+
+    return cJSON_IsNumber(v) ? v->valuedouble : 1;
 }
 
 /* The unit a row of latencies reads best in, from its largest value
@@ -907,6 +981,20 @@ void run_fprint_summary(FILE *f, const cJSON *s, const struct scenario *sc)
     size_t i, j;
 
     print_header(f, s, sc);
+    fprintf(f, "load       utilization %.1f%% (time with requests left "
+            "waiting after planning), busy %.1f%%\n",
+            100 * num(s, "utilization", NULL),
+            100 * num(s, "busy_fraction", NULL));
+    if (cJSON_GetObjectItem(s, "sensitivity"))
+        fprintf(f, "sensitivity TTFT p90 %+.1f%% with every iteration %+.0f%% "
+                "longer\n", 100 * num(s, "sensitivity", "ttft_p90_change"),
+                100 * (num(s, "sensitivity", "time_scale") /
+                       scale_of(sc) - 1));
+    if (num(s, "utilization", NULL) > RUN_UTILIZATION_WARN)
+        fprintf(f, "warning    utilization over %.0f%%: requests queue, and "
+                "an iteration-time error of a few %% moves the TTFT tail by "
+                "several times as much (run with --sensitivity)\n",
+                100 * RUN_UTILIZATION_WARN);
     if (cJSON_GetObjectItem(s, "cluster"))
         fprintf(f, "cluster    %.0f GPUs, $%.2f, $%.3f per 1M output tokens, "
                 "%.3f J per output token, goodput %.3f req/s per GPU\n",
@@ -954,12 +1042,50 @@ static void run_usage(FILE *f)
 {
     fprintf(f, "usage: llmsim run CONFIG [--out DIR] [--seed N] "
                "[--engine ID|FILE] [--set key.path=value]... [--format vllm] "
-               "[--quiet]\n"
+               "[--quiet] [--sensitivity]\n"
                "  shows its progress on stderr when that is a terminal "
                "(not with --quiet)\n"
                "  writes DIR/results.sqlite and DIR/summary.json; "
                "--format vllm also\n  DIR/vllm.json, the summary under "
                "`vllm bench serve`'s result keys\n");
+}
+
+/* --sensitivity: runs the scenario again, quietly and into a temporary
+ * directory, with every iteration 3% longer (cost_model.time_scale), and
+ * leaves its TTFT p90 in o. */
+static int sensitivity(const char *config, const char **sets, int n,
+                       struct run_opts *o, struct llm_diag *d)
+{
+    char dir[] = "/tmp/llmsim-sens-XXXXXX", set[64], path[64];
+    struct run_opts so = { .out_dir = dir, .quiet = 1, .no_warn = 1 };
+    struct scenario sc;
+    cJSON *sum = NULL;
+    int rc = scenario_load(config, sets, &sc, d);
+
+    if (rc != LLM_OK)
+        return rc;
+    o->sens_scale = 1.03 * scale_of(&sc);
+    scenario_free(&sc);
+    snprintf(set, sizeof(set), "cost_model.time_scale=%.17g", o->sens_scale);
+    sets[n] = set;
+    rc = scenario_load(config, sets, &sc, d);
+    sets[n] = NULL;
+    if (rc != LLM_OK)
+        return rc;
+    if (mkdtemp(dir) == NULL)
+        rc = diag_set(d, LLM_EIO, "cannot make a temporary directory");
+    if (rc == LLM_OK)
+        rc = run_scenario(&sc, &so, &sum, NULL, d);
+    if (rc == LLM_OK)
+        o->sens_ttft_p90_ms = num(sum, "ttft_ms", "p90");
+    cJSON_Delete(sum);
+    scenario_free(&sc);
+    snprintf(path, sizeof(path), "%s/results.sqlite", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/summary.json", dir);
+    unlink(path);
+    rmdir(dir);
+    return rc;
 }
 
 int cmd_run(int argc, char **argv)
@@ -970,6 +1096,7 @@ int cmd_run(int argc, char **argv)
         { "set", required_argument, NULL, 'S' },
         { "engine", required_argument, NULL, 'E' },
         { "quiet", no_argument, NULL, 'q' },
+        { "sensitivity", no_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { "format", required_argument, NULL, 'f' },
         { NULL, 0, NULL, 0 }
@@ -982,6 +1109,7 @@ int cmd_run(int argc, char **argv)
     cJSON *summary = NULL;
     char *end;
     int ch, n = 0, rc;
+    bool sens = false;
 
     if (sets == NULL)
         return 1;
@@ -996,6 +1124,7 @@ int cmd_run(int argc, char **argv)
             sets[n++] = engset;
             break;
         case 'q': o.quiet = 1; break;
+        case 'T': sens = true; break;
         case 'h': run_usage(stdout); free(sets); return 0;
         case 'f':
             if (strcmp(optarg, "vllm") != 0) {
@@ -1030,7 +1159,11 @@ int cmd_run(int argc, char **argv)
         return 2;
     }
     o.progress = !o.quiet && isatty(STDERR_FILENO);
-    rc = scenario_load(argv[optind], sets, &sc, &d);
+    rc = sens ? sensitivity(argv[optind], sets, n, &o, &d) : LLM_OK;
+    if (rc == LLM_OK)
+        rc = scenario_load(argv[optind], sets, &sc, &d);
+    else
+        memset(&sc, 0, sizeof(sc));
     if (rc == LLM_OK)
         rc = run_scenario(&sc, &o, &summary, NULL, &d);
     if (rc == LLM_OK && !o.quiet) {

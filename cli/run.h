@@ -28,11 +28,26 @@ struct run_opts {
     int no_output;
     int vllm;                   /* also DIR/vllm.json (analysis/vllm.h) */
     int progress;               /* a progress line on stderr (progress.h) */
+    int no_warn;                /* no extrapolation warning (a rerun's) */
     /* Opens the summary's (and vllm.json's) temporary file for writing;
      * NULL: fopen.  A test hook (a full disk is fopen of /dev/full), per
      * run, no global. */
     FILE *(*open_file)(const char *path, const char *mode);
+    /* --sensitivity: the TTFT p90 of the same run with every iteration
+     * sens_scale times as long, added to the summary (0: none). */
+    double sens_scale;
+    double sens_ttft_p90_ms;
 };
+
+/* Above this utilization (the summary's "utilization": the share of the
+ * run during which requests the engine had seen were left waiting after
+ * it planned an iteration) small iteration-time errors grow into larger
+ * TTFT errors, and the run summary warns.  From scripts/sensitivity_scan.sh
+ * on the e2e slices (docs/validation.md, "Saturation"): below 1%, TTFT p90
+ * moved 1.2x the iteration-time change (median of 14 runs, at most 2.6x);
+ * from 1% to 10%, 2.1x (up to 31x, where a queue starts to build); above,
+ * 1.6x-1.9x of a TTFT already in seconds. */
+#define RUN_UTILIZATION_WARN 0.01
 
 int run_scenario(struct scenario *sc, const struct run_opts *o,
                  cJSON **summary, struct sim_stats *stats,

@@ -330,7 +330,8 @@ static int sched_limits(const struct scenario *sc, int64_t *tokens,
                         int64_t *seqs, struct llm_diag *d)
 {
     return registry_sched_limits(sc->sched, sc->sched_params, "scheduler",
-                                 sc->max_model_len, tokens, seqs, d);
+                                 sc->max_model_len, sc->dev.mem_bytes,
+                                 sc->dev.name, tokens, seqs, d);
 }
 
 /* With attention offloading the KV lives on the offload device: the GPU

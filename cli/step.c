@@ -88,10 +88,34 @@ static int read_decode_ctx(const cJSON *it, int i, int64_t *seqs,
     return batch_add_decode(b, 1, (int32_t)c);
 }
 
+/* "pad": token rows of CUDA-graph padding; "graph": how the engine
+ * launches the batch (sim/batch.h). */
+static int parse_launch(const cJSON *o, struct batch *b, struct llm_diag *d)
+{
+    static const char *const graphs[] = { "full", "piecewise", "none",
+                                          NULL };
+    const char *g = NULL;
+    int64_t pad = 0;
+    int rc = jcfg_int(o, "", "pad", false, 0, 1 << 20, &pad, d);
+    int i;
+
+    if (!rc) rc = jcfg_str(o, "", "graph", false, &g, d);
+    b->pad_tokens = pad;
+    for (i = 0; !rc && g != NULL && graphs[i] != NULL; i++)
+        if (strcmp(g, graphs[i]) == 0) {
+            b->graph = (enum batch_graph)(BATCH_GRAPH_FULL + i);
+            return LLM_OK;
+        }
+    if (!rc && g != NULL)
+        rc = diag_set(d, LLM_EINVAL, "graph: expected \"full\", "
+                      "\"piecewise\" or \"none\", got \"%s\"", g);
+    return rc;
+}
+
 int step_parse_batch(const cJSON *o, struct batch *b, struct llm_diag *d)
 {
     static const char *const keys[] = { "prefill", "decode", "decode_ctx",
-                                        NULL };
+                                        "pad", "graph", NULL };
     const cJSON *pf = NULL, *dc = NULL, *dx = NULL, *it;
     int64_t seqs = 0;
     int i = 0, rc;
@@ -111,7 +135,7 @@ int step_parse_batch(const cJSON *o, struct batch *b, struct llm_diag *d)
     i = 0;
     cJSON_ArrayForEach(it, dx)
         if (!rc) rc = read_decode_ctx(it, i++, &seqs, b, d);
-    return rc;
+    return rc ? rc : parse_launch(o, b, d);
 }
 
 /* Energy of the iteration on tp devices (hw/energy.h); absent when the

@@ -9,6 +9,7 @@
 /* Adding a policy: define its ops in its own file and add one line here. */
 static const struct sched_ops *const scheds[] = {
     &sched_vllm,
+    &sched_vllm_v0,
     &sched_static,
     &sched_orca,
     &sched_sarathi,
@@ -65,6 +66,7 @@ REGISTRY_FIND(registry_sched, struct sched_ops, scheds, "scheduler")
 
 int registry_sched_limits(const struct sched_ops *ops, const cJSON *params,
                           const char *path, int32_t max_model_len,
+                          double dev_mem_bytes, const char *dev_name,
                           int64_t *tokens, int64_t *seqs,
                           struct llm_diag *d)
 {
@@ -74,6 +76,8 @@ int registry_sched_limits(const struct sched_ops *ops, const cJSON *params,
 
     *tokens = max_model_len > 2048 ? max_model_len : 2048;
     *seqs = 256;
+    if (rc == LLM_OK && ops->set_device)
+        ops->set_device(st, dev_mem_bytes, dev_name);
     if (rc == LLM_OK && ops->limits) {
         ops->limits(st, max_model_len, tokens, seqs);
     } else if (rc == LLM_OK && params != NULL) {

@@ -506,18 +506,14 @@ static int on_link(void *ctx, const struct sim_event *ev)
     return rc == LLM_OK ? sched_link(s, (int32_t)ev->arg) : rc;
 }
 
-/* Pools: hand off what the prefill replica finished; a decode replica's
- * ended iteration may have freed room for waiting hand-offs. */
-static int cluster_after(struct sim *s, struct replica *r,
-                         const struct iter_record *rec)
+/* Pools: a decode replica that freed KV may have room for waiting
+ * hand-offs, and a semi-PD prefill half may wait for the KV it shares. */
+static int cluster_freed(struct sim *s, struct replica *r)
 {
-    struct handoff_ctx h = { s, rec->end_ns - rec->start_ns };
-    int rc = replica_take_handoffs(r, on_handoff, &h);
-
     int32_t off = s->cfg.cluster->partner_offset, p = r->index - off;
+    int rc = LLM_OK;
 
-    if (rc == LLM_OK && r->role != REPLICA_PREFILL &&
-        cluster_waiting(s->cl) > 0) {
+    if (r->role != REPLICA_PREFILL && cluster_waiting(s->cl) > 0) {
         rc = cluster_retry(s->cl, s->reps, s->n_reps, evq_now(s->q));
         if (rc == LLM_OK)
             rc = sched_links(s);
@@ -527,6 +523,17 @@ static int cluster_after(struct sim *s, struct replica *r,
     if (rc == LLM_OK && off > 0 && p >= 0 && p < s->cfg.cluster->n_entry)
         rc = wake_idle(s, &s->reps[p]);
     return rc;
+}
+
+/* Pools: hand off what the prefill replica finished; a decode replica's
+ * ended iteration may have freed room for waiting hand-offs. */
+static int cluster_after(struct sim *s, struct replica *r,
+                         const struct iter_record *rec)
+{
+    struct handoff_ctx h = { s, rec->end_ns - rec->start_ns };
+    int rc = replica_take_handoffs(r, on_handoff, &h);
+
+    return rc == LLM_OK ? cluster_freed(s, r) : rc;
 }
 
 static int on_iter_done(void *ctx, const struct sim_event *ev)
@@ -545,6 +552,13 @@ static int on_iter_done(void *ctx, const struct sim_event *ev)
         rc = cluster_after(s, r, &rec);
     if (rc == LLM_OK)
         rc = kick(s, r);
+    /* Async scheduling held the finished requests through the planning
+     * of the next iteration (sim/replica.h async_lag); their KV is free
+     * only now, which waiting hand-offs may need. */
+    if (rc == LLM_OK)
+        rc = replica_take_held(r, on_done, s);
+    if (rc == LLM_OK && r->lag && s->cl)
+        rc = cluster_freed(s, r);
     return rc;
 }
 

@@ -343,7 +343,7 @@ START_TEST(test_run_beats_baselines)
 
         snprintf(buf, sizeof(buf), "{\"name\": \"rag\", \"seed\": 1, "
             "\"model\": \"mistral-7b\", \"hardware\": {\"device\": "
-            "\"rtx-a6000-48gb\"}, \"scheduler\": {\"name\": \"vllm\"}, "
+            "\"rtx-a6000-48gb\"}, \"scheduler\": {\"name\": \"vllm-v0\"}, "
             "\"kv_cache\": %s, \"workload\": {\"type\": \"rag\", "
             "\"rate\": 0.5, \"num_requests\": 150, \"system_tokens\": 32, "
             "\"corpus\": 20, \"question\": {\"dist\": \"fixed\", "

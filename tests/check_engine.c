@@ -388,7 +388,7 @@ START_TEST(test_calibrate_lines)
     bad_line("{\"decode\":[[4,100]],\"ms\":-1}", "\"ms\": expected a "
              "positive number of milliseconds");
     bad_line("{\"decode\":[[4,100]],\"ms\":1,\"x\":2}", "x: unknown key "
-             "(known: prefill, decode, decode_ctx)");
+             "(known: prefill, decode, decode_ctx, pad, graph)");
     bad_line("{\"ms\":1}", "an empty batch has no time to fit");
     bad_line("[1,2]", "expected a JSON object");
 }

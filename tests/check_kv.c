@@ -308,7 +308,7 @@ static const char *cfg_text(const char *kv, const char *workload)
     snprintf(buf, sizeof(buf), "{\"name\": \"kv\", \"seed\": 3, "
         "\"model\": \"llama-3.1-8b\", \"hardware\": {\"device\": "
         "\"h100-sxm-80gb\", \"kv_blocks\": %s}, \"scheduler\": "
-        "{\"name\": \"vllm\", \"max_num_batched_tokens\": 131072, "
+        "{\"name\": \"vllm-v0\", \"max_num_batched_tokens\": 131072, "
         "\"max_num_seqs\": 1024}, \"kv_cache\": {\"name\": \"%s\"}, "
         "\"workload\": %s, \"output\": {\"dir\": \"%s/out\"}}",
         "100000000", kv, workload,

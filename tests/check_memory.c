@@ -270,13 +270,21 @@ START_TEST(test_cli_plan)
     ck_assert_int_eq(run(out, sizeof(out), err, sizeof(err), "--model",
                          "llama-3-8b", "--hw", "h100-sxm-80gb", NULL), 0);
     ck_assert_str_eq(err, "");
+    /* the default scheduler, vLLM V1, takes 8192 tokens and 1024
+     * sequences on an H100 (policies/sched_vllm.c), as `llmsim run` does */
+    ck_assert(strstr(out, "KV cache         54.60 GiB = 27953 blocks x 16 "
+                     "tokens = 447248 tokens (128.0 KiB per token per GPU)")
+              != NULL);
+    ck_assert_int_eq(run(out, sizeof(out), err, sizeof(err), "--model",
+                         "llama-3-8b", "--hw", "h100-sxm-80gb", "--scheduler",
+                         "vllm-v0", NULL), 0);
     ck_assert(strstr(out, "KV cache         55.37 GiB = 28351 blocks x 16 "
                      "tokens = 453616 tokens (128.0 KiB per token per GPU)")
               != NULL);
     ck_assert_int_eq(run(out, sizeof(out), err, sizeof(err), "--model",
                          "llama-3-8b", "--hw", "h100-sxm-80gb", "--kv-dtype",
                          "fp8", "--json", NULL), 0);
-    ck_assert(strstr(out, "\"kv_blocks\":56702,") != NULL);
+    ck_assert(strstr(out, "\"kv_blocks\":55906,") != NULL);
 }
 END_TEST
 

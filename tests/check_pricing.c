@@ -331,6 +331,7 @@ START_TEST(test_default_config_sets)
     ck_assert_str_eq(sc.sched->name, "sarathi");
     ck_assert_int_eq(registry_sched_limits(sc.sched, sc.sched_params,
                                            "scheduler", sc.max_model_len,
+                                           sc.dev.mem_bytes, sc.dev.name,
                                            &tokens, &seqs, &d), 0);
     ck_assert_int_eq(tokens, 2048);    /* sarathi's default chunk */
     scenario_free(&sc);
