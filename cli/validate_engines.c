@@ -207,7 +207,7 @@ static int own(struct vctx *v, const char *device, const char *eng,
     if (!rc && nc != VALIDATE_ENGINES_NCALIB)
         rc = diag_set(d, LLM_EINVAL, "%s: holds %zu of the %d calibration "
                       "shapes", f->path, nc, VALIDATE_ENGINES_NCALIB);
-    if (!rc) rc = engine_fit(&env, &base, true, cal, nc, fit, d);
+    if (!rc) rc = engine_fit(&env, &base, FIT_ALL, cal, nc, fit, d);
     if (!rc) rc = engine_predict(&env, &fit->e, rest, nr, ms, d);
     if (!rc) {
         errors(rest, ms, nr, &mape, &max);

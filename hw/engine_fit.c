@@ -211,11 +211,15 @@ static bool has_tables(const struct cost_env *env, const struct engine *e)
 
 /* The candidate structures, base first. */
 static int candidates(const struct cost_env *env, const struct engine *base,
-                      bool enumerate, struct engine *out)
+                      enum fit_scope scope, struct engine *out)
 {
     int n = 0, el, pj, pre, dec;
 
+    bool enumerate = scope == FIT_ALL;
+
     out[n++] = *base;
+    if (scope == FIT_BASE)
+        return n;
     for (el = 0; el < (enumerate ? ENG_ELEM_COUNT : 1); el++)
         for (pj = 0; pj < (enumerate ? 2 : 1); pj++)
             for (pre = 0; pre < ENG_ATTN_COUNT; pre++)
@@ -243,7 +247,7 @@ static int candidates(const struct cost_env *env, const struct engine *base,
 }
 
 int engine_fit(const struct cost_env *env, const struct engine *base,
-               bool enumerate, const struct fit_line *lines, size_t n,
+               enum fit_scope scope, const struct fit_line *lines, size_t n,
                struct fit_result *out, struct llm_diag *d)
 {
     struct cost_env ce = *env;
@@ -269,7 +273,7 @@ int engine_fit(const struct cost_env *env, const struct engine *base,
     rc = cost_create(&ce, NULL, "cost_model", &cm, d);
     if (rc)
         goto out_free;
-    nc = candidates(env, base, enumerate, cand);
+    nc = candidates(env, base, scope, cand);
     for (i = 0; i < nc && rc == LLM_OK; i++) {
         struct fit_candidate *fc = &out->cand[out->n_cand];
         struct engine_params p = base->p;

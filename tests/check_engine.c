@@ -317,7 +317,7 @@ START_TEST(test_calibrate_recovers)
         lines[n].ms = price_ns(&e.env, &truth, NULL, s) / 1e6;
         lines[n].lineno = (long)n + 1;
     }
-    ck_assert_msg(engine_fit(&e.env, &truth, false, lines,
+    ck_assert_msg(engine_fit(&e.env, &truth, FIT_ATTN, lines,
                              VALIDATE_ENGINES_NCALIB, &r, &d) == 0, "%s",
                   d.msg);
     ck_assert_int_eq(r.e.elem, ENG_ELEM_UNFUSED);
@@ -330,7 +330,7 @@ START_TEST(test_calibrate_recovers)
                       *engine_param(&truth.p, (int)i), r.sigma[i]);
     ck_assert(r.max_ape < 1.0);
     fit_result_free(&r);
-    ck_assert_int_eq(engine_fit(&e.env, &truth, false, lines,
+    ck_assert_int_eq(engine_fit(&e.env, &truth, FIT_ATTN, lines,
                                 VALIDATE_ENGINES_NCALIB, &r, &d), 0);
     {
         double ms[5];
@@ -345,7 +345,7 @@ START_TEST(test_calibrate_recovers)
     fit_result_free(&r);
     /* too few lines */
     d = (struct llm_diag){ 0 };
-    ck_assert_int_eq(engine_fit(&e.env, &truth, true, lines, 3, &r, &d),
+    ck_assert_int_eq(engine_fit(&e.env, &truth, FIT_ALL, lines, 3, &r, &d),
                      LLM_EINVAL);
     ck_assert_str_eq(d.msg, "3 measured lines: at least 6 are needed to fit "
                      "an engine");
