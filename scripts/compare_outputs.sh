@@ -45,7 +45,7 @@ scenarios=(
     "configs/default.json --set output.iterations=false"
     "configs/default.json --set workload.limit=3000 --set hardware.num_gpus=2 --set router.name=least_tokens"
     "configs/default.json --set workload.limit=2000 --set hardware.kv_blocks=1500"
-    "configs/default.json --set workload.limit=2000 --set hardware.kv_blocks=2000 --set scheduler.preemption=swap"
+    "configs/default.json --set workload.limit=2000 --set hardware.kv_blocks=2000 --set scheduler.name=vllm-v0 --set scheduler.preemption=swap"
     "configs/papers/fastgen_llama2_70b_a100.json --set output.iterations=true"
     "configs/papers/fastgen_llama2_70b_a100_azure.json"
     "configs/papers/sarathi_mistral7b_a100.json --set output.iterations=true"
