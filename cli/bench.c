@@ -57,7 +57,8 @@ static int run_once(const char *path, const char *const *sets, int no_output,
                     int progress, struct sim_stats *st, double *wall,
                     struct llm_diag *d)
 {
-    struct run_opts o = { .out_dir = "out/bench", .quiet = 1,
+    /* no_warn: the extrapolation line would repeat for every run */
+    struct run_opts o = { .out_dir = "out/bench", .quiet = 1, .no_warn = 1,
                           .no_output = no_output, .progress = progress };
     struct scenario sc;
     cJSON *summary = NULL;
