@@ -212,8 +212,9 @@ START_TEST(test_mechanisms)
     x.decode = ENG_ATTN_SPLIT_KV;
     ck_assert_int_lt(price_ns(&e.env, &x, NULL, ragged),
                      price_ns(&e.env, &ref, NULL, ragged));
-    /* and the same on a uniform batch (the same table) */
-    ck_assert_int_eq(price_ns(&e.env, &x, NULL, shapes[2]),
+    /* and, streaming the KV at the measured read bandwidth, cheaper than
+     * FA2's ~60% of it on a uniform batch too, but not below roofline */
+    ck_assert_int_lt(price_ns(&e.env, &x, NULL, shapes[2]),
                      price_ns(&e.env, &ref, NULL, shapes[2]));
     /* SDPA per chunk pays each chunk's floor: dearer than one varlen call */
     x = ref;
@@ -237,7 +238,7 @@ START_TEST(test_mechanisms)
 END_TEST
 
 /* FlashDecoding++: attention without the synchronized softmax update
- * (0.8 of the split-KV price), and flat GEMMs below 64 rows faster than
+ * (0.8 of FA2's price on a uniform batch), and flat GEMMs below 64 rows faster than
  * the table but never faster than streaming the weights. */
 START_TEST(test_flashdecoding_pp)
 {
@@ -250,8 +251,7 @@ START_TEST(test_flashdecoding_pp)
     struct batch bt;
 
     open_env(&e, "llama-3-8b", "h100-sxm-80gb");
-    engine_reference(&fd);
-    fd.decode = ENG_ATTN_SPLIT_KV;
+    engine_reference(&fd);         /* FA2's kernels: the baseline */
     fdpp = fd;
     fdpp.prefill = fdpp.decode = ENG_ATTN_FDPP;
     ce = e.env;
@@ -307,7 +307,7 @@ START_TEST(test_calibrate_recovers)
     engine_reference(&truth);
     truth.elem = ENG_ELEM_UNFUSED;
     truth.decode = ENG_ATTN_SPLIT_KV;
-    truth.p = (struct engine_params){ 1.08, 0.8, 0.7, 1.2, 12, 150, 0 };
+    truth.p = (struct engine_params){ 1.08, 0.8, 1.15, 1.2, 12, 150, 0 };
     for (i = 0; i < VALIDATE_ENGINES_NCALIB + 5; i++, n++) {
         const char *s = i < VALIDATE_ENGINES_NCALIB ?
                         validate_engines_calib[i] :
