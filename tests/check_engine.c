@@ -355,6 +355,49 @@ START_TEST(test_calibrate_recovers)
 }
 END_TEST
 
+/* What the twelve uniform-decode shapes cannot tell apart stays the base's
+ * (FA2's decode, not SDPA's per-group calls, whose prior is wider), and
+ * the written profile is always one step accepts, a negative layer_us
+ * included. */
+START_TEST(test_calibrate_keeps_base)
+{
+    struct env8b e;
+    struct engine truth, back;
+    struct fit_line lines[VALIDATE_ENGINES_NCALIB];
+    struct fit_result r;
+    struct llm_diag d = { 0 };
+    cJSON *j;
+    size_t i;
+
+    open_env(&e, "llama-3-8b", "h100-sxm-80gb");
+    engine_reference(&truth);
+    truth.p.attn_decode = 1.12;    /* within either backend's prior */
+    truth.p.layer_us = -6;
+    for (i = 0; i < VALIDATE_ENGINES_NCALIB; i++) {
+        batch_init(&lines[i].b);
+        add_batch(&lines[i].b, validate_engines_calib[i]);
+        lines[i].ms = price_ns(&e.env, &truth, NULL,
+                               validate_engines_calib[i]) / 1e6;
+        lines[i].lineno = (long)i + 1;
+    }
+    engine_reference(&back);
+    ck_assert_int_eq(engine_fit(&e.env, &back, FIT_ALL, lines,
+                                VALIDATE_ENGINES_NCALIB, &r, &d), 0);
+    ck_assert_int_eq(r.e.decode, ENG_ATTN_FA2);
+    ck_assert_int_eq(r.e.prefill, ENG_ATTN_FA2);
+    ck_assert_int_eq(r.e.elem, ENG_ELEM_FUSED);
+    j = calibrate_profile_json(&r, "llama-3-8b", "h100-sxm-80gb", 1);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_msg(engine_from_json(j, "engine", NULL, &back, &d) == LLM_OK,
+                  "%s", d.msg);
+    ck_assert_double_eq_tol(back.p.layer_us, r.e.p.layer_us, 1e-9);
+    cJSON_Delete(j);
+    fit_result_free(&r);
+    for (i = 0; i < VALIDATE_ENGINES_NCALIB; i++)
+        batch_free(&lines[i].b);
+}
+END_TEST
+
 static void bad_line(const char *text, const char *msg)
 {
     struct fit_line l;
@@ -457,6 +500,7 @@ Suite *engine_suite(void)
     tcase_add_test(tc, test_mechanisms);
     tcase_add_test(tc, test_flashdecoding_pp);
     tcase_add_test(tc, test_calibrate_recovers);
+    tcase_add_test(tc, test_calibrate_keeps_base);
     tcase_add_test(tc, test_calibrate_lines);
     tcase_add_test(tc, test_calibrate_cli);
     tcase_add_test(tc, test_calib_shapes);
