@@ -561,6 +561,26 @@ static double dec_table_s(const struct calibrated *c, const struct op *o,
                                    o->kv_heads, o->head_dim, count, ctx, x);
 }
 
+/* A balanced split-KV decode (FlashAttention-3's scheduler, FlashInfer's
+ * plan): every sequence's keys are split so that the launch fills the GPU
+ * whatever the batch, so it streams the batch's KV at the memory system's
+ * rate: the kernel floor (the FA2 table's one-sequence, 16-key launch)
+ * plus its bytes at the fastest read membw.csv measured.  Unlike FA2's
+ * own table it does not inherit FA2's MHA launch without splits, which
+ * leaves most SMs idle at small batch.  Without membw.csv: FA2's table at
+ * the mean context. */
+static double split_kv_s(const struct calibrated *c, const struct op *o,
+                         double mean, bool *x)
+{
+    double rd = calib_read_peak(c->tab), floor_s;
+    bool unused = false;
+
+    if (rd <= 0)
+        return dec_table_s(c, o, o->count, mean, x);
+    floor_s = dec_table_s(c, o, 1, 16, &unused);
+    return floor_s + o->bytes / (c->env->dev->mem_bw_bytes_s * rd);
+}
+
 /* Hydragen's decomposition: each shared prefix once, its sequences'
  * queries batched as the rows of one attention over its KV (the prefill
  * kernel's shape: count queries after `tokens` cached keys), then the
@@ -639,7 +659,8 @@ static double decode_attn_s(struct calibrated *c, const struct op *o,
         return shared_attn_s(c, o, b, sq, extrap);
     if (sq > 0)
         mean = sqrt(sq / (double)o->count);
-    t = dec_table_s(c, o, o->count, mean, &x);
+    t = k == ENG_ATTN_SPLIT_KV ? split_kv_s(c, o, mean, &x)
+                               : dec_table_s(c, o, o->count, mean, &x);
     if (r > 0) {
         struct decode_group g = { .count = o->count,
                                   .ctx = (int32_t)llround(mean) };

@@ -17,9 +17,11 @@ static const char *const attn_names[ENG_ATTN_COUNT] = {
  * hw/calib/engines/attn_bench.py); split_kv and sdpa run on FA2's. */
 static const char *const attn_tables[ENG_ATTN_COUNT] = {
     "", "vllm_triton", "sglang_triton", "", "", "" };
-static const char *const param_names[ENGINE_N_PARAMS] = {
+/* NULL-terminated for jcfg_known: without the NULL an unknown key in
+ * "params" read past the array (found by tests/fuzz/fuzz_engine.c). */
+static const char *const param_names[ENGINE_N_PARAMS + 1] = {
     "gemm", "attn_prefill", "attn_decode", "elementwise", "layer_us",
-    "iter_us", "dispatch_us" };
+    "iter_us", "dispatch_us", NULL };
 
 void engine_reference(struct engine *e)
 {
@@ -149,14 +151,18 @@ static int read_structure(const cJSON *s, const char *path, struct engine *e,
     return rc;
 }
 
-/* Scales in (0, 100]; times in microseconds, [0, 1e6]. */
+/* Scales in [0.001, 100]; times in microseconds, [0, 1e6], but layer_us,
+ * which may be negative: an engine whose kernels follow each other more
+ * tightly than the tables' back-to-back timing (llmsim calibrate fits it
+ * signed), down to -1e4. */
 static int read_params(const cJSON *p, const char *path,
                        struct engine_params *out, struct llm_diag *d)
 {
     int rc = jcfg_known(p, path, param_names, d);
 
     for (int i = 0; !rc && i < ENGINE_N_PARAMS; i++) {
-        double lo = i < 4 ? 1e-3 : 0, hi = i < 4 ? 100 : 1e6;
+        double lo = i < 4 ? 1e-3 : i == 4 ? -1e4 : 0;
+        double hi = i < 4 ? 100 : 1e6;
         rc = jcfg_num(p, path, param_names[i], false, lo, hi,
                       engine_param(out, i), d);
     }

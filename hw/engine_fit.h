@@ -10,7 +10,9 @@
  * time, each parameter pulled towards a prior (a scale of 1, no fixed time)
  * with a stated width, so that what the batches cannot tell apart stays at
  * its physical default rather than wandering; then it keeps the candidate
- * of least cost.  Candidates: the base profile's structure with every
+ * of least cost, each structural choice that differs from the base's
+ * charged ln(lines) (the Bayesian information criterion's price of one
+ * more parameter).  Candidates: the base profile's structure with every
  * attention backend the device has tables for (prefill x decode); with
  * FIT_ALL, also every element-wise style (fused, fused_add, unfused) and
  * fused or separate projections.  Execution is the base's (graph or
@@ -47,7 +49,8 @@ struct fit_line {
 
 struct fit_candidate {
     struct engine e;           /* structure and fitted parameters */
-    double cost;               /* sum of squared residuals, priors included */
+    double cost;               /* sum of squared residuals, priors and the
+                                * structure's penalty included */
     double rms_log;            /* of the lines alone */
 };
 
