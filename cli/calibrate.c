@@ -113,8 +113,8 @@ int calibrate_read(FILE *f, const char *name, struct fit_line **lines,
 }
 
 static const char *const part_names[FIT_FREE] = {
-    "gemm", "attn_prefill", "attn_decode", "elementwise", "layer_us",
-    "iter_us" };
+    "gemm", "attn_prefill", "attn_decode", "elementwise", "comm",
+    "layer_us", "iter_us" };
 
 cJSON *calibrate_profile_json(const struct fit_result *r, const char *model,
                               const char *device, int tp)

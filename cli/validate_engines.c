@@ -208,7 +208,7 @@ static int own(struct vctx *v, const char *device, const char *eng,
     engine_reference(&base);
     if (!rc) rc = env_for(f, device, &m, &dev, &env, d);
     nc = rc ? 0 : split(f, cal, rest, &nr);
-    if (!rc && nc < FIT_FREE) {
+    if (!rc && nc < FIT_MIN_LINES) {
         printf("%-15s %-14s %-34s holds %zu of the %d shapes: too few to "
                "calibrate\n", device, eng, f->model, nc,
                VALIDATE_ENGINES_NCALIB);

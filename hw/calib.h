@@ -108,6 +108,11 @@ double calib_read_peak(const struct calib *c);
 double calib_comm_s(const struct calib *c, const char *name, int32_t ranks,
                     double bytes, bool *extrap);
 
+/* Loads dir's nccl_*.csv into c when c has no collective table of its
+ * own (a device without its own NCCL measurements and the same peer link
+ * as dir's device); nothing when it has one. */
+int calib_borrow_comm(struct calib *c, const char *dir, struct llm_diag *d);
+
 /* what: a row of launch.csv (graph_replay_empty, graph_per_node, ...);
  * 0 when absent. */
 double calib_launch_s(const struct calib *c, const char *what);

@@ -173,6 +173,33 @@ static int read_keys(struct calibrated *c, const cJSON *params,
     return LLM_OK;
 }
 
+/* A device without measured collectives whose catalog entry names a
+ * comm_donor with the same peer link (H100 SXM: the H200's, both NVLink 4
+ * through NVSwitch) prices them from the donor's nccl_*.csv: a collective
+ * of a few kilobytes is link latency and a large one link bandwidth,
+ * which the two share; the alpha-beta model put a 2-rank all-reduce of a
+ * decode batch at a third of the H200's measured time. */
+static int borrow_comm(struct calibrated *c, const struct cost_env *env,
+                       struct llm_diag *d)
+{
+    struct device donor;
+    char dir[1200];
+    int rc;
+
+    if (env->dev->comm_donor[0] == '\0')
+        return LLM_OK;
+    rc = device_find(env->root, env->dev->comm_donor, &donor, d);
+    if (!rc && (strcmp(donor.peer_link.id, env->dev->peer_link.id) != 0 ||
+                donor.calib_dir[0] == '\0'))
+        rc = diag_set(d, LLM_EINVAL, "%s: comm_donor %s has another peer "
+                      "link or no tables", env->dev->id, donor.id);
+    if (!rc) {
+        snprintf(dir, sizeof(dir), "%s/%s", env->root, donor.calib_dir);
+        rc = calib_borrow_comm(c->tab, dir, d);
+    }
+    return rc;
+}
+
 /* The device's own tables, or for a GPU without any a donor's carried to
  * it (hw/calib.h calib_borrow; the donor by hw/device.h's rule). */
 static int open_tables(struct calibrated *c, const struct cost_env *env,
@@ -185,7 +212,8 @@ static int open_tables(struct calibrated *c, const struct cost_env *env,
     if (env->dev->calib_dir[0] != '\0') {
         snprintf(dir, len, "%s/%s", env->root, env->dev->calib_dir);
         snprintf(c->tables, sizeof(c->tables), "%s", env->dev->id);
-        return calib_load(dir, env->dev, &c->tab, d);
+        rc = calib_load(dir, env->dev, &c->tab, d);
+        return rc ? rc : borrow_comm(c, env, d);
     }
     if (device_calib_donor(env->root, env->dev, &donor, d) != LLM_OK)
         return diag_set(d, LLM_EINVAL, "%s.name: device %s has no "
@@ -916,7 +944,8 @@ static long price_parts(struct calibrated *c, const struct batch *b,
 double cost_part_s(const struct engine_params *e, const struct cost_part *p)
 {
     const double scale[CP_COUNT] = { e->gemm, e->attn_prefill,
-                                     e->attn_decode, e->elementwise, 1 };
+                                     e->attn_decode, e->elementwise,
+                                     e->comm };
     double t = p->t_s * scale[p->kind];
 
     return t > p->floor_s ? t : p->floor_s;

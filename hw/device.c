@@ -90,7 +90,9 @@ static const char *const device_keys[] = { "id", "name", "kind",
     /* issue 11, all optional */
     "compute_units", "onchip_bytes", "power_w", "accel",
     /* issue 17, optional */
-    "arch", "calibration_donor", "published_efficiency", NULL };
+    "arch", "calibration_donor", "published_efficiency",
+    /* engine profiles (issue 16), optional */
+    "comm_donor", NULL };
 
 /* "published_efficiency": {"gemm", "attention", "memory"}, each 0-1. */
 static int parse_eff(const cJSON *o, struct device_eff *e, struct llm_diag *d)
@@ -117,10 +119,17 @@ static int parse_borrow(const cJSON *o, struct device *dev,
     const char *arch = NULL, *donor = NULL;
     int rc = jcfg_str(o, "", "arch", false, &arch, d);
 
+    const char *comm = NULL;
+
     if (!rc) rc = jcfg_str(o, "", "calibration_donor", false, &donor, d);
+    if (!rc) rc = jcfg_str(o, "", "comm_donor", false, &comm, d);
+    if (!rc && comm != NULL && !jcfg_name_ok(comm))
+        rc = diag_set(d, LLM_EINVAL, "comm_donor: expected a device id");
     if (!rc) rc = parse_eff(o, &dev->published_eff, d);
     if (rc)
         return rc;
+    snprintf(dev->comm_donor, sizeof(dev->comm_donor), "%s",
+             comm ? comm : "");
     snprintf(dev->arch, sizeof(dev->arch), "%s", arch ? arch : "");
     snprintf(dev->donor, sizeof(dev->donor), "%s", donor ? donor : "");
     return LLM_OK;

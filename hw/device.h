@@ -105,6 +105,9 @@ struct device {
     /* added with issue 17; empty / zero when the entry omits them */
     char arch[32];             /* "arch": compute architecture (hopper) */
     char donor[64];            /* "calibration_donor": forced donor id */
+    char comm_donor[64];       /* "comm_donor": the device whose measured
+                                * collectives (nccl_*.csv) price this one's
+                                * where it has none: same peer link */
     struct device_eff published_eff;
 };
 

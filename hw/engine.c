@@ -20,8 +20,8 @@ static const char *const attn_tables[ENG_ATTN_COUNT] = {
 /* NULL-terminated for jcfg_known: without the NULL an unknown key in
  * "params" read past the array (found by tests/fuzz/fuzz_engine.c). */
 static const char *const param_names[ENGINE_N_PARAMS + 1] = {
-    "gemm", "attn_prefill", "attn_decode", "elementwise", "layer_us",
-    "iter_us", "dispatch_us", NULL };
+    "gemm", "attn_prefill", "attn_decode", "elementwise", "comm",
+    "layer_us", "iter_us", "dispatch_us", NULL };
 
 void engine_reference(struct engine *e)
 {
@@ -29,7 +29,8 @@ void engine_reference(struct engine *e)
                           .decode = ENG_ATTN_FA2, .exec = ENG_EXEC_GRAPH,
                           .eager_table = true,
                           .p = { .gemm = 1, .attn_prefill = 1,
-                                 .attn_decode = 1, .elementwise = 1 } };
+                                 .attn_decode = 1, .elementwise = 1,
+                                 .comm = 1 } };
     snprintf(e->id, sizeof(e->id), "reference");
     snprintf(e->stands_for, sizeof(e->stands_for), "llmsim's reference "
              "engine (hw/calib/reference/llama_ref.py)");
@@ -76,8 +77,8 @@ const char *engine_param_name(int i)
 double *engine_param(struct engine_params *p, int i)
 {
     double *const v[ENGINE_N_PARAMS] = { &p->gemm, &p->attn_prefill,
-        &p->attn_decode, &p->elementwise, &p->layer_us, &p->iter_us,
-        &p->dispatch_us };
+        &p->attn_decode, &p->elementwise, &p->comm, &p->layer_us,
+        &p->iter_us, &p->dispatch_us };
 
     return i >= 0 && i < ENGINE_N_PARAMS ? v[i] : NULL;
 }
@@ -161,8 +162,8 @@ static int read_params(const cJSON *p, const char *path,
     int rc = jcfg_known(p, path, param_names, d);
 
     for (int i = 0; !rc && i < ENGINE_N_PARAMS; i++) {
-        double lo = i < 4 ? 1e-3 : i == 4 ? -1e4 : 0;
-        double hi = i < 4 ? 100 : 1e6;
+        double lo = i < 5 ? 1e-3 : i == 5 ? -1e4 : 0;
+        double hi = i < 5 ? 100 : 1e6;
         rc = jcfg_num(p, path, param_names[i], false, lo, hi,
                       engine_param(out, i), d);
     }

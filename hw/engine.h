@@ -53,9 +53,11 @@
  *
  * Parameters (llmsim calibrate fits them; each has a physical meaning, so
  * one calibration carries to other models and tensor-parallel degrees):
- *   gemm, attn_prefill, attn_decode, elementwise
+ *   gemm, attn_prefill, attn_decode, elementwise, comm
  *                time of that kernel class relative to the device's table
- *                (1: as measured; 0.8: the engine's kernels take 80%)
+ *                (1: as measured; 0.8: the engine's kernels take 80%); comm
+ *                the collectives (NCCL as measured, or an engine's own
+ *                all-reduce)
  *   layer_us     fixed time per layer the tables do not hold (launch gaps
  *                of kernels the tables time back to back, syncs)
  *   iter_us      host time per iteration (scheduling, input building)
@@ -85,11 +87,11 @@ enum engine_attn { ENG_ATTN_FA2, ENG_ATTN_VLLM, ENG_ATTN_SGLANG,
                    ENG_ATTN_COUNT };
 
 struct engine_params {
-    double gemm, attn_prefill, attn_decode, elementwise;   /* scales */
+    double gemm, attn_prefill, attn_decode, elementwise, comm;  /* scales */
     double layer_us, iter_us, dispatch_us;
 };
 
-#define ENGINE_N_PARAMS 7
+#define ENGINE_N_PARAMS 8
 
 struct engine {
     char id[64];

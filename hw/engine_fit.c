@@ -17,15 +17,17 @@
  * Hopper): 0.5; element-wise kernels are priced from the tables of the
  * kind the structure names (the reference's fused Triton kernels, or
  * PyTorch's own for an unfused engine), so what remains is their spread:
- * 0.3.  Decode attention's prior depends
+ * 0.3.  comm: the tables are NCCL in CUDA graphs; an engine's own
+ * all-reduce (vLLM's custom all-reduce over NVLink) differs by up to ~2x
+ * on small messages: log width 0.5.  Decode attention's prior depends
  * on the backend, because it says how fast that backend runs relative to
  * the tables it is priced from (decode_prior).  layer_us: a layer launches
  * ~10-40 kernels whose in-graph gaps (~1 us each, hw/calib/README.md) the
  * tables already hold; what remains is a few microseconds either way:
  * 20 us.  iter_us: host work per iteration of a graphed engine, 0 to a
  * few hundred microseconds: 500 us. */
-static const double prior_centre[FIT_FREE] = { 1, 1, 1, 1, 0, 0 };
-static const double prior_width[FIT_FREE] = { 0.15, 0.5, 0.3, 0.3, 20,
+static const double prior_centre[FIT_FREE] = { 1, 1, 1, 1, 1, 0, 0 };
+static const double prior_width[FIT_FREE] = { 0.15, 0.5, 0.3, 0.3, 0.5, 20,
                                               500 };
 
 /* Decode attention: a backend with tables of its own (FA2 itself, vLLM's
@@ -85,8 +87,9 @@ static void params_of(const gsl_vector *u, struct engine_params *p)
     p->attn_prefill = exp(gsl_vector_get(u, 1));
     p->attn_decode = exp(gsl_vector_get(u, 2));
     p->elementwise = exp(gsl_vector_get(u, 3));
-    p->layer_us = gsl_vector_get(u, 4);
-    p->iter_us = ITER_UNIT_US * softplus(gsl_vector_get(u, 5));
+    p->comm = exp(gsl_vector_get(u, 4));
+    p->layer_us = gsl_vector_get(u, 5);
+    p->iter_us = ITER_UNIT_US * softplus(gsl_vector_get(u, 6));
 }
 
 /* The cost model's price of line i (hw/cost_calib.c: parts, then the
@@ -113,13 +116,13 @@ static int resid(const gsl_vector *u, void *ctx, gsl_vector *f)
         t = t > 1e-9 ? t : 1e-9;
         gsl_vector_set(f, i, log(t * 1e3 / fd->lines[i].ms) / LINE_WIDTH);
     }
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < 5; k++)
         gsl_vector_set(f, fd->n + k, (gsl_vector_get(u, k) -
                                       log(fd->centre[k])) / fd->width[k]);
-    gsl_vector_set(f, fd->n + 4, (p.layer_us - fd->centre[4]) /
-                                 fd->width[4]);
-    gsl_vector_set(f, fd->n + 5, (p.iter_us - fd->centre[5]) /
+    gsl_vector_set(f, fd->n + 5, (p.layer_us - fd->centre[5]) /
                                  fd->width[5]);
+    gsl_vector_set(f, fd->n + 6, (p.iter_us - fd->centre[6]) /
+                                 fd->width[6]);
     return GSL_SUCCESS;
 }
 
@@ -165,7 +168,7 @@ static int fit_one(struct fit_data *fd, struct engine_params *p,
     gsl_multifit_nlinear_fdf fdf = { .f = resid, .n = n, .p = FIT_FREE,
                                      .params = fd };
     gsl_matrix *cov = gsl_matrix_alloc(FIT_FREE, FIT_FREE);
-    double x0[FIT_FREE] = { 0, 0, log(fd->centre[2]), 0, 0, -3 }, chi2;
+    double x0[FIT_FREE] = { 0, 0, log(fd->centre[2]), 0, 0, 0, -3 }, chi2;
     double ss = 0;
     gsl_vector_view x = gsl_vector_view_array(x0, FIT_FREE);
     int info, k;
@@ -191,7 +194,7 @@ static int fit_one(struct fit_data *fd, struct engine_params *p,
                          (double)(n > FIT_FREE ? n - FIT_FREE : 1));
         double uk = gsl_vector_get(w->x, k);
         /* natural units (delta method) */
-        sigma[k] = k < 4 ? exp(uk) * su : k == 4 ? su :
+        sigma[k] = k < 5 ? exp(uk) * su : k == 5 ? su :
                    ITER_UNIT_US * su / (1 + exp(-uk));
     }
     gsl_multifit_nlinear_free(w);
@@ -277,9 +280,9 @@ int engine_fit(const struct cost_env *env, const struct engine *base,
     int nc, i, rc;
 
     memset(out, 0, sizeof(*out));
-    if (n < FIT_FREE)
+    if (n < FIT_MIN_LINES)
         return diag_set(d, LLM_EINVAL, "%zu measured lines: at least %d "
-                        "are needed to fit an engine", n, FIT_FREE);
+                        "are needed to fit an engine", n, FIT_MIN_LINES);
     cand = calloc(FIT_MAX_CANDIDATES, sizeof(*cand));
     fd.first = calloc(n + 1, sizeof(*fd.first));
     out->pred_ms = calloc(n, sizeof(double));

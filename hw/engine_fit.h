@@ -44,7 +44,10 @@ struct fit_line {
     long lineno;               /* for messages */
 };
 
-#define FIT_FREE 6             /* parameters fitted: engine_param 0..5 */
+#define FIT_FREE 7             /* parameters fitted: engine_param 0..6 */
+/* Fewest lines a fit takes: the priors hold what the lines leave open, but
+ * fewer than six batches cannot separate GEMM, attention and fixed time. */
+#define FIT_MIN_LINES 6
 #define FIT_MAX_CANDIDATES 160
 
 struct fit_candidate {
@@ -73,7 +76,7 @@ void engine_fit_prior(int i, enum engine_attn decode, double *centre,
 
 /* env: the model, device and sharding (env->engine is ignored); base: the
  * structure to start from.  LLM_EINVAL names the line when a batch cannot
- * be priced, and says so when there are fewer than FIT_FREE lines. */
+ * be priced, and says so when there are fewer than FIT_MIN_LINES. */
 int engine_fit(const struct cost_env *env, const struct engine *base,
                enum fit_scope scope, const struct fit_line *lines, size_t n,
                struct fit_result *out, struct llm_diag *d);

@@ -108,7 +108,7 @@ START_TEST(test_round_trip)
     a.exec = ENG_EXEC_PIECEWISE;
     a.async = true;
     a.eager_table = false;
-    a.p = (struct engine_params){ 1.1, 0.9, 0.7, 1.4, 12.5, 150, 22 };
+    a.p = (struct engine_params){ 1.1, 0.9, 0.7, 1.4, 0.6, 12.5, 150, 22 };
     j = engine_to_json(&a);
     ck_assert_ptr_nonnull(j);
     ck_assert_int_eq(engine_from_json(j, "engine", NULL, &b, &d), LLM_OK);
@@ -307,7 +307,7 @@ START_TEST(test_calibrate_recovers)
     engine_reference(&truth);
     truth.elem = ENG_ELEM_UNFUSED;
     truth.decode = ENG_ATTN_SPLIT_KV;
-    truth.p = (struct engine_params){ 1.08, 0.8, 1.15, 1.2, 12, 150, 0 };
+    truth.p = (struct engine_params){ 1.08, 0.8, 1.15, 1.2, 1, 12, 150, 0 };
     for (i = 0; i < VALIDATE_ENGINES_NCALIB + 5; i++, n++) {
         const char *s = i < VALIDATE_ENGINES_NCALIB ?
                         validate_engines_calib[i] :
