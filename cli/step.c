@@ -192,7 +192,7 @@ static int step_parse_args(int argc, char **argv, struct step_opts *o)
     }
     if (o->model == NULL || o->hw == NULL || optind != argc) {
         fprintf(stderr, "usage: llmsim step --model ID --hw ID [--tp N] "
-                "[--dtype T] [--kv-dtype T] [--cost NAME] [--eager] "
+                "[--dtype T] [--kv-dtype T] [--cost NAME|JSON] [--eager] "
                 "[--engine ID|FILE] < batches.jsonl\n");
         return 2;
     }
@@ -293,7 +293,15 @@ int cmd_step(int argc, char **argv)
         env.engine = &eng;
     }
     cJSON_Delete(spec);
-    if (!rc && (o.cost || o.eager)) {
+    if (!rc && o.cost && o.cost[0] == '{') {
+        /* A whole cost_model object (its keys: docs/config.md). */
+        params = cJSON_Parse(o.cost);
+        if (params == NULL || !cJSON_IsObject(params))
+            rc = diag_set(&d, LLM_EINVAL, "--cost: expected a cost model "
+                          "name or a JSON object, got \"%s\"", o.cost);
+        if (!rc && o.eager)
+            cJSON_AddStringToObject(params, "execution", "eager");
+    } else if (!rc && (o.cost || o.eager)) {
         params = cJSON_CreateObject();
         if (o.cost)
             cJSON_AddStringToObject(params, "name", o.cost);
