@@ -52,7 +52,8 @@ static const char schema[] =
     "CREATE TABLE requests (id INTEGER PRIMARY KEY, arrival_ns INTEGER,"
     " first_sched_ns INTEGER, first_token_ns INTEGER, finish_ns INTEGER,"
     " prompt_tokens INTEGER, output_tokens INTEGER, replica INTEGER,"
-    " preemptions INTEGER, tenant INTEGER, status TEXT);"
+    " preemptions INTEGER, tenant INTEGER, status TEXT,"
+    " gap_ema_max_ns INTEGER);"
     "CREATE TABLE iterations (replica INTEGER, start_ns INTEGER,"
     " end_ns INTEGER, prefill_tokens INTEGER, prefill_seqs INTEGER,"
     " decode_seqs INTEGER, kv_blocks_used INTEGER, waiting INTEGER,"
@@ -94,7 +95,7 @@ static int sql_err(sqlite3 *db, const char *what, struct llm_diag *d)
 /* "INSERT INTO requests VALUES (?,...,?),(...)" with REQ_BATCH rows. */
 static int prepare_many(struct store *s)
 {
-    static const char row[] = "(?,?,?,?,?,?,?,?,?,?,?)";
+    static const char row[] = "(?,?,?,?,?,?,?,?,?,?,?,?)";
     char sql[64 + REQ_BATCH * (sizeof(row) + 1)];
     size_t off = (size_t)snprintf(sql, sizeof(sql),
                                   "INSERT INTO requests VALUES ");
@@ -110,7 +111,7 @@ static int prepare(struct store *s, struct llm_diag *d)
 {
     if (prepare_many(s) ||
         sqlite3_prepare_v2(s->db, "INSERT INTO requests VALUES "
-            "(?,?,?,?,?,?,?,?,?,?,?)", -1, &s->req, NULL) ||
+            "(?,?,?,?,?,?,?,?,?,?,?,?)", -1, &s->req, NULL) ||
         sqlite3_prepare_v2(s->db, "INSERT INTO iterations VALUES "
             "(?,?,?,?,?,?,?,?,?,?)", -1, &s->iter, NULL) ||
         sqlite3_prepare_v2(s->db, "INSERT INTO itl VALUES (?,?)", -1,
@@ -203,7 +204,7 @@ static int step(struct store *s, sqlite3_stmt *st)
     return rc == SQLITE_DONE ? LLM_OK : LLM_EIO;
 }
 
-/* Binds row r at parameter offset off (11 parameters a row). */
+/* Binds row r at parameter offset off (12 parameters a row). */
 static void bind_row(sqlite3_stmt *st, int off, const struct store_row *r)
 {
     sqlite3_bind_int64(st, off + 1, r->id);
@@ -218,6 +219,7 @@ static void bind_row(sqlite3_stmt *st, int off, const struct store_row *r)
     sqlite3_bind_int(st, off + 10, r->tenant);
     sqlite3_bind_text(st, off + 11, r->rejected ? "rejected" : "ok", -1,
                       SQLITE_STATIC);
+    sqlite3_bind_int64(st, off + 12, r->gap_ema_max_ns);
 }
 
 /* Writes the buffered request rows, in the order they came. */
@@ -227,7 +229,7 @@ static int flush_requests(struct store *s)
 
     if (s->n_rows == REQ_BATCH) {
         for (i = 0; i < REQ_BATCH; i++)
-            bind_row(s->req_many, 11 * i, &s->rows[i]);
+            bind_row(s->req_many, 12 * i, &s->rows[i]);
         rc = step(s, s->req_many);
     } else {
         for (i = 0; i < s->n_rows && rc == LLM_OK; i++) {
@@ -247,7 +249,8 @@ void store_row_of(const struct request *q, struct store_row *out)
         .prompt_tokens = q->prompt_tokens,
         .output_tokens = q->rejected ? 0 : q->generated,
         .replica = q->replica, .preemptions = q->preemptions,
-        .tenant = q->tenant, .rejected = q->rejected };
+        .tenant = q->tenant, .rejected = q->rejected,
+        .gap_ema_max_ns = q->gap_ema_max_ns };
 }
 
 /* Queues one row for the next statement. */

@@ -183,7 +183,8 @@ int summary_reqs_add(struct summary_reqs *a, const struct store_row *r)
             .e2e_ns = r->finish_ns - r->arrival_ns,
             .output_tokens = r->output_tokens,
             .prompt_tokens = r->prompt_tokens,
-            .preemptions = r->preemptions, .replica = r->replica };
+            .preemptions = r->preemptions, .replica = r->replica,
+            .gap_ema_max_ns = r->gap_ema_max_ns };
         if (r->finish_ns > a->t1)
             a->t1 = r->finish_ns;
     }
@@ -200,7 +201,8 @@ int summary_reqs_read(sqlite3 *db, struct summary_reqs *a,
 
     if (sqlite3_prepare_v2(db, "SELECT arrival_ns, first_token_ns, "
             "finish_ns, prompt_tokens, output_tokens, preemptions, replica, "
-            "status FROM requests ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+            "status, gap_ema_max_ns FROM requests ORDER BY id", -1, &st,
+            NULL) != SQLITE_OK)
         return diag_set(d, LLM_EIO, "results: %s", sqlite3_errmsg(db));
     while (rc == LLM_OK && sqlite3_step(st) == SQLITE_ROW) {
         const char *status = (const char *)sqlite3_column_text(st, 7);
@@ -212,7 +214,8 @@ int summary_reqs_read(sqlite3 *db, struct summary_reqs *a,
             .output_tokens = (int32_t)sqlite3_column_int64(st, 4),
             .preemptions = (int32_t)sqlite3_column_int64(st, 5),
             .replica = sqlite3_column_int(st, 6),
-            .rejected = status == NULL || strcmp(status, "ok") != 0 };
+            .rejected = status == NULL || strcmp(status, "ok") != 0,
+            .gap_ema_max_ns = sqlite3_column_int64(st, 8) };
         rc = summary_reqs_add(a, &r);
     }
     sqlite3_finalize(st);
@@ -311,6 +314,22 @@ struct req_totals {
     int64_t in_tokens, out_tokens, preemptions, good;
 };
 
+/* Whether q meets every SLO (struct summary_slo). */
+static bool meets_slo(const struct summary_req *q,
+                      const struct summary_slo *slo)
+{
+    double ttft = (double)q->ttft_ns / 1e6, tpot = 0;
+
+    if (q->output_tokens > 1)
+        tpot = ((double)q->e2e_ns / 1e6 - ttft) /
+               (double)(q->output_tokens - 1);
+    if (ttft > slo->ttft_ms + slo->ttft_ms_per_prompt_token *
+                              (double)q->prompt_tokens || tpot > slo->tpot_ms)
+        return false;
+    return slo->tbt_ema_ms <= 0 || q->output_tokens <= 1 ||
+           (double)q->gap_ema_max_ns / 1e6 < slo->tbt_ema_ms;
+}
+
 static void totals(const struct summary_reqs *a, const struct summary_slo *slo,
                    struct req_totals *t)
 {
@@ -318,14 +337,10 @@ static void totals(const struct summary_reqs *a, const struct summary_slo *slo,
 
     for (i = 0; i < a->n_ok; i++) {
         const struct summary_req *q = &a->ok[i];
-        double ttft = (double)q->ttft_ns / 1e6, tpot = 0;
         t->in_tokens += q->prompt_tokens;
         t->out_tokens += q->output_tokens;
         t->preemptions += q->preemptions;
-        if (q->output_tokens > 1)
-            tpot = ((double)q->e2e_ns / 1e6 - ttft) /
-                   (double)(q->output_tokens - 1);
-        if (ttft <= slo->ttft_ms && tpot <= slo->tpot_ms)
+        if (meets_slo(q, slo))
             t->good++;
     }
 }

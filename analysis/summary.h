@@ -25,8 +25,15 @@
 #include "analysis/store.h"
 #include "sim/diag.h"
 
+/* A completed request meets the SLOs when TTFT <= ttft_ms +
+ * ttft_ms_per_prompt_token x its prompt tokens, TPOT <= tpot_ms and, when
+ * tbt_ema_ms > 0, every value of its gap EMA (sim/request.h) stays below
+ * tbt_ema_ms (DeepSpeed-FastGen's SLA: ttft_ms 0, 1000 / 512 ms a prompt
+ * token, tbt_ema_ms 1000 / 4). */
 struct summary_slo {
     double ttft_ms, tpot_ms;
+    double ttft_ms_per_prompt_token;   /* 0: none */
+    double tbt_ema_ms;                 /* 0: not constrained */
 };
 
 /* One completed request (a requests row with status "ok"). */
@@ -34,6 +41,7 @@ struct summary_req {
     int64_t ttft_ns;           /* first_token_ns - arrival_ns */
     int64_t e2e_ns;            /* finish_ns - arrival_ns */
     int32_t output_tokens, prompt_tokens, preemptions, replica;
+    int64_t gap_ema_max_ns;    /* gap_ema_max_ns of the row */
 };
 
 /* A rejected request: its replica, and how many completed ones came

@@ -418,7 +418,8 @@ static int finish(struct run_ctx *c, const struct run_opts *o,
                   const struct sim_stats *st, cJSON **summary,
                   struct llm_diag *d)
 {
-    struct summary_slo slo = { c->sc->slo_ttft_ms, c->sc->slo_tpot_ms };
+    struct summary_slo slo = { c->sc->slo_ttft_ms, c->sc->slo_tpot_ms,
+        c->sc->slo_ttft_ms_per_prompt_token, c->sc->slo_tbt_ema_ms };
     double dur = (double)(st->last_event_ns - st->first_arrival_ns);
     char *text, tmp[1100];
     int rc = summary_build_reqs(store_db(c->store), &c->reqs, &slo,

@@ -39,6 +39,7 @@
     X(pricing)        \
     X(ctx_sweep)      \
     X(spec)           \
+    X(repro)          \
     /* one suite a line, each ending in a backslash: adding one edits no
      * other line */
 
