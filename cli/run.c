@@ -163,6 +163,9 @@ static int on_request(void *ctx, const struct request *q)
     int rc = store_request(c->store, q);
 
     store_row_of(q, &row);
+    if (c->sc->pools.n > 0 && !q->rejected)
+        pools_observe(&c->sc->pools, q, c->sc->slo_ttft_ms,
+                      c->sc->slo_tpot_ms);
     return rc == LLM_OK ? summary_reqs_add(&c->reqs, &row) : rc;
 }
 

@@ -242,6 +242,72 @@ START_TEST(test_interference)
 }
 END_TEST
 
+/* semi-PD's SLO-aware split (Algorithm 1 of arXiv 2504.19867): started
+ * with 10% of the SMs on the prefill half (a 1,000-token prefill takes
+ * about 0.6 s there, 1 req/s), short outputs and a 300 ms TTFT SLO
+ * that the starved prefill half misses while TPOT holds, every window
+ * moves a step of the SMs to prefill, so the run ends with a larger
+ * prefill share and meets more TTFTs than the same split kept fixed. */
+static cJSON *semi_run(const char *pool)
+{
+    char text[2048];
+    struct llm_diag d = { 0 };
+    struct scenario sc;
+    struct run_opts o = { .out_dir = fx_path("out"), .quiet = 1 };
+    cJSON *summary = NULL;
+
+    snprintf(text, sizeof(text), "{\"name\": \"semi\", \"seed\": 1, "
+        "\"model\": \"llama-3-8b\", \"hardware\": {\"device\": "
+        "\"a100-sxm-80gb\"}, \"scheduler\": {\"name\": \"vllm\"}, "
+        "\"cluster\": {\"pools\": [%s]}, \"workload\": {\"type\": "
+        "\"poisson\", \"rate\": 1, \"num_requests\": 400, \"prompt\": "
+        "{\"dist\": \"fixed\", \"value\": 1000}, \"output\": {\"dist\": "
+        "\"fixed\", \"value\": 8}}, \"slo\": {\"ttft_ms\": 300, "
+        "\"tpot_ms\": 500}, \"output\": {\"dir\": \"%s/out\"}}", pool,
+        fx_tmpdir);
+    ck_assert_msg(scenario_load(fx_put("c.json", text), NULL, &sc, &d) ==
+                  LLM_OK, "%s", d.msg);
+    ck_assert_msg(run_scenario(&sc, &o, &summary, NULL, &d) == LLM_OK, "%s",
+                  d.msg);
+    scenario_free(&sc);
+    return summary;
+}
+
+static double num_at(const cJSON *o, const char *a, const char *b)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, a);
+
+    if (b != NULL)
+        v = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(v,
+                                   "pools"), 0), b);
+    ck_assert_ptr_nonnull(v);
+    return v->valuedouble;
+}
+
+START_TEST(test_semi_pd_adjusts_split)
+{
+    cJSON *fixed = semi_run("{\"role\": \"semi_pd\", \"device\": "
+                            "\"a100-sxm-80gb\", \"prefill_sm_fraction\": 0.1}");
+    cJSON *dyn = semi_run("{\"role\": \"semi_pd\", \"device\": "
+                          "\"a100-sxm-80gb\", \"prefill_sm_fraction\": 0.1, "
+                          "\"sm_adjust\": {\"window\": 20, \"step\": 0.1}}");
+
+    ck_assert_double_eq(num_at(fixed, "cluster", "prefill_sm_fraction_end"),
+                        0.1);
+    ck_assert_double_eq(num_at(fixed, "cluster", "sm_adjustments"), 0);
+    ck_assert(num_at(dyn, "cluster", "prefill_sm_fraction_end") > 0.1);
+    ck_assert(num_at(dyn, "cluster", "sm_adjustments") >= 1);
+    ck_assert_msg(num_at(dyn, "slo_attainment", NULL) >
+                  num_at(fixed, "slo_attainment", NULL) + 0.1,
+                  "attainment %.3f (fixed %.3f)",
+                  num_at(dyn, "slo_attainment", NULL),
+                  num_at(fixed, "slo_attainment", NULL));
+    cJSON_Delete(fixed);
+    cJSON_Delete(dyn);
+}
+END_TEST
+
 Suite *repro_suite(void)
 {
     Suite *s = suite_create("repro");
@@ -255,6 +321,7 @@ Suite *repro_suite(void)
     tcase_add_test(t, test_prefill_stall_fails_ema_sla);
     tcase_add_test(t, test_ttft_per_prompt_token);
     tcase_add_test(t, test_interference);
+    tcase_add_test(t, test_semi_pd_adjusts_split);
     tcase_set_timeout(t, 60);
     suite_add_tcase(s, t);
     return s;
