@@ -6,11 +6,12 @@
 #                     built with clang (float-cast-overflow, issue 23)
 #   make validate     cost model against measured GPU iteration times
 #   make validate-engines  engine profiles calibrated on 12 batches
+#   make install PREFIX=DIR   llmsim in DIR/bin, its data in DIR/share/llmsim
 
 CC      ?= cc
 PKGS     = gsl libcjson sqlite3 zlib
 APT_PKGS = build-essential pkg-config libgsl-dev libcjson-dev libsqlite3-dev \
-           zlib1g-dev check gnuplot-nox libopenmpi-dev openmpi-bin
+           zlib1g-dev check gnuplot-nox libopenmpi-dev openmpi-bin python3 git
 
 ifeq ($(SAN),1)
 # clang, and float-cast-overflow named: GCC's -fsanitize=undefined leaves
@@ -35,6 +36,8 @@ LDFLAGS += $(if $(filter 1,$(SAN)),-fsanitize=$(SANITIZE))
 DEPS_OK := $(shell pkg-config --exists $(PKGS) check 2>/dev/null && \
                    command -v gnuplot >/dev/null && \
                    command -v mpicc >/dev/null && \
+                   command -v python3 >/dev/null && \
+                   command -v git >/dev/null && \
                    command -v $(firstword $(CC)) >/dev/null && echo yes)
 
 LIB_SRC  = $(sort $(wildcard sim/*.c models/*.c hw/*.c policies/*.c \
@@ -45,7 +48,7 @@ TEST_SRC = $(sort $(wildcard tests/*.c))
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all deps run test bench validate validate-e2e validate-engines clean \
-        calib-build mpi
+        calib-build mpi install
 all: deps $(BUILD)/llmsim mpi
 
 deps:
@@ -78,13 +81,32 @@ run: all
 
 # CK_FORK=no keeps ASan's view of the whole process; the suite has no
 # test that needs a fork of its own.
+# LLMSIM_TEST_STRICT=1: a check skipped for any reason but "no GPU" fails
+# the run (the suite ends with the skipped checks and why).
 # The GPU programs are compiled (never run) with the tests, so a change
 # that breaks them fails where there is no GPU too.
 test: deps $(BUILD)/check_llmsim $(BUILD)/llmsim mpi calib-build
-	LLMSIM_BIN=./$(BUILD)/llmsim ./$(BUILD)/check_llmsim
+	LLMSIM_BIN=./$(BUILD)/llmsim LLMSIM_TEST_STRICT=1 ./$(BUILD)/check_llmsim
 
-bench: all
+# bench: the default replay against the simulation alone and the 1 M
+# request case (llmsim bench), a week of traffic at the rate of Azure's
+# 2024 conversation trace (27 M requests, read from gzip; the trace is
+# generated once into out/bench/), and a 200-point sweep with -j 2.
+# Minutes in all: CI runs only `make test`.
+BENCH_WEEK_TRACE = out/bench/azure2024_week.csv.gz
+
+$(BENCH_WEEK_TRACE): configs/bench/week_trace.json | $(BUILD)/llmsim
+	@mkdir -p $(dir $@)
+	./$(BUILD)/llmsim trace gen $< --out $@
+
+bench: all $(BENCH_WEEK_TRACE)
 	./$(BUILD)/llmsim bench
+	./$(BUILD)/llmsim bench configs/bench/week.json
+	@rm -rf out/bench/grid200; t0=$$(date +%s.%N); \
+	 ./$(BUILD)/llmsim sweep configs/sweeps/grid200.json -j 2 --quiet \
+	     --out out/bench/grid200 && \
+	 echo "bench configs/sweeps/grid200.json: 200 points with -j 2 in" \
+	      "$$(awk "BEGIN { printf \"%.1f\", $$(date +%s.%N) - $$t0 }") s wall"
 
 validate: all
 	./$(BUILD)/llmsim validate
@@ -104,11 +126,36 @@ validate-e2e: all
 calib-build:
 	@hw/calib/build.sh $(BUILD)/calib
 	@if command -v python3 >/dev/null; then \
-	    python3 -m py_compile hw/calib/*.py hw/calib/reference/*.py && \
+	    python3 -m py_compile hw/calib/*.py hw/calib/reference/*.py hw/calib/engines/*.py && \
 	    echo "calib-build: GPU Python scripts compile"; fi
 
 clean:
 	rm -rf build build-san
+
+# ---- make install PREFIX=... (default /usr/local; DESTDIR for packaging) ---
+# The installed binary finds its data in PREFIX/share/llmsim: only
+# sim/paths.c is compiled again with that folder as LLMSIM_SRCDIR, and
+# linked ahead of libllmsim.a (whose own paths.o is then not pulled in).
+# The data is what llmsim reads at run time: the model and device catalogs,
+# the calibration tables, the engine profiles, the example configs and the
+# carried traces.
+PREFIX  ?= /usr/local
+DATADIR  = $(PREFIX)/share/llmsim
+INSTALL_DATA = models/catalog hw/catalog hw/calib/data hw/engines configs \
+               traces/data
+
+install: all
+	@mkdir -p $(BUILD)/install
+	$(CC) $(CFLAGS) -ULLMSIM_SRCDIR -DLLMSIM_SRCDIR=\"$(DATADIR)\" \
+	    -c sim/paths.c -o $(BUILD)/install/paths.o
+	$(CC) $(LDFLAGS) -o $(BUILD)/install/llmsim $(BUILD)/cli/main.o \
+	    $(BUILD)/install/paths.o $(BUILD)/libllmsim.a $(LDLIBS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(DATADIR)
+	install -m 755 $(BUILD)/install/llmsim $(DESTDIR)$(PREFIX)/bin/llmsim
+	for d in $(INSTALL_DATA); do \
+	    install -d $(DESTDIR)$(DATADIR)/$$d && \
+	    cp -R $$d/. $(DESTDIR)$(DATADIR)/$$d/ || exit 1; done
+	@echo "installed $(PREFIX)/bin/llmsim (data: $(DATADIR))"
 
 # ---- Open MPI variant (optional) --------------------------------------------
 # $(BUILD)/llmsim-mpi is llmsim with cli/cmd_sweep.c compiled by mpicc with

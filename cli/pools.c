@@ -55,7 +55,8 @@ static int plan_pool(struct pool *p, const struct model *m, double util,
     struct mem_limits lim = { .total_bytes = p->dev.mem_bytes, .util = util,
         .block_tokens = block_tokens, .reserve_bytes = -1 };
     int rc = registry_sched_limits(p->sched, p->sched_params, p->sched_path,
-                                   mml, &lim.token_budget, &lim.max_seqs, d);
+                                   mml, p->dev.mem_bytes, p->dev.name,
+                                   &lim.token_budget, &lim.max_seqs, d);
 
     return rc ? rc : memplan_check(m, &p->shard, &lim, mml, p->dev.id,
                                    &p->mem, d);
@@ -312,6 +313,8 @@ static void lay_out(struct pools *ps, struct replica_config *tmpl)
                 ps->rcs[n].sched_params = p->sched_params;
                 ps->rcs[n].sched_path = p->sched_path;
                 ps->rcs[n].cost_ctx = s;
+                ps->rcs[n].dev_mem_bytes = p->dev.mem_bytes;
+                ps->rcs[n].dev_name = p->dev.name;
                 ps->rcs[n].role = g == 0 || g == 1 ? REPLICA_PREFILL :
                                   g == 2 ? REPLICA_BOTH : REPLICA_DECODE;
             }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hw/lut.h"
 #include "sim/jcfg.h"
 
 struct accel {
@@ -154,17 +155,28 @@ static double lut_passes(const struct op *o)
     return 1;
 }
 
-/* TeLLMe's TLMM loop nest: per row, per linear and per K step of group x
- * tables activations, one table build (an activation a cycle) then n /
- * lanes cycles of lookups. */
+/* The table-lookup engine of the catalog's accel.lut (hw/lut.h; TeLLMe's
+ * TLMM loop nest: per row, per linear and per K step of group x tables
+ * activations, a table build then n / lanes cycles of lookups). */
 static double lut_s(const struct accel *a, const struct op *o)
 {
-    double step = (double)a->x->lut_group * a->x->lut_tables;
-    double cycles = gemm_rows(o) * ceil((double)o->k / step) *
-                    (lut_passes(o) * step +
-                     ceil((double)o->n / a->x->lut_lanes));
+    const struct device_accel *x = a->x;
+    struct lut_engine e = { .group = x->lut_group, .tables = x->lut_tables,
+        .lanes = x->lut_lanes, .planes = x->lut_planes,
+        .build_per_cycle = x->lut_build, .overlap = x->lut_overlap,
+        .entries = x->lut_entries, .entry_bytes = x->act_bytes,
+        .clock_hz = a->dev->clock_mhz * 1e6 };
+    struct lut_count c;
 
-    return cycles / (a->dev->clock_mhz * 1e6 * a->compute_eff);
+    /* Bit-serial engines read one table entry per weight bit. */
+    if (x->lut_bit_serial)
+        e.planes = (int32_t)(dtype_bytes(ops_weight_dtype(&a->env->shard)) *
+                             8 + 0.5);
+    lut_gemm(&e, gemm_rows(o), o->n, o->k, lut_passes(o), &c);
+    /* compute_eff: the catalog's (1 for every lookup engine: the cycle
+     * count is the price) or a cost_model override, the sustained share
+     * of the HLS cycle rate a sweep assumes (docs/devices.md). */
+    return c.seconds / a->compute_eff;
 }
 
 static double compute_s(const struct accel *a, double flops, enum dtype t)

@@ -1442,3 +1442,8 @@ void calib_set_kv_bytes(struct calib *c, double kv_bytes)
 {
     c->kv_bytes = kv_bytes > 0 ? kv_bytes : 2;
 }
+
+double calib_read_peak(const struct calib *c)
+{
+    return c->peak_read;
+}

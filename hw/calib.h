@@ -99,6 +99,9 @@ void calib_borrow(struct calib *c, const struct device *target);
 double calib_elem_s(const struct calib *c, const char *op, int64_t tokens,
                     int64_t width, bool *extrap);
 bool calib_has_elem(const struct calib *c, const char *op);
+/* The fastest HBM read membw.csv measured, as a fraction of the datasheet
+ * bandwidth; 0 without membw.csv. */
+double calib_read_peak(const struct calib *c);
 /* A collective of `bytes` (nccl-tests convention) over `ranks` GPUs, from
  * nccl_<name>.csv (name: allreduce, allgather, reducescatter, alltoall);
  * a negative value when no table holds that collective and rank count. */

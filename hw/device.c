@@ -169,9 +169,12 @@ static int parse_site(const cJSON *a, const char *key, enum accel_site *out,
 static int parse_lut(const cJSON *a, struct device_accel *x,
                      struct llm_diag *d)
 {
-    static const char *const keys[] = { "group", "tables", "lanes", NULL };
+    static const char *const keys[] = { "group", "tables", "lanes",
+        "planes", "build_per_cycle", "overlap", "entries", "bit_serial",
+        NULL };
     const cJSON *l = NULL;
-    int64_t g = 0, t = 0, n = 0;
+    int64_t g = 0, t = 0, p = 1, e = 0;
+    double b = 1, n = 0;
     int rc = jcfg_obj(a, "accel", "lut", false, &l, d);
 
     if (rc || l == NULL)
@@ -179,10 +182,26 @@ static int parse_lut(const cJSON *a, struct device_accel *x,
     rc = jcfg_known(l, "accel.lut", keys, d);
     if (!rc) rc = jcfg_int(l, "accel.lut", "group", true, 1, 16, &g, d);
     if (!rc) rc = jcfg_int(l, "accel.lut", "tables", true, 1, 1 << 20, &t, d);
-    if (!rc) rc = jcfg_int(l, "accel.lut", "lanes", true, 1, 1 << 20, &n, d);
+    if (!rc) rc = jcfg_num(l, "accel.lut", "lanes", true, 1e-3, 1 << 20, &n,
+                           d);
+    if (!rc) rc = jcfg_int(l, "accel.lut", "planes", false, 1, 8, &p, d);
+    if (!rc) rc = jcfg_num(l, "accel.lut", "build_per_cycle", false, 1e-3,
+                           1e6, &b, d);
+    if (!rc) rc = jcfg_bool(l, "accel.lut", "overlap", false,
+                            &x->lut_overlap, d);
+    if (!rc) rc = jcfg_int(l, "accel.lut", "entries", false, 1, 1 << 24, &e,
+                           d);
+    if (!rc) rc = jcfg_bool(l, "accel.lut", "bit_serial", false,
+                            &x->lut_bit_serial, d);
     x->lut_group = (int32_t)g;
     x->lut_tables = (int32_t)t;
-    x->lut_lanes = (int32_t)n;
+    x->lut_lanes = n;
+    x->lut_planes = (int32_t)p;
+    x->lut_build = b;
+    /* Default: a direct index over ternary weights, TeLLMe's 3^g. */
+    x->lut_entries = (int32_t)e;
+    for (p = 0; e == 0 && p < g; p++)
+        x->lut_entries = p == 0 ? 3 : 3 * x->lut_entries;
     return rc;
 }
 

@@ -31,15 +31,17 @@ static const double prior_width[FIT_FREE] = { 0.15, 0.5, 0.3, 0.3, 20,
 /* Decode attention: a backend with tables of its own (FA2 itself, vLLM's
  * and SGLang's Triton kernels) runs as its tables say, within the spread
  * of one kernel on two machines and builds: centre 1, width 0.15.
- * split_kv stands for the production split-KV kernels priced on FA2's
- * tables: FA2's varlen decode reaches ~60% of HBM bandwidth where
- * FlashAttention-3, FlashInfer and the engines' Triton kernels reach
- * 80-90% (issue 16's measurements), so centre 0.6 / 0.85 = 0.7, width
- * 0.2.  sdpa is FA2's non-varlen kernel per group: centre 1, width 0.3. */
+ * split_kv stands for the production split-KV kernels, priced as the KV
+ * streamed at the fastest read membw.csv measured (~92% of the datasheet
+ * bandwidth on H100 and H200, hw/calib/README.md); FlashAttention-3,
+ * FlashInfer and the engines' Triton kernels reach 80-90% of it (issue
+ * 16's measurements), so centre 0.92 / 0.85 = 1.08, width 0.2.  sdpa is FA2's non-varlen kernel per group: centre 1, width 0.3.
+ * flashdecoding_pp already carries its published gain: centre 1, 0.2. */
 static void decode_prior(enum engine_attn k, double *centre, double *width)
 {
-    *centre = k == ENG_ATTN_SPLIT_KV ? 0.7 : 1;
-    *width = k == ENG_ATTN_SPLIT_KV ? 0.2 : k == ENG_ATTN_SDPA ? 0.3 : 0.15;
+    *centre = k == ENG_ATTN_SPLIT_KV ? 1.08 : 1;
+    *width = k == ENG_ATTN_SPLIT_KV || k == ENG_ATTN_FDPP ? 0.2 :
+             k == ENG_ATTN_SDPA ? 0.3 : 0.15;
 }
 
 /* The data's own width: a measured iteration reproduces within ~1.5% on
@@ -207,13 +209,35 @@ static bool has_tables(const struct cost_env *env, const struct engine *e)
                                  true);
 }
 
+/* Each structural choice that differs from the base's costs ln(lines) in
+ * the fit's cost, as the Bayesian information criterion charges one more
+ * parameter: a structure must be bought by the batches, not by the
+ * priors.  Without it a backend whose prior is merely wider (sdpa's decode
+ * against FA2's) wins on batches that cannot tell them apart -- one call
+ * per group equals one call for a uniform batch -- and then prices a
+ * ragged batch as one call per sequence. */
+static double structure_penalty(const struct engine *a,
+                                const struct engine *base, size_t lines)
+{
+    int k = (a->elem != base->elem) +
+            (a->qkv_separate != base->qkv_separate ||
+             a->gate_up_separate != base->gate_up_separate) +
+            (a->prefill != base->prefill) + (a->decode != base->decode);
+
+    return k * log((double)lines);
+}
+
 /* The candidate structures, base first. */
 static int candidates(const struct cost_env *env, const struct engine *base,
-                      bool enumerate, struct engine *out)
+                      enum fit_scope scope, struct engine *out)
 {
     int n = 0, el, pj, pre, dec;
 
+    bool enumerate = scope == FIT_ALL;
+
     out[n++] = *base;
+    if (scope == FIT_BASE)
+        return n;
     for (el = 0; el < (enumerate ? ENG_ELEM_COUNT : 1); el++)
         for (pj = 0; pj < (enumerate ? 2 : 1); pj++)
             for (pre = 0; pre < ENG_ATTN_COUNT; pre++)
@@ -224,8 +248,11 @@ static int candidates(const struct cost_env *env, const struct engine *base,
                         e.qkv_separate = e.gate_up_separate = pj == 1;
                     }
                     /* the prefill backends: varlen FA2, SDPA, and the
-                     * ones with their own prefill kernels */
-                    if (pre == ENG_ATTN_SPLIT_KV)
+                     * ones with their own prefill kernels; FlashDecoding++
+                     * is FA2 times its published gain, which the scales
+                     * already span: a profile names it, a fit does not */
+                    if (pre == ENG_ATTN_SPLIT_KV || pre == ENG_ATTN_FDPP ||
+                        dec == ENG_ATTN_FDPP)
                         continue;
                     e.prefill = (enum engine_attn)pre;
                     e.decode = (enum engine_attn)dec;
@@ -238,7 +265,7 @@ static int candidates(const struct cost_env *env, const struct engine *base,
 }
 
 int engine_fit(const struct cost_env *env, const struct engine *base,
-               bool enumerate, const struct fit_line *lines, size_t n,
+               enum fit_scope scope, const struct fit_line *lines, size_t n,
                struct fit_result *out, struct llm_diag *d)
 {
     struct cost_env ce = *env;
@@ -264,7 +291,7 @@ int engine_fit(const struct cost_env *env, const struct engine *base,
     rc = cost_create(&ce, NULL, "cost_model", &cm, d);
     if (rc)
         goto out_free;
-    nc = candidates(env, base, enumerate, cand);
+    nc = candidates(env, base, scope, cand);
     for (i = 0; i < nc && rc == LLM_OK; i++) {
         struct fit_candidate *fc = &out->cand[out->n_cand];
         struct engine_params p = base->p;
@@ -278,6 +305,7 @@ int engine_fit(const struct cost_env *env, const struct engine *base,
         if (!rc) rc = fit_one(&fd, &p, &fc->cost, &fc->rms_log, sig);
         if (rc)
             break;
+        fc->cost += structure_penalty(&e, base, n);
         fc->e = cand[i];
         fc->e.p = p;
         out->n_cand++;

@@ -9,6 +9,10 @@
 # few minutes on one core.  Writes OUTDIR/report.md and one directory per
 # run (results.sqlite, summary.json).
 #
+# "vllm" in the report is vLLM V0 (scheduler vllm-v0): the papers compared
+# against V0, and these numbers were made with it before issue 20 made
+# "vllm" vLLM V1.
+#
 # Experiments (configs in configs/papers/):
 #  A. Sarathi-Serve capacity (PAPERS.md section 1): Mistral-7B on one A100,
 #     the Azure conversation trace (first 2048 requests), arrival rate
@@ -121,7 +125,7 @@ capacities() {
         budget=$([ "$slo" = 100 ] && echo 512 || echo 2048)
         for sched in vllm sarathi orca; do
             case $sched in
-            vllm)    sets=(--set scheduler.name=vllm) ;;
+            vllm)    sets=(--set scheduler.name=vllm-v0) ;;
             sarathi) sets=(--set scheduler.name=sarathi
                            --set scheduler.max_num_batched_tokens="$budget") ;;
             orca)    sets=(--set scheduler.name=orca
@@ -156,7 +160,7 @@ say "| scheduler | req/s | TBT p50 (ms) | TBT p99 (ms) | TTFT p50 (ms) | TTFT p9
 say "|---|---|---|---|---|---|---|"
 for s in vllm sarathi512 sarathi2048 sarathi2048_v1 fastgen; do
     case $s in
-    vllm)        sets=(--set scheduler.name=vllm) ;;
+    vllm)        sets=(--set scheduler.name=vllm-v0) ;;
     sarathi2048_v1) sets=(--set scheduler.name=sarathi
                        --set scheduler.max_num_batched_tokens=2048
                        --set scheduler.order=arrival) ;;
@@ -182,7 +186,8 @@ curve() {
     for s in vllm fastgen; do
         for v in "$@"; do
             name="${prefix}_${s}_$v"
-            run "$cfg" "$name" --set scheduler.name="$s" --set "$key=$v"
+            run "$cfg" "$name" --set scheduler.name="$([ "$s" = vllm ] &&
+                echo vllm-v0 || echo "$s")" --set "$key=$v"
             say "| $s | $v | $(js "$name" '.throughput_req_s*1000|round/1000') |" \
                 "$(js "$name" '.e2e_ms.mean/10|round/100') |" \
                 "$(js "$name" '.e2e_ms.p50/10|round/100') |" \
@@ -211,7 +216,8 @@ clients() {
         best=0
         for u in 1 2 4 8 16 24 32; do
             name="${prefix}_${s}_$u"
-            run "$cfg" "$name" --set scheduler.name="$s" \
+            run "$cfg" "$name" --set scheduler.name="$([ "$s" = vllm ] &&
+                echo vllm-v0 || echo "$s")" \
                 --set workload.users="$u" "$@" 2>/dev/null
             say "| $s | $u | $(js "$name" '.throughput_req_s*100|round/100') |" \
                 "$(js "$name" '.goodput_req_s*100|round/100') |" \

@@ -27,7 +27,7 @@ for slo in 250:100 250:50 250:40 125:50; do
     "$BIN" disagg-search "$DS" --out "$OUT/ds" --max-gpus 6 --tp 1,2,4 \
         --max-replicas 5 --min-rate 0.05 $S | tail -1
     for g in 1 4; do
-        for s in vllm sarathi; do
+        for s in vllm-v0 sarathi; do
             printf 'colocated %s on %d GPU(s): ' "$s" "$g"
             "$BIN" disagg-search "$CO" --baseline --out "$OUT/co" \
                 --min-rate 0.05 --set hardware.num_gpus=$g \
@@ -123,7 +123,7 @@ sw "H100 P + 2 A100 T" ${SW}_h100_a100.json 52.56 --set "cluster.pools=$ONLY_PD"
 
 echo "== semi-PD vs colocated, one A100, E2E ms mean / p90"
 for rate in 1 2 3 4 5; do
-    for v in vllm:$CO:vllm sarathi:$CO:sarathi semi_pd:$CFG/semipd_llama2_13b_a100.json:vllm; do
+    for v in vllm:$CO:vllm-v0 sarathi:$CO:sarathi semi_pd:$CFG/semipd_llama2_13b_a100.json:vllm-v0; do
         name=${v%%:*} rest=${v#*:}; cfg=${rest%%:*} sched=${rest##*:}
         "$BIN" run "$cfg" --quiet --out "$OUT/sp-$name-$rate" \
             --set workload.rate=$rate --set scheduler.name=$sched

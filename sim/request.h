@@ -10,6 +10,15 @@
 
 #include <stdint.h>
 
+/* One reusable text segment of a prompt (a RAG chunk, issue 21): the
+ * next `tokens` prompt tokens hold the text `id` (0: text no other
+ * request repeats, e.g. the question).  The same id means the same
+ * text, whatever its position in the prompt. */
+struct req_seg {
+    uint64_t id;
+    int32_t tokens;            /* >= 1 */
+};
+
 struct req_spec {
     int64_t arrival_ns;        /* relative to the start of the workload */
     int32_t prompt_tokens;     /* >= 1 */
@@ -23,6 +32,11 @@ struct req_spec {
     const uint64_t *block_hashes;
     int32_t n_block_hashes;
     int32_t hash_block_tokens;
+    /* The prompt's segments in order, covering its first tokens (issue
+     * 21; CacheBlend's chunk reuse).  Borrowed like block_hashes; NULL
+     * when the workload has none. */
+    const struct req_seg *segs;
+    int32_t n_segs;
 };
 
 enum req_state {
@@ -92,6 +106,10 @@ struct request {
     int32_t kv_hit_to;
     int32_t prefix_hit_tokens;   /* prefill tokens saved so far */
     int32_t kv_slot;             /* manager's record + 1; 0: none */
+    /* The prompt's segments (req_spec.segs) copied at arrival into the
+     * request's own allocation, as the prefix hashes; NULL: none. */
+    struct req_seg *segs;
+    int32_t n_segs;
 
     /* The exponential moving average of the request's inter-token gaps
      * (span REQ_GAP_EMA_SPAN, pandas' ewm(adjust=True): sum of w^i x_{t-i}

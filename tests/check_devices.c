@@ -24,7 +24,7 @@
 
 static const char *const accel_devices[] = { "alveo-u280", "versal-vhk158",
     "kria-kv260", "hexagon-v75", "ascend-910b", "instinfer-csd",
-    "a6000-ssd-offload" };
+    "a6000-ssd-offload", "rpi5-a76-1t", "m2-ultra-pcore-1t" };
 #define N_ACCEL ((int)(sizeof(accel_devices) / sizeof(accel_devices[0])))
 
 static struct device load_dev(const char *id)
@@ -576,6 +576,14 @@ static const char *const bad_entries[][2] = {
     { "\"accel\": {\"models\": \"m\", \"omits\": \"o\", \"matmul_dtype\": "
       "\"int8\", \"lut\": {\"group\": 0, \"tables\": 1, \"lanes\": 1}}",
       "accel.lut.group: expected an integer in [1, 16], got 0" },
+    { "\"accel\": {\"models\": \"m\", \"omits\": \"o\", \"matmul_dtype\": "
+      "\"int8\", \"lut\": {\"group\": 4, \"tables\": 1, \"lanes\": 8, "
+      "\"planes\": 0}}",
+      "accel.lut.planes: expected an integer in [1, 8], got 0" },
+    { "\"accel\": {\"models\": \"m\", \"omits\": \"o\", \"matmul_dtype\": "
+      "\"int8\", \"lut\": {\"group\": 4, \"tables\": 1, \"lanes\": 8, "
+      "\"bit_serial\": 1}}",
+      "accel.lut.bit_serial: expected true or false, got 1" },
     { "\"accel\": {\"models\": \"m\", \"omits\": \"o\", \"matmul_dtype\": "
       "\"int8\", \"kv_link\": \"warp-drive\"}",
       "link \"warp-drive\": no catalog entry " },

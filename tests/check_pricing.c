@@ -229,8 +229,8 @@ START_TEST(test_step_warns_once)
     FILE *f;
 
     if (bin == NULL) {
-        fprintf(stderr, "check_pricing: LLMSIM_BIN unset, step test "
-                "skipped\n");
+        fx_skip("pricing: step_warns_once", "LLMSIM_BIN unset (make test "
+                "sets it)");
         return;
     }
     in = fx_put("in.jsonl", "{\"prefill\": [[2048, 0]]}\n"
@@ -331,6 +331,7 @@ START_TEST(test_default_config_sets)
     ck_assert_str_eq(sc.sched->name, "sarathi");
     ck_assert_int_eq(registry_sched_limits(sc.sched, sc.sched_params,
                                            "scheduler", sc.max_model_len,
+                                           sc.dev.mem_bytes, sc.dev.name,
                                            &tokens, &seqs, &d), 0);
     ck_assert_int_eq(tokens, 2048);    /* sarathi's default chunk */
     scenario_free(&sc);
