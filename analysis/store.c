@@ -57,7 +57,8 @@ static const char schema[] =
     "CREATE TABLE requests (id INTEGER PRIMARY KEY, arrival_ns INTEGER,"
     " first_sched_ns INTEGER, first_token_ns INTEGER, finish_ns INTEGER,"
     " prompt_tokens INTEGER, output_tokens INTEGER, replica INTEGER,"
-    " preemptions INTEGER, tenant INTEGER, status TEXT);"
+    " preemptions INTEGER, tenant INTEGER, status TEXT,"
+    " gap_ema_max_ns INTEGER);"
     ITERLOG_SCHEMA
     "CREATE TABLE itl (gap_ns INTEGER, count INTEGER);"
     "CREATE TABLE metrics (name TEXT PRIMARY KEY, value REAL);"
@@ -96,7 +97,7 @@ static int sql_err(sqlite3 *db, const char *what, struct llm_diag *d)
 /* "INSERT INTO requests VALUES (?,...,?),(...)" with REQ_BATCH rows. */
 static int prepare_many(struct store *s)
 {
-    static const char row[] = "(?,?,?,?,?,?,?,?,?,?,?)";
+    static const char row[] = "(?,?,?,?,?,?,?,?,?,?,?,?)";
     char sql[64 + REQ_BATCH * (sizeof(row) + 1)];
     size_t off = (size_t)snprintf(sql, sizeof(sql),
                                   "INSERT INTO requests VALUES ");
@@ -112,7 +113,7 @@ static int prepare(struct store *s, struct llm_diag *d)
 {
     if (prepare_many(s) ||
         sqlite3_prepare_v2(s->db, "INSERT INTO requests VALUES "
-            "(?,?,?,?,?,?,?,?,?,?,?)", -1, &s->req, NULL) ||
+            "(?,?,?,?,?,?,?,?,?,?,?,?)", -1, &s->req, NULL) ||
         sqlite3_prepare_v2(s->db, "INSERT INTO iteration_log VALUES (?)",
             -1, &s->iter, NULL) ||
         sqlite3_prepare_v2(s->db, "INSERT INTO itl VALUES (?,?)", -1,
@@ -217,7 +218,7 @@ static void bind_time(sqlite3_stmt *st, int i, int64_t t_ns)
         sqlite3_bind_int64(st, i, t_ns);
 }
 
-/* Binds row r at parameter offset off (11 parameters a row). */
+/* Binds row r at parameter offset off (12 parameters a row). */
 static void bind_row(sqlite3_stmt *st, int off, const struct store_row *r)
 {
     sqlite3_bind_int64(st, off + 1, r->id);
@@ -232,6 +233,7 @@ static void bind_row(sqlite3_stmt *st, int off, const struct store_row *r)
     sqlite3_bind_int(st, off + 10, r->tenant);
     sqlite3_bind_text(st, off + 11, r->rejected ? "rejected" : "ok", -1,
                       SQLITE_STATIC);
+    bind_time(st, off + 12, r->gap_ema_max_ns);
 }
 
 /* Writes the buffered request rows, in the order they came. */
@@ -241,7 +243,7 @@ static int flush_requests(struct store *s)
 
     if (s->n_rows == REQ_BATCH) {
         for (i = 0; i < REQ_BATCH; i++)
-            bind_row(s->req_many, 11 * i, &s->rows[i]);
+            bind_row(s->req_many, 12 * i, &s->rows[i]);
         rc = step(s, s->req_many);
     } else {
         for (i = 0; i < s->n_rows && rc == LLM_OK; i++) {
@@ -261,7 +263,10 @@ void store_row_of(const struct request *q, struct store_row *out)
         .prompt_tokens = q->prompt_tokens,
         .output_tokens = q->rejected ? 0 : q->generated,
         .replica = q->replica, .preemptions = q->preemptions,
-        .tenant = q->tenant, .rejected = q->rejected };
+        .tenant = q->tenant, .rejected = q->rejected,
+        /* NULL (-1) when no gap ever came: rejected, or one token */
+        .gap_ema_max_ns = !q->rejected && q->gap_ema_den > 0 ?
+                          q->gap_ema_max_ns : -1 };
 }
 
 /* Queues one row for the next statement. */

@@ -45,6 +45,8 @@ struct store_row {
     int32_t output_tokens;       /* generated; 0 for a rejected request */
     int32_t replica, preemptions, tenant;
     int32_t rejected;            /* 1: status "rejected", else "ok" */
+    int64_t gap_ema_max_ns;      /* largest EMA of its inter-token gaps;
+                                    -1 (NULL): none (fewer than 2 tokens) */
 };
 
 /* The row store_request writes for q. */

@@ -296,15 +296,22 @@ static int to_sketches(struct summary_reqs *a)
     return rc;
 }
 
-/* Whether q meets both SLOs (TPOT 0 for a single token). */
-static bool good(const struct summary_reqs *a, const struct summary_req *q)
+bool summary_meets(const struct summary_slo *slo, const struct store_row *r)
 {
+    struct summary_req q = { .ttft_ns = r->first_token_ns - r->arrival_ns,
+        .e2e_ns = r->finish_ns - r->arrival_ns,
+        .output_tokens = r->output_tokens, .replica = r->replica };
     double v[SUMMARY_FIGS];
     bool tpot;
 
-    req_figs(q, v, &tpot);
-    return v[SUMMARY_TTFT] <= a->slo.ttft_ms &&
-           v[SUMMARY_TPOT] <= a->slo.tpot_ms;
+    req_figs(&q, v, &tpot);
+    if (v[SUMMARY_TTFT] > slo->ttft_ms + slo->ttft_ms_per_prompt_token *
+                                         (double)r->prompt_tokens ||
+        v[SUMMARY_TPOT] > slo->tpot_ms)
+        return false;
+    /* A request of one token has no gap, hence no EMA (NULL). */
+    return slo->tbt_ema_ms <= 0 || r->output_tokens <= 1 ||
+           (double)r->gap_ema_max_ns / 1e6 < slo->tbt_ema_ms;
 }
 
 /* A completed request: kept while exact, else sketched. */
@@ -354,7 +361,7 @@ int summary_reqs_add(struct summary_reqs *a, const struct store_row *r)
     }
     if (r->finish_ns > a->t1)
         a->t1 = r->finish_ns;
-    if (a->has_slo && good(a, &q))
+    if (a->has_slo && summary_meets(&a->slo, r))
         a->good++;
     return add_ok(a, &q);
 }
@@ -365,9 +372,15 @@ int summary_reqs_read(sqlite3 *db, struct summary_reqs *a,
     sqlite3_stmt *st;
     int rc = LLM_OK;
 
+    /* Results written before gap_ema_max_ns have none: NULL. */
     if (sqlite3_prepare_v2(db, "SELECT arrival_ns, first_token_ns, "
             "finish_ns, prompt_tokens, output_tokens, preemptions, replica, "
-            "status FROM requests ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+            "status, gap_ema_max_ns FROM requests ORDER BY id", -1, &st,
+            NULL) != SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT arrival_ns, first_token_ns, "
+            "finish_ns, prompt_tokens, output_tokens, preemptions, replica, "
+            "status, NULL FROM requests ORDER BY id", -1, &st,
+            NULL) != SQLITE_OK)
         return diag_set(d, LLM_EIO, "results: %s", sqlite3_errmsg(db));
     while (rc == LLM_OK && sqlite3_step(st) == SQLITE_ROW) {
         const char *status = (const char *)sqlite3_column_text(st, 7);
@@ -379,7 +392,9 @@ int summary_reqs_read(sqlite3 *db, struct summary_reqs *a,
             .output_tokens = (int32_t)sqlite3_column_int64(st, 4),
             .preemptions = (int32_t)sqlite3_column_int64(st, 5),
             .replica = sqlite3_column_int(st, 6),
-            .rejected = status == NULL || strcmp(status, "ok") != 0 };
+            .rejected = status == NULL || strcmp(status, "ok") != 0,
+            .gap_ema_max_ns = sqlite3_column_type(st, 8) == SQLITE_NULL ?
+                              -1 : sqlite3_column_int64(st, 8) };
         rc = summary_reqs_add(a, &r);
     }
     sqlite3_finalize(st);

@@ -29,9 +29,21 @@
 #include "analysis/store.h"
 #include "sim/diag.h"
 
+/* A completed request meets the SLOs when TTFT <= ttft_ms +
+ * ttft_ms_per_prompt_token x its prompt tokens, TPOT <= tpot_ms and, when
+ * tbt_ema_ms > 0, every value of its gap EMA (sim/request.h) stays below
+ * tbt_ema_ms (DeepSpeed-FastGen's SLA: ttft_ms 0, 1000 / 512 ms a prompt
+ * token, tbt_ema_ms 1000 / 4). */
 struct summary_slo {
     double ttft_ms, tpot_ms;
+    double ttft_ms_per_prompt_token;   /* 0: none */
+    double tbt_ema_ms;                 /* 0: not constrained */
 };
+
+/* Whether the completed request of row r meets every SLO of slo (TPOT 0
+ * for a single token).  Reads the row alone, so that goodput is counted
+ * as requests complete and nothing is kept for it (issue 24). */
+bool summary_meets(const struct summary_slo *slo, const struct store_row *r);
 
 /* Time-weighted sums over iterations: the busy time, and the time
  * integrals of KV blocks used, requests waiting and requests running. */

@@ -29,7 +29,7 @@ static void usage(FILE *f)
         "      [--format vllm] [--sensitivity]\n"
         "                 replay a scenario; writes results.sqlite and "
         "summary.json\n"
-        "  step --model ID --hw ID [--tp N] [--dtype T] [--kv-dtype T] [--cost NAME]\n"
+        "  step --model ID --hw ID [--tp N] [--dtype T] [--kv-dtype T] [--cost NAME|JSON]\n"
         "       [--engine ID|FILE]\n"
         "                 price JSON batches from stdin, one answer per line\n"
         "  calibrate --model ID --hw ID [--tp N] [--engine BASE] "

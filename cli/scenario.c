@@ -270,10 +270,35 @@ static int name_from_file(const char *base, struct llm_diag *d)
                     diag_escape(base, e, sizeof(e)));
 }
 
+/* "slo" (NULL: the defaults); analysis/summary.h says what each means. */
+static int parse_slo(struct scenario *sc, const cJSON *slo,
+                     struct llm_diag *d)
+{
+    static const char *const keys[] = { "ttft_ms", "tpot_ms", "e2e_ms",
+        "ttft_ms_per_prompt_token", "tbt_ema_ms", NULL };
+    int rc;
+
+    sc->slo_ttft_ms = 2000;
+    sc->slo_tpot_ms = 100;
+    sc->slo_e2e_ms = -1;         /* none unless set (issue 18) */
+    if (slo == NULL)
+        return LLM_OK;
+    rc = jcfg_known(slo, "slo", keys, d);
+    if (!rc) rc = jcfg_num(slo, "slo", "ttft_ms", false, 0, INFINITY,
+                           &sc->slo_ttft_ms, d);
+    if (!rc) rc = jcfg_num(slo, "slo", "tpot_ms", false, 0, INFINITY,
+                           &sc->slo_tpot_ms, d);
+    if (!rc) rc = jcfg_num(slo, "slo", "e2e_ms", false, 0, INFINITY,
+                           &sc->slo_e2e_ms, d);
+    if (!rc) rc = jcfg_num(slo, "slo", "ttft_ms_per_prompt_token", false, 0,
+                           INFINITY, &sc->slo_ttft_ms_per_prompt_token, d);
+    if (!rc) rc = jcfg_num(slo, "slo", "tbt_ema_ms", false, 0, INFINITY,
+                           &sc->slo_tbt_ema_ms, d);
+    return rc;
+}
+
 static int parse_rest(struct scenario *sc, struct llm_diag *d)
 {
-    static const char *const slo_keys[] = { "ttft_ms", "tpot_ms", "e2e_ms",
-                                            NULL };
     static const char *const out_keys[] = { "dir", "iterations", NULL };
     const cJSON *slo = NULL, *out = NULL;
     const char *name = NULL, *dir = NULL;
@@ -285,16 +310,7 @@ static int parse_rest(struct scenario *sc, struct llm_diag *d)
                            d);
     if (!rc) rc = jcfg_obj(sc->root, "", "workload", true, &sc->workload, d);
     if (!rc) rc = jcfg_obj(sc->root, "", "slo", false, &slo, d);
-    sc->slo_ttft_ms = 2000;
-    sc->slo_tpot_ms = 100;
-    if (!rc && slo) rc = jcfg_known(slo, "slo", slo_keys, d);
-    if (!rc && slo) rc = jcfg_num(slo, "slo", "ttft_ms", false, 0, INFINITY,
-                                  &sc->slo_ttft_ms, d);
-    if (!rc && slo) rc = jcfg_num(slo, "slo", "tpot_ms", false, 0, INFINITY,
-                                  &sc->slo_tpot_ms, d);
-    sc->slo_e2e_ms = -1;         /* none unless set (issue 18) */
-    if (!rc && slo) rc = jcfg_num(slo, "slo", "e2e_ms", false, 0, INFINITY,
-                                  &sc->slo_e2e_ms, d);
+    if (!rc) rc = parse_slo(sc, slo, d);
     if (!rc) rc = jcfg_obj(sc->root, "", "output", false, &out, d);
     if (!rc && out) rc = jcfg_known(out, "output", out_keys, d);
     if (!rc && out) rc = jcfg_str(out, "output", "dir", false, &dir, d);

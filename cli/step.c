@@ -177,7 +177,7 @@ struct step_opts {
 static void step_usage(FILE *f)
 {
     fprintf(f, "usage: llmsim step --model ID --hw ID [--tp N] "
-            "[--dtype T] [--kv-dtype T] [--cost NAME] [--eager] "
+            "[--dtype T] [--kv-dtype T] [--cost NAME|JSON] [--eager] "
             "[--engine ID|FILE] < batches.jsonl\n"
             "  prices one JSON batch per stdin line, e.g. "
             "{\"prefill\": [[512, 0]], \"decode\": [[32, 2000]]};\n"
@@ -331,7 +331,17 @@ int cmd_step(int argc, char **argv)
         env.engine = &eng;
     }
     cJSON_Delete(spec);
-    if (!rc && (o.cost || o.eager)) {
+    if (!rc && o.cost && o.cost[0] == '{') {
+        /* A whole cost_model object (its keys: docs/config.md). */
+        params = cJSON_Parse(o.cost);
+        if (params == NULL || !cJSON_IsObject(params))
+            rc = diag_set(&d, LLM_EINVAL, "--cost: expected a cost model "
+                          "name or a JSON object, got \"%s\"", o.cost);
+        if (!rc)               /* issue 23: each key once */
+            rc = jcfg_check_dups(params, "--cost", &d);
+        if (!rc && o.eager)
+            cJSON_AddStringToObject(params, "execution", "eager");
+    } else if (!rc && (o.cost || o.eager)) {
         params = cJSON_CreateObject();
         if (o.cost)
             cJSON_AddStringToObject(params, "name", o.cost);

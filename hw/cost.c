@@ -7,6 +7,7 @@
 
 #include "hw/accel.h"
 #include "hw/comm.h"
+#include "hw/cost_fit.h"
 #include "hw/cost_fixed.h"
 #include "hw/offload.h"
 #include "hw/woffload.h"
@@ -17,6 +18,7 @@ static const struct cost_ops *const cost_models[] = {
     &cost_calibrated,
     &cost_accel,
     &cost_fixed,
+    &cost_fit,
     NULL
 };
 

@@ -203,6 +203,48 @@ say ""
 curve configs/papers/fastgen_llama2_70b_a100.json fg workload.rate \
       0.5 1.0 1.5 2.0 2.5 3.0 3.5 4.0
 
+# clients CONFIG PREFIX SETS...: FastGen's benchmark (DeepSpeedExamples
+# benchmarks/inference/mii): 1-32 closed-loop clients, 512 requests,
+# effective throughput = goodput under the config's SLA; the figure of a
+# scheduler is its best client count.
+clients() {
+    local cfg=$1 prefix=$2 u s name best
+    shift 2
+    say "| scheduler | clients | req/s | effective req/s | SLA met | mean E2E (s) |"
+    say "|---|---|---|---|---|---|"
+    for s in vllm fastgen; do
+        best=0
+        for u in 1 2 4 8 16 24 32; do
+            name="${prefix}_${s}_$u"
+            run "$cfg" "$name" --set scheduler.name="$([ "$s" = vllm ] &&
+                echo vllm-v0 || echo "$s")" \
+                --set workload.users="$u" "$@" 2>/dev/null
+            say "| $s | $u | $(js "$name" '.throughput_req_s*100|round/100') |" \
+                "$(js "$name" '.goodput_req_s*100|round/100') |" \
+                "$(js "$name" '.slo_attainment*1000|round/10')% |" \
+                "$(js "$name" '.e2e_ms.mean/10|round/100') |"
+            best=$(awk -v b="$best" -v g="$(js "$name" .goodput_req_s)" \
+                   'BEGIN { print (g > b ? g : b) }')
+        done
+        eval "best_$s=$best"
+    done
+    say ""
+    say "Best effective throughput: FastGen $(printf %.2f "$best_fastgen")," \
+        "vLLM $(printf %.2f "$best_vllm") req/s:" \
+        "$(awk -v f="$best_fastgen" -v v="$best_vllm" 'BEGIN { printf "%.2fx", f / v }')" \
+        "(paper, Fig. 4: 1.42 vs 0.63, 2.3x)"
+}
+
+say ""
+say "## C2. FastGen's own benchmark: closed-loop clients, SLA on the EMA of the gaps"
+say ""
+clients configs/papers/fastgen_llama2_70b_a100_clients.json fgc
+say ""
+say "### The same clients, generation SLA on the mean TPOT (<= 250 ms) instead"
+say ""
+clients configs/papers/fastgen_llama2_70b_a100_clients.json fgcm \
+    --set slo.tbt_ema_ms=0 --set slo.tpot_ms=250
+
 say ""
 say "## D. FastGen vs vLLM on the Azure conversation trace (same hardware)"
 say ""

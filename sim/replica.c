@@ -948,8 +948,10 @@ int advance(struct replica *r, const struct plan_item *it, int64_t now_ns,
     r->load_tokens -= n;
     if (it->prefill && q->computed < replica_prefill_target(q))
         return LLM_OK;         /* a chunk in the middle of the prompt */
-    if (q->generated > 0)
+    if (q->generated > 0) {
         rc = note_gap(r, now_ns - q->last_token_ns);
+        req_note_gap_ema(q, now_ns - q->last_token_ns);
+    }
     q->generated += out;
     if (q->first_token_ns < 0)
         q->first_token_ns = now_ns;

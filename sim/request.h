@@ -111,10 +111,35 @@ struct request {
     struct req_seg *segs;
     int32_t n_segs;
 
+    /* The exponential moving average of the request's inter-token gaps
+     * (span REQ_GAP_EMA_SPAN, pandas' ewm(adjust=True): sum of w^i x_{t-i}
+     * over sum of w^i): numerator and denominator so far, and the largest
+     * value it took (0 before the second token).  DeepSpeed-FastGen's
+     * generation SLA holds when every value stays below 1 / rate. */
+    double gap_ema_num, gap_ema_den;
+    int64_t gap_ema_max_ns;
+
     /* intrusive links: the scheduler's queues own the ordering */
     struct request *prev, *next;
     int32_t plan_idx;          /* index in the replica's plan, -1 if none */
 };
+
+/* DeepSpeed-MII's benchmark (DeepSpeedExamples benchmarks/inference/mii,
+ * plot_effective_throughput.py: EMA_SPAN = 16): the span of the gap EMA. */
+#define REQ_GAP_EMA_SPAN 16
+
+/* Adds one inter-token gap to r's EMA (alpha = 2 / (span + 1)). */
+static inline void req_note_gap_ema(struct request *r, int64_t gap_ns)
+{
+    const double w = 1.0 - 2.0 / (REQ_GAP_EMA_SPAN + 1);
+    double ema;
+
+    r->gap_ema_num = (double)gap_ns + w * r->gap_ema_num;
+    r->gap_ema_den = 1.0 + w * r->gap_ema_den;
+    ema = r->gap_ema_num / r->gap_ema_den;
+    if (ema > (double)r->gap_ema_max_ns)
+        r->gap_ema_max_ns = (int64_t)(ema + 0.5);
+}
 
 /* Tokens that must be in the KV cache before the next step of r can run:
  * the prompt plus every generated token except the newest, whose KV is

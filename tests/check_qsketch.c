@@ -156,7 +156,7 @@ START_TEST(test_summary_sketched)
     static const char *const ps[] = { "p50", "p90", "p95", "p99" };
     static const char *const rep_keys[] = { "ttft_ms_p50", "ttft_ms_p99",
         "tpot_ms_p50", "tpot_ms_p99", "e2e_ms_p50", "e2e_ms_p99" };
-    struct summary_slo slo = { 40, 10 };
+    struct summary_slo slo = { .ttft_ms = 40, .tpot_ms = 10 };
     struct summary_reqs ex, sk;
     struct summary_iters it;
     struct llm_diag d = { 0 };
@@ -235,7 +235,7 @@ START_TEST(test_vllm_sketched)
 {
     static const char *const sds[] = { "std_ttft_ms", "std_tpot_ms",
                                        "std_e2el_ms" };
-    struct summary_slo slo = { 40, 10 };
+    struct summary_slo slo = { .ttft_ms = 40, .tpot_ms = 10 };
     struct vllm_slo vs = { 40, -1, -1 };
     struct summary_reqs ex, sk;
     struct summary_iters it;

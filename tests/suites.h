@@ -48,6 +48,7 @@
     X(lut)            \
     X(output)         \
     X(qsketch)        \
+    X(repro)          \
     /* one suite a line, each ending in a backslash: adding one edits no
      * other line */
 
