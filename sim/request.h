@@ -132,13 +132,12 @@ struct request {
 static inline void req_note_gap_ema(struct request *r, int64_t gap_ns)
 {
     const double w = 1.0 - 2.0 / (REQ_GAP_EMA_SPAN + 1);
-    double ema;
 
     r->gap_ema_num = (double)gap_ns + w * r->gap_ema_num;
     r->gap_ema_den = 1.0 + w * r->gap_ema_den;
-    ema = r->gap_ema_num / r->gap_ema_den;
-    if (ema > (double)r->gap_ema_max_ns)
-        r->gap_ema_max_ns = (int64_t)(ema + 0.5);
+    /* num / den > max, without a division on every token (den > 0) */
+    if (r->gap_ema_num > (double)r->gap_ema_max_ns * r->gap_ema_den)
+        r->gap_ema_max_ns = (int64_t)(r->gap_ema_num / r->gap_ema_den + 0.5);
 }
 
 /* Tokens that must be in the KV cache before the next step of r can run:
