@@ -6,11 +6,13 @@
 #                     built with clang (float-cast-overflow, issue 23)
 #   make validate     cost model against measured GPU iteration times
 #   make validate-engines  engine profiles calibrated on 12 batches
+#   make install PREFIX=DIR   llmsim in DIR/bin, its data in DIR/share/llmsim
+#   make fuzz    libFuzzer harnesses of the parsers (issue 19)
 
 CC      ?= cc
 PKGS     = gsl libcjson sqlite3 zlib
 APT_PKGS = build-essential pkg-config libgsl-dev libcjson-dev libsqlite3-dev \
-           zlib1g-dev check gnuplot-nox libopenmpi-dev openmpi-bin
+           zlib1g-dev check gnuplot-nox libopenmpi-dev openmpi-bin python3 git
 
 ifeq ($(FUZZ),1)
 # The libFuzzer build (make fuzz, issue 19): the library instrumented for
@@ -44,6 +46,8 @@ LDFLAGS += $(if $(filter 1,$(SAN)),-fsanitize=$(SANITIZE))
 DEPS_OK := $(shell pkg-config --exists $(PKGS) check 2>/dev/null && \
                    command -v gnuplot >/dev/null && \
                    command -v mpicc >/dev/null && \
+                   command -v python3 >/dev/null && \
+                   command -v git >/dev/null && \
                    command -v $(firstword $(CC)) >/dev/null && echo yes)
 
 LIB_SRC  = $(sort $(wildcard sim/*.c models/*.c hw/*.c policies/*.c \
@@ -54,7 +58,7 @@ TEST_SRC = $(sort $(wildcard tests/*.c))
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all deps run test bench validate validate-e2e validate-engines clean \
-        calib-build mpi fuzz fuzz-build fuzz-smoke
+        calib-build mpi install fuzz fuzz-build fuzz-deps
 all: deps $(BUILD)/llmsim mpi
 
 deps:
@@ -87,11 +91,18 @@ run: all
 
 # CK_FORK=no keeps ASan's view of the whole process; the suite has no
 # test that needs a fork of its own.
+# LLMSIM_TEST_STRICT=1: a check skipped for any reason but "no GPU" fails
+# the run (the suite ends with the skipped checks and why).
 # The GPU programs are compiled (never run) with the tests, so a change
 # that breaks them fails where there is no GPU too.
-test: deps $(BUILD)/check_llmsim $(BUILD)/llmsim mpi calib-build fuzz-smoke \
+# The reliability suite's fuzz check (test_fuzz_smoke) runs each libFuzzer
+# harness of build-fuzz/ for 3 seconds: `make test` installs clang's
+# libFuzzer and builds them first, so that nothing is skipped.
+test: deps fuzz-deps $(BUILD)/check_llmsim $(BUILD)/llmsim mpi calib-build \
       $(BUILD)/libllmsim_fault.so
-	LLMSIM_BIN=./$(BUILD)/llmsim $(SAN_ENV) ./$(BUILD)/check_llmsim
+	@$(MAKE) --no-print-directory FUZZ=1 SAN= fuzz-build
+	LLMSIM_BIN=./$(BUILD)/llmsim LLMSIM_FUZZ_DIR=build-fuzz \
+	    LLMSIM_TEST_STRICT=1 $(SAN_ENV) ./$(BUILD)/check_llmsim
 
 # The fault-injection library of the reliability suite (tests/fault/shim.c,
 # preloaded into llmsim by the tests; never linked into it).  Built without
@@ -102,8 +113,25 @@ $(BUILD)/libllmsim_fault.so: tests/fault/shim.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O1 -g -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
 
-bench: all
+# bench: the default replay against the simulation alone and the 1 M
+# request case (llmsim bench), a week of traffic at the rate of Azure's
+# 2024 conversation trace (27 M requests, read from gzip; the trace is
+# generated once into out/bench/), and a 200-point sweep with -j 2.
+# Minutes in all: CI runs only `make test`.
+BENCH_WEEK_TRACE = out/bench/azure2024_week.csv.gz
+
+$(BENCH_WEEK_TRACE): configs/bench/week_trace.json | $(BUILD)/llmsim
+	@mkdir -p $(dir $@)
+	./$(BUILD)/llmsim trace gen $< --out $@
+
+bench: all $(BENCH_WEEK_TRACE)
 	./$(BUILD)/llmsim bench
+	./$(BUILD)/llmsim bench configs/bench/week.json
+	@rm -rf out/bench/grid200; t0=$$(date +%s.%N); \
+	 ./$(BUILD)/llmsim sweep configs/sweeps/grid200.json -j 2 --quiet \
+	     --out out/bench/grid200 && \
+	 echo "bench configs/sweeps/grid200.json: 200 points with -j 2 in" \
+	      "$$(awk "BEGIN { printf \"%.1f\", $$(date +%s.%N) - $$t0 }") s wall"
 
 validate: all
 	./$(BUILD)/llmsim validate
@@ -123,11 +151,36 @@ validate-e2e: all
 calib-build:
 	@hw/calib/build.sh $(BUILD)/calib
 	@if command -v python3 >/dev/null; then \
-	    python3 -m py_compile hw/calib/*.py hw/calib/reference/*.py && \
+	    python3 -m py_compile hw/calib/*.py hw/calib/reference/*.py hw/calib/engines/*.py && \
 	    echo "calib-build: GPU Python scripts compile"; fi
 
 clean:
 	rm -rf build build-san build-fuzz
+
+# ---- make install PREFIX=... (default /usr/local; DESTDIR for packaging) ---
+# The installed binary finds its data in PREFIX/share/llmsim: only
+# sim/paths.c is compiled again with that folder as LLMSIM_SRCDIR, and
+# linked ahead of libllmsim.a (whose own paths.o is then not pulled in).
+# The data is what llmsim reads at run time: the model and device catalogs,
+# the calibration tables, the engine profiles, the example configs and the
+# carried traces.
+PREFIX  ?= /usr/local
+DATADIR  = $(PREFIX)/share/llmsim
+INSTALL_DATA = models/catalog hw/catalog hw/calib/data hw/engines configs \
+               traces/data
+
+install: all
+	@mkdir -p $(BUILD)/install
+	$(CC) $(CFLAGS) -ULLMSIM_SRCDIR -DLLMSIM_SRCDIR=\"$(DATADIR)\" \
+	    -c sim/paths.c -o $(BUILD)/install/paths.o
+	$(CC) $(LDFLAGS) -o $(BUILD)/install/llmsim $(BUILD)/cli/main.o \
+	    $(BUILD)/install/paths.o $(BUILD)/libllmsim.a $(LDLIBS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(DATADIR)
+	install -m 755 $(BUILD)/install/llmsim $(DESTDIR)$(PREFIX)/bin/llmsim
+	for d in $(INSTALL_DATA); do \
+	    install -d $(DESTDIR)$(DATADIR)/$$d && \
+	    cp -R $$d/. $(DESTDIR)$(DATADIR)/$$d/ || exit 1; done
+	@echo "installed $(PREFIX)/bin/llmsim (data: $(DATADIR))"
 
 # ---- Open MPI variant (optional) --------------------------------------------
 # $(BUILD)/llmsim-mpi is llmsim with cli/cmd_sweep.c compiled by mpicc with
@@ -163,22 +216,25 @@ $(BUILD)/llmsim-mpi: $(BUILD)/cli/main.o $(MPI_OBJ) $(BUILD)/libllmsim.a
 # build-fuzz/corpus/<name>/ from the shipped configs and traces, replays
 # tests/fuzz/regress/, then runs each harness N seconds (default 60);
 # fails on any crash, leak or timeout.  `make test` runs each 3 seconds
-# where clang's libFuzzer is installed (fuzz-smoke).
+# (the reliability suite's test_fuzz_smoke).
 FUZZ_SECONDS ?= 60
 FUZZ_SRC   = $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_NAMES = $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
 FUZZ_BINS  = $(FUZZ_NAMES:%=$(BUILD)/fuzz_%)
-FUZZ_LIBFUZZER := $(shell clang -print-file-name=libclang_rt.fuzzer-x86_64.a \
-                    2>/dev/null | grep / )
 
-fuzz:
-	@if [ ! -f "$(FUZZ_LIBFUZZER)" ]; then \
+fuzz: fuzz-deps
+	@$(MAKE) --no-print-directory FUZZ=1 SAN= fuzz-build
+	@tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_ONLY)
+
+# clang and its libFuzzer, installed with apt-get where missing (looked
+# up when the recipe runs, not when make reads this file).
+fuzz-deps:
+	@if [ ! -f "$$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a \
+	       2>/dev/null)" ]; then \
 	   echo "llmsim: installing clang and its libFuzzer with apt-get"; \
 	   SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
 	   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	   $$SUDO apt-get install -y -qq clang libclang-rt-14-dev; fi
-	@$(MAKE) --no-print-directory FUZZ=1 fuzz-build
-	@tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_ONLY)
 
 fuzz-build: deps $(FUZZ_BINS)
 .PRECIOUS: $(BUILD)/tests/fuzz/%.o
@@ -186,14 +242,5 @@ fuzz-build: deps $(FUZZ_BINS)
 $(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/fuzz.o \
                  $(BUILD)/libllmsim.a
 	$(CC) -fsanitize=fuzzer,$(SANITIZE) -o $@ $^ $(LDLIBS)
-
-fuzz-smoke:
-	@if command -v clang >/dev/null 2>&1 && [ -f "$(FUZZ_LIBFUZZER)" ]; then \
-	   $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=3; \
-	 else \
-	   echo "llmsim: fuzz harnesses SKIPPED: clang or its libFuzzer" \
-	        "(libclang-rt-14-dev) is not installed (make fuzz installs" \
-	        "them)"; \
-	 fi
 
 -include $(FUZZ_SRC:%.c=$(BUILD)/%.d) $(BUILD)/tests/fuzz/fuzz.d

@@ -211,9 +211,12 @@ void plan_judge(const struct plan_spec *p, struct plan_eval *e)
     if (p->slo.tpot_ms > 0 && e->tpot.n > 0 && b > p->slo.tpot_ms)
         fail(e, what, b, ">", p->slo.tpot_ms, " ms");
     b = ci_bound(&e->attain, level, false);
+    /* A t bound over few seeds can fall below 0; a fraction cannot, so
+     * the text says 0 (the verdict is the same either way). */
     if (p->slo.attainment > 0 && (e->attain.n == 0 ||
                                   b < p->slo.attainment))
-        fail(e, "attainment", 100 * b, "<", 100 * p->slo.attainment, "%");
+        fail(e, "attainment", 100 * fmax(b, 0), "<",
+             100 * p->slo.attainment, "%");
 }
 
 /* Five significant digits: readable rates, and one key per rate. */

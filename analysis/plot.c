@@ -16,6 +16,7 @@
 #include <gsl/gsl_sort.h>
 #include <sqlite3.h>
 
+#include "analysis/iterlog.h"
 #include "analysis/store.h"
 #include "analysis/sweep.h"
 
@@ -141,6 +142,141 @@ const char *plot_gp_str(const char *s, char *buf, size_t len)
     return buf;
 }
 
+/* ---- labels from what differs (issue 18) ------------------------------ */
+
+#define LABEL_MAX_KEYS 256
+
+/* A config flattened to its leaves: "scheduler.name" -> "\"vllm\"". */
+struct flat {
+    char *key[LABEL_MAX_KEYS], *val[LABEL_MAX_KEYS];
+    size_t n;
+};
+
+static void flat_add(struct flat *f, const char *prefix, const cJSON *o)
+{
+    const cJSON *it;
+    char key[256];
+
+    cJSON_ArrayForEach(it, o) {
+        snprintf(key, sizeof(key), "%s%s%s", prefix, *prefix ? "." : "",
+                 it->string ? it->string : "");
+        if (cJSON_IsObject(it)) {
+            flat_add(f, key, it);
+        } else if (f->n < LABEL_MAX_KEYS) {
+            f->key[f->n] = strdup(key);
+            f->val[f->n] = cJSON_IsString(it) ? strdup(it->valuestring)
+                                              : cJSON_PrintUnformatted(it);
+            if (f->key[f->n] && f->val[f->n])
+                f->n++;
+        }
+    }
+}
+
+/* Parses a JSON object's text into f ("output" is where a run wrote,
+ * never what it was: left out). */
+static void flat_parse(struct flat *f, const char *json)
+{
+    cJSON *o = json ? cJSON_Parse(json) : NULL;
+
+    memset(f, 0, sizeof(*f));
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "output");
+    if (o != NULL)
+        flat_add(f, "", o);
+    cJSON_Delete(o);
+}
+
+static void flat_free(struct flat *f)
+{
+    size_t i;
+
+    for (i = 0; i < f->n; i++) {
+        free(f->key[i]);
+        free(f->val[i]);
+    }
+    f->n = 0;
+}
+
+static const char *flat_get(const struct flat *f, const char *key)
+{
+    size_t i;
+
+    for (i = 0; i < f->n; i++)
+        if (strcmp(f->key[i], key) == 0)
+            return f->val[i];
+    return NULL;
+}
+
+/* Whether key has another value (or none) in one of the n configs. */
+static bool key_differs(const struct flat *fs, size_t n, const char *key)
+{
+    const char *v0 = flat_get(&fs[0], key), *v;
+    size_t i;
+
+    for (i = 1; i < n; i++) {
+        v = flat_get(&fs[i], key);
+        if ((v == NULL) != (v0 == NULL) || (v && strcmp(v, v0) != 0))
+            return true;
+    }
+    return false;
+}
+
+/* key shortened to its last part ("hardware.tp" -> "tp") unless another
+ * differing key ends the same way. */
+static const char *short_key(const char *key, char *const *keys, size_t n)
+{
+    const char *dot = strrchr(key, '.'), *tail = dot ? dot + 1 : key;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        const char *d2 = strrchr(keys[i], '.');
+        if (strcmp(keys[i], key) != 0 &&
+            strcmp(d2 ? d2 + 1 : keys[i], tail) == 0)
+            return key;
+    }
+    return tail;
+}
+
+/* Labels of n configs (JSON texts): the keys whose values differ, short,
+ * "k=v, k=v"; fallback[i] where nothing differs; "#i" makes any label
+ * that still repeats unique.  Writes out[i] (len bytes each). */
+static void diff_labels(const char *const *json, size_t n,
+                        const char *const *fallback, char (*out)[128])
+{
+    struct flat *fs = calloc(n + 1, sizeof(*fs));
+    char *keys[LABEL_MAX_KEYS];
+    size_t nk = 0, i, k, o;
+
+    for (i = 0; fs && i < n; i++)
+        flat_parse(&fs[i], json[i]);
+    for (i = 0; fs && i < n; i++)       /* every key of any config */
+        for (k = 0; k < fs[i].n && nk < LABEL_MAX_KEYS; k++) {
+            size_t h;
+            for (h = 0; h < nk && strcmp(keys[h], fs[i].key[k]); h++)
+                ;
+            if (h == nk && key_differs(fs, n, fs[i].key[k]))
+                keys[nk++] = fs[i].key[k];
+        }
+    for (i = 0; i < n; i++) {
+        const char *v;
+        for (k = o = 0, out[i][0] = '\0'; fs && k < nk && o < 120; k++)
+            o += (size_t)snprintf(out[i] + o, 128 - o, "%s%s=%s",
+                                  o ? ", " : "", short_key(keys[k], keys, nk),
+                                  (v = flat_get(&fs[i], keys[k])) ? v : "-");
+        if (o == 0)
+            snprintf(out[i], 128, "%s", fallback[i]);
+    }
+    for (i = 0; i < n; i++)
+        for (k = i + 1; k < n; k++)
+            if (strcmp(out[i], out[k]) == 0) {
+                o = strlen(out[k]);
+                snprintf(out[k] + (o < 118 ? o : 118), 128 - (o < 118 ? o : 118),
+                         " #%zu", k);
+            }
+    for (i = 0; fs && i < n; i++)
+        flat_free(&fs[i]);
+    free(fs);
+}
+
 /* ---- figures ---------------------------------------------------------- */
 
 struct fig {
@@ -207,10 +343,13 @@ static void panel_empty(struct sbuf *b)
 struct run_db {
     const char *path;
     sqlite3 *db;
+    char *config;                /* the runs row's config (JSON text) */
     char label[128];
     size_t k;                    /* argument index */
     bool multi;                  /* several run databases given */
     double kv_blocks;
+    int replicas;                /* with a timeline (iterations rows) */
+    double bin_s;                /* its bin width */
 };
 
 static const struct {
@@ -288,41 +427,105 @@ static int write_cdf(struct job *j, const struct run_db *r, size_t kind,
     return job_close(f, name, d);
 }
 
+/* The ITL CDF from the itl table's (gap, count) rows: the gap at up to
+ * CDF_POINTS evenly spaced ranks of the pooled gaps, and the last. */
+static int write_itl_cdf(struct job *j, const struct run_db *r,
+                         const char *name, size_t *n_out, struct llm_diag *d)
+{
+    sqlite3_stmt *st;
+    double total = 0, cum = 0, next = 0, step;
+    char q[300];
+    FILE *f;
+
+    *n_out = 0;
+    if (sqlite3_prepare_v2(r->db, "SELECT SUM(count) FROM itl", -1, &st,
+                           NULL) != SQLITE_OK)
+        return diag_set(d, LLM_EIO, "%s: cannot read itl: %s", r->path,
+                        sqlite3_errmsg(r->db));
+    if (sqlite3_step(st) == SQLITE_ROW)
+        total = sqlite3_column_double(st, 0);
+    sqlite3_finalize(st);
+    if (!(total > 0))
+        return LLM_OK;
+    f = job_open(j, name, d);
+    if (f == NULL)
+        return d->code;
+    if (sqlite3_prepare_v2(r->db, "SELECT gap_ns / 1e6, SUM(count) FROM itl "
+            "GROUP BY gap_ns ORDER BY gap_ns", -1, &st, NULL) != SQLITE_OK) {
+        fclose(f);
+        return diag_set(d, LLM_EIO, "%s: %s", r->path, sqlite3_errmsg(r->db));
+    }
+    fprintf(f, "# ITL CDF of %s: value_ms fraction_of_gaps (%.0f gaps)\n",
+            plot_gp_str(r->label, q, sizeof(q)), total);
+    step = total / CDF_POINTS;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        cum += sqlite3_column_double(st, 1);
+        if (cum >= next || cum >= total) {
+            fprintf(f, "%.6g %.6g\n", sqlite3_column_double(st, 0),
+                    cum / total);
+            next = cum + step;
+            (*n_out)++;
+        }
+    }
+    sqlite3_finalize(st);
+    return job_close(f, name, d);
+}
+
+/* One CDF panel: a line per run database with data. */
+static int cdf_panel(struct job *j, struct fig *f, const struct run_db *runs,
+                     size_t nr, size_t kind, struct llm_diag *d)
+{
+    char file[80], qf[200], q[300];
+    size_t r, n, series = 0;
+    int rc = LLM_OK;
+
+    for (r = 0; r < nr && rc == LLM_OK; r++) {
+        snprintf(file, sizeof(file), "cdf_%s_%zu.dat",
+                 kind < 3 ? cdf_kinds[kind].key : "itl", runs[r].k);
+        rc = kind < 3 ? write_cdf(j, &runs[r], kind, file, &n, d)
+                      : write_itl_cdf(j, &runs[r], file, &n, d);
+        if (rc || n == 0)
+            continue;
+        sb_printf(&f->body, "%s%s using 1:2 with lines lw 2 title %s",
+                  series++ ? ", \\\n     " : "plot \\\n     ",
+                  plot_gp_str(file, qf, sizeof(qf)),
+                  plot_gp_str(runs[r].label, q, sizeof(q)));
+    }
+    if (rc == LLM_OK && series == 0)
+        panel_empty(&f->body);
+    else if (rc == LLM_OK)
+        sb_printf(&f->body, "\n");
+    return rc;
+}
+
 static int cdf_figure(struct job *j, const struct run_db *runs, size_t nr,
                       struct llm_diag *d)
 {
+    static const char *const titles[] = { "TTFT", "TPOT", "E2E latency",
+                                          "ITL" };
+    static const char *const axes[] = { "time to first token (ms)",
+        "time per output token (ms)", "end-to-end latency (ms)",
+        "inter-token latency (ms)" };
+    static const size_t order[] = { 0, 1, 3, 2 };   /* ITL beside TPOT */
     struct fig f;
-    char file[80], q[300], qf[200];
-    size_t kind, r, n, series;
+    char q[300];
+    size_t p, kind;
     int rc = LLM_OK;
 
-    fig_init(&f, "latency_cdf", "Latency CDFs: TTFT, TPOT and end-to-end",
-             1500, 480);
-    sb_printf(&f.body, "set multiplot layout 1,3 title %s\n",
+    fig_init(&f, "latency_cdf", "Latency CDFs: TTFT, TPOT, ITL and "
+             "end-to-end", 1400, 1000);
+    sb_printf(&f.body, "set multiplot layout 2,2 title %s\n",
               plot_gp_str(f.title, q, sizeof(q)));
-    for (kind = 0; kind < 3 && rc == LLM_OK; kind++) {
+    for (p = 0; p < 4 && rc == LLM_OK; p++) {
+        kind = order[p];
         sb_printf(&f.body, "set title %s\n",
-                  plot_gp_str(cdf_kinds[kind].title, q, sizeof(q)));
+                  plot_gp_str(titles[kind], q, sizeof(q)));
         sb_printf(&f.body, "set xlabel %s\n"
-                  "set ylabel 'fraction of requests'\nset logscale x\n"
-                  "set yrange [0:1]\nset grid\nset key bottom right\n",
-                  plot_gp_str(cdf_kinds[kind].axis, q, sizeof(q)));
-        series = 0;
-        for (r = 0; r < nr && rc == LLM_OK; r++) {
-            snprintf(file, sizeof(file), "cdf_%s_%zu.dat",
-                     cdf_kinds[kind].key, runs[r].k);
-            rc = write_cdf(j, &runs[r], kind, file, &n, d);
-            if (rc || n == 0)
-                continue;
-            sb_printf(&f.body, "%s %s using 1:2 with lines lw 2 title %s",
-                      series++ ? ", \\\n     " : "plot \\\n     ",
-                      plot_gp_str(file, qf, sizeof(qf)),
-                      plot_gp_str(runs[r].label, q, sizeof(q)));
-        }
-        if (series == 0)
-            panel_empty(&f.body);
-        else
-            sb_printf(&f.body, "\n");
+                  "set ylabel 'fraction of %s'\nset logscale x\n"
+                  "set yrange [0:1]\nset grid\nset key below\n",
+                  plot_gp_str(axes[kind], q, sizeof(q)),
+                  kind == 3 ? "token gaps" : "requests");
+        rc = cdf_panel(j, &f, runs, nr, kind, d);
         sb_printf(&f.body, "unset logscale x\nset autoscale\n");
     }
     sb_printf(&f.body, "unset multiplot\n");
@@ -335,19 +538,29 @@ static int cdf_figure(struct job *j, const struct run_db *runs, size_t nr,
 
 static bool has_table(sqlite3 *db, const char *name);
 
+/* Values per bin: tokens, running, waiting, kv blocks, busy (1 while an
+ * iteration runs); the first four also as maxima (issue 18). */
+#define BIN_V 5
+#define BIN_MAX 4
+
 struct bins {
-    double *acc;                 /* [replica][bin][4]: tokens, running,
-                                    waiting, kv blocks, each x seconds */
+    double *acc;                 /* [replica][bin][BIN_V], each x seconds */
+    double *max;                 /* [replica][bin][BIN_MAX] */
     int64_t t0_ns, width_ns;
     int replicas;
 };
 
+static size_t bin_at(int rep, int64_t k)
+{
+    return (size_t)rep * TIMELINE_BINS + (size_t)k;
+}
+
 /* Spreads one iteration's values over the bins it overlaps. */
 static void bin_add(struct bins *b, int rep, int64_t s, int64_t e,
-                    const double v[4])
+                    const double v[BIN_V])
 {
     int64_t k = (s - b->t0_ns) / b->width_ns;
-    double *a;
+    double *a, *m;
     int i;
 
     for (; k < TIMELINE_BINS && b->t0_ns + k * b->width_ns < e; k++) {
@@ -355,49 +568,68 @@ static void bin_add(struct bins *b, int rep, int64_t s, int64_t e,
         double w = (double)((e < hi ? e : hi) - (s > lo ? s : lo)) / 1e9;
         if (k < 0 || w <= 0)
             continue;
-        a = &b->acc[((size_t)rep * TIMELINE_BINS + (size_t)k) * 4];
-        for (i = 0; i < 4; i++)
+        a = &b->acc[bin_at(rep, k) * BIN_V];
+        m = &b->max[bin_at(rep, k) * BIN_MAX];
+        for (i = 0; i < BIN_V; i++)
             a[i] += v[i] * w;
+        for (i = 0; i < BIN_MAX; i++)
+            m[i] = v[i] > m[i] ? v[i] : m[i];
     }
 }
 
+/* The time span and replicas of the iterations (first pass). */
+static int span_row(void *ctx, const struct iterlog_row *row)
+{
+    int64_t *a = ctx;              /* t0, t1, replicas, any */
+
+    a[0] = a[3] && a[0] <= row->v[IL_START] ? a[0] : row->v[IL_START];
+    a[1] = a[3] && a[1] >= row->v[IL_END] ? a[1] : row->v[IL_END];
+    a[2] = a[3] && a[2] > row->v[IL_REPLICA] + 1 ? a[2]
+                                                 : row->v[IL_REPLICA] + 1;
+    a[3] = 1;
+    return LLM_OK;
+}
+
+static int bin_row(void *ctx, const struct iterlog_row *row)
+{
+    struct bins *b = ctx;
+    int64_t rep = row->v[IL_REPLICA];
+    double v[BIN_V] = { (double)(row->v[IL_PREFILL_TOKENS] +
+                                 row->v[IL_DECODE_SEQS]),
+                        (double)row->v[IL_RUNNING],
+                        (double)row->v[IL_WAITING],
+                        (double)row->v[IL_KV_BLOCKS], 1 /* busy */ };
+
+    if (rep >= 0 && rep < b->replicas)
+        bin_add(b, (int)rep, row->v[IL_START], row->v[IL_END], v);
+    return LLM_OK;
+}
+
+/* Two passes of iterlog_read: the stored text is parsed directly, far
+ * faster than the iterations view (analysis/iterlog.h). */
 static int read_bins(const struct run_db *r, struct bins *b,
                      struct llm_diag *d)
 {
-    sqlite3_stmt *st;
-    int64_t t1;
-    double v[4];
-    int rep;
+    int64_t span[4] = { 0, 0, 0, 0 };
+    struct llm_diag e = { 0 };
+    int rc = iterlog_read(r->db, span_row, span, &e);
 
-    if (sqlite3_prepare_v2(r->db, "SELECT MIN(start_ns), MAX(end_ns), "
-            "MAX(replica) + 1 FROM iterations", -1, &st, NULL) != SQLITE_OK)
-        return diag_set(d, LLM_EIO, "%s: %s", r->path, sqlite3_errmsg(r->db));
-    sqlite3_step(st);
-    b->replicas = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0
-                : sqlite3_column_int(st, 2);
-    b->t0_ns = sqlite3_column_int64(st, 0);
-    t1 = sqlite3_column_int64(st, 1);
-    sqlite3_finalize(st);
+    if (rc != LLM_OK)
+        return diag_set(d, rc, "%s: %s", r->path, e.msg);
+    b->replicas = !span[3] || span[2] <= 0 ? 0 : span[2] > 4096 ? 4097
+                                                              : (int)span[2];
+    b->t0_ns = span[0];
     if (b->replicas <= 0 || b->replicas > 4096)
         return LLM_OK;
-    b->width_ns = (t1 - b->t0_ns) / TIMELINE_BINS + 1;
-    b->acc = calloc((size_t)b->replicas * TIMELINE_BINS * 4, sizeof(double));
-    if (b->acc == NULL)
+    b->width_ns = (span[1] - b->t0_ns) / TIMELINE_BINS + 1;
+    b->acc = calloc((size_t)b->replicas * TIMELINE_BINS * BIN_V,
+                    sizeof(double));
+    b->max = calloc((size_t)b->replicas * TIMELINE_BINS * BIN_MAX,
+                    sizeof(double));
+    if (b->acc == NULL || b->max == NULL)
         return diag_set(d, LLM_ENOMEM, "out of memory");
-    if (sqlite3_prepare_v2(r->db, "SELECT replica, start_ns, end_ns, "
-            "prefill_tokens + decode_seqs, running, waiting, kv_blocks_used "
-            "FROM iterations", -1, &st, NULL) != SQLITE_OK)
-        return diag_set(d, LLM_EIO, "%s: %s", r->path, sqlite3_errmsg(r->db));
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        rep = sqlite3_column_int(st, 0);
-        for (int i = 0; i < 4; i++)
-            v[i] = sqlite3_column_double(st, 3 + i);
-        if (rep >= 0 && rep < b->replicas)
-            bin_add(b, rep, sqlite3_column_int64(st, 1),
-                    sqlite3_column_int64(st, 2), v);
-    }
-    sqlite3_finalize(st);
-    return LLM_OK;
+    rc = iterlog_read(r->db, bin_row, b, &e);
+    return rc == LLM_OK ? LLM_OK : diag_set(d, rc, "%s: %s", r->path, e.msg);
 }
 
 static int write_timeline(struct job *j, const struct run_db *r,
@@ -405,7 +637,7 @@ static int write_timeline(struct job *j, const struct run_db *r,
                           struct llm_diag *d)
 {
     double w = (double)b->width_ns / 1e9, kv = r->kv_blocks;
-    const double *a;
+    const double *a, *m;
     FILE *f = job_open(j, name, d);
     char q[300];
     int k;
@@ -413,36 +645,68 @@ static int write_timeline(struct job *j, const struct run_db *r,
     if (f == NULL)
         return d->code;
     fprintf(f, "# %s replica %d, %d bins of %.6g s: time_s batch_tokens "
-            "running waiting kv_used_pct (time-weighted means)\n",
-            plot_gp_str(r->label, q, sizeof(q)), rep, TIMELINE_BINS, w);
+            "running waiting kv_used_pct (time-weighted means) busy_pct "
+            "(share of the bin an iteration ran) batch_tokens_max "
+            "running_max waiting_max kv_used_pct_max (of the iterations "
+            "in the bin)\n", plot_gp_str(r->label, q, sizeof(q)), rep,
+            TIMELINE_BINS, w);
     for (k = 0; k < TIMELINE_BINS; k++) {
-        a = &b->acc[((size_t)rep * TIMELINE_BINS + (size_t)k) * 4];
-        fprintf(f, "%.6g %.6g %.6g %.6g %.6g\n", (k + 0.5) * w, a[0] / w,
-                a[1] / w, a[2] / w, kv > 0 ? 100 * a[3] / w / kv : 0.0);
+        a = &b->acc[bin_at(rep, k) * BIN_V];
+        m = &b->max[bin_at(rep, k) * BIN_MAX];
+        fprintf(f, "%.6g %.6g %.6g %.6g %.6g %.6g %.6g %.6g %.6g %.6g\n",
+                (k + 0.5) * w, a[0] / w, a[1] / w, a[2] / w,
+                kv > 0 ? 100 * a[3] / w / kv : 0.0, 100 * a[4] / w, m[0],
+                m[1], m[2], kv > 0 ? 100 * m[3] / kv : 0.0);
     }
     return job_close(f, name, d);
 }
 
-static void timeline_body(struct fig *f, const char *name)
+/* One series of a timeline panel: the mean (thick) or the maximum (thin,
+ * dashed, the same colour) of column col. */
+static void timeline_series(struct fig *f, const char *file, int col,
+                            int color, const char *title, bool max, bool more)
 {
-    char t[400], q[200];
-    const char *file = plot_gp_str(name, q, sizeof(q));
+    char t[96], qt[200], qf[200];
 
-    sb_printf(&f->body, "set multiplot layout 3,1 title %s\nset grid\n"
-        "set xlabel 'simulated time (s)'\n"
-        "set ylabel 'tokens in the batch'\nset title 'batch tokens'\n"
-        "plot \\\n     %s using 1:2 with lines lw 1.5 title 'batch tokens'\n"
-        "set ylabel 'requests'\nset title 'running and waiting requests'\n"
-        "plot \\\n     %s using 1:3 with lines lw 1.5 title 'running', \\\n"
-        "     %s using 1:4 with lines lw 1.5 title 'waiting'\n"
-        "set ylabel 'KV cache used (%%)'\nset title 'KV-cache utilization'\n"
-        "set yrange [0:*]\n"
-        "plot \\\n     %s using 1:5 with lines lw 1.5 title 'KV used'\n"
-        "unset multiplot\n", plot_gp_str(f->title, t, sizeof(t)), file, file,
-        file, file);
+    snprintf(t, sizeof(t), "%s (%s)", title, max ? "max" : "mean");
+    sb_printf(&f->body, "     %s using 1:%d with lines lc %d lw %s title "
+              "%s%s\n", plot_gp_str(file, qf, sizeof(qf)), col, color,
+              max ? "1 dt 2" : "2", plot_gp_str(t, qt, sizeof(qt)),
+              more ? ", \\" : "");
 }
 
-static int timeline_figures(struct job *j, const struct run_db *r,
+/* Means and maxima per bin (issue 18: a mean over a bin hides a burst);
+ * the title says how wide a bin is. */
+static void timeline_body(struct fig *f, const char *file, double width_s)
+{
+    char sub[320], q[400];
+
+    snprintf(sub, sizeof(sub), "%s (%d bins of %.3g s; thick: time-weighted "
+             "mean, dashed: maximum per bin)", f->title, TIMELINE_BINS,
+             width_s);
+    sb_printf(&f->body, "set multiplot layout 3,1 title %s",
+              plot_gp_str(sub, q, sizeof(q)));
+    sb_printf(&f->body, "\nset grid\nset key outside right\n"
+              "set xlabel 'simulated time (s)'\n"
+              "set ylabel 'tokens in the batch'\nset title 'batch tokens'\n"
+              "plot \\\n");
+    timeline_series(f, file, 2, 1, "batch tokens", false, true);
+    timeline_series(f, file, 7, 1, "batch tokens", true, false);
+    sb_printf(&f->body, "set ylabel 'requests'\n"
+              "set title 'running and waiting requests'\nplot \\\n");
+    timeline_series(f, file, 3, 1, "running", false, true);
+    timeline_series(f, file, 8, 1, "running", true, true);
+    timeline_series(f, file, 4, 2, "waiting", false, true);
+    timeline_series(f, file, 9, 2, "waiting", true, false);
+    sb_printf(&f->body, "set ylabel 'KV cache used (%%)'\n"
+              "set title 'KV-cache utilization'\nset yrange [0:*]\n"
+              "plot \\\n");
+    timeline_series(f, file, 5, 1, "KV used", false, true);
+    timeline_series(f, file, 10, 1, "KV used", true, false);
+    sb_printf(&f->body, "unset multiplot\n");
+}
+
+static int timeline_figures(struct job *j, struct run_db *r,
                             struct llm_diag *d)
 {
     struct bins b = { 0 };
@@ -461,12 +725,84 @@ static int timeline_figures(struct job *j, const struct run_db *r,
         rc = write_timeline(j, r, &b, rep, file, d);
         if (rc)
             break;
-        fig_init(&f, name, title, 1100, 950);
-        timeline_body(&f, file);
+        fig_init(&f, name, title, 1200, 950);
+        timeline_body(&f, file, (double)b.width_ns / 1e9);
         rc = fig_emit(j, &f, d);
     }
+    r->replicas = rc == LLM_OK ? b.replicas : 0;
+    r->bin_s = (double)b.width_ns / 1e9;
     free(b.acc);
+    free(b.max);
     return rc;
+}
+
+#define REPLICA_LINES 32         /* lines per panel before it is a blur */
+
+/* The "plot" of one column of every replica's timeline file, of every run
+ * database (issue 18): utilization or KV occupancy side by side. */
+static int replicas_panel(struct fig *f, const struct run_db *runs,
+                          size_t nr, int col)
+{
+    char file[80], label[200], qf[200], q[300];
+    size_t r;
+    int rep, n = 0;
+
+    for (r = 0; r < nr; r++)
+        for (rep = 0; rep < runs[r].replicas && n < REPLICA_LINES; rep++) {
+            if (runs[r].multi)
+                snprintf(file, sizeof(file), "timeline_%zu_r%d.dat",
+                         runs[r].k, rep);
+            else
+                snprintf(file, sizeof(file), "timeline_r%d.dat", rep);
+            if (nr > 1)
+                snprintf(label, sizeof(label), "%.150s, replica %d",
+                         runs[r].label, rep);
+            else
+                snprintf(label, sizeof(label), "replica %d", rep);
+            sb_printf(&f->body, "%s%s using 1:%d with lines lw 1.5 title %s",
+                      n++ ? ", \\\n     " : "plot \\\n     ",
+                      plot_gp_str(file, qf, sizeof(qf)), col,
+                      plot_gp_str(label, q, sizeof(q)));
+        }
+    sb_printf(&f->body, "\n");
+    return n;
+}
+
+/* Per-replica utilization and KV occupancy over time, every replica of
+ * every run database in one figure; only with two or more lines. */
+static int replicas_figure(struct job *j, const struct run_db *runs,
+                           size_t nr, struct llm_diag *d)
+{
+    char title[160], q[400];
+    struct fig f;
+    size_t r;
+    int lines = 0;
+
+    for (r = 0; r < nr; r++)
+        lines += runs[r].replicas;
+    if (lines < 2)
+        return LLM_OK;
+    if (nr == 1)
+        snprintf(title, sizeof(title), "%.80s: replicas over time (bins of "
+                 "%.3g s)%s", runs[0].label, runs[0].bin_s,
+                 lines > REPLICA_LINES ? ", the first 32" : "");
+    else
+        snprintf(title, sizeof(title), "Replicas of %zu runs over time "
+                 "(%d bins of each run's span)%s", nr, TIMELINE_BINS,
+                 lines > REPLICA_LINES ? ", the first 32" : "");
+    fig_init(&f, "replicas", title, 1300, 800);
+    sb_printf(&f.body, "set multiplot layout 2,1 title %s",
+              plot_gp_str(title, q, sizeof(q)));
+    sb_printf(&f.body, "\nset grid\nset key outside right\n"
+              "set xlabel 'simulated time (s)'\nset yrange [0:*]\n"
+              "set title 'utilization (share of each bin an iteration "
+              "ran)'\nset ylabel 'busy (%%)'\n");
+    replicas_panel(&f, runs, nr, 6);
+    sb_printf(&f.body, "set title 'KV-cache occupancy (time-weighted mean)'\n"
+              "set ylabel 'KV cache used (%%)'\n");
+    replicas_panel(&f, runs, nr, 5);
+    sb_printf(&f.body, "unset multiplot\n");
+    return fig_emit(j, &f, d);
 }
 
 /* ---- run databases: KV tiers (kv_tiers table) ------------------------- */
@@ -636,8 +972,18 @@ static const char *const sw_names[] = { "offered_req_s",
     "ttft_ms.p50", "ttft_ms.p90", "ttft_ms.p99",
     "tpot_ms.p50", "tpot_ms.p90", "tpot_ms.p99",
     "e2e_ms.p50", "e2e_ms.p90", "e2e_ms.p99",
-    "goodput_req_s", NULL };
-#define SW_N 11
+    "goodput_req_s", "throughput_out_tok_s", "usd_per_mtok_out",
+    "energy_j_per_output_token", NULL };
+#define SW_N 14
+#define SW_TPUT 11               /* indices of issue 18's figures */
+#define SW_USD 12
+#define SW_JOULE 13
+
+/* A run with pools ("cluster") reports its cost and energy there; the
+ * top-level name wins where both exist. */
+static const char *const sw_alias[SW_N] = { [SW_USD] =
+    "cluster.usd_per_mtok_out", [SW_JOULE] =
+    "cluster.energy_j_per_output_token" };
 
 struct sw_cfg {
     int64_t id;
@@ -655,6 +1001,7 @@ struct sweep_db {
     size_t n_cfg;
     char **groups;               /* distinct group keys, first-seen order */
     size_t n_groups;
+    char (*labels)[128];         /* legends of the groups */
 };
 
 static void meta(sqlite3 *db, const char *key, char *buf, size_t len)
@@ -757,7 +1104,9 @@ static int read_aggregates(struct sweep_db *s)
         const char *name = (const char *)sqlite3_column_text(st, 1);
         c = cfg_by_id(s, sqlite3_column_int64(st, 0));
         for (m = 0; c != NULL && sw_names[m] != NULL; m++) {
-            if (strcmp(name, sw_names[m]) != 0)
+            bool alias = sw_alias[m] && strcmp(name, sw_alias[m]) == 0;
+            if (strcmp(name, sw_names[m]) != 0 &&
+                !(alias && isnan(c->v[m][0])))
                 continue;
             c->v[m][0] = col_or(st, 2, NAN);
             c->v[m][1] = col_or(st, 3, c->v[m][0]);
@@ -778,6 +1127,7 @@ static void sweep_db_free(struct sweep_db *s)
         free(s->groups[i]);
     free(s->cfg);
     free(s->groups);
+    free(s->labels);
 }
 
 static int cmp_x(const void *a, const void *b)
@@ -824,31 +1174,24 @@ static int write_group(struct job *j, struct sweep_db *s, size_t g,
     return f ? job_close(f, name, d) : LLM_OK;
 }
 
-/* Legend of a group: the parameters that differ between groups. */
-static void group_label(const struct sweep_db *s, size_t g, char *buf,
-                        size_t len)
+/* Legends of the groups (issue 18): the swept keys whose values differ
+ * between groups, shortened ("hardware.tp" -> "tp"); the sweep's name
+ * when there is one group. */
+static int group_labels(struct sweep_db *s)
 {
-    const char *skip[64];
-    cJSON *first = cJSON_Parse(s->groups[0]), *it;
-    size_t ns = 0, h;
+    const char **fb = calloc(s->n_groups + 1, sizeof(*fb));
+    size_t g;
 
-    cJSON_ArrayForEach(it, first) {
-        bool same = true;
-        for (h = 1; h < s->n_groups && same; h++) {
-            cJSON *o = cJSON_Parse(s->groups[h]);
-            same = cJSON_Compare(it, cJSON_GetObjectItemCaseSensitive(o,
-                                 it->string), true);
-            cJSON_Delete(o);
-        }
-        if (same && ns < 63)
-            skip[ns++] = it->string;
+    s->labels = calloc(s->n_groups + 1, sizeof(*s->labels));
+    if (fb == NULL || s->labels == NULL) {
+        free(fb);
+        return LLM_ENOMEM;
     }
-    skip[ns] = NULL;
-    if (s->n_groups == 1)
-        snprintf(buf, len, "%s", s->name[0] ? s->name : "sweep");
-    else
-        sweep_params_label(s->groups[g], skip, buf, len);
-    cJSON_Delete(first);
+    for (g = 0; g < s->n_groups; g++)
+        fb[g] = s->name[0] ? s->name : "sweep";
+    diff_labels((const char *const *)s->groups, s->n_groups, fb, s->labels);
+    free(fb);
+    return LLM_OK;
 }
 
 /* Column of metric m's mean in a group file (lo, hi follow). */
@@ -857,85 +1200,153 @@ static int sw_col(int m)
     return 2 + 3 * (m - 1);
 }
 
-/* Whether group g has a point with metric m (gnuplot refuses a line
- * whose every point is undefined: no TPOT when every output is 1 token). */
-static bool group_has(const struct sweep_db *s, size_t g, int m)
+/* Whether group g has a point with metric m and an x (gnuplot refuses a
+ * line whose every point is undefined: no TPOT when every output is 1
+ * token). */
+static bool group_has(const struct sweep_db *s, size_t g, int m, int mx)
 {
     size_t i;
 
     for (i = 0; i < s->n_cfg; i++)
         if (strcmp(s->cfg[i].group, s->groups[g]) == 0 &&
-            isfinite(s->cfg[i].v[0][0]) && isfinite(s->cfg[i].v[m][0]))
+            isfinite(s->cfg[i].v[0][0]) && isfinite(s->cfg[i].v[m][0]) &&
+            isfinite(s->cfg[i].v[mx][0]))
             return true;
     return false;
 }
 
-/* The "plot" of metric m over every group: one line each. */
-static void load_series(struct fig *f, const struct sweep_db *s, int m,
-                        const bool *has)
+/* The smallest positive and the largest value of metric m (means and
+ * interval ends) over the groups drawn; *lo = INFINITY when none. */
+static void metric_range(const struct sweep_db *s, int m, const bool *has,
+                         double *lo, double *hi)
 {
-    char label[300], q[400], file[80], qf[200];
+    size_t i, g, k;
+
+    *lo = INFINITY;
+    *hi = 0;
+    for (g = 0; g < s->n_groups; g++)
+        for (i = 0; has[g] && i < s->n_cfg; i++) {
+            if (strcmp(s->cfg[i].group, s->groups[g]) != 0)
+                continue;
+            for (k = 0; k < 3; k++) {
+                double v = s->cfg[i].v[m][k];
+                if (isfinite(v) && v > 0 && v < *lo)
+                    *lo = v;
+                if (isfinite(v) && v > *hi)
+                    *hi = v;
+            }
+        }
+}
+
+/* The "plot" of metric m against metric mx (0: the offered load) over
+ * every group, one line each, mean with the interval as error bars
+ * (issue 18): a log y axis when the values span two decades, and the
+ * bars cut at the axis' floor (a t interval over few seeds reaches below
+ * 0; a latency, cost or rate cannot). */
+static void load_series(struct fig *f, const struct sweep_db *s, int m,
+                        int mx, const bool *has)
+{
+    char file[80], qf[200], q[400];
+    double lo, hi, floor;
+    int xc = mx ? sw_col(mx) : 1, yc = sw_col(m);
     size_t g, series = 0;
 
+    metric_range(s, m, has, &lo, &hi);
+    floor = isfinite(lo) && hi >= 100 * lo ? lo / 2 : 0;
+    sb_printf(&f->body, floor > 0 ? "set logscale y\n" : "unset logscale "
+              "y\n");
     for (g = 0; g < s->n_groups; g++) {
-        if (!has[g] || !group_has(s, g, m))
+        if (!has[g] || !group_has(s, g, m, mx))
             continue;
-        group_label(s, g, label, sizeof(label));
         snprintf(file, sizeof(file), "load_%zu_g%zu.dat", s->k, g);
-        sb_printf(&f->body, "%s%s using 1:%d:%d:%d with "
-                  "yerrorlines lw 2 title %s",
+        sb_printf(&f->body, "%s%s using %d:%d:($%d > %.6g ? $%d : %.6g):%d "
+                  "with yerrorlines lw 2 title %s",
                   series++ ? ", \\\n     " : "plot \\\n     ",
-                  plot_gp_str(file, qf, sizeof(qf)), sw_col(m), sw_col(m) + 1,
-                  sw_col(m) + 2, plot_gp_str(label, q, sizeof(q)));
+                  plot_gp_str(file, qf, sizeof(qf)), xc, yc, yc + 1, floor,
+                  yc + 1, floor, yc + 2,
+                  plot_gp_str(s->labels[g], q, sizeof(q)));
     }
     if (series == 0)
         panel_empty(&f->body);
     else
         sb_printf(&f->body, "\n");
+    sb_printf(&f->body, "unset logscale y\n");
 }
 
+/* One figure of a sweep: panels of metrics m[0..panels) against mx (0:
+ * the offered load). */
+struct load_fig {
+    const char *key, *title;     /* file name part, figure title */
+    int mx, panels, m[6];
+    const char *panel[6], *ylabel[6], *xlabel;
+};
+
 static int load_figure(struct job *j, const struct sweep_db *s,
-                       const char *key, const char *what, int m0, int panels,
-                       const bool *has, struct llm_diag *d)
+                       const struct load_fig *lf, const bool *has,
+                       struct llm_diag *d)
 {
-    static const char *const pct[] = { "p50", "p90", "p99" };
     struct fig f;
-    char name[64], title[160], q[400], t[100];
-    int p;
+    char name[64], title[160], q[400];
+    int p, cols = lf->panels > 3 ? 3 : lf->panels;
 
     if (s->multi)
-        snprintf(name, sizeof(name), "s%zu_load_%s", s->k, key);
+        snprintf(name, sizeof(name), "s%zu_%s", s->k, lf->key);
     else
-        snprintf(name, sizeof(name), "load_%s", key);
-    snprintf(title, sizeof(title), "%.60s: %s against offered load",
-             s->name[0] ? s->name : "sweep", what);
-    fig_init(&f, name, title, panels > 1 ? 1500 : 800, 500);
-    sb_printf(&f.body, "set multiplot layout 1,%d title %s\nset grid\n"
-              "set key top left\nset xlabel 'offered load (req/s)'\n",
-              panels, plot_gp_str(title, q, sizeof(q)));
-    for (p = 0; p < panels; p++) {
-        if (panels > 1)
-            snprintf(t, sizeof(t), "%s %s", what, pct[p]);
-        else
-            snprintf(t, sizeof(t), "%s", what);
-        sb_printf(&f.body, "set title %s\n", plot_gp_str(t, q, sizeof(q)));
-        if (panels > 1)
-            snprintf(t, sizeof(t), "%s %s (ms)", what, pct[p]);
-        else
-            snprintf(t, sizeof(t), "%s (req/s)", what);
-        sb_printf(&f.body, "set ylabel %s\n", plot_gp_str(t, q, sizeof(q)));
-        load_series(&f, s, m0 + p, has);
+        snprintf(name, sizeof(name), "%s", lf->key);
+    snprintf(title, sizeof(title), "%.60s: %s", s->name[0] ? s->name
+             : "sweep", lf->title);
+    fig_init(&f, name, title, cols > 1 ? 1500 : 800,
+             lf->panels > 3 ? 1000 : 560);
+    sb_printf(&f.body, "set multiplot layout %d,%d title %s\n",
+              (lf->panels + cols - 1) / cols, cols,
+              plot_gp_str(title, q, sizeof(q)));
+    sb_printf(&f.body, "set grid\nset key below\nset xlabel %s\n",
+              plot_gp_str(lf->xlabel, q, sizeof(q)));
+    for (p = 0; p < lf->panels; p++) {
+        sb_printf(&f.body, "set title %s\n",
+                  plot_gp_str(lf->panel[p], q, sizeof(q)));
+        sb_printf(&f.body, "set ylabel %s\n",
+                  plot_gp_str(lf->ylabel[p], q, sizeof(q)));
+        load_series(&f, s, lf->m[p], lf->mx, has);
     }
     sb_printf(&f.body, "unset multiplot\n");
     return fig_emit(j, &f, d);
 }
+
+#define LOAD_X "offered load (req/s)"
+#define TPUT_X "output throughput (tokens/s)"
+
+static const struct load_fig load_figs[] = {
+    { "load_ttft", "TTFT against offered load", 0, 3, { 1, 2, 3 },
+      { "TTFT p50", "TTFT p90", "TTFT p99" },
+      { "TTFT p50 (ms)", "TTFT p90 (ms)", "TTFT p99 (ms)" }, LOAD_X },
+    { "load_tpot", "TPOT against offered load", 0, 3, { 4, 5, 6 },
+      { "TPOT p50", "TPOT p90", "TPOT p99" },
+      { "TPOT p50 (ms)", "TPOT p90 (ms)", "TPOT p99 (ms)" }, LOAD_X },
+    { "load_e2e", "E2E latency against offered load", 0, 3, { 7, 8, 9 },
+      { "E2E latency p50", "E2E latency p90", "E2E latency p99" },
+      { "E2E latency p50 (ms)", "E2E latency p90 (ms)",
+        "E2E latency p99 (ms)" }, LOAD_X },
+    { "load_goodput", "goodput against offered load", 0, 1, { 10 },
+      { "goodput" }, { "goodput (req/s)" }, LOAD_X },
+    { "tput_latency", "latency against output throughput", SW_TPUT, 6,
+      { 1, 2, 3, 4, 5, 6 },
+      { "TTFT p50", "TTFT p90", "TTFT p99", "TPOT p50", "TPOT p90",
+        "TPOT p99" },
+      { "TTFT p50 (ms)", "TTFT p90 (ms)", "TTFT p99 (ms)", "TPOT p50 (ms)",
+        "TPOT p90 (ms)", "TPOT p99 (ms)" }, TPUT_X },
+    { "load_cost", "cost and energy against offered load", 0, 2,
+      { SW_USD, SW_JOULE },
+      { "cost per million output tokens", "energy per output token" },
+      { "USD per 1M output tokens", "J per output token" }, LOAD_X },
+};
 
 static int sweep_figures(struct job *j, struct sweep_db *s,
                          struct llm_diag *d)
 {
     bool *has = calloc(s->n_groups + 1, sizeof(*has));
     char file[80];
-    size_t g, rows = 0;
+    size_t g, rows = 0, k;
     int rc = has ? LLM_OK : diag_set(d, LLM_ENOMEM, "out of memory");
 
     for (g = 0; rc == LLM_OK && g < s->n_groups; g++) {
@@ -943,10 +1354,9 @@ static int sweep_figures(struct job *j, struct sweep_db *s,
         rc = write_group(j, s, g, file, &rows, d);
         has[g] = rows > 0;
     }
-    if (!rc) rc = load_figure(j, s, "ttft", "TTFT", 1, 3, has, d);
-    if (!rc) rc = load_figure(j, s, "tpot", "TPOT", 4, 3, has, d);
-    if (!rc) rc = load_figure(j, s, "e2e", "E2E latency", 7, 3, has, d);
-    if (!rc) rc = load_figure(j, s, "goodput", "goodput", 10, 1, has, d);
+    for (k = 0; rc == LLM_OK && k < sizeof(load_figs) / sizeof(load_figs[0]);
+         k++)
+        rc = load_figure(j, s, &load_figs[k], has, d);
     free(has);
     return rc;
 }
@@ -958,8 +1368,10 @@ static bool has_table(sqlite3 *db, const char *name)
     sqlite3_stmt *st;
     bool yes = false;
 
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = "
-                           "'table' AND name = ?", -1, &st, NULL) != SQLITE_OK)
+    /* iterations is a view (analysis/store.h) */
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type IN "
+                           "('table', 'view') AND name = ?", -1, &st, NULL)
+        != SQLITE_OK)
         return false;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     yes = sqlite3_step(st) == SQLITE_ROW;
@@ -972,8 +1384,8 @@ static void run_label(struct run_db *r)
     sqlite3_stmt *st;
 
     snprintf(r->label, sizeof(r->label), "%s", r->path);
-    if (sqlite3_prepare_v2(r->db, "SELECT name, seed, kv_blocks FROM runs "
-                           "LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(r->db, "SELECT name, seed, kv_blocks, config "
+                           "FROM runs LIMIT 1", -1, &st, NULL) != SQLITE_OK)
         return;
     if (sqlite3_step(st) == SQLITE_ROW) {
         if (sqlite3_column_text(st, 0))
@@ -981,8 +1393,33 @@ static void run_label(struct run_db *r)
                      (const char *)sqlite3_column_text(st, 0),
                      (long long)sqlite3_column_int64(st, 1));
         r->kv_blocks = sqlite3_column_double(st, 2);
+        if (sqlite3_column_text(st, 3))
+            r->config = strdup((const char *)sqlite3_column_text(st, 3));
     }
     sqlite3_finalize(st);
+}
+
+/* With several run databases, each is labelled by the config keys whose
+ * values differ between them (issue 18), else by its name and seed. */
+static void run_labels(struct run_db *runs, size_t nr)
+{
+    const char **json = calloc(nr + 1, sizeof(*json));
+    const char **fb = calloc(nr + 1, sizeof(*fb));
+    char (*out)[128] = calloc(nr + 1, sizeof(*out));
+    size_t i;
+
+    for (i = 0; json && fb && out && i < nr; i++) {
+        json[i] = runs[i].config;
+        fb[i] = runs[i].label;
+    }
+    if (json && fb && out && nr > 1) {
+        diff_labels(json, nr, fb, out);
+        for (i = 0; i < nr; i++)
+            snprintf(runs[i].label, sizeof(runs[i].label), "%s", out[i]);
+    }
+    free(json);
+    free(fb);
+    free(out);
 }
 
 /* Opens every database and sorts it into runs or sweeps. */
@@ -1025,7 +1462,8 @@ static int load_sweep(struct sweep_db *s, struct llm_diag *d)
     if (read_configs(s) != LLM_OK || read_aggregates(s) != LLM_OK)
         return diag_set(d, LLM_EIO, "%s: cannot read the sweep: %s",
                         s->path, sqlite3_errmsg(s->db));
-    return LLM_OK;
+    return group_labels(s) == LLM_OK ? LLM_OK
+           : diag_set(d, LLM_ENOMEM, "out of memory");
 }
 
 /* Runs gnuplot on plots.gp in the staging directory. */
@@ -1125,7 +1563,10 @@ static int draw(struct job *j, struct run_db *runs, size_t nr,
                 struct sweep_db *sw, size_t ns, struct llm_diag *d)
 {
     size_t i;
-    int rc = nr ? cdf_figure(j, runs, nr, d) : LLM_OK;
+    int rc;
+
+    run_labels(runs, nr);
+    rc = nr ? cdf_figure(j, runs, nr, d) : LLM_OK;
 
     for (i = 0; rc == LLM_OK && i < nr; i++) {
         runs[i].multi = nr > 1;
@@ -1133,6 +1574,8 @@ static int draw(struct job *j, struct run_db *runs, size_t nr,
         if (!rc)
             rc = tier_figures(j, &runs[i], d);
     }
+    if (rc == LLM_OK)
+        rc = replicas_figure(j, runs, nr, d);
     for (i = 0; rc == LLM_OK && i < ns; i++) {
         sw[i].multi = ns > 1;
         rc = load_sweep(&sw[i], d);
@@ -1163,8 +1606,10 @@ static int plot_job(const char *const *dbs, size_t n_dbs, const char *out_dir,
     if (!rc && images) rc = run_gnuplot(&j, d);
     if (!rc) rc = publish(&j, d);
     unstage(&j);
-    for (i = 0; runs && i < nr; i++)
+    for (i = 0; runs && i < nr; i++) {
+        free(runs[i].config);
         sqlite3_close(runs[i].db);
+    }
     for (i = 0; sw && i < ns; i++) {
         sweep_db_free(&sw[i]);
         sqlite3_close(sw[i].db);

@@ -7,13 +7,18 @@
  * the script.  `gnuplot plots.gp` in DIR redraws them.
  *
  * A run database (results.sqlite: a requests table) gives
- *   latency_cdf        CDFs of TTFT, TPOT and E2E latency, one panel each,
- *                      one line per run database given;
+ *   latency_cdf        CDFs of TTFT, TPOT, ITL (itl table) and E2E
+ *                      latency, one panel each, one line per run database
+ *                      given;
  *   timeline_r<R>      per replica: batch tokens, running and waiting
  *                      requests, KV-cache use over time (time-weighted
- *                      means over 500 bins; idle time counts as 0), from the
- *                      iterations table ("timeline_<K>_r<R>" when several
- *                      run databases are given, K the argument's index);
+ *                      means over 500 bins, idle time counting as 0, and
+ *                      the maxima of the iterations in each bin; the
+ *                      title gives the bin width), from the iterations
+ *                      table ("timeline_<K>_r<R>" when several run
+ *                      databases are given, K the argument's index);
+ *   replicas           utilization and KV occupancy of every replica of
+ *                      every run database, overlaid (two or more);
  *   kv_tiers_r<R>      per replica with rows in the kv_tiers table (tiered
  *                      KV managers): occupancy (% of each tier) and
  *                      traffic (GiB in + out so far) over time, one panel
@@ -24,8 +29,15 @@
  * parameters other than the sweep's load axis), mean over seeds with the
  * confidence interval as error bars:
  *   load_ttft, load_tpot, load_e2e   p50, p90 and p99 panels
- *   load_goodput                     goodput (req/s meeting both SLOs)
- * ("s<K>_load_..." when several sweep databases are given).
+ *   load_goodput                     goodput (req/s meeting every SLO)
+ *   tput_latency                     TTFT and TPOT p50/p90/p99 against
+ *                                    the output throughput (tokens/s)
+ *   load_cost                        USD per 1M output tokens and J per
+ *                                    output token
+ * ("s<K>_..." when several sweep databases are given).  Legends name
+ * what differs between the lines (config keys, shortened); a panel whose
+ * values span two decades has a log y axis; error bars stop at 0 (at half
+ * the smallest value on a log axis).
  *
  * Every file is made in DIR/.plot-tmp-<pid>/ and renamed into DIR once
  * gnuplot succeeded, so DIR never holds half a set.  Errors name the

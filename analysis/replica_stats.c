@@ -16,21 +16,33 @@ static const char *const cols[] = { "replica", "requests_completed",
     "kv_util_mean", "queue_len_mean", NULL };
 
 struct rep {
-    int64_t ok, rejected, preemptions, in_tokens, out_tokens, iterations;
-    double busy_ns, kv_ns, queue_ns;
+    int64_t ok, rejected, preemptions, in_tokens, out_tokens;
+    struct summary_iter it;
 };
 
 enum rep_fig { FIG_TTFT, FIG_TPOT, FIG_E2E };
 
 /* p50 and p99 (null when empty) of one figure of replica k's completed
- * requests (TPOT: of those with more than one output token), in the
- * column col (room for every completed request). */
+ * requests (TPOT: of those with more than one output token): exactly, in
+ * the column col (room for every completed request), or from the
+ * replica's sketch once the run's requests are sketched. */
 static void quantiles(cJSON *o, const char *p50, const char *p99,
                       const struct summary_reqs *a, int32_t k,
                       enum rep_fig f, double *col)
 {
     size_t i, n = 0;
 
+    if (a->sketched) {
+        const struct qsketch *s = k < a->n_rep ? &a->rep[k].fig[f] : NULL;
+        if (s == NULL || s->count == 0) {
+            cJSON_AddNullToObject(o, p50);
+            cJSON_AddNullToObject(o, p99);
+        } else {
+            cJSON_AddNumberToObject(o, p50, qsketch_quantile(s, 0.50));
+            cJSON_AddNumberToObject(o, p99, qsketch_quantile(s, 0.99));
+        }
+        return;
+    }
     for (i = 0; i < a->n_ok; i++) {
         const struct summary_req *q = &a->ok[i];
         if (q->replica != k)
@@ -62,63 +74,38 @@ static int sql_err(sqlite3 *db, struct llm_diag *d)
     return diag_set(d, LLM_EIO, "results: %s", sqlite3_errmsg(db));
 }
 
-/* Counts of each replica's requests, in row order (rejected ones sit
- * among the completed by after_ok); a replica out of range is an error
- * naming the first such row. */
+/* Counts of each replica's requests; a request of a replica the run
+ * does not have is an error naming the first such row. */
 static int tally(const struct summary_reqs *a, struct rep *reps, int32_t n,
                  struct llm_diag *d)
 {
-    size_t i = 0, j = 0;
+    int64_t first = a->bad_row;
+    int32_t k, bad = a->bad_replica;
 
-    while (i < a->n_ok || j < a->n_rejected) {
-        bool rej = j < a->n_rejected && a->rejected[j].after_ok <= i;
-        int32_t k = rej ? a->rejected[j].replica : a->ok[i].replica;
-        if (k < 0 || k >= n)
-            return diag_set(d, LLM_EINVAL, "results: request of replica %d "
-                            "in a run of %d replicas", k, n);
-        if (rej) {
-            reps[k].rejected++;
-            j++;
-            continue;
+    for (k = n > 0 ? n : 0; k < a->n_rep; k++) {
+        int64_t f = a->rep[k].first_row;
+        if (f >= 0 && (first < 0 || f < first)) {
+            first = f;
+            bad = k;
         }
-        reps[k].ok++;
-        reps[k].in_tokens += a->ok[i].prompt_tokens;
-        reps[k].out_tokens += a->ok[i].output_tokens;
-        reps[k].preemptions += a->ok[i].preemptions;
-        i++;
+    }
+    if (first >= 0)
+        return diag_set(d, LLM_EINVAL, "results: request of replica %d in a "
+                        "run of %d replicas", bad, n);
+    for (k = 0; k < n && k < a->n_rep; k++) {
+        const struct summary_rep *r = &a->rep[k];
+        reps[k] = (struct rep){ .ok = r->ok, .rejected = r->rejected,
+            .preemptions = r->preemptions, .in_tokens = r->in_tokens,
+            .out_tokens = r->out_tokens };
     }
     return LLM_OK;
 }
 
-/* Time-weighted sums over the iterations (an empty table adds nothing). */
-static int read_iterations(sqlite3 *db, struct rep *reps, int32_t n,
-                           struct llm_diag *d)
+/* Time-weighted sums over replica i's iterations (zeros: none). */
+static struct summary_iter iters_of(const struct summary_iters *t,
+                                    int32_t i)
 {
-    sqlite3_stmt *st;
-    int step, rc;
-
-    if (sqlite3_prepare_v2(db, "SELECT replica, end_ns - start_ns, "
-            "kv_blocks_used, waiting FROM iterations", -1, &st, NULL) !=
-        SQLITE_OK)
-        return sql_err(db, d);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        int32_t i = sqlite3_column_int(st, 0);
-        double dt = (double)sqlite3_column_int64(st, 1);
-        if (i < 0 || i >= n)
-            continue;
-        reps[i].iterations++;
-        reps[i].busy_ns += dt;
-        reps[i].kv_ns += dt * (double)sqlite3_column_int64(st, 2);
-        reps[i].queue_ns += dt * (double)sqlite3_column_int64(st, 3);
-    }
-    /* a read that stops early is an error, not fewer iterations */
-    if (step != SQLITE_DONE) {
-        rc = sql_err(db, d);
-        sqlite3_finalize(st);
-        return rc;
-    }
-    sqlite3_finalize(st);
-    return LLM_OK;
+    return i < t->n_rep ? t->rep[i] : (struct summary_iter){ 0 };
 }
 
 static cJSON *row(int32_t i, const struct rep *r,
@@ -140,13 +127,14 @@ static cJSON *row(int32_t i, const struct rep *r,
     quantiles(o, "ttft_ms_p50", "ttft_ms_p99", a, i, FIG_TTFT, col);
     quantiles(o, "tpot_ms_p50", "tpot_ms_p99", a, i, FIG_TPOT, col);
     quantiles(o, "e2e_ms_p50", "e2e_ms_p99", a, i, FIG_E2E, col);
-    cJSON_AddNumberToObject(o, "iterations", (double)r->iterations);
+    cJSON_AddNumberToObject(o, "iterations", (double)r->it.n);
     cJSON_AddNumberToObject(o, "busy_frac", dur_ns > 0 ?
-                            r->busy_ns / dur_ns : 0);
-    cJSON_AddNumberToObject(o, "kv_util_mean", r->busy_ns > 0 && kv_cap > 0 ?
-                            r->kv_ns / r->busy_ns / (double)kv_cap : 0);
-    cJSON_AddNumberToObject(o, "queue_len_mean", r->busy_ns > 0 ?
-                            r->queue_ns / r->busy_ns : 0);
+                            r->it.busy_ns / dur_ns : 0);
+    cJSON_AddNumberToObject(o, "kv_util_mean",
+                            r->it.busy_ns > 0 && kv_cap > 0 ?
+                            r->it.kv_ns / r->it.busy_ns / (double)kv_cap : 0);
+    cJSON_AddNumberToObject(o, "queue_len_mean", r->it.busy_ns > 0 ?
+                            r->it.queue_ns / r->it.busy_ns : 0);
     return o;
 }
 
@@ -157,33 +145,42 @@ int replica_stats_build(sqlite3 *db, int32_t n_replicas,
     struct summary_reqs a;
     int rc;
 
-    summary_reqs_init(&a);
+    summary_reqs_init(&a, NULL);
     *out = NULL;
     rc = summary_reqs_read(db, &a, d);
     if (rc == LLM_OK)
-        rc = replica_stats_build_reqs(db, &a, n_replicas, kv_capacity_blocks,
-                                      out, d);
+        rc = replica_stats_build_reqs(db, &a, NULL, n_replicas,
+                                      kv_capacity_blocks, out, d);
     summary_reqs_free(&a);
     return rc;
 }
 
 int replica_stats_build_reqs(sqlite3 *db, const struct summary_reqs *a,
+                             const struct summary_iters *iters,
                              int32_t n_replicas, int64_t kv_capacity_blocks,
                              cJSON **out, struct llm_diag *d)
 {
+    struct summary_iters own;
     struct rep *reps = calloc((size_t)(n_replicas > 0 ? n_replicas : 1),
                               sizeof(*reps));
-    double *col = malloc((a->n_ok ? a->n_ok : 1) * sizeof(*col));
+    double *col = malloc((a->sketched || a->n_ok == 0 ? 1 : a->n_ok) *
+                         sizeof(*col));
     cJSON *arr = cJSON_CreateArray();
     double dur = a->t1 > a->t0 ? (double)(a->t1 - a->t0) : 0;
     int32_t i;
     int rc = reps && col && arr ? LLM_OK
                                 : diag_set(d, LLM_ENOMEM, "out of memory");
 
+    summary_iters_init(&own);
     if (rc == LLM_OK)
         rc = tally(a, reps, n_replicas, d);
-    if (rc == LLM_OK)
-        rc = read_iterations(db, reps, n_replicas, d);
+    if (rc == LLM_OK && iters == NULL) {
+        rc = summary_iters_read(db, &own, d);
+        iters = &own;
+    }
+    for (i = 0; rc == LLM_OK && i < n_replicas; i++)
+        reps[i].it = iters_of(iters, i);
+    summary_iters_free(&own);
     for (i = 0; rc == LLM_OK && i < n_replicas; i++) {
         cJSON *o = row(i, &reps[i], a, col, dur, kv_capacity_blocks);
         if (o == NULL)
@@ -270,11 +267,12 @@ int replica_stats_add(sqlite3 *db, int32_t n_replicas,
 }
 
 int replica_stats_add_reqs(sqlite3 *db, const struct summary_reqs *reqs,
+                           const struct summary_iters *iters,
                            int32_t n_replicas, int64_t kv_capacity_blocks,
                            cJSON *summary, struct llm_diag *d)
 {
     cJSON *arr = NULL;
-    int rc = replica_stats_build_reqs(db, reqs, n_replicas,
+    int rc = replica_stats_build_reqs(db, reqs, iters, n_replicas,
                                       kv_capacity_blocks, &arr, d);
 
     return rc == LLM_OK ? add(db, arr, summary, d) : rc;

@@ -2,7 +2,8 @@
  * database.
  *
  * Reads only the results tables (requests, or the rows a run kept as
- * struct summary_reqs; iterations when the run wrote them), like
+ * struct summary_reqs; iterations, or the sums a run kept as struct
+ * summary_iters, so a run that writes no iteration rows keeps them), like
  * analysis/summary.c, and uses the same definitions (TTFT,
  * TPOT, E2E as `vllm bench serve`; percentiles by linear interpolation
  * between order statistics).  Per replica: requests completed and
@@ -30,9 +31,10 @@
 int replica_stats_build(sqlite3 *db, int32_t n_replicas,
                         int64_t kv_capacity_blocks, cJSON **out,
                         struct llm_diag *d);
-/* The same from reqs for the requests table (analysis/summary.h) and db
- * for the iterations. */
+/* The same from reqs for the requests table (analysis/summary.h) and
+ * iters for the iterations (NULL: db's iterations table). */
 int replica_stats_build_reqs(sqlite3 *db, const struct summary_reqs *reqs,
+                             const struct summary_iters *iters,
                              int32_t n_replicas, int64_t kv_capacity_blocks,
                              cJSON **out, struct llm_diag *d);
 /* Creates the table replicas and inserts one row per array element. */
@@ -41,8 +43,9 @@ int replica_stats_write(sqlite3 *db, const cJSON *arr, struct llm_diag *d);
 int replica_stats_add(sqlite3 *db, int32_t n_replicas,
                       int64_t kv_capacity_blocks, cJSON *summary,
                       struct llm_diag *d);
-/* replica_stats_add from reqs for the requests table. */
+/* replica_stats_add from reqs and iters (NULL: db's table). */
 int replica_stats_add_reqs(sqlite3 *db, const struct summary_reqs *reqs,
+                           const struct summary_iters *iters,
                            int32_t n_replicas, int64_t kv_capacity_blocks,
                            cJSON *summary, struct llm_diag *d);
 

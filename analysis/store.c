@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "analysis/iterlog.h"
+
 /* ITL gaps are counted in memory per whole microsecond and written once
  * at commit: a row per token (or per iteration) would dominate the run's
  * time, and 1 us is far below what the ms-scale ITL figures resolve. */
@@ -38,6 +40,9 @@ struct store {
     sqlite3_stmt *req_many;        /* REQ_BATCH rows */
     sqlite3 *db;
     sqlite3_stmt *req, *iter, *itl, *metric, *tier;
+    char *iter_text;           /* "[[...],[...]" of the pending chunk */
+    size_t iter_len;
+    int iter_rows;
     struct itl_slot *itl_tab;  /* open addressing, power-of-two size */
     size_t itl_cap, itl_used;
     char tmp[1024], final[1024];
@@ -53,11 +58,9 @@ static const char schema[] =
     "CREATE TABLE requests (id INTEGER PRIMARY KEY, arrival_ns INTEGER,"
     " first_sched_ns INTEGER, first_token_ns INTEGER, finish_ns INTEGER,"
     " prompt_tokens INTEGER, output_tokens INTEGER, replica INTEGER,"
-    " preemptions INTEGER, tenant INTEGER, status TEXT);"
-    "CREATE TABLE iterations (replica INTEGER, start_ns INTEGER,"
-    " end_ns INTEGER, prefill_tokens INTEGER, prefill_seqs INTEGER,"
-    " decode_seqs INTEGER, kv_blocks_used INTEGER, waiting INTEGER,"
-    " running INTEGER, preemptions INTEGER);"
+    " preemptions INTEGER, tenant INTEGER, status TEXT,"
+    " gap_ema_max_ns INTEGER);"
+    ITERLOG_SCHEMA
     "CREATE TABLE itl (gap_ns INTEGER, count INTEGER);"
     "CREATE TABLE metrics (name TEXT PRIMARY KEY, value REAL);"
     "CREATE TABLE kv_tiers (replica INTEGER, t_ns INTEGER, tier TEXT,"
@@ -95,7 +98,7 @@ static int sql_err(sqlite3 *db, const char *what, struct llm_diag *d)
 /* "INSERT INTO requests VALUES (?,...,?),(...)" with REQ_BATCH rows. */
 static int prepare_many(struct store *s)
 {
-    static const char row[] = "(?,?,?,?,?,?,?,?,?,?,?)";
+    static const char row[] = "(?,?,?,?,?,?,?,?,?,?,?,?)";
     char sql[64 + REQ_BATCH * (sizeof(row) + 1)];
     size_t off = (size_t)snprintf(sql, sizeof(sql),
                                   "INSERT INTO requests VALUES ");
@@ -111,9 +114,9 @@ static int prepare(struct store *s, struct llm_diag *d)
 {
     if (prepare_many(s) ||
         sqlite3_prepare_v2(s->db, "INSERT INTO requests VALUES "
-            "(?,?,?,?,?,?,?,?,?,?,?)", -1, &s->req, NULL) ||
-        sqlite3_prepare_v2(s->db, "INSERT INTO iterations VALUES "
-            "(?,?,?,?,?,?,?,?,?,?)", -1, &s->iter, NULL) ||
+            "(?,?,?,?,?,?,?,?,?,?,?,?)", -1, &s->req, NULL) ||
+        sqlite3_prepare_v2(s->db, "INSERT INTO iteration_log VALUES (?)",
+            -1, &s->iter, NULL) ||
         sqlite3_prepare_v2(s->db, "INSERT INTO itl VALUES (?,?)", -1,
             &s->itl, NULL) ||
         sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO metrics VALUES "
@@ -204,14 +207,26 @@ static int step(struct store *s, sqlite3_stmt *st)
     return rc == SQLITE_DONE ? LLM_OK : LLM_EIO;
 }
 
-/* Binds row r at parameter offset off (11 parameters a row). */
+/* A time that never came (-1 in the request record: a rejected request
+ * was never scheduled, produced no token and never finished) is NULL in
+ * the table (issue 17), so that SQL aggregates skip it instead of
+ * averaging -1 into a latency. */
+static void bind_time(sqlite3_stmt *st, int i, int64_t t_ns)
+{
+    if (t_ns < 0)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_int64(st, i, t_ns);
+}
+
+/* Binds row r at parameter offset off (12 parameters a row). */
 static void bind_row(sqlite3_stmt *st, int off, const struct store_row *r)
 {
     sqlite3_bind_int64(st, off + 1, r->id);
     sqlite3_bind_int64(st, off + 2, r->arrival_ns);
-    sqlite3_bind_int64(st, off + 3, r->first_sched_ns);
-    sqlite3_bind_int64(st, off + 4, r->first_token_ns);
-    sqlite3_bind_int64(st, off + 5, r->finish_ns);
+    bind_time(st, off + 3, r->first_sched_ns);
+    bind_time(st, off + 4, r->first_token_ns);
+    bind_time(st, off + 5, r->finish_ns);
     sqlite3_bind_int(st, off + 6, r->prompt_tokens);
     sqlite3_bind_int(st, off + 7, r->output_tokens);
     sqlite3_bind_int(st, off + 8, r->replica);
@@ -219,6 +234,7 @@ static void bind_row(sqlite3_stmt *st, int off, const struct store_row *r)
     sqlite3_bind_int(st, off + 10, r->tenant);
     sqlite3_bind_text(st, off + 11, r->rejected ? "rejected" : "ok", -1,
                       SQLITE_STATIC);
+    bind_time(st, off + 12, r->gap_ema_max_ns);
 }
 
 /* Writes the buffered request rows, in the order they came. */
@@ -228,7 +244,7 @@ static int flush_requests(struct store *s)
 
     if (s->n_rows == REQ_BATCH) {
         for (i = 0; i < REQ_BATCH; i++)
-            bind_row(s->req_many, 11 * i, &s->rows[i]);
+            bind_row(s->req_many, 12 * i, &s->rows[i]);
         rc = step(s, s->req_many);
     } else {
         for (i = 0; i < s->n_rows && rc == LLM_OK; i++) {
@@ -248,7 +264,10 @@ void store_row_of(const struct request *q, struct store_row *out)
         .prompt_tokens = q->prompt_tokens,
         .output_tokens = q->rejected ? 0 : q->generated,
         .replica = q->replica, .preemptions = q->preemptions,
-        .tenant = q->tenant, .rejected = q->rejected };
+        .tenant = q->tenant, .rejected = q->rejected,
+        /* NULL (-1) when no gap ever came: rejected, or one token */
+        .gap_ema_max_ns = !q->rejected && q->gap_ema_den > 0 ?
+                          q->gap_ema_max_ns : -1 };
 }
 
 /* Queues one row for the next statement. */
@@ -315,21 +334,37 @@ int store_request(struct store *s, const struct request *q)
     return win_drain(s, false);
 }
 
+/* Writes the pending chunk as one iteration_log row. */
+static int iter_flush(struct store *s)
+{
+    int rc;
+
+    if (s->iter_rows == 0)
+        return LLM_OK;
+    s->iter_text[s->iter_len++] = ']';
+    sqlite3_bind_text(s->iter, 1, s->iter_text, (int)s->iter_len,
+                      SQLITE_STATIC);
+    rc = step(s, s->iter);
+    sqlite3_clear_bindings(s->iter);
+    s->iter_len = 0;
+    s->iter_rows = 0;
+    return rc;
+}
+
 int store_iteration(struct store *s, const struct iter_record *r)
 {
-    sqlite3_stmt *st = s->iter;
+    const struct iterlog_row row = { { r->replica, r->start_ns, r->end_ns,
+        r->prefill_tokens, r->prefill_seqs, r->decode_seqs,
+        r->kv_blocks_used, r->n_waiting, r->n_running, r->preemptions } };
+    char *p;
 
-    sqlite3_bind_int(st, 1, r->replica);
-    sqlite3_bind_int64(st, 2, r->start_ns);
-    sqlite3_bind_int64(st, 3, r->end_ns);
-    sqlite3_bind_int64(st, 4, r->prefill_tokens);
-    sqlite3_bind_int(st, 5, r->prefill_seqs);
-    sqlite3_bind_int(st, 6, r->decode_seqs);
-    sqlite3_bind_int64(st, 7, r->kv_blocks_used);
-    sqlite3_bind_int64(st, 8, r->n_waiting);
-    sqlite3_bind_int64(st, 9, r->n_running);
-    sqlite3_bind_int(st, 10, r->preemptions);
-    return step(s, st);
+    if (s->iter_text == NULL && (s->iter_text =
+            malloc(ITERLOG_CHUNK * (ITERLOG_ROW_MAX + 1) + 2)) == NULL)
+        return LLM_ENOMEM;
+    p = s->iter_text + s->iter_len;
+    *p++ = s->iter_rows == 0 ? '[' : ',';
+    s->iter_len = (size_t)(iterlog_put(p, &row) - s->iter_text);
+    return ++s->iter_rows == ITERLOG_CHUNK ? iter_flush(s) : LLM_OK;
 }
 
 int store_kv_tiers(struct store *s, const struct iter_record *r)
@@ -448,6 +483,8 @@ sqlite3 *store_db(struct store *s)
 
     if (rc == LLM_OK && s->n_rows > 0)
         rc = flush_requests(s);
+    if (rc == LLM_OK)
+        rc = iter_flush(s);
     if (rc == LLM_OK && s->itl_tab != NULL)
         rc = itl_flush(s);
     if (s->flush_rc == LLM_OK)
@@ -459,6 +496,8 @@ static void close_db(struct store *s)
 {
     free(s->itl_tab);
     s->itl_tab = NULL;
+    free(s->iter_text);
+    s->iter_text = NULL;
     free(s->win);
     s->win = NULL;
     sqlite3_finalize(s->req);
@@ -477,7 +516,8 @@ int store_commit(struct store *s, struct llm_diag *d)
 
     if (rc == LLM_OK && s->n_rows > 0)
         rc = flush_requests(s);
-
+    if (rc == LLM_OK)
+        rc = iter_flush(s);
     if (rc == LLM_OK && s->itl_tab)
         rc = itl_flush(s);
 

@@ -1,8 +1,12 @@
 /* analysis/store.h: the results database of one run.
  *
  * store_open creates DIR/results.sqlite under a temporary name
- * (results.sqlite.tmp) with the tables runs, requests, iterations, itl and
- * metrics (docs/output.md gives every column); rows are added as the run
+ * (results.sqlite.tmp) with the tables runs, requests, itl, metrics and
+ * kv_tiers, and the view iterations (docs/output.md gives every column):
+ * the iteration rows are stored as JSON text, 4,096 to a row of the
+ * table iteration_log, which the view reads with SQLite's json_each
+ * (issue 24: one table row per iteration took half of a run's time).
+ * Rows are added as the run
  * produces them inside one transaction; store_commit finishes the file and
  * renames it into place; store_abort deletes it.  So a failed or
  * interrupted run never leaves a partial results.sqlite.  The store owns
@@ -33,13 +37,16 @@ struct run_info {
     int32_t replicas, tp;
 };
 
-/* One row of the requests table, as store_request writes it. */
+/* One row of the requests table, as store_request writes it.  A time of
+ * -1 never came (a rejected request's) and is written as NULL. */
 struct store_row {
     int64_t id, arrival_ns, first_sched_ns, first_token_ns, finish_ns;
     int32_t prompt_tokens;
     int32_t output_tokens;       /* generated; 0 for a rejected request */
     int32_t replica, preemptions, tenant;
     int32_t rejected;            /* 1: status "rejected", else "ok" */
+    int64_t gap_ema_max_ns;      /* largest EMA of its inter-token gaps;
+                                    -1 (NULL): none (fewer than 2 tokens) */
 };
 
 /* The row store_request writes for q. */

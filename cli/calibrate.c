@@ -119,8 +119,8 @@ int calibrate_read(FILE *f, const char *name, struct fit_line **lines,
 }
 
 static const char *const part_names[FIT_FREE] = {
-    "gemm", "attn_prefill", "attn_decode", "elementwise", "layer_us",
-    "iter_us" };
+    "gemm", "attn_prefill", "attn_decode", "elementwise", "comm",
+    "layer_us", "iter_us" };
 
 cJSON *calibrate_profile_json(const struct fit_result *r, const char *model,
                               const char *device, int tp)
@@ -147,14 +147,15 @@ cJSON *calibrate_profile_json(const struct fit_result *r, const char *model,
 struct cal_opts {
     const char *model, *hw, *dtype, *engine, *out;
     int tp;
-    bool quiet;
+    bool quiet, fixed;
 };
 
-static int usage_err(void)
+/* On stdout for --help (exit 0), on stderr for bad arguments (exit 2). */
+static int usage(FILE *f)
 {
-    fprintf(stderr, "usage: llmsim calibrate --model ID --hw ID [--tp N] "
-            "[--dtype bf16|fp8] [--engine BASE] [--out FILE] [--quiet] "
-            "< measured.jsonl\n");
+    fprintf(f, "usage: llmsim calibrate --model ID --hw ID [--tp N] "
+            "[--dtype bf16|fp8] [--engine BASE [--fixed-structure]] "
+            "[--out FILE] [--quiet] < measured.jsonl\n");
     return 2;
 }
 
@@ -168,6 +169,7 @@ static int parse_args(int argc, char **argv, struct cal_opts *o)
         { "engine", required_argument, NULL, 'e' },
         { "out", required_argument, NULL, 'o' },
         { "quiet", no_argument, NULL, 'q' },
+        { "fixed-structure", no_argument, NULL, 'f' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -184,7 +186,8 @@ static int parse_args(int argc, char **argv, struct cal_opts *o)
         case 'e': o->engine = optarg; break;
         case 'o': o->out = optarg; break;
         case 'q': o->quiet = true; break;
-        case 'h': usage_err(); return -1;
+        case 'f': o->fixed = true; break;
+        case 'h': usage(stdout); return -1;
         case 't':
             o->tp = (int)strtol(optarg, &end, 10);
             if (*end || o->tp < 1 || o->tp > 1024) {
@@ -193,11 +196,11 @@ static int parse_args(int argc, char **argv, struct cal_opts *o)
                 return 2;
             }
             break;
-        default: return 2;
+        default: return usage(stderr);
         }
     }
     if (o->model == NULL || o->hw == NULL || optind != argc)
-        return usage_err();
+        return usage(stderr);
     return 0;
 }
 
@@ -300,7 +303,8 @@ int cmd_calibrate(int argc, char **argv)
     rc = setup(&o, &m, &dev, &env, &base, &d);
     if (!rc) rc = calibrate_read(stdin, "stdin", &lines, &n, &d);
     /* without a base, every structure is a candidate */
-    if (!rc) rc = engine_fit(&env, &base, o.engine == NULL, lines, n, &r, &d);
+    if (!rc) rc = engine_fit(&env, &base, o.fixed ? FIT_BASE : o.engine ?
+                             FIT_ATTN : FIT_ALL, lines, n, &r, &d);
     if (!rc) {
         snprintf(r.e.id, sizeof(r.e.id), "calibrated");
         snprintf(r.e.stands_for, sizeof(r.e.stands_for), "an engine "

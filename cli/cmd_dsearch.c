@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/run.h"
 #include "cli/scenario.h"
 
@@ -161,13 +162,18 @@ static int parse_tps(const char *s, struct dsearch_grid *g)
     return *s ? -1 : 0;
 }
 
-static int usage(void)
+static int usage_to(FILE *f, int status)
 {
-    fprintf(stderr, "usage: llmsim disagg-search CONFIG [--max-gpus N] "
+    fprintf(f, "usage: llmsim disagg-search CONFIG [--max-gpus N] "
             "[--tp 1,2,4] [--max-replicas N] [--start R] [--min-rate R] "
             "[--max-rate R] [--rel-tol X] [--attain X] [--baseline] "
             "[--out DIR] [--set key.path=value]...\n");
-    return 2;
+    return status;
+}
+
+static int usage(void)
+{
+    return usage_to(stderr, 2);
 }
 
 static int search(struct dsearch_ctx *x, const struct dsearch_grid *g,
@@ -241,6 +247,10 @@ int cmd_dsearch(int argc, char **argv)
 
     if (sets == NULL)
         return 1;
+    if (args_want_help(argc, argv)) {
+        free(sets);
+        return usage_to(stdout, 0);
+    }
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -266,6 +276,10 @@ int cmd_dsearch(int argc, char **argv)
         return usage();
     }
     x.config = argv[optind];
+    if (args_need_file(stderr, "disagg-search", x.config)) {
+        free(sets);
+        return 2;
+    }
     x.sets = sets;
     d.file = x.config;
     rc = dsearch_ctx_init(&x, !baseline, &d);

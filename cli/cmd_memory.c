@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "analysis/store.h"
+#include "cli/args.h"
 #include "cli/ctx_sweep.h"
 #include "hw/device.h"
 #include "models/hf.h"
@@ -31,11 +33,16 @@ static const char USAGE[] =
     "                     [--reserve-gib F] [--cuda-graph-gib F]\n"
     "                     [--gpu-memory-gib F] [--json]\n"
     "                     [--context-sweep N,N,...]\n"
-    "       llmsim memory --import-hf CONFIG.json --id NAME [--out FILE] "
-    "[--force]\n";
+    "       llmsim memory --import-hf CONFIG.json --id NAME "
+    "[--catalog DIR | --out FILE]\n"
+    "                     [--force]\n"
+    "  --import-hf writes NAME.json to the user catalog: --catalog DIR, "
+    "else\n  $LLMSIM_CATALOG, else $XDG_DATA_HOME/llmsim/models, else\n"
+    "  ~/.local/share/llmsim/models; runs then find \"model\": \"NAME\"\n";
 
 struct mem_opts {
     const char *model, *hw, *dtype, *kv_dtype, *import, *id, *out, *sched;
+    const char *catalog;         /* --catalog; NULL: the user catalog */
     const char *sweep;           /* --context-sweep; NULL: none */
     int64_t tp, pp, ep, tokens, seqs, max_len, block;
     double util, reserve_gib, graph_gib, mem_gib;
@@ -106,6 +113,7 @@ static const struct option longopts[] = {
     { "out", required_argument, NULL, 'o' },
     { "force", no_argument, NULL, 'f' },
     { "context-sweep", required_argument, NULL, 'C' },
+    { "catalog", required_argument, NULL, 'c' },
     { NULL, 0, NULL, 0 }
 };
 
@@ -157,6 +165,7 @@ static int set_opt(struct mem_opts *o, int ch, const char *v, FILE *err)
     case 'I': o->id = v; return 0;
     case 'o': o->out = v; return 0;
     case 'C': o->sweep = v; return 0;
+    case 'c': o->catalog = v; return 0;
     case 'A': o->a2a = true; return 0;
     case 'j': o->json = true; return 0;
     case 'f': o->force = true; return 0;
@@ -197,7 +206,7 @@ static int parse_args(int argc, char **argv, struct mem_opts *o, FILE *err)
 static int write_atomic(const char *path, const char *text,
                         struct llm_diag *d)
 {
-    char tmp[1100];
+    char tmp[1200];
     FILE *f;
     bool ok;
 
@@ -236,10 +245,37 @@ static int save_entry(const struct model *m, const struct mem_opts *o,
     return rc;
 }
 
+/* Where the entry goes: --out FILE, else DIR/ID.json for --catalog DIR
+ * or the user catalog (created if missing); never the data root's own
+ * catalog unless --catalog names it (issue 18). */
+static int import_dest(const struct mem_opts *o, char *path, size_t n,
+                       FILE *err)
+{
+    char user[1024];
+    const char *dir = o->catalog ? o->catalog
+                                 : llm_user_catalog(user, sizeof(user));
+    struct llm_diag d = { 0 };
+
+    if (o->out) {
+        snprintf(path, n, "%s", o->out);
+        return 0;
+    }
+    if (dir == NULL)
+        return fail(err, 2, "--import-hf: no user catalog (set "
+                    "LLMSIM_CATALOG or HOME, or give --catalog DIR or "
+                    "--out FILE)");
+    if (store_mkdirs(dir, &d) != LLM_OK) {
+        fprintf(err, "llmsim memory: %s: cannot create: %s\n", dir, d.msg);
+        return 1;
+    }
+    snprintf(path, n, "%s/%s.json", dir, o->id);
+    return 0;
+}
+
 static int do_import(const struct mem_opts *o, FILE *out, FILE *err)
 {
     struct llm_diag d = { .file = o->import };
-    char path[1024], msg[1200];
+    char path[1100], msg[1200];
     struct model m;
     cJSON *hf = NULL;
     int rc;
@@ -247,13 +283,20 @@ static int do_import(const struct mem_opts *o, FILE *out, FILE *err)
     if (!jcfg_name_ok(o->id))
         return fail(err, 2, "--id: expected a catalog id (" JCFG_NAME_RULE
                     "; the catalog file name)");
-    snprintf(path, sizeof(path), "%s/models/catalog/%s.json", llm_root(),
-             o->id);
-    if (o->out)
-        snprintf(path, sizeof(path), "%s", o->out);
+    if (o->out && o->catalog)
+        return fail(err, 2, "--out FILE and --catalog DIR: give one");
+    if (args_need_file(err, "memory", o->import))
+        return 2;
     rc = jcfg_load(o->import, &hf, &d);
     if (!rc) rc = hf_to_model(hf, o->id, &m, &d);
     cJSON_Delete(hf);
+    if (rc) {                    /* before any folder is made */
+        diag_format(&d, msg, sizeof(msg));
+        return fail(err, diag_exit_status(rc), msg);
+    }
+    rc = import_dest(o, path, sizeof(path), err);
+    if (rc)
+        return rc;
     if (!rc && !o->force && access(path, F_OK) == 0)
         rc = diag_set(&d, LLM_EINVAL, "%s exists (--force replaces it)", path);
     if (!rc) { d.file = NULL; rc = save_entry(&m, o, path, &d); }
@@ -370,15 +413,16 @@ static int load_inputs(const struct mem_opts *o, struct model *m,
 }
 
 /* The token and sequence budgets: the flags where given, else those the
- * scheduler runs with by default (registry_sched_limits), as `llmsim run`
- * sizes them. */
-static int budgets(const struct mem_opts *o, int64_t max_len, int64_t *tokens,
-                   int64_t *seqs, FILE *err)
+ * scheduler runs with by default on dev (registry_sched_limits), as
+ * `llmsim run` sizes them. */
+static int budgets(const struct mem_opts *o, const struct device *dev,
+                   int64_t max_len, int64_t *tokens, int64_t *seqs, FILE *err)
 {
     struct llm_diag d = { .file = "--scheduler" };
     const struct sched_ops *ops = registry_sched(o->sched, "scheduler", &d);
     int rc = ops ? registry_sched_limits(ops, NULL, "scheduler",
-                                         (int32_t)max_len, tokens, seqs, &d)
+                                         (int32_t)max_len, dev->mem_bytes,
+                                         dev->name, tokens, seqs, &d)
                  : LLM_EINVAL;
 
     if (rc) {
@@ -424,7 +468,7 @@ static int do_plan(const struct mem_opts *o, FILE *out, FILE *err)
     int rc = load_inputs(o, &m, &dev, err);
 
     if (!rc) rc = shard_of(o, &s, err);
-    if (!rc) rc = budgets(o, o->max_len ? o->max_len : m.max_context,
+    if (!rc) rc = budgets(o, &dev, o->max_len ? o->max_len : m.max_context,
                           &tok, &seqs, err);
     if (rc)
         return rc;
@@ -454,8 +498,8 @@ int cmd_memory_io(int argc, char **argv, FILE *out, FILE *err)
     struct mem_opts o;
     int rc;
 
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
-                      strcmp(argv[1], "help") == 0)) {
+    if (args_want_help(argc, argv) ||
+        (argc == 2 && strcmp(argv[1], "help") == 0)) {
         fputs(USAGE, out);
         return 0;
     }

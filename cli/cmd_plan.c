@@ -8,6 +8,7 @@
 
 #include "analysis/plot.h"
 #include "analysis/store.h"
+#include "cli/args.h"
 #include "cli/scenario.h"
 #include "sim/jcfg.h"
 
@@ -468,5 +469,7 @@ int cmd_plan(int argc, char **argv)
         plan_usage(stderr);
         return 2;
     }
+    if (args_need_file(stderr, "plan", argv[optind]))
+        return 2;
     return run_plan(argv[optind], out, engine, jobs, quiet);
 }

@@ -7,6 +7,7 @@
 
 #include "analysis/plot.h"
 #include "analysis/store.h"
+#include "cli/args.h"
 
 static void plot_usage(FILE *f)
 {
@@ -68,6 +69,11 @@ int cmd_plot(int argc, char **argv)
         free(made);
         return 2;
     }
+    for (rc = optind; rc < argc; rc++)
+        if (args_need_file(stderr, "plot", argv[rc])) {
+            free(made);
+            return 2;
+        }
     if (out == NULL) {
         default_out(argv[optind], dflt, sizeof(dflt));
         out = dflt;

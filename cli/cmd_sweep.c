@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "analysis/store.h"
+#include "cli/args.h"
 #include "cli/run.h"
 #include "cli/scenario.h"
 
@@ -77,7 +78,9 @@ static void point_dir(const struct sweep_exec *x, const struct sweep_point *p,
 static int run_point(const struct sweep_exec *x, const struct sweep_point *p,
                      const char *dir, char *msg, size_t len)
 {
-    struct run_opts o = { .out_dir = dir, .quiet = 1 };
+    /* no_warn: a line per point would bury the progress; each point's
+     * share priced outside the tables is its cost_extrapolated_share */
+    struct run_opts o = { .out_dir = dir, .quiet = 1, .no_warn = 1 };
     struct llm_diag d = { 0 };
     struct scenario sc;
     cJSON *summary = NULL;
@@ -464,7 +467,7 @@ static int parse_args(int argc, char **argv, struct sweep_cli *c)
         return 2;
     }
     c->file = argv[optind];
-    return 0;
+    return args_need_file(stderr, "sweep", c->file);
 }
 
 /* The spec and its points: what every MPI rank needs. */
@@ -865,9 +868,24 @@ static int mpi_rank0(struct sweep_ctx *c, const int64_t *list, int64_t count,
     return finish(c, &t, d);
 }
 
+/* A worker's copy of a base given inline: rank 0 writes DIR/base.json on
+ * its own machine, which other machines do not see (issue 24: a sweep
+ * file runs on a cluster unchanged), so each worker writes its own in
+ * RUNS/rank<r>/; *dir gets that folder ("" when the base is a file). */
+static int mpi_worker_base(struct sweep_ctx *c, int rank, char *dir,
+                           size_t len, struct llm_diag *d)
+{
+    dir[0] = '\0';
+    if (c->sp.base_inline == NULL)
+        return LLM_OK;
+    snprintf(dir, len, "%s/rank%d", c->runs, rank);
+    return sweep_base_materialize(&c->sp, dir, d);
+}
+
 static int sweep_mpi(struct sweep_ctx *c, const struct sweep_cli *cli)
 {
     struct llm_diag d = { 0 };
+    char base_dir[1200];
     int rank, size, rc;
     int64_t count, k, *list;
 
@@ -884,11 +902,21 @@ static int sweep_mpi(struct sweep_ctx *c, const struct sweep_cli *cli)
     if (rank == 0 && !rc)
         rc = store_mkdirs(c->runs, &d);
     list = mpi_share_list(c, rank, &rc, &count);
+    if (rc == LLM_OK && rank != 0 &&
+        (rc = mpi_worker_base(c, rank, base_dir, sizeof(base_dir), &d))) {
+        /* rank 0 waits for this rank's points: end the whole job */
+        report(rc, &d);
+        MPI_Abort(MPI_COMM_WORLD, diag_exit_status(rc));
+    }
     if (rc == LLM_OK && rank == 0)
         rc = mpi_rank0(c, list, count, size, &d);
     for (k = rank; rc == LLM_OK && rank != 0 && k < count; k += size) {
         c->pts[list[2 * k]].id = list[2 * k + 1];
         mpi_work(c, (size_t)list[2 * k]);
+    }
+    if (rank != 0 && rc == LLM_OK && base_dir[0] != '\0') {
+        remove_in(base_dir, "base.json");
+        rmdir(base_dir);
     }
     free(list);
     ctx_free(c);

@@ -7,6 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
+#include "cli/args.h"
 #include "sim/diag.h"
 #include "sim/jcfg.h"
 #include "traces/source.h"
@@ -100,6 +103,10 @@ static int stats_main(int argc, char **argv, FILE *out, FILE *err)
     const char *file = NULL, *type = NULL, *v;
     struct llm_diag d = { 0 };
 
+    if (args_want_help(argc, argv)) {
+        fputs(USAGE, out);
+        return 0;
+    }
     for (int i = 1; i < argc; i++) {
         if ((v = flag_value(argc, argv, &i, "--type")) != NULL)
             type = v;
@@ -110,37 +117,65 @@ static int stats_main(int argc, char **argv, FILE *out, FILE *err)
     }
     if (file == NULL || (type != NULL && type[0] == '\0'))
         return usage_error(err, "stats: expected FILE [--type TYPE]", NULL);
+    if (args_need_file(err, "trace", file))
+        return 2;
     run_stats(file, type, out, &d);
     return report(err, &d);
 }
 
-static void write_row(FILE *f, const struct req_spec *r, bool extra)
+/* Where gen writes: a plain file, or gzip when the name ends in ".gz"
+ * (level 1: a week of requests is a gigabyte of text, and the readers
+ * take either, traces/README.md). */
+struct sink {
+    FILE *f;
+    gzFile gz;
+    bool failed;
+};
+
+static void sink_put(struct sink *k, const char *buf, size_t n)
 {
-    fprintf(f, "%lld.%09lld,%d,%d", (long long)(r->arrival_ns / 1000000000),
-            (long long)(r->arrival_ns % 1000000000), r->prompt_tokens,
-            r->output_tokens);
-    if (extra)
-        fprintf(f, ",%d,%lld", r->tenant, (long long)r->session);
-    fputc('\n', f);
+    if (k->gz != NULL)
+        k->failed |= gzwrite(k->gz, buf, (unsigned)n) != (int)n;
+    else
+        k->failed |= fwrite(buf, 1, n, k->f) != n;
 }
 
-/* One pass over the workload: with f NULL it only finds whether any
- * request has a tenant or a session (the optional columns). */
-static int gen_pass(const cJSON *w, uint64_t seed, FILE *f, bool *extra,
-                    struct llm_diag *d)
+static void write_row(struct sink *k, const struct req_spec *r, bool extra)
 {
+    char buf[160];
+    int n = snprintf(buf, sizeof(buf), "%lld.%09lld,%d,%d",
+                     (long long)(r->arrival_ns / 1000000000),
+                     (long long)(r->arrival_ns % 1000000000),
+                     r->prompt_tokens, r->output_tokens);
+
+    if (extra)
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n, ",%d,%lld",
+                      r->tenant, (long long)r->session);
+    buf[n++] = '\n';
+    sink_put(k, buf, (size_t)n);
+}
+
+/* One pass over the workload: with k NULL it only finds whether any
+ * request has a tenant or a session (the optional columns). */
+static int gen_pass(const cJSON *w, uint64_t seed, struct sink *k,
+                    bool *extra, struct llm_diag *d)
+{
+    static const char head[] = "arrival_s,prompt_tokens,output_tokens";
     struct req_source *s = NULL;
     struct req_spec r;
     bool eof = false;
 
     if (source_open(w, "workload", seed, &s, d) != LLM_OK)
         return d->code;
-    if (f != NULL)
-        fprintf(f, "arrival_s,prompt_tokens,output_tokens%s\n",
-                *extra ? ",tenant,session" : "");
+    if (k != NULL) {
+        sink_put(k, head, sizeof(head) - 1);
+        if (*extra)
+            sink_put(k, ",tenant,session", 15);
+        sink_put(k, "\n", 1);
+    }
     while (source_next(s, &r, &eof, d) == LLM_OK && !eof) {
-        if (f != NULL)
-            write_row(f, &r, *extra);
+        if (k != NULL)
+            write_row(k, &r, *extra);
         else
             *extra = *extra || r.tenant != 0 || r.session >= 0;
     }
@@ -154,16 +189,50 @@ static int io_fail(struct llm_diag *d, const char *file, const char *what)
 
     if (d->code == LLM_OK)
         d->file = file;
-    return diag_set(d, LLM_EIO, "%s: %s", what, strerror(e));
+    return diag_set(d, LLM_EIO, "%s: %s", what, e ? strerror(e)
+                                                    : "write failed");
 }
 
-/* Writes the CSV to a temporary name beside out_path, then renames it,
- * so a failed run leaves no partial output. */
+static bool ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), m = strlen(tail);
+
+    return n >= m && strcmp(s + n - m, tail) == 0;
+}
+
+/* Opens the sink on fd (taking it). */
+static bool sink_open(struct sink *k, int fd, bool gz)
+{
+    if (gz)
+        k->gz = gzdopen(fd, "wb1");
+    else
+        k->f = fdopen(fd, "w");
+    if (k->gz == NULL && k->f == NULL) {
+        close(fd);
+        return false;
+    }
+    return true;
+}
+
+static bool sink_close(struct sink *k)
+{
+    bool ok = !k->failed;
+
+    if (k->gz != NULL)
+        ok = gzclose(k->gz) == Z_OK && ok;
+    else if (k->f != NULL)
+        ok = !ferror(k->f) && fclose(k->f) == 0 && ok;
+    return ok;
+}
+
+/* Writes the CSV (gzip when out_path ends in ".gz") to a temporary name
+ * beside out_path, then renames it, so a failed run leaves no partial
+ * output. */
 static int write_atomic(const char *out_path, const cJSON *w, uint64_t seed,
                         bool extra, struct llm_diag *d)
 {
     char tmp[PATH_MAX];
-    FILE *f = NULL;
+    struct sink k = { 0 };
     int fd;
 
     if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", out_path) >=
@@ -171,14 +240,17 @@ static int write_atomic(const char *out_path, const cJSON *w, uint64_t seed,
         return diag_set(d, LLM_EINVAL, "--out: path too long");
     if ((fd = mkstemp(tmp)) < 0)
         return io_fail(d, out_path, "cannot create a temporary file");
-    if (fchmod(fd, 0644) != 0 || (f = fdopen(fd, "w")) == NULL) {
+    errno = 0;
+    if (fchmod(fd, 0644) != 0) {
         io_fail(d, out_path, "cannot write");
         close(fd);
-    } else if (gen_pass(w, seed, f, &extra, d) == LLM_OK && ferror(f)) {
+    } else if (!sink_open(&k, fd, ends_with(out_path, ".gz"))) {
         io_fail(d, out_path, "cannot write");
+    } else {
+        gen_pass(w, seed, &k, &extra, d);
+        if (!sink_close(&k))
+            io_fail(d, out_path, "cannot write");
     }
-    if (f != NULL && fclose(f) != 0)
-        io_fail(d, out_path, "cannot write");
     if (d->code == LLM_OK && rename(tmp, out_path) != 0)
         io_fail(d, out_path, "cannot rename the temporary file");
     if (d->code != LLM_OK)
@@ -226,6 +298,10 @@ static int gen_main(int argc, char **argv, FILE *err)
     uint64_t seed = 0;
     bool has_seed = false;
 
+    if (args_want_help(argc, argv)) {
+        fputs(USAGE, stdout);
+        return 0;
+    }
     for (int i = 1; i < argc; i++) {
         if ((v = flag_value(argc, argv, &i, "--out")) != NULL) {
             out = v;
@@ -241,6 +317,8 @@ static int gen_main(int argc, char **argv, FILE *err)
     }
     if (cfg == NULL || out == NULL || out[0] == '\0')
         return usage_error(err, "gen: expected CONFIG --out FILE", NULL);
+    if (args_need_file(err, "trace", cfg))
+        return 2;
     return run_gen(cfg, out, has_seed, seed, err);
 }
 
@@ -252,7 +330,7 @@ int cmd_trace_io(int argc, char **argv, FILE *out, FILE *err)
         return stats_main(argc - 1, argv + 1, out, err);
     if (strcmp(argv[1], "gen") == 0)
         return gen_main(argc - 1, argv + 1, err);
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+    if (args_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
         fputs(USAGE, out);
         return 0;
     }

@@ -6,9 +6,10 @@
  *       file's first line when --type is absent.
  *   llmsim trace gen CONFIG --out FILE [--seed N]
  *       writes CONFIG's "workload" as CSV arrival_s,prompt_tokens,
- *       output_tokens[,tenant,session] (a "generic" trace), through a
- *       temporary file renamed on success.  The seed is --seed, else the
- *       config's top-level "seed", else 0.
+ *       output_tokens[,tenant,session] (a "generic" trace; gzip when
+ *       FILE ends in ".gz"), through a temporary file renamed on
+ *       success.  The seed is --seed, else the config's top-level
+ *       "seed", else 0.
  *
  * Exit status: 0 ok, 2 bad input (arguments, config, trace rows), 1 any
  * other failure; the one error line goes to stderr. */

@@ -55,7 +55,8 @@ static int plan_pool(struct pool *p, const struct model *m, double util,
     struct mem_limits lim = { .total_bytes = p->dev.mem_bytes, .util = util,
         .block_tokens = block_tokens, .reserve_bytes = -1 };
     int rc = registry_sched_limits(p->sched, p->sched_params, p->sched_path,
-                                   mml, &lim.token_budget, &lim.max_seqs, d);
+                                   mml, p->dev.mem_bytes, p->dev.name,
+                                   &lim.token_budget, &lim.max_seqs, d);
 
     return rc ? rc : memplan_check(m, &p->shard, &lim, mml, p->dev.id,
                                    &p->mem, d);
@@ -74,11 +75,52 @@ static void repath_hardware(struct llm_diag *d, const char *path)
     memcpy(d->msg, msg, sizeof(msg));
 }
 
+/* semi-PD's "sm_adjust" {"window", "step", "min", "max", "attain"}:
+ * Algorithm 1 of the paper (arXiv 2504.19867, section 5) as a plain
+ * feedback step; its window size and step are not published, so the
+ * defaults (32 requests, 0.05) are ours and scripts/reproduce_disagg.sh
+ * sweeps them; attain 0.9 is the paper's p_SLO (90% of requests). */
+static int parse_adjust(const cJSON *o, const char *path, struct pool *p,
+                        struct llm_diag *d)
+{
+    static const char *const keys[] = { "window", "step", "min", "max",
+                                        "attain", NULL };
+    const cJSON *a = NULL;
+    char kp[160];
+    int rc = jcfg_obj(o, path, "sm_adjust", false, &a, d);
+
+    p->adj_window = 0;
+    if (rc || a == NULL)
+        return rc;
+    jcfg_keypath(kp, sizeof(kp), path, "sm_adjust");
+    if (p->role != POOL_SEMI_PD)
+        return diag_set(d, LLM_EINVAL, "%s: only a semi_pd pool adjusts "
+                        "its SM split", kp);
+    p->adj_window = 32;
+    p->adj_step = 0.05;
+    p->adj_lo = 0.05;
+    p->adj_hi = 0.95;
+    p->adj_attain = 0.9;
+    rc = jcfg_known(a, kp, keys, d);
+    if (!rc) rc = jcfg_int(a, kp, "window", false, 1, 1000000,
+                           &p->adj_window, d);
+    if (!rc) rc = jcfg_num(a, kp, "step", false, 0.001, 0.9, &p->adj_step,
+                           d);
+    if (!rc) rc = jcfg_num(a, kp, "min", false, 0.05, 0.95, &p->adj_lo, d);
+    if (!rc) rc = jcfg_num(a, kp, "max", false, 0.05, 0.95, &p->adj_hi, d);
+    if (!rc) rc = jcfg_num(a, kp, "attain", false, 0, 1, &p->adj_attain, d);
+    if (!rc && p->adj_lo > p->adj_hi)
+        rc = diag_set(d, LLM_EINVAL, "%s.min: expected at most max (%g), "
+                      "got %g", kp, p->adj_hi, p->adj_lo);
+    return rc;
+}
+
 static int parse_pool(const cJSON *o, const char *path, const struct model *m,
                       struct pool *p, struct llm_diag *d)
 {
     static const char *const keys[] = { "name", "role", "device", "tp", "pp",
-        "replicas", "scheduler", "prefill_sm_fraction", NULL };
+        "replicas", "scheduler", "prefill_sm_fraction", "sm_adjust",
+        "sm_shared", NULL };
     const char *name = NULL, *dev = NULL;
     int64_t tp = 1, pp = 1, reps = 1;
     int rc = jcfg_known(o, path, keys, d);
@@ -93,6 +135,12 @@ static int parse_pool(const cJSON *o, const char *path, const struct model *m,
     p->prefill_sm_fraction = 0.5;
     if (!rc) rc = jcfg_num(o, path, "prefill_sm_fraction", false, 0.05,
                            0.95, &p->prefill_sm_fraction, d);
+    if (!rc) rc = parse_adjust(o, path, p, d);
+    p->sm_shared = false;
+    if (!rc) rc = jcfg_bool(o, path, "sm_shared", false, &p->sm_shared, d);
+    if (!rc && p->sm_shared && p->role != POOL_SEMI_PD)
+        rc = diag_set(d, LLM_EINVAL, "%s.sm_shared: only a semi_pd pool "
+                      "shares its SMs", path);
     if (!rc) rc = parse_sched(o, path, p, d);
     if (rc)
         return rc;
@@ -209,8 +257,12 @@ static int price(void *ctx, const struct batch *b, int64_t *ns)
     s->pool->extrapolated += bd.extrapolated;
     s->pool->extrap_ns += bd.extrap_ns;
     s->pool->priced_ns += bd.total_ns;
+    double f = s->pool->role != POOL_SEMI_PD ? s->sm_fraction :
+               s->pool->sm_shared ? 1 :
+               s->half ? 1 - s->pool->sm_frac : s->pool->sm_frac;
+
     *ns = pools_fraction_ns(bd.total_ns, batch_tokens(b),
-                            s->pool->ridge_tokens, s->sm_fraction);
+                            s->pool->ridge_tokens, f);
     return rc;
 }
 
@@ -261,6 +313,8 @@ static void lay_out(struct pools *ps, struct replica_config *tmpl)
                 ps->rcs[n].sched_params = p->sched_params;
                 ps->rcs[n].sched_path = p->sched_path;
                 ps->rcs[n].cost_ctx = s;
+                ps->rcs[n].dev_mem_bytes = p->dev.mem_bytes;
+                ps->rcs[n].dev_name = p->dev.name;
                 ps->rcs[n].role = g == 0 || g == 1 ? REPLICA_PREFILL :
                                   g == 2 ? REPLICA_BOTH : REPLICA_DECODE;
             }
@@ -290,6 +344,8 @@ int pools_start(struct pools *ps, const struct model *m,
         p->has_power = energy_power_of(&p->dev, &p->power,
                                        &(struct llm_diag){ 0 }) == LLM_OK;
         p->ridge_tokens = ridge(p);
+        p->sm_frac = p->prefill_sm_fraction;
+        p->adj_n = p->adj_ttft_ok = p->adj_tpot_ok = p->adjustments = 0;
         if (p->role == POOL_PREFILL)
             gpus_src = pool_gpus(p);
         p->env = (struct cost_env){ .model = m, .dev = &p->dev,
@@ -428,6 +484,11 @@ static void add_pools(struct pools *ps, int64_t span, cJSON *c,
         cJSON_AddNumberToObject(o, "pp", p->shard.pp > 0 ? p->shard.pp : 1);
         cJSON_AddNumberToObject(o, "replicas", p->replicas);
         cJSON_AddNumberToObject(o, "kv_blocks", (double)p->mem.kv_blocks);
+        if (p->role == POOL_SEMI_PD) {
+            cJSON_AddNumberToObject(o, "prefill_sm_fraction_end", p->sm_frac);
+            cJSON_AddNumberToObject(o, "sm_adjustments",
+                                    (double)p->adjustments);
+        }
         cJSON_AddNumberToObject(o, "cost_usd", cost);
         if (!isnan(j))
             cJSON_AddNumberToObject(o, "energy_j", j);
@@ -475,4 +536,44 @@ void pools_summary(struct pools *ps, const struct sim_stats *st,
     cJSON_AddNumberToObject(c, "kv_waits", (double)cs->waits);
     cJSON_AddNumberToObject(c, "kv_link_busy_s",
                             (double)cs->link_busy_ns / 1e9);
+}
+
+/* One window of Algorithm 1 (arXiv 2504.19867): TTFT first, then TPOT;
+ * a window where both hold, or both fail, keeps the split. */
+static void adjust(struct pool *p)
+{
+    double n = (double)p->adj_n;
+    bool ttft = p->adj_ttft_ok >= p->adj_attain * n;
+    bool tpot = p->adj_tpot_ok >= p->adj_attain * n;
+    double f = p->sm_frac;
+
+    if (!ttft && tpot)
+        f = fmin(p->adj_hi, f + p->adj_step);
+    else if (ttft && !tpot)
+        f = fmax(p->adj_lo, f - p->adj_step);
+    if (f != p->sm_frac)
+        p->adjustments++;
+    p->sm_frac = f;
+    p->adj_n = p->adj_ttft_ok = p->adj_tpot_ok = 0;
+}
+
+void pools_observe(struct pools *ps, const struct request *q,
+                   double ttft_ms, double tpot_ms)
+{
+    int32_t i;
+    double ttft = (double)(q->first_token_ns - q->arrival_ns) / 1e6;
+    double tpot = q->generated > 1 ?
+        (double)(q->finish_ns - q->first_token_ns) / 1e6 /
+        (double)(q->generated - 1) : 0;
+
+    for (i = 0; i < ps->n; i++) {
+        struct pool *p = &ps->p[i];
+        if (p->adj_window == 0)
+            continue;
+        p->adj_n++;
+        p->adj_ttft_ok += ttft <= ttft_ms;
+        p->adj_tpot_ok += tpot <= tpot_ms;
+        if (p->adj_n >= p->adj_window)
+            adjust(p);
+    }
 }

@@ -48,6 +48,15 @@ struct pool {
     char sched_path[48];
     struct mem_plan mem;
     double prefill_sm_fraction;  /* semi-PD: the prefill half's share */
+    /* semi-PD's SLO-aware split ("sm_adjust"; window 0: fixed): every
+     * window completed requests, a TTFT attainment below attain moves
+     * step of the SMs to the prefill half, else a TPOT attainment below
+     * it moves step to the decode half, within [lo, hi]. */
+    bool sm_shared;               /* semi-PD (100, 100): no partition */
+    int64_t adj_window;
+    double adj_step, adj_lo, adj_hi, adj_attain;
+    double sm_frac;               /* runtime: the prefill half's share now */
+    int64_t adj_n, adj_ttft_ok, adj_tpot_ok, adjustments;
     /* runtime (pools_start .. pools_stop) */
     struct engine engine;         /* the config's engine on this device */
     struct cost_env env;          /* the cost model keeps a pointer */
@@ -100,6 +109,10 @@ int pools_start(struct pools *ps, const struct model *m,
                 struct llm_diag *d);
 void pools_stop(struct pools *ps);
 void pools_iteration(struct pools *ps, const struct iter_record *rec);
+/* A completed request q (first token and finish set; not rejected), for
+ * semi-PD's SLO-aware split: counts whether it met ttft_ms and tpot_ms. */
+void pools_observe(struct pools *ps, const struct request *q,
+                   double ttft_ms, double tpot_ms);
 int64_t pools_extrapolated(const struct pools *ps);
 /* Sums every pool's extrapolated and priced nanoseconds into *x_ns and
  * *tot_ns (added to what they hold); returns the cost model of the pool

@@ -7,12 +7,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "analysis/replica_stats.h"
 #include "analysis/store.h"
 #include "analysis/summary.h"
+#include "analysis/vllm.h"
+#include "cli/args.h"
+#include "cli/progress.h"
 #include "hw/cost.h"
 #include "hw/energy.h"
+#include "hw/powercap.h"
 #include "sim/paths.h"
 #include "sim/version.h"
 #include "traces/source.h"
@@ -26,6 +31,10 @@ struct run_ctx {
     /* The requests rows as the summaries read them, kept as they are
      * written: reading a million rows back costs more than keeping them. */
     struct summary_reqs reqs;
+    /* The sums over iterations, kept whether or not rows are stored
+     * (issue 17): KV use, queue and batch size never read 0 for want of
+     * an iterations table. */
+    struct summary_iters iters;
     int64_t extrapolated;
     int64_t extrap_ns, priced_ns;  /* issue 17: share priced off-table */
     struct energy_power power;   /* the device's power states */
@@ -33,9 +42,36 @@ struct run_ctx {
     struct energy_meter energy;
     struct cluster_stats cstats;  /* pools (issue 10): KV hand-offs */
     bool has_cstats;
+    /* Per replica: time in iterations, and in iterations that left
+     * requests waiting when they were planned (the summary's
+     * busy_fraction and utilization). */
+    int64_t *busy_ns, *backlog_ns;
+    int32_t n_reps;
+    bool vllm;                    /* write vllm.json too */
+    struct progress prog;         /* off unless run_opts.progress */
+    cJSON *vllm_json;             /* built before the database closes */
+    /* Goodput counted as requests complete (the kept requests become
+     * sketches past SUMMARY_EXACT_MAX): every SLO with slo.e2e_ms, and
+     * those vllm.json counts (vllm_slo_of). */
+    struct vllm_slo slo_all, slo_vllm;
+    int64_t good_all, good_vllm;
     struct cost_model *draft_cost;  /* speculative decoding's drafter */
     struct cost_env draft_env;
     struct spec_stats spec;         /* summed over replicas */
+    cJSON *sched_report;         /* schedulers' own figures (report) */
+    /* Power oversubscription (issue 21; NULL: off): the row controller,
+     * each replica's cost context, the running sim it reads, scratch. */
+    struct powercap *pc;
+    struct cap_ctx *caps;
+    const struct sim *sim;
+    bool *busy;
+    int64_t *start;
+    const struct batch **mix;
+};
+
+struct cap_ctx {
+    struct run_ctx *c;
+    int32_t i;
 };
 
 static int price(void *ctx, const struct batch *b, int64_t *ns)
@@ -142,6 +178,39 @@ static int32_t gpus_per_replica(const struct scenario *sc)
     return sc->num_gpus / sc->replicas;
 }
 
+/* Runs the row's power controller at now_ns, from every replica's
+ * state (hw/powercap.h). */
+static void cap_tick(struct run_ctx *c, int64_t now_ns)
+{
+    int32_t j;
+
+    if (!powercap_due(c->pc, now_ns))
+        return;
+    for (j = 0; j < c->sc->replicas; j++) {
+        const struct replica *r = sim_replica(c->sim, j);
+        c->busy[j] = r->busy;
+        c->start[j] = r->iter_start_ns;
+        c->mix[j] = &r->batch;
+    }
+    powercap_tick(c->pc, now_ns, c->busy, c->start, c->mix);
+}
+
+/* price() with the replica's clock cap: the controller runs first, at
+ * the time the replica prices its iteration. */
+static int price_capped(void *ctx, const struct batch *b, int64_t *ns)
+{
+    struct cap_ctx *x = ctx;
+    struct run_ctx *c = x->c;
+    struct cost_breakdown bd;
+    int rc = cost_price(c->cost, b, &bd);
+
+    c->extrapolated += bd.extrapolated;
+    if (rc != LLM_OK)
+        return rc;
+    cap_tick(c, sim_replica(c->sim, x->i)->iter_start_ns);
+    return powercap_price(c->pc, x->i, b, bd.total_ns, bd.fixed_ns, ns);
+}
+
 static int next_request(void *ctx, struct req_spec *out, bool *eof,
                         struct llm_diag *d)
 {
@@ -156,6 +225,20 @@ static int next_follow_up(void *ctx, int64_t session, int64_t now_ns,
                            out, has, d);
 }
 
+/* The goodput counts of a completed request's row. */
+static void count_good(struct run_ctx *c, const struct store_row *r)
+{
+    struct summary_req q = { .ttft_ns = r->first_token_ns - r->arrival_ns,
+        .e2e_ns = r->finish_ns - r->arrival_ns,
+        .output_tokens = r->output_tokens, .replica = r->replica };
+
+    if (c->sc->slo_e2e_ms >= 0)
+        c->good_all += summary_meets(&c->reqs.slo, r) &&
+                       vllm_meets(&q, &c->slo_all);
+    if (c->vllm)
+        c->good_vllm += vllm_meets(&q, &c->slo_vllm);
+}
+
 static int on_request(void *ctx, const struct request *q)
 {
     struct run_ctx *c = ctx;
@@ -163,16 +246,69 @@ static int on_request(void *ctx, const struct request *q)
     int rc = store_request(c->store, q);
 
     store_row_of(q, &row);
+    progress_tick(&c->prog, row.finish_ns > row.arrival_ns ? row.finish_ns
+                                                           : row.arrival_ns,
+                  true);
+    if (!row.rejected)
+        count_good(c, &row);
+    if (c->sc->pools.n > 0 && !q->rejected)
+        pools_observe(&c->sc->pools, q, c->sc->slo_ttft_ms,
+                      c->sc->slo_tpot_ms);
     return rc == LLM_OK ? summary_reqs_add(&c->reqs, &row) : rc;
+}
+
+/* The row's power controller meters every iteration: its caps change
+ * the simulation, so it runs without outputs too (run_opts.no_output). */
+static void cap_iteration(struct run_ctx *c, const struct iter_record *rec)
+{
+    if (c->pc)
+        powercap_iteration(c->pc, rec->replica, rec->start_ns, rec->end_ns,
+                           rec->prefill_tokens, rec->decode_seqs,
+                           powercap_running_clock(c->pc, rec->replica));
+}
+
+/* Adds the iteration to its replica's busy and backlogged time. */
+static int count_load(struct run_ctx *c, const struct iter_record *rec)
+{
+    int64_t dur = rec->end_ns - rec->start_ns;
+
+    if (rec->replica >= c->n_reps) {
+        int32_t n = rec->replica + 1;
+        int64_t *b = realloc(c->busy_ns, (size_t)n * sizeof(*b));
+        int64_t *g = b ? realloc(c->backlog_ns, (size_t)n * sizeof(*g))
+                       : NULL;
+        if (b)
+            c->busy_ns = b;
+        if (g == NULL)
+            return LLM_ENOMEM;
+        c->backlog_ns = g;
+        memset(b + c->n_reps, 0, (size_t)(n - c->n_reps) * sizeof(*b));
+        memset(g + c->n_reps, 0, (size_t)(n - c->n_reps) * sizeof(*g));
+        c->n_reps = n;
+    }
+    c->busy_ns[rec->replica] += dur;
+    if (rec->backlog)
+        c->backlog_ns[rec->replica] += dur;
+    return LLM_OK;
 }
 
 static int on_iteration(void *ctx, const struct iter_record *rec)
 {
     struct run_ctx *c = ctx;
     int32_t i;
-    int rc = c->sc->write_iterations ? store_iteration(c->store, rec)
-                                     : LLM_OK;
+    int rc;
 
+    if (c->store == NULL) {      /* run_opts.no_output */
+        cap_iteration(c, rec);
+        return LLM_OK;
+    }
+    rc = c->sc->write_iterations ? store_iteration(c->store, rec) : LLM_OK;
+
+    if (rc == LLM_OK)
+        rc = summary_iters_add(&c->iters, rec->replica, rec->start_ns,
+                               rec->end_ns, rec->kv_blocks_used,
+                               rec->n_waiting, rec->n_running);
+    progress_tick(&c->prog, rec->end_ns, false);
     if (rc == LLM_OK && rec->n_tiers > 0)
         rc = store_kv_tiers(c->store, rec);
     if (c->sc->pools.n > 0)      /* each pool meters its own device */
@@ -180,12 +316,53 @@ static int on_iteration(void *ctx, const struct iter_record *rec)
 
     for (i = 0; rc == LLM_OK && i < rec->n_itl; i++)
         rc = store_itl(c->store, rec->itl[i].gap_ns, rec->itl[i].count);
+    if (rc == LLM_OK)
+        rc = count_load(c, rec);
+    cap_iteration(c, rec);
     /* Metered here, not in price(): schedulers also price estimates. */
     if (c->has_power)
         energy_meter_add(&c->energy, &c->power, rec->prefill_tokens,
                          rec->decode_seqs, 0, rec->end_ns - rec->start_ns,
                          gpus_per_replica(c->sc));
     return rc;
+}
+
+/* The "power" section (hw/powercap.h): a row of the run's replicas. */
+static int open_powercap(struct run_ctx *c, struct llm_diag *d)
+{
+    const struct scenario *sc = c->sc;
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(sc->root, "power");
+    size_t n = (size_t)sc->replicas;
+    int32_t i;
+    int rc;
+
+    if (p == NULL)
+        return LLM_OK;
+    if (sc->pools.n > 0)
+        return diag_set(d, LLM_EINVAL, "power: not supported with "
+                        "\"cluster\" pools");
+    rc = powercap_create(p, &sc->model, &sc->dev, &c->env.shard,
+                         sc->replicas, gpus_per_replica(sc), &c->pc, d);
+    if (rc)
+        return rc;
+    c->caps = calloc(n, sizeof(*c->caps));
+    c->busy = calloc(n, sizeof(*c->busy));
+    c->start = calloc(n, sizeof(*c->start));
+    c->mix = calloc(n, sizeof(*c->mix));
+    if (!c->caps || !c->busy || !c->start || !c->mix)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    for (i = 0; i < sc->replicas; i++)
+        c->caps[i] = (struct cap_ctx){ c, i };
+    return LLM_OK;
+}
+
+static void close_powercap(struct run_ctx *c)
+{
+    powercap_destroy(c->pc);
+    free(c->caps);
+    free(c->busy);
+    free(c->start);
+    free(c->mix);
 }
 
 static int open_parts(struct run_ctx *c, const char *dir, struct llm_diag *d)
@@ -217,7 +394,9 @@ static int open_parts(struct run_ctx *c, const char *dir, struct llm_diag *d)
         info.cost_model = cost_name(c->cost);
         rc = source_open(sc->workload, "workload", sc->seed, &c->src, d);
     }
-    if (!rc) {
+    if (!rc)
+        rc = open_powercap(c, d);
+    if (!rc && dir != NULL) {
         d->file = NULL;
         rc = store_open(dir, &info, &c->store, d);
     }
@@ -232,6 +411,36 @@ static int32_t layers_per_stage(const struct scenario *sc)
     return (sc->model.num_layers + pp - 1) / pp;
 }
 
+/* What schedulers with a report hook say about the run (sim/replica.h),
+ * kept until the summary exists. */
+static void collect_reports(struct run_ctx *c, const struct sim *s,
+                            int32_t n)
+{
+    int32_t i;
+
+    for (i = 0; i < n; i++) {
+        const struct replica *r = sim_replica(s, i);
+        if (r->sched->report == NULL)
+            continue;
+        if (c->sched_report == NULL &&
+            (c->sched_report = cJSON_CreateObject()) == NULL)
+            return;
+        r->sched->report(r->sched_st, c->sched_report);
+    }
+}
+
+/* Moves the schedulers' figures into the summary. */
+static void add_reports(struct run_ctx *c, cJSON *summary)
+{
+    cJSON *x;
+
+    while (c->sched_report != NULL &&
+           (x = c->sched_report->child) != NULL) {
+        cJSON_DetachItemViaPointer(c->sched_report, x);
+        cJSON_AddItemToObject(summary, x->string, x);
+    }
+}
+
 static int simulate(struct run_ctx *c, struct sim_stats *stats,
                     struct llm_diag *d)
 {
@@ -243,7 +452,8 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
         .router_params = sc->router_params, .router_path = "router",
         .seed = sc->seed, .source = next_request, .source_ctx = c,
         .feedback = next_follow_up,
-        .rec = { c, on_request, on_iteration } };
+        .rec = { c, c->store ? on_request : NULL,
+                 c->store || c->pc ? on_iteration : NULL } };
     struct sim *s = NULL;
     int32_t i;
     int rc;
@@ -257,13 +467,15 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
             .max_model_len = sc->max_model_len, .sched = sc->sched,
             .sched_params = sc->sched_params, .sched_path = "scheduler",
             .kv = sc->kv, .kv_params = sc->kv_params, .kv_path = "kv_cache",
-            .cost = price, .cost_ctx = c,
+            .cost = c->pc ? price_capped : price,
+            .cost_ctx = c->pc ? (void *)&c->caps[i] : (void *)c,
             .shared_prefix = cost_shared_prefix(sc->cost_params),
             /* swap preemption moves KV blocks over the host link */
             .kv_block_bytes = sc->mem.block_bytes,
             .kv_block_segments = 2 * layers_per_stage(sc),
             .host_bw_bytes_s = sc->dev.host_link.bw_bytes_s,
             .host_latency_ns = (int64_t)(sc->dev.host_link.latency_s * 1e9),
+            .dev_mem_bytes = sc->dev.mem_bytes, .dev_name = sc->dev.name,
             .spec = sc->spec.on ? &sc->spec.cfg : NULL };
     d->file = sc->path;
     rc = sc->pools.n > 0 ? pools_start(&sc->pools, &sc->model,
@@ -274,13 +486,16 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
         rc = sim_create(&cfg, &s, d);
     if (rc == LLM_OK) {
         d->file = NULL;
+        c->sim = s;
         rc = sim_run(s, d);
         *stats = *sim_get_stats(s);
         collect_spec(c, s);
         c->has_cstats = sim_cluster_stats(s) != NULL;
         if (c->has_cstats)
             c->cstats = *sim_cluster_stats(s);
+        collect_reports(c, s, sc->replicas);
     }
+    c->sim = NULL;
     sim_destroy(s);
     free(rc_);
     return rc;
@@ -309,6 +524,27 @@ static void add_energy(struct run_ctx *c, const struct sim_stats *st,
     cJSON_AddStringToObject(summary, "power_source", c->power.source);
 }
 
+/* What the GPUs cost over the run at the device's catalog price
+ * (price_per_hour_usd) and per million output tokens, for the cost
+ * figures of a sweep (issue 18).  Runs with pools report theirs under
+ * "cluster"; a device without a price adds nothing. */
+static void add_cost(const struct run_ctx *c, const struct sim_stats *st,
+                     cJSON *summary)
+{
+    const struct scenario *sc = c->sc;
+    double span_h = (double)(st->last_event_ns - st->first_arrival_ns) /
+                    3.6e12;
+    double usd = sc->dev.price_per_hour * sc->num_gpus * span_h;
+    double out = cJSON_GetNumberValue(cJSON_GetObjectItem(summary,
+                                                          "output_tokens"));
+
+    if (sc->pools.n > 0 || !(sc->dev.price_per_hour > 0) || !(span_h > 0))
+        return;
+    cJSON_AddNumberToObject(summary, "cost_usd", usd);
+    cJSON_AddNumberToObject(summary, "usd_per_mtok_out",
+                            out > 0 ? usd / out * 1e6 : 0);
+}
+
 /* "prefix_cache" of the summary (issue 9; docs/kv.md): lookups and hits
  * in cached segments, their rates, the prefill tokens hits saved and the
  * mean reuse distance (allocations between a block's uses). */
@@ -335,6 +571,64 @@ static void add_prefix_cache(cJSON *summary, const struct sim_stats *st)
     cJSON_AddNumberToObject(o, "evicted", (double)k->evicted);
 }
 
+/* "utilization" and "busy_fraction" of the summary (the busiest
+ * replica's), and "sensitivity" when --sensitivity gave one. */
+static void add_load(struct run_ctx *c, const struct sim_stats *st,
+                     const struct run_opts *o, cJSON *summary)
+{
+    double span = (double)(st->last_event_ns - st->first_arrival_ns);
+    double util = 0, busy = 0, p90;
+    cJSON *s;
+    int32_t i;
+
+    for (i = 0; i < c->n_reps && span > 0; i++) {
+        if ((double)c->backlog_ns[i] / span > util)
+            util = (double)c->backlog_ns[i] / span;
+        if ((double)c->busy_ns[i] / span > busy)
+            busy = (double)c->busy_ns[i] / span;
+    }
+    cJSON_AddNumberToObject(summary, "utilization", util);
+    cJSON_AddNumberToObject(summary, "busy_fraction", busy);
+    if (o == NULL || o->sens_scale <= 0)
+        return;
+    p90 = cJSON_GetNumberValue(cJSON_GetObjectItem(
+              cJSON_GetObjectItem(summary, "ttft_ms"), "p90"));
+    s = cJSON_AddObjectToObject(summary, "sensitivity");
+    cJSON_AddNumberToObject(s, "time_scale", o->sens_scale);
+    cJSON_AddNumberToObject(s, "ttft_ms_p90", o->sens_ttft_p90_ms);
+    cJSON_AddNumberToObject(s, "ttft_p90_change", p90 > 0 ?
+                            o->sens_ttft_p90_ms / p90 - 1 : 0);
+}
+
+/* With slo.e2e_ms, goodput and attainment count the requests that meet
+ * it too (the summary's own figures know TTFT and TPOT only). */
+static void add_e2e_slo(const struct run_ctx *c, cJSON *summary)
+{
+    const struct scenario *sc = c->sc;
+    double dur = cJSON_GetNumberValue(cJSON_GetObjectItem(summary,
+                                                          "duration_s"));
+    double good = (double)c->good_all;
+
+    if (sc->slo_e2e_ms < 0)
+        return;
+    cJSON_ReplaceItemInObject(summary, "goodput_req_s",
+                              cJSON_CreateNumber(dur > 0 ? good / dur : 0));
+    cJSON_ReplaceItemInObject(summary, "slo_attainment", cJSON_CreateNumber(
+        c->reqs.n_ok ? good / (double)c->reqs.n_ok : 0));
+}
+
+/* vLLM counts goodput only for the SLOs given (--goodput): those the
+ * config's "slo" object sets, defaults aside; -1: not set. */
+static struct vllm_slo vllm_slo_of(const struct scenario *sc)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(sc->root, "slo");
+
+    return (struct vllm_slo){
+        cJSON_GetObjectItem(o, "ttft_ms") ? sc->slo_ttft_ms : -1,
+        cJSON_GetObjectItem(o, "tpot_ms") ? sc->slo_tpot_ms : -1,
+        cJSON_GetObjectItem(o, "e2e_ms") ? sc->slo_e2e_ms : -1 };
+}
+
 /* Writes text to path whole, through o's open_file; errors name path. */
 static int write_text(const struct run_opts *o, const char *path,
                       const char *text, struct llm_diag *d)
@@ -359,58 +653,107 @@ static int write_text(const struct run_opts *o, const char *path,
     return diag_set(d, LLM_EIO, "cannot write %s: %s", path, strerror(e));
 }
 
-/* The previous results.sqlite is set aside as results.sqlite.prev while
- * the new pair is renamed into place, and put back if either rename
- * fails, so a failure leaves the previous pair whole (issue 19: a failed
- * summary rename once left the old summary.json with no database).
- * *had: whether there was one.  LLM_EIO naming the path if it cannot be
- * moved (nothing has changed then). */
-static int set_aside(const char *dir, bool *had, struct llm_diag *d)
+/* With --format vllm, DIR/vllm.json.tmp complete beside the summary's
+ * (through the same write_text), before anything is renamed. */
+static int write_vllm_tmp(const struct run_ctx *c, const struct run_opts *o,
+                          const char *dir, struct llm_diag *d)
 {
-    char db[1100], prev[1100];
+    char tmp[1100], *text;
+    int rc;
 
-    snprintf(db, sizeof(db), "%s/results.sqlite", dir);
-    snprintf(prev, sizeof(prev), "%s/results.sqlite.prev", dir);
-    *had = rename(db, prev) == 0;
-    if (*had || errno == ENOENT)
+    if (!c->vllm)
         return LLM_OK;
-    return diag_set(d, LLM_EIO, "cannot rename %s to %s: %s", db, prev,
-                    strerror(errno));
+    text = c->vllm_json ? cJSON_Print(c->vllm_json) : NULL;
+    if (text == NULL)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    snprintf(tmp, sizeof(tmp), "%s/vllm.json.tmp", dir);
+    rc = write_text(o, tmp, text, d);
+    free(text);
+    return rc;
 }
 
-/* Puts the previous database back (ok false) or drops it (ok true). */
-static void put_back(const char *dir, bool had, bool ok)
+/* Removes DIR/NAME (best effort: a cleanup after an error). */
+static void remove_in(const char *dir, const char *name)
 {
-    char db[1100], prev[1100];
+    char path[1100];
 
-    snprintf(db, sizeof(db), "%s/results.sqlite", dir);
-    snprintf(prev, sizeof(prev), "%s/results.sqlite.prev", dir);
-    if (!had)
-        return;
-    if (ok)
-        remove(prev);
-    else
-        rename(prev, db);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    remove(path);
 }
 
-/* Renames the summary next to the database just renamed into place; if
- * that fails, the new database goes too, so the pair stays a pair. */
-static int publish_summary(const char *dir, const char *tmp,
-                           struct llm_diag *d)
+/* Renames DIR/NAME.tmp to DIR/NAME; errors name both. */
+static int rename_in(const char *dir, const char *name, struct llm_diag *d)
 {
-    char final[1100];
+    char tmp[1100], final[1100];
     int e;
 
-    snprintf(final, sizeof(final), "%s/summary.json", dir);
+    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+    snprintf(final, sizeof(final), "%s/%s", dir, name);
     if (rename(tmp, final) == 0)
         return LLM_OK;
     e = errno;
-    remove(tmp);
-    snprintf(final, sizeof(final), "%s/results.sqlite", dir);
-    remove(final);
-    snprintf(final, sizeof(final), "%s/summary.json", dir);
     return diag_set(d, LLM_EIO, "cannot rename %s to %s: %s (the previous "
                     "results kept)", tmp, final, strerror(e));
+}
+
+/* The previous run's results.sqlite and vllm.json are set aside as
+ * NAME.prev while the new set is renamed into place (the database, then
+ * vllm.json, then summary.json last: the old summary stays until one
+ * rename replaces it), and put back if anything fails, so a failure
+ * leaves the previous set whole (issue 19: a failed summary rename once
+ * left the old summary.json with no database). */
+static const char *const aside_names[] = { "results.sqlite", "vllm.json" };
+#define N_ASIDE 2
+
+/* ok: drops the first n files set aside; else puts each back over what
+ * the failed run left under its name, and removes the new file where
+ * there was none before. */
+static void put_back(const char *dir, const bool had[N_ASIDE], int n,
+                     bool ok)
+{
+    char cur[1100], prev[1110];
+    int i;
+
+    for (i = 0; i < n; i++) {
+        snprintf(cur, sizeof(cur), "%s/%s", dir, aside_names[i]);
+        snprintf(prev, sizeof(prev), "%s.prev", cur);
+        if (ok && had[i])
+            remove(prev);
+        else if (!ok && had[i])
+            rename(prev, cur);
+        else if (!ok)
+            remove(cur);
+    }
+}
+
+/* Moves each of aside_names that DIR has to NAME.prev; had[i]: whether
+ * it was there.  LLM_EIO naming the path if one cannot be moved (those
+ * already moved are put back: nothing has changed then). */
+static int set_aside(const char *dir, bool had[N_ASIDE], struct llm_diag *d)
+{
+    char cur[1100], prev[1110];
+    int i, e;
+
+    for (i = 0; i < N_ASIDE; i++) {
+        snprintf(cur, sizeof(cur), "%s/%s", dir, aside_names[i]);
+        snprintf(prev, sizeof(prev), "%s.prev", cur);
+        had[i] = rename(cur, prev) == 0;
+        if (had[i] || errno == ENOENT)
+            continue;
+        e = errno;
+        put_back(dir, had, i, false);
+        return diag_set(d, LLM_EIO, "cannot rename %s to %s: %s", cur, prev,
+                        strerror(e));
+    }
+    return LLM_OK;
+}
+
+/* After the database: vllm.json (with vllm), then the summary. */
+static int publish(const char *dir, bool vllm, struct llm_diag *d)
+{
+    int rc = vllm ? rename_in(dir, "vllm.json", d) : LLM_OK;
+
+    return rc ? rc : rename_in(dir, "summary.json", d);
 }
 
 /* Of all priced time (the replicas' and the pools'), the share priced
@@ -452,15 +795,15 @@ static int finish(struct run_ctx *c, const struct run_opts *o,
                   const struct sim_stats *st, cJSON **summary,
                   struct llm_diag *d)
 {
-    struct summary_slo slo = { c->sc->slo_ttft_ms, c->sc->slo_tpot_ms };
     double dur = (double)(st->last_event_ns - st->first_arrival_ns);
     char *text, tmp[1100];
-    bool had = false;
-    int rc = summary_build_reqs(store_db(c->store), &c->reqs, &slo,
+    bool had[N_ASIDE] = { false, false };
+    int rc = summary_build_reqs(store_db(c->store), &c->reqs, &c->iters,
                                 c->sc->mem.kv_blocks, summary, d);
 
     if (rc)
         return rc;
+    add_e2e_slo(c, *summary);
     cJSON_AddNumberToObject(*summary, "mean_in_system",
                             dur > 0 ? st->in_system_integral_ns / dur : 0);
     cJSON_AddNumberToObject(*summary, "requests_truncated",
@@ -479,17 +822,27 @@ static int finish(struct run_ctx *c, const struct run_opts *o,
     cJSON_AddNumberToObject(*summary, "swap_in_bytes", st->swap_in_bytes);
     cJSON_AddNumberToObject(*summary, "host_link_busy_s",
                             (double)st->link_busy_ns / 1e9);
+    add_load(c, st, o, *summary);
     add_energy(c, st, *summary);
+    add_cost(c, st, *summary);
     add_spec(c, *summary);
+    add_reports(c, *summary);
+    if (c->pc)
+        powercap_report(c->pc, st->last_event_ns, *summary);
     if (c->sc->pools.n > 0)
         pools_summary(&c->sc->pools, st, c->has_cstats ? &c->cstats : NULL,
                       *summary);
-    rc = replica_stats_add_reqs(store_db(c->store), &c->reqs,
+    rc = replica_stats_add_reqs(store_db(c->store), &c->reqs, &c->iters,
                                 c->sc->replicas, c->sc->mem.kv_blocks,
                                 *summary, d);
     if (rc)
         return rc;
     rc = summary_to_metrics(store_db(c->store), *summary, d);
+    if (rc == LLM_OK && c->vllm) {
+        rc = vllm_result(store_db(c->store), &c->reqs, c->good_vllm,
+                         *summary, &c->slo_vllm,
+                         c->sc->model.id, c->sc->name, &c->vllm_json, d);
+    }
     if (rc)
         return rc;
     /* Both files complete under temporary names before either is
@@ -502,18 +855,23 @@ static int finish(struct run_ctx *c, const struct run_opts *o,
     free(text);
     if (rc)
         return rc;               /* run_scenario aborts the store */
-    rc = set_aside(dir, &had, d);
+    rc = write_vllm_tmp(c, o, dir, d);
+    if (rc == LLM_OK)
+        rc = set_aside(dir, had, d);
     if (rc) {
         remove(tmp);
+        remove_in(dir, "vllm.json.tmp");
         return rc;               /* run_scenario aborts the store */
     }
     rc = store_commit(c->store, d);
     c->store = NULL;
-    if (rc)
+    if (rc == LLM_OK)
+        rc = publish(dir, c->vllm, d);
+    if (rc) {
         remove(tmp);
-    else
-        rc = publish_summary(dir, tmp, d);
-    put_back(dir, had, rc == LLM_OK);
+        remove_in(dir, "vllm.json.tmp");
+    }
+    put_back(dir, had, N_ASIDE, rc == LLM_OK);
     return rc;
 }
 
@@ -521,20 +879,30 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
                  cJSON **summary, struct sim_stats *stats,
                  struct llm_diag *d)
 {
-    struct run_ctx c = { .sc = sc };
+    struct run_ctx c = { .sc = sc, .vllm = o && o->vllm };
     const char *dir = o && o->out_dir ? o->out_dir : sc->out_dir;
     struct sim_stats st = { 0 };
     int rc;
 
-    summary_reqs_init(&c.reqs);
-    rc = open_parts(&c, dir, d);
+    summary_reqs_init(&c.reqs, &(struct summary_slo){ sc->slo_ttft_ms,
+        sc->slo_tpot_ms, sc->slo_ttft_ms_per_prompt_token,
+        sc->slo_tbt_ema_ms });
+    summary_iters_init(&c.iters);
+    /* E2E alone: count_good asks summary_meets for the others. */
+    c.slo_all = (struct vllm_slo){ -1, -1, sc->slo_e2e_ms };
+    c.slo_vllm = vllm_slo_of(sc);
+    rc = open_parts(&c, o && o->no_output ? NULL : dir, d);
 
     *summary = NULL;
+    progress_start(&c.prog, !rc && o && o->progress ? stderr : NULL,
+                   !rc && o && o->progress ? progress_total(sc->workload)
+                                           : 0);
     if (!rc)
         rc = simulate(&c, &st, d);
-    if (!rc)
+    progress_end(&c.prog);
+    if (!rc && c.store)
         rc = finish(&c, o, dir, &st, summary, d);
-    if (!rc)
+    if (!rc && !(o && o->no_warn))
         warn_extrap(&c);
     if (rc) {
         cJSON_Delete(*summary);
@@ -543,7 +911,13 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
     if (stats)
         *stats = st;
     store_abort(c.store);
+    cJSON_Delete(c.vllm_json);
+    cJSON_Delete(c.sched_report);
+    close_powercap(&c);
     summary_reqs_free(&c.reqs);
+    summary_iters_free(&c.iters);
+    free(c.busy_ns);
+    free(c.backlog_ns);
     pools_stop(&sc->pools);
     source_close(c.src);
     cost_destroy(c.cost);
@@ -560,81 +934,218 @@ static double num(const cJSON *o, const char *a, const char *b)
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
-void run_print_summary(const cJSON *s, const struct scenario *sc)
+/* The scenario's own cost_model.time_scale (1 when absent). */
+static double scale_of(const struct scenario *sc)
 {
-    static const struct { const char *key, *label; } rows[] = {
-        { "ttft_ms", "TTFT (ms)" }, { "tpot_ms", "TPOT (ms)" },
-        { "itl_ms", "ITL (ms)" }, { "e2e_ms", "E2E latency (ms)" },
-        { "norm_latency_ms_per_tok", "E2E per output token (ms)" },
-    };
-    static const char *const cols[] = { "mean", "p50", "p90", "p95", "p99" };
-    size_t i, j;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(sc->cost_params,
+                                                      "time_scale");
 
+    return cJSON_IsNumber(v) ? v->valuedouble : 1;
+}
+
+/* The unit a row of latencies reads best in, from its largest value
+ * (issue 18): ms below 10 s, s below 10 min, else min, so that a number
+ * never outgrows its column.  *div: ms per unit. */
+static const char *row_unit(double max_ms, double *div)
+{
+    if (!(max_ms >= 1e4)) {          /* NaN too: nothing to scale */
+        *div = 1;
+        return "ms";
+    }
+    *div = max_ms < 6e5 ? 1e3 : 6e4;
+    return max_ms < 6e5 ? "s" : "min";
+}
+
+/* " %9.2f" or "       n/a": every column 10 wide, at least one space. */
+static void print_cell(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, " %9.2f", v);
+    else
+        fprintf(f, " %9s", "n/a");
+}
+
+/* A percentage of a figure that may be missing: "12.3%" or "n/a". */
+static const char *pct(double frac, char *buf, size_t n)
+{
+    if (!isfinite(frac))
+        return "n/a";
+    snprintf(buf, n, "%.1f%%", 100 * frac);
+    return buf;
+}
+
+/* The SLOs as the goodput line names them. */
+static const char *slo_text(const struct scenario *sc, char *buf, size_t n)
+{
+    int k = snprintf(buf, n, "TTFT <= %g ms", sc->slo_ttft_ms);
+
+    if (sc->slo_ttft_ms_per_prompt_token > 0 && (size_t)k < n)
+        k += snprintf(buf + k, n - (size_t)k, " + %g ms/prompt token",
+                      sc->slo_ttft_ms_per_prompt_token);
+    if ((size_t)k < n)
+        k += snprintf(buf + k, n - (size_t)k, ", TPOT <= %g ms",
+                      sc->slo_tpot_ms);
+    if (sc->slo_e2e_ms >= 0 && (size_t)k < n)
+        k += snprintf(buf + k, n - (size_t)k, ", E2E <= %g ms",
+                      sc->slo_e2e_ms);
+    if (sc->slo_tbt_ema_ms > 0 && (size_t)k < n)
+        snprintf(buf + k, n - (size_t)k, ", gap EMA < %g ms",
+                 sc->slo_tbt_ema_ms);
+    return buf;
+}
+
+static void print_header(FILE *f, const cJSON *s,
+                         const struct scenario *sc)
+{
     const char *tab = cJSON_GetStringValue(cJSON_GetObjectItem(s,
                                                                "cost_tables"));
+    char a[32], b[32], x[128];
+    bool none = !(num(s, "requests_completed", NULL) > 0);
 
-    printf("%s: %s on %d x %s (tp %d, pp %d, %d replica%s), scheduler %s, "
-           "cost model %s", sc->name, sc->model.id, sc->num_gpus,
-           sc->dev.id, sc->shard.tp, sc->shard.pp > 0 ? sc->shard.pp : 1,
-           sc->replicas, sc->replicas == 1 ? "" : "s", sc->sched->name,
-           cJSON_GetStringValue(cJSON_GetObjectItem(s, "cost_model")));
+    fprintf(f, "%s: %s on %d x %s (tp %d, pp %d, %d replica%s), scheduler %s, "
+            "cost model %s", sc->name, sc->model.id, sc->num_gpus,
+            sc->dev.id, sc->shard.tp, sc->shard.pp > 0 ? sc->shard.pp : 1,
+            sc->replicas, sc->replicas == 1 ? "" : "s", sc->sched->name,
+            cJSON_GetStringValue(cJSON_GetObjectItem(s, "cost_model")));
     if (tab != NULL && tab[0] != '\0' && strcmp(tab, sc->dev.id) != 0)
-        printf(" (tables borrowed from %s)", tab);
-    printf("\n");
-    printf("requests   %.0f completed, %.0f rejected, %.0f preemptions, "
-           "%.1f s simulated\n", num(s, "requests_completed", NULL),
-           num(s, "requests_rejected", NULL), num(s, "preemptions", NULL),
-           num(s, "duration_s", NULL));
-    printf("throughput %.2f req/s, %.0f output tok/s, %.0f tok/s\n",
-           num(s, "throughput_req_s", NULL),
-           num(s, "throughput_out_tok_s", NULL),
-           num(s, "throughput_tok_s", NULL));
-    printf("goodput    %.2f req/s (SLO TTFT <= %g ms, TPOT <= %g ms: "
-           "%.1f%% of requests)\n", num(s, "goodput_req_s", NULL),
-           sc->slo_ttft_ms, sc->slo_tpot_ms,
-           100 * num(s, "slo_attainment", NULL));
-    printf("KV cache   %.0f blocks of %d tokens, mean use %.1f%%, "
-           "max %.1f%%; queue mean %.1f, max %.0f\n",
-           num(s, "kv_blocks", NULL), sc->block_tokens,
-           100 * num(s, "kv_util_mean", NULL),
-           100 * num(s, "kv_util_max", NULL),
-           num(s, "queue_len_mean", NULL), num(s, "queue_len_max", NULL));
+        fprintf(f, " (tables borrowed from %s)", tab);
+    fprintf(f, "\n");
+    fprintf(f, "requests   %.0f completed, %.0f rejected, %.0f preemptions, "
+            "%.1f s simulated\n", num(s, "requests_completed", NULL),
+            num(s, "requests_rejected", NULL), num(s, "preemptions", NULL),
+            num(s, "duration_s", NULL));
+    fprintf(f, "throughput %.2f req/s, %.0f output tok/s, %.0f tok/s\n",
+            num(s, "throughput_req_s", NULL),
+            num(s, "throughput_out_tok_s", NULL),
+            num(s, "throughput_tok_s", NULL));
+    fprintf(f, "goodput    %.2f req/s (SLO %s: %s of requests)\n",
+            num(s, "goodput_req_s", NULL), slo_text(sc, x, sizeof(x)),
+            none ? "n/a" : pct(num(s, "slo_attainment", NULL), a, sizeof(a)));
+    fprintf(f, "KV cache   %.0f blocks of %d tokens, mean use %s, max %s; "
+            "queue mean %.1f, max %.0f\n", num(s, "kv_blocks", NULL),
+            sc->block_tokens, pct(num(s, "kv_util_mean", NULL), a, sizeof(a)),
+            pct(num(s, "kv_util_max", NULL), b, sizeof(b)),
+            num(s, "queue_len_mean", NULL), num(s, "queue_len_max", NULL));
+}
+
+void run_fprint_summary(FILE *f, const cJSON *s, const struct scenario *sc)
+{
+    static const struct { const char *key, *label; } rows[] = {
+        { "ttft_ms", "TTFT" }, { "tpot_ms", "TPOT" },
+        { "itl_ms", "ITL" }, { "e2e_ms", "E2E latency" },
+        { "norm_latency_ms_per_tok", "E2E per output token" },
+    };
+    static const char *const cols[] = { "mean", "p50", "p90", "p95", "p99" };
+    char label[64];
+    double div;
+    size_t i, j;
+
+    print_header(f, s, sc);
+    fprintf(f, "load       utilization %.1f%% (time with requests left "
+            "waiting after planning), busy %.1f%%\n",
+            100 * num(s, "utilization", NULL),
+            100 * num(s, "busy_fraction", NULL));
+    if (cJSON_GetObjectItem(s, "sensitivity"))
+        fprintf(f, "sensitivity TTFT p90 %+.1f%% with every iteration %+.0f%% "
+                "longer\n", 100 * num(s, "sensitivity", "ttft_p90_change"),
+                100 * (num(s, "sensitivity", "time_scale") /
+                       scale_of(sc) - 1));
+    if (num(s, "utilization", NULL) > RUN_UTILIZATION_WARN)
+        fprintf(f, "warning    utilization over %.0f%%: requests queue, and "
+                "an iteration-time error of a few %% moves the TTFT tail by "
+                "several times as much (run with --sensitivity)\n",
+                100 * RUN_UTILIZATION_WARN);
     if (cJSON_GetObjectItem(s, "cluster"))
-        printf("cluster    %.0f GPUs, $%.2f, $%.3f per 1M output tokens, "
-               "%.3f J per output token, goodput %.3f req/s per GPU\n",
-               num(s, "cluster", "gpus"), num(s, "cluster", "cost_usd"),
-               num(s, "cluster", "usd_per_mtok_out"),
-               num(s, "cluster", "energy_j_per_output_token"),
-               num(s, "cluster", "goodput_req_s_per_gpu"));
+        fprintf(f, "cluster    %.0f GPUs, $%.2f, $%.3f per 1M output tokens, "
+                "%.3f J per output token, goodput %.3f req/s per GPU\n",
+                num(s, "cluster", "gpus"), num(s, "cluster", "cost_usd"),
+                num(s, "cluster", "usd_per_mtok_out"),
+                num(s, "cluster", "energy_j_per_output_token"),
+                num(s, "cluster", "goodput_req_s_per_gpu"));
     if (cJSON_GetObjectItem(s, "speculative"))
-        printf("speculative %s, %.0f drafts per verify: acceptance %.1f%%, "
-               "%.2f tokens per verify\n",
-               cJSON_GetStringValue(cJSON_GetObjectItem(
-                   cJSON_GetObjectItem(s, "speculative"), "method")),
-               num(s, "speculative", "drafts_per_verify"),
-               100 * num(s, "speculative", "acceptance_rate"),
-               1 + num(s, "speculative", "accepted_per_verify"));
+        fprintf(f, "speculative %s, %.0f drafts per verify: acceptance %s, "
+                "%.2f tokens per verify\n",
+                cJSON_GetStringValue(cJSON_GetObjectItem(
+                    cJSON_GetObjectItem(s, "speculative"), "method")),
+                num(s, "speculative", "drafts_per_verify"),
+                pct(num(s, "speculative", "acceptance_rate"), label,
+                    sizeof(label)),
+                1 + num(s, "speculative", "accepted_per_verify"));
     if (cJSON_GetObjectItem(s, "energy_j"))
-        printf("energy     %.0f kJ, %.3f J per output token (power: %s)\n",
-               num(s, "energy_j", NULL) / 1e3,
-               num(s, "energy_j_per_output_token", NULL),
-               cJSON_GetStringValue(cJSON_GetObjectItem(s, "power_source")));
-    printf("\n%-27s", "");
+        fprintf(f, "energy     %.0f kJ, %.3f J per output token (power: %s)\n",
+                num(s, "energy_j", NULL) / 1e3,
+                num(s, "energy_j_per_output_token", NULL),
+                cJSON_GetStringValue(cJSON_GetObjectItem(s, "power_source")));
+    fprintf(f, "\n%-27s", "");
     for (j = 0; j < 5; j++)
-        printf("%10s", cols[j]);
-    printf("\n");
+        fprintf(f, " %9s", cols[j]);
+    fprintf(f, "\n");
     for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        printf("%-27s", rows[i].label);
+        double max = NAN;
+        for (j = 0; j < 5; j++)   /* the largest printed: fmax skips NaN */
+            max = fmax(max, num(s, rows[i].key, cols[j]));
+        snprintf(label, sizeof(label), "%s (%s)", rows[i].label,
+                 row_unit(max, &div));
+        fprintf(f, "%-27s", label);
         for (j = 0; j < 5; j++)
-            printf("%10.2f", num(s, rows[i].key, cols[j]));
-        printf("\n");
+            print_cell(f, num(s, rows[i].key, cols[j]) / div);
+        fprintf(f, "\n");
     }
+}
+
+void run_print_summary(const cJSON *s, const struct scenario *sc)
+{
+    run_fprint_summary(stdout, s, sc);
 }
 
 static void run_usage(FILE *f)
 {
     fprintf(f, "usage: llmsim run CONFIG [--out DIR] [--seed N] "
-               "[--engine ID|FILE] [--set key.path=value]... [--quiet]\n");
+               "[--engine ID|FILE] [--set key.path=value]... [--format vllm] "
+               "[--quiet] [--sensitivity]\n"
+               "  shows its progress on stderr when that is a terminal "
+               "(not with --quiet)\n"
+               "  writes DIR/results.sqlite and DIR/summary.json; "
+               "--format vllm also\n  DIR/vllm.json, the summary under "
+               "`vllm bench serve`'s result keys\n");
+}
+
+/* --sensitivity: runs the scenario again, quietly and into a temporary
+ * directory, with every iteration 3% longer (cost_model.time_scale), and
+ * leaves its TTFT p90 in o. */
+static int sensitivity(const char *config, const char **sets, int n,
+                       struct run_opts *o, struct llm_diag *d)
+{
+    char dir[] = "/tmp/llmsim-sens-XXXXXX", set[64], path[64];
+    struct run_opts so = { .out_dir = dir, .quiet = 1, .no_warn = 1 };
+    struct scenario sc;
+    cJSON *sum = NULL;
+    int rc = scenario_load(config, sets, &sc, d);
+
+    if (rc != LLM_OK)
+        return rc;
+    o->sens_scale = 1.03 * scale_of(&sc);
+    scenario_free(&sc);
+    snprintf(set, sizeof(set), "cost_model.time_scale=%.17g", o->sens_scale);
+    sets[n] = set;
+    rc = scenario_load(config, sets, &sc, d);
+    sets[n] = NULL;
+    if (rc != LLM_OK)
+        return rc;
+    if (mkdtemp(dir) == NULL)
+        rc = diag_set(d, LLM_EIO, "cannot make a temporary directory");
+    if (rc == LLM_OK)
+        rc = run_scenario(&sc, &so, &sum, NULL, d);
+    if (rc == LLM_OK)
+        o->sens_ttft_p90_ms = num(sum, "ttft_ms", "p90");
+    cJSON_Delete(sum);
+    scenario_free(&sc);
+    snprintf(path, sizeof(path), "%s/results.sqlite", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/summary.json", dir);
+    unlink(path);
+    rmdir(dir);
+    return rc;
 }
 
 int cmd_run(int argc, char **argv)
@@ -645,7 +1156,9 @@ int cmd_run(int argc, char **argv)
         { "set", required_argument, NULL, 'S' },
         { "engine", required_argument, NULL, 'E' },
         { "quiet", no_argument, NULL, 'q' },
+        { "sensitivity", no_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
+        { "format", required_argument, NULL, 'f' },
         { NULL, 0, NULL, 0 }
     };
     const char **sets = calloc((size_t)argc + 2, sizeof(*sets));
@@ -656,11 +1169,12 @@ int cmd_run(int argc, char **argv)
     cJSON *summary = NULL;
     char *end;
     int ch, n = 0, rc;
+    bool sens = false;
 
     if (sets == NULL)
         return 1;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "o:s:S:qh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "o:s:S:qhf:", longopts, NULL)) != -1) {
         switch (ch) {
         case 'o': o.out_dir = optarg; break;
         case 'S': sets[n++] = optarg; break;
@@ -670,7 +1184,17 @@ int cmd_run(int argc, char **argv)
             sets[n++] = engset;
             break;
         case 'q': o.quiet = 1; break;
+        case 'T': sens = true; break;
         case 'h': run_usage(stdout); free(sets); return 0;
+        case 'f':
+            if (strcmp(optarg, "vllm") != 0) {
+                fprintf(stderr, "llmsim run: --format: expected \"vllm\", "
+                        "got \"%s\"\n", optarg);
+                free(sets);
+                return 2;
+            }
+            o.vllm = 1;
+            break;
         case 's':
             strtoull(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || optarg[0] == '-') {
@@ -690,14 +1214,24 @@ int cmd_run(int argc, char **argv)
         free(sets);
         return 2;
     }
-    rc = scenario_load(argv[optind], sets, &sc, &d);
+    if (args_need_file(stderr, "run", argv[optind])) {
+        free(sets);
+        return 2;
+    }
+    o.progress = !o.quiet && isatty(STDERR_FILENO);
+    rc = sens ? sensitivity(argv[optind], sets, n, &o, &d) : LLM_OK;
+    if (rc == LLM_OK)
+        rc = scenario_load(argv[optind], sets, &sc, &d);
+    else
+        memset(&sc, 0, sizeof(sc));
     if (rc == LLM_OK)
         rc = run_scenario(&sc, &o, &summary, NULL, &d);
     if (rc == LLM_OK && !o.quiet) {
         run_print_summary(summary, &sc);
-        printf("\nresults    %s/results.sqlite, %s/summary.json\n",
-               o.out_dir ? o.out_dir : sc.out_dir,
-               o.out_dir ? o.out_dir : sc.out_dir);
+        const char *dir = o.out_dir ? o.out_dir : sc.out_dir;
+        printf("\nresults    %s/results.sqlite, %s/summary.json%s%s%s\n",
+               dir, dir, o.vllm ? ", " : "", o.vllm ? dir : "",
+               o.vllm ? "/vllm.json" : "");
     }
     if (rc != LLM_OK) {
         char msg[1200];

@@ -16,7 +16,7 @@
 
 static const char *const top_keys[] = { "name", "seed", "model", "hardware",
     "scheduler", "kv_cache", "router", "cost_model", "workload", "slo",
-    "output", "cluster", "engine", "speculative", NULL };
+    "output", "cluster", "engine", "speculative", "power", NULL };
 
 /* The model key names a catalog entry or a model file, nothing else. */
 static int check_model_id(const cJSON *v, const char *key,
@@ -34,10 +34,24 @@ static int check_model_id(const cJSON *v, const char *key,
     return rc;
 }
 
+/* A model file named by a relative path is read from the config file's
+ * folder (issue 18); an id or an absolute path is left as it is. */
+static const char *model_path(const struct scenario *sc, const char *id,
+                              char *buf, size_t n)
+{
+    const char *slash = sc->path ? strrchr(sc->path, '/') : NULL;
+
+    if (!model_id_is_path(id) || id[0] == '/' || slash == NULL)
+        return id;
+    snprintf(buf, n, "%.*s/%s", (int)(slash - sc->path), sc->path, id);
+    return buf;
+}
+
 static int parse_model(struct scenario *sc, struct llm_diag *d)
 {
     static const char *const keys[] = { "id", "max_model_len", NULL };
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(sc->root, "model");
+    char file[1024];
     const char *id = NULL;
     int64_t mml = 0;
     int rc;
@@ -58,7 +72,9 @@ static int parse_model(struct scenario *sc, struct llm_diag *d)
     } else {
         return jcfg_str(sc->root, "", "model", true, &id, d);
     }
-    if (!rc) rc = model_find(llm_root(), id, &sc->model, d);
+    if (!rc) rc = model_find(llm_root(), model_path(sc, id, file,
+                                                    sizeof(file)),
+                             &sc->model, d);
     if (rc)
         return rc;
     sc->max_model_len = mml ? (int32_t)mml : sc->model.max_context;
@@ -254,9 +270,35 @@ static int name_from_file(const char *base, struct llm_diag *d)
                     diag_escape(base, e, sizeof(e)));
 }
 
+/* "slo" (NULL: the defaults); analysis/summary.h says what each means. */
+static int parse_slo(struct scenario *sc, const cJSON *slo,
+                     struct llm_diag *d)
+{
+    static const char *const keys[] = { "ttft_ms", "tpot_ms", "e2e_ms",
+        "ttft_ms_per_prompt_token", "tbt_ema_ms", NULL };
+    int rc;
+
+    sc->slo_ttft_ms = 2000;
+    sc->slo_tpot_ms = 100;
+    sc->slo_e2e_ms = -1;         /* none unless set (issue 18) */
+    if (slo == NULL)
+        return LLM_OK;
+    rc = jcfg_known(slo, "slo", keys, d);
+    if (!rc) rc = jcfg_num(slo, "slo", "ttft_ms", false, 0, INFINITY,
+                           &sc->slo_ttft_ms, d);
+    if (!rc) rc = jcfg_num(slo, "slo", "tpot_ms", false, 0, INFINITY,
+                           &sc->slo_tpot_ms, d);
+    if (!rc) rc = jcfg_num(slo, "slo", "e2e_ms", false, 0, INFINITY,
+                           &sc->slo_e2e_ms, d);
+    if (!rc) rc = jcfg_num(slo, "slo", "ttft_ms_per_prompt_token", false, 0,
+                           INFINITY, &sc->slo_ttft_ms_per_prompt_token, d);
+    if (!rc) rc = jcfg_num(slo, "slo", "tbt_ema_ms", false, 0, INFINITY,
+                           &sc->slo_tbt_ema_ms, d);
+    return rc;
+}
+
 static int parse_rest(struct scenario *sc, struct llm_diag *d)
 {
-    static const char *const slo_keys[] = { "ttft_ms", "tpot_ms", NULL };
     static const char *const out_keys[] = { "dir", "iterations", NULL };
     const cJSON *slo = NULL, *out = NULL;
     const char *name = NULL, *dir = NULL;
@@ -268,13 +310,7 @@ static int parse_rest(struct scenario *sc, struct llm_diag *d)
                            d);
     if (!rc) rc = jcfg_obj(sc->root, "", "workload", true, &sc->workload, d);
     if (!rc) rc = jcfg_obj(sc->root, "", "slo", false, &slo, d);
-    sc->slo_ttft_ms = 2000;
-    sc->slo_tpot_ms = 100;
-    if (!rc && slo) rc = jcfg_known(slo, "slo", slo_keys, d);
-    if (!rc && slo) rc = jcfg_num(slo, "slo", "ttft_ms", false, 0, INFINITY,
-                                  &sc->slo_ttft_ms, d);
-    if (!rc && slo) rc = jcfg_num(slo, "slo", "tpot_ms", false, 0, INFINITY,
-                                  &sc->slo_tpot_ms, d);
+    if (!rc) rc = parse_slo(sc, slo, d);
     if (!rc) rc = jcfg_obj(sc->root, "", "output", false, &out, d);
     if (!rc && out) rc = jcfg_known(out, "output", out_keys, d);
     if (!rc && out) rc = jcfg_str(out, "output", "dir", false, &dir, d);
@@ -310,7 +346,8 @@ static int sched_limits(const struct scenario *sc, int64_t *tokens,
                         int64_t *seqs, struct llm_diag *d)
 {
     return registry_sched_limits(sc->sched, sc->sched_params, "scheduler",
-                                 sc->max_model_len, tokens, seqs, d);
+                                 sc->max_model_len, sc->dev.mem_bytes,
+                                 sc->dev.name, tokens, seqs, d);
 }
 
 /* With attention offloading the KV lives on the offload device: the GPU

@@ -58,6 +58,8 @@ struct scenario {
     struct engine engine;        /* "engine" (hw/engine.h), resolved */
     const cJSON *workload;
     double slo_ttft_ms, slo_tpot_ms;
+    double slo_ttft_ms_per_prompt_token, slo_tbt_ema_ms;  /* 0: none */
+    double slo_e2e_ms;           /* slo.e2e_ms; < 0: not set */
     char out_dir[512];
     int write_iterations;
     struct pools pools;          /* "cluster" (issue 10); pools.n 0: none */

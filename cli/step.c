@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "hw/cost.h"
 #include "hw/energy.h"
 #include "models/ops.h"
@@ -87,10 +88,34 @@ static int read_decode_ctx(const cJSON *it, int i, int64_t *seqs,
     return batch_add_decode(b, 1, (int32_t)c);
 }
 
+/* "pad": token rows of CUDA-graph padding; "graph": how the engine
+ * launches the batch (sim/batch.h). */
+static int parse_launch(const cJSON *o, struct batch *b, struct llm_diag *d)
+{
+    static const char *const graphs[] = { "full", "piecewise", "none",
+                                          NULL };
+    const char *g = NULL;
+    int64_t pad = 0;
+    int rc = jcfg_int(o, "", "pad", false, 0, 1 << 20, &pad, d);
+    int i;
+
+    if (!rc) rc = jcfg_str(o, "", "graph", false, &g, d);
+    b->pad_tokens = pad;
+    for (i = 0; !rc && g != NULL && graphs[i] != NULL; i++)
+        if (strcmp(g, graphs[i]) == 0) {
+            b->graph = (enum batch_graph)(BATCH_GRAPH_FULL + i);
+            return LLM_OK;
+        }
+    if (!rc && g != NULL)
+        rc = diag_set(d, LLM_EINVAL, "graph: expected \"full\", "
+                      "\"piecewise\" or \"none\", got \"%s\"", g);
+    return rc;
+}
+
 int step_parse_batch(const cJSON *o, struct batch *b, struct llm_diag *d)
 {
     static const char *const keys[] = { "prefill", "decode", "decode_ctx",
-                                        NULL };
+                                        "pad", "graph", NULL };
     const cJSON *pf = NULL, *dc = NULL, *dx = NULL, *it;
     int64_t seqs = 0;
     int i = 0, rc;
@@ -110,7 +135,7 @@ int step_parse_batch(const cJSON *o, struct batch *b, struct llm_diag *d)
     i = 0;
     cJSON_ArrayForEach(it, dx)
         if (!rc) rc = read_decode_ctx(it, i++, &seqs, b, d);
-    return rc;
+    return rc ? rc : parse_launch(o, b, d);
 }
 
 /* Energy of the iteration on tp devices (hw/energy.h); absent when the
@@ -149,6 +174,17 @@ struct step_opts {
     bool eager;                /* cost_model.execution "eager" */
 };
 
+static void step_usage(FILE *f)
+{
+    fprintf(f, "usage: llmsim step --model ID --hw ID [--tp N] "
+            "[--dtype T] [--kv-dtype T] [--cost NAME|JSON] [--eager] "
+            "[--engine ID|FILE] < batches.jsonl\n"
+            "  prices one JSON batch per stdin line, e.g. "
+            "{\"prefill\": [[512, 0]], \"decode\": [[32, 2000]]};\n"
+            "  one JSON answer per stdout line (ms and its parts)\n");
+}
+
+/* 0: go on; 1: --help printed; 2: bad arguments (message printed). */
 static int step_parse_args(int argc, char **argv, struct step_opts *o)
 {
     static const struct option longopts[] = {
@@ -167,6 +203,10 @@ static int step_parse_args(int argc, char **argv, struct step_opts *o)
     int ch;
 
     *o = (struct step_opts){ .dtype = "bf16", .tp = 1 };
+    if (args_want_help(argc, argv)) {
+        step_usage(stdout);
+        return 1;
+    }
     optind = 1;
     while ((ch = getopt_long(argc, argv, "m:w:t:d:k:c:e", longopts, NULL)) != -1) {
         switch (ch) {
@@ -191,9 +231,7 @@ static int step_parse_args(int argc, char **argv, struct step_opts *o)
         }
     }
     if (o->model == NULL || o->hw == NULL || optind != argc) {
-        fprintf(stderr, "usage: llmsim step --model ID --hw ID [--tp N] "
-                "[--dtype T] [--kv-dtype T] [--cost NAME] [--eager] "
-                "[--engine ID|FILE] < batches.jsonl\n");
+        step_usage(stderr);
         return 2;
     }
     return 0;
@@ -267,7 +305,7 @@ int cmd_step(int argc, char **argv)
     int rc = step_parse_args(argc, argv, &o);
 
     if (rc)
-        return rc;
+        return rc == 1 ? 0 : rc;
     if (!dtype_parse(o.dtype, &w)) {
         fprintf(stderr, "llmsim step: --dtype: unknown \"%s\"\n", o.dtype);
         return 2;
@@ -293,7 +331,17 @@ int cmd_step(int argc, char **argv)
         env.engine = &eng;
     }
     cJSON_Delete(spec);
-    if (!rc && (o.cost || o.eager)) {
+    if (!rc && o.cost && o.cost[0] == '{') {
+        /* A whole cost_model object (its keys: docs/config.md). */
+        params = cJSON_Parse(o.cost);
+        if (params == NULL || !cJSON_IsObject(params))
+            rc = diag_set(&d, LLM_EINVAL, "--cost: expected a cost model "
+                          "name or a JSON object, got \"%s\"", o.cost);
+        if (!rc)               /* issue 23: each key once */
+            rc = jcfg_check_dups(params, "--cost", &d);
+        if (!rc && o.eager)
+            cJSON_AddStringToObject(params, "execution", "eager");
+    } else if (!rc && (o.cost || o.eager)) {
         params = cJSON_CreateObject();
         if (o.cost)
             cJSON_AddStringToObject(params, "name", o.cost);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/step.h"
 #include "hw/cost.h"
 #include "sim/jcfg.h"
@@ -212,12 +213,23 @@ static int validate_device(struct vctx *v, const char *root, const char *dev)
     return rc;
 }
 
+static void validate_usage(FILE *f)
+{
+    fprintf(f, "usage: llmsim validate [--cost NAME] [--markdown FILE] "
+            "[--quiet]\n"
+            "  prices every measured GPU iteration of hw/calib/data and "
+            "prints the error;\n"
+            "  exit 1 when a device misses MAPE <= %.0f%% or max <= %.0f%%\n",
+            MAPE_TARGET, MAX_TARGET);
+}
+
 int cmd_validate(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "markdown", required_argument, NULL, 'm' },
         { "cost", required_argument, NULL, 'c' },
         { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     struct vctx v = { .cost = "calibrated", .verbose = 1 };
@@ -227,11 +239,16 @@ int cmd_validate(int argc, char **argv)
     int n, i, ch, rc = 0;
 
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "m:c:q", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "m:c:qh", longopts, NULL)) != -1) {
         if (ch == 'm') md = optarg;
         else if (ch == 'c') v.cost = optarg;
         else if (ch == 'q') v.verbose = 0;
-        else return 2;
+        else if (ch == 'h') { validate_usage(stdout); return 0; }
+        else { validate_usage(stderr); return 2; }
+    }
+    if (optind != argc) {
+        validate_usage(stderr);
+        return 2;
     }
     if (md && (v.md = fopen(md, "w")) == NULL) {
         fprintf(stderr, "llmsim validate: cannot write %s\n", md);

@@ -1,9 +1,7 @@
 #include "cli/validate_e2e.h"
 
 #include <dirent.h>
-#include <errno.h>
 #include <math.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +13,11 @@
 
 #include "analysis/plot.h"
 #include "analysis/store.h"
+#include "cli/args.h"
+#include "cli/e2e_load.h"
 #include "cli/run.h"
 #include "cli/scenario.h"
+#include "cli/step.h"
 #include "hw/cost.h"
 #include "sim/jcfg.h"
 #include "sim/paths.h"
@@ -33,21 +34,43 @@ struct lat {
     int64_t t_first_ns, t_last_ns;
 };
 
+/* Iteration time scales of the sensitivity re-runs (issue 20). */
+static const double sens_scales[] = { 1.01, 1.03, 1.05 };
+#define E2E_N_SCALES 3
+
 /* One measured file: its scenario and what the cost model made of its
  * iterations. */
 struct e2e_run {
     const char *file;
     char config[512];
-    char *sets[E2E_MAX_SETS + 1];
+    char *sets[E2E_MAX_SETS + 2];
     int n_sets;
     struct scenario sc;
     bool sc_loaded;
     struct cost_model *cost;
     struct cost_env env;
     struct lat meas;
+    struct e2e_series meas_load;
     double iter_meas_s, iter_priced_s;
     double *iter_err;          /* per iteration (priced - measured) / measured */
     size_t n_iter, cap_iter;
+};
+
+/* The simulated side of a run. */
+struct e2e_sim {
+    struct lat lat;
+    struct e2e_series load;
+    double util;               /* the run summary's utilization */
+    double sens[E2E_N_SCALES]; /* TTFT p90 change at sens_scales */
+};
+
+/* What one run contributes to its group's targets: the nine percentile
+ * errors (TTFT, TPOT, E2E x p50, p90, p99) and throughput's. */
+struct e2e_result {
+    char name[256], group[256];
+    double err[10];
+    double sens[E2E_N_SCALES];
+    bool ok;                   /* validated (no bad input) */
 };
 
 static int lat_push(struct lat *l, int64_t arr, int64_t first, int64_t fin,
@@ -162,27 +185,13 @@ static int open_scenario(struct e2e_run *r, struct llm_diag *d)
     return diag_set(d, rc, "line 1: %s", msg);
 }
 
-static int read_pairs(const cJSON *a, struct batch *b, bool decode)
+/* "waiting": requests left waiting after the iteration was planned
+ * (serve.py, sched.py measure); -1 when the run did not record it. */
+static int waiting_flag(const cJSON *o)
 {
-    const cJSON *p;
-    int rc = LLM_OK;
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "waiting");
 
-    if (a == NULL)
-        return LLM_OK;
-    if (!cJSON_IsArray(a))
-        return LLM_EINVAL;
-    cJSON_ArrayForEach(p, a) {
-        const cJSON *x = cJSON_GetArrayItem(p, 0), *y = cJSON_GetArrayItem(p, 1);
-        if (!cJSON_IsArray(p) || cJSON_GetArraySize(p) != 2 ||
-            !cJSON_IsNumber(x) || !cJSON_IsNumber(y) || x->valueint < 1 ||
-            y->valueint < 0)
-            return LLM_EINVAL;
-        rc = decode ? batch_add_decode(b, x->valueint, y->valueint)
-                    : batch_add_prefill(b, x->valueint, y->valueint, 1);
-        if (rc)
-            return rc;
-    }
-    return rc;
+    return cJSON_IsNumber(w) ? w->valuedouble > 0 : -1;
 }
 
 /* Prices one measured iteration with the cost model alone. */
@@ -200,11 +209,7 @@ static int read_iteration(struct e2e_run *r, const cJSON *o, long line,
         return diag_set(d, LLM_EINVAL, "line %ld: an iteration needs "
                         "integer start_ns < end_ns and a batch object", line);
     batch_init(&bt);
-    rc = read_pairs(cJSON_GetObjectItemCaseSensitive(b, "prefill"), &bt,
-                    false);
-    if (!rc)
-        rc = read_pairs(cJSON_GetObjectItemCaseSensitive(b, "decode"), &bt,
-                        true);
+    rc = step_parse_batch(b, &bt, &(struct llm_diag){ 0 });
     if (!rc && batch_tokens(&bt) == 0)
         rc = LLM_EINVAL;
     if (!rc)
@@ -213,7 +218,8 @@ static int read_iteration(struct e2e_run *r, const cJSON *o, long line,
     if (rc)
         return diag_set(d, rc, "line %ld: batch: expected {\"prefill\": "
                         "[[tokens, prior]...], \"decode\": [[count, ctx]"
-                        "...]} with at least one token", line);
+                        "...], \"pad\": rows, \"graph\": mode} with at "
+                        "least one token", line);
     if (r->n_iter == r->cap_iter) {
         size_t c = r->cap_iter ? 2 * r->cap_iter : 1024;
         double *n = realloc(r->iter_err, c * sizeof(*n));
@@ -222,6 +228,9 @@ static int read_iteration(struct e2e_run *r, const cJSON *o, long line,
         r->iter_err = n;
         r->cap_iter = c;
     }
+    rc = e2e_series_iter(&r->meas_load, s, e, waiting_flag(o));
+    if (rc)
+        return diag_set(d, rc, "out of memory");
     r->iter_meas_s += (double)(e - s) / 1e9;
     r->iter_priced_s += (double)bd.total_ns / 1e9;
     r->iter_err[r->n_iter++] = (double)(bd.total_ns - (e - s)) /
@@ -247,7 +256,8 @@ static int read_request(struct e2e_run *r, const cJSON *o, long line,
         return diag_set(d, LLM_EINVAL, "line %ld: expected arrival_ns <= "
                         "first_token_ns <= finish_ns and output_tokens >= 1",
                         line);
-    return lat_push(&r->meas, a, f, e, out) ?
+    return lat_push(&r->meas, a, f, e, out) ||
+           e2e_series_req(&r->meas_load, a, f) ?
            diag_set(d, LLM_ENOMEM, "out of memory") : LLM_OK;
 }
 
@@ -313,11 +323,12 @@ static int read_run(struct e2e_run *r, struct llm_diag *d)
 
 /* --- the simulated side ----------------------------------------------- */
 
-static int read_sim(const char *dir, struct lat *l, struct llm_diag *d)
+static int read_sim(const char *dir, struct e2e_sim *sim,
+                    struct llm_diag *d)
 {
     char path[1200];
     sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = NULL, *it = NULL;
     int rc = LLM_OK;
 
     snprintf(path, sizeof(path), "%s/results.sqlite", dir);
@@ -325,19 +336,32 @@ static int read_sim(const char *dir, struct lat *l, struct llm_diag *d)
         sqlite3_prepare_v2(db, "SELECT arrival_ns, first_token_ns, "
                            "finish_ns, output_tokens FROM requests WHERE "
                            "status = 'ok' ORDER BY id", -1, &st, NULL) !=
-            SQLITE_OK)
+            SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT start_ns, end_ns FROM iterations "
+                           "ORDER BY rowid", -1, &it, NULL) != SQLITE_OK)
         rc = diag_set(d, LLM_EIO, "%s: %s", path, sqlite3_errmsg(db));
     while (rc == LLM_OK && sqlite3_step(st) == SQLITE_ROW)
-        rc = lat_push(l, sqlite3_column_int64(st, 0),
+        rc = lat_push(&sim->lat, sqlite3_column_int64(st, 0),
                       sqlite3_column_int64(st, 1),
                       sqlite3_column_int64(st, 2),
-                      sqlite3_column_int64(st, 3));
+                      sqlite3_column_int64(st, 3)) ||
+             e2e_series_req(&sim->load, sqlite3_column_int64(st, 0),
+                            sqlite3_column_int64(st, 1));
+    while (rc == LLM_OK && sqlite3_step(it) == SQLITE_ROW)
+        rc = e2e_series_iter(&sim->load, sqlite3_column_int64(it, 0),
+                             sqlite3_column_int64(it, 1), -1);
+    if (rc == LLM_ENOMEM)
+        rc = diag_set(d, rc, "out of memory");
     sqlite3_finalize(st);
+    sqlite3_finalize(it);
     sqlite3_close(db);
     return rc;
 }
 
-static int simulate(struct e2e_run *r, struct lat *sim, struct llm_diag *d)
+/* Runs sc into a temporary directory; with sim, reads the requests and
+ * iterations back; with p90, the TTFT p90 of the summary. */
+static int run_temp(struct scenario *sc, struct e2e_sim *sim, double *p90,
+                    struct llm_diag *d)
 {
     char dir[] = "/tmp/llmsim-e2e-XXXXXX", path[64];
     struct run_opts o = { .out_dir = dir, .quiet = 1 };
@@ -346,15 +370,54 @@ static int simulate(struct e2e_run *r, struct lat *sim, struct llm_diag *d)
 
     if (mkdtemp(dir) == NULL)
         return diag_set(d, LLM_EIO, "cannot make a temporary directory");
-    rc = run_scenario(&r->sc, &o, &summary, NULL, d);
-    cJSON_Delete(summary);
-    if (rc == LLM_OK)
+    rc = run_scenario(sc, &o, &summary, NULL, d);
+    if (rc == LLM_OK && sim != NULL) {
+        sim->util = cJSON_GetNumberValue(cJSON_GetObjectItem(summary,
+                                                             "utilization"));
         rc = read_sim(dir, sim, d);
+    }
+    if (rc == LLM_OK && p90 != NULL)
+        *p90 = cJSON_GetNumberValue(cJSON_GetObjectItem(
+                   cJSON_GetObjectItem(summary, "ttft_ms"), "p90"));
+    cJSON_Delete(summary);
     snprintf(path, sizeof(path), "%s/results.sqlite", dir);
     unlink(path);
     snprintf(path, sizeof(path), "%s/summary.json", dir);
     unlink(path);
     rmdir(dir);
+    return rc;
+}
+
+/* The TTFT p90 of the run's scenario with every iteration `scale` times
+ * as long (cost_model.time_scale, after the run's own overrides). */
+static int scaled_p90(struct e2e_run *r, double scale, double *p90,
+                      struct llm_diag *d)
+{
+    char set[64];
+    struct scenario sc;
+    int rc;
+
+    snprintf(set, sizeof(set), "cost_model.time_scale=%g", scale);
+    r->sets[r->n_sets] = set;
+    rc = scenario_load(r->config, (const char *const *)r->sets, &sc, d);
+    r->sets[r->n_sets] = NULL;
+    if (rc == LLM_OK)
+        rc = run_temp(&sc, NULL, p90, d);
+    scenario_free(&sc);
+    return rc;
+}
+
+static int simulate(struct e2e_run *r, struct e2e_sim *sim,
+                    struct llm_diag *d)
+{
+    double base = 0, p90;
+    int rc = run_temp(&r->sc, sim, &base, d);
+    int k;
+
+    for (k = 0; k < E2E_N_SCALES && rc == LLM_OK; k++) {
+        rc = scaled_p90(r, sens_scales[k], &p90, d);
+        sim->sens[k] = base > 0 ? p90 / base - 1 : 0;
+    }
     return rc;
 }
 
@@ -388,28 +451,65 @@ static int report_metric(const char *name, double *m, size_t nm, double *s,
     return missed;
 }
 
-/* One markdown row: the run's errors, a * where a target is missed. */
-static void md_row(FILE *md, const char *file, const double err[9],
-                   double thr, double alone)
+/* One markdown row: the run's errors, a * where a target is missed, the
+ * cost model alone, the utilization measured and simulated, and the TTFT
+ * p90 change at each sensitivity scale. */
+static void md_row(FILE *md, const char *name, const double err[9],
+                   double thr, double alone, double um, double us,
+                   const double *sens)
 {
     static const double tol[] = { .05, .05, .10 };
-    const char *base = strrchr(file, '/');
     int i;
 
-    fprintf(md, "| %.*s |", (int)strcspn(base ? base + 1 : file, "."),
-            base ? base + 1 : file);
+    fprintf(md, "| %s |", name);
     for (i = 0; i < 9; i++)
         fprintf(md, "%s%+.1f%s", i % 3 ? " / " : i ? " | " : " ",
                 100 * err[i], fabs(err[i]) <= tol[i % 3] + 1e-12 ? "" : "*");
-    fprintf(md, " | %+.1f%s | %+.1f |\n", 100 * thr,
+    fprintf(md, " | %+.1f%s | %+.1f |", 100 * thr,
             fabs(thr) <= 0.03 + 1e-12 ? "" : "*", 100 * alone);
+    if (isnan(um))
+        fprintf(md, " - / %.0f |", 100 * us);
+    else
+        fprintf(md, " %.0f / %.0f |", 100 * um, 100 * us);
+    for (i = 0; i < E2E_N_SCALES; i++)
+        fprintf(md, "%s%+.1f", i ? " / " : " ", 100 * sens[i]);
+    fprintf(md, " |\n");
 }
 
-static int report(const struct e2e_run *r, struct lat *sim, FILE *md)
+/* The run's load, measured and simulated (issue 20). */
+static void report_load(const struct e2e_run *r, const struct e2e_sim *sim)
 {
-    struct lat *m = (struct lat *)&r->meas;
+    double um = e2e_series_util(&r->meas_load), qm, xm, qs, xs;
+    int k;
+
+    e2e_series_queue(&r->meas_load, &qm, &xm);
+    e2e_series_queue(&sim->load, &qs, &xs);
+    printf("  load: utilization (time with requests waiting after "
+           "planning) ");
+    if (isnan(um))
+        printf("not recorded");
+    else
+        printf("%.1f%% measured", 100 * um);
+    printf(", %.1f%% simulated; busy %.1f%% / %.1f%%; awaiting a first "
+           "token: mean %.2f / %.2f, max %.0f / %.0f\n", 100 * sim->util,
+           100 * e2e_series_busy(&r->meas_load),
+           100 * e2e_series_busy(&sim->load), qm, qs, xm, xs);
+    printf("  sensitivity: llmsim's TTFT p90");
+    for (k = 0; k < E2E_N_SCALES; k++)
+        printf("%s%+.1f%%", k ? " / " : " ", 100 * sim->sens[k]);
+    printf(" with every iteration");
+    for (k = 0; k < E2E_N_SCALES; k++)
+        printf("%s+%.0f%%", k ? " / " : " ", 100 * (sens_scales[k] - 1));
+    printf(" longer\n");
+}
+
+static int report(const struct e2e_run *r, struct e2e_sim *ss, FILE *md,
+                  struct e2e_result *res)
+{
+    struct lat *m = (struct lat *)&r->meas, *sim = &ss->lat;
     double tm = lat_throughput(m), ts = lat_throughput(sim);
-    double e = rel_err(ts, tm), med, err[9];
+    double e = rel_err(ts, tm), med;
+    double *err = res->err;
     int missed = 0;
 
     printf("%s (%s", r->file, r->config);
@@ -423,6 +523,7 @@ static int report(const struct e2e_run *r, struct lat *sim, FILE *md)
                             sim->n_tpot, err + 3);
     missed += report_metric("E2E", m->e2e, m->n, sim->e2e, sim->n, err + 6);
     missed += !(fabs(e) <= 0.03 + 1e-12);
+    err[9] = e;
     printf("  throughput %.1f output tok/s measured, %.1f simulated "
            "(%+.1f%%%s); requests %zu measured, %zu simulated\n", tm, ts,
            100 * e, fabs(e) <= 0.03 + 1e-12 ? "" : "*", m->n, sim->n);
@@ -431,9 +532,12 @@ static int report(const struct e2e_run *r, struct lat *sim, FILE *md)
            "vs %.3f s measured (%+.1f%%), median iteration error %+.1f%%\n",
            r->n_iter, r->iter_priced_s, r->iter_meas_s,
            100 * rel_err(r->iter_priced_s, r->iter_meas_s), 100 * med);
+    report_load(r, ss);
+    memcpy(res->sens, ss->sens, sizeof(res->sens));
     if (md != NULL)
-        md_row(md, r->file, err, e, rel_err(r->iter_priced_s,
-                                            r->iter_meas_s));
+        md_row(md, res->name, err, e, rel_err(r->iter_priced_s,
+               r->iter_meas_s), e2e_series_util(&r->meas_load), ss->util,
+               ss->sens);
     return missed;
 }
 
@@ -494,18 +598,14 @@ static int write_text(const char *dir, const char *name, const char *ext,
 }
 
 static int write_plots(const char *dir, const struct e2e_run *r,
-                       const struct lat *sim, struct llm_diag *d)
+                       const struct e2e_sim *sim, const char *name,
+                       struct llm_diag *d)
 {
-    const char *base = strrchr(r->file, '/');
-    char name[256];
-    char *dot;
     int rc = store_mkdirs(dir, d);
 
-    snprintf(name, sizeof(name), "%s", base ? base + 1 : r->file);
-    if ((dot = strstr(name, ".jsonl")) != NULL)
-        *dot = '\0';
-    if (!rc) rc = write_text(dir, name, "dat", &r->meas, sim, d);
-    if (!rc) rc = write_text(dir, name, "gp", &r->meas, sim, d);
+    if (!rc) rc = write_text(dir, name, "dat", &r->meas, &sim->lat, d);
+    if (!rc) rc = write_text(dir, name, "gp", &r->meas, &sim->lat, d);
+    if (!rc) rc = e2e_load_plot(dir, name, &r->meas_load, &sim->load, d);
     return rc;
 }
 
@@ -519,15 +619,46 @@ static void run_free(struct e2e_run *r)
     if (r->sc_loaded)
         scenario_free(&r->sc);
     lat_free(&r->meas);
+    e2e_series_free(&r->meas_load);
     free(r->iter_err);
     free((char *)r->file);
 }
 
+/* The run's name (its file's, less .jsonl[.gz]) and group (its folder
+ * under dir; dir's own name for a run directly in dir). */
+static void name_run(const char *file, const char *dir,
+                     struct e2e_result *res)
+{
+    const char *base = strrchr(file, '/'), *rel = file;
+    size_t n = strlen(dir);
+    char *dot;
+
+    snprintf(res->name, sizeof(res->name), "%s", base ? base + 1 : file);
+    if ((dot = strstr(res->name, ".jsonl")) != NULL)
+        *dot = '\0';
+    if (strncmp(file, dir, n) == 0 && file[n] == '/')
+        rel = file + n + 1;
+    base = strrchr(rel, '/');
+    if (base != NULL) {
+        snprintf(res->group, sizeof(res->group), "%.*s", (int)(base - rel),
+                 rel);
+        return;
+    }
+    /* a run directly in dir: dir's own name */
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    for (base = dir + n; base > dir && base[-1] != '/'; base--)
+        ;
+    snprintf(res->group, sizeof(res->group), "%.*s",
+             (int)(dir + n - base), base);
+}
+
 /* Validates one file: 0 met, 1 missed, 2 bad input. */
-static int validate_one(const char *file, const char *plots, FILE *md)
+static int validate_one(const char *file, const char *plots, FILE *md,
+                        struct e2e_result *res)
 {
     struct e2e_run r = { .file = strdup(file) };
-    struct lat sim = { 0 };
+    struct e2e_sim sim = { 0 };
     struct llm_diag d = { 0 };
     int missed = 0, rc = r.file ? read_run(&r, &d) : LLM_ENOMEM;
 
@@ -535,24 +666,71 @@ static int validate_one(const char *file, const char *plots, FILE *md)
         d.file = NULL;
         rc = simulate(&r, &sim, &d);
     }
-    if (rc == LLM_OK && sim.n == 0)
+    if (rc == LLM_OK && sim.lat.n == 0)
         rc = diag_set(&d, LLM_EINVAL, "%s: llmsim finished no request",
                       file);
     if (rc == LLM_OK) {
-        missed = report(&r, &sim, md);
+        missed = report(&r, &sim, md, res);
+        res->ok = true;
         if (plots)
-            rc = write_plots(plots, &r, &sim, &d);
+            rc = write_plots(plots, &r, &sim, res->name, &d);
     }
     if (rc != LLM_OK) {
         char msg[1200];
         diag_format(&d, msg, sizeof(msg));
         fprintf(stderr, "llmsim validate-e2e: %s\n", msg);
     }
-    lat_free(&sim);
+    lat_free(&sim.lat);
+    e2e_series_free(&sim.load);
     run_free(&r);
     if (rc != LLM_OK)
         return diag_exit_status(rc);
     return missed ? 1 : 0;
+}
+
+/* Issue 20's targets over a group of runs: p50 and p90 of TTFT, TPOT and
+ * E2E within 5% in at least 80% of the runs, p99 within 10% and output
+ * throughput within 3% in every run.  Prints the counts; true when met. */
+static bool group_targets(const struct e2e_result *res, size_t n,
+                          const char *group, FILE *md)
+{
+    static const char *const metric[] = { "TTFT", "TPOT", "E2E" };
+    static const double tol[] = { .05, .05, .10 };
+    size_t hit[10] = { 0 }, runs = 0, i;
+    int k;
+    bool met = true;
+
+    for (i = 0; i < n; i++) {
+        if (!res[i].ok || strcmp(res[i].group, group) != 0)
+            continue;
+        runs++;
+        for (k = 0; k < 10; k++)
+            hit[k] += fabs(res[i].err[k]) <= (k < 9 ? tol[k % 3] : .03) +
+                      1e-12;
+    }
+    if (runs == 0)
+        return true;
+    printf("validate-e2e: %s (%zu run%s):", group, runs, runs == 1 ? "" :
+           "s");
+    if (md != NULL)
+        fprintf(md, "| %s | %zu |", group, runs);
+    for (k = 0; k < 10; k++) {
+        bool ok = k % 3 == 2 || k == 9 ? hit[k] == runs :
+                  (double)hit[k] >= 0.8 * (double)runs - 1e-9;
+        met = met && ok;
+        if (k < 9)
+            printf("%s %s p%d %zu/%zu%s", k % 3 ? "," : k ? ";" : "",
+                   metric[k / 3], k % 3 == 0 ? 50 : k % 3 == 1 ? 90 : 99,
+                   hit[k], runs, ok ? "" : "*");
+        else
+            printf("; throughput %zu/%zu%s", hit[k], runs, ok ? "" : "*");
+        if (md != NULL)
+            fprintf(md, " %zu/%zu%s |", hit[k], runs, ok ? "" : "*");
+    }
+    printf(" -> %s\n", met ? "targets met" : "targets missed");
+    if (md != NULL)
+        fprintf(md, " %s |\n", met ? "met" : "missed");
+    return met;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -584,79 +762,151 @@ static size_t find_runs(const char *dir, int depth, char **out, size_t n)
     return n;
 }
 
-/* A DIR that is not a readable folder is bad input (exit 2,
- * docs/reliability.md#exit-codes), not "no measured runs yet". */
-static bool dir_readable(const char *dir)
+static FILE *open_md(const char *plots, char *md_path, size_t np,
+                     char *md_tmp, size_t nt)
 {
-    DIR *dp = opendir(dir);
+    struct llm_diag d = { 0 };
+    FILE *md = NULL;
 
-    if (dp == NULL) {
-        fprintf(stderr, "llmsim validate-e2e: %s: cannot open: %s\n", dir,
-                strerror(errno));
-        return false;
+    if (store_mkdirs(plots, &d) == LLM_OK) {
+        snprintf(md_path, np, "%s/summary.md", plots);
+        snprintf(md_tmp, nt, "%s.tmp", md_path);
+        md = fopen(md_tmp, "w");
     }
-    closedir(dp);
-    return true;
+    if (md == NULL)
+        return NULL;
+    fprintf(md, "| run | TTFT p50 / p90 / p99 %% | TPOT p50 / p90 / p99 %% "
+            "| E2E p50 / p90 / p99 %% | throughput %% | cost model alone "
+            "%% | utilization %% meas / sim | TTFT p90 %% at iterations "
+            "+1 / +3 / +5 %% |\n|---|---|---|---|---:|---:|---:|---|\n");
+    return md;
+}
+
+/* The per-group targets (a table in md after the runs'); true when every
+ * group meets them. */
+static bool all_groups(const struct e2e_result *res, size_t n, FILE *md)
+{
+    bool met = true;
+    size_t i, j;
+
+    if (md != NULL)
+        fprintf(md, "\nTargets per folder (p50 and p90 within 5%% in at "
+                "least 80%% of runs, p99 within 10%% and throughput within "
+                "3%% in every run; counts of runs within):\n\n| folder | "
+                "runs | TTFT p50 | p90 | p99 | TPOT p50 | p90 | p99 | E2E "
+                "p50 | p90 | p99 | throughput | targets |\n|---|---:|---:|"
+                "---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < i; j++)
+            if (strcmp(res[j].group, res[i].group) == 0)
+                break;
+        if (j == i)
+            met = group_targets(res, n, res[i].group, md) && met;
+    }
+    return met;
+}
+
+static int sensitivity_figure(const char *plots, const struct e2e_result *res,
+                              size_t n)
+{
+    char *names[E2E_MAX_RUNS];
+    double chg[E2E_MAX_RUNS * E2E_N_SCALES];
+    struct llm_diag d = { 0 };
+    size_t i, m = 0;
+    int rc;
+
+    for (i = 0; i < n; i++) {
+        if (!res[i].ok)
+            continue;
+        names[m] = (char *)res[i].name;
+        memcpy(chg + m * E2E_N_SCALES, res[i].sens, sizeof(res[i].sens));
+        m++;
+    }
+    rc = e2e_sensitivity_plot(plots, names, chg, m, sens_scales,
+                              E2E_N_SCALES, &d);
+    if (rc != LLM_OK)
+        fprintf(stderr, "llmsim validate-e2e: %s\n", d.msg);
+    return rc;
+}
+
+static void e2e_usage(FILE *f)
+{
+    fprintf(f, "usage: llmsim validate-e2e [DIR] [--plots DIR]\n"
+            "  simulates every measured serving run in DIR (default "
+            "hw/calib/data/e2e)\n"
+            "  and compares latency percentiles; exit 0 every target met, "
+            "1 a target\n  missed, 2 bad input\n");
 }
 
 int cmd_validate_e2e(int argc, char **argv)
 {
-    static const char dflt[] = "hw/calib/data/e2e";
-    const char *dir = dflt, *plots = NULL;
-    char *runs[E2E_MAX_RUNS], md_path[1200], md_tmp[1300];
+    const char *dir = NULL, *plots = NULL;
+    char *runs[E2E_MAX_RUNS], md_path[1200], md_tmp[1300], def[1100];
+    struct e2e_result *res;
     FILE *md = NULL;
     size_t n, i;
     int worst = 0, st, a;
 
+    if (args_want_help(argc, argv)) {
+        e2e_usage(stdout);
+        return 0;
+    }
     for (a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--plots") == 0 && a + 1 < argc) {
             plots = argv[++a];
-        } else if (argv[a][0] == '-') {
-            fprintf(stderr, "usage: llmsim validate-e2e [DIR] "
-                    "[--plots DIR]\n");
+        } else if (argv[a][0] == '-' || dir != NULL) {
+            e2e_usage(stderr);
             return 2;
         } else {
             dir = argv[a];
         }
     }
-    if (dir != dflt && !dir_readable(dir))
+    if (dir == NULL) {           /* the measured runs the data root holds */
+        snprintf(def, sizeof(def), "%s/hw/calib/data/e2e", llm_root());
+        dir = def;
+    }
+    if (args_need_path(stderr, "validate-e2e", dir))
         return 2;
     n = find_runs(dir, 0, runs, 0);
     if (n == 0) {
         printf("validate-e2e: no measured runs in %s yet: run "
-               "hw/calib/reference/e2e_campaign.sh on the GPU machine "
-               "(issue 8)\n", dir);
+               "hw/calib/reference/e2e_campaign_v1.sh on the GPU machine "
+               "(issues 8, 20)\n", dir);
         return 0;
     }
     qsort(runs, n, sizeof(*runs), cmp_str);
+    res = calloc(n, sizeof(*res));
     /* --plots DIR also gets summary.md: one table row per run, written
      * to a temporary name and renamed when complete */
-    if (plots != NULL) {
-        struct llm_diag d = { 0 };
-        if (store_mkdirs(plots, &d) == LLM_OK) {
-            snprintf(md_path, sizeof(md_path), "%s/summary.md", plots);
-            snprintf(md_tmp, sizeof(md_tmp), "%s.tmp", md_path);
-            md = fopen(md_tmp, "w");
-        }
-        if (md == NULL) {
-            fprintf(stderr, "llmsim validate-e2e: %s: cannot write\n", plots);
-            return 2;
-        }
-        fprintf(md, "| run | TTFT p50 / p90 / p99 %% | TPOT p50 / p90 / p99 %% "
-                "| E2E p50 / p90 / p99 %% | throughput %% | cost model alone "
-                "%% |\n|---|---|---|---|---:|---:|\n");
+    if (plots != NULL && res != NULL &&
+        (md = open_md(plots, md_path, sizeof(md_path), md_tmp,
+                      sizeof(md_tmp))) == NULL) {
+        fprintf(stderr, "llmsim validate-e2e: %s: cannot write\n", plots);
+        worst = 2;
     }
     for (i = 0; i < n; i++) {
-        st = runs[i] ? validate_one(runs[i], plots, md) : 2;
-        worst = st > worst ? st : worst;
+        if (res != NULL && worst < 2 && runs[i] != NULL) {
+            name_run(runs[i], dir, &res[i]);
+            st = validate_one(runs[i], plots, md, &res[i]);
+            worst = st > worst ? st : worst;
+        } else {
+            worst = 2;
+        }
         free(runs[i]);
     }
+    /* the verdict is the targets' over each folder of runs */
+    if (worst < 2)
+        worst = all_groups(res, n, md) ? 0 : 1;
     if (md != NULL && (fclose(md) != 0 || rename(md_tmp, md_path) != 0)) {
         fprintf(stderr, "llmsim validate-e2e: %s: cannot write\n", md_path);
         worst = 2;
     }
-    printf("validate-e2e: %zu run%s, %s (targets: p50 and p90 within 5%%, "
-           "p99 within 10%%, throughput within 3%%; * marks a miss)\n", n,
+    if (plots != NULL && worst < 2 && sensitivity_figure(plots, res, n))
+        worst = 2;
+    free(res);
+    printf("validate-e2e: %zu run%s, %s (targets per folder: p50 and p90 "
+           "within 5%% in at least 80%% of runs, p99 within 10%% and "
+           "throughput within 3%% in every run; * marks a miss)\n", n,
            n == 1 ? "" : "s", worst == 0 ? "every target met" :
            worst == 1 ? "targets missed" : "bad input");
     return worst;

@@ -3,8 +3,10 @@
 #include "hw/accel.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "hw/lut.h"
 #include "sim/jcfg.h"
 
 struct accel {
@@ -15,6 +17,10 @@ struct accel {
     bool has_comp;
     struct op_list dense;      /* overlap_host: this batch's dense part */
     int64_t fixed_ns;
+    /* The catalog's, or the cost_model object's overrides (sweeps of
+     * what a paper does not publish). */
+    double mem_eff, compute_eff;
+    struct link kv_link;
 };
 
 /* Seconds of one operator, split by where it runs. */
@@ -23,21 +29,54 @@ struct split {
     double host[OPC_COUNT];
 };
 
+/* The cost_model object's keys: a fixed time per iteration, and
+ * overrides of the catalog's mem_eff, compute_eff and kv_link. */
+static int accel_params(struct accel *a, const cJSON *params,
+                        const char *path, double *us, struct llm_diag *d)
+{
+    static const char *const keys[] = { "name", "iteration_overhead_us",
+        "mem_eff", "compute_eff", "kv_link", NULL };
+    const char *kl = NULL;
+    char kp[256], msg[sizeof(d->msg)];
+    int rc = params ? jcfg_known(params, path, keys, d) : LLM_OK;
+
+    a->mem_eff = a->x->mem_eff;
+    a->compute_eff = a->x->compute_eff;
+    a->kv_link = a->x->kv_link;
+    if (rc || params == NULL)
+        return rc;
+    rc = jcfg_num(params, path, "iteration_overhead_us", false, 0, 1e9, us,
+                  d);
+    if (!rc) rc = jcfg_num(params, path, "mem_eff", false, 1e-3, 1,
+                           &a->mem_eff, d);
+    if (!rc) rc = jcfg_num(params, path, "compute_eff", false, 1e-3, 1,
+                           &a->compute_eff, d);
+    if (!rc) rc = jcfg_name(params, path, "kv_link", false, "a catalog id",
+                            &kl, d);
+    if (rc || kl == NULL)
+        return rc;
+    if (a->x->kv_link.id[0] == '\0')
+        return diag_set(d, LLM_EINVAL, "%s.kv_link: %s streams no KV over a "
+                        "link (its accel entry has no kv_link)", path,
+                        a->dev->id);
+    if (link_find(a->env->root, kl, &a->kv_link, d) == LLM_OK)
+        return LLM_OK;
+    /* The lookup's message, prefixed with the key that named it. */
+    jcfg_keypath(kp, sizeof(kp), path, "kv_link");
+    snprintf(msg, sizeof(msg), "%s", d->msg);
+    rc = d->code;
+    d->code = LLM_OK;
+    return diag_set(d, rc, "%s: %s", kp, msg);
+}
+
 static int accel_init(void *st, const struct cost_env *env,
                       const cJSON *params, const char *path,
                       struct llm_diag *d)
 {
-    static const char *const keys[] = { "name", "iteration_overhead_us",
-                                        NULL };
     struct accel *a = st;
     double us = 0;
-    int rc = params ? jcfg_known(params, path, keys, d) : LLM_OK;
+    int rc;
 
-    if (!rc && params)
-        rc = jcfg_num(params, path, "iteration_overhead_us", false, 0, 1e9,
-                      &us, d);
-    if (rc)
-        return rc;
     a->env = env;
     a->dev = env->dev;
     a->x = &env->dev->accel;
@@ -45,6 +84,9 @@ static int accel_init(void *st, const struct cost_env *env,
         return diag_set(d, LLM_EINVAL, "%s.name: \"accel\" prices devices "
                         "whose catalog entry has an \"accel\" object; %s has "
                         "none (use \"roofline\")", path, env->dev->id);
+    rc = accel_params(a, params, path, &us, d);
+    if (rc)
+        return rc;
     if (a->x->lut_group > 0 && a->dev->clock_mhz <= 0)
         return diag_set(d, LLM_EINVAL, "%s: %s: accel.lut needs "
                         "boost_clock_mhz", path, env->dev->id);
@@ -113,28 +155,39 @@ static double lut_passes(const struct op *o)
     return 1;
 }
 
-/* TeLLMe's TLMM loop nest: per row, per linear and per K step of group x
- * tables activations, one table build (an activation a cycle) then n /
- * lanes cycles of lookups. */
+/* The table-lookup engine of the catalog's accel.lut (hw/lut.h; TeLLMe's
+ * TLMM loop nest: per row, per linear and per K step of group x tables
+ * activations, a table build then n / lanes cycles of lookups). */
 static double lut_s(const struct accel *a, const struct op *o)
 {
-    double step = (double)a->x->lut_group * a->x->lut_tables;
-    double cycles = gemm_rows(o) * ceil((double)o->k / step) *
-                    (lut_passes(o) * step +
-                     ceil((double)o->n / a->x->lut_lanes));
+    const struct device_accel *x = a->x;
+    struct lut_engine e = { .group = x->lut_group, .tables = x->lut_tables,
+        .lanes = x->lut_lanes, .planes = x->lut_planes,
+        .build_per_cycle = x->lut_build, .overlap = x->lut_overlap,
+        .entries = x->lut_entries, .entry_bytes = x->act_bytes,
+        .clock_hz = a->dev->clock_mhz * 1e6 };
+    struct lut_count c;
 
-    return cycles / (a->dev->clock_mhz * 1e6);
+    /* Bit-serial engines read one table entry per weight bit. */
+    if (x->lut_bit_serial)
+        e.planes = (int32_t)(dtype_bytes(ops_weight_dtype(&a->env->shard)) *
+                             8 + 0.5);
+    lut_gemm(&e, gemm_rows(o), o->n, o->k, lut_passes(o), &c);
+    /* compute_eff: the catalog's (1 for every lookup engine: the cycle
+     * count is the price) or a cost_model override, the sustained share
+     * of the HLS cycle rate a sweep assumes (docs/devices.md). */
+    return c.seconds / a->compute_eff;
 }
 
 static double compute_s(const struct accel *a, double flops, enum dtype t)
 {
     return flops * a->x->density /
-           (a->dev->peak_flops[t] * a->x->compute_eff);
+           (a->dev->peak_flops[t] * a->compute_eff);
 }
 
 static double mem_s(const struct accel *a, double bytes)
 {
-    return bytes / (a->dev->mem_bw_bytes_s * a->x->mem_eff);
+    return bytes / (a->dev->mem_bw_bytes_s * a->mem_eff);
 }
 
 static double gemm_s(const struct accel *a, const struct op *o)
@@ -230,7 +283,7 @@ static double storage_attn_s(const struct accel *a, const struct op *o)
  * new K and V go back down the same link. */
 static double offload_attn_s(const struct accel *a, const struct op *o)
 {
-    const struct link *l = &a->x->kv_link;
+    const struct link *l = &a->kv_link;
     double io = o->kind == OP_ATTN_DECODE ? kv_read_bytes(a, o) : 0;
 
     return max2(dev_attn_s(a, o), link_s(l, io + link_bytes(a, o)));
@@ -278,7 +331,7 @@ static void price_attention(const struct accel *a, const struct op *o,
         add(s, OPC_ATTN, false, r * storage_attn_s(a, o));
         break;
     default:
-        add(s, OPC_ATTN, false, r * (a->x->kv_link.id[0] != '\0'
+        add(s, OPC_ATTN, false, r * (a->kv_link.id[0] != '\0'
                                      ? offload_attn_s(a, o)
                                      : dev_attn_s(a, o)));
     }

@@ -48,28 +48,77 @@
 #define VLLM_TILE 16           /* TILE_SIZE_DECODE for 2-byte queries */
 #define VLLM_3D_MAX 128        /* q blocks x KV heads of the 3D kernel */
 
+/* A launch's schedule, remembered (issue 24): a decode batch's contexts
+ * grow every iteration, but a launch depends on its groups only through
+ * their counts and keys of each (see sig_key), which change every 64
+ * tokens of a sequence, so an iteration mostly asks again for a launch
+ * asked before.  Direct-mapped, SCHED_MEMO entries per struct attn_sched
+ * (one per cost model): each replica keeps two live launches (its ragged
+ * batch and the uniform reference).  A hit returns the bits the same
+ * inputs computed before. */
+#define SCHED_MEMO 256
+
+struct sched_memo {
+    uint64_t hash;
+    int32_t qh, kvh, n;        /* n groups; 0: empty */
+    int32_t cap;
+    int k;                     /* enum engine_attn */
+    bool with_prefill;
+    int32_t *sig;              /* 2n: count, key of each group */
+    double us;
+};
+
+/* fa2_splits_of, remembered: it walks up to 128 candidate splits, and a
+ * run asks for few (batch x KV heads, blocks) pairs.  Direct-mapped by
+ * the pair; splits are at most 128, so an int16 holds them. */
+#define SPLITS_MEMO 4096
+
+struct splits_memo {
+    int32_t bh, nb;            /* bh 0: empty */
+    int16_t splits;
+};
+
 /* CTAs by length: n[j] CTAs of 64 j keys plus the fixed per-CTA work
  * (every CTA length of the model is a multiple of 64 keys), bins [0, top)
- * possibly non-zero, the rest zero. */
+ * possibly non-zero, the rest zero.  memo and splits (NULL: every launch
+ * scheduled afresh, the same figures) remember results for the constants
+ * in consts. */
 struct attn_sched {
     double *n;
     int64_t cap, top;
+    struct sched_memo *memo;
+    struct splits_memo *splits;
+    struct attn_sched_consts consts;
+    int32_t *sig;              /* scratch signature */
+    int32_t cap_sig;
 };
 
 struct attn_sched *attn_sched_create(void)
 {
-    return calloc(1, sizeof(struct attn_sched));
+    struct attn_sched *s = calloc(1, sizeof(struct attn_sched));
+
+    if (s != NULL) {
+        s->memo = calloc(SCHED_MEMO, sizeof(*s->memo));
+        s->splits = calloc(SPLITS_MEMO, sizeof(*s->splits));
+    }
+    return s;
 }
 
 void attn_sched_destroy(struct attn_sched *s)
 {
-    if (s != NULL)
-        free(s->n);
+    if (s == NULL)
+        return;
+    for (int i = 0; s->memo != NULL && i < SCHED_MEMO; i++)
+        free(s->memo[i].sig);
+    free(s->memo);
+    free(s->splits);
+    free(s->sig);
+    free(s->n);
     free(s);
 }
 
 /* num_splits_heuristic of flash_api.cpp (max_splits 128) */
-static int64_t fa2_splits(int64_t bh, int64_t n_blocks)
+static int64_t fa2_splits_of(int64_t bh, int64_t n_blocks)
 {
     double eff[129], best = 0;
     int64_t max_s = n_blocks < 128 ? n_blocks : 128, s;
@@ -87,6 +136,22 @@ static int64_t fa2_splits(int64_t bh, int64_t n_blocks)
         if (eff[s] > 0 && eff[s] >= 0.85 * best)
             return s;
     return 1;
+}
+
+static int64_t fa2_splits(struct attn_sched *h, int64_t bh, int64_t n_blocks)
+{
+    struct splits_memo *e;
+    int64_t v;
+
+    if ((float)bh >= 0.8f * SLOTS || h->splits == NULL || bh > INT32_MAX ||
+        n_blocks > INT32_MAX)
+        return fa2_splits_of(bh, n_blocks);
+    e = &h->splits[(uint64_t)(bh * 2654435761u + n_blocks) % SPLITS_MEMO];
+    if (e->bh == bh && e->nb == n_blocks)
+        return e->splits;
+    v = fa2_splits_of(bh, n_blocks);
+    *e = (struct splits_memo){ (int32_t)bh, (int32_t)n_blocks, (int16_t)v };
+    return v;
 }
 
 /* A plain-kernel CTA walks its whole sequence in 64-key blocks: its bin. */
@@ -280,7 +345,7 @@ static double fa2_us(struct attn_sched *h, const struct attn_sched_consts *s,
 
     if (qh > kvh) {
         int64_t nb = (max_ctx + 128) / 128;
-        split = fa2_splits(seqs * kvh, nb);
+        split = fa2_splits(h, seqs * kvh, nb);
         per = (nb + split - 1) / split;
     }
     return s->launch + launch_us(h, s, g, ng, seqs, heads, split, per) +
@@ -342,16 +407,24 @@ static double vllm_3d_us(struct attn_sched *h,
            drain_us(s, h, ov);
 }
 
-static double vllm_us(struct attn_sched *h, const struct attn_sched_consts *s,
-                      int32_t qh, int32_t kvh, const struct decode_group *g,
-                      size_t ng, int64_t seqs, bool with_prefill)
+/* Whether vLLM runs kernel_unified_attention_3d on seqs decode
+ * sequences. */
+static bool vllm_is_3d(int32_t qh, int32_t kvh, int64_t seqs,
+                       bool with_prefill)
 {
     int64_t qpk = qh >= kvh && kvh > 0 ? qh / kvh : 1, bm = 16, blocks;
 
     while (bm < qpk)
         bm *= 2;
     blocks = seqs / (bm / qpk) + seqs;
-    if (with_prefill || blocks * kvh > VLLM_3D_MAX)
+    return !with_prefill && blocks * kvh <= VLLM_3D_MAX;
+}
+
+static double vllm_us(struct attn_sched *h, const struct attn_sched_consts *s,
+                      int32_t qh, int32_t kvh, const struct decode_group *g,
+                      size_t ng, int64_t seqs, bool with_prefill)
+{
+    if (!vllm_is_3d(qh, kvh, seqs, with_prefill))
         return s->launch + launch_us(h, s, g, ng, seqs, kvh, 1, 1);
     return s->launch + vllm_3d_us(h, s, g, ng, seqs, kvh) + s->comb;
 }
@@ -373,6 +446,74 @@ static bool grow(struct attn_sched *h, int64_t max_ctx)
     return true;
 }
 
+/* The launch computed afresh (h's scratch grown for max_ctx). */
+static double decode_us(struct attn_sched *s,
+                        const struct attn_sched_consts *c,
+                        enum engine_attn k, int32_t qh, int32_t kvh,
+                        const struct decode_group *g, size_t ng,
+                        int64_t seqs, int64_t max_ctx, bool with_prefill)
+{
+    if (!grow(s, max_ctx))
+        return -1;
+    if (k == ENG_ATTN_FA2)
+        return fa2_us(s, c, qh, kvh, g, ng, seqs, max_ctx);
+    return vllm_us(s, c, qh, kvh, g, ng, seqs, with_prefill);
+}
+
+/* What a group's launch depends on besides its count: FA2's kernels and
+ * vLLM's 2D kernel see a sequence only through its 64-key bin (the plain
+ * kernel's CTA length; FA2's split-KV blocks of 128 keys and its longest
+ * sequence follow from the bins), vLLM's 3D kernel cuts each sequence into
+ * 16 segments of its exact length. */
+static int32_t sig_key(int32_t ctx, bool exact)
+{
+    return exact ? ctx : (int32_t)plain_bin(ctx);
+}
+
+/* The signature of a launch into s->sig (2 ng ints) and its hash; false:
+ * no memory. */
+static bool launch_sig(struct attn_sched *s, enum engine_attn k, int32_t qh,
+                       int32_t kvh, const struct decode_group *g, size_t ng,
+                       bool exact, bool with_prefill, uint64_t *h)
+{
+    uint64_t x = ((uint64_t)(uint32_t)qh << 32 | (uint32_t)kvh) ^ ng ^
+                 ((uint64_t)k << 40) ^ ((uint64_t)with_prefill << 48);
+
+    if ((int64_t)ng * 2 > s->cap_sig) {
+        int32_t *n = realloc(s->sig, ng * 2 * sizeof(*n));
+        if (n == NULL)
+            return false;
+        s->sig = n;
+        s->cap_sig = (int32_t)(ng * 2);
+    }
+    for (size_t i = 0; i < ng; i++) {
+        int32_t key = sig_key(g[i].ctx, exact);
+        s->sig[2 * i] = g[i].count;
+        s->sig[2 * i + 1] = key;
+        x = (x ^ ((uint64_t)(uint32_t)g[i].count << 32 | (uint32_t)key)) *
+            0x9E3779B97F4A7C15ull;
+        x ^= x >> 29;
+    }
+    *h = x;
+    return true;
+}
+
+static bool same_consts(const struct attn_sched_consts *a,
+                        const struct attn_sched_consts *b)
+{
+    return a->on == b->on && a->key_alone == b->key_alone &&
+           a->key_bw == b->key_bw && a->cta == b->cta &&
+           a->launch == b->launch && a->comb == b->comb;
+}
+
+/* Forgets every remembered launch (other constants). */
+static void memo_clear(struct attn_sched *s, const struct attn_sched_consts *c)
+{
+    for (int i = 0; i < SCHED_MEMO; i++)
+        s->memo[i].n = 0;
+    s->consts = *c;
+}
+
 double attn_sched_decode_us(struct attn_sched *s,
                             const struct attn_sched_consts *c,
                             enum engine_attn k, int32_t qh, int32_t kvh,
@@ -380,6 +521,10 @@ double attn_sched_decode_us(struct attn_sched *s,
                             bool with_prefill)
 {
     int64_t seqs = 0, max_ctx = 0;
+    struct sched_memo *e;
+    uint64_t h;
+    size_t bytes = ng * 2 * sizeof(int32_t);
+    bool exact;
 
     if (!c->on || (k != ENG_ATTN_FA2 && k != ENG_ATTN_VLLM) || ng == 0)
         return -1;
@@ -387,9 +532,37 @@ double attn_sched_decode_us(struct attn_sched *s,
         seqs += g[i].count;
         max_ctx = g[i].ctx > max_ctx ? g[i].ctx : max_ctx;
     }
-    if (!grow(s, max_ctx))
-        return -1;
-    if (k == ENG_ATTN_FA2)
-        return fa2_us(s, c, qh, kvh, g, ng, seqs, max_ctx);
-    return vllm_us(s, c, qh, kvh, g, ng, seqs, with_prefill);
+    exact = k == ENG_ATTN_VLLM && vllm_is_3d(qh, kvh, seqs, with_prefill);
+    if (s->memo == NULL || ng > INT32_MAX / 2 ||
+        !launch_sig(s, k, qh, kvh, g, ng, exact, with_prefill, &h))
+        return decode_us(s, c, k, qh, kvh, g, ng, seqs, max_ctx,
+                         with_prefill);
+    if (!same_consts(&s->consts, c))
+        memo_clear(s, c);
+    e = &s->memo[h % SCHED_MEMO];
+    if (e->n == (int32_t)ng && e->hash == h && e->qh == qh && e->kvh == kvh &&
+        e->k == (int)k && e->with_prefill == with_prefill &&
+        memcmp(e->sig, s->sig, bytes) == 0)
+        return e->us;
+    if ((int32_t)(ng * 2) > e->cap) {
+        int32_t *n = realloc(e->sig, bytes);
+        if (n == NULL)
+            return decode_us(s, c, k, qh, kvh, g, ng, seqs, max_ctx,
+                             with_prefill);
+        e->sig = n;
+        e->cap = (int32_t)(ng * 2);
+    }
+    e->us = decode_us(s, c, k, qh, kvh, g, ng, seqs, max_ctx, with_prefill);
+    if (e->us < 0) {               /* out of memory: nothing to remember */
+        e->n = 0;
+        return e->us;
+    }
+    memcpy(e->sig, s->sig, bytes);
+    e->hash = h;
+    e->qh = qh;
+    e->kvh = kvh;
+    e->k = (int)k;
+    e->with_prefill = with_prefill;
+    e->n = (int32_t)ng;
+    return e->us;
 }

@@ -36,7 +36,9 @@
  * and a split call a combine.  The constants are fitted on the FA2 uniform
  * table (hw/calib/fit_decode_sched.py) and describe the memory system, so
  * the other launch models use them too: only the split rule differs.
- * The scratch histogram is the only state; not thread-safe. */
+ * State: a scratch histogram and a bounded memo of launches and FA2 split
+ * counts already computed (a hit returns the same bits; issue 24), per
+ * struct attn_sched, i.e. per cost model; not thread-safe. */
 #ifndef LLM_ATTN_SCHED_H
 #define LLM_ATTN_SCHED_H
 

@@ -1442,3 +1442,22 @@ void calib_set_kv_bytes(struct calib *c, double kv_bytes)
 {
     c->kv_bytes = kv_bytes > 0 ? kv_bytes : 2;
 }
+
+double calib_read_peak(const struct calib *c)
+{
+    return c->peak_read;
+}
+
+int calib_borrow_comm(struct calib *c, const char *dir, struct llm_diag *d)
+{
+    static const char *const names[] = { "allreduce", "allgather",
+                                         "reducescatter", "alltoall" };
+    int rc = LLM_OK;
+
+    if (c->n_comm > 0)
+        return LLM_OK;
+    for (size_t i = 0; rc == LLM_OK && i < sizeof(names) / sizeof(*names);
+         i++)
+        rc = load_comm(c, dir, names[i], d);
+    return rc;
+}

@@ -99,11 +99,19 @@ void calib_borrow(struct calib *c, const struct device *target);
 double calib_elem_s(const struct calib *c, const char *op, int64_t tokens,
                     int64_t width, bool *extrap);
 bool calib_has_elem(const struct calib *c, const char *op);
+/* The fastest HBM read membw.csv measured, as a fraction of the datasheet
+ * bandwidth; 0 without membw.csv. */
+double calib_read_peak(const struct calib *c);
 /* A collective of `bytes` (nccl-tests convention) over `ranks` GPUs, from
  * nccl_<name>.csv (name: allreduce, allgather, reducescatter, alltoall);
  * a negative value when no table holds that collective and rank count. */
 double calib_comm_s(const struct calib *c, const char *name, int32_t ranks,
                     double bytes, bool *extrap);
+
+/* Loads dir's nccl_*.csv into c when c has no collective table of its
+ * own (a device without its own NCCL measurements and the same peer link
+ * as dir's device); nothing when it has one. */
+int calib_borrow_comm(struct calib *c, const char *dir, struct llm_diag *d);
 
 /* what: a row of launch.csv (graph_replay_empty, graph_per_node, ...);
  * 0 when absent. */

@@ -7,6 +7,7 @@
 
 #include "hw/accel.h"
 #include "hw/comm.h"
+#include "hw/cost_fit.h"
 #include "hw/cost_fixed.h"
 #include "hw/offload.h"
 #include "hw/woffload.h"
@@ -17,6 +18,7 @@ static const struct cost_ops *const cost_models[] = {
     &cost_calibrated,
     &cost_accel,
     &cost_fixed,
+    &cost_fit,
     NULL
 };
 
@@ -38,6 +40,8 @@ struct cost_model {
     struct op_list gpu;            /* attention the GPU keeps (offload) */
     struct memo_entry *memo;
     struct woffload_bytes wnr;     /* non-resident weights (woffload) */
+    double time_scale;             /* cost_model.time_scale */
+    cJSON *params;                 /* params less time_scale, for ops */
     void *st;
 };
 
@@ -79,6 +83,15 @@ static const char *default_model(const struct cost_env *env)
     return "calibrated";
 }
 
+/* Frees what cost_create allocated, before or after the model's init. */
+static void cost_destroy_parts(struct cost_model *c)
+{
+    cJSON_Delete(c->params);
+    free(c->memo);
+    free(c->st);
+    free(c);
+}
+
 int cost_create(const struct cost_env *env, const cJSON *params,
                 const char *path, struct cost_model **out,
                 struct llm_diag *d)
@@ -86,9 +99,13 @@ int cost_create(const struct cost_env *env, const cJSON *params,
     const char *name = default_model(env);
     const struct cost_ops *ops;
     struct cost_model *c;
+    double scale = 1;
     int rc;
 
     if (params != NULL && jcfg_str(params, path, "name", false, &name, d))
+        return LLM_EINVAL;
+    if (params != NULL && jcfg_num(params, path, "time_scale", false, 0.01,
+                                   100, &scale, d))
         return LLM_EINVAL;
     ops = find(name, path, d);
     if (ops == NULL)
@@ -104,6 +121,17 @@ int cost_create(const struct cost_env *env, const cJSON *params,
     }
     c->ops = ops;
     c->env = env;
+    c->time_scale = scale;
+    /* time_scale is the wrapper's: each model sees its own keys only. */
+    if (cJSON_GetObjectItemCaseSensitive(params, "time_scale") != NULL) {
+        c->params = cJSON_Duplicate(params, 1);
+        cJSON_DeleteItemFromObjectCaseSensitive(c->params, "time_scale");
+        params = c->params;
+        if (params == NULL) {
+            cost_destroy_parts(c);
+            return diag_set(d, LLM_ENOMEM, "out of memory");
+        }
+    }
     if (env->woffload != NULL) {
         struct mem_weights w;
         memplan_stage_weights(env->model, &env->shard, 0, &w);
@@ -111,9 +139,7 @@ int cost_create(const struct cost_env *env, const cJSON *params,
     }
     rc = ops->init(c->st, env, params, path, d);
     if (rc) {
-        free(c->memo);
-        free(c->st);
-        free(c);
+        cost_destroy_parts(c);
         return rc;
     }
     *out = c;
@@ -128,9 +154,7 @@ void cost_destroy(struct cost_model *c)
         c->ops->fini(c->st);
     ops_free(&c->list);
     ops_free(&c->gpu);
-    free(c->memo);
-    free(c->st);
-    free(c);
+    cost_destroy_parts(c);
 }
 
 const char *cost_name(const struct cost_model *c)
@@ -202,7 +226,7 @@ static int price_offloaded(struct cost_model *c, const struct batch *b,
 static int price_dense(struct cost_model *c, const struct batch *b,
                        struct cost_breakdown *out)
 {
-    int64_t t = batch_tokens(b), rows = batch_logit_rows(b);
+    int64_t t = batch_rows(b), rows = batch_logit_rows(b);
     struct memo_entry *e = &c->memo[(uint64_t)(t * 31 + rows) % COST_MEMO];
     int rc;
 
@@ -223,12 +247,28 @@ static int price_dense(struct cost_model *c, const struct batch *b,
     return LLM_OK;
 }
 
+/* llround(x), inline: called a few times per iteration, where the
+ * library call costs as much as the rest of the rounding (issue 24).
+ * For |x| < 2^52, x - trunc(x) is exact, so rounding half away from zero
+ * on it gives llround's result; larger x go to llround itself. */
+static int64_t round_i64(double x)
+{
+    int64_t t;
+    double f;
+
+    if (!(fabs(x) < 4503599627370496.0))
+        return llround(x);
+    t = (int64_t)x;
+    f = x - (double)t;
+    return t + (f >= 0.5) - (f <= -0.5);
+}
+
 int64_t cost_ns_of(double s)
 {
     double ns = s * 1e9;
 
     if (ns >= -(double)COST_MAX_NS && ns <= (double)COST_MAX_NS)
-        return llround(ns);
+        return round_i64(ns);
     return ns < 0 ? -(COST_MAX_NS + 1) : COST_MAX_NS + 1;
 }
 
@@ -266,6 +306,13 @@ int cost_price(struct cost_model *c, const struct batch *b,
     if (!ns_in_range(out->fixed_ns))
         rc = LLM_ERANGE;
     out->total_ns += out->fixed_ns;
+    /* within range before scaling, so the product stays finite; past
+     * COST_MAX_NS it becomes a value the check below refuses */
+    if (rc == LLM_OK && c->time_scale != 1 && ns_in_range(out->total_ns)) {
+        double ns = (double)out->total_ns * c->time_scale;
+        out->total_ns = fabs(ns) <= (double)COST_MAX_NS ? llround(ns)
+                                                        : COST_MAX_NS + 1;
+    }
     return rc == LLM_OK && ns_in_range(out->total_ns) ? LLM_OK : LLM_ERANGE;
 }
 

@@ -106,8 +106,11 @@ struct cost_model;
 
 /* Creates the model named by params' "name" (default: "calibrated" when
  * the device has calibration tables or is a GPU that can borrow a
- * donor's, else "roofline").  Borrows env's
- * pointees for its lifetime. */
+ * donor's, else "roofline").  Borrows env's pointees for its lifetime.
+ * Every model also takes "time_scale" (a number in [0.01, 100], default
+ * 1) that multiplies each iteration's total: how far the run's latencies
+ * move when iteration times are off by a few percent (issue 20's
+ * sensitivity). */
 int cost_create(const struct cost_env *env, const cJSON *params,
                 const char *path, struct cost_model **out,
                 struct llm_diag *d);
@@ -141,8 +144,9 @@ bool cost_shared_prefix(const cJSON *params);
 int64_t cost_ns_of(double s);
 
 /* Prices batch b (an empty batch costs only the fixed overhead).  The
- * dense part's price is cached by (tokens, sampled rows).  LLM_ERANGE
- * when a part or the total passes COST_MAX_NS. */
+ * dense part's price is cached by (token rows, sampled rows).  total_ns
+ * includes time_scale; the class breakdown does not.  LLM_ERANGE when a
+ * part or the total passes COST_MAX_NS. */
 int cost_price(struct cost_model *c, const struct batch *b,
                struct cost_breakdown *out);
 

@@ -173,6 +173,33 @@ static int read_keys(struct calibrated *c, const cJSON *params,
     return LLM_OK;
 }
 
+/* A device without measured collectives whose catalog entry names a
+ * comm_donor with the same peer link (H100 SXM: the H200's, both NVLink 4
+ * through NVSwitch) prices them from the donor's nccl_*.csv: a collective
+ * of a few kilobytes is link latency and a large one link bandwidth,
+ * which the two share; the alpha-beta model put a 2-rank all-reduce of a
+ * decode batch at a third of the H200's measured time. */
+static int borrow_comm(struct calibrated *c, const struct cost_env *env,
+                       struct llm_diag *d)
+{
+    struct device donor;
+    char dir[1200];
+    int rc;
+
+    if (env->dev->comm_donor[0] == '\0')
+        return LLM_OK;
+    rc = device_find(env->root, env->dev->comm_donor, &donor, d);
+    if (!rc && (strcmp(donor.peer_link.id, env->dev->peer_link.id) != 0 ||
+                donor.calib_dir[0] == '\0'))
+        rc = diag_set(d, LLM_EINVAL, "%s: comm_donor %s has another peer "
+                      "link or no tables", env->dev->id, donor.id);
+    if (!rc) {
+        snprintf(dir, sizeof(dir), "%s/%s", env->root, donor.calib_dir);
+        rc = calib_borrow_comm(c->tab, dir, d);
+    }
+    return rc;
+}
+
 /* The device's own tables, or for a GPU without any a donor's carried to
  * it (hw/calib.h calib_borrow; the donor by hw/device.h's rule). */
 static int open_tables(struct calibrated *c, const struct cost_env *env,
@@ -185,7 +212,8 @@ static int open_tables(struct calibrated *c, const struct cost_env *env,
     if (env->dev->calib_dir[0] != '\0') {
         snprintf(dir, len, "%s/%s", env->root, env->dev->calib_dir);
         snprintf(c->tables, sizeof(c->tables), "%s", env->dev->id);
-        return calib_load(dir, env->dev, &c->tab, d);
+        rc = calib_load(dir, env->dev, &c->tab, d);
+        return rc ? rc : borrow_comm(c, env, d);
     }
     if (device_calib_donor(env->root, env->dev, &donor, d) != LLM_OK)
         return diag_set(d, LLM_EINVAL, "%s.name: device %s has no "
@@ -272,9 +300,11 @@ static int cal_init(void *st, const struct cost_env *env,
  * How an unfused (plain PyTorch) engine runs each fused kernel of the
  * reference engine, from Hugging Face transformers' Llama
  * (models/llama/modeling_llama.py: LlamaRMSNorm.forward,
- * apply_rotary_pos_emb / rotate_half, LlamaMLP.forward) and a static KV
- * cache written by slice assignment: each entry is one torch kernel of
- * elementwise_torch.csv over tokens x width. */
+ * apply_rotary_pos_emb / rotate_half, LlamaMLP.forward) with a static KV
+ * cache written by slice assignment (hw/calib/engines/engine_unfused.py is
+ * that engine): each entry is one torch kernel, a row of
+ * elementwise_torch.csv (hw/calib/engines/elem_bench.py names them) over
+ * tokens x width. */
 enum lw_width { LW_OP, LW_ONE, LW_Q, LW_KV, LW_HALF_Q, LW_HALF_KV };
 
 struct lowering {
@@ -283,29 +313,36 @@ struct lowering {
     double bytes;              /* bytes moved per element (fallback) */
 };
 
+/* variance = x.float().pow(2).mean(-1); x * rsqrt(variance + eps);
+ * weight * x.to(bf16) */
 static const struct lowering lw_rmsnorm[] = {
-    { "torch.to_f32", LW_OP, 6 }, { "torch.pow_f32", LW_OP, 8 },
-    { "torch.mean_f32", LW_OP, 4 }, { "torch.add_f32", LW_ONE, 8 },
-    { "torch.rsqrt_f32", LW_ONE, 8 }, { "torch.mul_f32", LW_OP, 8 },
-    { "torch.to_bf16", LW_OP, 6 }, { "torch.mul_bf16", LW_OP, 6 },
-    { NULL, LW_OP, 0 } };
+    { "torch.to_fp32", LW_OP, 6 }, { "torch.pow2_fp32", LW_OP, 8 },
+    { "torch.mean_lastdim_fp32", LW_OP, 4 },
+    { "torch.add_eps_fp32", LW_ONE, 8 }, { "torch.rsqrt_fp32", LW_ONE, 8 },
+    { "torch.mul_rowscale_fp32", LW_OP, 8 }, { "torch.to_bf16", LW_OP, 6 },
+    { "torch.mul_weight_bf16", LW_OP, 6 }, { NULL, LW_OP, 0 } };
+/* q * cos + rotate_half(q) * sin, then the same for k */
 static const struct lowering lw_rope[] = {
-    { "torch.mul_bf16", LW_Q, 6 }, { "torch.neg_bf16", LW_HALF_Q, 4 },
-    { "torch.cat_bf16", LW_Q, 4 }, { "torch.mul_bf16", LW_Q, 6 },
-    { "torch.add_bf16", LW_Q, 6 },
-    { "torch.mul_bf16", LW_KV, 6 }, { "torch.neg_bf16", LW_HALF_KV, 4 },
-    { "torch.cat_bf16", LW_KV, 4 }, { "torch.mul_bf16", LW_KV, 6 },
-    { "torch.add_bf16", LW_KV, 6 }, { NULL, LW_OP, 0 } };
+    { "torch.rope_mul_cos_bf16", LW_Q, 6 },
+    { "torch.neg_half_bf16", LW_HALF_Q, 4 },
+    { "torch.cat_rotate_half_bf16", LW_Q, 4 },
+    { "torch.rope_mul_cos_bf16", LW_Q, 6 }, { "torch.add_bf16", LW_Q, 6 },
+    { "torch.rope_mul_cos_bf16", LW_KV, 6 },
+    { "torch.neg_half_bf16", LW_HALF_KV, 4 },
+    { "torch.cat_rotate_half_bf16", LW_KV, 4 },
+    { "torch.rope_mul_cos_bf16", LW_KV, 6 }, { "torch.add_bf16", LW_KV, 6 },
+    { NULL, LW_OP, 0 } };
 static const struct lowering lw_silu_mul[] = {
     { "torch.silu_bf16", LW_OP, 4 }, { "torch.mul_bf16", LW_OP, 6 },
     { NULL, LW_OP, 0 } };
 static const struct lowering lw_residual[] = {
     { "torch.add_bf16", LW_OP, 6 }, { NULL, LW_OP, 0 } };
-/* K and V slice-assigned into the cache; the attention output's
- * transpose back to [tokens, heads x head_dim] is a copy too */
+/* K and V slice-assigned into the cache and the attention output copied
+ * back token-major, here as one call over every token; an SDPA engine
+ * makes them per call instead (sdpa_glue_s) */
 static const struct lowering lw_kv_write[] = {
-    { "torch.copy_bf16", LW_KV, 4 }, { "torch.copy_bf16", LW_KV, 4 },
-    { "torch.copy_bf16", LW_Q, 4 }, { NULL, LW_OP, 0 } };
+    { "torch.copy_kv_chunk", LW_KV, 4 }, { "torch.copy_kv_chunk", LW_KV, 4 },
+    { "torch.copy_attn_out_chunk", LW_Q, 4 }, { NULL, LW_OP, 0 } };
 
 static const struct lowering *unfused_of(const char *name)
 {
@@ -350,6 +387,52 @@ static double torch_kernel_s(const struct calibrated *c, const char *op,
     return calib_elem_s(c->tab, "residual_add", tokens, w > 0 ? w : 1, x);
 }
 
+/* An unfused engine with SDPA attention writes K and V and copies the
+ * output once per attention call (engine_unfused.py): per prefill chunk
+ * and per group of equal decode contexts. */
+static bool sdpa_glue_on(const struct calibrated *c)
+{
+    return c->eng.elem == ENG_ELEM_UNFUSED &&
+           (c->eng.prefill == ENG_ATTN_SDPA || c->eng.decode == ENG_ATTN_SDPA);
+}
+
+/* One call's K, V and output copies over t tokens (group: decode rows). */
+static double glue_call_s(const struct calibrated *c, int64_t t, bool group,
+                          bool *x)
+{
+    int64_t kv = (int64_t)c->kvh * c->hd, q = (int64_t)c->qh * c->hd;
+
+    return 2 * torch_kernel_s(c, group ? "torch.copy_kv_group" :
+                              "torch.copy_kv_chunk", t, kv, 4, x) +
+           torch_kernel_s(c, group ? "torch.copy_attn_out_group" :
+                          "torch.copy_attn_out_chunk", t, q, 4, x);
+}
+
+/* Seconds of one layer's copies; *calls the attention calls. */
+static double sdpa_glue_s(const struct calibrated *c, const struct batch *b,
+                          int32_t *calls, bool *x)
+{
+    double t = 0;
+    size_t i;
+
+    *calls = 0;
+    if (c->eng.prefill == ENG_ATTN_SDPA) {
+        for (i = 0; i < b->n_prefill; i++, (*calls)++)
+            t += glue_call_s(c, b->prefill[i].tokens, false, x);
+    } else if (b->n_prefill > 0) {
+        t += glue_call_s(c, b->prefill_tokens, false, x);
+        (*calls)++;
+    }
+    if (c->eng.decode == ENG_ATTN_SDPA) {
+        for (i = 0; i < b->n_decode; i++, (*calls)++)
+            t += glue_call_s(c, b->decode[i].count, true, x);
+    } else if (b->decode_seqs > 0) {
+        t += glue_call_s(c, b->decode_seqs, true, x);
+        (*calls)++;
+    }
+    return t;
+}
+
 /* An element-wise operator as the profile runs it; *kernels its launches. */
 static double elem_s(const struct calibrated *c, const struct op *o,
                      int32_t *kernels, bool *x)
@@ -371,6 +454,10 @@ static double elem_s(const struct calibrated *c, const struct op *o,
         if (strcmp(o->name, "rmsnorm") == 0)
             return calib_elem_s(c->tab, "rmsnorm", 2 * o->m, o->n, x);
     }
+    if (sdpa_glue_on(c) && strcmp(o->name, "kv_write") == 0) {
+        *kernels = 0;          /* per attention call: sdpa_glue_s */
+        return 0;
+    }
     if (c->eng.elem != ENG_ELEM_UNFUSED || (lw = unfused_of(o->name)) == NULL)
         return calib_elem_s(c->tab, strcmp(o->name, "rmsnorm_final") == 0 ?
                             "rmsnorm" : o->name, o->m, o->n, x);
@@ -382,6 +469,28 @@ static double elem_s(const struct calibrated *c, const struct op *o,
 
 /* --------------------------------------------------------------- GEMMs */
 
+/* FlashDecoding++ (Hong et al., MLSys'24, abstract): cuBLAS and CUTLASS
+ * pad a flat GEMM's M to their 64-row tile, losing over 50%; its flat
+ * GEMM pads to 8 with double buffering, "up to 52% speedup".  Below 64
+ * rows: the table's time / 1.52 at best, and never faster than streaming
+ * the weights at the fastest read membw.csv measured. */
+#define FLAT_M 64
+#define FLAT_GAIN 1.52
+
+static double flat_gemm_s(const struct calibrated *c, const struct op *o,
+                          int64_t n, double t)
+{
+    double rd = calib_read_peak(c->tab), w, f;
+
+    if (!c->eng.flat_gemm || o->m >= FLAT_M || rd <= 0)
+        return t;
+    w = (double)n * (double)o->k * o->w_bytes +
+        (double)o->m * (double)(n + o->k) * c->env->shard.a_bytes;
+    f = w / (c->env->dev->mem_bw_bytes_s * rd);
+    t /= FLAT_GAIN;
+    return t > f ? t : f;
+}
+
 /* One linear layer of n outputs: W4A16 (sub-byte weights, bf16 math)
  * runs fused. */
 static double linear_s(const struct calibrated *c, const struct op *o,
@@ -389,7 +498,8 @@ static double linear_s(const struct calibrated *c, const struct op *o,
 {
     if (o->w_bytes < 1.0 && o->math == DT_BF16)
         return calib_gemm_w4a16_s(c->tab, o->m, n, o->k, x);
-    return calib_gemm_s(c->tab, c->wdt, o->m, n, o->k, x);
+    return flat_gemm_s(c, o, n, calib_gemm_s(c->tab, c->wdt, o->m, n, o->k,
+                                             x));
 }
 
 /* A GEMM as the profile runs it: the fused QKV or gate/up projection as
@@ -424,6 +534,13 @@ static double gemm_s(const struct calibrated *c, const struct op *o,
  * and the launch lasts the larger of that summed occupancy and its longest
  * chunk.  Large chunks (f >= 1) sum as before; many small ones overlap.
  * SDPA: one call per chunk, each with its own floor, one after another. */
+/* FlashDecoding++'s asynchronized softmax (Hong et al., MLSys'24,
+ * abstract): the synchronized update of the partial softmax results costs
+ * ~20% of the attention computation, which a unified max value removes
+ * (1.05x and 1.14x for the prefill and decode stages as the paper
+ * measures them end to end). */
+#define FDPP_ATTN 0.80
+
 static double prefill_attn_s(const struct calibrated *c,
                              const struct op_list *ops, int32_t *extrap)
 {
@@ -455,7 +572,8 @@ static double prefill_attn_s(const struct calibrated *c,
     }
     if (per_call)
         return sum;
-    return floor_s + (area > longest ? area : longest);
+    return (floor_s + (area > longest ? area : longest)) *
+           (c->eng.prefill == ENG_ATTN_FDPP ? FDPP_ATTN : 1);
 }
 
 static bool shared_on(const struct calibrated *c, const struct op *o)
@@ -469,6 +587,26 @@ static double dec_table_s(const struct calibrated *c, const struct op *o,
 {
     return calib_attn_decode_set_s(c->tab, c->dec_set, o->q_heads,
                                    o->kv_heads, o->head_dim, count, ctx, x);
+}
+
+/* A balanced split-KV decode (FlashAttention-3's scheduler, FlashInfer's
+ * plan): every sequence's keys are split so that the launch fills the GPU
+ * whatever the batch, so it streams the batch's KV at the memory system's
+ * rate: the kernel floor (the FA2 table's one-sequence, 16-key launch)
+ * plus its bytes at the fastest read membw.csv measured.  Unlike FA2's
+ * own table it does not inherit FA2's MHA launch without splits, which
+ * leaves most SMs idle at small batch.  Without membw.csv: FA2's table at
+ * the mean context. */
+static double split_kv_s(const struct calibrated *c, const struct op *o,
+                         double mean, bool *x)
+{
+    double rd = calib_read_peak(c->tab), floor_s;
+    bool unused = false;
+
+    if (rd <= 0)
+        return dec_table_s(c, o, o->count, mean, x);
+    floor_s = dec_table_s(c, o, 1, 16, &unused);
+    return floor_s + o->bytes / (c->env->dev->mem_bw_bytes_s * rd);
 }
 
 /* Hydragen's decomposition: each shared prefix once, its sequences'
@@ -549,7 +687,8 @@ static double decode_attn_s(struct calibrated *c, const struct op *o,
         return shared_attn_s(c, o, b, sq, extrap);
     if (sq > 0)
         mean = sqrt(sq / (double)o->count);
-    t = dec_table_s(c, o, o->count, mean, &x);
+    t = k == ENG_ATTN_SPLIT_KV ? split_kv_s(c, o, mean, &x)
+                               : dec_table_s(c, o, o->count, mean, &x);
     if (r > 0) {
         struct decode_group g = { .count = o->count,
                                   .ctx = (int32_t)llround(mean) };
@@ -558,7 +697,7 @@ static double decode_attn_s(struct calibrated *c, const struct op *o,
         t = u > 0 ? t * r / u : t;
     }
     *extrap += x;
-    return t;
+    return k == ENG_ATTN_FDPP ? t * FDPP_ATTN : t;
 }
 
 static double comm_s(const struct calibrated *c, const struct op *o,
@@ -730,6 +869,17 @@ static bool parts_room(struct calibrated *c, size_t n)
 /* The operators of ops as parts (unscaled time, floor, repeat, kernels),
  * one part per operator and one for all prefill chunks (one call).
  * Returns the parts written, or -1 without memory. */
+/* The first attention operator of ops (ops->n: none). */
+static size_t first_attn(const struct op_list *ops)
+{
+    size_t i;
+
+    for (i = 0; i < ops->n; i++)
+        if (op_class_of(ops->ops[i].kind) == OPC_ATTN)
+            break;
+    return i;
+}
+
 static long price_parts(struct calibrated *c, const struct batch *b,
                         const struct op_list *ops, struct cost_part *out,
                         int32_t *extrap)
@@ -776,13 +926,26 @@ static long price_parts(struct calibrated *c, const struct batch *b,
         p->kernels = c->eng.prefill == ENG_ATTN_SDPA ? pre_calls : 1;
         p->op = -1;
     }
+    if (sdpa_glue_on(c) && (pre_layers > 0 || b->decode_seqs > 0) &&
+        (i = first_attn(ops)) < ops->n) {
+        struct cost_part *p = &out[n++];
+        bool x = false;
+        p->kind = CP_ELEM;
+        p->t_s = sdpa_glue_s(c, b, &p->kernels, &x);
+        p->kernels *= 3;
+        p->floor_s = 0;
+        p->repeat = ops->ops[i].repeat;
+        p->op = -2;
+        *extrap += x;
+    }
     return (long)n;
 }
 
 double cost_part_s(const struct engine_params *e, const struct cost_part *p)
 {
     const double scale[CP_COUNT] = { e->gemm, e->attn_prefill,
-                                     e->attn_decode, e->elementwise, 1 };
+                                     e->attn_decode, e->elementwise,
+                                     e->comm };
     double t = p->t_s * scale[p->kind];
 
     return t > p->floor_s ? t : p->floor_s;
@@ -801,7 +964,7 @@ static int price_ops(struct calibrated *c, const struct batch *b,
     long n, i;
     size_t j;
 
-    if (!parts_room(c, ops->n + 1))
+    if (!parts_room(c, ops->n + 2))
         return LLM_ENOMEM;
     n = price_parts(c, b, ops, c->parts, extrap);
     if (per_op != NULL)
@@ -815,6 +978,14 @@ static int price_ops(struct calibrated *c, const struct batch *b,
         cls[part_class[p->kind]] += p->repeat * t;
         if (per_op == NULL)
             continue;
+        if (p->op == -2) {     /* SDPA's copies: with the first call */
+            j = first_attn(ops);
+            if (j < ops->n && per_op[j] >= 0) {
+                per_op[j] += t;
+                kern[j] += p->kernels;
+            }
+            continue;
+        }
         j = p->op >= 0 ? (size_t)p->op : 0;
         if (p->op < 0)         /* one varlen kernel for every chunk */
             while (j < ops->n && ops->ops[j].kind != OP_ATTN_PREFILL)
@@ -848,7 +1019,7 @@ static int cal_parts(void *st, const struct batch *b,
     struct calibrated *c = st;
     long n;
 
-    if (!parts_room(c, ops->n + 1))
+    if (!parts_room(c, ops->n + 2))
         return LLM_ENOMEM;
     n = price_parts(c, b, ops, c->parts, &out->extrapolated);
     if (out->n + (size_t)n > out->cap) {

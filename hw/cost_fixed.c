@@ -1,4 +1,4 @@
-/* hw/cost_fixed.c: iteration_us + per_token_us x tokens (hw/cost_fixed.h).
+/* hw/cost_fixed.c: iteration_us + per_token_us x rows (hw/cost_fixed.h).
  * The whole price is the "fixed" part, so hw/cost.c's dense-part cache
  * and the operator lists are never consulted. */
 #include <math.h>
@@ -51,7 +51,7 @@ static int64_t fixed_total_ns(void *st, const struct batch *b,
     int64_t ns;
 
     /* past the range: a value cost_price refuses (hw/cost.h) */
-    if (__builtin_mul_overflow(f->token_ns, batch_tokens(b), &ns) ||
+    if (__builtin_mul_overflow(f->token_ns, batch_rows(b), &ns) ||
         ns > COST_MAX_NS)
         return COST_MAX_NS + 1;
     return f->iter_ns + ns;

@@ -90,7 +90,9 @@ static const char *const device_keys[] = { "id", "name", "kind",
     /* issue 11, all optional */
     "compute_units", "onchip_bytes", "power_w", "accel",
     /* issue 17, optional */
-    "arch", "calibration_donor", "published_efficiency", NULL };
+    "arch", "calibration_donor", "published_efficiency",
+    /* engine profiles (issue 16), optional */
+    "comm_donor", NULL };
 
 /* "published_efficiency": {"gemm", "attention", "memory"}, each 0-1. */
 static int parse_eff(const cJSON *o, struct device_eff *e, struct llm_diag *d)
@@ -117,10 +119,17 @@ static int parse_borrow(const cJSON *o, struct device *dev,
     const char *arch = NULL, *donor = NULL;
     int rc = jcfg_str(o, "", "arch", false, &arch, d);
 
+    const char *comm = NULL;
+
     if (!rc) rc = jcfg_str(o, "", "calibration_donor", false, &donor, d);
+    if (!rc) rc = jcfg_str(o, "", "comm_donor", false, &comm, d);
+    if (!rc && comm != NULL && !jcfg_name_ok(comm))
+        rc = diag_set(d, LLM_EINVAL, "comm_donor: expected a device id");
     if (!rc) rc = parse_eff(o, &dev->published_eff, d);
     if (rc)
         return rc;
+    snprintf(dev->comm_donor, sizeof(dev->comm_donor), "%s",
+             comm ? comm : "");
     snprintf(dev->arch, sizeof(dev->arch), "%s", arch ? arch : "");
     snprintf(dev->donor, sizeof(dev->donor), "%s", donor ? donor : "");
     return LLM_OK;
@@ -169,9 +178,12 @@ static int parse_site(const cJSON *a, const char *key, enum accel_site *out,
 static int parse_lut(const cJSON *a, struct device_accel *x,
                      struct llm_diag *d)
 {
-    static const char *const keys[] = { "group", "tables", "lanes", NULL };
+    static const char *const keys[] = { "group", "tables", "lanes",
+        "planes", "build_per_cycle", "overlap", "entries", "bit_serial",
+        NULL };
     const cJSON *l = NULL;
-    int64_t g = 0, t = 0, n = 0;
+    int64_t g = 0, t = 0, p = 1, e = 0;
+    double b = 1, n = 0;
     int rc = jcfg_obj(a, "accel", "lut", false, &l, d);
 
     if (rc || l == NULL)
@@ -179,10 +191,26 @@ static int parse_lut(const cJSON *a, struct device_accel *x,
     rc = jcfg_known(l, "accel.lut", keys, d);
     if (!rc) rc = jcfg_int(l, "accel.lut", "group", true, 1, 16, &g, d);
     if (!rc) rc = jcfg_int(l, "accel.lut", "tables", true, 1, 1 << 20, &t, d);
-    if (!rc) rc = jcfg_int(l, "accel.lut", "lanes", true, 1, 1 << 20, &n, d);
+    if (!rc) rc = jcfg_num(l, "accel.lut", "lanes", true, 1e-3, 1 << 20, &n,
+                           d);
+    if (!rc) rc = jcfg_int(l, "accel.lut", "planes", false, 1, 8, &p, d);
+    if (!rc) rc = jcfg_num(l, "accel.lut", "build_per_cycle", false, 1e-3,
+                           1e6, &b, d);
+    if (!rc) rc = jcfg_bool(l, "accel.lut", "overlap", false,
+                            &x->lut_overlap, d);
+    if (!rc) rc = jcfg_int(l, "accel.lut", "entries", false, 1, 1 << 24, &e,
+                           d);
+    if (!rc) rc = jcfg_bool(l, "accel.lut", "bit_serial", false,
+                            &x->lut_bit_serial, d);
     x->lut_group = (int32_t)g;
     x->lut_tables = (int32_t)t;
-    x->lut_lanes = (int32_t)n;
+    x->lut_lanes = n;
+    x->lut_planes = (int32_t)p;
+    x->lut_build = b;
+    /* Default: a direct index over ternary weights, TeLLMe's 3^g. */
+    x->lut_entries = (int32_t)e;
+    for (p = 0; e == 0 && p < g; p++)
+        x->lut_entries = p == 0 ? 3 : 3 * x->lut_entries;
     return rc;
 }
 

@@ -55,7 +55,14 @@ struct device_accel {
     bool serial_weight_load;   /* weights load, then compute (no overlap) */
     int32_t lut_group;         /* table-lookup matmul: activations per index */
     int32_t lut_tables;        /* tables looked up per cycle per output */
-    int32_t lut_lanes;         /* outputs computed per cycle */
+    double lut_lanes;          /* outputs computed per cycle (an average
+                                  for a CPU's SIMD lookups) */
+    int32_t lut_planes;        /* lookups per group per output (1) */
+    double lut_build;          /* activations into the builder a cycle (1) */
+    bool lut_overlap;          /* builder alongside the lookups */
+    int32_t lut_entries;       /* entries per table (3^group) */
+    bool lut_bit_serial;       /* planes = the weights' bits (T-MAC,
+                                  LUT Tensor Core) */
     enum accel_site attention, elementwise, lm_head;
     double host_flops;         /* host CPU FLOP/s for host-site operators */
     double host_bw_bytes_s;    /* host memory bandwidth for them */
@@ -98,6 +105,9 @@ struct device {
     /* added with issue 17; empty / zero when the entry omits them */
     char arch[32];             /* "arch": compute architecture (hopper) */
     char donor[64];            /* "calibration_donor": forced donor id */
+    char comm_donor[64];       /* "comm_donor": the device whose measured
+                                * collectives (nccl_*.csv) price this one's
+                                * where it has none: same peer link */
     struct device_eff published_eff;
 };
 

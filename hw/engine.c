@@ -11,16 +11,17 @@ static const char *const elem_names[ENG_ELEM_COUNT] = {
 static const char *const exec_names[ENG_EXEC_COUNT] = {
     "graph", "piecewise", "eager" };
 static const char *const attn_names[ENG_ATTN_COUNT] = {
-    "fa2_varlen", "vllm_triton", "sglang_triton", "split_kv", "sdpa" };
+    "fa2_varlen", "vllm_triton", "sglang_triton", "split_kv", "sdpa",
+    "flashdecoding_pp" };
 /* sglang_triton and vllm_triton have tables of their own (measured by
  * hw/calib/engines/attn_bench.py); split_kv and sdpa run on FA2's. */
 static const char *const attn_tables[ENG_ATTN_COUNT] = {
-    "", "vllm_triton", "sglang_triton", "", "" };
+    "", "vllm_triton", "sglang_triton", "", "", "" };
 /* NULL-terminated for jcfg_known: without the NULL an unknown key in
  * "params" read past the array (found by tests/fuzz/fuzz_engine.c). */
 static const char *const param_names[ENGINE_N_PARAMS + 1] = {
-    "gemm", "attn_prefill", "attn_decode", "elementwise", "layer_us",
-    "iter_us", "dispatch_us", NULL };
+    "gemm", "attn_prefill", "attn_decode", "elementwise", "comm",
+    "layer_us", "iter_us", "dispatch_us", NULL };
 
 void engine_reference(struct engine *e)
 {
@@ -28,7 +29,8 @@ void engine_reference(struct engine *e)
                           .decode = ENG_ATTN_FA2, .exec = ENG_EXEC_GRAPH,
                           .eager_table = true,
                           .p = { .gemm = 1, .attn_prefill = 1,
-                                 .attn_decode = 1, .elementwise = 1 } };
+                                 .attn_decode = 1, .elementwise = 1,
+                                 .comm = 1 } };
     snprintf(e->id, sizeof(e->id), "reference");
     snprintf(e->stands_for, sizeof(e->stands_for), "llmsim's reference "
              "engine (hw/calib/reference/llama_ref.py)");
@@ -75,8 +77,8 @@ const char *engine_param_name(int i)
 double *engine_param(struct engine_params *p, int i)
 {
     double *const v[ENGINE_N_PARAMS] = { &p->gemm, &p->attn_prefill,
-        &p->attn_decode, &p->elementwise, &p->layer_us, &p->iter_us,
-        &p->dispatch_us };
+        &p->attn_decode, &p->elementwise, &p->comm, &p->layer_us,
+        &p->iter_us, &p->dispatch_us };
 
     return i >= 0 && i < ENGINE_N_PARAMS ? v[i] : NULL;
 }
@@ -119,11 +121,12 @@ static int read_structure(const cJSON *s, const char *path, struct engine *e,
                           struct llm_diag *d)
 {
     static const char *const keys[] = { "elementwise", "qkv", "gate_up",
-        "prefill_attention", "decode_attention", "execution", "eager_host",
-        "async", NULL };
+        "gemm", "prefill_attention", "decode_attention", "execution",
+        "eager_host", "async", NULL };
+    static const char *const gemms[] = { "cublas", "flat" };
     static const char *const host[] = { "dispatch", "table" };
     int el = e->elem, pre = e->prefill, dec = e->decode, ex = e->exec;
-    int tab = e->eager_table;
+    int tab = e->eager_table, flat = e->flat_gemm;
     int rc = jcfg_known(s, path, keys, d);
 
     if (!rc) rc = choice(s, path, "elementwise", elem_names, ENG_ELEM_COUNT,
@@ -131,6 +134,7 @@ static int read_structure(const cJSON *s, const char *path, struct engine *e,
     if (!rc) rc = fused_or_separate(s, path, "qkv", &e->qkv_separate, d);
     if (!rc) rc = fused_or_separate(s, path, "gate_up", &e->gate_up_separate,
                                     d);
+    if (!rc) rc = choice(s, path, "gemm", gemms, 2, &flat, d);
     if (!rc) rc = choice(s, path, "prefill_attention", attn_names,
                          ENG_ATTN_COUNT, &pre, d);
     if (!rc) rc = choice(s, path, "decode_attention", attn_names,
@@ -144,17 +148,22 @@ static int read_structure(const cJSON *s, const char *path, struct engine *e,
     e->decode = (enum engine_attn)dec;
     e->exec = (enum engine_exec)ex;
     e->eager_table = tab == 1;
+    e->flat_gemm = flat == 1;
     return rc;
 }
 
-/* Scales in (0, 100]; times in microseconds, [0, 1e6]. */
+/* Scales in [0.001, 100]; times in microseconds, [0, 1e6], but layer_us,
+ * which may be negative: an engine whose kernels follow each other more
+ * tightly than the tables' back-to-back timing (llmsim calibrate fits it
+ * signed), down to -1e4. */
 static int read_params(const cJSON *p, const char *path,
                        struct engine_params *out, struct llm_diag *d)
 {
     int rc = jcfg_known(p, path, param_names, d);
 
     for (int i = 0; !rc && i < ENGINE_N_PARAMS; i++) {
-        double lo = i < 4 ? 1e-3 : 0, hi = i < 4 ? 100 : 1e6;
+        double lo = i < 5 ? 1e-3 : i == 5 ? -1e4 : 0;
+        double hi = i < 5 ? 100 : 1e6;
         rc = jcfg_num(p, path, param_names[i], false, lo, hi,
                       engine_param(out, i), d);
     }
@@ -331,6 +340,7 @@ cJSON *engine_to_json(const struct engine *e)
     cJSON_AddStringToObject(s, "qkv", e->qkv_separate ? "separate" : "fused");
     cJSON_AddStringToObject(s, "gate_up", e->gate_up_separate ? "separate"
                                                               : "fused");
+    cJSON_AddStringToObject(s, "gemm", e->flat_gemm ? "flat" : "cublas");
     cJSON_AddStringToObject(s, "prefill_attention", attn_names[e->prefill]);
     cJSON_AddStringToObject(s, "decode_attention", attn_names[e->decode]);
     cJSON_AddStringToObject(s, "execution", exec_names[e->exec]);

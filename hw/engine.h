@@ -22,6 +22,8 @@
  *                            elementwise_torch.csv (hw/cost_calib.c lists
  *                            the lowering)
  *   qkv, gate_up "fused" one GEMM, or "separate" GEMMs per projection
+ *   gemm         "cublas" the tables' GEMMs, or "flat": FlashDecoding++'s
+ *                flat GEMM for M < 64 (no padding to cuBLAS's 64-row tile)
  *   prefill_attention, decode_attention: the backend (attn_sched.h):
  *                "fa2_varlen"    FlashAttention-2 varlen, one call per
  *                                batch (PyTorch's bundled kernel)
@@ -34,6 +36,10 @@
  *                "sdpa"          one scaled_dot_product_attention call per
  *                                prefill chunk and per group of equal
  *                                decode contexts
+ *                "flashdecoding_pp"  FlashDecoding++'s asynchronized softmax
+ *                                (Hong et al., MLSys'24): split-KV decode and
+ *                                varlen prefill on FA2's tables without the
+ *                                synchronized partial-softmax update
  *   execution    "graph"     the forward is one CUDA-graph replay
  *                "piecewise" graphs between attention calls, attention
  *                            launched from the host (vLLM V1's default)
@@ -47,9 +53,11 @@
  *
  * Parameters (llmsim calibrate fits them; each has a physical meaning, so
  * one calibration carries to other models and tensor-parallel degrees):
- *   gemm, attn_prefill, attn_decode, elementwise
+ *   gemm, attn_prefill, attn_decode, elementwise, comm
  *                time of that kernel class relative to the device's table
- *                (1: as measured; 0.8: the engine's kernels take 80%)
+ *                (1: as measured; 0.8: the engine's kernels take 80%); comm
+ *                the collectives (NCCL as measured, or an engine's own
+ *                all-reduce)
  *   layer_us     fixed time per layer the tables do not hold (launch gaps
  *                of kernels the tables time back to back, syncs)
  *   iter_us      host time per iteration (scheduling, input building)
@@ -75,20 +83,22 @@ enum engine_exec { ENG_EXEC_GRAPH, ENG_EXEC_PIECEWISE, ENG_EXEC_EAGER,
 
 /* Attention backends (hw/attn_sched.h gives each one's launch model). */
 enum engine_attn { ENG_ATTN_FA2, ENG_ATTN_VLLM, ENG_ATTN_SGLANG,
-                   ENG_ATTN_SPLIT_KV, ENG_ATTN_SDPA, ENG_ATTN_COUNT };
+                   ENG_ATTN_SPLIT_KV, ENG_ATTN_SDPA, ENG_ATTN_FDPP,
+                   ENG_ATTN_COUNT };
 
 struct engine_params {
-    double gemm, attn_prefill, attn_decode, elementwise;   /* scales */
+    double gemm, attn_prefill, attn_decode, elementwise, comm;  /* scales */
     double layer_us, iter_us, dispatch_us;
 };
 
-#define ENGINE_N_PARAMS 7
+#define ENGINE_N_PARAMS 8
 
 struct engine {
     char id[64];
     char stands_for[256];      /* the engine it models, in words */
     enum engine_elem elem;
     bool qkv_separate, gate_up_separate;
+    bool flat_gemm;            /* FlashDecoding++'s flat GEMM below M 64 */
     enum engine_attn prefill, decode;
     enum engine_exec exec;
     bool eager_table;          /* eager host costs from eager.csv */

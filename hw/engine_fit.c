@@ -17,29 +17,33 @@
  * Hopper): 0.5; element-wise kernels are priced from the tables of the
  * kind the structure names (the reference's fused Triton kernels, or
  * PyTorch's own for an unfused engine), so what remains is their spread:
- * 0.3.  Decode attention's prior depends
+ * 0.3.  comm: the tables are NCCL in CUDA graphs; an engine's own
+ * all-reduce (vLLM's custom all-reduce over NVLink) differs by up to ~2x
+ * on small messages: log width 0.5.  Decode attention's prior depends
  * on the backend, because it says how fast that backend runs relative to
  * the tables it is priced from (decode_prior).  layer_us: a layer launches
  * ~10-40 kernels whose in-graph gaps (~1 us each, hw/calib/README.md) the
  * tables already hold; what remains is a few microseconds either way:
  * 20 us.  iter_us: host work per iteration of a graphed engine, 0 to a
  * few hundred microseconds: 500 us. */
-static const double prior_centre[FIT_FREE] = { 1, 1, 1, 1, 0, 0 };
-static const double prior_width[FIT_FREE] = { 0.15, 0.5, 0.3, 0.3, 20,
+static const double prior_centre[FIT_FREE] = { 1, 1, 1, 1, 1, 0, 0 };
+static const double prior_width[FIT_FREE] = { 0.15, 0.5, 0.3, 0.3, 0.5, 20,
                                               500 };
 
 /* Decode attention: a backend with tables of its own (FA2 itself, vLLM's
  * and SGLang's Triton kernels) runs as its tables say, within the spread
  * of one kernel on two machines and builds: centre 1, width 0.15.
- * split_kv stands for the production split-KV kernels priced on FA2's
- * tables: FA2's varlen decode reaches ~60% of HBM bandwidth where
- * FlashAttention-3, FlashInfer and the engines' Triton kernels reach
- * 80-90% (issue 16's measurements), so centre 0.6 / 0.85 = 0.7, width
- * 0.2.  sdpa is FA2's non-varlen kernel per group: centre 1, width 0.3. */
+ * split_kv stands for the production split-KV kernels, priced as the KV
+ * streamed at the fastest read membw.csv measured (~92% of the datasheet
+ * bandwidth on H100 and H200, hw/calib/README.md); FlashAttention-3,
+ * FlashInfer and the engines' Triton kernels reach 80-90% of it (issue
+ * 16's measurements), so centre 0.92 / 0.85 = 1.08, width 0.2.  sdpa is FA2's non-varlen kernel per group: centre 1, width 0.3.
+ * flashdecoding_pp already carries its published gain: centre 1, 0.2. */
 static void decode_prior(enum engine_attn k, double *centre, double *width)
 {
-    *centre = k == ENG_ATTN_SPLIT_KV ? 0.7 : 1;
-    *width = k == ENG_ATTN_SPLIT_KV ? 0.2 : k == ENG_ATTN_SDPA ? 0.3 : 0.15;
+    *centre = k == ENG_ATTN_SPLIT_KV ? 1.08 : 1;
+    *width = k == ENG_ATTN_SPLIT_KV || k == ENG_ATTN_FDPP ? 0.2 :
+             k == ENG_ATTN_SDPA ? 0.3 : 0.15;
 }
 
 /* The data's own width: a measured iteration reproduces within ~1.5% on
@@ -83,8 +87,9 @@ static void params_of(const gsl_vector *u, struct engine_params *p)
     p->attn_prefill = exp(gsl_vector_get(u, 1));
     p->attn_decode = exp(gsl_vector_get(u, 2));
     p->elementwise = exp(gsl_vector_get(u, 3));
-    p->layer_us = gsl_vector_get(u, 4);
-    p->iter_us = ITER_UNIT_US * softplus(gsl_vector_get(u, 5));
+    p->comm = exp(gsl_vector_get(u, 4));
+    p->layer_us = gsl_vector_get(u, 5);
+    p->iter_us = ITER_UNIT_US * softplus(gsl_vector_get(u, 6));
 }
 
 /* The cost model's price of line i (hw/cost_calib.c: parts, then the
@@ -111,13 +116,13 @@ static int resid(const gsl_vector *u, void *ctx, gsl_vector *f)
         t = t > 1e-9 ? t : 1e-9;
         gsl_vector_set(f, i, log(t * 1e3 / fd->lines[i].ms) / LINE_WIDTH);
     }
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < 5; k++)
         gsl_vector_set(f, fd->n + k, (gsl_vector_get(u, k) -
                                       log(fd->centre[k])) / fd->width[k]);
-    gsl_vector_set(f, fd->n + 4, (p.layer_us - fd->centre[4]) /
-                                 fd->width[4]);
-    gsl_vector_set(f, fd->n + 5, (p.iter_us - fd->centre[5]) /
+    gsl_vector_set(f, fd->n + 5, (p.layer_us - fd->centre[5]) /
                                  fd->width[5]);
+    gsl_vector_set(f, fd->n + 6, (p.iter_us - fd->centre[6]) /
+                                 fd->width[6]);
     return GSL_SUCCESS;
 }
 
@@ -163,7 +168,7 @@ static int fit_one(struct fit_data *fd, struct engine_params *p,
     gsl_multifit_nlinear_fdf fdf = { .f = resid, .n = n, .p = FIT_FREE,
                                      .params = fd };
     gsl_matrix *cov = gsl_matrix_alloc(FIT_FREE, FIT_FREE);
-    double x0[FIT_FREE] = { 0, 0, log(fd->centre[2]), 0, 0, -3 }, chi2;
+    double x0[FIT_FREE] = { 0, 0, log(fd->centre[2]), 0, 0, 0, -3 }, chi2;
     double ss = 0;
     gsl_vector_view x = gsl_vector_view_array(x0, FIT_FREE);
     int info, k;
@@ -189,7 +194,7 @@ static int fit_one(struct fit_data *fd, struct engine_params *p,
                          (double)(n > FIT_FREE ? n - FIT_FREE : 1));
         double uk = gsl_vector_get(w->x, k);
         /* natural units (delta method) */
-        sigma[k] = k < 4 ? exp(uk) * su : k == 4 ? su :
+        sigma[k] = k < 5 ? exp(uk) * su : k == 5 ? su :
                    ITER_UNIT_US * su / (1 + exp(-uk));
     }
     gsl_multifit_nlinear_free(w);
@@ -207,13 +212,35 @@ static bool has_tables(const struct cost_env *env, const struct engine *e)
                                  true);
 }
 
+/* Each structural choice that differs from the base's costs ln(lines) in
+ * the fit's cost, as the Bayesian information criterion charges one more
+ * parameter: a structure must be bought by the batches, not by the
+ * priors.  Without it a backend whose prior is merely wider (sdpa's decode
+ * against FA2's) wins on batches that cannot tell them apart -- one call
+ * per group equals one call for a uniform batch -- and then prices a
+ * ragged batch as one call per sequence. */
+static double structure_penalty(const struct engine *a,
+                                const struct engine *base, size_t lines)
+{
+    int k = (a->elem != base->elem) +
+            (a->qkv_separate != base->qkv_separate ||
+             a->gate_up_separate != base->gate_up_separate) +
+            (a->prefill != base->prefill) + (a->decode != base->decode);
+
+    return k * log((double)lines);
+}
+
 /* The candidate structures, base first. */
 static int candidates(const struct cost_env *env, const struct engine *base,
-                      bool enumerate, struct engine *out)
+                      enum fit_scope scope, struct engine *out)
 {
     int n = 0, el, pj, pre, dec;
 
+    bool enumerate = scope == FIT_ALL;
+
     out[n++] = *base;
+    if (scope == FIT_BASE)
+        return n;
     for (el = 0; el < (enumerate ? ENG_ELEM_COUNT : 1); el++)
         for (pj = 0; pj < (enumerate ? 2 : 1); pj++)
             for (pre = 0; pre < ENG_ATTN_COUNT; pre++)
@@ -224,8 +251,11 @@ static int candidates(const struct cost_env *env, const struct engine *base,
                         e.qkv_separate = e.gate_up_separate = pj == 1;
                     }
                     /* the prefill backends: varlen FA2, SDPA, and the
-                     * ones with their own prefill kernels */
-                    if (pre == ENG_ATTN_SPLIT_KV)
+                     * ones with their own prefill kernels; FlashDecoding++
+                     * is FA2 times its published gain, which the scales
+                     * already span: a profile names it, a fit does not */
+                    if (pre == ENG_ATTN_SPLIT_KV || pre == ENG_ATTN_FDPP ||
+                        dec == ENG_ATTN_FDPP)
                         continue;
                     e.prefill = (enum engine_attn)pre;
                     e.decode = (enum engine_attn)dec;
@@ -238,7 +268,7 @@ static int candidates(const struct cost_env *env, const struct engine *base,
 }
 
 int engine_fit(const struct cost_env *env, const struct engine *base,
-               bool enumerate, const struct fit_line *lines, size_t n,
+               enum fit_scope scope, const struct fit_line *lines, size_t n,
                struct fit_result *out, struct llm_diag *d)
 {
     struct cost_env ce = *env;
@@ -250,9 +280,9 @@ int engine_fit(const struct cost_env *env, const struct engine *base,
     int nc, i, rc;
 
     memset(out, 0, sizeof(*out));
-    if (n < FIT_FREE)
+    if (n < FIT_MIN_LINES)
         return diag_set(d, LLM_EINVAL, "%zu measured lines: at least %d "
-                        "are needed to fit an engine", n, FIT_FREE);
+                        "are needed to fit an engine", n, FIT_MIN_LINES);
     cand = calloc(FIT_MAX_CANDIDATES, sizeof(*cand));
     fd.first = calloc(n + 1, sizeof(*fd.first));
     out->pred_ms = calloc(n, sizeof(double));
@@ -264,7 +294,7 @@ int engine_fit(const struct cost_env *env, const struct engine *base,
     rc = cost_create(&ce, NULL, "cost_model", &cm, d);
     if (rc)
         goto out_free;
-    nc = candidates(env, base, enumerate, cand);
+    nc = candidates(env, base, scope, cand);
     for (i = 0; i < nc && rc == LLM_OK; i++) {
         struct fit_candidate *fc = &out->cand[out->n_cand];
         struct engine_params p = base->p;
@@ -278,6 +308,7 @@ int engine_fit(const struct cost_env *env, const struct engine *base,
         if (!rc) rc = fit_one(&fd, &p, &fc->cost, &fc->rms_log, sig);
         if (rc)
             break;
+        fc->cost += structure_penalty(&e, base, n);
         fc->e = cand[i];
         fc->e.p = p;
         out->n_cand++;

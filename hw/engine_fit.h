@@ -10,9 +10,11 @@
  * time, each parameter pulled towards a prior (a scale of 1, no fixed time)
  * with a stated width, so that what the batches cannot tell apart stays at
  * its physical default rather than wandering; then it keeps the candidate
- * of least cost.  Candidates: the base profile's structure with every
+ * of least cost, each structural choice that differs from the base's
+ * charged ln(lines) (the Bayesian information criterion's price of one
+ * more parameter).  Candidates: the base profile's structure with every
  * attention backend the device has tables for (prefill x decode); with
- * enumerate, also every element-wise style (fused, fused_add, unfused) and
+ * FIT_ALL, also every element-wise style (fused, fused_add, unfused) and
  * fused or separate projections.  Execution is the base's (graph or
  * piecewise or eager: only graph and async graph engines are fitted here;
  * dispatch_us keeps the base's value).
@@ -32,18 +34,26 @@
 #include "sim/batch.h"
 #include "sim/diag.h"
 
+/* Which structures are candidates: the base's only, the base's with every
+ * attention backend, or every structure. */
+enum fit_scope { FIT_BASE, FIT_ATTN, FIT_ALL };
+
 struct fit_line {
     struct batch b;            /* owned by the caller */
     double ms;                 /* measured */
     long lineno;               /* for messages */
 };
 
-#define FIT_FREE 6             /* parameters fitted: engine_param 0..5 */
+#define FIT_FREE 7             /* parameters fitted: engine_param 0..6 */
+/* Fewest lines a fit takes: the priors hold what the lines leave open, but
+ * fewer than six batches cannot separate GEMM, attention and fixed time. */
+#define FIT_MIN_LINES 6
 #define FIT_MAX_CANDIDATES 160
 
 struct fit_candidate {
     struct engine e;           /* structure and fitted parameters */
-    double cost;               /* sum of squared residuals, priors included */
+    double cost;               /* sum of squared residuals, priors and the
+                                * structure's penalty included */
     double rms_log;            /* of the lines alone */
 };
 
@@ -66,9 +76,9 @@ void engine_fit_prior(int i, enum engine_attn decode, double *centre,
 
 /* env: the model, device and sharding (env->engine is ignored); base: the
  * structure to start from.  LLM_EINVAL names the line when a batch cannot
- * be priced, and says so when there are fewer than FIT_FREE lines. */
+ * be priced, and says so when there are fewer than FIT_MIN_LINES. */
 int engine_fit(const struct cost_env *env, const struct engine *base,
-               bool enumerate, const struct fit_line *lines, size_t n,
+               enum fit_scope scope, const struct fit_line *lines, size_t n,
                struct fit_result *out, struct llm_diag *d);
 void fit_result_free(struct fit_result *r);
 

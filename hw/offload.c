@@ -28,6 +28,10 @@ static int parse_effs(const cJSON *obj, const char *path,
                            &o->compute_eff, d);
     if (!rc) rc = jcfg_num(obj, path, "memory_utilization", false, 0.01, 1,
                            &o->mem_util, d);
+    if (!rc) rc = jcfg_num(obj, path, "kv_read_fraction", false, 1e-3, 1,
+                           &o->kv_read_fraction, d);
+    if (!rc) rc = jcfg_int(obj, path, "devices", false, 1, 64, &o->devices,
+                           d);
     return rc;
 }
 
@@ -35,7 +39,8 @@ int attn_offload_parse(const cJSON *obj, const char *path, const char *root,
                        struct attn_offload *o, struct llm_diag *d)
 {
     static const char *const keys[] = { "device", "link", "mem_eff",
-        "compute_eff", "memory_utilization", NULL };
+        "compute_eff", "memory_utilization", "kv_read_fraction", "devices",
+        NULL };
     const char *dev = NULL, *link = NULL;
     char kp[256];
     int rc;
@@ -58,6 +63,8 @@ int attn_offload_parse(const cJSON *obj, const char *path, const char *root,
     o->mem_eff = o->dev.accel.storage_eff > 0 ? o->dev.accel.storage_eff : 1;
     o->compute_eff = 1;
     o->mem_util = 1;
+    o->kv_read_fraction = 1;
+    o->devices = 1;
     o->link = o->dev.host_link;
     snprintf(kp, sizeof(kp), "%s.link", path);
     if (link != NULL && link_find(root, link, &o->link, d))
@@ -78,7 +85,8 @@ int attn_offload_parse(const cJSON *obj, const char *path, const char *root,
 int64_t attn_offload_kv_blocks(const struct attn_offload *o,
                                double block_bytes)
 {
-    double n = floor(o->dev.mem_bytes * o->mem_util / block_bytes);
+    double n = floor(o->dev.mem_bytes * o->mem_util * (double)o->devices /
+                     block_bytes);
 
     return n > (double)INT64_MAX / 2 ? INT64_MAX / 2 : (int64_t)n;
 }
@@ -107,10 +115,12 @@ static double peak_flops(const struct device *dev)
 double attn_offload_decode_s(const struct attn_offload *o,
                              const struct shard *s, const struct op *op)
 {
-    double kv = op->bytes - qo_bytes(s, op);
-    double t_m = (kv > 0 ? kv : 0) / (o->dev.mem_bw_bytes_s * o->mem_eff);
-    double peak = peak_flops(&o->dev) * o->compute_eff;
-    double t_c = peak > 0 ? op->flops / peak : 0;
+    double f = o->kv_read_fraction, n = (double)o->devices;
+    double kv = (op->bytes - qo_bytes(s, op)) * f;
+    double t_m = (kv > 0 ? kv : 0) /
+                 (o->dev.mem_bw_bytes_s * o->mem_eff * n);
+    double peak = peak_flops(&o->dev) * o->compute_eff * n;
+    double t_c = peak > 0 ? op->flops * f / peak : 0;
 
     return t_c > t_m ? t_c : t_m;
 }
@@ -123,7 +133,7 @@ double attn_offload_link_s(const struct attn_offload *o,
                 ops_kv_elem_bytes(s);
     double bytes = kv + (op->kind == OP_ATTN_DECODE ? qo_bytes(s, op) : 0);
 
-    return o->link.latency_s + bytes / o->link.bw_bytes_s;
+    return o->link.latency_s + bytes / (o->link.bw_bytes_s * (double)o->devices);
 }
 
 static int keep(struct op_list *l, const struct op *op)

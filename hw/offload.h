@@ -23,6 +23,14 @@
  *
  * The KV capacity becomes the offload device's: memory_bytes x
  * memory_utilization / KV block bytes (one device per GPU of the shard).
+ *
+ * devices (default 1): a GPU's attention spread over that many devices of
+ * the kind, each with its own link (Lamina's "collection of cheap,
+ * memory-optimized devices"): capacity, memory bandwidth, FLOP/s and link
+ * bandwidth all scale by it, the link latency does not.
+ * kv_read_fraction (default 1): the share of the KV a decode step reads
+ * and computes on, for sparse attention that skips most of it (InstInfer's
+ * flash-aware SparF attention reads about 1/8; docs/kv.md).
  * Pure data; not thread-safe; errors name "hardware.attention_offload.KEY". */
 #ifndef LLM_OFFLOAD_H
 #define LLM_OFFLOAD_H
@@ -43,6 +51,8 @@ struct attn_offload {
     double mem_eff;            /* achieved / peak bandwidth of dev */
     double compute_eff;        /* achieved / peak FLOP/s of dev */
     double mem_util;           /* fraction of dev's memory for KV */
+    double kv_read_fraction;   /* share of the KV a decode step reads */
+    int64_t devices;           /* devices of the kind per GPU */
 };
 
 /* Reads obj ("hardware.attention_offload"; NULL: off, o zeroed) with the

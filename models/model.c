@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sim/jcfg.h"
+#include "sim/paths.h"
 
 static const char *const model_keys[] = {
     "id", "name", "source", "params_source", "arch", "num_layers",
@@ -204,7 +205,7 @@ int model_load(const char *path, struct model *m, struct llm_diag *d)
     return rc;
 }
 
-static bool is_model_path(const char *id)
+bool model_id_is_path(const char *id)
 {
     size_t n = strlen(id);
 
@@ -212,30 +213,44 @@ static bool is_model_path(const char *id)
            strcmp(id + n - 5, ".json") == 0;
 }
 
+static bool readable(const char *path)
+{
+    FILE *f = fopen(path, "r");
+
+    if (f != NULL)
+        fclose(f);
+    return f != NULL;
+}
+
 bool model_id_ok(const char *id)
 {
-    return jcfg_name_ok(id) || is_model_path(id);
+    return jcfg_name_ok(id) || model_id_is_path(id);
 }
 
 int model_find(const char *root, const char *id, struct model *m,
                struct llm_diag *d)
 {
-    char path[1024], e[100];
-    FILE *f;
+    char path[1024], user[1024], upath[1100], e[100];
 
-    if (is_model_path(id))
+    if (model_id_is_path(id))
         return model_load(id, m, d);
     if (!jcfg_name_ok(id))
         return diag_set(d, LLM_EINVAL, "model \"%s\": expected "
                         MODEL_ID_WHAT, diag_escape(id, e, sizeof(e)));
     snprintf(path, sizeof(path), "%s/models/catalog/%s.json", root, id);
-    f = fopen(path, "r");
-    if (f == NULL)
+    if (readable(path))
+        return model_load(path, m, d);
+    if (llm_user_catalog(user, sizeof(user)) != NULL) {
+        snprintf(upath, sizeof(upath), "%s/%s.json", user, id);
+        if (readable(upath))
+            return model_load(upath, m, d);
         return diag_set(d, LLM_ENOTFOUND, "model \"%s\": no catalog entry "
-                        "%s (add a JSON file there, or give a path)", id,
-                        path);
-    fclose(f);
-    return model_load(path, m, d);
+                        "%s nor %s (llmsim memory --import-hf adds one to "
+                        "the user catalog; or give a path to a model file)",
+                        id, path, upath);
+    }
+    return diag_set(d, LLM_ENOTFOUND, "model \"%s\": no catalog entry "
+                    "%s (add a JSON file there, or give a path)", id, path);
 }
 
 /* ---- serialisation ---------------------------------------------------- */

@@ -70,11 +70,16 @@ struct model {
 };
 
 int model_load(const char *path, struct model *m, struct llm_diag *d);
+/* Whether a model value names a file rather than a catalog id: it has a
+ * '/' and ends in ".json" (issue 18; the rule of issue 23). */
+bool model_id_is_path(const char *id);
 /* root: the llmsim data root; id: a catalog id such as "llama-3-8b"
- * (jcfg_name_ok, looked up only in models/catalog/), or the path of a
- * model file: one with a '/' that ends in ".json".  Anything else is
- * LLM_EINVAL (issue 23: "../../etc/passwd" was opened as a catalog
- * file); LLM_ENOTFOUND names the id when no catalog file exists. */
+ * (jcfg_name_ok), looked up in root/models/catalog/, then in the user
+ * catalog (sim/paths.h, llm_user_catalog); or the path of a model file
+ * (model_id_is_path), read as given (relative to the working directory).
+ * Anything else is LLM_EINVAL (issue 23: "../../etc/passwd" was opened as
+ * a catalog file); LLM_ENOTFOUND names the id when no catalog file
+ * exists. */
 bool model_id_ok(const char *id);
 #define MODEL_ID_WHAT "a catalog id (" JCFG_NAME_RULE ") or the path of a " \
                       "model file (with a '/', ending in .json)"

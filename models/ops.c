@@ -695,8 +695,10 @@ static int build_stage(const struct model *m, const struct shard *s,
                        const struct batch *b, enum ops_part part,
                        int32_t stage, struct op_list *l)
 {
+    /* Padding rows (a CUDA graph's capture size, sim/batch.h) run the
+     * dense kernels; attention and the LM head see the real ones only. */
     struct bctx c = { .m = m, .s = s, .b = b, .l = l, .part = part,
-                      .t = batch_tokens(b), .rows = batch_logit_rows(b) };
+                      .t = batch_rows(b), .rows = batch_logit_rows(b) };
     int32_t first, pp = degree(s->pp);
 
     ops_stage_layers(m->num_layers, pp, stage, &first, &c.layers);

@@ -1,7 +1,9 @@
 #include "policies/common.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sim/jcfg.h"
@@ -305,6 +307,9 @@ int pol_admit(struct replica *r, struct pol_pass *p,
         int64_t left = pol_tokens_left(p, r), n, need;
         bool gone;
 
+        /* Async scheduling: the engine has not seen it yet. */
+        if (q->arrival_ns > r->admit_cutoff_ns)
+            break;
         rc = pol_reject_never(r, q, p->budget, wm, !chunk, &gone);
         if (rc != LLM_OK)
             return rc;
@@ -313,7 +318,9 @@ int pol_admit(struct replica *r, struct pol_pass *p,
         n = replica_prefill_target(q) - q->computed;
         if (chunk && n > left)
             n = left;
-        if (n <= 0 || n > left || r->n_running + 1 > l->max_seqs)
+        /* Requests held by async scheduling still fill their slots. */
+        if (n <= 0 || n > left ||
+            r->n_running + r->n_holding + 1 > l->max_seqs)
             break;
         need = replica_kv_needed(r, q, q->computed + n);
         if (replica_kv_free(r) - need < wm)
@@ -407,4 +414,167 @@ int32_t pol_least_loaded(enum pol_load how, const struct replica *reps,
         }
     }
     return best;
+}
+
+/* Whether name contains "a100", in any case (vLLM lower-cases it). */
+static bool names_a100(const char *name)
+{
+    size_t i;
+
+    for (i = 0; name != NULL && name[i] != '\0'; i++)
+        if (tolower((unsigned char)name[i]) == 'a' && name[i + 1] == '1' &&
+            name[i + 2] == '0' && name[i + 3] == '0')
+            return true;
+    return false;
+}
+
+int64_t pol_v1_default_tokens(double dev_mem_bytes, const char *dev_name)
+{
+    /* arg_utils.py: device_memory >= 70 * GiB_bytes and "a100" not in
+     * device_name */
+    return dev_mem_bytes >= 70.0 * 1073741824.0 && !names_a100(dev_name) ?
+           8192 : 2048;
+}
+
+int64_t pol_v1_default_seqs(double dev_mem_bytes, const char *dev_name,
+                            int64_t max_tokens)
+{
+    int64_t seqs = pol_v1_default_tokens(dev_mem_bytes, dev_name) == 8192 ?
+                   1024 : 256;
+
+    return seqs < max_tokens ? seqs : max_tokens;
+}
+
+/* cudagraph_capture_sizes: a non-empty array of integers in [1, 2^20]. */
+static int read_sizes(const cJSON *p, const char *path, struct pol_graphs *g,
+                      struct llm_diag *d)
+{
+    const cJSON *a = NULL, *it;
+    int rc = jcfg_arr(p, path, "cudagraph_capture_sizes", false, &a, d);
+
+    if (rc || a == NULL)
+        return rc;
+    g->n_sizes = 0;
+    cJSON_ArrayForEach(it, a) {
+        if (!cJSON_IsNumber(it) || it->valuedouble < 1 ||
+            it->valuedouble > 1 << 20 ||
+            it->valuedouble != (double)(int32_t)it->valuedouble ||
+            g->n_sizes == POL_MAX_CAPTURE_SIZES)
+            return diag_set(d, LLM_EINVAL, "%s.cudagraph_capture_sizes: "
+                            "expected at most %d integers in [1, 1048576]",
+                            path, POL_MAX_CAPTURE_SIZES);
+        g->sizes[g->n_sizes++] = (int32_t)it->valueint;
+    }
+    if (g->n_sizes == 0)
+        return diag_set(d, LLM_EINVAL, "%s.cudagraph_capture_sizes: "
+                        "expected at least one size", path);
+    g->sizes_set = true;
+    return LLM_OK;
+}
+
+int pol_read_graphs(const cJSON *p, const char *path, struct pol_graphs *g,
+                    struct llm_diag *d)
+{
+    static const char *const modes[] = { "full_and_piecewise", "piecewise",
+        "full_decode_only", "none", NULL };
+    int rc = jcfg_bool(p, path, "async_scheduling", false, &g->async, d);
+
+    if (!rc) rc = pol_read_enum(p, path, "cudagraph_mode", modes, &g->mode,
+                                d);
+    if (!rc) rc = read_sizes(p, path, g, d);
+    if (cJSON_HasObjectItem(p, "cudagraph_mode") || g->sizes_set)
+        g->on = true;
+    return rc;
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* VllmConfig._set_cudagraph_sizes (vllm/config/vllm.py) for a dense
+ * model without speculative decoding on a GPU that is not a data-centre
+ * Blackwell (ceiling 512): 1, 2, 4, multiples of 8 below 256, multiples
+ * of 16 up to min(2 max_num_seqs, 512, max_num_batched_tokens), and
+ * max_num_batched_tokens itself when it is below that ceiling. */
+static void default_sizes(struct pol_graphs *g, const struct pol_limits *l)
+{
+    int64_t cap = 2 * l->max_seqs < 512 ? 2 * l->max_seqs : 512;
+    int32_t s, n = 0;
+
+    if (cap > l->max_tokens)
+        cap = l->max_tokens;
+    for (s = 1; s <= 4 && s <= cap; s *= 2)
+        g->sizes[n++] = s;
+    for (s = 8; s < 256 && s <= cap; s += 8)
+        g->sizes[n++] = s;
+    for (s = 256; s <= cap; s += 16)
+        g->sizes[n++] = s;
+    if (l->max_tokens <= cap && g->sizes[n - 1] != (int32_t)l->max_tokens)
+        g->sizes[n++] = (int32_t)l->max_tokens;
+    g->n_sizes = n;
+}
+
+int pol_attach_graphs(struct pol_graphs *g, const struct pol_limits *l,
+                      const char *path, struct llm_diag *d)
+{
+    int32_t i, n = 0;
+
+    if (g->mode == POL_GRAPHS_NONE) {
+        g->n_sizes = 0;
+        return LLM_OK;
+    }
+    if (!g->sizes_set) {
+        default_sizes(g, l);
+        return LLM_OK;
+    }
+    /* a given list: sorted, de-duplicated, those over the budget dropped,
+     * as _set_cudagraph_sizes treats a user's list */
+    qsort(g->sizes, (size_t)g->n_sizes, sizeof(g->sizes[0]), cmp_i32);
+    for (i = 0; i < g->n_sizes; i++)
+        if (g->sizes[i] <= l->max_tokens &&
+            (n == 0 || g->sizes[n - 1] != g->sizes[i]))
+            g->sizes[n++] = g->sizes[i];
+    g->n_sizes = n;
+    if (n == 0)
+        return diag_set(d, LLM_EINVAL, "%s.cudagraph_capture_sizes: every "
+                        "size exceeds max_num_batched_tokens %lld", path,
+                        (long long)l->max_tokens);
+    return LLM_OK;
+}
+
+/* The smallest capture size >= tokens; 0: none (eager). */
+static int32_t capture_size(const struct pol_graphs *g, int64_t tokens)
+{
+    int32_t lo = 0, hi = g->n_sizes;
+
+    while (lo < hi) {
+        int32_t mid = lo + (hi - lo) / 2;
+        if (g->sizes[mid] < tokens)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < g->n_sizes ? g->sizes[lo] : 0;
+}
+
+void pol_launch(const struct pol_graphs *g, const struct pol_limits *l,
+                struct replica *r)
+{
+    int64_t t = replica_plan_tokens(r);
+    bool decode = r->plan_prefill_tokens == 0;
+    int32_t size = t > 0 ? capture_size(g, t) : 0;
+
+    if (!g->on)
+        return;                  /* the cost model's choice */
+    if (size == 0 || g->mode == POL_GRAPHS_NONE || (g->mode == POL_GRAPHS_FULL_DECODE_ONLY && !decode)) {
+        replica_set_graph(r, 0, BATCH_GRAPH_NONE);
+        return;
+    }
+    /* Full decode graphs exist for sizes up to max_num_seqs only. */
+    replica_set_graph(r, size - t, decode && g->mode != POL_GRAPHS_PIECEWISE &&
+                      size <= l->max_seqs ? BATCH_GRAPH_FULL :
+                      BATCH_GRAPH_PIECEWISE);
 }

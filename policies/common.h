@@ -38,6 +38,46 @@ void pol_report_limits(const struct pol_limits *l, int32_t max_model_len,
 int64_t pol_watermark_blocks(const struct pol_limits *l,
                              const struct replica *r);
 
+/* vLLM V1's defaults for the OpenAI API server (vllm/engine/arg_utils.py
+ * EngineArgs._set_default_args): max_num_batched_tokens 8192 on a GPU of
+ * at least 70 GiB whose name lacks "a100", else 2048; max_num_seqs 1024
+ * or 256, at most max_tokens.  A NULL name counts as not an A100. */
+int64_t pol_v1_default_tokens(double dev_mem_bytes, const char *dev_name);
+int64_t pol_v1_default_seqs(double dev_mem_bytes, const char *dev_name,
+                            int64_t max_tokens);
+
+/* How the engine launches each iteration (vLLM V1's CUDA graphs, issue
+ * 20): "cudagraph_mode" ("full_and_piecewise", "piecewise",
+ * "full_decode_only", "none"), "cudagraph_capture_sizes" (an array of
+ * token counts; default vLLM's, from the limits) and "async_scheduling"
+ * (sim/replica.h async_lag).  Rules and sources: policies/sched_vllm.c. */
+enum pol_graph_mode { POL_GRAPHS_FULL_AND_PIECEWISE, POL_GRAPHS_PIECEWISE,
+                      POL_GRAPHS_FULL_DECODE_ONLY, POL_GRAPHS_NONE };
+#define POL_MAX_CAPTURE_SIZES 128
+struct pol_graphs {
+    bool on;                   /* pol_launch sets a graph mode (else the
+                                  batch's stays BATCH_GRAPH_UNSET) */
+    int mode;                  /* enum pol_graph_mode */
+    bool async;
+    bool sizes_set;            /* cudagraph_capture_sizes given */
+    int32_t n_sizes;
+    int32_t sizes[POL_MAX_CAPTURE_SIZES];   /* ascending after attach */
+};
+/* Reads the three keys where present (the caller sets the defaults and
+ * lists them in its jcfg_known keys); either graph key turns `on`. */
+int pol_read_graphs(const cJSON *p, const char *path, struct pol_graphs *g,
+                    struct llm_diag *d);
+/* Settles the capture sizes once the limits are final: vLLM's default
+ * list, or the given one sorted, de-duplicated and cut at the token
+ * budget; an error naming PATH.cudagraph_capture_sizes when none is left
+ * and graphs are on. */
+int pol_attach_graphs(struct pol_graphs *g, const struct pol_limits *l,
+                      const char *path, struct llm_diag *d);
+/* Sets the planned iteration's padding and graph mode (replica_set_graph)
+ * from its tokens, as vLLM's CudagraphDispatcher.dispatch does. */
+void pol_launch(const struct pol_graphs *g, const struct pol_limits *l,
+                struct replica *r);
+
 /* How a running request is evicted when the KV pool runs out. */
 struct pol_evict {
     bool swap;                 /* "preemption": "swap"; else "recompute" */
@@ -124,8 +164,10 @@ int pol_reject_never(struct replica *r, struct request *q, int64_t budget,
 
 /* Admits waiting requests in pick order, each with a first chunk of at
  * most the tokens left (whole prompts only, when chunk is false), while
- * the chunk's KV fits above the watermark and the running set stays
- * within max_seqs; stops at the first that does not fit (no skipping). */
+ * the chunk's KV fits above the watermark and the running set (with the
+ * requests async scheduling holds, replica.n_holding) stays within
+ * max_seqs; stops at the first that does not fit (no skipping), or that
+ * arrived after replica.admit_cutoff_ns. */
 int pol_admit(struct replica *r, struct pol_pass *p,
               const struct pol_limits *l, pol_pick_fn *pick, void *ctx,
               bool chunk);

@@ -9,6 +9,7 @@
 /* Adding a policy: define its ops in its own file and add one line here. */
 static const struct sched_ops *const scheds[] = {
     &sched_vllm,
+    &sched_vllm_v0,
     &sched_static,
     &sched_orca,
     &sched_sarathi,
@@ -17,6 +18,7 @@ static const struct sched_ops *const scheds[] = {
     &sched_layered,
     &sched_fair,
     &sched_slo,
+    &sched_flexllm,
     NULL
 };
 
@@ -26,6 +28,7 @@ static const struct kv_ops *const kvs[] = {
     &kv_radix,
     &kv_compressed,
     &kv_tiered,
+    &kv_blend,
     NULL
 };
 
@@ -63,6 +66,7 @@ REGISTRY_FIND(registry_sched, struct sched_ops, scheds, "scheduler")
 
 int registry_sched_limits(const struct sched_ops *ops, const cJSON *params,
                           const char *path, int32_t max_model_len,
+                          double dev_mem_bytes, const char *dev_name,
                           int64_t *tokens, int64_t *seqs,
                           struct llm_diag *d)
 {
@@ -72,6 +76,8 @@ int registry_sched_limits(const struct sched_ops *ops, const cJSON *params,
 
     *tokens = max_model_len > 2048 ? max_model_len : 2048;
     *seqs = 256;
+    if (rc == LLM_OK && ops->set_device)
+        ops->set_device(st, dev_mem_bytes, dev_name);
     if (rc == LLM_OK && ops->limits) {
         ops->limits(st, max_model_len, tokens, seqs);
     } else if (rc == LLM_OK && params != NULL) {

@@ -19,14 +19,18 @@ const struct router_ops *registry_router(const char *name, const char *path,
                                          struct llm_diag *d);
 
 /* The budgets scheduler ops runs with for these params (may be NULL: its
- * defaults), as its init resolves them (sched_ops.limits; without one,
- * vLLM V0's rule).  Errors are init's, naming path. */
+ * defaults) on a device of dev_mem_bytes named dev_name (0 / NULL:
+ * unknown; sched_ops.set_device), as its init resolves them
+ * (sched_ops.limits; without one, vLLM V0's rule).  Errors are init's,
+ * naming path. */
 int registry_sched_limits(const struct sched_ops *ops, const cJSON *params,
                           const char *path, int32_t max_model_len,
+                          double dev_mem_bytes, const char *dev_name,
                           int64_t *tokens, int64_t *seqs,
                           struct llm_diag *d);
 
 extern const struct sched_ops sched_vllm;
+extern const struct sched_ops sched_vllm_v0;
 extern const struct sched_ops sched_static;
 extern const struct sched_ops sched_orca;
 extern const struct sched_ops sched_sarathi;
@@ -35,11 +39,13 @@ extern const struct sched_ops sched_prepack;
 extern const struct sched_ops sched_layered;
 extern const struct sched_ops sched_fair;
 extern const struct sched_ops sched_slo;
+extern const struct sched_ops sched_flexllm;
 extern const struct kv_ops kv_paged;
 extern const struct kv_ops kv_prefix;
 extern const struct kv_ops kv_radix;
 extern const struct kv_ops kv_compressed;
 extern const struct kv_ops kv_tiered;
+extern const struct kv_ops kv_blend;
 extern const struct router_ops router_round_robin;
 extern const struct router_ops router_random;
 extern const struct router_ops router_least_outstanding;

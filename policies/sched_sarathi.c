@@ -16,7 +16,10 @@
  * References: Agrawal et al., OSDI'24, Algorithm 2 (arXiv 2403.02310);
  * vllm/v1/core/sched/scheduler.py (schedule) in vLLM 0.8; defaults from
  * vllm/engine/arg_utils.py (2048 tokens and 256 sequences for the API
- * server on GPUs other than H100-class). */
+ * server on GPUs other than H100-class).
+ * The engine keys of "vllm" (cudagraph_mode, cudagraph_capture_sizes,
+ * async_scheduling; policies/common.h) are accepted too, off by default,
+ * for Sarathi's policy on a vLLM V1 engine (issue 20's campaign). */
 #include "policies/common.h"
 #include "policies/registry.h"
 #include "sim/jcfg.h"
@@ -24,13 +27,15 @@
 struct sarathi {
     struct pol_limits lim;
     int order;                 /* 0 decodes first, 1 arrival */
+    struct pol_graphs graphs;  /* off unless configured */
 };
 
 static int sarathi_init(void *st, const cJSON *params, const char *path,
                         struct llm_diag *d)
 {
     static const char *const keys[] = { "name", "max_num_seqs",
-        "max_num_batched_tokens", "watermark", "order", NULL };
+        "max_num_batched_tokens", "watermark", "order", "async_scheduling",
+        "cudagraph_mode", "cudagraph_capture_sizes", NULL };
     static const char *const orders[] = { "decodes_first", "arrival",
                                           NULL };
     struct sarathi *s = st;
@@ -43,7 +48,22 @@ static int sarathi_init(void *st, const cJSON *params, const char *path,
     rc = jcfg_known(params, path, keys, d);
     if (!rc) rc = pol_read_limits(params, path, &s->lim, d);
     if (!rc) rc = pol_read_enum(params, path, "order", orders, &s->order, d);
+    if (!rc) rc = pol_read_graphs(params, path, &s->graphs, d);
     return rc;
+}
+
+static int sarathi_attach(void *st, const struct replica *r,
+                          const char *path, struct llm_diag *d)
+{
+    struct sarathi *s = st;
+
+    (void)r;
+    return pol_attach_graphs(&s->graphs, &s->lim, path, d);
+}
+
+static bool sarathi_async(const void *st)
+{
+    return ((const struct sarathi *)st)->graphs.async;
 }
 
 static int sarathi_schedule(void *st, struct replica *r, int64_t now_ns)
@@ -59,9 +79,11 @@ static int sarathi_schedule(void *st, struct replica *r, int64_t now_ns)
         if (rc == LLM_OK)
             rc = pol_plan_running(r, &p, POL_PREFILLS);
     }
-    if (rc != LLM_OK || p.evictions > 0)
-        return rc;
-    return pol_admit(r, &p, &s->lim, pol_pick_fifo, NULL, true);
+    if (rc == LLM_OK && p.evictions == 0)
+        rc = pol_admit(r, &p, &s->lim, pol_pick_fifo, NULL, true);
+    if (rc == LLM_OK)
+        pol_launch(&s->graphs, &s->lim, r);
+    return rc;
 }
 
 /* The budgets after init (sched_ops.limits: they size the memory plan). */
@@ -77,5 +99,7 @@ const struct sched_ops sched_sarathi = {
     .state_size = sizeof(struct sarathi),
     .init = sarathi_init,
     .schedule = sarathi_schedule,
+    .attach = sarathi_attach,
+    .async_lag = sarathi_async,
     .limits = sarathi_limits,
 };

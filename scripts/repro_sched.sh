@@ -9,6 +9,10 @@
 # few minutes on one core.  Writes OUTDIR/report.md and one directory per
 # run (results.sqlite, summary.json).
 #
+# "vllm" in the report is vLLM V0 (scheduler vllm-v0): the papers compared
+# against V0, and these numbers were made with it before issue 20 made
+# "vllm" vLLM V1.
+#
 # Experiments (configs in configs/papers/):
 #  A. Sarathi-Serve capacity (PAPERS.md section 1): Mistral-7B on one A100,
 #     the Azure conversation trace (first 2048 requests), arrival rate
@@ -121,7 +125,7 @@ capacities() {
         budget=$([ "$slo" = 100 ] && echo 512 || echo 2048)
         for sched in vllm sarathi orca; do
             case $sched in
-            vllm)    sets=(--set scheduler.name=vllm) ;;
+            vllm)    sets=(--set scheduler.name=vllm-v0) ;;
             sarathi) sets=(--set scheduler.name=sarathi
                            --set scheduler.max_num_batched_tokens="$budget") ;;
             orca)    sets=(--set scheduler.name=orca
@@ -156,7 +160,7 @@ say "| scheduler | req/s | TBT p50 (ms) | TBT p99 (ms) | TTFT p50 (ms) | TTFT p9
 say "|---|---|---|---|---|---|---|"
 for s in vllm sarathi512 sarathi2048 sarathi2048_v1 fastgen; do
     case $s in
-    vllm)        sets=(--set scheduler.name=vllm) ;;
+    vllm)        sets=(--set scheduler.name=vllm-v0) ;;
     sarathi2048_v1) sets=(--set scheduler.name=sarathi
                        --set scheduler.max_num_batched_tokens=2048
                        --set scheduler.order=arrival) ;;
@@ -182,7 +186,8 @@ curve() {
     for s in vllm fastgen; do
         for v in "$@"; do
             name="${prefix}_${s}_$v"
-            run "$cfg" "$name" --set scheduler.name="$s" --set "$key=$v"
+            run "$cfg" "$name" --set scheduler.name="$([ "$s" = vllm ] &&
+                echo vllm-v0 || echo "$s")" --set "$key=$v"
             say "| $s | $v | $(js "$name" '.throughput_req_s*1000|round/1000') |" \
                 "$(js "$name" '.e2e_ms.mean/10|round/100') |" \
                 "$(js "$name" '.e2e_ms.p50/10|round/100') |" \
@@ -197,6 +202,48 @@ say "## C. FastGen vs vLLM, Llama-2-70B TP4 on 4 x A100, prompt 2600 / output 60
 say ""
 curve configs/papers/fastgen_llama2_70b_a100.json fg workload.rate \
       0.5 1.0 1.5 2.0 2.5 3.0 3.5 4.0
+
+# clients CONFIG PREFIX SETS...: FastGen's benchmark (DeepSpeedExamples
+# benchmarks/inference/mii): 1-32 closed-loop clients, 512 requests,
+# effective throughput = goodput under the config's SLA; the figure of a
+# scheduler is its best client count.
+clients() {
+    local cfg=$1 prefix=$2 u s name best
+    shift 2
+    say "| scheduler | clients | req/s | effective req/s | SLA met | mean E2E (s) |"
+    say "|---|---|---|---|---|---|"
+    for s in vllm fastgen; do
+        best=0
+        for u in 1 2 4 8 16 24 32; do
+            name="${prefix}_${s}_$u"
+            run "$cfg" "$name" --set scheduler.name="$([ "$s" = vllm ] &&
+                echo vllm-v0 || echo "$s")" \
+                --set workload.users="$u" "$@" 2>/dev/null
+            say "| $s | $u | $(js "$name" '.throughput_req_s*100|round/100') |" \
+                "$(js "$name" '.goodput_req_s*100|round/100') |" \
+                "$(js "$name" '.slo_attainment*1000|round/10')% |" \
+                "$(js "$name" '.e2e_ms.mean/10|round/100') |"
+            best=$(awk -v b="$best" -v g="$(js "$name" .goodput_req_s)" \
+                   'BEGIN { print (g > b ? g : b) }')
+        done
+        eval "best_$s=$best"
+    done
+    say ""
+    say "Best effective throughput: FastGen $(printf %.2f "$best_fastgen")," \
+        "vLLM $(printf %.2f "$best_vllm") req/s:" \
+        "$(awk -v f="$best_fastgen" -v v="$best_vllm" 'BEGIN { printf "%.2fx", f / v }')" \
+        "(paper, Fig. 4: 1.42 vs 0.63, 2.3x)"
+}
+
+say ""
+say "## C2. FastGen's own benchmark: closed-loop clients, SLA on the EMA of the gaps"
+say ""
+clients configs/papers/fastgen_llama2_70b_a100_clients.json fgc
+say ""
+say "### The same clients, generation SLA on the mean TPOT (<= 250 ms) instead"
+say ""
+clients configs/papers/fastgen_llama2_70b_a100_clients.json fgcm \
+    --set slo.tbt_ema_ms=0 --set slo.tpot_ms=250
 
 say ""
 say "## D. FastGen vs vLLM on the Azure conversation trace (same hardware)"

@@ -23,6 +23,8 @@ void batch_clear(struct batch *b)
     b->n_prefill = b->n_decode = b->n_shared = 0;
     b->prefill_tokens = b->decode_seqs = b->decode_ctx_sum = 0;
     b->shared_keys = 0;
+    b->pad_tokens = 0;
+    b->graph = BATCH_GRAPH_UNSET;
     b->verify_seqs = b->verify_tokens = 0;
 }
 
@@ -129,6 +131,11 @@ int batch_add_shared(struct batch *b, int32_t count, int32_t tokens,
 int64_t batch_tokens(const struct batch *b)
 {
     return b->prefill_tokens + b->decode_seqs;
+}
+
+int64_t batch_rows(const struct batch *b)
+{
+    return b->prefill_tokens + b->decode_seqs + b->pad_tokens;
 }
 
 int64_t batch_logit_rows(const struct batch *b)

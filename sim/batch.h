@@ -49,6 +49,17 @@ struct shared_prefix {
     int64_t ctx_sum;       /* their decode contexts summed */
 };
 
+/* How the engine launches the batch (vLLM V1's CUDA-graph dispatch,
+ * vllm/v1/cudagraph_dispatcher.py): a cost model that prices execution
+ * modes reads it; BATCH_GRAPH_UNSET leaves the choice to the cost model. */
+enum batch_graph {
+    BATCH_GRAPH_UNSET = 0,
+    BATCH_GRAPH_FULL,          /* one graph replay: decode-only batches */
+    BATCH_GRAPH_PIECEWISE,     /* graphs between layers' attention calls,
+                                  attention run eagerly between them */
+    BATCH_GRAPH_NONE           /* eager: over the largest capture size */
+};
+
 struct batch {
     struct prefill_chunk *prefill;
     size_t n_prefill, cap_prefill;
@@ -61,6 +72,12 @@ struct batch {
     int64_t decode_seqs;
     int64_t decode_ctx_sum;
     int64_t shared_keys;   /* sum of (count - 1) x tokens over shared */
+    /* Token rows the engine runs beyond the batch's tokens, as a CUDA
+     * graph captured at a larger size runs them (issue 20): they pass
+     * through every GEMM and element-wise kernel but not attention or the
+     * LM head.  Set by the scheduler; 0 for engines that do not pad. */
+    int64_t pad_tokens;
+    enum batch_graph graph;
     int64_t verify_seqs;   /* of the prefill chunks, speculative verifies */
     int64_t verify_tokens; /* and their tokens */
 };
@@ -83,6 +100,8 @@ int  batch_add_decodes(struct batch *b, const int32_t *ctx, size_t n);
 int  batch_add_shared(struct batch *b, int32_t count, int32_t tokens,
                       int64_t ctx_sum);
 int64_t batch_tokens(const struct batch *b); /* prefill tokens + decodes */
+/* batch_tokens plus pad_tokens: the rows of the dense kernels. */
+int64_t batch_rows(const struct batch *b);
 int64_t batch_logit_rows(const struct batch *b); /* sequences sampled */
 
 #endif

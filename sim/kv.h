@@ -90,6 +90,11 @@ struct kv_ops {
      * read the same KV (shared-prefix attention, sim/batch.h). */
     int64_t (*shared_prefix)(const void *st, const struct request *r,
                              uint64_t *key);
+    /* The transfers sync starts run layer by layer alongside the
+     * iteration's compute (CacheBlend's pipelined loading, issue 21):
+     * the iteration lasts max(compute, transfers) instead of their sum.
+     * false (the default): the compute waits for them. */
+    bool sync_overlaps;
 };
 
 #endif

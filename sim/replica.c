@@ -46,6 +46,8 @@ int replica_init(struct replica *r, const struct replica_config *cfg,
     r->weight = cfg->weight > 0 ? cfg->weight : 1.0;
     r->role = cfg->role;
     r->wake_at_ns = r->timer_ns = -1;
+    r->last_start_ns = r->last_end_ns = -1;
+    r->admit_cutoff_ns = INT64_MAX;
     r->decode_tokens = cfg->spec ? 1 + cfg->spec->nodes : 1;
     batch_init(&r->batch);
     batch_init(&r->layer_base);
@@ -61,6 +63,9 @@ int replica_init(struct replica *r, const struct replica_config *cfg,
     }
     rc = cfg->sched->init(r->sched_st, cfg->sched_params, cfg->sched_path,
                           d);
+    if (rc == LLM_OK && cfg->sched->set_device)
+        cfg->sched->set_device(r->sched_st, cfg->dev_mem_bytes,
+                               cfg->dev_name);
     if (rc == LLM_OK)
         rc = cfg->kv->init(r->kv_st, cfg->kv_capacity_blocks,
                            cfg->block_tokens, cfg->kv_params, cfg->kv_path,
@@ -81,6 +86,8 @@ int replica_init(struct replica *r, const struct replica_config *cfg,
         if (rc != LLM_OK && cfg->kv->fini)
             cfg->kv->fini(r->kv_st);
     }
+    if (rc == LLM_OK && cfg->sched->async_lag)
+        r->lag = cfg->sched->async_lag(r->sched_st);
     if (rc != LLM_OK) {
         r->sched = NULL;     /* init failed: no fini owed */
         r->kv = NULL;
@@ -104,6 +111,7 @@ void replica_fini(struct replica *r)
     free(r->rejected);
     free(r->itl);
     free(r->finished);
+    free(r->held);
     free(r->shr);
     free(r->dctx);
     spec_destroy(r->spec);
@@ -756,8 +764,74 @@ static int kv_sync(struct replica *r, int64_t now_ns)
     if (r->kv->sync == NULL)
         return LLM_OK;
     rc = r->kv->sync(r->kv_st, now_ns, &ready_ns);
-    if (rc == LLM_OK && ready_ns > r->iter_stall_until_ns)
+    if (rc == LLM_OK && r->kv->sync_overlaps)
+        r->iter_load_until_ns = ready_ns;
+    else if (rc == LLM_OK && ready_ns > r->iter_stall_until_ns)
         r->iter_stall_until_ns = ready_ns;
+    return rc;
+}
+
+/* One planning pass over an empty plan. */
+static int plan_once(struct replica *r, int64_t now_ns)
+{
+    int rc;
+
+    r->n_plan = 0;
+    r->n_pad = 0;
+    r->has_layers = false;
+    r->plan_prefill_tokens = 0;
+    r->plan_decodes = 0;
+    r->plan_pad_tokens = 0;
+    r->plan_graph = BATCH_GRAPH_UNSET;
+    r->plan_spec_tokens = 0;
+    r->wake_at_ns = -1;
+    r->batch_stale = false;
+    batch_clear(&r->batch);
+    rc = r->sched->schedule(r->sched_st, r, now_ns);
+    if (rc == LLM_OK)
+        rc = kv_sync(r, now_ns);
+    if (rc == LLM_OK && r->batch_stale)
+        rc = build_batch(r);
+    return rc;
+}
+
+/* The engine has processed the last iteration's output: the requests it
+ * finished give back their KV blocks and slots (done() comes with
+ * replica_take_held). */
+static void release_held(struct replica *r)
+{
+    int32_t i;
+
+    for (i = 0; i < r->n_holding; i++)
+        r->kv->release(r->kv_st, r->held[i]);
+    r->n_holding = 0;
+}
+
+/* Plans the iteration starting at now: with async lag, as the engine
+ * planned it while the last one ran (sim/replica.h async_lag). */
+static int plan(struct replica *r, int64_t now_ns)
+{
+    bool lag = r->lag && r->last_end_ns == now_ns;
+    int rc;
+
+    r->admit_cutoff_ns = lag ? r->last_start_ns : INT64_MAX;
+    if (!lag)
+        release_held(r);
+    rc = plan_once(r, now_ns);
+    release_held(r);
+    if (rc == LLM_OK && lag && batch_tokens(&r->batch) == 0) {
+        /* Nothing was launched: the engine waits for the last output,
+         * then plans with everything it has by then. */
+        r->admit_cutoff_ns = INT64_MAX;
+        rc = plan_once(r, now_ns);
+    }
+    /* The queue is in arrival order (preempted requests, older, at its
+     * front): its head is the first the engine could have seen. */
+    r->plan_backlog = r->wait_head != NULL &&
+                      r->wait_head->arrival_ns <= r->admit_cutoff_ns;
+    r->admit_cutoff_ns = INT64_MAX;
+    r->batch.pad_tokens = r->plan_pad_tokens;
+    r->batch.graph = r->plan_graph;
     return rc;
 }
 
@@ -766,25 +840,12 @@ int replica_begin(struct replica *r, int64_t now_ns, int64_t *dur_ns)
     int64_t preempted = r->preemptions;
     int rc;
 
-    r->n_plan = 0;
-    r->n_pad = 0;
-    r->has_layers = false;
-    r->plan_prefill_tokens = 0;
-    r->plan_decodes = 0;
-    r->plan_spec_tokens = 0;
     r->iter_start_ns = now_ns;
-    r->iter_stall_until_ns = now_ns;
+    r->iter_stall_until_ns = r->iter_load_until_ns = now_ns;
     r->iter_swap_out_blocks = r->iter_swap_in_blocks = 0;
     r->iter_stall_ns = 0;
-    r->wake_at_ns = -1;
-    r->batch_stale = false;
-    batch_clear(&r->batch);
     *dur_ns = -1;
-    rc = r->sched->schedule(r->sched_st, r, now_ns);
-    if (rc == LLM_OK)
-        rc = kv_sync(r, now_ns);
-    if (rc == LLM_OK && r->batch_stale)
-        rc = build_batch(r);
+    rc = plan(r, now_ns);
     if (rc != LLM_OK)
         return rc;
     r->iter_preempted = r->preemptions - preempted;
@@ -797,6 +858,9 @@ int replica_begin(struct replica *r, int64_t now_ns, int64_t *dur_ns)
         rc = price_layers(r, dur_ns);
     if (rc == LLM_OK && r->spec != NULL)
         rc = spec_price_step(r->spec, &r->batch, *dur_ns, dur_ns);
+    /* Overlapped loads (kv sync_overlaps): the longer of the two. */
+    if (rc == LLM_OK && r->iter_load_until_ns - now_ns > *dur_ns)
+        *dur_ns = r->iter_load_until_ns - now_ns;
     if (rc == LLM_OK) {
         /* Synchronous swaps run before the forward pass (vLLM issues
          * them ahead of the model on the same stream). */
@@ -806,6 +870,13 @@ int replica_begin(struct replica *r, int64_t now_ns, int64_t *dur_ns)
         r->iterations++;
     }
     return rc;
+}
+
+void replica_set_graph(struct replica *r, int64_t pad_tokens,
+                       enum batch_graph graph)
+{
+    r->plan_pad_tokens = pad_tokens;
+    r->plan_graph = graph;
 }
 
 /* Counts one inter-token gap; consecutive equal gaps share a pair (the
@@ -877,8 +948,10 @@ int advance(struct replica *r, const struct plan_item *it, int64_t now_ns,
     r->load_tokens -= n;
     if (it->prefill && q->computed < replica_prefill_target(q))
         return LLM_OK;         /* a chunk in the middle of the prompt */
-    if (q->generated > 0)
+    if (q->generated > 0) {
         rc = note_gap(r, now_ns - q->last_token_ns);
+        req_note_gap_ema(q, now_ns - q->last_token_ns);
+    }
     q->generated += out;
     if (q->first_token_ns < 0)
         q->first_token_ns = now_ns;
@@ -888,10 +961,36 @@ int advance(struct replica *r, const struct plan_item *it, int64_t now_ns,
         return rc;
     q->state = REQ_DONE;
     q->finish_ns = now_ns;
-    r->kv->release(r->kv_st, q);
+    /* Async lag: the engine learns of the finish after planning the next
+     * iteration; replica_begin releases the KV then. */
+    if (!r->lag)
+        r->kv->release(r->kv_st, q);
     if (rc == LLM_OK)
         rc = note_finished(r, q);
     return rc;
+}
+
+/* Async lag: this iteration's finished requests wait, KV held, for the
+ * next planning (release_held) and replica_take_held.  Any left from
+ * before (a caller that skipped replica_take_held) have released theirs
+ * and move behind the new ones, so that held[0, n_holding) hold KV. */
+static int hold_finished(struct replica *r)
+{
+    struct request **n;
+
+    release_held(r);
+    if (r->n_finished == 0)
+        return LLM_OK;
+    n = grow_array(r->held, &r->cap_held, r->n_held + r->n_finished,
+                   sizeof(*n));
+    if (n == NULL)
+        return LLM_ENOMEM;
+    r->held = n;
+    memmove(n + r->n_finished, n, (size_t)r->n_held * sizeof(*n));
+    memcpy(n, r->finished, (size_t)r->n_finished * sizeof(*n));
+    r->n_held += r->n_finished;
+    r->n_holding = r->n_finished;
+    return LLM_OK;
 }
 
 /* Marks a running request that is being handed off (sim/cluster.h):
@@ -993,7 +1092,8 @@ int replica_end(struct replica *r, int64_t now_ns, replica_done_fn *done,
         .n_swapped = r->n_swapped,
         .swap_out_blocks = r->iter_swap_out_blocks,
         .swap_in_blocks = r->iter_swap_in_blocks,
-        .stall_ns = r->iter_stall_ns };
+        .stall_ns = r->iter_stall_ns, .backlog = r->plan_backlog,
+        .pad_tokens = r->batch.pad_tokens };
     if (r->kv->tiers)
         rec->n_tiers = r->kv->tiers(r->kv_st, rec->tiers, KV_MAX_TIERS);
     r->busy = false;
@@ -1023,10 +1123,26 @@ int replica_end(struct replica *r, int64_t now_ns, replica_done_fn *done,
                 r->running[j++] = r->running[i];
         r->n_running = j;
     }
+    r->last_start_ns = r->iter_start_ns;
+    r->last_end_ns = now_ns;
+    if (rc == LLM_OK && r->lag)
+        rc = hold_finished(r);
     /* In plan order, as the requests ended. */
-    for (i = 0; i < r->n_finished && rc == LLM_OK; i++)
+    for (i = 0; i < r->n_finished && rc == LLM_OK && !r->lag; i++)
         rc = done(ctx, r->finished[i]);
     r->n_finished = 0;
     r->n_plan = 0;
+    return rc;
+}
+
+int replica_take_held(struct replica *r, replica_done_fn *done, void *ctx)
+{
+    int32_t i;
+    int rc = LLM_OK;
+
+    release_held(r);
+    for (i = 0; i < r->n_held && rc == LLM_OK; i++)
+        rc = done(ctx, r->held[i]);
+    r->n_held = 0;
     return rc;
 }

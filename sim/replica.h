@@ -57,6 +57,23 @@ struct sched_ops {
      * (e.g. swapping needs a host link).  Errors name path. */
     int (*attach)(void *st, const struct replica *r, const char *path,
                   struct llm_diag *d);
+    /* Optional: true when the scheduler plans each iteration while the
+     * one before it still runs, as vLLM V1's async scheduling does
+     * (vllm/v1/engine/core.py step_with_batch_queue).  The replica then
+     * plans iteration k+1 at the end of k with what the engine knew when
+     * k started: waiting requests that arrived after k started stay
+     * invisible (admit_cutoff_ns), and the requests k finished keep
+     * their KV blocks and sequence slots (n_holding) through that
+     * planning.
+     * If that plans nothing, the replica plans again at once with
+     * everything, as the engine does once k's output is processed. */
+    bool (*async_lag)(const void *st);
+    /* Optional: the device of one GPU (replica_config's dev_mem_bytes and
+     * dev_name), for a scheduler whose defaults depend on it, as vLLM
+     * V1's max_num_batched_tokens and max_num_seqs do.  Called after
+     * init, before attach and limits (registry_sched_limits calls it
+     * too, so the memory plan sees the same budgets as the run). */
+    void (*set_device)(void *st, double dev_mem_bytes, const char *dev_name);
     /* Optional (issue 17): the token and sequence budgets this scheduler
      * runs with after init (its own defaults where a key was absent), for
      * a model of max_model_len tokens; they size the memory plan's
@@ -64,6 +81,10 @@ struct sched_ops {
      * tokens and 256 sequences (registry_sched_limits). */
     void (*limits)(const void *st, int32_t max_model_len, int64_t *tokens,
                    int64_t *seqs);
+    /* Optional: adds the policy's own figures to the run's summary
+     * object after the run, once per replica (so it sums what another
+     * replica's call put there), e.g. FlexLLM's finetuning progress. */
+    void (*report)(const void *st, cJSON *summary);
 };
 
 typedef int replica_done_fn(void *ctx, struct request *req);
@@ -120,6 +141,11 @@ struct replica_config {
     double weight;             /* routing weight (0: 1); e.g. from the
                                   device's speed, for weighted routers */
     enum replica_role role;    /* 0: colocated */
+    /* The device of one GPU, for schedulers whose defaults depend on it
+     * (sched_ops.set_device); 0 / NULL: none.  dev_name is borrowed for
+     * the replica's init. */
+    double dev_mem_bytes;
+    const char *dev_name;
     /* Speculative decoding (sim/spec.h); NULL: off.  Borrowed: must
      * outlive the replica. */
     const struct spec_config *spec;
@@ -177,6 +203,8 @@ struct replica {
     int64_t host_latency_ns;
     int64_t link_busy_until_ns;
     int64_t iter_stall_until_ns; /* this iteration's compute waits */
+    int64_t iter_load_until_ns;  /* transfers overlapping its compute
+                                    (kv sync_overlaps) land then */
     /* totals for reports and tests */
     int64_t swap_out_blocks, swap_in_blocks, swaps_out, swaps_in;
     double swap_out_bytes, swap_in_bytes;
@@ -210,6 +238,22 @@ struct replica {
     bool kv_shared;            /* kv_st is another replica's (semi-PD) */
     int64_t busy_ns;           /* time spent in iterations */
 
+    /* Async scheduling (sched_ops.async_lag): requests the last iteration
+     * finished, not yet handed to done() (n_held), of which the first
+     * n_holding still hold their KV blocks and sequence slots; the start
+     * and end of the last iteration; arrivals after admit_cutoff_ns are
+     * not admitted (INT64_MAX: no cutoff). */
+    bool lag;
+    struct request **held;
+    int32_t n_held, cap_held, n_holding;
+    int64_t last_start_ns, last_end_ns;
+    int64_t admit_cutoff_ns;
+    /* CUDA-graph padding of the planned iteration (sim/batch.h), set by
+     * the scheduler with replica_set_graph. */
+    int64_t plan_pad_tokens;
+    enum batch_graph plan_graph;
+    bool plan_backlog;         /* requests the engine had seen were left
+                                  waiting after planning */
     /* Speculative decoding (sim/spec.h): a decode step is a verify of
      * decode_tokens = 1 + drafts tokens (1: off, spec NULL); the plan's
      * draft tokens count against token budgets. */
@@ -239,6 +283,10 @@ struct iter_record {
     int64_t n_swapped;
     int64_t swap_out_blocks, swap_in_blocks;  /* during this one */
     int64_t stall_ns;          /* of the iteration, waiting for swaps */
+    int32_t backlog;           /* 1: requests the engine had seen were left
+                                  waiting when it was planned (async
+                                  scheduling: arrivals before the cutoff) */
+    int64_t pad_tokens;        /* CUDA-graph padding it ran */
     /* Lower KV tiers after the iteration (issue 9; 0: none) */
     struct kv_tier_stats tiers[KV_MAX_TIERS];
     int32_t n_tiers;
@@ -256,9 +304,16 @@ void replica_enqueue(struct replica *r, struct request *req);
 int replica_begin(struct replica *r, int64_t now_ns, int64_t *dur_ns);
 /* Ends the iteration begun at start: produces tokens, hands each finished
  * request to done(ctx, req) after removing it from the replica, and fills
- * *rec.  done's non-zero return aborts and is returned. */
+ * *rec.  done's non-zero return aborts and is returned.  With async lag
+ * (sched_ops.async_lag) the finished requests are held instead: the next
+ * replica_begin releases their KV and replica_take_held hands them to
+ * done. */
 int replica_end(struct replica *r, int64_t now_ns, replica_done_fn *done,
                 void *ctx, struct iter_record *rec);
+/* Hands the requests held since the last replica_end to done(ctx, req)
+ * (their KV already released by replica_begin) and forgets them.  The
+ * caller calls it after replica_begin, at the same instant. */
+int replica_take_held(struct replica *r, replica_done_fn *done, void *ctx);
 
 /* --- helpers for schedulers --- */
 /* Tokens the request must compute before its next token: the prompt plus
@@ -385,5 +440,10 @@ int replica_plan_pad(struct replica *r, int32_t tokens, int32_t prior,
 /* Asks for a wake-up at t_ns if this iteration plans nothing (e.g. an
  * overlapped swap-in lands then). */
 void replica_wake_at(struct replica *r, int64_t t_ns);
+/* How the engine launches the planned iteration: pad_tokens token rows
+ * beyond the planned tokens (a CUDA graph's capture size) and the graph
+ * mode; copied into the batch the cost model prices. */
+void replica_set_graph(struct replica *r, int64_t pad_tokens,
+                       enum batch_graph graph);
 
 #endif

@@ -10,6 +10,15 @@
 
 #include <stdint.h>
 
+/* One reusable text segment of a prompt (a RAG chunk, issue 21): the
+ * next `tokens` prompt tokens hold the text `id` (0: text no other
+ * request repeats, e.g. the question).  The same id means the same
+ * text, whatever its position in the prompt. */
+struct req_seg {
+    uint64_t id;
+    int32_t tokens;            /* >= 1 */
+};
+
 struct req_spec {
     int64_t arrival_ns;        /* relative to the start of the workload */
     int32_t prompt_tokens;     /* >= 1 */
@@ -23,6 +32,11 @@ struct req_spec {
     const uint64_t *block_hashes;
     int32_t n_block_hashes;
     int32_t hash_block_tokens;
+    /* The prompt's segments in order, covering its first tokens (issue
+     * 21; CacheBlend's chunk reuse).  Borrowed like block_hashes; NULL
+     * when the workload has none. */
+    const struct req_seg *segs;
+    int32_t n_segs;
 };
 
 enum req_state {
@@ -92,11 +106,39 @@ struct request {
     int32_t kv_hit_to;
     int32_t prefix_hit_tokens;   /* prefill tokens saved so far */
     int32_t kv_slot;             /* manager's record + 1; 0: none */
+    /* The prompt's segments (req_spec.segs) copied at arrival into the
+     * request's own allocation, as the prefix hashes; NULL: none. */
+    struct req_seg *segs;
+    int32_t n_segs;
+
+    /* The exponential moving average of the request's inter-token gaps
+     * (span REQ_GAP_EMA_SPAN, pandas' ewm(adjust=True): sum of w^i x_{t-i}
+     * over sum of w^i): numerator and denominator so far, and the largest
+     * value it took (0 before the second token).  DeepSpeed-FastGen's
+     * generation SLA holds when every value stays below 1 / rate. */
+    double gap_ema_num, gap_ema_den;
+    int64_t gap_ema_max_ns;
 
     /* intrusive links: the scheduler's queues own the ordering */
     struct request *prev, *next;
     int32_t plan_idx;          /* index in the replica's plan, -1 if none */
 };
+
+/* DeepSpeed-MII's benchmark (DeepSpeedExamples benchmarks/inference/mii,
+ * plot_effective_throughput.py: EMA_SPAN = 16): the span of the gap EMA. */
+#define REQ_GAP_EMA_SPAN 16
+
+/* Adds one inter-token gap to r's EMA (alpha = 2 / (span + 1)). */
+static inline void req_note_gap_ema(struct request *r, int64_t gap_ns)
+{
+    const double w = 1.0 - 2.0 / (REQ_GAP_EMA_SPAN + 1);
+
+    r->gap_ema_num = (double)gap_ns + w * r->gap_ema_num;
+    r->gap_ema_den = 1.0 + w * r->gap_ema_den;
+    /* num / den > max, without a division on every token (den > 0) */
+    if (r->gap_ema_num > (double)r->gap_ema_max_ns * r->gap_ema_den)
+        r->gap_ema_max_ns = (int64_t)(r->gap_ema_num / r->gap_ema_den + 0.5);
+}
 
 /* Tokens that must be in the KV cache before the next step of r can run:
  * the prompt plus every generated token except the newest, whose KV is

@@ -157,7 +157,7 @@ static void req_free(struct sim *s, struct request *q)
 {
     /* A request with prefix hashes carries them in its own allocation
      * (req_with_hashes): too big for the recycled records. */
-    if (q->prefix_hashes != NULL) {
+    if (q->prefix_hashes != NULL || q->segs != NULL) {
         free(q);
         return;
     }
@@ -216,12 +216,25 @@ static int kick(struct sim *s, struct replica *r)
     return evq_push(s->q, evq_now(s->q) + dur, on_iter_done, NULL, r->index);
 }
 
-/* A request record followed by its prefix hashes, one allocation: a
- * plain free() anywhere releases both (issue 9). */
+static bool has_hashes(const struct req_spec *spec)
+{
+    return spec->block_hashes != NULL && spec->n_block_hashes > 0;
+}
+
+static bool has_segs(const struct req_spec *spec)
+{
+    return spec->segs != NULL && spec->n_segs > 0;
+}
+
+/* A request record followed by its prefix hashes and segments, one
+ * allocation: a plain free() anywhere releases them all (issues 9, 21). */
 static struct request *req_with_hashes(const struct req_spec *spec)
 {
-    return malloc(sizeof(struct request) +
-                  (size_t)spec->n_block_hashes * sizeof(uint64_t));
+    size_t h = has_hashes(spec) ? (size_t)spec->n_block_hashes : 0;
+    size_t g = has_segs(spec) ? (size_t)spec->n_segs : 0;
+
+    return malloc(sizeof(struct request) + h * sizeof(uint64_t) +
+                  g * sizeof(struct req_seg));
 }
 
 /* Clears q and, when it came from req_with_hashes, copies the hashes the
@@ -229,21 +242,29 @@ static struct request *req_with_hashes(const struct req_spec *spec)
  * source has moved on. */
 static void keep_hashes(struct request *q, const struct req_spec *spec)
 {
+    uint64_t *tail = (uint64_t *)(q + 1);
+
     memset(q, 0, sizeof(*q));
-    if (spec->block_hashes == NULL || spec->n_block_hashes <= 0)
-        return;
-    q->prefix_hashes = (uint64_t *)(q + 1);
-    memcpy(q->prefix_hashes, spec->block_hashes,
-           (size_t)spec->n_block_hashes * sizeof(uint64_t));
-    q->n_prefix_hashes = spec->n_block_hashes;
-    q->prefix_block_tokens = spec->hash_block_tokens;
+    if (has_hashes(spec)) {
+        q->prefix_hashes = tail;
+        memcpy(q->prefix_hashes, spec->block_hashes,
+               (size_t)spec->n_block_hashes * sizeof(uint64_t));
+        q->n_prefix_hashes = spec->n_block_hashes;
+        q->prefix_block_tokens = spec->hash_block_tokens;
+        tail += spec->n_block_hashes;
+    }
+    if (has_segs(spec)) {
+        q->segs = (struct req_seg *)tail;
+        memcpy(q->segs, spec->segs, (size_t)spec->n_segs * sizeof(*q->segs));
+        q->n_segs = spec->n_segs;
+    }
 }
 
 /* A request record for spec (borrowing the source's hashes only for
  * routing, copying them for a caching KV manager); NULL: no memory. */
 static struct request *new_request(struct sim *s, const struct req_spec *spec)
 {
-    struct request *q = spec->block_hashes && spec->n_block_hashes > 0 ?
+    struct request *q = has_hashes(spec) || has_segs(spec) ?
                         req_with_hashes(spec) : req_alloc(s);
 
     if (q == NULL)
@@ -308,6 +329,7 @@ static int follow_up(struct sim *s, const struct request *done)
     if (rc != LLM_OK || !has)
         return rc;
     spec.block_hashes = NULL;      /* nothing borrowed outlives this call */
+    spec.segs = NULL;
     q = new_request(s, &spec);
     if (q == NULL)
         return diag_set(s->d, LLM_ENOMEM, "out of memory");
@@ -484,18 +506,14 @@ static int on_link(void *ctx, const struct sim_event *ev)
     return rc == LLM_OK ? sched_link(s, (int32_t)ev->arg) : rc;
 }
 
-/* Pools: hand off what the prefill replica finished; a decode replica's
- * ended iteration may have freed room for waiting hand-offs. */
-static int cluster_after(struct sim *s, struct replica *r,
-                         const struct iter_record *rec)
+/* Pools: a decode replica that freed KV may have room for waiting
+ * hand-offs, and a semi-PD prefill half may wait for the KV it shares. */
+static int cluster_freed(struct sim *s, struct replica *r)
 {
-    struct handoff_ctx h = { s, rec->end_ns - rec->start_ns };
-    int rc = replica_take_handoffs(r, on_handoff, &h);
-
     int32_t off = s->cfg.cluster->partner_offset, p = r->index - off;
+    int rc = LLM_OK;
 
-    if (rc == LLM_OK && r->role != REPLICA_PREFILL &&
-        cluster_waiting(s->cl) > 0) {
+    if (r->role != REPLICA_PREFILL && cluster_waiting(s->cl) > 0) {
         rc = cluster_retry(s->cl, s->reps, s->n_reps, evq_now(s->q));
         if (rc == LLM_OK)
             rc = sched_links(s);
@@ -505,6 +523,17 @@ static int cluster_after(struct sim *s, struct replica *r,
     if (rc == LLM_OK && off > 0 && p >= 0 && p < s->cfg.cluster->n_entry)
         rc = wake_idle(s, &s->reps[p]);
     return rc;
+}
+
+/* Pools: hand off what the prefill replica finished; a decode replica's
+ * ended iteration may have freed room for waiting hand-offs. */
+static int cluster_after(struct sim *s, struct replica *r,
+                         const struct iter_record *rec)
+{
+    struct handoff_ctx h = { s, rec->end_ns - rec->start_ns };
+    int rc = replica_take_handoffs(r, on_handoff, &h);
+
+    return rc == LLM_OK ? cluster_freed(s, r) : rc;
 }
 
 static int on_iter_done(void *ctx, const struct sim_event *ev)
@@ -523,6 +552,13 @@ static int on_iter_done(void *ctx, const struct sim_event *ev)
         rc = cluster_after(s, r, &rec);
     if (rc == LLM_OK)
         rc = kick(s, r);
+    /* Async scheduling held the finished requests through the planning
+     * of the next iteration (sim/replica.h async_lag); their KV is free
+     * only now, which waiting hand-offs may need. */
+    if (rc == LLM_OK)
+        rc = replica_take_held(r, on_done, s);
+    if (rc == LLM_OK && r->lag && s->cl)
+        rc = cluster_freed(s, r);
     return rc;
 }
 

@@ -359,6 +359,76 @@ START_TEST(test_empty_batch)
 }
 END_TEST
 
+/* CUDA-graph padding (sim/batch.h pad_tokens) runs the dense kernels and
+ * nothing else: 3 decodes padded by 1 price their GEMMs as 3 decodes and
+ * a 1-token chunk that samples nothing (the LM head sees 3 rows in both)
+ * and their attention as 3 decodes. */
+START_TEST(test_pad_rows)
+{
+    struct priced p;
+    struct batch b3, b4;
+    struct cost_breakdown x3, x4, xp;
+
+    open_models(&p);
+    batch_init(&b3);
+    batch_init(&b4);
+    ck_assert_int_eq(batch_add_decode(&b3, 3, 700), 0);
+    ck_assert_int_eq(batch_add_decode(&b4, 3, 700), 0);
+    ck_assert_int_eq(batch_add_prefill(&b4, 1, 0, 0), 0);
+    ck_assert_int_eq(cost_price(p.roof, &b3, &x3), 0);
+    ck_assert_int_eq(cost_price(p.roof, &b4, &x4), 0);
+    b3.pad_tokens = 1;
+    ck_assert_int_eq(batch_rows(&b3), 4);
+    ck_assert_int_eq(cost_price(p.roof, &b3, &xp), 0);
+    ck_assert_int_gt(x4.class_ns[OPC_GEMM], x3.class_ns[OPC_GEMM]);
+    ck_assert_int_eq(xp.class_ns[OPC_GEMM], x4.class_ns[OPC_GEMM]);
+    ck_assert_int_eq(xp.class_ns[OPC_ATTN], x3.class_ns[OPC_ATTN]);
+    ck_assert_int_gt(xp.total_ns, x3.total_ns);
+    batch_free(&b3);
+    batch_free(&b4);
+    close_models(&p);
+}
+END_TEST
+
+/* cost_model.time_scale multiplies the total, for every model, and is
+ * not one of the model's own keys. */
+START_TEST(test_time_scale)
+{
+    struct priced p;
+    struct llm_diag d = { 0 };
+    struct cost_model *c = NULL;
+    struct batch b;
+    struct cost_breakdown x, y;
+    cJSON *on = cJSON_Parse("{\"name\": \"roofline\", \"time_scale\": 1.03}");
+    cJSON *bad = cJSON_Parse("{\"time_scale\": 0}");
+    cJSON *typo = cJSON_Parse("{\"time_scale\": 2, \"timescale\": 2}");
+
+    open_models(&p);
+    batch_init(&b);
+    ck_assert_int_eq(batch_add_prefill(&b, 512, 0, 1), 0);
+    ck_assert_msg(cost_create(&p.env, on, "cost_model", &c, &d) == 0, "%s",
+                  d.msg);
+    ck_assert_int_eq(cost_price(p.roof, &b, &x), 0);
+    ck_assert_int_eq(cost_price(c, &b, &y), 0);
+    ck_assert_int_eq(y.total_ns, llround((double)x.total_ns * 1.03));
+    ck_assert_int_eq(y.class_ns[OPC_GEMM], x.class_ns[OPC_GEMM]);
+    cost_destroy(c);
+    c = NULL;
+    ck_assert_int_ne(cost_create(&p.env, bad, "cost_model", &c, &d), 0);
+    ck_assert_str_eq(d.msg, "cost_model.time_scale: expected a number in "
+                     "[0.01, 100], got 0");
+    d = (struct llm_diag){ 0 };
+    ck_assert_int_ne(cost_create(&p.env, typo, "cost_model", &c, &d), 0);
+    ck_assert_msg(strncmp(d.msg, "cost_model.timescale: unknown key (known: "
+                          "name, cpu_overhead_us", 63) == 0, "%s", d.msg);
+    batch_free(&b);
+    cJSON_Delete(on);
+    cJSON_Delete(bad);
+    cJSON_Delete(typo);
+    close_models(&p);
+}
+END_TEST
+
 /* Eager execution (hw/cost_calib.c): a host-bound batch takes the host's
  * dispatch time, a GPU-bound one the GPU's plus one layer's dispatch and
  * the input prep; a bad mode names the key. */
@@ -438,12 +508,14 @@ START_TEST(test_step_errors)
     int answers = 0, status;
 
     if (bin == NULL) {
-        fprintf(stderr, "check_cost: LLMSIM_BIN unset, step test skipped\n");
+        fx_skip("cost: step_errors", "LLMSIM_BIN unset (make test sets it)");
         return;
     }
     in = fx_put("in.jsonl", "{\"prefill\": [[128, 0]]}\nnot json\n"
                 "{\"prefill\": [[0, 5]]}\n{\"decode\": [[4, 100]], \"x\": 1}\n"
-                "{\"decode\": [[8, 512]]}\n");
+                "{\"decode\": [[8, 512]]}\n"
+                "{\"decode\": [[3, 512]], \"pad\": 1, \"graph\": \"full\"}\n"
+                "{\"decode\": [[3, 512]], \"graph\": \"fast\"}\n");
     out = fx_path("out.jsonl");
     err = fx_path("err.txt");
     snprintf(cmd, sizeof(cmd), "%s step --model llama-3-8b --hw "
@@ -455,7 +527,7 @@ START_TEST(test_step_errors)
     while (fgets(line, sizeof(line), f))
         answers += strstr(line, "\"ms\":") != NULL;
     fclose(f);
-    ck_assert_int_eq(answers, 2);
+    ck_assert_int_eq(answers, 3);
     f = fopen(err, "r");
     ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
     ck_assert_str_eq(line, "llmsim step: stdin:2: not valid JSON\n");
@@ -465,7 +537,10 @@ START_TEST(test_step_errors)
                      "16777216\n");
     ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
     ck_assert_str_eq(line, "llmsim step: stdin:4: x: unknown key (known: "
-                     "prefill, decode, decode_ctx)\n");
+                     "prefill, decode, decode_ctx, pad, graph)\n");
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+    ck_assert_str_eq(line, "llmsim step: stdin:7: graph: expected \"full\", "
+                     "\"piecewise\" or \"none\", got \"fast\"\n");
     fclose(f);
 }
 END_TEST
@@ -487,6 +562,8 @@ Suite *cost_suite(void)
     tcase_add_test(tc, test_roofline_floor);
     tcase_add_test(tc, test_empty_batch);
     tcase_add_test(tc, test_eager);
+    tcase_add_test(tc, test_pad_rows);
+    tcase_add_test(tc, test_time_scale);
     tcase_add_test(tc, test_step_errors);
     suite_add_tcase(s, tc);
     return s;

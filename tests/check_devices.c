@@ -24,7 +24,7 @@
 
 static const char *const accel_devices[] = { "alveo-u280", "versal-vhk158",
     "kria-kv260", "hexagon-v75", "ascend-910b", "instinfer-csd",
-    "a6000-ssd-offload" };
+    "a6000-ssd-offload", "rpi5-a76-1t", "m2-ultra-pcore-1t" };
 #define N_ACCEL ((int)(sizeof(accel_devices) / sizeof(accel_devices[0])))
 
 static struct device load_dev(const char *id)
@@ -442,6 +442,67 @@ START_TEST(test_storage_vs_offload)
 }
 END_TEST
 
+/* The cost_model object overrides what a paper leaves open (the sweeps of
+ * scripts/reproduce_devices.sh and reproduce_offload.sh): FlexGen's KV read
+ * path at 2 GB/s (flexgen-ssd-read) takes 3.5x the 7 GB/s drive's time;
+ * the LUT engine at half its cycle rate doubles the lookup part; a
+ * device that streams no KV refuses kv_link, naming the key. */
+static struct cost_breakdown price_with(const char *dev, const char *model,
+                                        const char *json, int32_t n,
+                                        int32_t ctx)
+{
+    struct pricer p;
+    struct cost_breakdown bd;
+    struct llm_diag d = { 0 };
+    cJSON *params = cJSON_Parse(json);
+
+    pricer_open(&p, dev, model);
+    cost_destroy(p.cm);
+    ck_assert_msg(cost_create(&p.env, params, "cost_model", &p.cm, &d) ==
+                  LLM_OK, "%s", d.msg);
+    cJSON_Delete(params);
+    bd = price_decode(&p, n, ctx);
+    pricer_close(&p);
+    return bd;
+}
+
+START_TEST(test_accel_overrides)
+{
+    double kv = 16.0 * 4001 * 2 * 40 * 5120 * 2;
+    double lut = 35420.0 * 24 / 250e6;
+    struct cost_breakdown a, b;
+    struct pricer p;
+    struct llm_diag d = { 0 };
+    cJSON *params;
+
+    b = price_with("a6000-ssd-offload", "llama-2-13b", "{\"name\": "
+                   "\"accel\", \"kv_link\": \"flexgen-ssd-read\"}", 16, 4000);
+    ck_assert_double_eq_tol(b.class_ns[OPC_ATTN] * 1e-9, kv / 2e9,
+                            kv / 2e9 * 0.01);
+    a = price_with("kria-kv260", "bitnet-b1.58-large", "{\"name\": "
+                   "\"accel\"}", 1, 64);
+    b = price_with("kria-kv260", "bitnet-b1.58-large", "{\"name\": "
+                   "\"accel\", \"compute_eff\": 0.5}", 1, 64);
+    ck_assert_double_eq_tol((b.class_ns[OPC_GEMM] - a.class_ns[OPC_GEMM]) *
+                            1e-9, lut, lut * 1e-6);
+    b = price_with("kria-kv260", "bitnet-b1.58-large", "{\"name\": "
+                   "\"accel\", \"mem_eff\": 0.5}", 1, 64);
+    ck_assert_double_eq_tol((b.class_ns[OPC_GEMM] - a.class_ns[OPC_GEMM]) *
+                            1e-9, 679477248.0 * 2.06 / 8 / 19.2e9,
+                            1e-6);
+    pricer_open(&p, "alveo-u280", "llama-2-7b");
+    cost_destroy(p.cm);
+    p.cm = NULL;
+    params = cJSON_Parse("{\"name\": \"accel\", \"kv_link\": \"pcie4-x4\"}");
+    ck_assert_int_eq(cost_create(&p.env, params, "cost_model", &p.cm, &d),
+                     LLM_EINVAL);
+    ck_assert_str_eq(d.msg, "cost_model.kv_link: alveo-u280 streams no KV "
+                     "over a link (its accel entry has no kv_link)");
+    cJSON_Delete(params);
+    pricer_close(&p);
+}
+END_TEST
+
 /* The scenario of configs/papers/devices loads, memory plan included
  * (its int4 dtype is what makes LLaMA2-7B fit the U280's 8 GB). */
 START_TEST(test_paper_scenario_loads)
@@ -515,6 +576,14 @@ static const char *const bad_entries[][2] = {
     { "\"accel\": {\"models\": \"m\", \"omits\": \"o\", \"matmul_dtype\": "
       "\"int8\", \"lut\": {\"group\": 0, \"tables\": 1, \"lanes\": 1}}",
       "accel.lut.group: expected an integer in [1, 16], got 0" },
+    { "\"accel\": {\"models\": \"m\", \"omits\": \"o\", \"matmul_dtype\": "
+      "\"int8\", \"lut\": {\"group\": 4, \"tables\": 1, \"lanes\": 8, "
+      "\"planes\": 0}}",
+      "accel.lut.planes: expected an integer in [1, 8], got 0" },
+    { "\"accel\": {\"models\": \"m\", \"omits\": \"o\", \"matmul_dtype\": "
+      "\"int8\", \"lut\": {\"group\": 4, \"tables\": 1, \"lanes\": 8, "
+      "\"bit_serial\": 1}}",
+      "accel.lut.bit_serial: expected true or false, got 1" },
     { "\"accel\": {\"models\": \"m\", \"omits\": \"o\", \"matmul_dtype\": "
       "\"int8\", \"kv_link\": \"warp-drive\"}",
       "link \"warp-drive\": no catalog entry " },
@@ -643,6 +712,7 @@ Suite *devices_suite(void)
     tcase_add_test(tc, test_overlap_host);
     tcase_add_test(tc, test_accel_needs_accel_object);
     tcase_add_test(tc, test_storage_vs_offload);
+    tcase_add_test(tc, test_accel_overrides);
     tcase_add_test(tc, test_energy_power_states);
     tcase_add_test(tc, test_energy_meter);
     tcase_add_test(tc, test_paper_scenario_loads);

@@ -72,7 +72,7 @@ START_TEST(test_step_eager)
     FILE *f;
 
     if (bin == NULL) {
-        fprintf(stderr, "check_eager: LLMSIM_BIN unset, step test skipped\n");
+        fx_skip("eager: step", "LLMSIM_BIN unset (make test sets it)");
         return;
     }
     fx_put("in.jsonl", "{\"decode\": [[1, 512]]}\n");

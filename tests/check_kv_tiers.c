@@ -178,7 +178,7 @@ START_TEST(test_replica_waits_for_prefetch)
     cJSON *p = cJSON_Parse("{\"name\": \"tiered\", \"host\": "
                            "{\"capacity_gib\": 0.00390625}}");
     struct replica_config rc = { .kv_capacity_blocks = 4,
-        .block_tokens = 16, .max_model_len = 4096, .sched = &sched_vllm,
+        .block_tokens = 16, .max_model_len = 4096, .sched = &sched_vllm_v0,
         .sched_path = "scheduler", .kv = &kv_tiered, .kv_params = p,
         .kv_path = "kv_cache", .cost = fixed_cost, .kv_block_bytes = MIB,
         .host_bw_bytes_s = MIB * 1000, .host_latency_ns = 10000 };

@@ -270,13 +270,21 @@ START_TEST(test_cli_plan)
     ck_assert_int_eq(run(out, sizeof(out), err, sizeof(err), "--model",
                          "llama-3-8b", "--hw", "h100-sxm-80gb", NULL), 0);
     ck_assert_str_eq(err, "");
+    /* the default scheduler, vLLM V1, takes 8192 tokens and 1024
+     * sequences on an H100 (policies/sched_vllm.c), as `llmsim run` does */
+    ck_assert(strstr(out, "KV cache         54.60 GiB = 27953 blocks x 16 "
+                     "tokens = 447248 tokens (128.0 KiB per token per GPU)")
+              != NULL);
+    ck_assert_int_eq(run(out, sizeof(out), err, sizeof(err), "--model",
+                         "llama-3-8b", "--hw", "h100-sxm-80gb", "--scheduler",
+                         "vllm-v0", NULL), 0);
     ck_assert(strstr(out, "KV cache         55.37 GiB = 28351 blocks x 16 "
                      "tokens = 453616 tokens (128.0 KiB per token per GPU)")
               != NULL);
     ck_assert_int_eq(run(out, sizeof(out), err, sizeof(err), "--model",
                          "llama-3-8b", "--hw", "h100-sxm-80gb", "--kv-dtype",
                          "fp8", "--json", NULL), 0);
-    ck_assert(strstr(out, "\"kv_blocks\":56702,") != NULL);
+    ck_assert(strstr(out, "\"kv_blocks\":55906,") != NULL);
 }
 END_TEST
 
@@ -417,6 +425,55 @@ START_TEST(test_scenario_keys)
 }
 END_TEST
 
+/* Import writes to the user catalog, never the repository's own (issue
+ * 18): --catalog DIR, else $LLMSIM_CATALOG, else under $HOME; an id is
+ * then found there, and a config names the file relative to itself. */
+START_TEST(test_cli_import_user_catalog)
+{
+    char cfg[300], cat[300], path[400], out[4096], err[1024], m[600];
+    FILE *f;
+
+    snprintf(cfg, sizeof(cfg), "%s/config.json", tmpdir);
+    f = fopen(cfg, "w");
+    fputs(QWEN_HF, f);
+    fclose(f);
+    snprintf(cat, sizeof(cat), "%s/user/cat", tmpdir);
+    ck_assert_int_eq(setenv("LLMSIM_CATALOG", cat, 1), 0);
+    ck_assert_int_eq(run(out, sizeof(out), err, sizeof(err), "--import-hf",
+                         cfg, "--id", "q7-user", NULL), 0);
+    snprintf(path, sizeof(path), "%s/q7-user.json", cat);
+    ck_assert_int_eq(access(path, R_OK), 0);
+    snprintf(path, sizeof(path), "%s/models/catalog/q7-user.json",
+             llm_root());
+    ck_assert_int_ne(access(path, F_OK), 0);
+    ck_assert_int_eq(run(out, sizeof(out), err, sizeof(err), "--model",
+                         "q7-user", "--hw", "h100-sxm-80gb", NULL), 0);
+    ck_assert_int_eq(scenario_err("\"user/cat/q7-user.json\"", "", m,
+                                  sizeof(m)), LLM_OK);
+    ck_assert_int_eq(scenario_err("\"q7-user\"", "", m, sizeof(m)), LLM_OK);
+    /* relative to the config, not the catalog: not there, which is bad
+     * input like any missing input file (issue 19: exit 2) */
+    ck_assert_int_eq(scenario_err("\"cat/q7-user.json\"", "", m, sizeof(m)),
+                     LLM_EINVAL);
+    ck_assert_int_eq(run(out, sizeof(out), err, sizeof(err), "--import-hf",
+                         cfg, "--id", "q7", "--catalog", cat, "--out", "x",
+                         NULL), 2);
+    snprintf(cat, sizeof(cat), "%s/c2", tmpdir);
+    ck_assert_int_eq(run(out, sizeof(out), err, sizeof(err), "--import-hf",
+                         cfg, "--id", "q7", "--catalog", cat, NULL), 0);
+    snprintf(path, sizeof(path), "%s/q7.json", cat);
+    ck_assert_int_eq(access(path, R_OK), 0);
+    ck_assert_int_eq(unsetenv("LLMSIM_CATALOG"), 0);
+    ck_assert_int_eq(unsetenv("XDG_DATA_HOME"), 0);
+    ck_assert_int_eq(setenv("HOME", tmpdir, 1), 0);
+    ck_assert_int_eq(run(out, sizeof(out), err, sizeof(err), "--import-hf",
+                         cfg, "--id", "q7", NULL), 0);
+    snprintf(path, sizeof(path), "%s/.local/share/llmsim/models/q7.json",
+             tmpdir);
+    ck_assert_int_eq(access(path, R_OK), 0);
+}
+END_TEST
+
 Suite *memory_suite(void)
 {
     Suite *s = suite_create("memory");
@@ -432,6 +489,7 @@ Suite *memory_suite(void)
     tcase_add_test(tc, test_cli_plan);
     tcase_add_test(tc, test_cli_errors);
     tcase_add_test(tc, test_cli_import);
+    tcase_add_test(tc, test_cli_import_user_catalog);
     tcase_add_test(tc, test_scenario_keys);
     suite_add_tcase(s, tc);
     return s;

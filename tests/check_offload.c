@@ -2,6 +2,7 @@
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/run.h"
@@ -115,6 +116,58 @@ START_TEST(test_overrides)
 }
 END_TEST
 
+/* Sparse attention (InstInfer's SparF reads about 1/8 of the KV): a
+ * KV-bound decode step's device time is exactly that share of the dense
+ * one; the link carries the same queries, outputs and new K/V. */
+START_TEST(test_kv_read_fraction)
+{
+    struct rig dense, sparse;
+    struct cost_breakdown a, b;
+
+    rig_open(&dense, "{\"device\": \"instinfer-csd\"}");
+    rig_open(&sparse, "{\"device\": \"instinfer-csd\", "
+             "\"kv_read_fraction\": 0.125}");
+    a = decode(&dense, 16, 4000);
+    b = decode(&sparse, 16, 4000);
+    ck_assert_int_eq(b.class_ns[OPC_ATTN],
+                     llround(40 * 16.0 * 4001 * 20480 / 19.2e9 * 0.125 *
+                             1e9));
+    ck_assert(llabs(8 * b.class_ns[OPC_ATTN] - a.class_ns[OPC_ATTN]) <= 8);
+    ck_assert_int_eq(b.class_ns[OPC_COMM], a.class_ns[OPC_COMM]);
+    rig_close(&dense);
+    rig_close(&sparse);
+}
+END_TEST
+
+/* Four attention devices per GPU (Lamina's collection of memory
+ * devices): four times the bandwidth and link bandwidth, the same link
+ * latency, four times the KV capacity. */
+START_TEST(test_devices)
+{
+    struct rig one, four;
+    struct cost_breakdown a, b;
+    double link1, link4;
+
+    rig_open(&one, "{\"device\": \"a100-sxm-80gb\", \"link\": "
+             "\"ib-ndr-400\"}");
+    rig_open(&four, "{\"device\": \"a100-sxm-80gb\", \"link\": "
+             "\"ib-ndr-400\", \"devices\": 4}");
+    a = decode(&one, 32, 3000);
+    b = decode(&four, 32, 3000);
+    ck_assert(llabs(4 * b.class_ns[OPC_ATTN] - a.class_ns[OPC_ATTN]) <= 4);
+    link1 = 40 * (one.off.link.latency_s + 32.0 * 20480 * 2 /
+                  one.off.link.bw_bytes_s);
+    link4 = 40 * (one.off.link.latency_s + 32.0 * 20480 * 2 /
+                  (4 * one.off.link.bw_bytes_s));
+    ck_assert_int_eq(a.class_ns[OPC_COMM], llround(link1 * 1e9));
+    ck_assert_int_eq(b.class_ns[OPC_COMM], llround(link4 * 1e9));
+    ck_assert_int_eq(attn_offload_kv_blocks(&four.off, 13107200.0),
+                     (int64_t)floor(4 * 85899345920.0 / 13107200.0));
+    rig_close(&one);
+    rig_close(&four);
+}
+END_TEST
+
 static const char *config(const char *offload)
 {
     static char buf[2048];
@@ -189,6 +242,10 @@ static const struct {
       "hardware.attention_offload.mem_eff" },
     { "{\"device\": \"instinfer-csd\", \"memory_utilization\": 0}",
       "hardware.attention_offload.memory_utilization" },
+    { "{\"device\": \"instinfer-csd\", \"kv_read_fraction\": 0}",
+      "hardware.attention_offload.kv_read_fraction" },
+    { "{\"device\": \"instinfer-csd\", \"devices\": 0}",
+      "hardware.attention_offload.devices" },
     { "3", "hardware.attention_offload" },
 };
 
@@ -211,6 +268,8 @@ Suite *offload_suite(void)
 
     tcase_add_test(t, test_iteration_by_hand);
     tcase_add_test(t, test_overrides);
+    tcase_add_test(t, test_kv_read_fraction);
+    tcase_add_test(t, test_devices);
     suite_add_tcase(s, t);
     t = tcase_create("scenarios");
     tcase_add_checked_fixture(t, fx_setup, fx_teardown);

@@ -101,6 +101,13 @@ static void make_sweep(void)
                     cJSON_AddNumberToObject(met, "tpot_ms.p99", 6 + s);
                 }
                 cJSON_AddNumberToObject(met, "goodput_req_s", x * 0.9);
+                cJSON_AddNumberToObject(met, "throughput_out_tok_s", x * 50);
+                /* cost over three decades: a log axis; energy only under
+                 * "cluster" (a run with pools) */
+                cJSON_AddNumberToObject(met, "usd_per_mtok_out",
+                                        0.01 * pow(10, r) * (1 + s));
+                cJSON_AddNumberToObject(met, "cluster.energy_j_per_output_"
+                                        "token", 0.5 + s);
                 ck_assert_int_eq(sweepdb_record(db, pt.id, met, 0.1, 0, &d),
                                  LLM_OK);
                 cJSON_Delete(met);
@@ -188,8 +195,10 @@ START_TEST(test_figures)
     struct plot_list made;
     struct llm_diag d = { 0 };
     char *gp, *dat, *last;
-    const int cdf[] = { 2, 2, 2 }, timeline[] = { 1, 2, 1 };
+    const int cdf[] = { 2, 2, 2, 2 }, timeline[] = { 2, 4, 2 };
     const int three[] = { 3, 3, 3 }, tpot[] = { 2, 2, 2 }, one[] = { 3 };
+    const int reps[] = { 4, 4 }, tput[] = { 3, 3, 3, 2, 2, 2 };
+    const int cost[] = { 3, 3 };
     DIR *dir;
     struct dirent *e;
 
@@ -201,18 +210,24 @@ START_TEST(test_figures)
     dbs[2] = fx_path("sweep.sqlite");
     ck_assert_msg(plot_make(dbs, 3, fx_path("plots"), &made, &d) == LLM_OK,
                   "%s", d.msg);
-    /* CDF, 2 x 2 timelines, 4 load figures */
-    ck_assert_uint_eq(made.n, 9);
+    /* CDF, 2 x 2 timelines, the replicas overlay, 6 sweep figures */
+    ck_assert_uint_eq(made.n, 12);
     gp = slurp(fx_path("plots/plots.gp"));
-    expect_series(gp, "latency_cdf", cdf, 3);
+    expect_series(gp, "latency_cdf", cdf, 4);
     expect_series(gp, "timeline_0_r0", timeline, 3);
     expect_series(gp, "timeline_1_r1", timeline, 3);
+    expect_series(gp, "replicas", reps, 2);
     expect_series(gp, "load_ttft", three, 3);
     expect_series(gp, "load_tpot", tpot, 3);
     expect_series(gp, "load_goodput", one, 1);
+    expect_series(gp, "tput_latency", tput, 6);
+    expect_series(gp, "load_cost", cost, 2);
     expect_images("latency_cdf");
     expect_images("timeline_0_r1");
+    expect_images("replicas");
     expect_images("load_ttft");
+    expect_images("tput_latency");
+    expect_images("load_cost");
     /* every request is in the CDF; it ends at 1 */
     dat = slurp(fx_path("plots/cdf_ttft_0.dat"));
     ck_assert_int_eq(count_lines(dat, '#'), 60);
@@ -262,8 +277,8 @@ START_TEST(test_kv_tiers)
     sqlite3_close(db);
     ck_assert_msg(plot_make(dbs, 1, fx_path("plots"), &made, &d) == LLM_OK,
                   "%s", d.msg);
-    /* CDF, 2 timelines, 2 tier figures */
-    ck_assert_uint_eq(made.n, 5);
+    /* CDF, 2 timelines, the replicas overlay, 2 tier figures */
+    ck_assert_uint_eq(made.n, 6);
     gp = slurp(fx_path("plots/plots.gp"));
     expect_series(gp, "kv_tiers_r0", two, 2);
     expect_series(gp, "kv_tiers_r1", one, 2);
@@ -305,6 +320,85 @@ START_TEST(test_bad_inputs)
 }
 END_TEST
 
+/* Issue 18's rules for the figures: labels from what differs between the
+ * runs (the two runs differ in their seed only; the sweep's groups in
+ * scheduler.name, shortened), never the same label twice, legends below
+ * the data, error bars cut at 0 or, on a log axis, under the smallest
+ * value, a log axis where values span decades, the timeline's bin width
+ * and maxima, and the ITL CDF. */
+START_TEST(test_planner_rules)
+{
+    const char *dbs[3];
+    struct plot_list made;
+    struct llm_diag d = { 0 };
+    char *gp, *dat, *cost;
+
+    make_run("r1", "seed=1");
+    make_run("r2", "seed=2");
+    make_sweep();
+    dbs[0] = fx_path("r1/results.sqlite");
+    dbs[1] = fx_path("r2/results.sqlite");
+    dbs[2] = fx_path("sweep.sqlite");
+    ck_assert_msg(plot_make(dbs, 3, fx_path("plots"), &made, &d) == LLM_OK,
+                  "%s", d.msg);
+    gp = slurp(fx_path("plots/plots.gp"));
+    ck_assert_ptr_nonnull(strstr(gp, "title 'seed=1'"));
+    ck_assert_ptr_nonnull(strstr(gp, "title 'seed=2'"));
+    ck_assert_ptr_null(strstr(gp, "title 'p (seed"));
+    ck_assert_ptr_nonnull(strstr(gp, "title 'seed=2, replica 1'"));
+    ck_assert_ptr_nonnull(strstr(gp, "title 'name=a'"));
+    ck_assert_ptr_nonnull(strstr(gp, "title 'name=c'"));
+    ck_assert_ptr_null(strstr(gp, "scheduler.name="));
+    ck_assert_ptr_null(strstr(gp, "set key top left"));
+    ck_assert_ptr_nonnull(strstr(gp, "set key below"));
+    /* TTFT p50 of the sweep: mean in column 2, bars cut at 0 */
+    ck_assert_ptr_nonnull(strstr(gp, "using 1:2:($3 > 0 ? $3 : 0):4 with "
+                                 "yerrorlines"));
+    /* cost spans three decades: a log axis, bars cut under its minimum */
+    cost = strstr(gp, "set title 'cost per million output tokens'");
+    ck_assert_ptr_nonnull(cost);
+    ck_assert_ptr_nonnull(strstr(cost, "set logscale y"));
+    ck_assert(strstr(cost, "set logscale y") < strstr(cost, "plot"));
+    ck_assert_ptr_nonnull(strstr(cost, "? $36 : 0.005):37"));
+    ck_assert_ptr_nonnull(strstr(gp, "500 bins of "));
+    ck_assert_ptr_nonnull(strstr(gp, "title 'batch tokens (max)'"));
+    /* energy read from "cluster", as a run with pools reports it */
+    dat = slurp(fx_path("plots/load_0_g0.dat"));
+    ck_assert_ptr_nonnull(strstr(dat, " 0.5 0.5 0.5\n"));
+    free(dat);
+    /* the ITL CDF ends at every gap */
+    dat = slurp(fx_path("plots/cdf_itl_1.dat"));
+    ck_assert_double_eq(atof(strrchr(dat, ' ') + 1), 1.0);
+    free(dat);
+    free(gp);
+}
+END_TEST
+
+/* Text from a database reaches the script only as a quoted string: a
+ * run named with a quote plots, the quote written as U+2019 (plot_gp_str,
+ * issue 23). */
+START_TEST(test_quoted_text)
+{
+    const char *dbs[1];
+    struct plot_list made;
+    struct llm_diag d = { 0 };
+    sqlite3 *db;
+    char *gp;
+
+    make_run("q", "seed=1");
+    dbs[0] = fx_path("q/results.sqlite");
+    ck_assert_int_eq(sqlite3_open(dbs[0], &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "UPDATE runs SET name = 'it''s'",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_msg(plot_make(dbs, 1, fx_path("plots"), &made, &d) == LLM_OK,
+                  "%s", d.msg);
+    gp = slurp(fx_path("plots/plots.gp"));
+    ck_assert_ptr_nonnull(strstr(gp, "title 'it\xe2\x80\x99s (seed 1)'"));
+    free(gp);
+}
+END_TEST
+
 Suite *plot_suite(void)
 {
     Suite *s = suite_create("plot");
@@ -314,6 +408,8 @@ Suite *plot_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_figures);
     tcase_add_test(tc, test_kv_tiers);
+    tcase_add_test(tc, test_planner_rules);
+    tcase_add_test(tc, test_quoted_text);
     tcase_add_test(tc, test_bad_inputs);
     suite_add_tcase(s, tc);
     return s;

@@ -166,7 +166,7 @@ START_TEST(test_vllm_swap_hand)
         { .arrival_ns = 0, .prompt_tokens = 48, .output_tokens = 30 },
     };
     struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = MS };
-    struct setup u = { .sched = &sched_vllm, .kv_blocks = 8,
+    struct setup u = { .sched = &sched_vllm_v0, .kv_blocks = 8,
         .params = "{\"watermark\": 0, \"preemption\": \"swap\"}",
         .host_link = true };
     struct sim_stats st = run(&f, &u);
@@ -198,7 +198,7 @@ START_TEST(test_vllm_recompute_moves_nothing)
         { .arrival_ns = 0, .prompt_tokens = 48, .output_tokens = 30 },
     };
     struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = MS };
-    struct setup u = { .sched = &sched_vllm, .kv_blocks = 8,
+    struct setup u = { .sched = &sched_vllm_v0, .kv_blocks = 8,
         .params = "{\"watermark\": 0}", .host_link = true };
     struct sim_stats st = run(&f, &u);
 
@@ -223,7 +223,7 @@ START_TEST(test_vllm_swap_space_full_recomputes)
     };
     struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = MS };
     /* 3 MB of host space: B's 4 blocks of 1 MB do not fit. */
-    struct setup u = { .sched = &sched_vllm, .kv_blocks = 8,
+    struct setup u = { .sched = &sched_vllm_v0, .kv_blocks = 8,
         .params = "{\"watermark\": 0, \"preemption\": \"swap\", "
                   "\"swap_space_gib\": 0.0028}", .host_link = true };
     struct sim_stats st = run(&f, &u);
@@ -277,7 +277,7 @@ START_TEST(test_sarathi_stall_free)
                          .tr.per_token_ns = 20000 };
     struct setup u = { .sched = &sched_sarathi,
                        .params = "{\"max_num_batched_tokens\": 256}" };
-    struct setup v = { .sched = &sched_vllm };
+    struct setup v = { .sched = &sched_vllm_v0 };
     int64_t i, worst = 0;
 
     run(&f, &u);
@@ -319,6 +319,159 @@ START_TEST(test_sarathi_arrival_order)
     ck_assert_int_eq(find(&g, 1)->first_token_ns, 3 * MS);
     ck_assert_int_eq(find(&f, 1)->finish_ns, 5 * MS);
     ck_assert_int_eq(find(&g, 1)->finish_ns, 5 * MS);
+}
+END_TEST
+
+/* --- vllm (V1) --------------------------------------------------------- */
+
+/* Async scheduling (sim/replica.h async_lag), 1 ms iterations: A and C
+ * (32-token prompts) start at 0, B waits (max_num_seqs 2).  A's second
+ * and last token comes at 2 ms; V1 plans [2,3] while [1,2] runs, A still
+ * holding its slot, so B starts only in [3,4] (first token at 4 ms).
+ * Synchronous scheduling admits B at 2 ms (first token at 3 ms). */
+START_TEST(test_v1_async_holds_slots)
+{
+    static const struct req_spec spec[] = {
+        { .arrival_ns = 0, .prompt_tokens = 32, .output_tokens = 2 },
+        { .arrival_ns = 0, .prompt_tokens = 32, .output_tokens = 10 },
+        { .arrival_ns = 0, .prompt_tokens = 32, .output_tokens = 2 },
+    };
+    struct fixture f = { .tr.specs = spec, .tr.n = 3, .tr.cost_ns = MS };
+    struct fixture g = f;
+    struct setup u = { .sched = &sched_vllm, .params =
+        "{\"max_num_batched_tokens\": 256, \"max_num_seqs\": 2}" };
+    struct setup v = { .sched = &sched_vllm, .params =
+        "{\"max_num_batched_tokens\": 256, \"max_num_seqs\": 2, "
+        "\"async_scheduling\": false}" };
+
+    run(&f, &u);
+    run(&g, &v);
+    ck_assert_int_eq(find(&f, 0)->finish_ns, 2 * MS);
+    ck_assert_int_eq(find(&f, 2)->first_token_ns, 4 * MS);
+    ck_assert_int_eq(find(&g, 2)->first_token_ns, 3 * MS);
+}
+END_TEST
+
+/* An arrival while an iteration runs is invisible to the plan made when
+ * it started: A (32 tokens, 3 outputs) at 0, B at 0.5 ms.  Async: [1,2]
+ * is A's decode alone, B's prefill joins [2,3] (first token at 3 ms);
+ * synchronous: [1,2] has B's prefill (first token at 2 ms). */
+START_TEST(test_v1_async_cutoff)
+{
+    static const struct req_spec spec[] = {
+        { .arrival_ns = 0, .prompt_tokens = 32, .output_tokens = 3 },
+        { .arrival_ns = MS / 2, .prompt_tokens = 32, .output_tokens = 2 },
+    };
+    struct fixture f = { .tr.specs = spec, .tr.n = 2, .tr.cost_ns = MS };
+    struct fixture g = f;
+    struct setup u = { .sched = &sched_vllm };
+    struct setup v = { .sched = &sched_vllm,
+                       .params = "{\"async_scheduling\": false}" };
+
+    run(&f, &u);
+    run(&g, &v);
+    ck_assert_int_eq(find(&f, 1)->first_token_ns, 3 * MS);
+    ck_assert_int_eq(find(&g, 1)->first_token_ns, 2 * MS);
+    ck_assert_int_eq(find(&f, 0)->finish_ns, 3 * MS);
+    ck_assert_int_eq(find(&g, 0)->finish_ns, 3 * MS);
+}
+END_TEST
+
+/* What the cost model is handed: each batch's padding and graph mode. */
+struct launches {
+    struct fx_trace tr;
+    int64_t tokens[16], pad[16];
+    enum batch_graph graph[16];
+    int n;
+};
+
+static int record_launch(void *ctx, const struct batch *b, int64_t *ns)
+{
+    struct launches *l = ctx;
+
+    if (l->n < 16) {
+        l->tokens[l->n] = batch_tokens(b);
+        l->pad[l->n] = b->pad_tokens;
+        l->graph[l->n++] = b->graph;
+    }
+    *ns = MS;
+    return LLM_OK;
+}
+
+static void run_launches(struct launches *l, const char *params)
+{
+    cJSON *sp = cJSON_Parse(params);
+    struct replica_config rc = { .index = 0, .kv_capacity_blocks = 1000,
+        .block_tokens = 16, .max_model_len = 4096, .sched = &sched_vllm,
+        .sched_params = sp, .sched_path = "scheduler", .kv = &kv_paged,
+        .kv_path = "kv_cache", .cost = record_launch, .cost_ctx = l };
+    struct sim_config cfg = { .n_replicas = 1, .replicas = &rc,
+        .router = &router_round_robin, .router_path = "router",
+        .source = fx_trace_next, .source_ctx = &l->tr };
+    struct llm_diag d = { 0 };
+    struct sim *s = NULL;
+
+    ck_assert_msg(sim_create(&cfg, &s, &d) == LLM_OK, "%s", d.msg);
+    ck_assert_msg(sim_run(s, &d) == LLM_OK, "%s", d.msg);
+    sim_destroy(s);
+    cJSON_Delete(sp);
+}
+
+/* vLLM's capture sizes for max_num_seqs 256 and 8192 tokens (1, 2, 4, 8,
+ * ..., 248, 256, 272, ..., 512): three 33-token prompts (99 tokens) run
+ * the piecewise graph of 104, their three decodes the full graph of 4;
+ * a 600-token prompt runs eagerly, unpadded; with cudagraph_mode
+ * "piecewise" the decodes pad the same but run piecewise. */
+START_TEST(test_v1_cudagraph_padding)
+{
+    static const struct req_spec spec[] = {
+        { .arrival_ns = 0, .prompt_tokens = 33, .output_tokens = 2 },
+        { .arrival_ns = 0, .prompt_tokens = 33, .output_tokens = 2 },
+        { .arrival_ns = 0, .prompt_tokens = 33, .output_tokens = 2 },
+        { .arrival_ns = 10 * MS, .prompt_tokens = 600, .output_tokens = 1 },
+    };
+    struct launches l = { .tr.specs = spec, .tr.n = 4 };
+    struct launches m = l;
+
+    run_launches(&l, "{\"max_num_seqs\": 256, "
+                 "\"max_num_batched_tokens\": 8192}");
+    ck_assert_int_eq(l.n, 3);
+    ck_assert_int_eq(l.tokens[0], 99);
+    ck_assert_int_eq(l.pad[0], 5);
+    ck_assert_int_eq(l.graph[0], BATCH_GRAPH_PIECEWISE);
+    ck_assert_int_eq(l.tokens[1], 3);
+    ck_assert_int_eq(l.pad[1], 1);
+    ck_assert_int_eq(l.graph[1], BATCH_GRAPH_FULL);
+    ck_assert_int_eq(l.tokens[2], 600);
+    ck_assert_int_eq(l.pad[2], 0);
+    ck_assert_int_eq(l.graph[2], BATCH_GRAPH_NONE);
+    run_launches(&m, "{\"max_num_batched_tokens\": 8192, "
+                 "\"cudagraph_mode\": \"piecewise\", "
+                 "\"cudagraph_capture_sizes\": [2, 1024, 6, 6]}");
+    ck_assert_int_eq(m.pad[0], 1024 - 99);
+    ck_assert_int_eq(m.pad[1], 3);
+    ck_assert_int_eq(m.graph[1], BATCH_GRAPH_PIECEWISE);
+    ck_assert_int_eq(m.pad[2], 1024 - 600);
+}
+END_TEST
+
+/* vllm/engine/arg_utils.py _set_default_args for the API server. */
+START_TEST(test_v1_device_defaults)
+{
+    double gib = 1073741824.0;
+
+    ck_assert_int_eq(pol_v1_default_tokens(79.6 * gib,
+                                           "NVIDIA H100 80GB HBM3"), 8192);
+    ck_assert_int_eq(pol_v1_default_seqs(79.6 * gib,
+                                         "NVIDIA H100 80GB HBM3", 8192), 1024);
+    ck_assert_int_eq(pol_v1_default_tokens(80 * gib, "NVIDIA A100 SXM4 80GB"),
+                     2048);
+    ck_assert_int_eq(pol_v1_default_seqs(80 * gib, "NVIDIA A100 SXM4 80GB",
+                                         2048), 256);
+    ck_assert_int_eq(pol_v1_default_tokens(48 * gib, "NVIDIA RTX A6000"),
+                     2048);
+    ck_assert_int_eq(pol_v1_default_tokens(140 * gib, NULL), 8192);
+    ck_assert_int_eq(pol_v1_default_seqs(140 * gib, NULL, 100), 100);
 }
 END_TEST
 
@@ -390,7 +543,7 @@ START_TEST(test_orca_hand)
     struct fixture g = f;
     struct setup u = { .sched = &sched_orca,
                        .params = "{\"reserve\": \"oracle\"}" };
-    struct setup v = { .sched = &sched_vllm };
+    struct setup v = { .sched = &sched_vllm_v0 };
 
     run(&f, &u);
     ck_assert_int_eq(find(&f, 0)->finish_ns, 4 * MS);
@@ -787,10 +940,14 @@ static const struct {
     const char *params;
     bool budgeted;             /* iterations stay within 256 tokens */
 } every[] = {
-    { &sched_vllm, "{\"max_num_batched_tokens\": 256, \"max_num_seqs\": 32,"
+    { &sched_vllm_v0, "{\"max_num_batched_tokens\": 256, \"max_num_seqs\": 32,"
       " \"preemption\": \"swap\", \"swap_space_gib\": 0.03}", true },
+    { &sched_vllm_v0, "{\"max_num_batched_tokens\": 256, \"max_num_seqs\": 32}",
+      true },
     { &sched_vllm, "{\"max_num_batched_tokens\": 256, \"max_num_seqs\": 32}",
       true },
+    { &sched_vllm, "{\"max_num_batched_tokens\": 256, \"async_scheduling\": "
+      "false, \"cudagraph_mode\": \"none\"}", true },
     { &sched_static, "{\"max_num_seqs\": 8, \"reserve\": \"oracle\"}",
       false },
     { &sched_orca, "{\"max_num_batched_tokens\": 256, \"max_num_seqs\": 32, "
@@ -859,7 +1016,7 @@ START_TEST(test_invariants_preempt)
 {
     struct req_spec spec[80];
     struct fixture *f = calloc(1, sizeof(*f));
-    struct setup u = { .sched = &sched_vllm, .params = every[0].params,
+    struct setup u = { .sched = &sched_vllm_v0, .params = every[0].params,
                        .kv_blocks = 40, .max_model_len = 512,
                        .host_link = true };
     struct sim_stats st;
@@ -926,7 +1083,7 @@ static void cluster_open(struct cluster *c, int32_t n,
     c->ops = ops;
     for (i = 0; i < n; i++) {
         struct replica_config rc = { .index = i, .kv_capacity_blocks = 100,
-            .block_tokens = 16, .max_model_len = 4096, .sched = &sched_vllm,
+            .block_tokens = 16, .max_model_len = 4096, .sched = &sched_vllm_v0,
             .sched_path = "scheduler", .kv = &kv_paged,
             .kv_path = "kv_cache", .cost = null_cost };
         ck_assert_int_eq(replica_init(&c->reps[i], &rc, &d), LLM_OK);
@@ -1170,7 +1327,7 @@ START_TEST(test_config_errors)
     ck_assert_str_eq(init_err(&sched_sarathi, "{\"order\": \"lifo\"}"),
         "scheduler.order: expected one of \"decodes_first\", \"arrival\", "
         "got \"lifo\"");
-    ck_assert_str_eq(init_err(&sched_vllm, "{\"preemption\": \"both\"}"),
+    ck_assert_str_eq(init_err(&sched_vllm_v0, "{\"preemption\": \"both\"}"),
         "scheduler.preemption: expected one of \"recompute\", \"swap\", "
         "got \"both\"");
     ck_assert_str_eq(init_err(&sched_orca, "{\"reserve\": \"all\"}"),
@@ -1181,8 +1338,21 @@ START_TEST(test_config_errors)
         "scheduler.tenant_weights[1]: expected a number > 0");
     ck_assert_str_eq(init_err(&sched_layered, "{\"layer_groups\": 0}"),
         "scheduler.layer_groups: expected an integer in [1, 1024], got 0");
-    ck_assert(strncmp(init_err(&sched_vllm, "{\"swap_overlap\": true}"),
+    ck_assert(strncmp(init_err(&sched_vllm_v0, "{\"swap_overlap\": true}"),
         "scheduler.swap_overlap: unknown key", 35) == 0);
+    ck_assert(strncmp(init_err(&sched_vllm, "{\"watermark\": 0.01}"),
+        "scheduler.watermark: unknown key (known: name, max_num_seqs", 59)
+        == 0);
+    ck_assert_str_eq(init_err(&sched_vllm,
+        "{\"cudagraph_capture_sizes\": []}"),
+        "scheduler.cudagraph_capture_sizes: expected at least one size");
+    ck_assert_str_eq(init_err(&sched_vllm,
+        "{\"cudagraph_capture_sizes\": [8, 0.5]}"),
+        "scheduler.cudagraph_capture_sizes: expected at most 128 integers "
+        "in [1, 1048576]");
+    ck_assert_str_eq(init_err(&sched_vllm, "{\"cudagraph_mode\": \"full\"}"),
+        "scheduler.cudagraph_mode: expected one of \"full_and_piecewise\", "
+        "\"piecewise\", \"full_decode_only\", \"none\", got \"full\"");
     ck_assert_str_eq(router_err(&router_weighted, "{\"weights\": [1, 2]}"),
         "router.weights: expected 3 numbers (one per replica), got 2");
     ck_assert_str_eq(router_err(&router_weighted, "{\"weights\": [1, 2, -1]}"),
@@ -1239,6 +1409,10 @@ Suite *policies_suite(void)
     tcase_add_test(tc, test_sarathi_hand);
     tcase_add_test(tc, test_sarathi_stall_free);
     tcase_add_test(tc, test_sarathi_arrival_order);
+    tcase_add_test(tc, test_v1_async_holds_slots);
+    tcase_add_test(tc, test_v1_async_cutoff);
+    tcase_add_test(tc, test_v1_cudagraph_padding);
+    tcase_add_test(tc, test_v1_device_defaults);
     tcase_add_test(tc, test_fastgen_hand);
     tcase_add_test(tc, test_fastgen_split_and_pack);
     tcase_add_test(tc, test_orca_hand);

@@ -200,13 +200,15 @@ START_TEST(test_extrapolation_noted)
     struct cost_breakdown bd;
     char why[512];
 
-    open_priced(&p, "llama-3.1-70b", "h100-sxm-80gb", 4, DT_BF16, DT_BF16,
+    /* tp 8: no GPU has 8-rank collective tables (the H100 borrows the
+     * H200's 2- and 4-rank ones, hw/catalog comm_donor) */
+    open_priced(&p, "llama-3.1-70b", "h100-sxm-80gb", 8, DT_BF16, DT_BF16,
                 NULL);
     bd = price_of(&p, 0, 32, 1000);
     ck_assert(bd.extrap_ns > 0 && bd.extrap_ns <= bd.total_ns);
     cost_extrap_describe(p.c, why, sizeof(why));
-    ck_assert_msg(strstr(why, "gemm: n=32064 k=8192 beyond the measured") &&
-                  strstr(why, "collectives at 4 ranks"), "%s", why);
+    ck_assert_msg(strstr(why, "beyond the measured (n, k) shapes") &&
+                  strstr(why, "collectives at 8 ranks"), "%s", why);
     cost_destroy(p.c);
     /* inside the tables: nothing extrapolated, nothing to say */
     open_priced(&p, "llama-3-8b", "h100-sxm-80gb", 1, DT_BF16, DT_BF16,
@@ -229,8 +231,8 @@ START_TEST(test_step_warns_once)
     FILE *f;
 
     if (bin == NULL) {
-        fprintf(stderr, "check_pricing: LLMSIM_BIN unset, step test "
-                "skipped\n");
+        fx_skip("pricing: step_warns_once", "LLMSIM_BIN unset (make test "
+                "sets it)");
         return;
     }
     in = fx_put("in.jsonl", "{\"prefill\": [[2048, 0]]}\n"
@@ -331,6 +333,7 @@ START_TEST(test_default_config_sets)
     ck_assert_str_eq(sc.sched->name, "sarathi");
     ck_assert_int_eq(registry_sched_limits(sc.sched, sc.sched_params,
                                            "scheduler", sc.max_model_len,
+                                           sc.dev.mem_bytes, sc.dev.name,
                                            &tokens, &seqs, &d), 0);
     ck_assert_int_eq(tokens, 2048);    /* sarathi's default chunk */
     scenario_free(&sc);

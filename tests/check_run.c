@@ -89,8 +89,8 @@ START_TEST(test_config_errors)
         "\"h100-sxm-80gb\"}, \"scheduler\": {\"name\": \"orca2\"}}", m,
         sizeof(m)), LLM_EINVAL);
     ck_assert_str_eq(m, "scheduler.name: unknown scheduler \"orca2\" "
-                     "(known: vllm, static, orca, sarathi, fastgen, "
-                     "prepack, layered, fair, slo)");
+                     "(known: vllm, vllm-v0, static, orca, sarathi, "
+                     "fastgen, prepack, layered, fair, slo, flexllm)");
     ck_assert_int_eq(load_err("{" BASE ", \"hardware\": {\"device\": "
         "\"h100-sxm-80gb\", \"tp\": 3}}", m, sizeof(m)), LLM_EINVAL);
     ck_assert(strstr(m, "hardware.tp: 3 does not divide") == m);
@@ -286,6 +286,83 @@ START_TEST(test_littles_law)
 }
 END_TEST
 
+/* Utilization is the share of time requests waited behind the engine's
+ * limits: low when the trace is slowed down, high when it is sped up
+ * past the engine, and never more than the busy fraction. */
+START_TEST(test_load_summary)
+{
+    cJSON *lo, *hi;
+    char out[300];
+
+    write_trace(0);
+    snprintf(out, sizeof(out), "%s/lo", fx_tmpdir);
+    lo = run_ok(config(NULL, 2000), out, "workload.rate_scale=0.2");
+    snprintf(out, sizeof(out), "%s/hi", fx_tmpdir);
+    hi = run_ok(config(NULL, 2000), out, "workload.rate_scale=20");
+    ck_assert_double_lt(get(lo, "utilization", NULL), RUN_UTILIZATION_WARN);
+    ck_assert_double_gt(get(hi, "utilization", NULL), RUN_UTILIZATION_WARN);
+    ck_assert_double_lt(get(lo, "busy_fraction", NULL), 0.9);
+    ck_assert_double_le(get(lo, "utilization", NULL),
+                        get(lo, "busy_fraction", NULL));
+    ck_assert_double_le(get(hi, "utilization", NULL),
+                        get(hi, "busy_fraction", NULL));
+    ck_assert_ptr_null(cJSON_GetObjectItem(hi, "sensitivity"));
+    cJSON_Delete(lo);
+    cJSON_Delete(hi);
+}
+END_TEST
+
+/* `llmsim run --sensitivity` prints and records the TTFT p90 of the run
+ * with iterations 3% longer; a saturated run gets the warning line, a
+ * light one does not. */
+START_TEST(test_sensitivity_flag)
+{
+    const char *bin = getenv("LLMSIM_BIN");
+    char cmd[1200], path[300];
+    char *text, *sum;
+    cJSON *s;
+    double p90, sens;
+
+    if (bin == NULL) {
+        fprintf(stderr, "check_run: LLMSIM_BIN unset, CLI test skipped\n");
+        return;
+    }
+    write_trace(0);
+    snprintf(cmd, sizeof(cmd), "ASAN_OPTIONS=detect_leaks=0 %s run %s --out "
+             "%s/hi --set workload.rate_scale=20 --sensitivity > %s/hi.txt",
+             bin, config(NULL, 2000), fx_tmpdir, fx_tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(path, sizeof(path), "%s/hi.txt", fx_tmpdir);
+    text = slurp(path);
+    ck_assert(strstr(text, "\nsensitivity TTFT p90 ") != NULL);
+    ck_assert(strstr(text, " with every iteration +3% longer\n") != NULL);
+    ck_assert(strstr(text, "\nwarning    utilization over 1%: requests "
+                     "queue") != NULL);
+    snprintf(path, sizeof(path), "%s/hi/summary.json", fx_tmpdir);
+    sum = slurp(path);
+    s = cJSON_Parse(sum);
+    p90 = get(s, "ttft_ms", "p90");
+    sens = get(s, "sensitivity", "ttft_ms_p90");
+    ck_assert_double_eq_tol(get(s, "sensitivity", "time_scale"), 1.03, 1e-12);
+    ck_assert_double_gt(sens, p90);
+    ck_assert_double_eq_tol(get(s, "sensitivity", "ttft_p90_change"),
+                            sens / p90 - 1, 1e-12);
+    cJSON_Delete(s);
+    free(sum);
+    free(text);
+    snprintf(cmd, sizeof(cmd), "ASAN_OPTIONS=detect_leaks=0 %s run %s --out "
+             "%s/lo --set workload.rate_scale=0.2 > %s/lo.txt", bin,
+             config(NULL, 2000), fx_tmpdir, fx_tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(path, sizeof(path), "%s/lo.txt", fx_tmpdir);
+    text = slurp(path);
+    ck_assert(strstr(text, "\nload       utilization ") != NULL);
+    ck_assert(strstr(text, "warning") == NULL);
+    ck_assert(strstr(text, "sensitivity") == NULL);
+    free(text);
+}
+END_TEST
+
 /* A bad row fails the run with the file and line, and leaves no output. */
 START_TEST(test_bad_trace_no_output)
 {
@@ -327,6 +404,8 @@ Suite *run_suite(void)
     tcase_add_test(tc, test_metrics_independent);
     tcase_add_test(tc, test_littles_law);
     tcase_add_test(tc, test_bad_trace_no_output);
+    tcase_add_test(tc, test_load_summary);
+    tcase_add_test(tc, test_sensitivity_flag);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -110,8 +110,7 @@ static int cli(const char *args, const char *in, char *err, size_t len)
 
     err[0] = '\0';
     if (bin == NULL) {
-        fprintf(stderr, "check_security: LLMSIM_BIN unset, CLI test "
-                "skipped\n");
+        fx_skip("security: cli", "LLMSIM_BIN unset (make test sets it)");
         return -1;
     }
     snprintf(cmd, sizeof(cmd), "%s %s < %s > %s 2> %s", bin, args,
@@ -213,8 +212,8 @@ START_TEST(test_gp_str)
     ck_assert_str_eq(plot_gp_str("ab'cd", buf, 6), "'ab'");
     ck_assert_str_eq(plot_gp_str("x", buf, 3), "''");
     if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
-        fprintf(stderr, "check_security: gnuplot not installed, "
-                "plot_gp_str read-back skipped\n");
+        fx_skip("security: gp_str read-back", "no gnuplot (apt-get "
+                "install gnuplot-nox)");
         return;
     }
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

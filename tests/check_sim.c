@@ -50,14 +50,16 @@ static const struct request *find(const struct fixture *f, int64_t id)
     return NULL;
 }
 
-/* Runs the fixture on one replica with the vllm scheduler. */
+/* Runs the fixture on one replica with the vllm-v0 scheduler (the
+ * hand-computed cases below are vLLM V0's). */
 static struct sim_stats run(struct fixture *f, int64_t kv_blocks,
                             int32_t max_model_len, const char *sched_json)
 {
     cJSON *sp = sched_json ? cJSON_Parse(sched_json) : NULL;
     struct replica_config rc = { .index = 0, .kv_capacity_blocks = kv_blocks,
         .block_tokens = 16, .max_model_len = max_model_len,
-        .sched = &sched_vllm, .sched_params = sp, .sched_path = "scheduler",
+        .sched = &sched_vllm_v0, .sched_params = sp,
+        .sched_path = "scheduler",
         .kv = &kv_paged, .kv_path = "kv_cache", .cost = fx_trace_cost,
         .cost_ctx = &f->tr };
     struct sim_config cfg = { .n_replicas = 1, .replicas = &rc,

@@ -1,7 +1,7 @@
 /* Tests of `llmsim sweep`: the sweep file's errors, the expansion and its
  * canonical keys, the confidence intervals, resuming (nothing finished is
  * run again; a point lost to a kill is), the base check, infeasible
- * points, and the MPI path on two local ranks. */
+ * points, and the MPI path on two and three local ranks. */
 #include <check.h>
 #include <fcntl.h>
 #include <math.h>
@@ -334,8 +334,8 @@ START_TEST(test_mpi_two_ranks)
     snprintf(mpi, sizeof(mpi), "%s-mpi", bin ? bin : "./build/llmsim");
     if (system("command -v mpirun >/dev/null 2>&1") != 0 ||
         access(mpi, X_OK) != 0) {
-        fprintf(stderr, "check_sweep: MPI test skipped: no mpirun or no %s "
-                "(apt-get install libopenmpi-dev openmpi-bin; make)\n", mpi);
+        fx_skip("sweep: mpi_two_ranks", "no mpirun or no build/llmsim-mpi "
+                "(apt-get install libopenmpi-dev openmpi-bin; make)");
         return;
     }
     base_config();
@@ -363,6 +363,67 @@ START_TEST(test_mpi_two_ranks)
 }
 END_TEST
 
+/* mpirun -np 3 on one machine, as on a cluster (a hostfile spreads the
+ * same ranks over machines): a sweep whose base is given inline (each
+ * worker writes its own copy, as a machine of its own would need) runs
+ * every point once over three ranks, rank 0 writes the database, and the
+ * figures equal an in-process sweep's bit for bit (issue 24). */
+START_TEST(test_mpi_three_ranks)
+{
+    const char *bin = getenv("LLMSIM_BIN");
+    char mpi[512], cmd[2048], text[2048];
+    const char *f;
+    sqlite3 *db;
+
+    snprintf(mpi, sizeof(mpi), "%s-mpi", bin ? bin : "./build/llmsim");
+    if (system("command -v mpirun >/dev/null 2>&1") != 0 ||
+        access(mpi, X_OK) != 0) {
+        fprintf(stderr, "check_sweep: MPI test (3 ranks) skipped: no mpirun "
+                "or no %s (apt-get install libopenmpi-dev openmpi-bin; "
+                "make)\n", mpi);
+        return;
+    }
+    snprintf(text, sizeof(text),
+        "{\"name\": \"t3\", \"base\": {\"name\": \"b\", \"seed\": 1,"
+        " \"model\": \"llama-3-8b\", \"hardware\": {\"device\":"
+        " \"h100-sxm-80gb\"}, \"cost_model\": {\"name\": \"roofline\"},"
+        " \"workload\": {\"type\": \"poisson\", \"rate\": 20,"
+        " \"num_requests\": 40, \"prompt\": {\"dist\": \"uniform\","
+        " \"min\": 32, \"max\": 512}, \"output\": {\"dist\": \"uniform\","
+        " \"min\": 2, \"max\": 40}}, \"output\": {\"iterations\": false}},"
+        " \"params\": {\"scheduler.max_num_seqs\": [4, 32],"
+        " \"workload.rate_scale\": [1, 2, 3]}, \"seeds\": [1, 2]}");
+    f = fx_put("inline.json", text);
+    snprintf(cmd, sizeof(cmd), "ASAN_OPTIONS=detect_leaks=0 mpirun "
+             "--allow-run-as-root --oversubscribe -np 3 %s sweep %s --quiet "
+             "--out %s/mpi3 >%s/mpi3.log 2>&1", mpi, f, fx_tmpdir,
+             fx_tmpdir);
+    ck_assert_msg(system(cmd) == 0, "%s failed; see the log", cmd);
+    {
+        char *argv[] = { "sweep", (char *)f, "--quiet", "--out",
+                         (char *)fx_path("one"), NULL };
+        ck_assert_int_eq(cmd_sweep(5, argv), 0);
+    }
+    db = open_db("mpi3/sweep.sqlite");
+    ck_assert_int_eq(q_int(db, "SELECT COUNT(*) FROM points WHERE status = "
+                           "'done' AND attempts = 1"), 12);
+    ck_assert_int_eq(q_int(db, "SELECT COUNT(DISTINCT rank) FROM points"), 3);
+    ck_assert_int_eq(q_int(db, "SELECT COUNT(*) FROM points WHERE rank = 2"),
+                     4);
+    snprintf(cmd, sizeof(cmd), "ATTACH '%s/one/sweep.sqlite' AS o",
+             fx_tmpdir);
+    ck_assert_int_eq(sqlite3_exec(db, cmd, NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_gt(q_int(db, "SELECT COUNT(*) FROM metrics m JOIN "
+        "o.metrics n ON m.point = n.point AND m.name = n.name"), 12 * 40);
+    ck_assert_int_eq(q_int(db, "SELECT COUNT(*) FROM metrics m JOIN "
+        "o.metrics n ON m.point = n.point AND m.name = n.name WHERE m.value "
+        "IS NOT n.value"), 0);
+    sqlite3_close(db);
+    snprintf(cmd, sizeof(cmd), "%s/mpi3/runs", fx_tmpdir);
+    ck_assert_int_ne(access(cmd, F_OK), 0);    /* scratch cleaned up */
+}
+END_TEST
+
 Suite *sweep_suite(void)
 {
     Suite *s = suite_create("sweep");
@@ -378,6 +439,7 @@ Suite *sweep_suite(void)
     tcase_add_test(tc, test_base_changed);
     tcase_add_test(tc, test_infeasible);
     tcase_add_test(tc, test_mpi_two_ranks);
+    tcase_add_test(tc, test_mpi_three_ranks);
     suite_add_tcase(s, tc);
     return s;
 }

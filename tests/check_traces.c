@@ -22,8 +22,8 @@
 #include "traces/stats.h"
 
 #define DATA "tests/data/traces/"
-#define SHIPPED "traces/data/AzureLLMInferenceTrace_conv.csv"
-#define SHARED "../shared/traces/"
+#define SHIPPED "traces/data/AzureLLMInferenceTrace_conv.csv.gz"
+#define CARRIED "traces/data/"
 
 /* Helpers */
 
@@ -608,7 +608,8 @@ static const struct {
     const char *msg;
 } bad_cfgs[] = {
     { "{'type': 'azur'}", "workload.type: unknown \"azur\" (known: azure, "
-      "burstgpt, gamma, generic, merge, mooncake, poisson, rate_curve, closed_loop)" },
+      "burstgpt, gamma, generic, merge, mooncake, poisson, rate_curve, closed_loop, "
+      "rag)" },
     { "{'path': 'x'}", "workload.type: missing (expected a string)" },
     { "{'type': 'mooncake', 'path': 'x', 'spred': 'uniform'}",
       "workload.spred: unknown key (known: path, spread, bucket_ms, "
@@ -838,7 +839,7 @@ START_TEST(test_stats_small)
 }
 END_TEST
 
-/* The figures /work/shared/traces/README.md gives for the shipped trace. */
+/* The figures traces/README.md gives for the conversation trace. */
 START_TEST(test_stats_shipped)
 {
     static const char want[] =
@@ -866,18 +867,14 @@ START_TEST(test_stats_shipped)
 }
 END_TEST
 
-/* The traces in /work/shared/traces (outside the repository) against
- * their README's figures. */
-START_TEST(test_stats_shared)
+/* The other traces the repository carries (traces/data/, gzip) against
+ * the figures traces/README.md gives for them. */
+START_TEST(test_stats_carried)
 {
     struct trace_stats st;
 
-    if (access(SHARED "conversation_trace.jsonl", R_OK) != 0) {
-        fprintf(stderr, "traces: skipped, %s is absent\n", SHARED);
-        return;
-    }
-    ck_assert_int_eq(tr_stats("{'type': 'mooncake', 'path': '" SHARED
-                              "conversation_trace.jsonl'}", &st), LLM_OK);
+    ck_assert_int_eq(tr_stats("{'type': 'mooncake', 'path': '" CARRIED
+                              "conversation_trace.jsonl.gz'}", &st), LLM_OK);
     ck_assert_int_eq(st.rows, 12031);
     ck_assert_double_eq_tol(st.span_s, 3536.999, 1e-9);  /* "59.0 min" */
     ck_assert_double_eq_tol(st.rate_rps, 3.40, 0.005);
@@ -887,14 +884,14 @@ START_TEST(test_stats_shared)
     ck_assert_double_eq_tol(st.output.mean, 342.6, 0.05);
     ck_assert_int_eq(st.output.p50, 350);
     ck_assert_int_eq(st.output.p99, 1120);
-    ck_assert_int_eq(tr_stats("{'type': 'mooncake', 'path': '" SHARED
-                              "synthetic_trace.jsonl'}", &st), LLM_OK);
+    ck_assert_int_eq(tr_stats("{'type': 'mooncake', 'path': '" CARRIED
+                              "synthetic_trace.jsonl.gz'}", &st), LLM_OK);
     ck_assert_int_eq(st.rows, 3993);
     ck_assert_double_eq_tol(st.rate_rps, 3.91, 0.005);
     ck_assert_int_eq(st.prompt.p50, 11587);
     ck_assert_int_eq(st.output.p99, 769);
-    ck_assert_int_eq(tr_stats("{'type': 'azure', 'path': '" SHARED
-                              "AzureLLMInferenceTrace_code.csv'}", &st),
+    ck_assert_int_eq(tr_stats("{'type': 'azure', 'path': '" CARRIED
+                              "AzureLLMInferenceTrace_code.csv.gz'}", &st),
                      LLM_OK);
     ck_assert_int_eq(st.rows, 8819);
     ck_assert_double_eq_tol(st.gap_cv, 13.2, 0.05);
@@ -904,19 +901,15 @@ END_TEST
 
 /* Spreading the quantized conversation trace: same rows in file order,
  * each moved within its 3 s bucket, and far fewer equal arrivals. */
-START_TEST(test_spread_shared)
+START_TEST(test_spread_carried)
 {
     struct reqs raw, sp;
     size_t distinct = 1;
 
-    if (access(SHARED "conversation_trace.jsonl", R_OK) != 0) {
-        fprintf(stderr, "traces: skipped, %s is absent\n", SHARED);
-        return;
-    }
-    tr_read_ok("{'type': 'mooncake', 'path': '" SHARED
-               "conversation_trace.jsonl'}", 1, &raw);
-    tr_read_ok("{'type': 'mooncake', 'path': '" SHARED
-               "conversation_trace.jsonl', 'spread': 'uniform'}", 1, &sp);
+    tr_read_ok("{'type': 'mooncake', 'path': '" CARRIED
+               "conversation_trace.jsonl.gz'}", 1, &raw);
+    tr_read_ok("{'type': 'mooncake', 'path': '" CARRIED
+               "conversation_trace.jsonl.gz', 'spread': 'uniform'}", 1, &sp);
     ck_assert_uint_eq(sp.n, raw.n);
     for (size_t i = 0; i < sp.n; i++) {
         ck_assert_int_eq(sp.v[i].prompt_tokens, raw.v[i].prompt_tokens);
@@ -1064,6 +1057,25 @@ START_TEST(test_cli_gen)
         ck_assert_int_eq(got.v[i].tenant, want.v[i].tenant);
         ck_assert_int_eq(got.v[i].session, want.v[i].session);
     }
+    /* FILE.gz is written through zlib and read back the same (issue 24:
+     * the week-long bench trace) */
+    snprintf(args, sizeof(args), "trace gen %s --out %s.gz", cfgp, outp);
+    ck_assert_int_eq(run_cli(args, &out, &err), 0);
+    free(out);
+    free(err);
+    snprintf(back, sizeof(back), "%s.gz", outp);
+    f = fopen(back, "rb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fgetc(f), 0x1f);
+    ck_assert_int_eq(fgetc(f), 0x8b);
+    fclose(f);
+    snprintf(back, sizeof(back), "{'type': 'generic', 'path': '%s.gz'}",
+             outp);
+    tr_read_ok(back, 1, &other);
+    ck_assert_uint_eq(other.n, got.n);
+    ck_assert_mem_eq(other.v, got.v, got.n * sizeof(*got.v));
+    tr_free(&other);
+    snprintf(back, sizeof(back), "{'type': 'generic', 'path': '%s'}", outp);
     snprintf(args, sizeof(args), "trace gen %s --out %s --seed 4", cfgp,
              outp);
     ck_assert_int_eq(run_cli(args, &out, &err), 0);
@@ -1150,8 +1162,8 @@ Suite *traces_suite(void)
     tcase_add_test(xf, test_merge);
     tcase_add_test(cli, test_stats_small);
     tcase_add_test(cli, test_stats_shipped);
-    tcase_add_test(cli, test_stats_shared);
-    tcase_add_test(cli, test_spread_shared);
+    tcase_add_test(cli, test_stats_carried);
+    tcase_add_test(cli, test_spread_carried);
     tcase_add_test(cli, test_cli_stats);
     tcase_add_test(cli, test_guess_type);
     tcase_add_test(cli, test_cli_gen);

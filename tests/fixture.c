@@ -20,6 +20,18 @@ void fx_teardown(void)
     ck_assert_int_eq(system(cmd), 0);
 }
 
+void fx_skip(const char *check, const char *reason)
+{
+    const char *log = getenv("LLMSIM_SKIP_LOG");
+    FILE *f = log != NULL ? fopen(log, "a") : NULL;
+
+    fprintf(stderr, "%s: skipped: %s\n", check, reason);
+    if (f == NULL)
+        return;
+    fprintf(f, "%s\t%s\n", reason, check);
+    fclose(f);
+}
+
 const char *fx_path(const char *name)
 {
     static char path[8][512];

@@ -32,6 +32,17 @@ int fx_trace_next(void *ctx, struct req_spec *out, bool *eof,
                   struct llm_diag *d);
 int fx_trace_cost(void *ctx, const struct batch *b, int64_t *ns);
 
+/* Records that a check skipped its assertions, and why (the skip
+ * registry).  Prints "check: skipped: reason" to stderr and appends a
+ * line to the file $LLMSIM_SKIP_LOG names (tests/check_main.c makes it;
+ * a forked check's record survives its process that way), so that the
+ * run ends with the number of skipped checks by reason.  A reason that
+ * starts with FX_SKIP_NO_GPU is the only one `make test` accepts
+ * (LLMSIM_TEST_STRICT=1): any other fails the run.  Call it, then
+ * return from the check. */
+#define FX_SKIP_NO_GPU "no GPU"
+void fx_skip(const char *check, const char *reason);
+
 extern char fx_tmpdir[256];
 
 void fx_setup(void);

@@ -39,6 +39,16 @@
     X(pricing)        \
     X(ctx_sweep)      \
     X(spec)           \
+    X(repo)           \
+    X(cli)            \
+    X(report)         \
+    X(blend)          \
+    X(flexllm)        \
+    X(powercap)       \
+    X(lut)            \
+    X(output)         \
+    X(qsketch)        \
+    X(repro)          \
     X(reliability)    \
     /* one suite a line, each ending in a backslash: adding one edits no
      * other line */

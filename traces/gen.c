@@ -42,6 +42,8 @@ struct turn {                /* a session's next turn, waiting */
     int64_t context;         /* the previous prompt + its output */
 };
 
+struct rag;                  /* the "rag" kind's corpus, below */
+
 struct gen {
     const struct arrival_ops *arr;
     void *arr_st;
@@ -63,6 +65,7 @@ struct gen {
     uint64_t *hashes;
     int64_t hcap;
     char path[128];          /* for messages after open */
+    struct rag *rag;         /* kind "rag" only; NULL otherwise */
 };
 
 /* A length distribution under obj.key; absent and optional: *out NULL. */
@@ -364,6 +367,8 @@ static int emit_turn(struct gen *g, struct req_spec *out, struct llm_diag *d)
     return session_hashes(g, out, d);
 }
 
+static int rag_emit(struct gen *g, struct req_spec *out, struct llm_diag *d);
+
 static int gen_next(void *st, struct req_spec *out, bool *eof,
                     struct llm_diag *d)
 {
@@ -376,10 +381,13 @@ static int gen_next(void *st, struct req_spec *out, bool *eof,
            t == INT64_MAX;
     if (*eof)
         return LLM_OK;
-    rc = turn ? emit_turn(g, out, d) : emit_new(g, out, d);
+    rc = g->rag ? rag_emit(g, out, d) :
+         turn ? emit_turn(g, out, d) : emit_new(g, out, d);
     g->emitted += rc == LLM_OK;
     return rc;
 }
+
+static void rag_free(struct rag *r);
 
 static void gen_close(void *st)
 {
@@ -404,6 +412,7 @@ static void gen_close(void *st)
     lendist_close(g->user);
     free(g->heap);
     free(g->hashes);
+    rag_free(g->rag);
 }
 
 static int poisson_open(void *st, const cJSON *cfg, const char *path,
@@ -423,6 +432,290 @@ static int curve_open(void *st, const cJSON *cfg, const char *path,
 {
     return gen_open(st, cfg, path, seed, &arrival_rate_curve, d);
 }
+
+/* ---- kind "rag": retrieval-augmented prompts (issue 21) ----
+ *
+ * A request is a system prompt (system_tokens, one text for all), `chunks`
+ * distinct passages retrieved from a corpus of `corpus` chunks, and a
+ * question of its own (lengths from "question"); its output from
+ * "output".  A chunk's popularity rank r (1..corpus) is drawn with
+ * P(r) proportional to r^-zipf (0: uniform), the request's chunks in draw
+ * order (CacheBlend retrieves its top chunks "in a random order", §7.1).
+ * Chunk lengths are drawn once per chunk at open (chunk_tokens; default
+ * 512, CacheBlend's 512-token chunks), so a chunk is the same text of the
+ * same length wherever it appears.  The request carries its segments
+ * (struct req_seg: the system prompt, each chunk by id, the question as
+ * id 0) and prefix-block hashes over block_tokens-token blocks, each
+ * chained to every block before it: prefix caching reuses the system
+ * prompt and a first chunk another request began with, and nothing after
+ * the first chunk that differs.  Streams: RNG_SESSIONS draws the chunks,
+ * RNG_LENGTHS the question and output lengths, RNG_CORPUS the chunk
+ * lengths. */
+
+enum { RNG_CORPUS = RNG_SESSIONS + 1 };
+
+struct rag {
+    int64_t corpus, system, k;         /* k: chunks per request */
+    double zipf;
+    int32_t *len;                      /* tokens of the chunk of rank r */
+    uint8_t *used;                     /* drawn for this request */
+    int64_t *drawn;
+    gsl_ran_discrete_t *pick;          /* NULL: uniform */
+    struct lendist *question;
+    struct req_seg *segs;              /* this request's, k + 2 */
+    uint64_t nonce;                    /* one question text per request */
+};
+
+static void rag_free(struct rag *r)
+{
+    if (r == NULL)
+        return;
+    free(r->len);
+    free(r->used);
+    free(r->drawn);
+    free(r->segs);
+    if (r->pick != NULL)
+        gsl_ran_discrete_free(r->pick);
+    lendist_close(r->question);
+    free(r);
+}
+
+/* Text ids: a chunk's from its rank, the system prompt's a constant;
+ * never 0, which means "text of this request only". */
+static uint64_t rag_chunk_id(int64_t rank)
+{
+    uint64_t x = source_mix64(0x9E3779B97F4A7C15ull ^ (uint64_t)rank);
+
+    return x ? x : 1;
+}
+
+#define RAG_SYSTEM_ID 0x5359535445ull  /* "SYSTE" */
+
+/* The popularity weights and every chunk's length. */
+static int rag_corpus(struct rag *r, const cJSON *cfg, const char *path,
+                      uint64_t seed, struct llm_diag *d)
+{
+    struct lendist *cl = NULL;
+    gsl_rng *rng = NULL;
+    double *w;
+    int rc = open_len(cfg, path, "chunk_tokens", false, seed, &cl, d);
+
+    r->len = calloc((size_t)r->corpus, sizeof(*r->len));
+    r->used = calloc((size_t)r->corpus, sizeof(*r->used));
+    r->drawn = calloc((size_t)r->k, sizeof(*r->drawn));
+    r->segs = calloc((size_t)r->k + 2, sizeof(*r->segs));
+    w = calloc((size_t)r->corpus, sizeof(*w));
+    if (rc == LLM_OK && (r->len == NULL || r->used == NULL ||
+                         r->drawn == NULL || r->segs == NULL || w == NULL))
+        rc = diag_set(d, LLM_ENOMEM, "%s: out of memory for a corpus of "
+                      "%lld chunks", path, (long long)r->corpus);
+    if (rc == LLM_OK && cl != NULL &&
+        (rng = source_rng(seed, RNG_CORPUS, d)) == NULL)
+        rc = d->code;
+    for (int64_t i = 0; rc == LLM_OK && i < r->corpus; i++) {
+        r->len[i] = cl ? lendist_draw(cl, rng) : 512;
+        w[i] = pow((double)(i + 1), -r->zipf);
+    }
+    if (rc == LLM_OK && r->zipf > 0 &&
+        (r->pick = gsl_ran_discrete_preproc((size_t)r->corpus, w)) == NULL)
+        rc = diag_set(d, LLM_ENOMEM, "%s: out of memory", path);
+    free(w);
+    gsl_rng_free(rng);
+    lendist_close(cl);
+    return rc;
+}
+
+static int rag_keys(const struct arrival_ops *arr, const cJSON *cfg,
+                    const char *path, struct llm_diag *d)
+{
+    static const char *const own[] = { "arrival", "num_requests",
+        "duration_s", "output", "question", "system_tokens", "chunks",
+        "corpus", "zipf", "chunk_tokens", "block_tokens" };
+    const char *keys[20];
+    size_t n = 0;
+
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+        keys[n++] = own[i];
+    for (size_t i = 0; arr->keys[i] != NULL && n < 19; i++)
+        keys[n++] = arr->keys[i];
+    keys[n] = NULL;
+    return source_check_keys(cfg, path, keys, d);
+}
+
+static int rag_arrival(const cJSON *cfg, const char *path,
+                       const struct arrival_ops **out, struct llm_diag *d)
+{
+    static const struct arrival_ops *const arrs[] = { &arrival_poisson,
+        &arrival_gamma, &arrival_rate_curve };
+    const char *name = "poisson";
+    char kp[256];
+
+    if (jcfg_str(cfg, path, "arrival", false, &name, d) != LLM_OK)
+        return d->code;
+    for (size_t i = 0; i < sizeof(arrs) / sizeof(arrs[0]); i++) {
+        if (strcmp(arrs[i]->name, name) == 0) {
+            *out = arrs[i];
+            return LLM_OK;
+        }
+    }
+    jcfg_keypath(kp, sizeof(kp), path, "arrival");
+    return diag_set(d, LLM_EINVAL, "%s: expected one of \"poisson\", "
+                    "\"gamma\", \"rate_curve\", got \"%s\"", kp, name);
+}
+
+static int rag_read(struct rag *r, const cJSON *cfg, const char *path,
+                    struct llm_diag *d)
+{
+    char kp[256];
+
+    r->k = 6;                /* CacheBlend §7.1: the top-6 chunks */
+    r->corpus = 6000;
+    r->zipf = 1;
+    if (jcfg_int(cfg, path, "system_tokens", false, 0, INT32_MAX,
+                 &r->system, d) ||
+        jcfg_int(cfg, path, "chunks", false, 1, 4096, &r->k, d) ||
+        jcfg_int(cfg, path, "corpus", false, 1, 1 << 24, &r->corpus, d) ||
+        jcfg_num(cfg, path, "zipf", false, 0, 16, &r->zipf, d))
+        return d->code;
+    if (r->k <= r->corpus)
+        return LLM_OK;
+    jcfg_keypath(kp, sizeof(kp), path, "chunks");
+    return diag_set(d, LLM_EINVAL, "%s: expected at most corpus (%lld) "
+                    "chunks, got %lld", kp, (long long)r->corpus,
+                    (long long)r->k);
+}
+
+static int rag_open(void *st, const cJSON *cfg, const char *path,
+                    uint64_t seed, struct llm_diag *d)
+{
+    struct gen *g = st;
+    const struct arrival_ops *arr = NULL;
+
+    snprintf(g->path, sizeof(g->path), "%s", path[0] ? path : "workload");
+    g->block_tokens = 16;    /* vLLM's default KV block size */
+    if (rag_arrival(cfg, path, &arr, d) || rag_keys(arr, cfg, path, d) ||
+        read_end(g, cfg, path, d))
+        return d->code;
+    g->arr = arr;
+    g->ntenants = 1;
+    if ((g->rag = calloc(1, sizeof(*g->rag))) == NULL ||
+        (g->tenants = calloc(1, sizeof(*g->tenants))) == NULL ||
+        (g->arr_st = calloc(1, arr->state_size)) == NULL)
+        return diag_set(d, LLM_ENOMEM, "%s: out of memory", g->path);
+    if (arr->open(g->arr_st, cfg, path, d) ||
+        rag_read(g->rag, cfg, path, d) ||
+        jcfg_int(cfg, path, "block_tokens", false, 1, INT32_MAX,
+                 &g->block_tokens, d) ||
+        open_len(cfg, path, "output", true, seed, &g->output, d) ||
+        open_len(cfg, path, "question", true, seed, &g->rag->question, d) ||
+        rag_corpus(g->rag, cfg, path, seed, d) || open_rngs(g, seed, d))
+        return d->code;
+    g->next_ns = arr->next_ns(g->arr_st, g->rng_arr, 0);
+    return LLM_OK;
+}
+
+/* k distinct ranks by popularity; a rank already taken is drawn again
+ * (a bounded number of times, then the next free rank is taken). */
+static void rag_draw(struct gen *g)
+{
+    struct rag *r = g->rag;
+
+    for (int64_t i = 0; i < r->k; i++) {
+        int64_t x = 0;
+        for (int tries = 0; tries < 64; tries++) {
+            x = r->pick ? (int64_t)gsl_ran_discrete(g->rng_ses, r->pick)
+                        : (int64_t)gsl_rng_uniform_int(g->rng_ses,
+                                              (unsigned long)r->corpus);
+            if (!r->used[x])
+                break;
+        }
+        while (r->used[x])
+            x = (x + 1) % r->corpus;
+        r->used[x] = 1;
+        r->drawn[i] = x;
+    }
+    for (int64_t i = 0; i < r->k; i++)
+        r->used[r->drawn[i]] = 0;
+}
+
+/* The chained hash of every block: each folds in the hash of the block
+ * before and the (text, offset, length) pieces it holds. */
+static int rag_hashes(struct gen *g, struct req_spec *out,
+                      struct llm_diag *d)
+{
+    int64_t bt = g->block_tokens, n = (out->prompt_tokens + bt - 1) / bt;
+    int64_t seg = 0, off = 0;
+    uint64_t acc = 0;
+
+    if (n > g->hcap) {
+        uint64_t *nh = realloc(g->hashes, (size_t)n * sizeof(*nh));
+        if (nh == NULL)
+            return diag_set(d, LLM_ENOMEM, "out of memory for %lld hashes",
+                            (long long)n);
+        g->hashes = nh;
+        g->hcap = n;
+    }
+    for (int64_t b = 0; b < n; b++) {
+        int64_t fill = 0;
+        while (fill < bt && seg < out->n_segs) {
+            const struct req_seg *x = &out->segs[seg];
+            int64_t take = x->tokens - off < bt - fill ? x->tokens - off
+                                                       : bt - fill;
+            uint64_t id = x->id ? x->id : source_mix64(~g->rag->nonce);
+            acc = source_mix64(acc ^ source_mix64(id) ^
+                               source_mix64((uint64_t)off << 32 ^
+                                            (uint64_t)take));
+            fill += take;
+            off += take;
+            if (off == x->tokens) {
+                seg++;
+                off = 0;
+            }
+        }
+        acc = source_mix64(acc ^ (uint64_t)fill);
+        g->hashes[b] = acc;
+    }
+    out->block_hashes = g->hashes;
+    out->n_block_hashes = (int32_t)n;
+    out->hash_block_tokens = (int32_t)bt;
+    return LLM_OK;
+}
+
+static int rag_emit(struct gen *g, struct req_spec *out, struct llm_diag *d)
+{
+    struct rag *r = g->rag;
+    int64_t prompt = r->system, q;
+    int32_t n = 0;
+
+    *out = (struct req_spec){ .arrival_ns = g->next_ns, .session = -1 };
+    if (r->system > 0)
+        r->segs[n++] = (struct req_seg){ RAG_SYSTEM_ID, (int32_t)r->system };
+    rag_draw(g);
+    for (int64_t i = 0; i < r->k; i++) {
+        r->segs[n++] = (struct req_seg){ rag_chunk_id(r->drawn[i] + 1),
+                                         r->len[r->drawn[i]] };
+        prompt += r->len[r->drawn[i]];
+    }
+    q = lendist_draw(r->question, g->rng_len);
+    r->segs[n++] = (struct req_seg){ 0, (int32_t)q };
+    prompt += q;
+    if (prompt > INT32_MAX)
+        return diag_set(d, LLM_ERANGE, "%s: a prompt of %lld tokens; lower "
+                        "chunks, chunk_tokens or system_tokens", g->path,
+                        (long long)prompt);
+    out->prompt_tokens = (int32_t)prompt;
+    out->output_tokens = draw_len(g, NULL, g->output);
+    out->segs = r->segs;
+    out->n_segs = n;
+    r->nonce++;
+    g->next_ns = g->arr->next_ns(g->arr_st, g->rng_arr, g->next_ns);
+    return rag_hashes(g, out, d);
+}
+
+const struct source_ops source_rag = {
+    .name = "rag", .state_size = sizeof(struct gen),
+    .open = rag_open, .next = gen_next, .close = gen_close,
+};
 
 const struct source_ops source_poisson = {
     .name = "poisson", .state_size = sizeof(struct gen),

@@ -27,6 +27,7 @@ extern const struct source_ops source_poisson;     /* traces/gen.c */
 extern const struct source_ops source_gamma;       /* traces/gen.c */
 extern const struct source_ops source_rate_curve;  /* traces/gen.c */
 extern const struct source_ops source_closed_loop; /* traces/closed.c */
+extern const struct source_ops source_rag;         /* traces/gen.c */
 
 /* jcfg_known over the kind's own keys (NULL-terminated) plus the keys
  * source.c reads for every kind ("type", "limit", "start_s", ...). */

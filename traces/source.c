@@ -15,7 +15,7 @@
 static const struct source_ops *const kinds[] = {
     &source_azure, &source_burstgpt, &source_gamma, &source_generic,
     &source_merge, &source_mooncake, &source_poisson, &source_rate_curve,
-    &source_closed_loop,
+    &source_closed_loop, &source_rag,
     NULL
 };
 
@@ -273,8 +273,21 @@ int source_open(const cJSON *cfg, const char *path, uint64_t seed,
     return LLM_OK;
 }
 
-/* Shortens the prompt and keeps only the hash blocks it still fills: a
- * partial block's hash would claim tokens the request no longer has. */
+/* How many leading segments fit whole in `tokens` prompt tokens (a cut
+ * segment no longer holds its text). */
+static int32_t segs_within(const struct req_seg *g, int32_t n,
+                           int64_t tokens)
+{
+    int32_t i;
+
+    for (i = 0; g != NULL && i < n && g[i].tokens <= tokens; i++)
+        tokens -= g[i].tokens;
+    return g != NULL ? i : 0;
+}
+
+/* Shortens the prompt and keeps only the hash blocks and segments it
+ * still fills: a partial block's hash would claim tokens the request no
+ * longer has. */
 static void cap_lengths(struct req_source *s, struct req_spec *r)
 {
     if (r->prompt_tokens > s->xf.max_prompt) {
@@ -283,6 +296,7 @@ static void cap_lengths(struct req_source *s, struct req_spec *r)
         if (r->block_hashes != NULL &&
             r->n_block_hashes > r->prompt_tokens / r->hash_block_tokens)
             r->n_block_hashes = r->prompt_tokens / r->hash_block_tokens;
+        r->n_segs = segs_within(r->segs, r->n_segs, r->prompt_tokens);
     }
     if (r->output_tokens > s->xf.max_output) {
         r->output_tokens = (int32_t)s->xf.max_output;

@@ -1,8 +1,9 @@
 /* traces/stats.h: summary figures of a request stream (`llmsim trace
  * stats`).
  *
- * The definitions are those of /work/shared/traces/trace_stats.py, so the
- * figures compare with the traces' README: span = last - first arrival;
+ * The definitions are those of the script that produced the carried
+ * traces' figures (traces/README.md, "Shipped traces"), so the figures
+ * compare with them: span = last - first arrival;
  * mean rate = (rows - 1) / span; inter-arrival CV = population standard
  * deviation / mean of the gaps between consecutive arrivals; percentiles
  * are nearest-rank on the sorted values (ceil(p/100 * n)-th smallest).

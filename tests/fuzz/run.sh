@@ -22,9 +22,15 @@ if [ ${#names[@]} -eq 0 ]; then
     done
 fi
 
-# One seed per file: first 40 lines of a trace (the shipped Azure file is
-# 700 kB: its head shows the format, the fuzzer makes the rest).
-head_seed() { head -n 40 "$1" > "$2"; }
+# One seed per file: first 40 lines of a trace, gzip'd or not (the shipped
+# Azure file is 700 kB of text: its head shows the format, the fuzzer
+# makes the rest).
+# A seed file that is missing or empty fails the run (a moved data file
+# once left the Azure harnesses without their shipped seed, silently).
+head_seed() {
+    zcat -f "$1" 2>/dev/null | head -n 40 > "$2"
+    [ -s "$2" ] || { echo "fuzz: no seed from $1"; return 1; }
+}
 
 seed() {
     local n=$1 d=$build/seeds/$1 f i=0
@@ -36,9 +42,12 @@ seed() {
             [ -f "$f" ] && cp "$f" "$d/$(echo "$f" | tr / _)"
         done ;;
     trace_azure2023)
-        head_seed traces/data/AzureLLMInferenceTrace_conv.csv "$d/conv.csv"
+        head_seed traces/data/AzureLLMInferenceTrace_conv.csv.gz \
+            "$d/conv.csv" || return 1
         cp tests/data/traces/azure2023_crlf.csv "$d"/
-        for f in configs/e2e/*_slice.csv; do head_seed "$f" "$d/${f##*/}"; done ;;
+        for f in configs/e2e/*_slice.csv; do
+            head_seed "$f" "$d/${f##*/}" || return 1
+        done ;;
     trace_azure2024) cp tests/data/traces/azure2024.csv "$d"/ ;;
     trace_burstgpt)  cp tests/data/traces/burstgpt.csv "$d"/ ;;
     trace_mooncake)  cp tests/data/traces/mooncake.jsonl "$d"/ ;;
@@ -48,8 +57,9 @@ seed() {
         for f in tests/data/traces/azure202*.csv; do
             gzip -9nc "$f" > "$d/${f##*/}.gz"
         done
-        head -n 40 traces/data/AzureLLMInferenceTrace_conv.csv |
-            gzip -9nc > "$d/conv.csv.gz" ;;
+        head_seed traces/data/AzureLLMInferenceTrace_conv.csv.gz \
+            "$d/conv.csv" || return 1
+        gzip -9n "$d/conv.csv" ;;
     step)
         for f in hw/calib/data/*/ref_*.jsonl; do
             grep -h '"batch"' "$f" | head -n 5 | while read -r line; do
@@ -81,7 +91,9 @@ for n in "${names[@]}"; do
     if [ ! -x "$bin" ]; then
         echo "fuzz $n: FAILED: $bin not built"; fail=1; continue
     fi
-    seed "$n"
+    if ! seed "$n"; then
+        echo "fuzz $n: FAILED: seeds"; fail=1; continue
+    fi
     mkdir -p "$build/corpus/$n"
     regress=()
     if [ -d tests/fuzz/regress/$n ]; then

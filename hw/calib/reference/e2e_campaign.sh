@@ -1,5 +1,6 @@
 #!/bin/sh
-# hw/calib/reference/e2e_campaign.sh: the issue-8 end-to-end runs on the GPU machine.
+# hw/calib/reference/e2e_campaign.sh: the issue-8 end-to-end runs on the GPU machine
+# (serve.py's eager loop; issue 20's vLLM V1 loop is e2e_campaign_v1.sh).
 #
 # usage (one GPU machine per call, each call < 10 min):
 #   hw/calib/reference/e2e_campaign.sh conv  [OUT]   # conversation slice, both schedulers
@@ -25,16 +26,19 @@ mkdir -p "$out"
 case $what in
 conv)
     for s in vllm sarathi; do
-        python3 hw/calib/reference/serve.py --config configs/e2e/conv_$s.json \
+        python3 hw/calib/reference/serve.py --engine-mode eager \
+            --config configs/e2e/conv_$s.json \
             --rate-scale 1 2 3 --time-limit 150 --out "$out"
     done ;;
 code)
     for s in vllm sarathi; do
-        python3 hw/calib/reference/serve.py --config configs/e2e/code_$s.json \
+        python3 hw/calib/reference/serve.py --engine-mode eager \
+            --config configs/e2e/code_$s.json \
             --rate-scale 1 2 4 --time-limit 100 --out "$out"
     done ;;
 smoke)
-    python3 hw/calib/reference/serve.py --config configs/e2e/conv_sarathi.json \
+    python3 hw/calib/reference/serve.py --engine-mode eager \
+        --config configs/e2e/conv_sarathi.json \
         --layers 2 --rate-scale 4 --time-limit 10 --out "${2:-/tmp/e2e_smoke}" ;;
 *)
     echo "usage: $0 conv|code|smoke [OUT]" >&2; exit 2 ;;

@@ -41,6 +41,15 @@ Output: ref_<model-id>.jsonl; first line {"provenance": {...}}, then one line pe
 
 usage: llama_ref.py --model llama-3-8b [--batches reference/batches.json] --out DIR
                     [--reps 20] [--check] [--layers N] [--limit N] [--profile]
+                    [--kv-policy legacy|shared]
+
+--kv-policy shared (issue 16; the default, legacy, is the behaviour above, unchanged): the KV
+cache comes from engines/kvpolicy.py, the allocation policy every engine of hw/calib/engines
+shares: one random arena of 85% of the memory free after the weights, and per batch either
+every layer its own region or layers rotating over as many regions as fit (cold reads), so
+batches whose every-layer KV exceeds the GPU (llama-2-13b 128 x 2048 decodes: ~215 GB) are
+measured too; each output line then carries "kv_policy". Batches may carry "calib"/"tier"
+marks (engines/batches_engines.json); they are ignored here.
 """
 import argparse
 import json
@@ -285,6 +294,8 @@ def main():
     ap.add_argument("--check", action="store_true", help="kernel self-test + end-to-end check first")
     ap.add_argument("--profile", action="store_true", help="write the kernel list of one forward")
     ap.add_argument("--mem-margin-gib", type=float, default=6.0)
+    ap.add_argument("--kv-policy", choices=["legacy", "shared"], default="legacy",
+                    help="shared: engines/kvpolicy.py (arena, per-layer or rotating regions)")
     a = ap.parse_args()
     K.setup_torch()
     dev_slug = K.device_slug()
@@ -299,6 +310,9 @@ def main():
     specs = allb[a.model] if isinstance(allb, dict) else allb
     if a.limit:
         specs = specs[:a.limit]
+    if a.kv_policy == "shared":
+        specs = [{k: s[k] for k in ("prefill", "decode", "decode_ctx") if k in s} for s in specs]
+        return run_shared(a, cfg, specs)
     batches = [Batch(s, cfg["vocab_size"], seed=i) for i, s in enumerate(specs)]
     L = a.layers or cfg["num_layers"]
     kv_tokens = max(b.total_k for b in batches) + 16
@@ -349,6 +363,69 @@ def main():
             del g
             torch.cuda.empty_cache()
     print(f"{a.model}: {len(batches)} batches in {time.time() - t0:.1f} s -> {outp}", flush=True)
+
+
+def kv_region_bytes(m, b):
+    """Bytes of one layer's packed K and V for batch b (what kvpolicy.plan needs)."""
+    return 2 * b.total_k * m.KVH * m.hd * 2
+
+
+def bind_shared_kv(m, b, regions):
+    """Points the model's KV at kvpolicy regions: layer l uses region l % len(regions), each
+    holding this batch's packed [total_k, KVH, hd] K then V."""
+    n = b.total_k * m.KVH * m.hd
+    m.kc = [r[:n].view(b.total_k, m.KVH, m.hd) for r in regions]
+    m.vc = [r[n:2 * n].view(b.total_k, m.KVH, m.hd) for r in regions]
+    m.kv_distinct = len(regions)
+
+
+def run_shared(a, cfg, specs):
+    """The measurement loop of main() with the shared KV policy (--kv-policy shared)."""
+    sys.path.insert(0, os.path.join(HERE, "..", "engines"))
+    import kvpolicy
+    L = a.layers or cfg["num_layers"]
+    dev_slug = K.device_slug()
+    t0 = time.time()
+    m = Llama(cfg, 16, layers=L)
+    torch.cuda.synchronize()
+    arena = kvpolicy.Arena()
+    l2 = torch.cuda.get_device_properties(0).L2_cache_size
+    print(f"model {a.model}: {L} layers, KV arena {arena.nbytes / 2**30:.1f} GiB (kvpolicy)", flush=True)
+    os.makedirs(a.out, exist_ok=True)
+    prov = K.provenance("reference/llama_ref.py", {"attention_kernel": K.ATTENTION_KERNEL})
+    prov["model_layers"] = L
+    prov["kv_policy"] = "engines/kvpolicy.py: per batch, per-layer regions or rotation (kv_policy per line)"
+    prov["timing"] = f"CUDA graph of one forward; 3 warm-up replays, then >= {a.reps} replays each timed with CUDA events"
+    outp = os.path.join(a.out, f"ref_{a.model}.jsonl")
+    with open(outp, "w") as f:
+        f.write(json.dumps({"provenance": prov}) + "\n")
+        for i, spec in enumerate(specs):
+            b = Batch(spec, cfg["vocab_size"], seed=i)
+            rb = kv_region_bytes(m, b)
+            p = kvpolicy.plan(L, rb, rb, arena.nbytes, l2)
+            rec = {"model": a.model, "device": dev_slug, "class": b.cls(), "batch": b.spec,
+                   "kv_policy": kvpolicy.describe(p)}
+            if p["policy"] == "none":
+                rec["skipped"] = p["why"]
+                f.write(json.dumps(rec) + "\n")
+                continue
+            bind_shared_kv(m, b, arena.regions(p))
+            m.forward(b)
+            torch.cuda.synchronize()
+            g = K._capture(lambda: m.forward(b))
+            for _ in range(3):
+                g.replay()
+            torch.cuda.synchronize()
+            ms = sorted(t / 1000.0 for t in K._time_replays(g, a.reps))
+            med = ms[len(ms) // 2] if len(ms) % 2 else 0.5 * (ms[len(ms) // 2 - 1] + ms[len(ms) // 2])
+            rec.update(ms=round(med, 4), ms_min=round(ms[0], 4), ms_max=round(ms[-1], 4), reps=len(ms))
+            f.write(json.dumps(rec) + "\n")
+            f.flush()
+            print(f"[{i + 1}/{len(specs)}] {b.cls():7s} T={b.T:5d} K={b.total_k:7d} {med:9.3f} ms "
+                  f"kv {p['policy']}/{p['regions']}", flush=True)
+            del g
+            torch.cuda.empty_cache()
+    print(f"{a.model}: {len(specs)} batches in {time.time() - t0:.1f} s -> {outp}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,38 @@
 #!/usr/bin/env python3
-"""sched.py: llmsim's vLLM V0 and Sarathi schedulers in plain Python (issue 8).
+"""sched.py: llmsim's vLLM V1, vLLM V0 and Sarathi schedulers in plain Python (issues 8, 20).
 
-The same rules, step for step, as policies/sched_vllm.c (recompute preemption, no swap),
-policies/sched_sarathi.c ("order": "decodes_first"), policies/common.c (admission, the
-passes over the running set, eviction of the newest running request), policies/kv_paged.c
-(16-token blocks counted against a capacity) and sim/replica.c (tokens appear at the end of
-an iteration; a prefill's last chunk produces the first token; a preempted request keeps its
-generated tokens and re-prefills prompt + generated).  No torch: serve.py drives an Engine
+The same rules, step for step, as policies/sched_vllm.c ("vllm": vLLM V1, its device
+defaults, CUDA-graph padding and async scheduling), policies/sched_vllm_v0.c ("vllm-v0":
+recompute preemption, no swap), policies/sched_sarathi.c ("order": "decodes_first"),
+policies/common.c (admission, the passes over the running set, eviction of the newest
+running request), policies/kv_paged.c (16-token blocks counted against a capacity) and
+sim/replica.c (tokens appear at the end of an iteration; a prefill's last chunk produces the
+first token; a preempted request keeps its generated tokens and re-prefills prompt +
+generated; async scheduling: sim/replica.h async_lag).  No torch: serve.py drives an Engine
 with the wall clock and real forwards, the unit test drives it with a fixed cost through
 replay(), and `sched.py crosscheck` compares replay() with `llmsim run` request by request.
+
+Async scheduling is replayed here the way vLLM runs it (vllm/v1/engine/core.py
+step_with_batch_queue): step k+1 is planned when step k is launched, with step k already
+counted as computed (Scheduler._update_after_schedule) and the requests step k finishes still
+holding their KV and slots; it runs when step k ends; if it plans nothing, the engine waits
+for step k's output and plans again.  llmsim's replica formulates the same thing from the end
+of step k (admission cutoff at step k's start); the crosscheck holds the two to the same
+nanoseconds.
 
 Times are integer nanoseconds, as in llmsim.  Engine methods:
   arrive(req)            a request joins the back of the waiting queue (or is rejected /
                          truncated at max_model_len as sim/sim.c does)
   schedule(now) -> plan  plans one iteration; [] when there is nothing to run
   batch(plan)            the plan in the step batch format {"prefill": [[tokens, prior]],
-                         "decode": [[count, ctx]]} (decodes run-length encoded in plan order)
+                         "decode": [[count, ctx]]} (decodes run-length encoded in plan
+                         order), with "pad" and "graph" for "vllm" (CUDA-graph launch);
+                         call it right after schedule(), before advance()
   end(now)               the iteration ends at now: tokens, first tokens, finishes
+  advance(plan) -> held  async: counts the plan as computed when it is launched; returns
+                         the requests it finishes (their KV held)
+  stamp(plan, now)       async: the plan's tokens appear at now
+  release(held)          async: the engine has processed the output: KV and slots freed
 
 usage: sched.py measure CONFIG --out FILE [--set key.path=value]... [--stretch F]
        (a synthetic measured run in serve.py's format, for validate-e2e's tests)
@@ -60,29 +76,109 @@ class Request:
         return self.prompt + self.generated
 
 
+# policies/sched_vllm.c's cudagraph_mode values
+GRAPH_MODES = ("full_and_piecewise", "piecewise", "full_decode_only", "none")
+HERE = os.path.dirname(os.path.abspath(__file__))
+CATALOG = os.path.join(HERE, "..", "..", "catalog", "devices")
+
+
+def v1_default_limits(device_mem_bytes, device_name):
+    """vLLM V1's defaults for the OpenAI API server (vllm/engine/arg_utils.py
+    EngineArgs._set_default_args; policies/common.c pol_v1_default_tokens/_seqs):
+    (max_num_batched_tokens, max_num_seqs)."""
+    big = device_mem_bytes >= 70 * 2 ** 30 and "a100" not in (device_name or "").lower()
+    return (8192, 1024) if big else (2048, 256)
+
+
+def v1_capture_sizes(max_seqs, max_tokens):
+    """VllmConfig._set_cudagraph_sizes (vllm/config/vllm.py) without speculative decoding,
+    on a GPU that is not a data-centre Blackwell (policies/sched_vllm.c default_sizes)."""
+    cap = min(2 * max_seqs, 512, max_tokens)
+    sizes = [s for s in (1, 2, 4) if s <= cap]
+    sizes += list(range(8, min(cap + 1, 256), 8))
+    sizes += list(range(256, cap + 1, 16))
+    if max_tokens <= cap and max_tokens not in sizes:
+        sizes.append(max_tokens)
+    return sorted(set(sizes))
+
+
 class Limits:
     """Scheduler parameters, with llmsim's defaults (docs/config.md)."""
 
-    def __init__(self, name, params, max_model_len):
-        known = {"vllm": {"name", "max_num_seqs", "max_num_batched_tokens", "watermark",
-                          "preemption"},
-                 "sarathi": {"name", "max_num_seqs", "max_num_batched_tokens", "watermark",
-                             "order"}}
-        if name not in known:
-            raise ConfigError(f"scheduler.name: expected \"vllm\" or \"sarathi\", got \"{name}\"")
+    KNOWN = {"vllm": {"name", "max_num_seqs", "max_num_batched_tokens", "async_scheduling",
+                      "cudagraph_mode", "cudagraph_capture_sizes"},
+             "vllm-v0": {"name", "max_num_seqs", "max_num_batched_tokens", "watermark",
+                         "preemption"},
+             "sarathi": {"name", "max_num_seqs", "max_num_batched_tokens", "watermark",
+                         "order", "async_scheduling", "cudagraph_mode",
+                         "cudagraph_capture_sizes"}}
+
+    def __init__(self, name, params, max_model_len, device=None):
+        """device: (memory_bytes, name) of one GPU, for "vllm"'s defaults."""
+        if name not in self.KNOWN:
+            raise ConfigError(f"scheduler.name: expected \"vllm\", \"vllm-v0\" or "
+                              f"\"sarathi\", got \"{name}\"")
         for k in params:
-            if k not in known[name]:
+            if k not in self.KNOWN[name]:
                 raise ConfigError(f"scheduler.{k}: not supported by sched.py")
         if params.get("preemption", "recompute") != "recompute":
             raise ConfigError("scheduler.preemption: sched.py has recompute only")
         if params.get("order", "decodes_first") != "decodes_first":
             raise ConfigError("scheduler.order: sched.py has decodes_first only")
         self.name = name
+        self.graphs_on = False        # pol_graphs.on: launch() sets pad and graph
+        self.sizes = []
+        if name == "vllm":
+            self._v1(params, device)
+            return
         self.max_seqs = int(params.get("max_num_seqs", 256))
         self.watermark = float(params.get("watermark", 0.01))
-        mt = int(params.get("max_num_batched_tokens", 0 if name == "vllm" else 2048))
+        mt = int(params.get("max_num_batched_tokens", 0 if name == "vllm-v0" else 2048))
         # pol_token_budget: vLLM V0's max(max_model_len, 2048) when unset
         self.budget = mt if mt > 0 else max(max_model_len, 2048)
+        # Sarathi on a V1 engine: the engine keys, off unless given (sched_sarathi.c)
+        self.async_sched = bool(params.get("async_scheduling", False))
+        if "cudagraph_mode" in params or "cudagraph_capture_sizes" in params:
+            self._graphs(params, "none")
+
+    def _v1(self, params, device):
+        mem, dev_name = device if device else (0, None)
+        tokens, seqs = v1_default_limits(mem, dev_name)
+        self.budget = int(params.get("max_num_batched_tokens", tokens))
+        self.max_seqs = int(params.get("max_num_seqs", min(seqs, self.budget)))
+        self.watermark = 0.0                  # V1's allocate_slots keeps none
+        self.async_sched = bool(params.get("async_scheduling", True))
+        self._graphs(params, "full_and_piecewise")
+
+    def _graphs(self, params, default):
+        """policies/common.c pol_read_graphs + pol_attach_graphs."""
+        self.graphs_on = True
+        self.graphs = params.get("cudagraph_mode", default)
+        if self.graphs not in GRAPH_MODES:
+            raise ConfigError(f"scheduler.cudagraph_mode: expected one of {GRAPH_MODES}")
+        if self.graphs == "none":
+            self.sizes = []
+        elif "cudagraph_capture_sizes" in params:
+            self.sizes = sorted({int(x) for x in params["cudagraph_capture_sizes"]
+                                 if int(x) <= self.budget})
+        else:
+            self.sizes = v1_capture_sizes(self.max_seqs, self.budget)
+        if self.graphs != "none" and not self.sizes:
+            raise ConfigError("scheduler.cudagraph_capture_sizes: every size exceeds "
+                              "max_num_batched_tokens")
+
+    def launch(self, tokens, decode_only):
+        """(pad, graph) of a batch of tokens (policies/common.c pol_launch; vLLM's
+        CudagraphDispatcher.dispatch): the next capture size, full graph for a decode-only
+        batch whose size is at most max_num_seqs, else piecewise; eager over the largest."""
+        if not self.graphs_on or tokens == 0:
+            return 0, None
+        size = next((s for s in self.sizes if s >= tokens), 0)
+        if (size == 0 or self.graphs == "none" or
+                (self.graphs == "full_decode_only" and not decode_only)):
+            return 0, "none"
+        full = decode_only and self.graphs != "piecewise" and size <= self.max_seqs
+        return size - tokens, "full" if full else "piecewise"
 
 
 class Engine:
@@ -99,6 +195,9 @@ class Engine:
         self.done = []               # finished or rejected, in completion order
         self.preemptions = 0
         self.iter_preemptions = 0
+        self.holding = []            # async: finished, KV and slots not yet released
+        self.cutoff = None           # async: arrivals after this are not admitted
+        self.pad, self.graph = 0, None   # CUDA-graph launch of the last plan ("vllm")
 
     # --- KV (policies/kv_paged.c)
     def needed(self, q, tokens):
@@ -113,7 +212,7 @@ class Engine:
         q.kv_blocks += need
         return True
 
-    def release(self, q):
+    def release_kv(self, q):
         self.used -= q.kv_blocks
         q.kv_blocks = 0
 
@@ -165,7 +264,7 @@ class Engine:
         """Recompute preemption (replica_preempt): back to the waiting queue's front."""
         self.unplan(q)
         self.running.remove(q)
-        self.release(q)
+        self.release_kv(q)
         q.computed = 0
         q.state = "waiting"
         q.preemptions += 1
@@ -216,13 +315,16 @@ class Engine:
         wm = self.wm_blocks()
         while self.waiting:
             q = self.waiting[0]
+            if self.cutoff is not None and q.arrival_ns > self.cutoff:
+                break                # async: the engine has not seen it yet
             if self.reject_never(q, p["budget"], wm, not chunk):
                 continue
             left = p["budget"] - self.plan_tokens()
             n = q.target() - q.computed
             if chunk and n > left:
                 n = left
-            if n <= 0 or n > left or len(self.running) + 1 > self.lim.max_seqs:
+            if (n <= 0 or n > left or
+                    len(self.running) + len(self.holding) + 1 > self.lim.max_seqs):
                 break
             if (self.cap - self.used) - self.needed(q, q.computed + n) < wm:
                 break
@@ -233,28 +335,36 @@ class Engine:
             self.add(q, n, True)
 
     # --- one iteration
-    def schedule(self, now_ns):
-        """Plans one iteration (policies/sched_vllm.c, sched_sarathi.c); returns the plan
-        items [req, tokens, prefill] (req None: preempted after planning)."""
+    def schedule(self, now_ns, cutoff=None):
+        """Plans one iteration (policies/sched_vllm.c, sched_vllm_v0.c, sched_sarathi.c);
+        returns the plan items [req, tokens, prefill] (req None: preempted after planning).
+        cutoff: async scheduling's admission cutoff (arrivals after it are invisible)."""
         self.plan, self.plan_prefill, self.plan_decodes = [], 0, 0
+        self.cutoff = cutoff
         before = self.preemptions
         p = {"budget": self.lim.budget, "evictions": 0}
-        if self.lim.name == "vllm":
+        if self.lim.name == "vllm-v0":
             self.admit(p, chunk=False)
             if not self.plan:
                 p["budget"] = INF    # V0 does not hold decodes to the token budget
                 self.plan_running(p, True, False)
+        elif self.lim.name == "vllm":
+            self.plan_running(p, True, True)      # V1: the running set in order
+            if p["evictions"] == 0:
+                self.admit(p, chunk=True)
         else:
             self.plan_running(p, True, False)
             self.plan_running(p, False, True)
             if p["evictions"] == 0:
                 self.admit(p, chunk=True)
+        self.cutoff = None
         self.iter_preemptions = self.preemptions - before
+        self.pad, self.graph = self.lim.launch(self.plan_tokens(), self.plan_prefill == 0)
         return [it for it in self.plan if it[0] is not None]
 
-    @staticmethod
-    def batch(plan):
-        """The plan as the cost model (and the reference engine) sees it."""
+    def batch(self, plan):
+        """The plan as the cost model (and the reference engine) sees it, with the
+        last schedule()'s CUDA-graph launch for "vllm"."""
         pre, dec = [], []
         for q, n, prefill in plan:
             if prefill:
@@ -263,12 +373,19 @@ class Engine:
                 dec[-1][0] += 1
             else:
                 dec.append([1, q.computed])
-        return {"prefill": pre, "decode": dec}
+        b = {"prefill": pre, "decode": dec}
+        if self.graph is not None:
+            b["pad"], b["graph"] = self.pad, self.graph
+        return b
 
-    def end(self, now_ns):
-        """Ends the planned iteration at now_ns (replica_end / advance)."""
-        for it in self.plan:
-            q, n, prefill = it
+    def advance(self, plan):
+        """Counts the plan as computed (advance in sim/replica.c, without times); returns
+        the requests it finishes, which keep their KV until release().  Call it after
+        batch(plan)."""
+        finished = []
+        for it in plan:
+            q, n, prefill = it[0], it[1], it[2]
+            it[3:] = [False, False]          # produced a token, finished
             if q is None:
                 continue
             q.planned = False
@@ -276,17 +393,39 @@ class Engine:
             if prefill and q.computed < q.target():
                 continue
             q.generated += 1
-            if q.first_token_ns < 0:
-                q.first_token_ns = now_ns
             q.state = "decode"
+            it[3] = True
             if q.generated >= q.output:
                 q.state = "done"
-                q.finish_ns = now_ns
-                self.release(q)
+                it[4] = True
+                finished.append(q)
         self.running = [q for q in self.running if q.state != "done"]
-        for it in self.plan:
-            if it[0] is not None and it[0].state == "done":
-                self.done.append(it[0])
+        self.holding += finished
+        return finished
+
+    def stamp(self, plan, now_ns):
+        """The tokens of an advanced plan appear at now_ns."""
+        for it in plan:
+            q = it[0]
+            if q is None or not it[3]:
+                continue
+            if q.first_token_ns < 0:
+                q.first_token_ns = now_ns
+            if it[4]:
+                q.finish_ns = now_ns
+                self.done.append(q)
+
+    def release(self, held):
+        """The engine has processed the output that finished held: KV and slots free."""
+        for q in held:
+            self.release_kv(q)
+        self.holding = [q for q in self.holding if q not in held]
+
+    def end(self, now_ns):
+        """Ends the planned iteration at now_ns (replica_end / advance)."""
+        plan = [it for it in self.plan if it[0] is not None]
+        self.release(self.advance(plan))
+        self.stamp(plan, now_ns)
         self.plan = []
 
     def idle(self):
@@ -320,10 +459,72 @@ def replay(reqs, engine, cost_ns):
             continue
         dur = cost_ns(b)
         iters.append({"start_ns": now, "end_ns": now + dur, "batch": b,
-                      "preemptions": engine.iter_preemptions})
+                      "preemptions": engine.iter_preemptions,
+                      "waiting": len(engine.waiting)})
         now += dur
         engine.end(now)
     return iters
+
+
+def replay_async(reqs, engine, cost_ns):
+    """replay() with vLLM V1's async scheduling (vllm/v1/engine/core.py
+    step_with_batch_queue, batch queue of 2): step k+1 is planned when step k starts, with
+    the arrivals up to then, step k counted as computed (Scheduler._update_after_schedule)
+    and the requests step k finishes still holding their KV and slots; the GPU runs it
+    when step k ends; step k's output (tokens, finishes, freed KV) is processed at its end,
+    after step k+1 was planned.  If step k+1 plans nothing the engine waits for step k's
+    output and plans again at its end.  This is how serve.py runs; llmsim formulates the
+    same from the end of each step (sim/replica.h async_lag)."""
+    reqs = sorted(reqs, key=lambda q: (q.arrival_ns, q.id))
+    st = {"i": 0}
+    iters = []
+
+    def arrive_until(t):
+        while st["i"] < len(reqs) and reqs[st["i"]].arrival_ns <= t:
+            engine.arrive(reqs[st["i"]])
+            st["i"] += 1
+
+    def launch(plan, b, start):
+        waiting = len(engine.waiting)
+        held = engine.advance(plan)
+        end = start + cost_ns(b)
+        iters.append({"start_ns": start, "end_ns": end, "batch": b,
+                      "preemptions": engine.iter_preemptions, "waiting": waiting})
+        return plan, start, end, held
+
+    now, cur = 0, None
+    while True:
+        if cur is None:
+            i = st["i"]
+            if engine.idle() and i < len(reqs) and reqs[i].arrival_ns > now:
+                now = reqs[i].arrival_ns
+            arrive_until(now)
+            plan = engine.schedule(now)
+            b = engine.batch(plan)
+            if batch_tokens(b) == 0:
+                if st["i"] >= len(reqs):
+                    if not engine.idle():
+                        raise RuntimeError("engine stalled with work left")
+                    break
+                now = max(now, reqs[st["i"]].arrival_ns)
+                continue
+            cur = launch(plan, b, now)
+        plan, start, end, held = cur
+        arrive_until(start)
+        nxt = engine.schedule(start)
+        b = engine.batch(nxt)
+        cur = launch(nxt, b, end) if batch_tokens(b) else None
+        now = end
+        engine.stamp(plan, end)
+        engine.release(held)
+    return iters
+
+
+def run_replay(reqs, engine, cost_ns):
+    """replay_async when the scheduler schedules asynchronously, else replay."""
+    if engine.lim.async_sched:
+        return replay_async(reqs, engine, cost_ns)
+    return replay(reqs, engine, cost_ns)
 
 
 # --- inputs shared with serve.py: llmsim scenario configs and generic CSV slices
@@ -392,10 +593,24 @@ def scenario_params(cfg, path):
     sc = cfg.get("scheduler", {"name": "vllm"})
     mml = int(model["max_model_len"])
     try:
-        lim = Limits(sc.get("name", "vllm"), sc, mml)
+        lim = Limits(sc.get("name", "vllm"), sc, mml, device_of(hw.get("device")))
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}")
     return lim, int(hw["kv_blocks"]), int(kvc.get("block_tokens", 16)), mml
+
+
+def device_of(dev_id):
+    """(memory_bytes, name) of a catalog device (hw/catalog/devices/ID.json), or
+    None when no id is given."""
+    if dev_id is None:
+        return None
+    path = os.path.join(CATALOG, f"{dev_id}.json")
+    try:
+        with open(path) as f:
+            d = json.load(f)
+        return float(d["memory_bytes"]), str(d["name"])
+    except (OSError, ValueError, KeyError) as e:
+        raise ConfigError(f"hardware.device: {dev_id}: {e}")
 
 
 def load_requests(cfg, path):
@@ -432,7 +647,8 @@ def fixed_cost(cfg, path):
         raise ConfigError(f"{path}: cost_model.name: crosscheck needs \"fixed\"")
     it = int(round(float(c.get("iteration_us", 0)) * 1000))
     tok = int(round(float(c.get("per_token_us", 0)) * 1000))
-    return lambda b: it + tok * batch_tokens(b)
+    # hw/cost_fixed.c: every token row the engine runs, CUDA-graph padding included
+    return lambda b: it + tok * (batch_tokens(b) + b.get("pad", 0))
 
 
 def llmsim_requests(binary, cfg_path, sets, out_dir):
@@ -464,8 +680,10 @@ def crosscheck(argv):
         print(f"sched.py: {e}", file=sys.stderr)
         return 2
     eng = Engine(lim, kv, bt, mml)
-    iters = replay(reqs, eng, cost)
-    mine = sorted((q.id, q.first_token_ns, q.finish_ns, q.preemptions,
+    iters = run_replay(reqs, eng, cost)
+    # results.sqlite has NULL for a time that never came (a rejected request's)
+    mine = sorted((q.id, q.first_token_ns if q.first_token_ns >= 0 else None,
+                   q.finish_ns if q.finish_ns >= 0 else None, q.preemptions,
                    "rejected" if q.rejected else "ok") for q in reqs)
     with tempfile.TemporaryDirectory() as d:
         theirs = llmsim_requests(a.llmsim, a.config, a.set, d)
@@ -497,15 +715,15 @@ def measure(argv):
     except ConfigError as e:
         print(f"sched.py: {e}", file=sys.stderr)
         return 2
-    iters = replay(reqs, Engine(lim, kv, bt, mml),
-                   lambda b: int(round(base(b) * a.stretch)))
+    iters = run_replay(reqs, Engine(lim, kv, bt, mml),
+                       lambda b: int(round(base(b) * a.stretch)))
     with open(a.out, "w") as f:
         f.write(json.dumps({"type": "run", "config": a.config, "set": a.set,
                             "scheduler": lim.name, "mode": "sched.py replay"}) + "\n")
         for it in iters:
             f.write(json.dumps({"type": "iteration", "start_ns": it["start_ns"],
                                 "end_ns": it["end_ns"], "preemptions": it["preemptions"],
-                                "batch": it["batch"]}) + "\n")
+                                "waiting": it["waiting"], "batch": it["batch"]}) + "\n")
         for q in reqs:
             f.write(json.dumps({"type": "request", "id": q.id, "arrival_ns": q.arrival_ns,
                                 "first_token_ns": q.first_token_ns, "finish_ns": q.finish_ns,
