@@ -1345,7 +1345,7 @@ double calib_elem_s(const struct calib *c, const char *op, int64_t tokens,
         op += 6;
     for (i = 0; i < n_el; i++) {
         double dist;
-        if (strcmp(el[i].op, op) != 0)
+        if (el[i].op[0] != op[0] || strcmp(el[i].op, op) != 0)
             continue;
         dist = fabs(log((double)el[i].width / width));
         if (dist < best_d) {
