@@ -50,7 +50,7 @@ DEPS_OK := $(shell pkg-config --exists $(PKGS) check 2>/dev/null && \
                    command -v git >/dev/null && \
                    command -v $(firstword $(CC)) >/dev/null && echo yes)
 
-LIB_SRC  = $(sort $(wildcard sim/*.c models/*.c hw/*.c policies/*.c \
+LIB_SRC  = $(sort $(wildcard base/*.c sim/*.c models/*.c hw/*.c policies/*.c \
                               traces/*.c analysis/*.c cli/*.c))
 LIB_SRC := $(filter-out cli/main.c,$(LIB_SRC))
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -159,7 +159,7 @@ clean:
 
 # ---- make install PREFIX=... (default /usr/local; DESTDIR for packaging) ---
 # The installed binary finds its data in PREFIX/share/llmsim: only
-# sim/paths.c is compiled again with that folder as LLMSIM_SRCDIR, and
+# base/paths.c is compiled again with that folder as LLMSIM_SRCDIR, and
 # linked ahead of libllmsim.a (whose own paths.o is then not pulled in).
 # The data is what llmsim reads at run time: the model and device catalogs,
 # the calibration tables, the engine profiles, the example configs and the
@@ -172,7 +172,7 @@ INSTALL_DATA = models/catalog hw/catalog hw/calib/data hw/engines configs \
 install: all
 	@mkdir -p $(BUILD)/install
 	$(CC) $(CFLAGS) -ULLMSIM_SRCDIR -DLLMSIM_SRCDIR=\"$(DATADIR)\" \
-	    -c sim/paths.c -o $(BUILD)/install/paths.o
+	    -c base/paths.c -o $(BUILD)/install/paths.o
 	$(CC) $(LDFLAGS) -o $(BUILD)/install/llmsim $(BUILD)/cli/main.o \
 	    $(BUILD)/install/paths.o $(BUILD)/libllmsim.a $(LDLIBS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(DATADIR)

@@ -18,7 +18,7 @@
 
 #include <sqlite3.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 #include "sim/replica.h"
 #include "sim/request.h"
 

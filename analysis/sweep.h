@@ -23,7 +23,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 
 struct sweep_param {
     const char *key;             /* borrowed from the spec's JSON */

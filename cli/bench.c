@@ -27,7 +27,7 @@
 #include "cli/args.h"
 #include "cli/bench.h"
 #include "cli/run.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 
 #define BENCH_MAX_RUNS 99
 

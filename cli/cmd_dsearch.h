@@ -15,7 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "analysis/disagg_search.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 struct dsearch_ctx {
     const char *config;              /* borrowed */

@@ -18,8 +18,8 @@
 #include "models/model.h"
 #include "models/ops.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
-#include "sim/paths.h"
+#include "base/jcfg.h"
+#include "base/paths.h"
 
 #define GIB 1073741824.0
 

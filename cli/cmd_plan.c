@@ -10,7 +10,7 @@
 #include "analysis/store.h"
 #include "cli/args.h"
 #include "cli/scenario.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 /* The key paths the planner adds to a candidate's own. */
 #define PLAN_GPUS_KEY "hardware.num_gpus"

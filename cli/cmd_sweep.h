@@ -19,7 +19,7 @@
 
 #include "analysis/sweep.h"
 #include "analysis/sweepdb.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 struct sweep_exec {
     const char *base_path;          /* the base scenario file */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "hw/cost.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 
 #define GIB 1073741824.0
 

@@ -24,7 +24,7 @@
 #include "models/memplan.h"
 #include "models/model.h"
 #include "models/ops.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 #define CTX_SWEEP_MAX 64
 

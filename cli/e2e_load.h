@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 
 struct e2e_series {
     int64_t *it_start_ns, *it_end_ns;

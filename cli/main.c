@@ -16,7 +16,7 @@
 #include "cli/validate.h"
 #include "cli/validate_e2e.h"
 #include "cli/validate_engines.h"
-#include "sim/version.h"
+#include "base/version.h"
 
 static void usage(FILE *f)
 {

@@ -7,8 +7,8 @@
 
 #include "hw/cost.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
-#include "sim/paths.h"
+#include "base/jcfg.h"
+#include "base/paths.h"
 
 static const char *const role_names[] = { "prefill", "decode", "mixed",
                                           "semi_pd", NULL };

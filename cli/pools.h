@@ -27,7 +27,7 @@
 #include "models/model.h"
 #include "models/ops.h"
 #include "sim/cluster.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 #include "sim/replica.h"
 #include "sim/router.h"
 #include "sim/sim.h"

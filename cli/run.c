@@ -18,8 +18,8 @@
 #include "hw/cost.h"
 #include "hw/energy.h"
 #include "hw/powercap.h"
-#include "sim/paths.h"
-#include "sim/version.h"
+#include "base/paths.h"
+#include "base/version.h"
 #include "traces/source.h"
 
 struct run_ctx {

@@ -17,7 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli/scenario.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 #include "sim/sim.h"
 
 struct run_opts {

@@ -8,8 +8,8 @@
 #include "hw/cost.h"
 #include "models/memplan.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
-#include "sim/paths.h"
+#include "base/jcfg.h"
+#include "base/paths.h"
 #include "traces/source.h"
 
 #define GIB 1073741824.0

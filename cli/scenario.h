@@ -25,7 +25,7 @@
 #include "models/memplan.h"
 #include "models/model.h"
 #include "models/ops.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 #include "sim/kv.h"
 #include "sim/replica.h"
 #include "sim/router.h"

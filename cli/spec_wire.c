@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "hw/cost.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 
 #define PATH "speculative"
 

@@ -22,7 +22,7 @@
 #include "models/memplan.h"
 #include "models/model.h"
 #include "models/ops.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 #include "sim/spec.h"
 
 struct spec_setup {

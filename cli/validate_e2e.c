@@ -19,8 +19,8 @@
 #include "cli/scenario.h"
 #include "cli/step.h"
 #include "hw/cost.h"
-#include "sim/jcfg.h"
-#include "sim/paths.h"
+#include "base/jcfg.h"
+#include "base/paths.h"
 #include "traces/rows.h"
 
 #define E2E_MAX_SETS 16

@@ -11,7 +11,7 @@
 #include "hw/cost_fixed.h"
 #include "hw/offload.h"
 #include "hw/woffload.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 static const struct cost_ops *const cost_models[] = {
     &cost_roofline,

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 int pol_read_limits(const cJSON *p, const char *path, struct pol_limits *l,
                     struct llm_diag *d)

@@ -15,7 +15,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 #include "sim/replica.h"
 
 /* max_num_seqs, max_num_batched_tokens, watermark. */

@@ -18,7 +18,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 #include "sim/replica.h"
 
 enum evict_policy { EVICT_LRU = 0, EVICT_LFU, EVICT_FIFO, EVICT_COST };

@@ -38,9 +38,9 @@
 
 #include "hw/device.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 #include "sim/link.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 
 struct bl_entry {
     uint64_t id;

@@ -27,9 +27,9 @@
 
 #include "hw/device.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 #include "sim/link.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 
 enum { T_GPU = 0, T_HOST, T_SSD, T_N };
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 /* Adding a policy: define its ops in its own file and add one line here. */
 static const struct sched_ops *const scheds[] = {

@@ -6,7 +6,7 @@
 #ifndef LLM_REGISTRY_H
 #define LLM_REGISTRY_H
 
-#include "sim/diag.h"
+#include "base/diag.h"
 #include "sim/kv.h"
 #include "sim/replica.h"
 #include "sim/router.h"

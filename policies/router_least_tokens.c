@@ -6,7 +6,7 @@
  * lowest index. */
 #include "policies/common.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct least_tokens {
     enum pol_load load;

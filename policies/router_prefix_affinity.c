@@ -18,7 +18,7 @@
  * defaults of CacheAwareConfig (0.5, 32, 1.1) in SGLang 0.4. */
 #include "policies/common.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct affinity {
     enum pol_load load;

@@ -1,6 +1,6 @@
 /* policies/router_rr.c: round robin, the default router. */
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct rr {
     int32_t next;

@@ -15,7 +15,7 @@
 
 #include "policies/common.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct weighted {
     double *w;                 /* config weights, NULL: the replicas' */

@@ -40,7 +40,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 #include "sim/link.h"
 #include "sim/replica.h"
 #include "sim/request.h"

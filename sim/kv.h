@@ -17,7 +17,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 #include "sim/request.h"
 
 /* Prefix-cache counters of a manager (all zero for managers without a

@@ -33,7 +33,7 @@
 #include <cjson/cJSON.h>
 
 #include "sim/batch.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 #include "sim/kv.h"
 #include "sim/request.h"
 #include "sim/spec.h"

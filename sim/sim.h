@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "sim/cluster.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 #include "sim/kv.h"
 #include "sim/replica.h"
 #include "sim/request.h"

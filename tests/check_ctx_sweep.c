@@ -13,7 +13,7 @@
 #include "cli/ctx_sweep.h"
 #include "hw/device.h"
 #include "models/memplan.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "tests/suites.h"
 
 struct setup {

@@ -9,7 +9,7 @@
 #include "cli/pools.h"
 #include "models/model.h"
 #include "policies/registry.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "sim/sim.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"

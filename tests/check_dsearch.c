@@ -11,7 +11,7 @@
 #include "cli/cmd_dsearch.h"
 #include "cli/run.h"
 #include "cli/scenario.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"
 

@@ -1,7 +1,7 @@
 #include <check.h>
 #include <string.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 #include "tests/suites.h"
 
 static cJSON *parse(const char *text)

@@ -14,7 +14,7 @@
 #include "hw/device.h"
 #include "models/memplan.h"
 #include "models/model.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "tests/suites.h"
 
 #define GIB 1073741824.0

@@ -10,7 +10,7 @@
 #include "hw/cost.h"
 #include "hw/offload.h"
 #include "models/model.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "tests/fixture.h"
 
 struct rig {

@@ -12,7 +12,7 @@
 
 #include "cli/run.h"
 #include "hw/powercap.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "tests/fixture.h"
 
 struct rig {

@@ -20,7 +20,7 @@
 #include "hw/calib.h"
 #include "hw/cost.h"
 #include "policies/registry.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"
 

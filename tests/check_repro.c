@@ -16,7 +16,7 @@
 #include "cli/scenario.h"
 #include "hw/cost.h"
 #include "models/model.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "sim/request.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"

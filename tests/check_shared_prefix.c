@@ -15,7 +15,7 @@
 #include "hw/cost.h"
 #include "models/ops.h"
 #include "policies/registry.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"
 

@@ -14,7 +14,7 @@
 #include "cli/run.h"
 #include "cli/scenario.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 #include "sim/sim.h"
 #include "sim/spec.h"
 #include "tests/fixture.h"

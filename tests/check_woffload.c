@@ -10,7 +10,7 @@
 #include "hw/woffload.h"
 #include "models/memplan.h"
 #include "models/model.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "tests/fixture.h"
 
 /* Little's law, capped: 32 reads of 8 KiB in flight, each 45 us +

@@ -6,7 +6,7 @@
 
 #include <gsl/gsl_randist.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 #include "traces/kinds.h"
 #include "traces/source.h"
 

@@ -1,7 +1,7 @@
-/* sim/paths.c: the data root and the user catalog (sim/paths.h).  Keep
+/* base/paths.c: the data root and the user catalog (base/paths.h).  Keep
  * this file to these two functions: `make install` compiles it again
  * with the installed data folder and links it ahead of libllmsim.a. */
-#include "sim/paths.h"
+#include "base/paths.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-#include "sim/diag.h"
+#include "base/diag.h"
 
 #include <stdarg.h>
 #include <stdio.h>

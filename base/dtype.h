@@ -1,4 +1,4 @@
-/* hw/dtype.h: numeric data types of weights, activations and KV cache. */
+/* base/dtype.h: numeric data types of weights, activations and KV cache. */
 #ifndef LLM_DTYPE_H
 #define LLM_DTYPE_H
 

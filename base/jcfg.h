@@ -1,4 +1,4 @@
-/* sim/jcfg.h: typed reads of a cJSON config object with key-path errors.
+/* base/jcfg.h: typed reads of a cJSON config object with key-path errors.
  *
  * Every reader takes the object, the dotted path of that object within
  * the file ("" for the root, "scheduler", "workload.prompt") and a key.
@@ -16,7 +16,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 
 /* Reads and parses a JSON file.  LLM_EINVAL if it cannot be opened (a
  * missing or unreadable input file is bad input) or is a folder, or with

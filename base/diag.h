@@ -1,4 +1,4 @@
-/* sim/diag.h: error codes and the one diagnostic a failing call leaves.
+/* base/diag.h: error codes and the one diagnostic a failing call leaves.
  *
  * Contract: the function that detects an error writes the single message
  * (diag_set) and returns the code; callers only propagate it; main prints

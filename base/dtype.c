@@ -1,4 +1,4 @@
-#include "hw/dtype.h"
+#include "base/dtype.h"
 
 #include <string.h>
 

@@ -1,10 +1,10 @@
-/* sim/paths.h: where llmsim finds its catalogs and calibration data.
+/* base/paths.h: where llmsim finds its catalogs and calibration data.
  *
  * The data root is $LLMSIM_ROOT when set, else the folder compiled into
- * sim/paths.c (LLMSIM_SRCDIR, set by the Makefile): the source tree the
+ * base/paths.c (LLMSIM_SRCDIR, set by the Makefile): the source tree the
  * binary was built from, so a build works from any directory, or, for the
  * binary `make install PREFIX=...` installs, PREFIX/share/llmsim, where
- * the install puts the data (only sim/paths.c is compiled again for it).
+ * the install puts the data (only base/paths.c is compiled again for it).
  *
  * The user's model catalog is where `llmsim memory --import-hf` writes
  * and where a model id missing from the data root's catalog is looked up

@@ -1,4 +1,4 @@
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 #include <errno.h>
 #include <math.h>

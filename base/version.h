@@ -1,4 +1,4 @@
-/* sim/version.h: the llmsim version, recorded in every results database. */
+/* base/version.h: the llmsim version, recorded in every results database. */
 #ifndef LLM_VERSION_H
 #define LLM_VERSION_H
 #define LLMSIM_VERSION "0.1.0"
