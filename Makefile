@@ -50,8 +50,9 @@ DEPS_OK := $(shell pkg-config --exists $(PKGS) check 2>/dev/null && \
                    command -v git >/dev/null && \
                    command -v $(firstword $(CC)) >/dev/null && echo yes)
 
-LIB_SRC  = $(sort $(wildcard base/*.c sim/*.c models/*.c hw/*.c policies/*.c \
-                              traces/*.c analysis/*.c cli/*.c))
+LIB_SRC  = $(sort $(wildcard base/*.c sim/*.c models/*.c hw/*.c \
+                              policies/*.c traces/*.c analysis/*.c run/*.c \
+                              cli/*.c))
 LIB_SRC := $(filter-out cli/main.c,$(LIB_SRC))
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC = $(sort $(wildcard tests/*.c))

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "cli/args.h"
-#include "cli/run.h"
-#include "cli/scenario.h"
+#include "run/run.h"
+#include "run/scenario.h"
 
 static const cJSON *first_pool(const cJSON *pools, const char *role)
 {

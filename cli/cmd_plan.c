@@ -9,7 +9,7 @@
 #include "analysis/plot.h"
 #include "analysis/store.h"
 #include "cli/args.h"
-#include "cli/scenario.h"
+#include "run/scenario.h"
 #include "base/jcfg.h"
 
 /* The key paths the planner adds to a candidate's own. */

@@ -17,8 +17,8 @@
 
 #include "analysis/store.h"
 #include "cli/args.h"
-#include "cli/run.h"
-#include "cli/scenario.h"
+#include "run/run.h"
+#include "run/scenario.h"
 
 #ifdef LLMSIM_MPI
 #include <mpi.h>

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/run.h"
+#include "cli/cmd_run.h"
 #include "cli/bench.h"
 #include "cli/calibrate.h"
 #include "cli/cmd_dsearch.h"

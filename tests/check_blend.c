@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/run.h"
+#include "run/run.h"
 #include "policies/registry.h"
 #include "tests/fixture.h"
 #include "traces/source.h"

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/scenario.h"
+#include "run/scenario.h"
 #include "hw/accel.h"
 #include "hw/cost.h"
 #include "hw/device.h"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/pools.h"
+#include "run/pools.h"
 #include "models/model.h"
 #include "policies/registry.h"
 #include "base/paths.h"

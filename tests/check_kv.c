@@ -12,7 +12,7 @@
 #include <gsl/gsl_rng.h>
 #include <zlib.h>
 
-#include "cli/run.h"
+#include "run/run.h"
 #include "policies/evict.h"
 #include "policies/registry.h"
 #include "tests/fixture.h"

@@ -10,7 +10,7 @@
 #include <gsl/gsl_rng.h>
 #include <sqlite3.h>
 
-#include "cli/run.h"
+#include "run/run.h"
 #include "policies/registry.h"
 #include "tests/fixture.h"
 

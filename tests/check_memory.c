@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "cli/cmd_memory.h"
-#include "cli/scenario.h"
+#include "run/scenario.h"
 #include "hw/device.h"
 #include "models/memplan.h"
 #include "models/model.h"

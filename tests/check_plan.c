@@ -13,8 +13,8 @@
 
 #include "analysis/plan.h"
 #include "cli/cmd_plan.h"
-#include "cli/run.h"
-#include "cli/scenario.h"
+#include "run/run.h"
+#include "run/scenario.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/run.h"
+#include "run/run.h"
 #include "hw/powercap.h"
 #include "base/paths.h"
 #include "tests/fixture.h"

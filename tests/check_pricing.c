@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "cli/cmd_memory.h"
-#include "cli/run.h"
-#include "cli/scenario.h"
+#include "run/run.h"
+#include "run/scenario.h"
 #include "hw/calib.h"
 #include "hw/cost.h"
 #include "policies/registry.h"

@@ -10,8 +10,9 @@
 
 #include <sqlite3.h>
 
-#include "cli/run.h"
-#include "cli/scenario.h"
+#include "cli/cmd_run.h"
+#include "run/run.h"
+#include "run/scenario.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"
 

@@ -1,4 +1,4 @@
-/* Tests of speculative decoding (sim/spec.h, cli/spec_wire.h): the
+/* Tests of speculative decoding (sim/spec.h, run/spec_wire.h): the
  * config's errors, the acceptance models (geometric, per position,
  * histogram, RSD's tree), the draws' statistics and determinism, the
  * step's price for each method against hand computations, the replica's
@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/run.h"
-#include "cli/scenario.h"
+#include "run/run.h"
+#include "run/scenario.h"
 #include "policies/registry.h"
 #include "base/jcfg.h"
 #include "sim/sim.h"

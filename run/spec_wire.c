@@ -1,4 +1,4 @@
-#include "cli/spec_wire.h"
+#include "run/spec_wire.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* cli/ctx_sweep.h: `llmsim memory --context-sweep`, the long-context peak
+/* run/ctx_sweep.h: `llmsim memory --context-sweep`, the long-context peak
  * analysis of Fu, "Challenges in Deploying Long-Context Transformers: A
  * Theoretical Peak Performance Analysis" (arXiv 2405.08944), for any
  * catalog model on any device.

@@ -1,4 +1,4 @@
-/* cli/scenario.h: a scenario config file, parsed and resolved.
+/* run/scenario.h: a scenario config file, parsed and resolved.
  *
  * scenario_load reads the JSON (docs/config.md documents every key),
  * applies --set overrides, resolves the model and device from the
@@ -16,8 +16,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "cli/pools.h"
-#include "cli/spec_wire.h"
+#include "run/pools.h"
+#include "run/spec_wire.h"
 #include "hw/device.h"
 #include "hw/engine.h"
 #include "hw/offload.h"

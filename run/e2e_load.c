@@ -1,4 +1,4 @@
-#include "cli/e2e_load.h"
+#include "run/e2e_load.h"
 
 #include <math.h>
 #include <stdbool.h>

@@ -1,4 +1,4 @@
-#include "cli/scenario.h"
+#include "run/scenario.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -451,7 +451,7 @@ static int validate_plugins(struct scenario *sc, struct llm_diag *d)
     return rc;
 }
 
-/* "speculative" (cli/spec_wire.h): the drafter and its memory.  Not with
+/* "speculative" (run/spec_wire.h): the drafter and its memory.  Not with
  * pools, attention offloading, or a scheduler that plans decodes its own
  * way (fastgen's fixed passes). */
 static int load_spec(struct scenario *sc, struct llm_diag *d)

@@ -1,4 +1,4 @@
-#include "cli/ctx_sweep.h"
+#include "run/ctx_sweep.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,4 +1,4 @@
-/* cli/spec_wire.h: the scenario's "speculative" section (docs/config.md,
+/* run/spec_wire.h: the scenario's "speculative" section (docs/config.md,
  * docs/speculative.md), resolved for a run.
  *
  * spec_setup_load parses the section with sim/spec.h, resolves the

@@ -1,4 +1,4 @@
-/* cli/progress.h: a progress line for long runs (issue 18).
+/* run/progress.h: a progress line for long runs (issue 18).
  *
  * `llmsim run` and `bench` show, on stderr when it is a terminal and
  * --quiet is not given, the simulated time, the requests done (of how many,

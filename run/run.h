@@ -1,4 +1,4 @@
-/* cli/run.h: `llmsim run`: one scenario, end to end.
+/* run/run.h: one scenario, end to end (what `llmsim run` runs).
  *
  * run_scenario wires a loaded scenario together (source, cost model,
  * replicas, router, recorder), runs it, and writes DIR/results.sqlite and
@@ -8,7 +8,8 @@
  * one during them removes the new files, so a new file never sits beside
  * an old one; errors name the path.  A run without vllm removes a
  * vllm.json an earlier run left.  The summary object is
- * returned to the caller (cJSON_Delete).  cmd_run is the command line. */
+ * returned to the caller (cJSON_Delete).  cli/cmd_run.h is the command
+ * line and prints the summary. */
 #ifndef LLM_RUN_H
 #define LLM_RUN_H
 
@@ -16,7 +17,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "cli/scenario.h"
+#include "run/scenario.h"
 #include "base/diag.h"
 #include "sim/sim.h"
 
@@ -34,31 +35,22 @@ struct run_opts {
      * run, no global. */
     FILE *(*open_file)(const char *path, const char *mode);
     /* --sensitivity: the TTFT p90 of the same run with every iteration
-     * sens_scale times as long, added to the summary (0: none). */
+     * sens_scale times as long, added to the summary (0: none;
+     * run_sensitivity fills both). */
     double sens_scale;
     double sens_ttft_p90_ms;
 };
 
-/* Above this utilization (the summary's "utilization": the share of the
- * run during which requests the engine had seen were left waiting after
- * it planned an iteration) small iteration-time errors grow into larger
- * TTFT errors, and the run summary warns.  From scripts/sensitivity_scan.sh
- * on the e2e slices (docs/validation.md, "Saturation"): below 1%, TTFT p90
- * moved 1.2x the iteration-time change (median of 14 runs, at most 2.6x);
- * from 1% to 10%, 2.1x (up to 31x, where a queue starts to build); above,
- * 1.6x-1.9x of a TTFT already in seconds. */
-#define RUN_UTILIZATION_WARN 0.01
-
 int run_scenario(struct scenario *sc, const struct run_opts *o,
                  cJSON **summary, struct sim_stats *stats,
                  struct llm_diag *d);
-/* The console summary: the scenario, counts, throughput, goodput, KV,
- * energy, then a latency table whose rows are in ms, s or min, picked per
- * row from its largest printed value, "n/a" where there is no figure. */
-void run_print_summary(const cJSON *summary, const struct scenario *sc);
-void run_fprint_summary(FILE *f, const cJSON *summary,
-                        const struct scenario *sc);
-
-int cmd_run(int argc, char **argv);
+/* --sensitivity: loads config with sets (n of them; sets has room for
+ * one more and stays NULL-terminated) and runs it quietly into a
+ * temporary folder with every iteration 3% longer (its
+ * cost_model.time_scale x 1.03), then sets o->sens_scale and
+ * o->sens_ttft_p90_ms for the run that follows.  The folder is removed;
+ * errors are the scenario's or the run's. */
+int run_sensitivity(const char *config, const char **sets, int n,
+                    struct run_opts *o, struct llm_diag *d);
 
 #endif

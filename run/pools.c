@@ -1,4 +1,4 @@
-#include "cli/pools.h"
+#include "run/pools.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* cli/e2e_load.h: the load of a serving run over time, for validate-e2e
+/* run/e2e_load.h: the load of a serving run over time, for validate-e2e
  * (issue 20: saturation explained, not hidden).
  *
  * A series holds one side of a run (measured by serve.py, or simulated by

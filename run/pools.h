@@ -1,4 +1,4 @@
-/* cli/pools.h: the "cluster" section of a scenario: prefill, decode,
+/* run/pools.h: the "cluster" section of a scenario: prefill, decode,
  * mixed and semi-PD pools, each with its own device, parallelism, replica
  * count and scheduler (issue 10; docs/disagg.md).
  *
