@@ -184,12 +184,12 @@ install: all
 	@echo "installed $(PREFIX)/bin/llmsim (data: $(DATADIR))"
 
 # ---- Open MPI variant (optional) --------------------------------------------
-# $(BUILD)/llmsim-mpi is llmsim with cli/cmd_sweep.c compiled by mpicc with
+# $(BUILD)/llmsim-mpi is llmsim with run/sweep_mpi.c compiled by mpicc with
 # -DLLMSIM_MPI, so that `mpirun ... llmsim-mpi sweep` shares a sweep's
 # points among the ranks.  It is built only where mpicc exists, checked when
 # the recipe runs (after deps may have installed it); the plain llmsim never
 # links MPI.
-MPI_OBJ = $(BUILD)/mpi/cli/cmd_sweep.o
+MPI_OBJ = $(BUILD)/mpi/run/sweep_mpi.o
 # Open MPI's wrapper compiles with $(CC) too (one sanitizer runtime).
 MPICC   = OMPI_CC=$(CC) mpicc
 
@@ -202,7 +202,7 @@ mpi: $(BUILD)/cli/main.o $(BUILD)/libllmsim.a
 	        "(apt-get install libopenmpi-dev openmpi-bin)"; \
 	 fi
 
-$(MPI_OBJ): cli/cmd_sweep.c | deps
+$(MPI_OBJ): run/sweep_mpi.c | deps
 	@mkdir -p $(dir $@)
 	$(MPICC) $(CFLAGS) -DLLMSIM_MPI $(shell pkg-config --cflags $(PKGS)) -c $< -o $@
 

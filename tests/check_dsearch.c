@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "analysis/disagg_search.h"
-#include "cli/cmd_dsearch.h"
+#include "run/dsearch.h"
 #include "run/run.h"
 #include "run/scenario.h"
 #include "base/paths.h"
