@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/metrics.h"
 #include "hw/cost.h"
+#include "hw/smsplit.h"
 #include "policies/registry.h"
 #include "base/jcfg.h"
 #include "base/paths.h"
@@ -89,29 +91,32 @@ static int parse_adjust(const cJSON *o, const char *path, struct pool *p,
     char kp[160];
     int rc = jcfg_obj(o, path, "sm_adjust", false, &a, d);
 
-    p->adj_window = 0;
+    p->split.window = 0;
     if (rc || a == NULL)
         return rc;
     jcfg_keypath(kp, sizeof(kp), path, "sm_adjust");
     if (p->role != POOL_SEMI_PD)
         return diag_set(d, LLM_EINVAL, "%s: only a semi_pd pool adjusts "
                         "its SM split", kp);
-    p->adj_window = 32;
-    p->adj_step = 0.05;
-    p->adj_lo = 0.05;
-    p->adj_hi = 0.95;
-    p->adj_attain = 0.9;
+    p->split.window = 32;
+    p->split.step = 0.05;
+    p->split.lo = 0.05;
+    p->split.hi = 0.95;
+    p->split.attain = 0.9;
     rc = jcfg_known(a, kp, keys, d);
     if (!rc) rc = jcfg_int(a, kp, "window", false, 1, 1000000,
-                           &p->adj_window, d);
-    if (!rc) rc = jcfg_num(a, kp, "step", false, 0.001, 0.9, &p->adj_step,
+                           &p->split.window, d);
+    if (!rc) rc = jcfg_num(a, kp, "step", false, 0.001, 0.9,
+                           &p->split.step, d);
+    if (!rc) rc = jcfg_num(a, kp, "min", false, 0.05, 0.95, &p->split.lo,
                            d);
-    if (!rc) rc = jcfg_num(a, kp, "min", false, 0.05, 0.95, &p->adj_lo, d);
-    if (!rc) rc = jcfg_num(a, kp, "max", false, 0.05, 0.95, &p->adj_hi, d);
-    if (!rc) rc = jcfg_num(a, kp, "attain", false, 0, 1, &p->adj_attain, d);
-    if (!rc && p->adj_lo > p->adj_hi)
+    if (!rc) rc = jcfg_num(a, kp, "max", false, 0.05, 0.95, &p->split.hi,
+                           d);
+    if (!rc) rc = jcfg_num(a, kp, "attain", false, 0, 1, &p->split.attain,
+                           d);
+    if (!rc && p->split.lo > p->split.hi)
         rc = diag_set(d, LLM_EINVAL, "%s.min: expected at most max (%g), "
-                      "got %g", kp, p->adj_hi, p->adj_lo);
+                      "got %g", kp, p->split.hi, p->split.lo);
     return rc;
 }
 
@@ -132,13 +137,14 @@ static int parse_pool(const cJSON *o, const char *path, const struct model *m,
     if (!rc) rc = jcfg_int(o, path, "tp", false, 1, 1024, &tp, d);
     if (!rc) rc = jcfg_int(o, path, "pp", false, 1, 1024, &pp, d);
     if (!rc) rc = jcfg_int(o, path, "replicas", false, 1, 4096, &reps, d);
-    p->prefill_sm_fraction = 0.5;
+    p->split.init = 0.5;
     if (!rc) rc = jcfg_num(o, path, "prefill_sm_fraction", false, 0.05,
-                           0.95, &p->prefill_sm_fraction, d);
+                           0.95, &p->split.init, d);
     if (!rc) rc = parse_adjust(o, path, p, d);
-    p->sm_shared = false;
-    if (!rc) rc = jcfg_bool(o, path, "sm_shared", false, &p->sm_shared, d);
-    if (!rc && p->sm_shared && p->role != POOL_SEMI_PD)
+    p->split.shared = false;
+    if (!rc) rc = jcfg_bool(o, path, "sm_shared", false, &p->split.shared,
+                            d);
+    if (!rc && p->split.shared && p->role != POOL_SEMI_PD)
         rc = diag_set(d, LLM_EINVAL, "%s.sm_shared: only a semi_pd pool "
                       "shares its SMs", path);
     if (!rc) rc = parse_sched(o, path, p, d);
@@ -211,6 +217,7 @@ int pools_parse(const cJSON *root, const struct model *m,
     memset(ps, 0, sizeof(*ps));
     if (rc || c == NULL)
         return rc;
+    ps->cluster = true;
     rc = jcfg_known(c, "cluster", keys, d);
     if (!rc) rc = jcfg_arr(c, "cluster", "pools", true, &arr, d);
     if (!rc && (cJSON_GetArraySize(arr) < 1 ||
@@ -229,6 +236,7 @@ int pools_parse(const cJSON *root, const struct model *m,
         rc = parse_pool(o, path, m, p, d);
         if (!rc) rc = plan_pool(p, m, mem_util, block_tokens, max_model_len,
                                 d);
+        ps->adjusting |= p->split.window > 0;
         ps->n++;
     }
     if (!rc) rc = check_roles(ps, d);
@@ -236,50 +244,70 @@ int pools_parse(const cJSON *root, const struct model *m,
     return rc;
 }
 
-int64_t pools_fraction_ns(int64_t full_ns, int64_t tokens,
-                          double ridge_tokens, double fraction)
+/* One pool that takes both phases: the scenario's "hardware" section
+ * (all fields set by the caller but the runtime ones). */
+int pools_colocated(struct pools *ps, const struct pool *p)
 {
-    double t = (double)tokens, full, part;
-
-    if (fraction >= 1 || ridge_tokens <= 0)
-        return full_ns;
-    full = fmax(t / ridge_tokens, 1);
-    part = fmax(t / (fraction * ridge_tokens), 1);
-    return (int64_t)llround((double)full_ns * part / full);
+    memset(ps, 0, sizeof(*ps));
+    ps->n = 1;
+    ps->p[0] = *p;
+    ps->p[0].role = POOL_MIXED;
+    ps->p[0].split = (struct sm_split){ .init = 1 };
+    snprintf(ps->p[0].name, sizeof(ps->p[0].name), "%s", "colocated");
+    return LLM_OK;
 }
 
+/* The one price of an iteration, every pool's: the pool's cost model,
+ * then a semi-PD half's share of the SMs (hw/smsplit.h), or the row's
+ * power cap (hw/powercap.h) where the run set one. */
 static int price(void *ctx, const struct batch *b, int64_t *ns)
 {
     struct pool_slot *s = ctx;
+    struct pool *p = s->pool;
     struct cost_breakdown bd;
-    int rc = cost_price(s->pool->cost, b, &bd);
+    int rc = cost_price(p->cost, b, &bd);
 
-    s->pool->extrapolated += bd.extrapolated;
-    s->pool->extrap_ns += bd.extrap_ns;
-    s->pool->priced_ns += bd.total_ns;
-    double f = s->pool->role != POOL_SEMI_PD ? s->sm_fraction :
-               s->pool->sm_shared ? 1 :
-               s->half ? 1 - s->pool->sm_frac : s->pool->sm_frac;
-
-    *ns = pools_fraction_ns(bd.total_ns, batch_tokens(b),
-                            s->pool->ridge_tokens, f);
+    p->extrapolated += bd.extrapolated;
+    if (p->cap != NULL)
+        /* A capped iteration's time is the controller's; its priced and
+         * extrapolated nanoseconds are not counted (as before issue 22:
+         * cost_extrapolated_share stays 0 under a cap). */
+        return rc != LLM_OK ? rc : p->cap(p->cap_ctx, s->replica, b, &bd,
+                                          ns);
+    p->extrap_ns += bd.extrap_ns;
+    p->priced_ns += bd.total_ns;
+    *ns = s->split == NULL ? bd.total_ns :
+          smsplit_ns(bd.total_ns, batch_tokens(b), p->ridge_tokens,
+                     smsplit_share(s->split, s->half));
     return rc;
 }
 
-static int32_t pool_gpus(const struct pool *p)
+int32_t pool_gpus(const struct pool *p)
 {
     return p->shard.tp * (p->shard.pp > 0 ? p->shard.pp : 1);
 }
 
-/* Tokens at which a dense layer's FLOPs take as long as streaming its
- * weights: peak x weight bytes / (2 x bandwidth). */
-static double ridge(const struct pool *p)
+/* A replica of pool p as sim/replica.h wants it (its index and role set
+ * by the caller): the pool's memory, scheduler, device and host link. */
+static void replica_of(const struct pool *p, const struct model *m,
+                       struct pool_slot *s, struct replica_config *rc)
 {
-    double peak = p->dev.peak_flops[p->shard.w_dtype];
+    int32_t pp = p->shard.pp > 0 ? p->shard.pp : 1;
 
-    if (peak <= 0)
-        peak = p->dev.peak_flops[DT_BF16];
-    return peak * p->shard.w_bytes / (2 * p->dev.mem_bw_bytes_s);
+    rc->kv_capacity_blocks = p->mem.kv_blocks;
+    rc->sched = p->sched;
+    rc->sched_params = p->sched_params;
+    rc->sched_path = p->sched_path;
+    rc->cost = price;
+    rc->cost_ctx = s;
+    /* swap preemption and lower KV tiers move blocks over the host link;
+     * each block is its layers' K and V, copied separately */
+    rc->kv_block_bytes = p->mem.block_bytes;
+    rc->kv_block_segments = 2 * ((m->num_layers + pp - 1) / pp);
+    rc->host_bw_bytes_s = p->dev.host_link.bw_bytes_s;
+    rc->host_latency_ns = (int64_t)(p->dev.host_link.latency_s * 1e9);
+    rc->dev_mem_bytes = p->dev.mem_bytes;
+    rc->dev_name = p->dev.name;
 }
 
 /* The sim's order: prefill, semi-PD prefill halves, mixed, semi-PD
@@ -287,7 +315,8 @@ static double ridge(const struct pool *p)
 static const int order[][2] = { { POOL_PREFILL, 0 }, { POOL_SEMI_PD, 0 },
     { POOL_MIXED, 0 }, { POOL_SEMI_PD, 1 }, { POOL_DECODE, 0 } };
 
-static void lay_out(struct pools *ps, struct replica_config *tmpl)
+static void lay_out(struct pools *ps, const struct model *m,
+                    const struct replica_config *tmpl)
 {
     int32_t g, i, k, n = 0;
 
@@ -301,20 +330,11 @@ static void lay_out(struct pools *ps, struct replica_config *tmpl)
             if ((int)p->role != order[g][0])
                 continue;
             for (k = 0; k < p->replicas; k++, n++) {
-                struct pool_slot *s = &ps->slots[n];
-                bool semi = p->role == POOL_SEMI_PD;
-                *s = (struct pool_slot){ p, order[g][1], !semi ? 1 :
-                    order[g][1] ? 1 - p->prefill_sm_fraction :
-                    p->prefill_sm_fraction };
+                ps->slots[n] = (struct pool_slot){ p, order[g][1], n,
+                    p->role == POOL_SEMI_PD ? &p->split : NULL };
                 ps->rcs[n] = *tmpl;
                 ps->rcs[n].index = n;
-                ps->rcs[n].kv_capacity_blocks = p->mem.kv_blocks;
-                ps->rcs[n].sched = p->sched;
-                ps->rcs[n].sched_params = p->sched_params;
-                ps->rcs[n].sched_path = p->sched_path;
-                ps->rcs[n].cost_ctx = s;
-                ps->rcs[n].dev_mem_bytes = p->dev.mem_bytes;
-                ps->rcs[n].dev_name = p->dev.name;
+                replica_of(p, m, &ps->slots[n], &ps->rcs[n]);
                 ps->rcs[n].role = g == 0 || g == 1 ? REPLICA_PREFILL :
                                   g == 2 ? REPLICA_BOTH : REPLICA_DECODE;
             }
@@ -324,50 +344,36 @@ static void lay_out(struct pools *ps, struct replica_config *tmpl)
         ps->cc.partner_offset = ps->p[0].replicas;
 }
 
-int pools_start(struct pools *ps, const struct model *m,
-                const cJSON *cost_params, const struct kv_ops *kv,
-                const cJSON *kv_params, int32_t block_tokens,
-                int32_t max_model_len, struct sim_config *cfg,
-                struct llm_diag *d)
+/* Each pool's engine on its device, cost model and power states. */
+static int start_pool(struct pools *ps, struct pool *p, const struct model *m,
+                      const cJSON *cost_params, struct llm_diag *d)
 {
-    struct replica_config tmpl = { .block_tokens = block_tokens,
-        .max_model_len = max_model_len, .kv = kv, .kv_params = kv_params,
-        .kv_path = "kv_cache", .cost = price,
-        .shared_prefix = cost_shared_prefix(cost_params) };
-    int32_t i, n = 0, gpus_src = 1;
-    int rc = LLM_OK;
+    int rc = engine_resolve(llm_root(), ps->engine_spec, p->dev.id,
+                            p->dev.calib_dir, "engine", &p->engine, d);
 
-    for (i = 0; i < ps->n; i++) {
-        struct pool *p = &ps->p[i];
-        n += p->replicas * (p->role == POOL_SEMI_PD ? 2 : 1);
-        ps->gpus += p->replicas * pool_gpus(p);
-        p->has_power = energy_power_of(&p->dev, &p->power,
-                                       &(struct llm_diag){ 0 }) == LLM_OK;
-        p->ridge_tokens = ridge(p);
-        p->sm_frac = p->prefill_sm_fraction;
-        p->adj_n = p->adj_ttft_ok = p->adj_tpot_ok = p->adjustments = 0;
-        if (p->role == POOL_PREFILL)
-            gpus_src = pool_gpus(p);
-        p->env = (struct cost_env){ .model = m, .dev = &p->dev,
-                                    .shard = p->shard, .root = llm_root(),
-                                    .engine = &p->engine };
-        if (!rc) rc = engine_resolve(llm_root(), ps->engine_spec, p->dev.id,
-                                     p->dev.calib_dir, "engine", &p->engine,
-                                     d);
-        if (!rc) rc = cost_create(&p->env, cost_params, "cost_model",
-                                  &p->cost, d);
-    }
-    ps->rcs = calloc((size_t)n, sizeof(*ps->rcs));
-    ps->slots = calloc((size_t)n, sizeof(*ps->slots));
-    if (!rc && (ps->rcs == NULL || ps->slots == NULL))
-        rc = diag_set(d, LLM_ENOMEM, "out of memory");
-    if (rc)
-        return rc;
-    ps->n_replicas = n;
-    lay_out(ps, &tmpl);
-    /* Each GPU of the prefill replica sends its own KV shard over its own
-     * link (DistServe and Splitwise pair GPUs), so the replica's egress
-     * is the link's bandwidth times its GPUs. */
+    p->has_power = energy_power_of(&p->dev, &p->power,
+                                   &(struct llm_diag){ 0 }) == LLM_OK;
+    p->ridge_tokens = smsplit_ridge_tokens(&p->dev, &p->shard);
+    smsplit_start(&p->split);
+    p->env = (struct cost_env){ .model = m, .dev = &p->dev,
+                                .shard = p->shard, .root = llm_root(),
+                                .offload = p->offload.on ? &p->offload
+                                                         : NULL,
+                                .woffload = p->woffload.on ? &p->woffload
+                                                           : NULL,
+                                .engine = &p->engine };
+    if (!rc) rc = cost_create(&p->env, cost_params, "cost_model", &p->cost,
+                              d);
+    return rc;
+}
+
+/* The KV hand-off between pools (sim/cluster.h).  Each GPU of the
+ * prefill replica sends its own KV shard over its own link (DistServe
+ * and Splitwise pair GPUs), so the replica's egress is the link's
+ * bandwidth times its GPUs. */
+static void wire_cluster(struct pools *ps, const struct model *m,
+                         int32_t gpus_src)
+{
     ps->cc.decode_router = ps->decode_router;
     ps->cc.decode_router_params = ps->decode_router_params;
     ps->cc.decode_router_path = "cluster.decode_router";
@@ -377,10 +383,42 @@ int pools_start(struct pools *ps, const struct model *m,
     ps->cc.layerwise = ps->layerwise;
     ps->cc.link_bw_bytes_s = ps->link.bw_bytes_s * gpus_src;
     ps->cc.link_latency_ns = (int64_t)llround(ps->link.latency_s * 1e9);
-    cfg->n_replicas = n;
-    cfg->replicas = ps->rcs;
-    cfg->cluster = &ps->cc;
+}
+
+int pools_start(struct pools *ps, const struct model *m,
+                const cJSON *cost_params, const struct replica_config *tmpl,
+                struct llm_diag *d)
+{
+    int32_t i, n = 0, gpus_src = 1;
+    int rc = LLM_OK;
+
+    for (i = 0; i < ps->n; i++) {
+        struct pool *p = &ps->p[i];
+        n += p->replicas * (p->role == POOL_SEMI_PD ? 2 : 1);
+        ps->gpus += p->replicas * pool_gpus(p);
+        p->extrapolated = p->extrap_ns = p->priced_ns = 0;
+        if (p->role == POOL_PREFILL)
+            gpus_src = pool_gpus(p);
+        if (!rc) rc = start_pool(ps, p, m, cost_params, d);
+    }
+    ps->rcs = calloc((size_t)n, sizeof(*ps->rcs));
+    ps->slots = calloc((size_t)n, sizeof(*ps->slots));
+    if (!rc && (ps->rcs == NULL || ps->slots == NULL))
+        rc = diag_set(d, LLM_ENOMEM, "out of memory");
+    if (rc)
+        return rc;
+    ps->n_replicas = n;
+    lay_out(ps, m, tmpl);
+    if (ps->cluster)
+        wire_cluster(ps, m, gpus_src);
     return LLM_OK;
+}
+
+void pools_sim_config(const struct pools *ps, struct sim_config *cfg)
+{
+    cfg->n_replicas = ps->n_replicas;
+    cfg->replicas = ps->rcs;
+    cfg->cluster = ps->cluster ? &ps->cc : NULL;
 }
 
 void pools_stop(struct pools *ps)
@@ -437,9 +475,7 @@ int64_t pools_extrapolated(const struct pools *ps)
     return n;
 }
 
-/* A pool's joules: its iterations, and idle time at idle power; a
- * semi-PD half draws its share of the device. */
-static double pool_joules(struct pool *p, int64_t span_ns)
+double pool_joules(struct pool *p, int64_t span_ns)
 {
     double j = 0;
     int h;
@@ -447,8 +483,9 @@ static double pool_joules(struct pool *p, int64_t span_ns)
     if (!p->has_power)
         return NAN;
     for (h = 0; h < (p->role == POOL_SEMI_PD ? 2 : 1); h++) {
+        /* a semi-PD half draws its static share of the device */
         double share = p->role != POOL_SEMI_PD ? 1 : h ?
-                       1 - p->prefill_sm_fraction : p->prefill_sm_fraction;
+                       1 - p->split.init : p->split.init;
         int64_t idle = (int64_t)p->replicas * span_ns - p->energy[h].busy_ns;
         if (idle > 0)
             energy_meter_idle(&p->energy[h], &p->power, idle,
@@ -485,9 +522,10 @@ static void add_pools(struct pools *ps, int64_t span, cJSON *c,
         cJSON_AddNumberToObject(o, "replicas", p->replicas);
         cJSON_AddNumberToObject(o, "kv_blocks", (double)p->mem.kv_blocks);
         if (p->role == POOL_SEMI_PD) {
-            cJSON_AddNumberToObject(o, "prefill_sm_fraction_end", p->sm_frac);
+            cJSON_AddNumberToObject(o, "prefill_sm_fraction_end",
+                                    p->split.frac);
             cJSON_AddNumberToObject(o, "sm_adjustments",
-                                    (double)p->adjustments);
+                                    (double)p->split.adjustments);
         }
         cJSON_AddNumberToObject(o, "cost_usd", cost);
         if (!isnan(j))
@@ -538,42 +576,17 @@ void pools_summary(struct pools *ps, const struct sim_stats *st,
                             (double)cs->link_busy_ns / 1e9);
 }
 
-/* One window of Algorithm 1 (arXiv 2504.19867): TTFT first, then TPOT;
- * a window where both hold, or both fail, keeps the split. */
-static void adjust(struct pool *p)
-{
-    double n = (double)p->adj_n;
-    bool ttft = p->adj_ttft_ok >= p->adj_attain * n;
-    bool tpot = p->adj_tpot_ok >= p->adj_attain * n;
-    double f = p->sm_frac;
-
-    if (!ttft && tpot)
-        f = fmin(p->adj_hi, f + p->adj_step);
-    else if (ttft && !tpot)
-        f = fmax(p->adj_lo, f - p->adj_step);
-    if (f != p->sm_frac)
-        p->adjustments++;
-    p->sm_frac = f;
-    p->adj_n = p->adj_ttft_ok = p->adj_tpot_ok = 0;
-}
-
 void pools_observe(struct pools *ps, const struct request *q,
                    double ttft_ms, double tpot_ms)
 {
-    int32_t i;
     double ttft = (double)(q->first_token_ns - q->arrival_ns) / 1e6;
-    double tpot = q->generated > 1 ?
-        (double)(q->finish_ns - q->first_token_ns) / 1e6 /
-        (double)(q->generated - 1) : 0;
+    double tpot = 0;           /* one output token: none to miss */
+    int32_t i;
 
-    for (i = 0; i < ps->n; i++) {
-        struct pool *p = &ps->p[i];
-        if (p->adj_window == 0)
-            continue;
-        p->adj_n++;
-        p->adj_ttft_ok += ttft <= ttft_ms;
-        p->adj_tpot_ok += tpot <= tpot_ms;
-        if (p->adj_n >= p->adj_window)
-            adjust(p);
-    }
+    if (!ps->adjusting)
+        return;
+    metric_tpot_ms(q->first_token_ns - q->arrival_ns,
+                   q->finish_ns - q->arrival_ns, q->generated, &tpot);
+    for (i = 0; i < ps->n; i++)
+        smsplit_observe(&ps->p[i].split, ttft <= ttft_ms, tpot <= tpot_ms);
 }

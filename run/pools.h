@@ -1,15 +1,22 @@
-/* run/pools.h: the "cluster" section of a scenario: prefill, decode,
- * mixed and semi-PD pools, each with its own device, parallelism, replica
- * count and scheduler (issue 10; docs/disagg.md).
+/* run/pools.h: the replicas of a scenario as a list of pools, each with
+ * its own device, parallelism, replica count, scheduler and memory plan.
+ * A colocated scenario is one pool that takes both phases (its
+ * "hardware" section; pools_colocated); the "cluster" section gives
+ * prefill, decode, mixed and semi-PD pools with KV hand-offs between them
+ * (issue 10; docs/disagg.md).
  *
- * pools_parse reads and checks the section and plans each pool's memory;
- * pools_start builds one cost model per pool and the sim's replica and
- * cluster configs (replicas laid out as sim/cluster.h wants: prefill,
- * semi-PD prefill halves, mixed, semi-PD decode halves, decode);
- * pools_iteration meters each iteration's energy on its pool's device;
- * pools_summary adds cost, energy, per-GPU goodput and the KV hand-off
- * figures.  struct pools is a value inside the scenario; its runtime part
- * (cost models, replica configs) is owned by it between pools_start and
+ * pools_parse reads and checks the "cluster" section and plans each
+ * pool's memory; pools_start builds one engine and cost model per pool
+ * and the sim's replica configs (laid out as sim/cluster.h wants:
+ * prefill, semi-PD prefill halves, mixed, semi-PD decode halves, decode)
+ * and, for a cluster, its cluster config.  Every iteration of every
+ * replica is priced by the one price function here (its pool's cost
+ * model; a semi-PD half's share of the SMs, hw/smsplit.h; a power cap the
+ * run sets, hw/powercap.h), and metered by pools_iteration on its pool's
+ * device: one pricing path and one energy path.  pools_summary adds a
+ * cluster's cost, energy, per-GPU goodput and KV hand-off figures.
+ * struct pools is a value inside the scenario; its runtime part (cost
+ * models, replica configs) is owned by it between pools_start and
  * pools_stop.  Errors name "cluster.pools[i].KEY". */
 #ifndef LLM_POOLS_H
 #define LLM_POOLS_H
@@ -23,6 +30,9 @@
 #include "hw/engine.h"
 #include "hw/device.h"
 #include "hw/energy.h"
+#include "hw/offload.h"
+#include "hw/smsplit.h"
+#include "hw/woffload.h"
 #include "models/memplan.h"
 #include "models/model.h"
 #include "models/ops.h"
@@ -37,6 +47,11 @@
 
 enum pool_role { POOL_PREFILL, POOL_DECODE, POOL_MIXED, POOL_SEMI_PD };
 
+/* Prices an iteration of replica (the run's index) whose cost model
+ * gave bd, under a power cap: sets *ns (hw/powercap.h). */
+typedef int pool_cap_fn(void *ctx, int32_t replica, const struct batch *b,
+                        const struct cost_breakdown *bd, int64_t *ns);
+
 struct pool {
     char name[32];
     enum pool_role role;
@@ -47,16 +62,13 @@ struct pool {
     const cJSON *sched_params;
     char sched_path[48];
     struct mem_plan mem;
-    double prefill_sm_fraction;  /* semi-PD: the prefill half's share */
-    /* semi-PD's SLO-aware split ("sm_adjust"; window 0: fixed): every
-     * window completed requests, a TTFT attainment below attain moves
-     * step of the SMs to the prefill half, else a TPOT attainment below
-     * it moves step to the decode half, within [lo, hi]. */
-    bool sm_shared;               /* semi-PD (100, 100): no partition */
-    int64_t adj_window;
-    double adj_step, adj_lo, adj_hi, adj_attain;
-    double sm_frac;               /* runtime: the prefill half's share now */
-    int64_t adj_n, adj_ttft_ok, adj_tpot_ok, adjustments;
+    /* semi-PD: the SMs' split and its SLO-aware adjustment
+     * (prefill_sm_fraction, sm_shared, sm_adjust; hw/smsplit.h) */
+    struct sm_split split;
+    /* The colocated pool's hardware.attention_offload and weight_offload
+     * (.on false: none, and always in a cluster). */
+    struct attn_offload offload;
+    struct weight_offload woffload;
     /* runtime (pools_start .. pools_stop) */
     struct engine engine;         /* the config's engine on this device */
     struct cost_env env;          /* the cost model keeps a pointer */
@@ -68,17 +80,25 @@ struct pool {
     double ridge_tokens;          /* roofline ridge for the SM split */
     int64_t extrapolated;
     int64_t extrap_ns, priced_ns; /* extrapolated and all priced time */
+    pool_cap_fn *cap;             /* set by the run; NULL: no power cap */
+    void *cap_ctx;
 };
 
 /* One replica's runtime context: its pool and, for semi-PD, its half. */
 struct pool_slot {
     struct pool *pool;
     int half;                   /* 0, or 1: semi-PD decode half */
-    double sm_fraction;         /* 1: the whole device */
+    int32_t replica;            /* the sim's index */
+    struct sm_split *split;     /* semi-PD: the pool's; else NULL */
 };
 
 struct pools {
-    int32_t n;                  /* 0: no "cluster" section */
+    int32_t n;                  /* >= 1 once the scenario is loaded */
+    /* The config's "cluster" section: KV hand-offs between the pools
+     * (sim/cluster.h) and the summary's "cluster" figures.  false: one
+     * colocated pool. */
+    bool cluster;
+    bool adjusting;             /* a pool adjusts its SM split */
     struct pool p[POOLS_MAX];
     const struct router_ops *decode_router;
     const cJSON *decode_router_params;
@@ -100,13 +120,21 @@ int pools_parse(const cJSON *root, const struct model *m,
                 int32_t block_tokens, int32_t max_model_len,
                 struct pools *ps, struct llm_diag *d);
 
-/* Builds cost models and replica configs into cfg (replicas, cluster);
- * kv, block size and max length are shared by all pools. */
+/* The colocated scenario's one pool: p (its role, name and split are
+ * set here).  LLM_OK. */
+int pools_colocated(struct pools *ps, const struct pool *p);
+
+/* Starts every pool (engine on its device, cost model, power states)
+ * and builds the sim's replica configs (and, for a cluster, the cluster
+ * config): tmpl gives what all replicas share (KV
+ * manager, block size, max length, shared prefix, speculation), each
+ * pool what is its own. */
 int pools_start(struct pools *ps, const struct model *m,
-                const cJSON *cost_params, const struct kv_ops *kv,
-                const cJSON *kv_params, int32_t block_tokens,
-                int32_t max_model_len, struct sim_config *cfg,
+                const cJSON *cost_params, const struct replica_config *tmpl,
                 struct llm_diag *d);
+/* The replicas pools_start built (and the cluster's hand-offs) into the
+ * sim's config. */
+void pools_sim_config(const struct pools *ps, struct sim_config *cfg);
 void pools_stop(struct pools *ps);
 void pools_iteration(struct pools *ps, const struct iter_record *rec);
 /* A completed request q (first token and finish set; not rejected), for
@@ -119,16 +147,15 @@ int64_t pools_extrapolated(const struct pools *ps);
  * with the most extrapolated time (NULL: none), for its description. */
 const struct cost_model *pools_extrap(const struct pools *ps, int64_t *x_ns,
                                       int64_t *tot_ns);
+/* Pool p's joules over a run of span_ns: its iterations, and its idle
+ * time at idle power (metered here, so call it once); a semi-PD half
+ * draws its share of the device.  NAN when the device's power is
+ * unknown. */
+double pool_joules(struct pool *p, int64_t span_ns);
+/* GPUs of one replica of p (tp x pp). */
+int32_t pool_gpus(const struct pool *p);
 /* Adds the "cluster" object to summary. */
 void pools_summary(struct pools *ps, const struct sim_stats *st,
                    const struct cluster_stats *cs, cJSON *summary);
-
-/* Time of a batch on a fraction of the device's SMs (semi-PD), from its
- * time on the whole device: the roofline of a dense layer is
- * max(T / (f R), 1) over max(T / R, 1) with T the batch's tokens and R
- * the ridge (tokens at which weight streaming and compute take equally
- * long); memory bandwidth is assumed shared, not split. */
-int64_t pools_fraction_ns(int64_t full_ns, int64_t tokens,
-                          double ridge_tokens, double fraction);
 
 #endif

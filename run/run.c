@@ -22,7 +22,11 @@
 
 struct run_ctx {
     struct scenario *sc;
-    struct cost_model *cost;
+    /* The cost model the summary names (cost_model, cost_tables): the
+     * colocated pool's, or for a cluster one of the "hardware" section's
+     * device, owned here (own) and never pricing. */
+    const struct cost_model *cost;
+    struct cost_model *own;
     struct cost_env env;
     struct req_source *src;
     struct store *store;
@@ -33,11 +37,7 @@ struct run_ctx {
      * (issue 17): KV use, queue and batch size never read 0 for want of
      * an iterations table. */
     struct summary_iters iters;
-    int64_t extrapolated;
-    int64_t extrap_ns, priced_ns;  /* issue 17: share priced off-table */
-    struct energy_power power;   /* the device's power states */
-    bool has_power;
-    struct energy_meter energy;
+    int64_t extrapolated;         /* the drafter's (the pools count theirs) */
     struct cluster_stats cstats;  /* pools (issue 10): KV hand-offs */
     bool has_cstats;
     /* Per replica: time in iterations, and in iterations that left
@@ -58,32 +58,13 @@ struct run_ctx {
     struct spec_stats spec;         /* summed over replicas */
     cJSON *sched_report;         /* schedulers' own figures (report) */
     /* Power oversubscription (issue 21; NULL: off): the row controller,
-     * each replica's cost context, the running sim it reads, scratch. */
+     * the running sim it reads, scratch. */
     struct powercap *pc;
-    struct cap_ctx *caps;
     const struct sim *sim;
     bool *busy;
     int64_t *start;
     const struct batch **mix;
 };
-
-struct cap_ctx {
-    struct run_ctx *c;
-    int32_t i;
-};
-
-static int price(void *ctx, const struct batch *b, int64_t *ns)
-{
-    struct run_ctx *c = ctx;
-    struct cost_breakdown bd;
-    int rc = cost_price(c->cost, b, &bd);
-
-    *ns = bd.total_ns;
-    c->extrapolated += bd.extrapolated;
-    c->extrap_ns += bd.extrap_ns;
-    c->priced_ns += bd.total_ns;
-    return rc;
-}
 
 /* The drafter's passes (sim/spec.h), on its own device. */
 static int price_draft(void *ctx, const struct batch *b, int64_t *ns)
@@ -193,20 +174,16 @@ static void cap_tick(struct run_ctx *c, int64_t now_ns)
     powercap_tick(c->pc, now_ns, c->busy, c->start, c->mix);
 }
 
-/* price() with the replica's clock cap: the controller runs first, at
- * the time the replica prices its iteration. */
-static int price_capped(void *ctx, const struct batch *b, int64_t *ns)
+/* The pool's price under the replica's clock cap (run/pools.h
+ * pool_cap_fn): the controller runs first, at the time the replica
+ * prices its iteration. */
+static int cap_price(void *ctx, int32_t i, const struct batch *b,
+                     const struct cost_breakdown *bd, int64_t *ns)
 {
-    struct cap_ctx *x = ctx;
-    struct run_ctx *c = x->c;
-    struct cost_breakdown bd;
-    int rc = cost_price(c->cost, b, &bd);
+    struct run_ctx *c = ctx;
 
-    c->extrapolated += bd.extrapolated;
-    if (rc != LLM_OK)
-        return rc;
-    cap_tick(c, sim_replica(c->sim, x->i)->iter_start_ns);
-    return powercap_price(c->pc, x->i, b, bd.total_ns, bd.fixed_ns, ns);
+    cap_tick(c, sim_replica(c->sim, i)->iter_start_ns);
+    return powercap_price(c->pc, i, b, bd->total_ns, bd->fixed_ns, ns);
 }
 
 static int next_request(void *ctx, struct req_spec *out, bool *eof,
@@ -247,11 +224,11 @@ static int on_request(void *ctx, const struct request *q)
     progress_tick(&c->prog, row.finish_ns > row.arrival_ns ? row.finish_ns
                                                            : row.arrival_ns,
                   true);
-    if (!row.rejected)
+    if (!row.rejected) {
         count_good(c, &row);
-    if (c->sc->pools.n > 0 && !q->rejected)
         pools_observe(&c->sc->pools, q, c->sc->slo_ttft_ms,
                       c->sc->slo_tpot_ms);
+    }
     return rc == LLM_OK ? summary_reqs_add(&c->reqs, &row) : rc;
 }
 
@@ -309,58 +286,76 @@ static int on_iteration(void *ctx, const struct iter_record *rec)
     progress_tick(&c->prog, rec->end_ns, false);
     if (rc == LLM_OK && rec->n_tiers > 0)
         rc = store_kv_tiers(c->store, rec);
-    if (c->sc->pools.n > 0)      /* each pool meters its own device */
-        pools_iteration(&c->sc->pools, rec);
+    pools_iteration(&c->sc->pools, rec);   /* its pool's device's energy */
 
     for (i = 0; rc == LLM_OK && i < rec->n_itl; i++)
         rc = store_itl(c->store, rec->itl[i].gap_ns, rec->itl[i].count);
     if (rc == LLM_OK)
         rc = count_load(c, rec);
     cap_iteration(c, rec);
-    /* Metered here, not in price(): schedulers also price estimates. */
-    if (c->has_power)
-        energy_meter_add(&c->energy, &c->power, rec->prefill_tokens,
-                         rec->decode_seqs, 0, rec->end_ns - rec->start_ns,
-                         gpus_per_replica(c->sc));
     return rc;
 }
 
-/* The "power" section (hw/powercap.h): a row of the run's replicas. */
+/* The "power" section (hw/powercap.h): a row of the run's replicas,
+ * which caps the colocated pool's prices. */
 static int open_powercap(struct run_ctx *c, struct llm_diag *d)
 {
-    const struct scenario *sc = c->sc;
+    struct scenario *sc = c->sc;
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(sc->root, "power");
     size_t n = (size_t)sc->replicas;
-    int32_t i;
     int rc;
 
     if (p == NULL)
         return LLM_OK;
-    if (sc->pools.n > 0)
+    if (sc->pools.cluster)
         return diag_set(d, LLM_EINVAL, "power: not supported with "
                         "\"cluster\" pools");
-    rc = powercap_create(p, &sc->model, &sc->dev, &c->env.shard,
+    rc = powercap_create(p, &sc->model, &sc->dev, &sc->shard,
                          sc->replicas, gpus_per_replica(sc), &c->pc, d);
     if (rc)
         return rc;
-    c->caps = calloc(n, sizeof(*c->caps));
     c->busy = calloc(n, sizeof(*c->busy));
     c->start = calloc(n, sizeof(*c->start));
     c->mix = calloc(n, sizeof(*c->mix));
-    if (!c->caps || !c->busy || !c->start || !c->mix)
+    if (!c->busy || !c->start || !c->mix)
         return diag_set(d, LLM_ENOMEM, "out of memory");
-    for (i = 0; i < sc->replicas; i++)
-        c->caps[i] = (struct cap_ctx){ c, i };
+    sc->pools.p[0].cap = cap_price;
+    sc->pools.p[0].cap_ctx = c;
     return LLM_OK;
 }
 
 static void close_powercap(struct run_ctx *c)
 {
+    c->sc->pools.p[0].cap = NULL;
+    c->sc->pools.p[0].cap_ctx = NULL;
     powercap_destroy(c->pc);
-    free(c->caps);
     free(c->busy);
     free(c->start);
     free(c->mix);
+}
+
+/* Every pool's cost model and replicas (run/pools.h), and the cost model
+ * the summary names. */
+static int start_pools(struct run_ctx *c, struct llm_diag *d)
+{
+    struct scenario *sc = c->sc;
+    struct replica_config tmpl = { .block_tokens = sc->block_tokens,
+        .max_model_len = sc->max_model_len, .kv = sc->kv,
+        .kv_params = sc->kv_params, .kv_path = "kv_cache",
+        .shared_prefix = cost_shared_prefix(sc->cost_params),
+        .spec = sc->spec.on ? &sc->spec.cfg : NULL };
+    int rc = pools_start(&sc->pools, &sc->model, sc->cost_params, &tmpl, d);
+
+    if (rc || !sc->pools.cluster) {
+        c->cost = sc->pools.p[0].cost;
+        return rc;
+    }
+    c->env = (struct cost_env){ .model = &sc->model, .dev = &sc->dev,
+                                .shard = sc->shard, .root = llm_root(),
+                                .engine = &sc->engine };
+    rc = cost_create(&c->env, sc->cost_params, "cost_model", &c->own, d);
+    c->cost = c->own;
+    return rc;
 }
 
 static int open_parts(struct run_ctx *c, const char *dir, struct llm_diag *d)
@@ -374,19 +369,8 @@ static int open_parts(struct run_ctx *c, const char *dir, struct llm_diag *d)
         .tp = sc->shard.tp };
     int rc;
 
-    c->env = (struct cost_env){ .model = &sc->model, .dev = &sc->dev,
-                                .shard = sc->shard, .root = llm_root(),
-                                .offload = sc->offload.on ? &sc->offload
-                                                          : NULL,
-                                .woffload = sc->woffload.on ? &sc->woffload
-                                                            : NULL,
-                                .engine = &sc->engine };
-    c->has_power = energy_power_of(&sc->dev, &c->power,
-                                   &(struct llm_diag){ 0 }) == LLM_OK;
-    if (sc->pools.n > 0)         /* pools meter energy per device */
-        c->has_power = false;
     d->file = sc->path;
-    rc = cost_create(&c->env, sc->cost_params, "cost_model", &c->cost, d);
+    rc = start_pools(c, d);
     if (!rc) rc = open_draft(c, d);
     if (!rc) {
         info.cost_model = cost_name(c->cost);
@@ -400,13 +384,6 @@ static int open_parts(struct run_ctx *c, const char *dir, struct llm_diag *d)
     }
     free(json);
     return rc;
-}
-
-static int32_t layers_per_stage(const struct scenario *sc)
-{
-    int32_t pp = sc->shard.pp > 0 ? sc->shard.pp : 1;
-
-    return (sc->model.num_layers + pp - 1) / pp;
 }
 
 /* What schedulers with a report hook say about the run (sim/replica.h),
@@ -443,45 +420,18 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
                     struct llm_diag *d)
 {
     struct scenario *sc = c->sc;
-    struct replica_config *rc_ = calloc((size_t)sc->replicas,
-                                        sizeof(*rc_));
-    struct sim_config cfg = { .n_replicas = sc->replicas,
-        .replicas = rc_, .router = sc->router,
+    struct sim_config cfg = { .router = sc->router,
         .router_params = sc->router_params, .router_path = "router",
         .seed = sc->seed, .source = next_request, .source_ctx = c,
         .feedback = next_follow_up,
         .rec = { c, c->store ? on_request : NULL,
                  c->store || c->pc ? on_iteration : NULL } };
     struct sim *s = NULL;
-    int32_t i;
     int rc;
 
-    if (rc_ == NULL)
-        return diag_set(d, LLM_ENOMEM, "out of memory");
-    for (i = 0; i < sc->replicas; i++)
-        rc_[i] = (struct replica_config){ .index = i,
-            .kv_capacity_blocks = sc->mem.kv_blocks,
-            .block_tokens = sc->block_tokens,
-            .max_model_len = sc->max_model_len, .sched = sc->sched,
-            .sched_params = sc->sched_params, .sched_path = "scheduler",
-            .kv = sc->kv, .kv_params = sc->kv_params, .kv_path = "kv_cache",
-            .cost = c->pc ? price_capped : price,
-            .cost_ctx = c->pc ? (void *)&c->caps[i] : (void *)c,
-            .shared_prefix = cost_shared_prefix(sc->cost_params),
-            /* swap preemption moves KV blocks over the host link */
-            .kv_block_bytes = sc->mem.block_bytes,
-            .kv_block_segments = 2 * layers_per_stage(sc),
-            .host_bw_bytes_s = sc->dev.host_link.bw_bytes_s,
-            .host_latency_ns = (int64_t)(sc->dev.host_link.latency_s * 1e9),
-            .dev_mem_bytes = sc->dev.mem_bytes, .dev_name = sc->dev.name,
-            .spec = sc->spec.on ? &sc->spec.cfg : NULL };
+    pools_sim_config(&sc->pools, &cfg);
     d->file = sc->path;
-    rc = sc->pools.n > 0 ? pools_start(&sc->pools, &sc->model,
-                                       sc->cost_params, sc->kv,
-                                       sc->kv_params, sc->block_tokens,
-                                       sc->max_model_len, &cfg, d) : LLM_OK;
-    if (rc == LLM_OK)
-        rc = sim_create(&cfg, &s, d);
+    rc = sim_create(&cfg, &s, d);
     if (rc == LLM_OK) {
         d->file = NULL;
         c->sim = s;
@@ -495,31 +445,28 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
     }
     c->sim = NULL;
     sim_destroy(s);
-    free(rc_);
     return rc;
 }
 
-/* Joules of the run: each replica's iterations at their token mix, and
- * its idle time between them at idle power. */
+/* The colocated pool's joules: its iterations at their token mix, and
+ * its idle time between them at idle power (a cluster's are under
+ * "cluster", pools_summary). */
 static void add_energy(struct run_ctx *c, const struct sim_stats *st,
                        cJSON *summary)
 {
-    const struct scenario *sc = c->sc;
-    int32_t gpus = gpus_per_replica(sc);
-    int64_t span = st->last_event_ns - st->first_arrival_ns;
-    int64_t idle = (int64_t)sc->replicas * span - c->energy.busy_ns;
+    struct pool *p = &c->sc->pools.p[0];
     const cJSON *out = cJSON_GetObjectItemCaseSensitive(summary,
                                                         "output_tokens");
+    double j;
 
-    if (!c->has_power)
+    if (c->sc->pools.cluster || !p->has_power)
         return;
-    if (idle > 0)
-        energy_meter_idle(&c->energy, &c->power, idle, gpus);
-    cJSON_AddNumberToObject(summary, "energy_j", c->energy.joules);
+    j = pool_joules(p, st->last_event_ns - st->first_arrival_ns);
+    cJSON_AddNumberToObject(summary, "energy_j", j);
     cJSON_AddNumberToObject(summary, "energy_j_per_output_token",
                             cJSON_IsNumber(out) && out->valuedouble > 0 ?
-                            c->energy.joules / out->valuedouble : 0);
-    cJSON_AddStringToObject(summary, "power_source", c->power.source);
+                            j / out->valuedouble : 0);
+    cJSON_AddStringToObject(summary, "power_source", p->power.source);
 }
 
 /* What the GPUs cost over the run at the device's catalog price
@@ -536,7 +483,7 @@ static void add_cost(const struct run_ctx *c, const struct sim_stats *st,
     double out = cJSON_GetNumberValue(cJSON_GetObjectItem(summary,
                                                           "output_tokens"));
 
-    if (sc->pools.n > 0 || !(sc->dev.price_per_hour > 0) || !(span_h > 0))
+    if (sc->pools.cluster || !(sc->dev.price_per_hour > 0) || !(span_h > 0))
         return;
     cJSON_AddNumberToObject(summary, "cost_usd", usd);
     cJSON_AddNumberToObject(summary, "usd_per_mtok_out",
@@ -762,11 +709,10 @@ static double extrap_totals(const struct run_ctx *c, int64_t *x_ns,
 {
     const struct cost_model *pm;
 
-    *x_ns = c->extrap_ns;
-    *tot_ns = c->priced_ns;
+    *x_ns = *tot_ns = 0;
     pm = pools_extrap(&c->sc->pools, x_ns, tot_ns);
     if (model)
-        *model = c->extrap_ns > 0 || pm == NULL ? c->cost : pm;
+        *model = pm != NULL ? pm : c->cost;
     return *tot_ns > 0 ? (double)*x_ns / (double)*tot_ns : 0;
 }
 
@@ -827,7 +773,7 @@ static int finish(struct run_ctx *c, const struct run_opts *o,
     add_reports(c, *summary);
     if (c->pc)
         powercap_report(c->pc, st->last_event_ns, *summary);
-    if (c->sc->pools.n > 0)
+    if (c->sc->pools.cluster)
         pools_summary(&c->sc->pools, st, c->has_cstats ? &c->cstats : NULL,
                       *summary);
     rc = replica_stats_add_reqs(store_db(c->store), &c->reqs, &c->iters,
@@ -918,7 +864,7 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
     free(c.backlog_ns);
     pools_stop(&sc->pools);
     source_close(c.src);
-    cost_destroy(c.cost);
+    cost_destroy(c.own);
     cost_destroy(c.draft_cost);
     return rc;
 }

@@ -480,18 +480,27 @@ static int load_spec(struct scenario *sc, struct llm_diag *d)
     return spec_setup_memory(&sc->spec, sc->block_tokens, &sc->mem, d);
 }
 
-/* Pools replace the hardware section's replicas; their totals are what
- * the run reports. */
+/* The replicas as a list of pools: the "cluster" section's, whose totals
+ * are what the run reports, or one colocated pool of the "hardware"
+ * section (its final memory plan, speculation's included). */
 static int load_pools(struct scenario *sc, struct llm_diag *d)
 {
+    struct pool one = { .dev = sc->dev, .shard = sc->shard,
+        .replicas = sc->replicas, .sched = sc->sched,
+        .sched_params = sc->sched_params, .mem = sc->mem,
+        .offload = sc->offload, .woffload = sc->woffload };
     int32_t i;
     int rc = pools_parse(sc->root, &sc->model, &sc->shard, sc->sched,
                          sc->sched_params, sc->mem_util, sc->block_tokens,
                          sc->max_model_len, &sc->pools, d);
 
+    if (rc == LLM_OK && !sc->pools.cluster) {
+        snprintf(one.sched_path, sizeof(one.sched_path), "scheduler");
+        rc = pools_colocated(&sc->pools, &one);
+    }
     sc->pools.engine_spec = cJSON_GetObjectItemCaseSensitive(sc->root,
                                                              "engine");
-    if (rc || sc->pools.n == 0)
+    if (rc || !sc->pools.cluster)
         return rc;
     if (sc->woffload.on)
         return diag_set(d, LLM_EINVAL, "hardware.weight_offload: not "
@@ -505,8 +514,7 @@ static int load_pools(struct scenario *sc, struct llm_diag *d)
     for (i = 0; i < sc->pools.n; i++) {
         const struct pool *p = &sc->pools.p[i];
         sc->replicas += p->replicas * (p->role == POOL_SEMI_PD ? 2 : 1);
-        sc->num_gpus += p->replicas * p->shard.tp *
-                        (p->shard.pp > 0 ? p->shard.pp : 1);
+        sc->num_gpus += p->replicas * pool_gpus(p);
     }
     return LLM_OK;
 }

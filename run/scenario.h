@@ -62,7 +62,9 @@ struct scenario {
     double slo_e2e_ms;           /* slo.e2e_ms; < 0: not set */
     char out_dir[512];
     int write_iterations;
-    struct pools pools;          /* "cluster" (issue 10); pools.n 0: none */
+    /* The replicas: the "cluster" section's pools (issue 10), or one
+     * colocated pool of the fields above (run/pools.h). */
+    struct pools pools;
     struct spec_setup spec;      /* "speculative"; spec.on false: none */
 };
 

@@ -193,7 +193,13 @@ normalize() {
     local db=$1 t
     for t in $(sqlite3 "$db" "SELECT name FROM sqlite_master WHERE type =
                  'table' AND name NOT LIKE 'iteration%' ORDER BY name"); do
-        sqlite3 "$db" ".dump $t"
+        # with -j, rows in content order: points are recorded as they
+        # finish
+        if [ "${parallel:-0}" = 1 ]; then
+            sqlite3 "$db" ".dump $t" | LC_ALL=C sort
+        else
+            sqlite3 "$db" ".dump $t"
+        fi
     done | sed -E -e "s/'[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z',[0-9.e-]+,/'<finished>',<wall_s>,/g" \
                   -e "s/'[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z'/'<start_time>'/"
     if sqlite3 "$db" "SELECT 1 FROM sqlite_master WHERE name = 'iterations'" |
@@ -203,9 +209,16 @@ normalize() {
     fi
 }
 
-# Per-point wall times in a sweep's or plan's progress lines.
+# Per-point wall times in a sweep's or plan's progress lines; with -j
+# (points finish in any order) the progress counters too, and the lines
+# sorted.
 mask_log() {
-    sed -E -e 's/(seed [0-9]+): [0-9.]+ s$/\1: <wall> s/' "$1"
+    if [ "$parallel" = 1 ]; then
+        sed -E -e 's/(seed [0-9]+): [0-9.]+ s$/\1: <wall> s/' \
+            -e 's/^\[[0-9]+\//[#\//' "$1" | LC_ALL=C sort
+    else
+        sed -E -e 's/(seed [0-9]+): [0-9.]+ s$/\1: <wall> s/' "$1"
+    fi
 }
 
 # Compares folder $1 (base) with $2 (new): SQLite files by their
@@ -247,6 +260,8 @@ run_one() {
 # Runs case $2 (label $1) with both binaries and compares what they left.
 compare_case() {
     local label=$1 line=$2 d=$work/$1 what v
+    parallel=0
+    case " $line " in *" -j "*) parallel=1 ;; esac
     rm -rf "$d" && mkdir -p "$d"
     for v in base new; do
         if [ $v = base ]; then run_one "$base_bin" "$line"

@@ -219,10 +219,10 @@ END_TEST
  * at all, one between by the part above f R. */
 START_TEST(test_sm_fraction)
 {
-    ck_assert_int_eq(pools_fraction_ns(1000, 2000, 100, 0.5), 2000);
-    ck_assert_int_eq(pools_fraction_ns(1000, 10, 100, 0.5), 1000);
-    ck_assert_int_eq(pools_fraction_ns(1000, 80, 100, 0.5), 1600);
-    ck_assert_int_eq(pools_fraction_ns(1000, 80, 100, 1.0), 1000);
+    ck_assert_int_eq(smsplit_ns(1000, 2000, 100, 0.5), 2000);
+    ck_assert_int_eq(smsplit_ns(1000, 10, 100, 0.5), 1000);
+    ck_assert_int_eq(smsplit_ns(1000, 80, 100, 0.5), 1600);
+    ck_assert_int_eq(smsplit_ns(1000, 80, 100, 1.0), 1000);
 }
 END_TEST
 
