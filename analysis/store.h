@@ -19,7 +19,7 @@
 #include <sqlite3.h>
 
 #include "base/diag.h"
-#include "sim/replica.h"
+#include "sim/record.h"
 #include "sim/request.h"
 
 struct store;

@@ -16,7 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "base/diag.h"
-#include "sim/replica.h"
+#include "sim/replica_view.h"
 
 /* max_num_seqs, max_num_batched_tokens, watermark. */
 struct pol_limits {
@@ -190,7 +190,7 @@ int pol_read_load(const cJSON *p, const char *path, const char *key,
                   enum pol_load *out, struct llm_diag *d);
 double pol_load(enum pol_load how, const struct replica *r);
 /* The index of the least loaded replica (lowest index on ties). */
-int32_t pol_least_loaded(enum pol_load how, const struct replica *reps,
+int32_t pol_least_loaded(enum pol_load how, const struct replica *const *reps,
                          int32_t n);
 
 /* Reads a string key that must be one of names[] (NULL-terminated);

@@ -19,7 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "base/diag.h"
-#include "sim/replica.h"
+#include "sim/replica_view.h"
 
 enum evict_policy { EVICT_LRU = 0, EVICT_LFU, EVICT_FIFO, EVICT_COST };
 

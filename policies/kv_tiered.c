@@ -22,14 +22,13 @@
  * catalog's NVMe link (SSD to GPU directly, GPUDirect Storage style;
  * host to SSD demotion over its write link).  Write-backs are
  * asynchronous: only the link's occupancy sees them. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "hw/device.h"
-#include "policies/registry.h"
 #include "base/jcfg.h"
+#include "policies/registry.h"
 #include "sim/link.h"
-#include "base/paths.h"
 
 enum { T_GPU = 0, T_HOST, T_SSD, T_N };
 
@@ -66,7 +65,7 @@ struct kv_tiered {
     double block_bytes;
     int64_t xfer_id;
     double host_gib, ssd_gib;
-    struct link ssd;
+    char ssd_link[JCFG_NAME_MAX + 1]; /* catalog id; "" : no SSD tier */
 };
 
 /* --- entries: a map from hash to entry, LRU lists per tier --- */
@@ -340,8 +339,8 @@ static int tiered_init(void *st, int64_t capacity_blocks,
     rc = parse_tier(params, path, "host", 64, &k->host_gib, NULL, d);
     if (rc == LLM_OK)
         rc = parse_tier(params, path, "ssd", 0, &k->ssd_gib, &ssd_link, d);
-    if (rc == LLM_OK && k->ssd_gib > 0)
-        rc = link_find(llm_root(), ssd_link, &k->ssd, d);
+    if (rc == LLM_OK && k->ssd_gib > 0)    /* a valid name: it fits */
+        snprintf(k->ssd_link, sizeof(k->ssd_link), "%s", ssd_link);
     if (rc == LLM_OK && params != NULL && inner == NULL)
         rc = diag_set(d, LLM_ENOMEM, "out of memory");
     cJSON_DeleteItemFromObjectCaseSensitive(inner, "host");
@@ -357,13 +356,37 @@ static int tiered_init(void *st, int64_t capacity_blocks,
     return rc;
 }
 
-static int tiered_attach(void *st, double block_bytes, double host_bw,
-                         int64_t host_lat_ns, const char *path,
-                         struct llm_diag *d)
+/* The SSD tier's link, found through the replica (sim/kv.h kv_env); a
+ * manager without an SSD tier needs none. */
+static int ssd_link(const struct kv_tiered *k, const struct kv_env *env,
+                    double *bw, int64_t *lat_ns, struct llm_diag *d)
+{
+    double lat_s = 0;
+    int rc = LLM_OK;
+
+    *bw = 0;
+    if (k->ssd_link[0] != '\0' && env->find_link == NULL)
+        return diag_set(d, LLM_EINVAL, "no catalog links to find \"%s\" in",
+                        k->ssd_link);
+    if (k->ssd_link[0] != '\0')
+        rc = env->find_link(env->find_link_ctx, k->ssd_link, bw, &lat_s, d);
+    *lat_ns = (int64_t)(lat_s * 1e9 + 0.5);
+    if (*bw <= 0)
+        *bw = 1;
+    return rc;
+}
+
+static int tiered_attach(void *st, const struct kv_env *env,
+                         const char *path, struct llm_diag *d)
 {
     struct kv_tiered *k = st;
-    int64_t ssd_lat = (int64_t)(k->ssd.latency_s * 1e9 + 0.5);
+    double block_bytes = env->block_bytes, host_bw = env->host_bw_bytes_s;
+    int64_t host_lat_ns = env->host_latency_ns, ssd_lat = 0;
+    double ssd_bw = 1;
+    int rc = ssd_link(k, env, &ssd_bw, &ssd_lat, d);
 
+    if (rc != LLM_OK)
+        return rc;
     if (block_bytes <= 0 || host_bw <= 0)
         return diag_set(d, LLM_EINVAL, "%s.name: \"tiered\" needs the "
                         "device's host link and a KV block size", path);
@@ -375,10 +398,8 @@ static int tiered_attach(void *st, double block_bytes, double host_bw,
     k->t[T_SSD].st.name = "ssd";
     link_init(&k->t[T_HOST].rd, host_bw, host_lat_ns);
     link_init(&k->t[T_HOST].wr, host_bw, host_lat_ns);
-    link_init(&k->t[T_SSD].rd, k->ssd.bw_bytes_s > 0 ? k->ssd.bw_bytes_s : 1,
-              ssd_lat);
-    link_init(&k->t[T_SSD].wr, k->ssd.bw_bytes_s > 0 ? k->ssd.bw_bytes_s : 1,
-              ssd_lat);
+    link_init(&k->t[T_SSD].rd, ssd_bw, ssd_lat);
+    link_init(&k->t[T_SSD].wr, ssd_bw, ssd_lat);
     return LLM_OK;
 }
 

@@ -8,7 +8,7 @@
 
 #include "base/diag.h"
 #include "sim/kv.h"
-#include "sim/replica.h"
+#include "sim/replica_view.h"
 #include "sim/router.h"
 
 const struct sched_ops *registry_sched(const char *name, const char *path,

@@ -17,7 +17,7 @@ static int lo_init(void *st, int32_t n_replicas, uint64_t seed,
 }
 
 static int32_t lo_route(void *st, const struct request *q,
-                        const struct replica *reps, int32_t n)
+                        const struct replica *const *reps, int32_t n)
 {
     (void)st;
     (void)q;

@@ -18,7 +18,7 @@ static int rr_init(void *st, int32_t n_replicas, uint64_t seed,
 }
 
 static int32_t rr_route(void *st, const struct request *q,
-                        const struct replica *reps, int32_t n)
+                        const struct replica *const *reps, int32_t n)
 {
     struct rr *r = st;
     int32_t i = r->next;

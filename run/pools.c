@@ -287,6 +287,19 @@ int32_t pool_gpus(const struct pool *p)
     return p->shard.tp * (p->shard.pp > 0 ? p->shard.pp : 1);
 }
 
+/* The run layer, not the policy, reads the catalog. */
+int pools_find_link(void *ctx, const char *id, double *bw_bytes_s,
+                    double *latency_s, struct llm_diag *d)
+{
+    struct link l;
+    int rc = link_find(llm_root(), id, &l, d);
+
+    (void)ctx;
+    *bw_bytes_s = rc == LLM_OK ? l.bw_bytes_s : 0;
+    *latency_s = rc == LLM_OK ? l.latency_s : 0;
+    return rc;
+}
+
 /* A replica of pool p as sim/replica.h wants it (its index and role set
  * by the caller): the pool's memory, scheduler, device and host link. */
 static void replica_of(const struct pool *p, const struct model *m,
@@ -306,6 +319,7 @@ static void replica_of(const struct pool *p, const struct model *m,
     rc->kv_block_segments = 2 * ((m->num_layers + pp - 1) / pp);
     rc->host_bw_bytes_s = p->dev.host_link.bw_bytes_s;
     rc->host_latency_ns = (int64_t)(p->dev.host_link.latency_s * 1e9);
+    rc->find_link = pools_find_link;
     rc->dev_mem_bytes = p->dev.mem_bytes;
     rc->dev_name = p->dev.name;
 }

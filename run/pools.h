@@ -154,6 +154,10 @@ const struct cost_model *pools_extrap(const struct pools *ps, int64_t *x_ns,
 double pool_joules(struct pool *p, int64_t span_ns);
 /* GPUs of one replica of p (tp x pp). */
 int32_t pool_gpus(const struct pool *p);
+/* Catalog links by id under llm_root() (sim/kv.h kv_find_link_fn; ctx
+ * unused): what the run gives a KV manager's lower tiers. */
+int pools_find_link(void *ctx, const char *id, double *bw_bytes_s,
+                    double *latency_s, struct llm_diag *d);
 /* Adds the "cluster" object to summary. */
 void pools_summary(struct pools *ps, const struct sim_stats *st,
                    const struct cluster_stats *cs, cJSON *summary);

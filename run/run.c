@@ -105,7 +105,7 @@ static void collect_spec(struct run_ctx *c, const struct sim *s)
     int32_t i;
 
     for (i = 0; c->sc->spec.on && i < c->sc->replicas; i++) {
-        const struct replica *r = sim_replica(s, i);
+        const struct replica_core *r = sim_replica(s, i);
         const struct spec_stats *x = r->spec ? spec_stats_of(r->spec) : NULL;
         if (x == NULL)
             continue;
@@ -166,10 +166,10 @@ static void cap_tick(struct run_ctx *c, int64_t now_ns)
     if (!powercap_due(c->pc, now_ns))
         return;
     for (j = 0; j < c->sc->replicas; j++) {
-        const struct replica *r = sim_replica(c->sim, j);
+        const struct replica_core *r = sim_replica(c->sim, j);
         c->busy[j] = r->busy;
         c->start[j] = r->iter_start_ns;
-        c->mix[j] = &r->batch;
+        c->mix[j] = &r->pub.batch;
     }
     powercap_tick(c->pc, now_ns, c->busy, c->start, c->mix);
 }
@@ -394,13 +394,13 @@ static void collect_reports(struct run_ctx *c, const struct sim *s,
     int32_t i;
 
     for (i = 0; i < n; i++) {
-        const struct replica *r = sim_replica(s, i);
+        const struct replica_core *r = sim_replica(s, i);
         if (r->sched->report == NULL)
             continue;
         if (c->sched_report == NULL &&
             (c->sched_report = cJSON_CreateObject()) == NULL)
             return;
-        r->sched->report(r->sched_st, c->sched_report);
+        r->sched->report(r->sched_p.st, c->sched_report);
     }
 }
 

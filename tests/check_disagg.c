@@ -87,7 +87,7 @@ static struct cluster_stats run2(struct fixture *f, bool layerwise,
     ck_assert_msg(sim_run(s, &d) == LLM_OK, "%s", d.msg);
     st = *sim_cluster_stats(s);
     for (i = 0; i < 2; i++)
-        ck_assert_int_eq(replica_kv_used(sim_replica(s, i)), 0);
+        ck_assert_int_eq(replica_kv_used(&sim_replica(s, i)->pub), 0);
     sim_destroy(s);
     return st;
 }

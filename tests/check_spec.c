@@ -358,7 +358,7 @@ static void run_one(struct fixture *f, const struct req_spec *rq,
     ck_assert_int_eq(sim_create(&cfg, &s, &d), LLM_OK);
     ck_assert_msg(sim_run(s, &d) == LLM_OK, "%s", d.msg);
     ck_assert_int_eq(sim_replica(s, 0)->kv->used_blocks(
-                         sim_replica(s, 0)->kv_st), 0);
+                         sim_replica(s, 0)->kv_p.st), 0);
     sim_destroy(s);
     ck_assert_int_eq(f->n_done, 1);
 }
