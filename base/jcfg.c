@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/names.h"
+
 void jcfg_keypath(char *buf, int len, const char *path, const char *key)
 {
     char k[200];
@@ -383,19 +385,11 @@ int jcfg_known(const cJSON *obj, const char *path, const char *const *known,
 {
     const cJSON *it;
     char kp[256], list[320];
-    size_t i, off;
 
     cJSON_ArrayForEach(it, obj) {
-        for (i = 0; known[i] != NULL; i++)
-            if (strcmp(it->string, known[i]) == 0)
-                break;
-        if (known[i] != NULL)
+        if (names_find(known, names_of_strings, it->string, list,
+                       sizeof(list)) >= 0)
             continue;
-        off = 0;
-        list[0] = '\0';
-        for (i = 0; known[i] != NULL && off < sizeof(list) - 1; i++)
-            off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s",
-                                    i ? ", " : "", known[i]);
         jcfg_keypath(kp, sizeof(kp), path, it->string);
         return diag_set(d, LLM_EINVAL, "%s: unknown key (known: %s)", kp,
                         list);

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "base/jcfg.h"
+#include "base/plugin.h"
 #include "policies/registry.h"
 #include "sim/link.h"
 
@@ -52,7 +53,7 @@ struct tk_tier {
 };
 
 struct kv_tiered {
-    void *inner;               /* the prefix manager's state */
+    struct plugin inner;       /* the prefix manager (base/plugin.h) */
     struct tk_entry *e;
     int32_t n_e, cap_e, free_e;
     int32_t *map;              /* open addressing: entry index, -1 empty */
@@ -226,7 +227,7 @@ static void write_back(struct kv_tiered *k)
 {
     struct kv_stats s;
 
-    kv_prefix.stats(k->inner, &s);
+    kv_prefix.stats(k->inner.st, &s);
     k->owed += s.evicted - k->evicted_seen;
     k->evicted_seen = s.evicted;
     while (k->owed > 0 && k->t[T_GPU].lru.head >= 0) {
@@ -345,14 +346,14 @@ static int tiered_init(void *st, int64_t capacity_blocks,
         rc = diag_set(d, LLM_ENOMEM, "out of memory");
     cJSON_DeleteItemFromObjectCaseSensitive(inner, "host");
     cJSON_DeleteItemFromObjectCaseSensitive(inner, "ssd");
-    if (rc == LLM_OK && (k->inner = calloc(1, kv_prefix.state_size)) == NULL)
-        rc = diag_set(d, LLM_ENOMEM, "out of memory");
     if (rc == LLM_OK)
-        rc = kv_prefix.init(k->inner, capacity_blocks, block_tokens, inner,
-                            path, d);
+        rc = plugin_alloc(&k->inner, kv_prefix.state_size, d);
+    if (rc == LLM_OK)
+        rc = plugin_started(&k->inner,
+                            kv_prefix.init(k->inner.st, capacity_blocks,
+                                           block_tokens, inner, path, d),
+                            kv_prefix.fini);
     cJSON_Delete(inner);
-    if (rc != LLM_OK)
-        free(k->inner);
     return rc;
 }
 
@@ -406,7 +407,7 @@ static int tiered_attach(void *st, const struct kv_env *env,
 static int64_t tiered_needed(const void *st, const struct request *r,
                              int64_t tokens)
 {
-    return kv_prefix.blocks_needed(((const struct kv_tiered *)st)->inner, r,
+    return kv_prefix.blocks_needed(((const struct kv_tiered *)st)->inner.st, r,
                                    tokens);
 }
 
@@ -415,7 +416,7 @@ static bool tiered_grow(void *st, struct request *q, int64_t tokens)
     struct kv_tiered *k = st;
     bool fresh = q->kv_slot == 0;
 
-    if (!kv_prefix.grow(k->inner, q, tokens))
+    if (!kv_prefix.grow(k->inner.st, q, tokens))
         return false;
     write_back(k);
     if (fresh && q->computed == 0)
@@ -445,35 +446,35 @@ static void tiered_release(void *st, struct request *q)
             entry_new(k, q->prefix_hashes[i], hb_blocks(k, h));
         }
     }
-    kv_prefix.release(k->inner, q);
+    kv_prefix.release(k->inner.st, q);
 }
 
 static int64_t tiered_free(const void *st)
 {
-    return kv_prefix.free_blocks(((const struct kv_tiered *)st)->inner);
+    return kv_prefix.free_blocks(((const struct kv_tiered *)st)->inner.st);
 }
 
 static int64_t tiered_used(const void *st)
 {
-    return kv_prefix.used_blocks(((const struct kv_tiered *)st)->inner);
+    return kv_prefix.used_blocks(((const struct kv_tiered *)st)->inner.st);
 }
 
 static int64_t tiered_cached(const void *st, const uint64_t *h, int32_t n)
 {
-    return kv_prefix.cached_prefix(((const struct kv_tiered *)st)->inner, h,
+    return kv_prefix.cached_prefix(((const struct kv_tiered *)st)->inner.st, h,
                                    n);
 }
 
 static int64_t tiered_shared(const void *st, const struct request *r,
                              uint64_t *key)
 {
-    return kv_prefix.shared_prefix(((const struct kv_tiered *)st)->inner, r,
+    return kv_prefix.shared_prefix(((const struct kv_tiered *)st)->inner.st, r,
                                    key);
 }
 
 static void tiered_stats(const void *st, struct kv_stats *out)
 {
-    kv_prefix.stats(((const struct kv_tiered *)st)->inner, out);
+    kv_prefix.stats(((const struct kv_tiered *)st)->inner.st, out);
 }
 
 /* Drains finished transfers and starts what is pending on one link;
@@ -535,9 +536,7 @@ static void tiered_fini(void *st)
     struct kv_tiered *k = st;
     int i;
 
-    if (kv_prefix.fini)
-        kv_prefix.fini(k->inner);
-    free(k->inner);
+    plugin_stop(&k->inner);
     for (i = T_HOST; i < T_N; i++) {
         link_fini(&k->t[i].rd);
         link_fini(&k->t[i].wr);

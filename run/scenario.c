@@ -10,6 +10,7 @@
 #include "policies/registry.h"
 #include "base/jcfg.h"
 #include "base/paths.h"
+#include "base/plugin.h"
 #include "traces/source.h"
 
 #define GIB 1073741824.0
@@ -415,13 +416,44 @@ int scenario_plan_memory(struct scenario *sc, int64_t token_budget,
                          sc->dev.id, &sc->mem, d);
 }
 
+/* A scheduler, KV manager and router instantiated once and dropped
+ * (base/plugin.h): each reads and checks its parameters, the KV manager
+ * also what the device offers it (its catalog links). */
+static int try_plugins(const struct scenario *sc, struct llm_diag *d)
+{
+    struct kv_env env = { sc->mem.block_bytes, sc->dev.host_link.bw_bytes_s,
+        (int64_t)(sc->dev.host_link.latency_s * 1e9), pools_find_link,
+        NULL };
+    struct plugin a = { 0 }, b = { 0 }, c = { 0 };
+    int rc = plugin_alloc(&a, sc->sched->state_size, d);
+
+    if (!rc) rc = plugin_started(&a, sc->sched->init(a.st, sc->sched_params,
+                                                     "scheduler", d),
+                                 sc->sched->fini);
+    if (!rc) rc = plugin_alloc(&b, sc->kv->state_size, d);
+    if (!rc) rc = plugin_started(&b, sc->kv->init(b.st, sc->mem.kv_blocks,
+                                                  sc->block_tokens,
+                                                  sc->kv_params, "kv_cache",
+                                                  d),
+                                 sc->kv->fini);
+    if (!rc && sc->kv->attach)
+        rc = sc->kv->attach(b.st, &env, "kv_cache", d);
+    if (!rc) rc = plugin_alloc(&c, sc->router->state_size, d);
+    if (!rc) rc = plugin_started(&c, sc->router->init(c.st, sc->replicas,
+                                                      sc->seed,
+                                                      sc->router_params,
+                                                      "router", d),
+                                 sc->router->fini);
+    plugin_stop(&a);
+    plugin_stop(&b);
+    plugin_stop(&c);
+    return rc;
+}
+
 /* Instantiates every plug-in once and drops it, so that each reads and
  * checks its own parameters now: a run never fails on configuration. */
 static int validate_plugins(struct scenario *sc, struct llm_diag *d)
 {
-    void *a = calloc(1, sc->sched->state_size + 1);
-    void *b = calloc(1, sc->kv->state_size + 1);
-    void *c = calloc(1, sc->router->state_size + 1);
     struct cost_env env = { .model = &sc->model, .dev = &sc->dev,
                             .shard = sc->shard, .root = llm_root(),
                             .offload = sc->offload.on ? &sc->offload
@@ -431,19 +463,8 @@ static int validate_plugins(struct scenario *sc, struct llm_diag *d)
                             .engine = &sc->engine };
     struct cost_model *cm = NULL;
     struct req_source *src = NULL;
-    int rc = (a && b && c) ? LLM_OK : diag_set(d, LLM_ENOMEM, "out of memory");
+    int rc = try_plugins(sc, d);
 
-    if (!rc) rc = sc->sched->init(a, sc->sched_params, "scheduler", d);
-    if (!rc && sc->sched->fini) sc->sched->fini(a);
-    if (!rc) rc = sc->kv->init(b, sc->mem.kv_blocks, sc->block_tokens,
-                               sc->kv_params, "kv_cache", d);
-    if (!rc && sc->kv->fini) sc->kv->fini(b);
-    if (!rc) rc = sc->router->init(c, sc->replicas, sc->seed,
-                                   sc->router_params, "router", d);
-    if (!rc && sc->router->fini) sc->router->fini(c);
-    free(a);
-    free(b);
-    free(c);
     if (!rc) rc = cost_create(&env, sc->cost_params, "cost_model", &cm, d);
     cost_destroy(cm);
     if (!rc) rc = source_open(sc->workload, "workload", sc->seed, &src, d);

@@ -1401,6 +1401,81 @@ START_TEST(test_attach_errors)
 }
 END_TEST
 
+/* A scheduler whose state owns memory (as sched_fair's tenants do),
+ * counting its live states: the test's only bookkeeping. */
+static int owning_live;
+
+struct owning {
+    void *buf;
+};
+
+static int owning_init(void *st, const cJSON *params, const char *path,
+                       struct llm_diag *d)
+{
+    struct owning *o = st;
+
+    (void)params;
+    (void)path;
+    if ((o->buf = malloc(64)) == NULL)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    owning_live++;
+    return LLM_OK;
+}
+
+static int owning_schedule(void *st, struct replica *r, int64_t now_ns)
+{
+    (void)st;
+    (void)r;
+    (void)now_ns;
+    return LLM_OK;
+}
+
+static void owning_fini(void *st)
+{
+    free(((struct owning *)st)->buf);
+    owning_live--;
+}
+
+static const struct sched_ops sched_owning = {
+    .name = "owning", .state_size = sizeof(struct owning),
+    .init = owning_init, .schedule = owning_schedule, .fini = owning_fini,
+};
+
+/* replica_init stops what it started when a later step fails: the KV
+ * manager's init (an unknown key), or its attach (tiers without a host
+ * link), after the scheduler's init leaves no scheduler state alive (and
+ * nothing for make SAN=1's leak check). */
+START_TEST(test_replica_init_cleanup)
+{
+    cJSON *bad = cJSON_Parse("{\"bogus\": 1}");
+    cJSON *tiered = cJSON_Parse("{\"name\": \"tiered\"}");
+    struct replica_config rc = { .kv_capacity_blocks = 100,
+        .block_tokens = 16, .max_model_len = 4096, .sched = &sched_owning,
+        .sched_path = "scheduler", .kv = &kv_paged, .kv_params = bad,
+        .kv_path = "kv_cache", .cost = null_cost };
+    struct replica_core r;
+    struct llm_diag d = { 0 };
+
+    ck_assert_int_eq(replica_init(&r, &rc, &d), LLM_EINVAL);
+    ck_assert_int_eq(owning_live, 0);
+    memset(&d, 0, sizeof(d));
+    rc.kv = &kv_tiered;
+    rc.kv_params = tiered;
+    ck_assert_int_eq(replica_init(&r, &rc, &d), LLM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(d.msg, "needs the device's host link"));
+    ck_assert_int_eq(owning_live, 0);
+    memset(&d, 0, sizeof(d));
+    rc.kv = &kv_paged;
+    rc.kv_params = NULL;
+    ck_assert_msg(replica_init(&r, &rc, &d) == LLM_OK, "%s", d.msg);
+    ck_assert_int_eq(owning_live, 1);
+    replica_fini(&r);
+    ck_assert_int_eq(owning_live, 0);
+    cJSON_Delete(bad);
+    cJSON_Delete(tiered);
+}
+END_TEST
+
 Suite *policies_suite(void)
 {
     Suite *s = suite_create("policies");
@@ -1445,6 +1520,7 @@ Suite *policies_suite(void)
     tc = tcase_create("config");
     tcase_add_test(tc, test_config_errors);
     tcase_add_test(tc, test_attach_errors);
+    tcase_add_test(tc, test_replica_init_cleanup);
     suite_add_tcase(s, tc);
     return s;
 }
