@@ -69,6 +69,15 @@ const type *fn(const char *name, const char *path, struct llm_diag *d)       \
 
 REGISTRY_FIND(registry_sched, struct sched_ops, scheds, "scheduler")
 
+const struct sched_ops *registry_sched_nth(size_t i)
+{
+    size_t n = 0;
+
+    while (scheds[n] != NULL)
+        n++;
+    return i < n ? scheds[i] : NULL;
+}
+
 int registry_sched_limits(const struct sched_ops *ops, const cJSON *params,
                           const char *path, int32_t max_model_len,
                           double dev_mem_bytes, const char *dev_name,
