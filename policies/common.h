@@ -50,7 +50,7 @@ int64_t pol_v1_default_seqs(double dev_mem_bytes, const char *dev_name,
  * 20): "cudagraph_mode" ("full_and_piecewise", "piecewise",
  * "full_decode_only", "none"), "cudagraph_capture_sizes" (an array of
  * token counts; default vLLM's, from the limits) and "async_scheduling"
- * (sim/replica.h async_lag).  Rules and sources: policies/sched_vllm.c. */
+ * (sim/replica_view.h async_lag).  Rules and sources: policies/sched_vllm.c. */
 enum pol_graph_mode { POL_GRAPHS_FULL_AND_PIECEWISE, POL_GRAPHS_PIECEWISE,
                       POL_GRAPHS_FULL_DECODE_ONLY, POL_GRAPHS_NONE };
 #define POL_MAX_CAPTURE_SIZES 128

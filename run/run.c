@@ -386,7 +386,7 @@ static int open_parts(struct run_ctx *c, const char *dir, struct llm_diag *d)
     return rc;
 }
 
-/* What schedulers with a report hook say about the run (sim/replica.h),
+/* What schedulers with a report hook say about the run (sim/replica_view.h),
  * kept until the summary exists. */
 static void collect_reports(struct run_ctx *c, const struct sim *s,
                             int32_t n)

@@ -132,7 +132,7 @@ void replica_fini(struct replica_core *r)
 }
 
 /* Forward tokens q still needs: its prompt, every decode but the one
- * the prefill replaces, less what is computed (sim/replica.h, load). */
+ * the prefill replaces, less what is computed (sim/replica_view.h, load). */
 static int64_t remaining_tokens(const struct request *q)
 {
     return (int64_t)q->prompt_tokens + q->output_tokens - 1 - q->computed;
@@ -844,7 +844,7 @@ static void release_held(struct replica_core *r)
 }
 
 /* Plans the iteration starting at now: with async lag, as the engine
- * planned it while the last one ran (sim/replica.h async_lag). */
+ * planned it while the last one ran (sim/replica_view.h async_lag). */
 static int plan(struct replica_core *r, int64_t now_ns)
 {
     bool lag = r->lag && r->last_end_ns == now_ns;
