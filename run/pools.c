@@ -260,7 +260,8 @@ int pools_colocated(struct pools *ps, const struct pool *p)
 /* The one price of an iteration, every pool's: the pool's cost model,
  * then a semi-PD half's share of the SMs (hw/smsplit.h), or the row's
  * power cap (hw/powercap.h) where the run set one. */
-static int price(void *ctx, const struct batch *b, int64_t *ns)
+/* The price of a capped pool or of an SM-split GPU's half. */
+static int price_shared(void *ctx, const struct batch *b, int64_t *ns)
 {
     struct pool_slot *s = ctx;
     struct pool *p = s->pool;
@@ -279,6 +280,22 @@ static int price(void *ctx, const struct batch *b, int64_t *ns)
     *ns = s->split == NULL ? bd.total_ns :
           smsplit_ns(bd.total_ns, batch_tokens(b), p->ridge_tokens,
                      smsplit_share(s->split, s->half));
+    return rc;
+}
+
+/* The price of every other replica's iterations (and estimates): the
+ * pool's cost model, nothing more, as it runs 400 k times a replay;
+ * pools_sim_config picks one of the two. */
+static int price(void *ctx, const struct batch *b, int64_t *ns)
+{
+    struct pool *p = ((struct pool_slot *)ctx)->pool;
+    struct cost_breakdown bd;
+    int rc = cost_price(p->cost, b, &bd);
+
+    *ns = bd.total_ns;
+    p->extrapolated += bd.extrapolated;
+    p->extrap_ns += bd.extrap_ns;
+    p->priced_ns += bd.total_ns;
     return rc;
 }
 
@@ -345,7 +362,8 @@ static void lay_out(struct pools *ps, const struct model *m,
                 continue;
             for (k = 0; k < p->replicas; k++, n++) {
                 ps->slots[n] = (struct pool_slot){ p, order[g][1], n,
-                    p->role == POOL_SEMI_PD ? &p->split : NULL };
+                    p->role == POOL_SEMI_PD ? &p->split : NULL,
+                    pool_gpus(p) };
                 ps->rcs[n] = *tmpl;
                 ps->rcs[n].index = n;
                 replica_of(p, m, &ps->slots[n], &ps->rcs[n]);
@@ -430,6 +448,11 @@ int pools_start(struct pools *ps, const struct model *m,
 
 void pools_sim_config(const struct pools *ps, struct sim_config *cfg)
 {
+    int32_t i;
+
+    for (i = 0; i < ps->n_replicas; i++)
+        ps->rcs[i].cost = ps->slots[i].split || ps->slots[i].pool->cap ?
+                          price_shared : price;
     cfg->n_replicas = ps->n_replicas;
     cfg->replicas = ps->rcs;
     cfg->cluster = ps->cluster ? &ps->cc : NULL;
@@ -447,20 +470,6 @@ void pools_stop(struct pools *ps)
     free(ps->slots);
     ps->rcs = NULL;
     ps->slots = NULL;
-}
-
-void pools_iteration(struct pools *ps, const struct iter_record *rec)
-{
-    struct pool_slot *s;
-
-    if (ps->slots == NULL || rec->replica < 0 ||
-        rec->replica >= ps->n_replicas)
-        return;
-    s = &ps->slots[rec->replica];
-    if (s->pool->has_power)
-        energy_meter_add(&s->pool->energy[s->half], &s->pool->power,
-                         rec->prefill_tokens, rec->decode_seqs, 0,
-                         rec->end_ns - rec->start_ns, pool_gpus(s->pool));
 }
 
 const struct cost_model *pools_extrap(const struct pools *ps, int64_t *x_ns,

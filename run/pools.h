@@ -90,6 +90,7 @@ struct pool_slot {
     int half;                   /* 0, or 1: semi-PD decode half */
     int32_t replica;            /* the sim's index */
     struct sm_split *split;     /* semi-PD: the pool's; else NULL */
+    int32_t gpus;               /* the pool's GPUs per replica */
 };
 
 struct pools {
@@ -133,10 +134,26 @@ int pools_start(struct pools *ps, const struct model *m,
                 const cJSON *cost_params, const struct replica_config *tmpl,
                 struct llm_diag *d);
 /* The replicas pools_start built (and the cluster's hand-offs) into the
- * sim's config. */
+ * sim's config, each priced by the plain price or, for a capped pool or
+ * a semi-PD half, the shared one: call it after the cap is set. */
 void pools_sim_config(const struct pools *ps, struct sim_config *cfg);
 void pools_stop(struct pools *ps);
-void pools_iteration(struct pools *ps, const struct iter_record *rec);
+/* Meters one ended iteration of the sim these pools built (rec->replica
+ * is one of its replicas) on its pool's device: energy, when the device
+ * has power states.  Inline: it runs once an iteration. */
+static inline void pools_iteration(struct pools *ps,
+                                   const struct iter_record *rec)
+{
+    const struct pool_slot *s;
+
+    if (ps->slots == NULL)
+        return;
+    s = &ps->slots[rec->replica];
+    if (s->pool->has_power)
+        energy_meter_add(&s->pool->energy[s->half], &s->pool->power,
+                         rec->prefill_tokens, rec->decode_seqs, 0,
+                         rec->end_ns - rec->start_ns, s->gpus);
+}
 /* A completed request q (first token and finish set; not rejected), for
  * semi-PD's SLO-aware split: counts whether it met ttft_ms and tpot_ms. */
 void pools_observe(struct pools *ps, const struct request *q,
