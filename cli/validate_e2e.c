@@ -11,6 +11,7 @@
 #include <gsl/gsl_statistics_double.h>
 #include <sqlite3.h>
 
+#include "analysis/metrics.h"
 #include "analysis/plot.h"
 #include "analysis/store.h"
 #include "cli/args.h"
@@ -90,10 +91,8 @@ static int lat_push(struct lat *l, int64_t arr, int64_t first, int64_t fin,
     }
     l->ttft[l->n] = (double)(first - arr) / 1e6;
     l->e2e[l->n++] = (double)(fin - arr) / 1e6;
-    /* TPOT as analysis/summary.c: requests with one output token have
-     * none. */
-    if (out > 1)
-        l->tpot[l->n_tpot++] = (double)(fin - first) / 1e6 / (double)(out - 1);
+    if (metric_tpot_ms(first - arr, fin - arr, out, &l->tpot[l->n_tpot]))
+        l->n_tpot++;
     l->out_tokens += (double)out;
     if (l->n == 1 || arr < l->t_first_ns)
         l->t_first_ns = arr;
