@@ -50,8 +50,9 @@ DEPS_OK := $(shell pkg-config --exists $(PKGS) check 2>/dev/null && \
                    command -v git >/dev/null && \
                    command -v $(firstword $(CC)) >/dev/null && echo yes)
 
-LIB_SRC  = $(sort $(wildcard sim/*.c models/*.c hw/*.c policies/*.c \
-                              traces/*.c analysis/*.c cli/*.c))
+LIB_SRC  = $(sort $(wildcard base/*.c sim/*.c models/*.c hw/*.c \
+                              policies/*.c traces/*.c analysis/*.c run/*.c \
+                              cli/*.c))
 LIB_SRC := $(filter-out cli/main.c,$(LIB_SRC))
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC = $(sort $(wildcard tests/*.c))
@@ -159,7 +160,7 @@ clean:
 
 # ---- make install PREFIX=... (default /usr/local; DESTDIR for packaging) ---
 # The installed binary finds its data in PREFIX/share/llmsim: only
-# sim/paths.c is compiled again with that folder as LLMSIM_SRCDIR, and
+# base/paths.c is compiled again with that folder as LLMSIM_SRCDIR, and
 # linked ahead of libllmsim.a (whose own paths.o is then not pulled in).
 # The data is what llmsim reads at run time: the model and device catalogs,
 # the calibration tables, the engine profiles, the example configs and the
@@ -172,7 +173,7 @@ INSTALL_DATA = models/catalog hw/catalog hw/calib/data hw/engines configs \
 install: all
 	@mkdir -p $(BUILD)/install
 	$(CC) $(CFLAGS) -ULLMSIM_SRCDIR -DLLMSIM_SRCDIR=\"$(DATADIR)\" \
-	    -c sim/paths.c -o $(BUILD)/install/paths.o
+	    -c base/paths.c -o $(BUILD)/install/paths.o
 	$(CC) $(LDFLAGS) -o $(BUILD)/install/llmsim $(BUILD)/cli/main.o \
 	    $(BUILD)/install/paths.o $(BUILD)/libllmsim.a $(LDLIBS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(DATADIR)
@@ -183,12 +184,12 @@ install: all
 	@echo "installed $(PREFIX)/bin/llmsim (data: $(DATADIR))"
 
 # ---- Open MPI variant (optional) --------------------------------------------
-# $(BUILD)/llmsim-mpi is llmsim with cli/cmd_sweep.c compiled by mpicc with
+# $(BUILD)/llmsim-mpi is llmsim with run/sweep_mpi.c compiled by mpicc with
 # -DLLMSIM_MPI, so that `mpirun ... llmsim-mpi sweep` shares a sweep's
 # points among the ranks.  It is built only where mpicc exists, checked when
 # the recipe runs (after deps may have installed it); the plain llmsim never
 # links MPI.
-MPI_OBJ = $(BUILD)/mpi/cli/cmd_sweep.o
+MPI_OBJ = $(BUILD)/mpi/run/sweep_mpi.o
 # Open MPI's wrapper compiles with $(CC) too (one sanitizer runtime).
 MPICC   = OMPI_CC=$(CC) mpicc
 
@@ -201,7 +202,7 @@ mpi: $(BUILD)/cli/main.o $(BUILD)/libllmsim.a
 	        "(apt-get install libopenmpi-dev openmpi-bin)"; \
 	 fi
 
-$(MPI_OBJ): cli/cmd_sweep.c | deps
+$(MPI_OBJ): run/sweep_mpi.c | deps
 	@mkdir -p $(dir $@)
 	$(MPICC) $(CFLAGS) -DLLMSIM_MPI $(shell pkg-config --cflags $(PKGS)) -c $< -o $@
 

@@ -2,7 +2,7 @@
 
 #include <stdlib.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 
 int column_push(struct column *c, double x)
 {

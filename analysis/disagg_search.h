@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "analysis/plan.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 #define DSEARCH_MAX_TPS 4
 

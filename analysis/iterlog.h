@@ -21,7 +21,7 @@
 
 #include <sqlite3.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 
 #define ITERLOG_CHUNK 4096
 /* The longest text of one row (ten 20-character integers, punctuation). */

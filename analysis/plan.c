@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "analysis/store.h"
-#include "sim/jcfg.h"
-#include "sim/version.h"
+#include "base/jcfg.h"
+#include "base/version.h"
 
 static const char *const plan_keys[] = { "name", "base", "set",
     "candidates", "seeds", "confidence", "out", "jobs", "keep_runs", "slo",

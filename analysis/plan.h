@@ -33,7 +33,7 @@
 #include "analysis/ci.h"
 #include "analysis/plot.h"
 #include "analysis/sweep.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 struct plan_slo {
     double ttft_ms, tpot_ms;     /* thresholds; 0: not constrained */

@@ -48,7 +48,7 @@
 
 #include <stddef.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 
 #define PLOT_MAX_FIGURES 128
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 
 int qsketch_init(struct qsketch *s, double alpha, double min_value)
 {

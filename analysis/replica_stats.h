@@ -25,7 +25,7 @@
 #include <cjson/cJSON.h>
 
 #include "analysis/summary.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 /* An array of n_replicas objects, replica order (caller deletes). */
 int replica_stats_build(sqlite3 *db, int32_t n_replicas,

@@ -18,8 +18,8 @@
 
 #include <sqlite3.h>
 
-#include "sim/diag.h"
-#include "sim/replica.h"
+#include "base/diag.h"
+#include "sim/record.h"
 #include "sim/request.h"
 
 struct store;

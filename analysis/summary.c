@@ -12,6 +12,7 @@
 
 #include "analysis/column.h"
 #include "analysis/iterlog.h"
+#include "analysis/metrics.h"
 
 /* Radix sort of doubles: 6 passes of 11 bits over keys that order as
  * the doubles do (IEEE-754 bits, negatives flipped, positives with the
@@ -243,12 +244,12 @@ static void req_figs(const struct summary_req *q, double v[SUMMARY_FIGS],
 {
     double ttft = (double)q->ttft_ns / 1e6, e2e = (double)q->e2e_ns / 1e6;
 
-    *tpot = q->output_tokens > 1;
     v[SUMMARY_TTFT] = ttft;
     v[SUMMARY_E2E] = e2e;
     v[SUMMARY_NORM] = e2e / (double)q->output_tokens;
-    v[SUMMARY_TPOT] = *tpot ? (e2e - ttft) / (double)(q->output_tokens - 1)
-                            : 0;
+    v[SUMMARY_TPOT] = 0;
+    *tpot = metric_tpot_ms(q->ttft_ns, q->e2e_ns, q->output_tokens,
+                           &v[SUMMARY_TPOT]);
 }
 
 /* Counts q in the sketches: the run's four figures and its replica's
@@ -582,8 +583,8 @@ static size_t figure(const struct summary_reqs *a, enum req_fig f, double *v)
         case FIG_E2E: v[n++] = e2e; break;
         case FIG_NORM: v[n++] = e2e / (double)q->output_tokens; break;
         case FIG_TPOT:
-            if (q->output_tokens > 1)
-                v[n++] = (e2e - ttft) / (double)(q->output_tokens - 1);
+            n += metric_tpot_ms(q->ttft_ns, q->e2e_ns, q->output_tokens,
+                                &v[n]);
             break;
         }
     }

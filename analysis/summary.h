@@ -27,7 +27,7 @@
 
 #include "analysis/qsketch.h"
 #include "analysis/store.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 /* A completed request meets the SLOs when TTFT <= ttft_ms +
  * ttft_ms_per_prompt_token x its prompt tokens, TPOT <= tpot_ms and, when

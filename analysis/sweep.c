@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "analysis/store.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 /* A sweep larger than this is a typo in a value list, not a plan. */
 #define SWEEP_MAX_POINTS 1000000

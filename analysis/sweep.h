@@ -3,7 +3,7 @@
  * A sweep is a base scenario, fixed overrides ("set"), a list of values per
  * config key path ("params") and a list of seeds; its points are the
  * cartesian product of the values, each run once per seed.  A point is a
- * list of "key.path=value" overrides (cli/scenario.h's --set form, values
+ * list of "key.path=value" overrides (run/scenario.h's --set form, values
  * as JSON text) plus "seed=N", and it is identified by its canonical
  * parameters: a JSON object of its key paths in byte order with the
  * values as cJSON prints them (so 2 and 2.0 are one point), with the
@@ -23,7 +23,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 
 struct sweep_param {
     const char *key;             /* borrowed from the spec's JSON */

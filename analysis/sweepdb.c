@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "sim/version.h"
+#include "base/version.h"
 
 struct sweepdb {
     sqlite3 *db;

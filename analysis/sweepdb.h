@@ -32,7 +32,7 @@
 
 #include "analysis/ci.h"
 #include "analysis/sweep.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 enum sweepdb_status {
     SWEEPDB_PENDING = 0,

@@ -1,5 +1,7 @@
 #include "analysis/vllm.h"
 
+#include "analysis/metrics.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +20,7 @@ static bool fig_of(const struct summary_req *q, enum vllm_fig f, double *ms)
     case VF_TTFT: *ms = ttft; return true;
     case VF_E2E: *ms = e2e; return true;
     default:
-        if (q->output_tokens < 2)
-            return false;
-        *ms = (e2e - ttft) / (double)(q->output_tokens - 1);
-        return true;
+        return metric_tpot_ms(q->ttft_ns, q->e2e_ns, q->output_tokens, ms);
     }
 }
 

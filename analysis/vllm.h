@@ -34,7 +34,7 @@
 #include <cjson/cJSON.h>
 
 #include "analysis/summary.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 /* SLOs in ms as vLLM's --goodput takes them (ttft, tpot, e2el); < 0:
  * not set. */

@@ -3,7 +3,7 @@
  *
  * Without CONFIG: (1) configs/default.json (the Azure conversation hour,
  * iterations table on) run N times with every output and N times with
- * the outputs off (the simulation alone, cli/run.h no_output),
+ * the outputs off (the simulation alone, run/run.h no_output),
  * alternating, printing the median and range of the wall time of each,
  * how many times real time they run and their ratio (issue 24); then
  * (2) configs/bench.json (1,000,000 synthetic requests) once.  With
@@ -12,7 +12,7 @@
  * simulated requests, iterations and events per wall-clock second and
  * the peak resident set of the process so far.  It prints figures; it
  * never passes or fails on them.  On a terminal each run shows its
- * progress on stderr (cli/progress.h) unless --quiet. */
+ * progress on stderr (run/progress.h) unless --quiet. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -26,8 +26,8 @@
 
 #include "cli/args.h"
 #include "cli/bench.h"
-#include "cli/run.h"
-#include "sim/paths.h"
+#include "run/run.h"
+#include "base/paths.h"
 
 #define BENCH_MAX_RUNS 99
 

@@ -12,8 +12,8 @@
 #include "hw/device.h"
 #include "models/model.h"
 #include "models/ops.h"
-#include "sim/jcfg.h"
-#include "sim/paths.h"
+#include "base/jcfg.h"
+#include "base/paths.h"
 
 /* The measured time of a line: a positive finite number of ms. */
 static int read_ms(const cJSON *o, double *ms, struct llm_diag *d)

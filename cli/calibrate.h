@@ -22,7 +22,7 @@
 #include <cjson/cJSON.h>
 
 #include "hw/engine_fit.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 int cmd_calibrate(int argc, char **argv);
 

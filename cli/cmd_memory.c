@@ -11,15 +11,15 @@
 
 #include "analysis/store.h"
 #include "cli/args.h"
-#include "cli/ctx_sweep.h"
+#include "run/ctx_sweep.h"
 #include "hw/device.h"
 #include "models/hf.h"
 #include "models/memplan.h"
 #include "models/model.h"
 #include "models/ops.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
-#include "sim/paths.h"
+#include "base/jcfg.h"
+#include "base/paths.h"
 
 #define GIB 1073741824.0
 
@@ -438,7 +438,7 @@ static int budgets(const struct mem_opts *o, const struct device *dev,
 }
 
 /* --context-sweep: the plan without its max_model_len check (a context
- * that does not fit shows as 0 users), then cli/ctx_sweep.h's table. */
+ * that does not fit shows as 0 users), then run/ctx_sweep.h's table. */
 static int do_sweep(const struct mem_opts *o, const struct model *m,
                     const struct device *dev, const struct shard *s,
                     const struct mem_limits *lim, FILE *out, FILE *err)

@@ -13,7 +13,7 @@
  *       --gpu-memory-gib replaces the device's memory (e.g. 79.19, what
  *       torch reports on an H100 80GB, to compare with vLLM's logs).
  *   llmsim memory --model ID --hw ID [...] --context-sweep N,N,... [--json]
- *       the long-context peak analysis (cli/ctx_sweep.h) for each context
+ *       the long-context peak analysis (run/ctx_sweep.h) for each context
  *       length instead of the plan; a context whose KV does not fit shows
  *       0 users rather than failing.
  *   llmsim memory --import-hf CONFIG.json --id NAME [--out FILE] [--force]

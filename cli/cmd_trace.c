@@ -10,8 +10,8 @@
 #include <zlib.h>
 
 #include "cli/args.h"
-#include "sim/diag.h"
-#include "sim/jcfg.h"
+#include "base/diag.h"
+#include "base/jcfg.h"
 #include "traces/source.h"
 #include "traces/stats.h"
 

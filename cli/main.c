@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/run.h"
+#include "cli/cmd_run.h"
 #include "cli/bench.h"
 #include "cli/calibrate.h"
 #include "cli/cmd_dsearch.h"
@@ -16,7 +16,7 @@
 #include "cli/validate.h"
 #include "cli/validate_e2e.h"
 #include "cli/validate_engines.h"
-#include "sim/version.h"
+#include "base/version.h"
 
 static void usage(FILE *f)
 {

@@ -11,8 +11,8 @@
 #include "hw/cost.h"
 #include "hw/energy.h"
 #include "models/ops.h"
-#include "sim/jcfg.h"
-#include "sim/paths.h"
+#include "base/jcfg.h"
+#include "base/paths.h"
 
 /* A JSON integer in [lo, hi], checked before any conversion (a cast of
  * 1e300 to int is undefined). */

@@ -15,7 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "sim/batch.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 /* Parses one batch object into b (cleared first). */
 int step_parse_batch(const cJSON *o, struct batch *b, struct llm_diag *d);

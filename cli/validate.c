@@ -10,8 +10,8 @@
 #include "cli/args.h"
 #include "cli/step.h"
 #include "hw/cost.h"
-#include "sim/jcfg.h"
-#include "sim/paths.h"
+#include "base/jcfg.h"
+#include "base/paths.h"
 
 #define MAPE_TARGET 5.0
 #define MAX_TARGET 15.0

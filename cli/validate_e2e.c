@@ -11,16 +11,17 @@
 #include <gsl/gsl_statistics_double.h>
 #include <sqlite3.h>
 
+#include "analysis/metrics.h"
 #include "analysis/plot.h"
 #include "analysis/store.h"
 #include "cli/args.h"
-#include "cli/e2e_load.h"
-#include "cli/run.h"
-#include "cli/scenario.h"
+#include "run/e2e_load.h"
+#include "run/run.h"
+#include "run/scenario.h"
 #include "cli/step.h"
 #include "hw/cost.h"
-#include "sim/jcfg.h"
-#include "sim/paths.h"
+#include "base/jcfg.h"
+#include "base/paths.h"
 #include "traces/rows.h"
 
 #define E2E_MAX_SETS 16
@@ -90,10 +91,8 @@ static int lat_push(struct lat *l, int64_t arr, int64_t first, int64_t fin,
     }
     l->ttft[l->n] = (double)(first - arr) / 1e6;
     l->e2e[l->n++] = (double)(fin - arr) / 1e6;
-    /* TPOT as analysis/summary.c: requests with one output token have
-     * none. */
-    if (out > 1)
-        l->tpot[l->n_tpot++] = (double)(fin - first) / 1e6 / (double)(out - 1);
+    if (metric_tpot_ms(first - arr, fin - arr, out, &l->tpot[l->n_tpot]))
+        l->n_tpot++;
     l->out_tokens += (double)out;
     if (l->n == 1 || arr < l->t_first_ns)
         l->t_first_ns = arr;

@@ -12,7 +12,7 @@
  *   2. every measured iteration's batch is priced by the scenario's cost
  *      model alone (cost_price) and compared with its measured duration
  *      (pricing alone), so the two errors are reported apart;
- *   3. the load, measured and simulated: utilization (cli/e2e_load.h;
+ *   3. the load, measured and simulated: utilization (run/e2e_load.h;
  *      measured when the iterations record "waiting"), busy share and
  *      requests awaiting a first token; and llmsim's TTFT p90 change with
  *      every iteration 1%, 3% and 5% longer (cost_model.time_scale).

@@ -14,7 +14,7 @@
 #include "hw/engine_fit.h"
 #include "models/model.h"
 #include "models/ops.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 
 #define OWN_MAPE 5.0
 #define OWN_MAX 15.0

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "hw/lut.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct accel {
     const struct cost_env *env;

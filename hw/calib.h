@@ -32,8 +32,8 @@
 #include <stdint.h>
 
 #include "hw/device.h"
-#include "hw/dtype.h"
-#include "sim/diag.h"
+#include "base/dtype.h"
+#include "base/diag.h"
 
 struct calib;
 

@@ -11,7 +11,8 @@
 #include "hw/cost_fixed.h"
 #include "hw/offload.h"
 #include "hw/woffload.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
+#include "base/names.h"
 
 static const struct cost_ops *const cost_models[] = {
     &cost_roofline,
@@ -45,18 +46,22 @@ struct cost_model {
     void *st;
 };
 
+static const char *cost_model_at(const void *t, size_t i)
+{
+    const struct cost_ops *const *x = t;
+
+    return x[i] ? x[i]->name : NULL;
+}
+
 static const struct cost_ops *find(const char *name, const char *path,
                                    struct llm_diag *d)
 {
-    char known[256] = "";
-    size_t i, off = 0;
+    char known[256];
+    long i = names_find(cost_models, cost_model_at, name, known,
+                        sizeof(known));
 
-    for (i = 0; cost_models[i] != NULL; i++)
-        if (strcmp(cost_models[i]->name, name) == 0)
-            return cost_models[i];
-    for (i = 0; cost_models[i] != NULL; i++)
-        off += (size_t)snprintf(known + off, sizeof(known) - off, "%s%s",
-                                i ? ", " : "", cost_models[i]->name);
+    if (i >= 0)
+        return cost_models[i];
     diag_set(d, LLM_EINVAL, "%s.name: unknown cost model \"%s\" (known: %s)",
              path, name, known);
     return NULL;

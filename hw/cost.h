@@ -19,7 +19,7 @@
 #include "models/model.h"
 #include "models/ops.h"
 #include "sim/batch.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 struct cost_breakdown {
     int64_t total_ns;

@@ -48,7 +48,7 @@
 #include "hw/calib.h"
 #include "hw/cost.h"
 #include "hw/eager.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct eager_host {
     double fwd_s[3], layer_s[3];   /* by class: decode, prefill, mixed */

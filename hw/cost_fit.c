@@ -3,7 +3,7 @@
 #include <stdio.h>
 
 #include "hw/cost_fit.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct fit {
     double prefill[3], small[3], large[3], overhead[2];

@@ -4,7 +4,7 @@
 #include <math.h>
 
 #include "hw/cost_fixed.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct fixed {
     int64_t iter_ns, token_ns;

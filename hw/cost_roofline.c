@@ -9,7 +9,7 @@
 #include <math.h>
 
 #include "hw/cost.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct roofline {
     const struct cost_env *env;

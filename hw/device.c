@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 static int load_named(const char *root, const char *sub, const char *id,
                       char *path, int len, cJSON **out, struct llm_diag *d)

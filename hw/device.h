@@ -11,8 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "hw/dtype.h"
-#include "sim/diag.h"
+#include "base/dtype.h"
+#include "base/diag.h"
 
 struct link {
     char id[64];

@@ -23,7 +23,7 @@
 
 #include "hw/device.h"
 #include "sim/batch.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 struct energy_power {
     double idle_w, prefill_w, decode_w;

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 static const char *const elem_names[ENG_ELEM_COUNT] = {
     "fused", "fused_add", "unfused" };

@@ -74,7 +74,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 
 enum engine_elem { ENG_ELEM_FUSED, ENG_ELEM_FUSED_ADD, ENG_ELEM_UNFUSED,
                    ENG_ELEM_COUNT };

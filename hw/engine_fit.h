@@ -32,7 +32,7 @@
 #include "hw/cost.h"
 #include "hw/engine.h"
 #include "sim/batch.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 /* Which structures are candidates: the base's only, the base's with every
  * attention backend, or every structure. */

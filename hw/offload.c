@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 /* A catalog lookup's message, prefixed with the config key that named it. */
 static int prefix_key(struct llm_diag *d, const char *key)

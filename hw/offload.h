@@ -42,7 +42,7 @@
 #include "hw/cost.h"
 #include "hw/device.h"
 #include "models/ops.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 struct attn_offload {
     bool on;                   /* false: no offloading (the zero value) */

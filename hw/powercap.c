@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "hw/cost.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct powercap {
     struct powercap_cfg cfg;

@@ -42,7 +42,7 @@
 #include "models/model.h"
 #include "models/ops.h"
 #include "sim/batch.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 enum powercap_level { PC_NONE, PC_LOW, PC_ALL, PC_BRAKE, PC_LEVELS };
 

@@ -46,7 +46,7 @@
 #include "models/memplan.h"
 #include "models/model.h"
 #include "models/ops.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 struct weight_offload {
     bool on;                   /* false: every weight on the GPU */

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 static const char *const hf_types[] = {
     "llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "phi3",

@@ -15,7 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "models/model.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 /* Supported model_type values, comma-separated (for messages). */
 #define HF_MODEL_TYPES "llama, mistral, mixtral, qwen2, qwen2_moe, phi3, " \

@@ -28,7 +28,7 @@
 
 #include "models/model.h"
 #include "models/ops.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 struct mem_limits {
     double total_bytes;          /* device memory as the engine sees it */

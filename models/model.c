@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sim/jcfg.h"
-#include "sim/paths.h"
+#include "base/jcfg.h"
+#include "base/paths.h"
 
 static const char *const model_keys[] = {
     "id", "name", "source", "params_source", "arch", "num_layers",

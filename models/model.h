@@ -3,7 +3,7 @@
  * One JSON file per model under models/catalog/<id>.json (see
  * models/README.md for every key).  model_load parses one file into a
  * plain struct model (no pointers; copy freely).  model_find looks an id up
- * in the catalog folder of an llmsim root (see sim/paths.h).  Errors name
+ * in the catalog folder of an llmsim root (see base/paths.h).  Errors name
  * the file and the key.  Figures are architecture facts, never tuned.
  *
  * Architectures: decoder-only transformers with RMSNorm, rotary positions
@@ -21,8 +21,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "sim/diag.h"
-#include "sim/jcfg.h"
+#include "base/diag.h"
+#include "base/jcfg.h"
 
 /* Mixture of experts; num_experts 0 means a dense model. */
 struct model_moe {
@@ -75,7 +75,7 @@ int model_load(const char *path, struct model *m, struct llm_diag *d);
 bool model_id_is_path(const char *id);
 /* root: the llmsim data root; id: a catalog id such as "llama-3-8b"
  * (jcfg_name_ok), looked up in root/models/catalog/, then in the user
- * catalog (sim/paths.h, llm_user_catalog); or the path of a model file
+ * catalog (base/paths.h, llm_user_catalog); or the path of a model file
  * (model_id_is_path), read as given (relative to the working directory).
  * Anything else is LLM_EINVAL (issue 23: "../../etc/passwd" was opened as
  * a catalog file); LLM_ENOTFOUND names the id when no catalog file

@@ -65,10 +65,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hw/dtype.h"
+#include "base/dtype.h"
 #include "models/model.h"
 #include "sim/batch.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 enum op_kind {
     OP_GEMM,            /* m x k activations times k x n weights */

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 int pol_read_limits(const cJSON *p, const char *path, struct pol_limits *l,
                     struct llm_diag *d)
@@ -400,14 +400,14 @@ double pol_load(enum pol_load how, const struct replica *r)
     }
 }
 
-int32_t pol_least_loaded(enum pol_load how, const struct replica *reps,
+int32_t pol_least_loaded(enum pol_load how, const struct replica *const *reps,
                          int32_t n)
 {
     int32_t i, best = 0;
-    double bl = pol_load(how, &reps[0]);
+    double bl = pol_load(how, reps[0]);
 
     for (i = 1; i < n; i++) {
-        double l = pol_load(how, &reps[i]);
+        double l = pol_load(how, reps[i]);
         if (l < bl) {
             bl = l;
             best = i;

@@ -15,8 +15,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "sim/diag.h"
-#include "sim/replica.h"
+#include "base/diag.h"
+#include "sim/replica_view.h"
 
 /* max_num_seqs, max_num_batched_tokens, watermark. */
 struct pol_limits {
@@ -50,7 +50,7 @@ int64_t pol_v1_default_seqs(double dev_mem_bytes, const char *dev_name,
  * 20): "cudagraph_mode" ("full_and_piecewise", "piecewise",
  * "full_decode_only", "none"), "cudagraph_capture_sizes" (an array of
  * token counts; default vLLM's, from the limits) and "async_scheduling"
- * (sim/replica.h async_lag).  Rules and sources: policies/sched_vllm.c. */
+ * (sim/replica_view.h async_lag).  Rules and sources: policies/sched_vllm.c. */
 enum pol_graph_mode { POL_GRAPHS_FULL_AND_PIECEWISE, POL_GRAPHS_PIECEWISE,
                       POL_GRAPHS_FULL_DECODE_ONLY, POL_GRAPHS_NONE };
 #define POL_MAX_CAPTURE_SIZES 128
@@ -190,7 +190,7 @@ int pol_read_load(const cJSON *p, const char *path, const char *key,
                   enum pol_load *out, struct llm_diag *d);
 double pol_load(enum pol_load how, const struct replica *r);
 /* The index of the least loaded replica (lowest index on ties). */
-int32_t pol_least_loaded(enum pol_load how, const struct replica *reps,
+int32_t pol_least_loaded(enum pol_load how, const struct replica *const *reps,
                          int32_t n);
 
 /* Reads a string key that must be one of names[] (NULL-terminated);

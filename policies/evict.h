@@ -18,8 +18,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "sim/diag.h"
-#include "sim/replica.h"
+#include "base/diag.h"
+#include "sim/replica_view.h"
 
 enum evict_policy { EVICT_LRU = 0, EVICT_LFU, EVICT_FIFO, EVICT_COST };
 

@@ -36,11 +36,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hw/device.h"
+#include "base/jcfg.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
 #include "sim/link.h"
-#include "sim/paths.h"
 
 struct bl_entry {
     uint64_t id;
@@ -55,7 +53,7 @@ struct kv_blend {
     double ratio;              /* recompute_ratio */
     bool ssd;
     double cap_gib;
-    struct link ssd_link;
+    char *ssd_link;            /* the SSD store's catalog link id (owned) */
     double tok_bytes;          /* KV bytes of one token (per GPU) */
     int64_t store_cap, store_used;   /* tokens */
     struct bl_entry *e;
@@ -237,18 +235,41 @@ static int blend_init(void *st, int64_t capacity_blocks, int32_t block_tokens,
     }
     k->ssd = strcmp(store, "ssd") == 0;
     k->tier.name = k->ssd ? "ssd" : "host";
-    return k->ssd ? link_find(llm_root(), link, &k->ssd_link, d) : LLM_OK;
+    if (k->ssd && (k->ssd_link = strdup(link)) == NULL)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    return LLM_OK;
 }
 
-static int blend_attach(void *st, double block_bytes, double host_bw,
-                        int64_t host_lat_ns, const char *path,
+/* The store's link: the SSD's, found through the replica (sim/kv.h
+ * kv_env), or the device's host link. */
+static int store_link(const struct kv_blend *k, const struct kv_env *env,
+                      double *bw, int64_t *lat_ns, struct llm_diag *d)
+{
+    double lat_s = 0;
+    int rc;
+
+    *bw = env->host_bw_bytes_s;
+    *lat_ns = env->host_latency_ns;
+    if (!k->ssd)
+        return LLM_OK;
+    if (env->find_link == NULL)
+        return diag_set(d, LLM_EINVAL, "no catalog links to find \"%s\" in",
+                        k->ssd_link);
+    rc = env->find_link(env->find_link_ctx, k->ssd_link, bw, &lat_s, d);
+    *lat_ns = (int64_t)(lat_s * 1e9 + 0.5);
+    return rc;
+}
+
+static int blend_attach(void *st, const struct kv_env *env, const char *path,
                         struct llm_diag *d)
 {
     struct kv_blend *k = st;
-    double bw = k->ssd ? k->ssd_link.bw_bytes_s : host_bw;
-    int64_t lat = k->ssd ? (int64_t)(k->ssd_link.latency_s * 1e9 + 0.5)
-                         : host_lat_ns;
+    double block_bytes = env->block_bytes, bw;
+    int64_t lat;
+    int rc = store_link(k, env, &bw, &lat, d);
 
+    if (rc != LLM_OK)
+        return rc;
     if (block_bytes <= 0 || bw <= 0)
         return diag_set(d, LLM_EINVAL, "%s.name: \"blend\" needs a KV "
                         "block size and the store's link (the device's "
@@ -422,6 +443,7 @@ static void blend_fini(void *st)
 
     link_fini(&k->rd);
     link_fini(&k->wr);
+    free(k->ssd_link);
     free(k->e);
     free(k->map);
 }

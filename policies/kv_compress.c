@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 static const struct {
     const char *name;

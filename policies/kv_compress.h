@@ -18,7 +18,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 
 enum kvc_method {
     KVC_NONE = 0,

@@ -3,7 +3,7 @@
  * Blocks are interchangeable, so the pool is a count: a request holds
  * ceil(tokens / block_tokens) blocks and returns them all on release. */
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct kv_paged {
     int64_t capacity, used;

@@ -32,7 +32,7 @@
 
 #include "policies/evict.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct pc_entry {
     uint64_t key;

@@ -22,14 +22,14 @@
  * catalog's NVMe link (SSD to GPU directly, GPUDirect Storage style;
  * host to SSD demotion over its write link).  Write-backs are
  * asynchronous: only the link's occupancy sees them. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "hw/device.h"
+#include "base/jcfg.h"
+#include "base/plugin.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
 #include "sim/link.h"
-#include "sim/paths.h"
 
 enum { T_GPU = 0, T_HOST, T_SSD, T_N };
 
@@ -53,7 +53,7 @@ struct tk_tier {
 };
 
 struct kv_tiered {
-    void *inner;               /* the prefix manager's state */
+    struct plugin inner;       /* the prefix manager (base/plugin.h) */
     struct tk_entry *e;
     int32_t n_e, cap_e, free_e;
     int32_t *map;              /* open addressing: entry index, -1 empty */
@@ -66,7 +66,7 @@ struct kv_tiered {
     double block_bytes;
     int64_t xfer_id;
     double host_gib, ssd_gib;
-    struct link ssd;
+    char ssd_link[JCFG_NAME_MAX + 1]; /* catalog id; "" : no SSD tier */
 };
 
 /* --- entries: a map from hash to entry, LRU lists per tier --- */
@@ -227,7 +227,7 @@ static void write_back(struct kv_tiered *k)
 {
     struct kv_stats s;
 
-    kv_prefix.stats(k->inner, &s);
+    kv_prefix.stats(k->inner.st, &s);
     k->owed += s.evicted - k->evicted_seen;
     k->evicted_seen = s.evicted;
     while (k->owed > 0 && k->t[T_GPU].lru.head >= 0) {
@@ -340,30 +340,54 @@ static int tiered_init(void *st, int64_t capacity_blocks,
     rc = parse_tier(params, path, "host", 64, &k->host_gib, NULL, d);
     if (rc == LLM_OK)
         rc = parse_tier(params, path, "ssd", 0, &k->ssd_gib, &ssd_link, d);
-    if (rc == LLM_OK && k->ssd_gib > 0)
-        rc = link_find(llm_root(), ssd_link, &k->ssd, d);
+    if (rc == LLM_OK && k->ssd_gib > 0)    /* a valid name: it fits */
+        snprintf(k->ssd_link, sizeof(k->ssd_link), "%s", ssd_link);
     if (rc == LLM_OK && params != NULL && inner == NULL)
         rc = diag_set(d, LLM_ENOMEM, "out of memory");
     cJSON_DeleteItemFromObjectCaseSensitive(inner, "host");
     cJSON_DeleteItemFromObjectCaseSensitive(inner, "ssd");
-    if (rc == LLM_OK && (k->inner = calloc(1, kv_prefix.state_size)) == NULL)
-        rc = diag_set(d, LLM_ENOMEM, "out of memory");
     if (rc == LLM_OK)
-        rc = kv_prefix.init(k->inner, capacity_blocks, block_tokens, inner,
-                            path, d);
+        rc = plugin_alloc(&k->inner, kv_prefix.state_size, d);
+    if (rc == LLM_OK)
+        rc = plugin_started(&k->inner,
+                            kv_prefix.init(k->inner.st, capacity_blocks,
+                                           block_tokens, inner, path, d),
+                            kv_prefix.fini);
     cJSON_Delete(inner);
-    if (rc != LLM_OK)
-        free(k->inner);
     return rc;
 }
 
-static int tiered_attach(void *st, double block_bytes, double host_bw,
-                         int64_t host_lat_ns, const char *path,
-                         struct llm_diag *d)
+/* The SSD tier's link, found through the replica (sim/kv.h kv_env); a
+ * manager without an SSD tier needs none. */
+static int ssd_link(const struct kv_tiered *k, const struct kv_env *env,
+                    double *bw, int64_t *lat_ns, struct llm_diag *d)
+{
+    double lat_s = 0;
+    int rc = LLM_OK;
+
+    *bw = 0;
+    if (k->ssd_link[0] != '\0' && env->find_link == NULL)
+        return diag_set(d, LLM_EINVAL, "no catalog links to find \"%s\" in",
+                        k->ssd_link);
+    if (k->ssd_link[0] != '\0')
+        rc = env->find_link(env->find_link_ctx, k->ssd_link, bw, &lat_s, d);
+    *lat_ns = (int64_t)(lat_s * 1e9 + 0.5);
+    if (*bw <= 0)
+        *bw = 1;
+    return rc;
+}
+
+static int tiered_attach(void *st, const struct kv_env *env,
+                         const char *path, struct llm_diag *d)
 {
     struct kv_tiered *k = st;
-    int64_t ssd_lat = (int64_t)(k->ssd.latency_s * 1e9 + 0.5);
+    double block_bytes = env->block_bytes, host_bw = env->host_bw_bytes_s;
+    int64_t host_lat_ns = env->host_latency_ns, ssd_lat = 0;
+    double ssd_bw = 1;
+    int rc = ssd_link(k, env, &ssd_bw, &ssd_lat, d);
 
+    if (rc != LLM_OK)
+        return rc;
     if (block_bytes <= 0 || host_bw <= 0)
         return diag_set(d, LLM_EINVAL, "%s.name: \"tiered\" needs the "
                         "device's host link and a KV block size", path);
@@ -375,17 +399,15 @@ static int tiered_attach(void *st, double block_bytes, double host_bw,
     k->t[T_SSD].st.name = "ssd";
     link_init(&k->t[T_HOST].rd, host_bw, host_lat_ns);
     link_init(&k->t[T_HOST].wr, host_bw, host_lat_ns);
-    link_init(&k->t[T_SSD].rd, k->ssd.bw_bytes_s > 0 ? k->ssd.bw_bytes_s : 1,
-              ssd_lat);
-    link_init(&k->t[T_SSD].wr, k->ssd.bw_bytes_s > 0 ? k->ssd.bw_bytes_s : 1,
-              ssd_lat);
+    link_init(&k->t[T_SSD].rd, ssd_bw, ssd_lat);
+    link_init(&k->t[T_SSD].wr, ssd_bw, ssd_lat);
     return LLM_OK;
 }
 
 static int64_t tiered_needed(const void *st, const struct request *r,
                              int64_t tokens)
 {
-    return kv_prefix.blocks_needed(((const struct kv_tiered *)st)->inner, r,
+    return kv_prefix.blocks_needed(((const struct kv_tiered *)st)->inner.st, r,
                                    tokens);
 }
 
@@ -394,7 +416,7 @@ static bool tiered_grow(void *st, struct request *q, int64_t tokens)
     struct kv_tiered *k = st;
     bool fresh = q->kv_slot == 0;
 
-    if (!kv_prefix.grow(k->inner, q, tokens))
+    if (!kv_prefix.grow(k->inner.st, q, tokens))
         return false;
     write_back(k);
     if (fresh && q->computed == 0)
@@ -424,35 +446,35 @@ static void tiered_release(void *st, struct request *q)
             entry_new(k, q->prefix_hashes[i], hb_blocks(k, h));
         }
     }
-    kv_prefix.release(k->inner, q);
+    kv_prefix.release(k->inner.st, q);
 }
 
 static int64_t tiered_free(const void *st)
 {
-    return kv_prefix.free_blocks(((const struct kv_tiered *)st)->inner);
+    return kv_prefix.free_blocks(((const struct kv_tiered *)st)->inner.st);
 }
 
 static int64_t tiered_used(const void *st)
 {
-    return kv_prefix.used_blocks(((const struct kv_tiered *)st)->inner);
+    return kv_prefix.used_blocks(((const struct kv_tiered *)st)->inner.st);
 }
 
 static int64_t tiered_cached(const void *st, const uint64_t *h, int32_t n)
 {
-    return kv_prefix.cached_prefix(((const struct kv_tiered *)st)->inner, h,
+    return kv_prefix.cached_prefix(((const struct kv_tiered *)st)->inner.st, h,
                                    n);
 }
 
 static int64_t tiered_shared(const void *st, const struct request *r,
                              uint64_t *key)
 {
-    return kv_prefix.shared_prefix(((const struct kv_tiered *)st)->inner, r,
+    return kv_prefix.shared_prefix(((const struct kv_tiered *)st)->inner.st, r,
                                    key);
 }
 
 static void tiered_stats(const void *st, struct kv_stats *out)
 {
-    kv_prefix.stats(((const struct kv_tiered *)st)->inner, out);
+    kv_prefix.stats(((const struct kv_tiered *)st)->inner.st, out);
 }
 
 /* Drains finished transfers and starts what is pending on one link;
@@ -514,9 +536,7 @@ static void tiered_fini(void *st)
     struct kv_tiered *k = st;
     int i;
 
-    if (kv_prefix.fini)
-        kv_prefix.fini(k->inner);
-    free(k->inner);
+    plugin_stop(&k->inner);
     for (i = T_HOST; i < T_N; i++) {
         link_fini(&k->t[i].rd);
         link_fini(&k->t[i].wr);

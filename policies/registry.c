@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
+#include "base/names.h"
+#include "base/plugin.h"
 
 /* Adding a policy: define its ops in its own file and add one line here. */
 static const struct sched_ops *const scheds[] = {
@@ -43,20 +45,23 @@ static const struct router_ops *const routers[] = {
     NULL
 };
 
-/* The tables differ in type but all start with the name, which is all
- * a lookup reads; one helper per table keeps the casts out. */
+/* The tables differ in type; each gets its accessor for base/names.h's
+ * one lookup, which keeps the casts out. */
 #define REGISTRY_FIND(fn, type, table, kind)                                  \
+static const char *fn##_at(const void *t, size_t i)                           \
+{                                                                             \
+    const type *const *x = t;                                                 \
+                                                                              \
+    return x[i] ? x[i]->name : NULL;                                          \
+}                                                                             \
+                                                                              \
 const type *fn(const char *name, const char *path, struct llm_diag *d)       \
 {                                                                             \
-    char known[256] = "";                                                     \
-    size_t i, off = 0;                                                        \
+    char known[256];                                                          \
+    long i = names_find(table, fn##_at, name, known, sizeof(known));          \
                                                                               \
-    for (i = 0; table[i] != NULL; i++)                                        \
-        if (strcmp(table[i]->name, name) == 0)                                \
-            return table[i];                                                  \
-    for (i = 0; table[i] != NULL && off < sizeof(known); i++)                 \
-        off += (size_t)snprintf(known + off, sizeof(known) - off, "%s%s",     \
-                                i ? ", " : "", table[i]->name);               \
+    if (i >= 0)                                                               \
+        return table[i];                                                      \
     diag_set(d, LLM_EINVAL, "%s.name: unknown %s \"%s\" (known: %s)", path,   \
              kind, name, known);                                              \
     return NULL;                                                              \
@@ -64,15 +69,28 @@ const type *fn(const char *name, const char *path, struct llm_diag *d)       \
 
 REGISTRY_FIND(registry_sched, struct sched_ops, scheds, "scheduler")
 
+const struct sched_ops *registry_sched_nth(size_t i)
+{
+    size_t n = 0;
+
+    while (scheds[n] != NULL)
+        n++;
+    return i < n ? scheds[i] : NULL;
+}
+
 int registry_sched_limits(const struct sched_ops *ops, const cJSON *params,
                           const char *path, int32_t max_model_len,
                           double dev_mem_bytes, const char *dev_name,
                           int64_t *tokens, int64_t *seqs,
                           struct llm_diag *d)
 {
-    void *st = calloc(1, ops->state_size + 1);
-    int rc = st ? ops->init(st, params, path, d)
-                : diag_set(d, LLM_ENOMEM, "out of memory");
+    struct plugin p = { 0 };
+    int rc = plugin_alloc(&p, ops->state_size, d);
+    void *st;
+
+    if (rc == LLM_OK)
+        rc = plugin_started(&p, ops->init(p.st, params, path, d), ops->fini);
+    st = p.st;
 
     *tokens = max_model_len > 2048 ? max_model_len : 2048;
     *seqs = 256;
@@ -87,9 +105,7 @@ int registry_sched_limits(const struct sched_ops *ops, const cJSON *params,
         jcfg_int(params, path, "max_num_seqs", false, 1, 1 << 20, seqs,
                  NULL);
     }
-    if (rc == LLM_OK && ops->fini)
-        ops->fini(st);
-    free(st);
+    plugin_stop(&p);
     return rc;
 }
 REGISTRY_FIND(registry_kv, struct kv_ops, kvs, "KV manager")

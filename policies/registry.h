@@ -6,17 +6,22 @@
 #ifndef LLM_REGISTRY_H
 #define LLM_REGISTRY_H
 
-#include "sim/diag.h"
+#include "base/diag.h"
 #include "sim/kv.h"
-#include "sim/replica.h"
+#include "sim/replica_view.h"
 #include "sim/router.h"
 
+/* The plug-in registered as name; NULL with "PATH.name: unknown KIND
+ * \"NAME\" (known: a, b, ...)" in d when none is (base/names.h). */
 const struct sched_ops *registry_sched(const char *name, const char *path,
                                        struct llm_diag *d);
 const struct kv_ops *registry_kv(const char *name, const char *path,
                                  struct llm_diag *d);
 const struct router_ops *registry_router(const char *name, const char *path,
                                          struct llm_diag *d);
+/* The i-th registered scheduler, in the table's order (the order of the
+ * known list); NULL for i past the last. */
+const struct sched_ops *registry_sched_nth(size_t i);
 
 /* The budgets scheduler ops runs with for these params (may be NULL: its
  * defaults) on a device of dev_mem_bytes named dev_name (0 / NULL:

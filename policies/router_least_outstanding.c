@@ -3,7 +3,7 @@
  * index.  No parameters. */
 #include "policies/common.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 static int lo_init(void *st, int32_t n_replicas, uint64_t seed,
                    const cJSON *params, const char *path, struct llm_diag *d)
@@ -17,7 +17,7 @@ static int lo_init(void *st, int32_t n_replicas, uint64_t seed,
 }
 
 static int32_t lo_route(void *st, const struct request *q,
-                        const struct replica *reps, int32_t n)
+                        const struct replica *const *reps, int32_t n)
 {
     (void)st;
     (void)q;

@@ -6,7 +6,7 @@
  * lowest index. */
 #include "policies/common.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct least_tokens {
     enum pol_load load;
@@ -34,7 +34,7 @@ static int lt_init(void *st, int32_t n_replicas, uint64_t seed,
 }
 
 static int32_t lt_route(void *st, const struct request *q,
-                        const struct replica *reps, int32_t n)
+                        const struct replica *const *reps, int32_t n)
 {
     (void)q;
     return pol_least_loaded(((struct least_tokens *)st)->load, reps, n);

@@ -9,7 +9,7 @@
 
 #include "policies/common.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct p2c {
     gsl_rng *rng;
@@ -40,7 +40,7 @@ static int p2c_init(void *st, int32_t n_replicas, uint64_t seed,
 }
 
 static int32_t p2c_route(void *st, const struct request *q,
-                         const struct replica *reps, int32_t n)
+                         const struct replica *const *reps, int32_t n)
 {
     struct p2c *x = st;
     int32_t a, b;
@@ -53,7 +53,7 @@ static int32_t p2c_route(void *st, const struct request *q,
     b = (int32_t)gsl_rng_uniform_int(x->rng, (unsigned long)n - 1);
     if (b >= a)
         b++;
-    return pol_load(x->load, &reps[b]) < pol_load(x->load, &reps[a]) ? b
+    return pol_load(x->load, reps[b]) < pol_load(x->load, reps[a]) ? b
                                                                       : a;
 }
 

@@ -18,7 +18,7 @@
  * defaults of CacheAwareConfig (0.5, 32, 1.1) in SGLang 0.4. */
 #include "policies/common.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct affinity {
     enum pol_load load;
@@ -62,14 +62,15 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static bool unbalanced(const struct affinity *a, const struct replica *reps,
+static bool unbalanced(const struct affinity *a,
+                       const struct replica *const *reps,
                        int32_t n)
 {
-    double lo = pol_load(a->load, &reps[0]), hi = lo;
+    double lo = pol_load(a->load, reps[0]), hi = lo;
     int32_t i;
 
     for (i = 1; i < n; i++) {
-        double l = pol_load(a->load, &reps[i]);
+        double l = pol_load(a->load, reps[i]);
         lo = l < lo ? l : lo;
         hi = l > hi ? l : hi;
     }
@@ -78,17 +79,17 @@ static bool unbalanced(const struct affinity *a, const struct replica *reps,
 
 /* The replica caching most of q's prefix, if above the threshold. */
 static int32_t best_cached(const struct affinity *a, const struct request *q,
-                           const struct replica *reps, int32_t n)
+                           const struct replica *const *reps, int32_t n)
 {
     int64_t best = 0;
     int32_t i, pick = -1;
 
     for (i = 0; i < n; i++) {
-        int64_t m = replica_kv_cached_prefix(&reps[i], q->block_hashes,
+        int64_t m = replica_kv_cached_prefix(reps[i], q->block_hashes,
                                              q->n_block_hashes);
         if (m > best || (m == best && pick >= 0 && m > 0 &&
-                         pol_load(a->load, &reps[i]) <
-                         pol_load(a->load, &reps[pick]))) {
+                         pol_load(a->load, reps[i]) <
+                         pol_load(a->load, reps[pick]))) {
             best = m;
             pick = i;
         }
@@ -99,7 +100,7 @@ static int32_t best_cached(const struct affinity *a, const struct request *q,
 }
 
 static int32_t affinity_route(void *st, const struct request *q,
-                              const struct replica *reps, int32_t n)
+                              const struct replica *const *reps, int32_t n)
 {
     const struct affinity *a = st;
     int32_t i;

@@ -7,7 +7,7 @@
 
 #include "policies/common.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct rnd {
     gsl_rng *rng;
@@ -34,7 +34,7 @@ static int random_init(void *st, int32_t n_replicas, uint64_t seed,
 }
 
 static int32_t random_route(void *st, const struct request *q,
-                            const struct replica *reps, int32_t n)
+                            const struct replica *const *reps, int32_t n)
 {
     struct rnd *x = st;
 

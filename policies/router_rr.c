@@ -1,6 +1,6 @@
 /* policies/router_rr.c: round robin, the default router. */
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct rr {
     int32_t next;
@@ -18,7 +18,7 @@ static int rr_init(void *st, int32_t n_replicas, uint64_t seed,
 }
 
 static int32_t rr_route(void *st, const struct request *q,
-                        const struct replica *reps, int32_t n)
+                        const struct replica *const *reps, int32_t n)
 {
     struct rr *r = st;
     int32_t i = r->next;

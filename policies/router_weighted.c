@@ -15,7 +15,7 @@
 
 #include "policies/common.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct weighted {
     double *w;                 /* config weights, NULL: the replicas' */
@@ -88,14 +88,15 @@ static int weighted_init(void *st, int32_t n_replicas, uint64_t seed,
     return rc;
 }
 
-static double weight(const struct weighted *x, const struct replica *reps,
+static double weight(const struct weighted *x,
+                     const struct replica *const *reps,
                      int32_t i)
 {
-    return x->w ? x->w[i] : reps[i].weight;
+    return x->w ? x->w[i] : reps[i]->weight;
 }
 
 static int32_t weighted_route(void *st, const struct request *q,
-                              const struct replica *reps, int32_t n)
+                              const struct replica *const *reps, int32_t n)
 {
     struct weighted *x = st;
     double total = 0, best = 0;
@@ -105,7 +106,7 @@ static int32_t weighted_route(void *st, const struct request *q,
     for (i = 0; i < n; i++) {
         double v;
         if (x->policy == 1) {
-            v = -pol_load(x->load, &reps[i]) / weight(x, reps, i);
+            v = -pol_load(x->load, reps[i]) / weight(x, reps, i);
         } else {
             x->cur[i] += weight(x, reps, i);
             total += weight(x, reps, i);

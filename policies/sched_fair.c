@@ -30,7 +30,7 @@
 
 #include "policies/common.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 #define FAIR_MAX_TENANTS (1 << 20)
 

@@ -20,7 +20,7 @@
  * deepspeed/inference/v2/ragged/manager_configs.py (DSStateManagerConfig). */
 #include "policies/common.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct fastgen {
     struct pol_limits lim;

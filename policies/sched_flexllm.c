@@ -38,7 +38,7 @@
 
 #include "policies/common.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 enum ft_mode { FT_COSERVE, FT_IDLE, FT_OFF };
 

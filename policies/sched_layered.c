@@ -19,7 +19,7 @@
  * for LLM Serving with Layered Prefill" (arXiv 2510.08055). */
 #include "policies/common.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct layered {
     struct pol_limits lim;

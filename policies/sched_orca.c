@@ -15,7 +15,7 @@
  * (vLLM), section 6.1 for the reservation variants. */
 #include "policies/common.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct orca {
     struct pol_limits lim;

@@ -22,7 +22,7 @@
  * for Sarathi's policy on a vLLM V1 engine (issue 20's campaign). */
 #include "policies/common.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct sarathi {
     struct pol_limits lim;

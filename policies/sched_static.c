@@ -17,7 +17,7 @@
  * scheduling as the baseline of iteration-level scheduling. */
 #include "policies/common.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct static_batch {
     struct pol_limits lim;

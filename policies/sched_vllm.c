@@ -36,7 +36,7 @@
  *    unpadded (gpu_model_runner.py _get_num_input_tokens, 4e179065).
  *  - vllm/v1/engine/core.py (ac3cb2e2), EngineCore.step_with_batch_queue:
  *    with async scheduling the next step is scheduled while the current
- *    one runs; sim/replica.h (async_lag) models what that changes.
+ *    one runs; sim/replica_view.h (async_lag) models what that changes.
  *
  * Departures: vLLM's running list is in admission order (a resumed
  * request goes to its back), llmsim's in arrival order, so after a
@@ -47,7 +47,7 @@
 
 #include "policies/common.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct vllm {
     struct pol_limits lim;

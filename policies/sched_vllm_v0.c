@@ -26,7 +26,7 @@
  * _schedule_running, _schedule_swapped, _preempt) in vLLM 0.6. */
 #include "policies/common.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 struct vllm_v0 {
     struct pol_limits lim;

@@ -5,7 +5,7 @@
 # and 60 s Azure slices over a range of loads, each with --sensitivity, and
 # prints utilization against the elasticity of TTFT p90 (its relative change
 # for iteration times +3%, divided by 3%).  It is how RUN_UTILIZATION_WARN
-# (cli/run.h) was chosen.  About a minute on one core; needs python3.
+# (run/run.h) was chosen.  About a minute on one core; needs python3.
 #
 #   scripts/sensitivity_scan.sh [OUTDIR]        (default out/sensitivity_scan)
 set -e

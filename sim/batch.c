@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 
 void batch_init(struct batch *b)
 {

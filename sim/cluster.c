@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/plugin.h"
+
 /* A transfer in flight: the request and where its KV goes. */
 struct xfer_slot {
     struct request *q;
@@ -13,7 +15,8 @@ struct cluster {
     struct cluster_config cfg;
     struct sim_link *links;    /* one per replica: its egress */
     int32_t n_links;
-    void *router_st;
+    struct plugin router_p;    /* the decode router (base/plugin.h) */
+    const struct replica *const *views; /* the sim's, for the router */
     struct xfer_slot *slots;   /* indexed by link transfer id */
     int32_t *free_slots;
     int32_t n_slots, cap_slots, n_free;
@@ -27,9 +30,11 @@ double cluster_kv_bytes(double kv_bytes_per_token, int64_t tokens)
     return kv_bytes_per_token * (double)tokens;
 }
 
-int cluster_create(const struct cluster_config *cfg, int32_t n_replicas,
+int cluster_create(const struct cluster_config *cfg,
+                   const struct replica *const *views, int32_t n_replicas,
                    uint64_t seed, struct cluster **out, struct llm_diag *d)
 {
+    const struct router_ops *ro = cfg->decode_router;
     struct cluster *c = calloc(1, sizeof(*c));
     int32_t i;
     int rc;
@@ -37,21 +42,24 @@ int cluster_create(const struct cluster_config *cfg, int32_t n_replicas,
     if (c == NULL)
         return diag_set(d, LLM_ENOMEM, "out of memory");
     c->cfg = *cfg;
+    c->views = views;
     c->links = calloc((size_t)n_replicas, sizeof(*c->links));
-    c->router_st = calloc(1, cfg->decode_router->state_size + 1);
-    if (c->links == NULL || c->router_st == NULL) {
+    if (c->links == NULL) {
         cluster_destroy(c);
         return diag_set(d, LLM_ENOMEM, "out of memory");
     }
     c->n_links = n_replicas;
     for (i = 0; i < n_replicas; i++)
         link_init(&c->links[i], cfg->link_bw_bytes_s, cfg->link_latency_ns);
-    rc = cfg->decode_router->init(c->router_st,
-                                  n_replicas - cfg->first_decode, seed,
-                                  cfg->decode_router_params,
-                                  cfg->decode_router_path, d);
+    rc = plugin_alloc(&c->router_p, ro->state_size, d);
+    if (rc == LLM_OK)
+        rc = plugin_started(&c->router_p,
+                            ro->init(c->router_p.st,
+                                     n_replicas - cfg->first_decode, seed,
+                                     cfg->decode_router_params,
+                                     cfg->decode_router_path, d),
+                            ro->fini);
     if (rc != LLM_OK) {
-        c->cfg.decode_router = NULL;
         cluster_destroy(c);
         return rc;
     }
@@ -65,12 +73,10 @@ void cluster_destroy(struct cluster *c)
 
     if (c == NULL)
         return;
-    if (c->cfg.decode_router && c->cfg.decode_router->fini)
-        c->cfg.decode_router->fini(c->router_st);
+    plugin_stop(&c->router_p);
     for (i = 0; c->links && i < c->n_links; i++)
         link_fini(&c->links[i]);
     free(c->links);
-    free(c->router_st);
     free(c->slots);
     free(c->free_slots);
     free(c->wait);
@@ -103,14 +109,14 @@ static int slot_take(struct cluster *c, int32_t *slot)
 /* Reserves q's computed tokens on decode replica dst; q->kv_blocks then
  * counts dst's blocks and q->kv_src_blocks the source's.  False (nothing
  * changed) when dst has no room. */
-static bool reserve(struct replica *dst, struct request *q)
+static bool reserve(struct replica_core *dst, struct request *q)
 {
     int32_t src = q->kv_blocks, slot = q->kv_slot;
 
     /* The destination's manager starts a fresh record for q. */
     q->kv_blocks = 0;
     q->kv_slot = 0;
-    if (replica_kv_grow(dst, q, q->computed)) {
+    if (replica_kv_grow(&dst->pub, q, q->computed)) {
         q->kv_src_blocks = src;
         q->kv_src_slot = slot;
         return true;
@@ -122,12 +128,12 @@ static bool reserve(struct replica *dst, struct request *q)
 
 /* The decode router's choice, or the first other decode replica with
  * room; -1 when none has room. */
-static int32_t pick_decode(struct cluster *c, struct replica *reps,
+static int32_t pick_decode(struct cluster *c, struct replica_core *reps,
                            int32_t n, struct request *q)
 {
     int32_t base = c->cfg.first_decode, nd = n - base, i, k;
 
-    i = c->cfg.decode_router->route(c->router_st, q, reps + base, nd);
+    i = c->cfg.decode_router->route(c->router_p.st, q, c->views + base, nd);
     if (i < 0 || i >= nd)
         i = 0;
     for (k = 0; k < nd; k++) {
@@ -157,7 +163,7 @@ static double overlapped_bytes(const struct cluster *c,
 }
 
 /* Starts q's transfer (*started) unless no decode replica has room. */
-static int try_start(struct cluster *c, struct replica *reps, int32_t n,
+static int try_start(struct cluster *c, struct replica_core *reps, int32_t n,
                      struct request *q, int64_t now_ns, int64_t prefill_ns,
                      bool *started)
 {
@@ -208,7 +214,7 @@ static int wait_push(struct cluster *c, struct request *q)
     return LLM_OK;
 }
 
-int cluster_handoff(struct cluster *c, struct replica *reps, int32_t n,
+int cluster_handoff(struct cluster *c, struct replica_core *reps, int32_t n,
                     struct request *q, int64_t now_ns, int64_t prefill_ns,
                     struct request **landed)
 {
@@ -218,7 +224,7 @@ int cluster_handoff(struct cluster *c, struct replica *reps, int32_t n,
     *landed = NULL;
     if (c->cfg.partner_offset > 0) {
         /* Unified storage: the partner reads the same KV pool. */
-        struct replica *dst = &reps[q->prefill_replica +
+        struct replica_core *dst = &reps[q->prefill_replica +
                                     c->cfg.partner_offset];
         q->kv_xfer_start_ns = q->kv_xfer_end_ns = now_ns;
         c->st.local_handoffs++;
@@ -234,7 +240,7 @@ int cluster_handoff(struct cluster *c, struct replica *reps, int32_t n,
     return rc;
 }
 
-int cluster_retry(struct cluster *c, struct replica *reps, int32_t n,
+int cluster_retry(struct cluster *c, struct replica_core *reps, int32_t n,
                   int64_t now_ns)
 {
     bool started = true;
@@ -258,7 +264,7 @@ int64_t cluster_link_next(const struct cluster *c, int32_t i)
     return link_next_done(&c->links[i]);
 }
 
-int cluster_link_pop(struct cluster *c, struct replica *reps, int32_t i,
+int cluster_link_pop(struct cluster *c, struct replica_core *reps, int32_t i,
                      int64_t now_ns, struct request **out)
 {
     int64_t id, ns;

@@ -40,7 +40,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 #include "sim/link.h"
 #include "sim/replica.h"
 #include "sim/request.h"
@@ -78,8 +78,11 @@ struct cluster;
 /* Bytes of one request's KV: tokens x per-token bytes. */
 double cluster_kv_bytes(double kv_bytes_per_token, int64_t tokens);
 
-/* n_replicas: all of the sim's.  Errors name the decode router's path. */
-int cluster_create(const struct cluster_config *cfg, int32_t n_replicas,
+/* n_replicas: all of the sim's; views: them as routers see them
+ * (&reps[i].pub), kept for the cluster's life.  Errors name the decode
+ * router's path. */
+int cluster_create(const struct cluster_config *cfg,
+                   const struct replica *const *views, int32_t n_replicas,
                    uint64_t seed, struct cluster **out, struct llm_diag *d);
 void cluster_destroy(struct cluster *c);        /* NULL ok */
 
@@ -87,18 +90,18 @@ void cluster_destroy(struct cluster *c);        /* NULL ok */
  * prefill_ns ending at now_ns.  On LLM_OK, *landed is q when it landed at
  * once (unified storage: already accepted by its decode replica), else
  * NULL (a transfer started or q waits for room). */
-int cluster_handoff(struct cluster *c, struct replica *reps, int32_t n,
+int cluster_handoff(struct cluster *c, struct replica_core *reps, int32_t n,
                     struct request *q, int64_t now_ns, int64_t prefill_ns,
                     struct request **landed);
 /* Retries the waiting hand-offs in order (after decode KV was freed);
  * stops at the first that still finds no room. */
-int cluster_retry(struct cluster *c, struct replica *reps, int32_t n,
+int cluster_retry(struct cluster *c, struct replica_core *reps, int32_t n,
                   int64_t now_ns);
 /* Earliest landing on link i, -1 when idle. */
 int64_t cluster_link_next(const struct cluster *c, int32_t i);
 /* Accepts one transfer on link i landed by now_ns into its decode
  * replica (*out; NULL when none landed); the source's blocks are freed. */
-int cluster_link_pop(struct cluster *c, struct replica *reps, int32_t i,
+int cluster_link_pop(struct cluster *c, struct replica_core *reps, int32_t i,
                      int64_t now_ns, struct request **out);
 int64_t cluster_waiting(const struct cluster *c);
 int64_t cluster_in_flight(const struct cluster *c);

@@ -2,7 +2,7 @@
 
 #include <stdlib.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 
 /* Four children per node: shallower than a binary heap, and the children
  * of a node share a cache line pair, which is what makes d-ary heaps the

@@ -17,7 +17,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
+#include "sim/record.h"
 #include "sim/request.h"
 
 /* Prefix-cache counters of a manager (all zero for managers without a
@@ -33,16 +34,20 @@ struct kv_stats {
     int64_t cached_blocks;             /* blocks held by no request */
 };
 
-/* One lower tier of a tiered manager (issue 9): occupancy now and
- * traffic so far, in KV blocks and bytes.  bytes_in: written into the
- * tier (write-back, demotion); bytes_out: read out of it (prefetch,
- * demotion to the tier below). */
-#define KV_MAX_TIERS 2
-struct kv_tier_stats {
-    const char *name;                  /* "host", "ssd"; static */
-    int64_t capacity_blocks, used_blocks;
-    int64_t hits, hit_blocks;          /* prefetches and their blocks */
-    double bytes_in, bytes_out;
+/* Finds the catalog link id: its bandwidth (bytes/s) and latency (s).
+ * Errors name the catalog entry. */
+typedef int kv_find_link_fn(void *ctx, const char *id, double *bw_bytes_s,
+                            double *latency_s, struct llm_diag *d);
+
+/* What a KV manager may move blocks over, given to attach by the replica
+ * as the run layer configured it: a manager never reads a catalog
+ * itself. */
+struct kv_env {
+    double block_bytes;        /* one block, all layers, per GPU */
+    double host_bw_bytes_s;    /* the device's host link; 0: none */
+    int64_t host_latency_ns;   /* per copy */
+    kv_find_link_fn *find_link;  /* links by id (an SSD); NULL: none */
+    void *find_link_ctx;
 };
 
 struct kv_ops {
@@ -71,10 +76,9 @@ struct kv_ops {
     int64_t (*attn_tokens)(const void *st, const struct request *r,
                            int64_t ctx);
     /* Optional, for managers that move KV to other tiers: called once
-     * after init with the size of a block (bytes, per GPU) and the
-     * device's host link; errors name path. */
-    int (*attach)(void *st, double block_bytes, double host_bw_bytes_s,
-                  int64_t host_latency_ns, const char *path,
+     * after init with what the replica's hardware offers (struct
+     * kv_env); errors name path. */
+    int (*attach)(void *st, const struct kv_env *env, const char *path,
                   struct llm_diag *d);
     /* Optional: starts the transfers the grows since the last call asked
      * for, at now_ns, and sets *ready_ns to when the data the iteration

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 
 /* Below this many bytes a transfer counts as done: rounding of the fluid
  * model must not leave a transfer that never finishes. */

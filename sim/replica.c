@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int push_item(struct replica *r, const struct plan_item *it);
-static int32_t attn_ctx(const struct replica *r, const struct request *q,
+static int push_item(struct replica_core *r, const struct plan_item *it);
+static int32_t attn_ctx(const struct replica_core *r, const struct request *q,
                         int32_t ctx);
 
 static void *grow_array(void *arr, int32_t *cap, int32_t need, size_t elem)
@@ -23,91 +23,102 @@ static void *grow_array(void *arr, int32_t *cap, int32_t need, size_t elem)
     return n;
 }
 
-int replica_init(struct replica *r, const struct replica_config *cfg,
-                 struct llm_diag *d)
+/* The configuration's fixed facts, before any plug-in exists. */
+static void set_config(struct replica_core *r,
+                       const struct replica_config *cfg)
 {
-    int rc;
-
     memset(r, 0, sizeof(*r));
-    r->index = cfg->index;
-    r->block_tokens = cfg->block_tokens;
-    r->max_model_len = cfg->max_model_len;
-    r->kv_capacity = cfg->kv_capacity_blocks;
+    r->pub.index = cfg->index;
+    r->pub.block_tokens = cfg->block_tokens;
+    r->pub.max_model_len = cfg->max_model_len;
+    r->pub.kv_capacity = cfg->kv_capacity_blocks;
     r->sched = cfg->sched;
     r->kv = cfg->kv;
     r->cost = cfg->cost;
     r->shared_prefix = cfg->shared_prefix;
     r->cost_ctx = cfg->cost_ctx;
-    r->kv_block_bytes = cfg->kv_block_bytes;
+    r->pub.kv_block_bytes = cfg->kv_block_bytes;
     r->kv_block_segments = cfg->kv_block_segments > 0 ?
                            cfg->kv_block_segments : 1;
-    r->host_bw_bytes_s = cfg->host_bw_bytes_s;
+    r->pub.host_bw_bytes_s = cfg->host_bw_bytes_s;
     r->host_latency_ns = cfg->host_latency_ns;
-    r->weight = cfg->weight > 0 ? cfg->weight : 1.0;
+    r->pub.weight = cfg->weight > 0 ? cfg->weight : 1.0;
     r->role = cfg->role;
-    r->wake_at_ns = r->timer_ns = -1;
+    r->wake_at_ns = -1;
     r->last_start_ns = r->last_end_ns = -1;
-    r->admit_cutoff_ns = INT64_MAX;
-    r->decode_tokens = cfg->spec ? 1 + cfg->spec->nodes : 1;
-    batch_init(&r->batch);
+    r->pub.admit_cutoff_ns = INT64_MAX;
+    r->pub.decode_tokens = cfg->spec ? 1 + cfg->spec->nodes : 1;
+    batch_init(&r->pub.batch);
     batch_init(&r->layer_base);
-    r->sched_st = calloc(1, cfg->sched->state_size ? cfg->sched->state_size
-                                                   : 1);
-    r->kv_st = calloc(1, cfg->kv->state_size ? cfg->kv->state_size : 1);
-    if (cfg->spec)
-        r->spec = spec_create(cfg->spec, cfg->index);
-    if (r->sched_st == NULL || r->kv_st == NULL ||
-        (cfg->spec && r->spec == NULL)) {
-        replica_fini(r);
-        return diag_set(d, LLM_ENOMEM, "out of memory");
-    }
-    rc = cfg->sched->init(r->sched_st, cfg->sched_params, cfg->sched_path,
-                          d);
-    if (rc == LLM_OK && cfg->sched->set_device)
-        cfg->sched->set_device(r->sched_st, cfg->dev_mem_bytes,
-                               cfg->dev_name);
+}
+
+/* The KV manager: its state and init, then what the hardware offers it
+ * (sim/kv.h kv_env). */
+static int start_kv(struct replica_core *r, const struct replica_config *cfg,
+                    struct llm_diag *d)
+{
+    const struct kv_ops *kv = cfg->kv;
+    struct kv_env env = { cfg->kv_block_bytes, cfg->host_bw_bytes_s,
+                          cfg->host_latency_ns, cfg->find_link,
+                          cfg->find_link_ctx };
+    int rc = plugin_alloc(&r->kv_p, kv->state_size, d);
+
     if (rc == LLM_OK)
-        rc = cfg->kv->init(r->kv_st, cfg->kv_capacity_blocks,
-                           cfg->block_tokens, cfg->kv_params, cfg->kv_path,
-                           d);
-    if (rc == LLM_OK && cfg->kv->attach) {
-        rc = cfg->kv->attach(r->kv_st, cfg->kv_block_bytes,
-                             cfg->host_bw_bytes_s, cfg->host_latency_ns,
-                             cfg->kv_path, d);
-        if (rc != LLM_OK && cfg->kv->fini)
-            cfg->kv->fini(r->kv_st);
-        if (rc != LLM_OK && cfg->sched->fini)
-            cfg->sched->fini(r->sched_st);
-    }
-    if (rc == LLM_OK && cfg->sched->attach) {
-        rc = cfg->sched->attach(r->sched_st, r, cfg->sched_path, d);
-        if (rc != LLM_OK && cfg->sched->fini)
-            cfg->sched->fini(r->sched_st);
-        if (rc != LLM_OK && cfg->kv->fini)
-            cfg->kv->fini(r->kv_st);
-    }
-    if (rc == LLM_OK && cfg->sched->async_lag)
-        r->lag = cfg->sched->async_lag(r->sched_st);
-    if (rc != LLM_OK) {
-        r->sched = NULL;     /* init failed: no fini owed */
-        r->kv = NULL;
-        replica_fini(r);
-    }
+        rc = plugin_started(&r->kv_p,
+                            kv->init(r->kv_p.st, cfg->kv_capacity_blocks,
+                                     cfg->block_tokens, cfg->kv_params,
+                                     cfg->kv_path, d),
+                            kv->fini);
+    if (rc == LLM_OK && kv->attach)
+        rc = kv->attach(r->kv_p.st, &env, cfg->kv_path, d);
     return rc;
 }
 
-void replica_fini(struct replica *r)
+int replica_init(struct replica_core *r, const struct replica_config *cfg,
+                 struct llm_diag *d)
 {
-    if (r->sched && r->sched->fini)
-        r->sched->fini(r->sched_st);
-    if (r->kv && r->kv->fini && !r->kv_shared)
-        r->kv->fini(r->kv_st);
-    free(r->sched_st);
+    const struct sched_ops *sc = cfg->sched;
+    int rc;
+
+    set_config(r, cfg);
+    if (cfg->spec && (r->spec = spec_create(cfg->spec, cfg->index)) == NULL) {
+        rc = diag_set(d, LLM_ENOMEM, "out of memory");
+        goto fail;
+    }
+    rc = plugin_alloc(&r->sched_p, sc->state_size, d);
+    if (rc == LLM_OK)
+        rc = plugin_started(&r->sched_p,
+                            sc->init(r->sched_p.st, cfg->sched_params,
+                                     cfg->sched_path, d),
+                            sc->fini);
+    if (rc != LLM_OK)
+        goto fail;
+    if (sc->set_device)
+        sc->set_device(r->sched_p.st, cfg->dev_mem_bytes, cfg->dev_name);
+    rc = start_kv(r, cfg, d);
+    if (rc != LLM_OK)
+        goto fail;
+    if (sc->attach) {
+        rc = sc->attach(r->sched_p.st, &r->pub, cfg->sched_path, d);
+        if (rc != LLM_OK)
+            goto fail;
+    }
+    if (sc->async_lag)
+        r->lag = sc->async_lag(r->sched_p.st);
+    return LLM_OK;
+fail:
+    replica_fini(r);           /* stops whatever was started */
+    return rc;
+}
+
+void replica_fini(struct replica_core *r)
+{
+    plugin_stop(&r->sched_p);
     if (!r->kv_shared)
-        free(r->kv_st);
+        plugin_stop(&r->kv_p);
     free(r->handoff);
-    free(r->running);
-    free(r->plan);
+    free(r->pub.running);
+    free(r->pub.plan);
     free(r->rejected);
     free(r->itl);
     free(r->finished);
@@ -115,13 +126,13 @@ void replica_fini(struct replica *r)
     free(r->shr);
     free(r->dctx);
     spec_destroy(r->spec);
-    batch_free(&r->batch);
+    batch_free(&r->pub.batch);
     batch_free(&r->layer_base);
     memset(r, 0, sizeof(*r));
 }
 
 /* Forward tokens q still needs: its prompt, every decode but the one
- * the prefill replaces, less what is computed (sim/replica.h, load). */
+ * the prefill replaces, less what is computed (sim/replica_view.h, load). */
 static int64_t remaining_tokens(const struct request *q)
 {
     return (int64_t)q->prompt_tokens + q->output_tokens - 1 - q->computed;
@@ -132,146 +143,152 @@ static int64_t wait_need(const struct request *q)
     return replica_prefill_target(q) - q->computed;
 }
 
-void replica_enqueue(struct replica *r, struct request *q)
+void replica_enqueue(struct replica_core *r, struct request *q)
 {
-    r->load_tokens += remaining_tokens(q);
-    r->wait_tokens += wait_need(q);
+    r->pub.load_tokens += remaining_tokens(q);
+    r->pub.wait_tokens += wait_need(q);
     q->state = REQ_WAITING;
-    q->replica = r->index;
+    q->replica = r->pub.index;
     q->plan_idx = -1;
     q->next = NULL;
     q->prev = r->wait_tail;
     if (r->wait_tail)
         r->wait_tail->next = q;
     else
-        r->wait_head = q;
+        r->pub.wait_head = q;
     r->wait_tail = q;
-    r->n_waiting++;
+    r->pub.n_waiting++;
     if (r->sched->enqueue)
-        r->sched->enqueue(r->sched_st, r, q);
+        r->sched->enqueue(r->sched_p.st, &r->pub, q);
 }
 
-struct request *replica_wait_pop(struct replica *r)
+struct request *replica_wait_pop(struct replica *rv)
 {
-    struct request *q = r->wait_head;
+    struct replica_core *r = replica_core(rv);
+    struct request *q = r->pub.wait_head;
 
     if (q == NULL)
         return NULL;
-    r->wait_head = q->next;
-    if (r->wait_head)
-        r->wait_head->prev = NULL;
+    r->pub.wait_head = q->next;
+    if (r->pub.wait_head)
+        r->pub.wait_head->prev = NULL;
     else
         r->wait_tail = NULL;
     q->next = q->prev = NULL;
-    r->n_waiting--;
-    r->wait_tokens -= wait_need(q);
+    r->pub.n_waiting--;
+    r->pub.wait_tokens -= wait_need(q);
     return q;
 }
 
-void replica_wait_remove(struct replica *r, struct request *q)
+void replica_wait_remove(struct replica *rv, struct request *q)
 {
+    struct replica_core *r = replica_core(rv);
     if (q->prev)
         q->prev->next = q->next;
     else
-        r->wait_head = q->next;
+        r->pub.wait_head = q->next;
     if (q->next)
         q->next->prev = q->prev;
     else
         r->wait_tail = q->prev;
     q->next = q->prev = NULL;
-    r->n_waiting--;
-    r->wait_tokens -= wait_need(q);
+    r->pub.n_waiting--;
+    r->pub.wait_tokens -= wait_need(q);
 }
 
-void replica_wait_push_front(struct replica *r, struct request *q)
+void replica_wait_push_front(struct replica *rv, struct request *q)
 {
+    struct replica_core *r = replica_core(rv);
     q->prev = NULL;
-    q->next = r->wait_head;
-    if (r->wait_head)
-        r->wait_head->prev = q;
+    q->next = r->pub.wait_head;
+    if (r->pub.wait_head)
+        r->pub.wait_head->prev = q;
     else
         r->wait_tail = q;
-    r->wait_head = q;
-    r->n_waiting++;
-    r->wait_tokens += wait_need(q);
+    r->pub.wait_head = q;
+    r->pub.n_waiting++;
+    r->pub.wait_tokens += wait_need(q);
 }
 
-int replica_admit(struct replica *r, struct request *q)
+int replica_admit(struct replica *rv, struct request *q)
 {
+    struct replica_core *r = replica_core(rv);
     struct request **n;
     int32_t i;
 
-    n = grow_array(r->running, &r->cap_running, r->n_running + 1,
+    n = grow_array(r->pub.running, &r->cap_running, r->pub.n_running + 1,
                    sizeof(*n));
     if (n == NULL)
         return LLM_ENOMEM;
-    r->running = n;
+    r->pub.running = n;
     /* Keep arrival order: a re-admitted preempted request is older than
      * the ones admitted after it. */
-    i = r->n_running;
-    while (i > 0 && r->running[i - 1]->id > q->id) {
-        r->running[i] = r->running[i - 1];
+    i = r->pub.n_running;
+    while (i > 0 && r->pub.running[i - 1]->id > q->id) {
+        r->pub.running[i] = r->pub.running[i - 1];
         i--;
     }
-    r->running[i] = q;
-    r->n_running++;
+    r->pub.running[i] = q;
+    r->pub.n_running++;
     q->state = q->computed < replica_prefill_target(q) ? REQ_PREFILL
                                                        : REQ_DECODE;
     return LLM_OK;
 }
 
-static void running_remove(struct replica *r, const struct request *q)
+static void running_remove(struct replica_core *r, const struct request *q)
 {
     int32_t i;
 
-    for (i = r->n_running - 1; i >= 0; i--) {
-        if (r->running[i] == q) {
-            memmove(&r->running[i], &r->running[i + 1],
-                    (size_t)(r->n_running - i - 1) * sizeof(*r->running));
-            r->n_running--;
+    for (i = r->pub.n_running - 1; i >= 0; i--) {
+        if (r->pub.running[i] == q) {
+            memmove(&r->pub.running[i], &r->pub.running[i + 1],
+                    (size_t)(r->pub.n_running - i - 1) *
+                    sizeof(*r->pub.running));
+            r->pub.n_running--;
             return;
         }
     }
 }
 
 /* Drops q's item from this iteration's plan. */
-static void unplan(struct replica *r, struct request *q)
+static void unplan(struct replica_core *r, struct request *q)
 {
     struct plan_item *it;
 
     if (q->plan_idx < 0)
         return;
-    it = &r->plan[q->plan_idx];
+    it = &r->pub.plan[q->plan_idx];
     if (it->prefill) {
-        r->plan_prefill_tokens -= it->tokens;
+        r->pub.plan_prefill_tokens -= it->tokens;
     } else {
-        r->plan_decodes--;
-        r->plan_spec_tokens -= it->tokens - 1;
+        r->pub.plan_decodes--;
+        r->pub.plan_spec_tokens -= it->tokens - 1;
     }
     it->req = NULL;
     it->tokens = 0;
     q->plan_idx = -1;
-    r->batch_stale = true;
+    r->pub.batch_stale = true;
 }
 
-void replica_preempt(struct replica *r, struct request *q)
+void replica_preempt(struct replica *rv, struct request *q)
 {
+    struct replica_core *r = replica_core(rv);
     unplan(r, q);
     running_remove(r, q);
-    r->kv->release(r->kv_st, q);
-    r->load_tokens += q->computed;     /* to be recomputed */
+    r->kv->release(r->kv_p.st, q);
+    r->pub.load_tokens += q->computed;     /* to be recomputed */
     q->computed = 0;
     q->state = REQ_WAITING;
     q->preemptions++;
     r->preemptions++;
-    replica_wait_push_front(r, q);
+    replica_wait_push_front(&r->pub, q);
 }
 
 /* A caching KV manager's grow() found tokens [computed, kv_hit_to) of q
  * in its cache: the prefill skips them and runs the rest as a chunk with
  * that prior context (issue 9).  The chunk keeps at least one token, the
  * one whose logits are sampled, as vLLM recomputes the last block. */
-static void take_cached_prefix(struct replica *r, struct request *q,
+static void take_cached_prefix(struct replica_core *r, struct request *q,
                                int32_t *tokens)
 {
     int32_t hit = q->kv_hit_to - q->computed;
@@ -283,22 +300,23 @@ static void take_cached_prefix(struct replica *r, struct request *q,
     q->computed += hit;
     *tokens -= hit;
     q->prefix_hit_tokens += hit;
-    r->load_tokens -= hit;
+    r->pub.load_tokens -= hit;
     r->prefix_saved_tokens += hit;
 }
 
 /* Room for n more plan items and their contexts, so that a loop adding
  * them need not test. */
-static int reserve_decodes(struct replica *r, int32_t n)
+static int reserve_decodes(struct replica_core *r, int32_t n)
 {
     struct plan_item *it;
     int32_t *c;
 
-    if (r->n_plan + n > r->cap_plan) {
-        it = grow_array(r->plan, &r->cap_plan, r->n_plan + n, sizeof(*it));
+    if (r->pub.n_plan + n > r->cap_plan) {
+        it = grow_array(r->pub.plan, &r->cap_plan, r->pub.n_plan + n,
+                        sizeof(*it));
         if (it == NULL)
             return LLM_ENOMEM;
-        r->plan = it;
+        r->pub.plan = it;
     }
     c = grow_array(r->dctx, &r->cap_dctx, n, sizeof(*c));
     if (c == NULL)
@@ -309,14 +327,14 @@ static int reserve_decodes(struct replica *r, int32_t n)
 
 /* The decodes just planned with speculation: verifies of decode_tokens
  * each (replica_plan_decodes). */
-static int add_verifies(struct replica *r, const int32_t *ctx, int32_t n)
+static int add_verifies(struct replica_core *r, const int32_t *ctx, int32_t n)
 {
     int32_t i;
     int rc = LLM_OK;
 
-    r->plan_spec_tokens += (int64_t)n * (r->decode_tokens - 1);
+    r->pub.plan_spec_tokens += (int64_t)n * (r->pub.decode_tokens - 1);
     for (i = 0; i < n && rc == LLM_OK; i++)
-        rc = batch_add_verify(&r->batch, r->decode_tokens, ctx[i]);
+        rc = batch_add_verify(&r->pub.batch, r->pub.decode_tokens, ctx[i]);
     return rc;
 }
 
@@ -324,19 +342,19 @@ static int add_verifies(struct replica *r, const int32_t *ctx, int32_t n)
  * tokens; returns where it stopped and sets *count to the decodes
  * planned.  Inlined twice, so that a plain decode's constant step 1 keeps
  * the loop as tight as it was before speculation. */
-static inline int32_t decode_loop(struct replica *r, int64_t now_ns,
+static inline int32_t decode_loop(struct replica_core *r, int64_t now_ns,
                                   int32_t i, int32_t end, int32_t step,
                                   int32_t *count, bool *refused)
 {
-    int32_t np = r->n_plan, n = 0;
-    int64_t bt = r->block_tokens;
+    int32_t np = r->pub.n_plan, n = 0;
+    int64_t bt = r->pub.block_tokens;
     bool hook = r->kv->attn_tokens != NULL;
     /* Locals, not r's fields: the stores to the requests could alias. */
-    struct plan_item *plan = r->plan;
+    struct plan_item *plan = r->pub.plan;
     int32_t *ctx = r->dctx;
 
     for (; i < end; i++) {
-        struct request *q = r->running[i];
+        struct request *q = r->pub.running[i];
         int64_t next = (int64_t)q->computed + step;
         if (q->plan_idx >= 0 || q->state != REQ_DECODE ||
             q->ready_ns > now_ns)
@@ -344,7 +362,7 @@ static inline int32_t decode_loop(struct replica *r, int64_t now_ns,
         /* One step in sixteen needs a block: a grow that fails changes
          * nothing, and what to evict is the caller's call. */
         if ((int64_t)q->kv_blocks * bt < next &&
-            !r->kv->grow(r->kv_st, q, next)) {
+            !r->kv->grow(r->kv_p.st, q, next)) {
             *refused = true;
             break;
         }
@@ -354,16 +372,17 @@ static inline int32_t decode_loop(struct replica *r, int64_t now_ns,
         if (q->first_sched_ns < 0)
             q->first_sched_ns = r->iter_start_ns;
     }
-    r->n_plan = np;
+    r->pub.n_plan = np;
     *count = n;
     return i;
 }
 
-int replica_plan_decodes(struct replica *r, int64_t now_ns, int64_t max,
+int replica_plan_decodes(struct replica *rv, int64_t now_ns, int64_t max,
                          int32_t *from, bool *refused)
 {
-    int32_t i = *from, end = r->n_running, n = 0;
-    int32_t step = r->decode_tokens;
+    struct replica_core *r = replica_core(rv);
+    int32_t i = *from, end = r->pub.n_running, n = 0;
+    int32_t step = r->pub.decode_tokens;
     int rc;
 
     *refused = false;
@@ -378,15 +397,16 @@ int replica_plan_decodes(struct replica *r, int64_t now_ns, int64_t max,
         *from = decode_loop(r, now_ns, i, end, 1, &n, refused);
     else
         *from = decode_loop(r, now_ns, i, end, step, &n, refused);
-    r->plan_decodes += n;
+    r->pub.plan_decodes += n;
     if (step > 1)
         return add_verifies(r, r->dctx, n);
-    return batch_add_decodes(&r->batch, r->dctx, (size_t)n);
+    return batch_add_decodes(&r->pub.batch, r->dctx, (size_t)n);
 }
 
-int replica_plan(struct replica *r, struct request *q, int32_t tokens,
+int replica_plan(struct replica *rv, struct request *q, int32_t tokens,
                  bool prefill)
 {
+    struct replica_core *r = replica_core(rv);
     struct plan_item it = { .req = q, .tokens = tokens, .prefill = prefill };
 
     if (prefill && q->kv_hit_to > q->computed)
@@ -396,9 +416,10 @@ int replica_plan(struct replica *r, struct request *q, int32_t tokens,
     return push_item(r, &it);
 }
 
-int64_t replica_link_ns(const struct replica *r, int64_t blocks,
+int64_t replica_link_ns(const struct replica *rv, int64_t blocks,
                         int32_t group)
 {
+    const struct replica_core *r = replica_core_const(rv);
     int64_t copies;
 
     if (blocks <= 0)
@@ -407,18 +428,18 @@ int64_t replica_link_ns(const struct replica *r, int64_t blocks,
         group = 1;
     copies = (int64_t)r->kv_block_segments * ((blocks + group - 1) / group);
     return copies * r->host_latency_ns +
-           (int64_t)((double)blocks * r->kv_block_bytes /
-                     r->host_bw_bytes_s * 1e9 + 0.5);
+           (int64_t)((double)blocks * r->pub.kv_block_bytes /
+                     r->pub.host_bw_bytes_s * 1e9 + 0.5);
 }
 
 /* Puts a transfer on the link after what is already there; returns its
  * end.  A synchronous one holds this iteration's compute back. */
-static int64_t link_transfer(struct replica *r, int64_t blocks,
+static int64_t link_transfer(struct replica_core *r, int64_t blocks,
                              int32_t group, bool sync)
 {
     int64_t start = r->link_busy_until_ns > r->iter_start_ns ?
                     r->link_busy_until_ns : r->iter_start_ns;
-    int64_t ns = replica_link_ns(r, blocks, group);
+    int64_t ns = replica_link_ns(&r->pub, blocks, group);
 
     r->link_busy_until_ns = start + ns;
     r->link_busy_ns += ns;
@@ -427,21 +448,22 @@ static int64_t link_transfer(struct replica *r, int64_t blocks,
     return r->link_busy_until_ns;
 }
 
-int replica_swap_out(struct replica *r, struct request *q, int32_t group,
+int replica_swap_out(struct replica *rv, struct request *q, int32_t group,
                      bool sync)
 {
-    int64_t blocks = replica_swap_blocks(r, q);
+    struct replica_core *r = replica_core(rv);
+    int64_t blocks = replica_swap_blocks(&r->pub, q);
 
-    if (r->host_bw_bytes_s <= 0 || r->kv_block_bytes <= 0)
+    if (r->pub.host_bw_bytes_s <= 0 || r->pub.kv_block_bytes <= 0)
         return LLM_EINVAL;
     unplan(r, q);
     running_remove(r, q);
-    r->kv->release(r->kv_st, q);
+    r->kv->release(r->kv_p.st, q);
     q->host_blocks = (int32_t)blocks;
-    r->host_blocks += blocks;
+    r->pub.host_blocks += blocks;
     r->swap_out_blocks += blocks;
     r->iter_swap_out_blocks += blocks;
-    r->swap_out_bytes += (double)blocks * r->kv_block_bytes;
+    r->swap_out_bytes += (double)blocks * r->pub.kv_block_bytes;
     r->swaps_out++;
     q->swaps++;
     q->preemptions++;
@@ -454,56 +476,59 @@ int replica_swap_out(struct replica *r, struct request *q, int32_t group,
     if (r->swap_tail)
         r->swap_tail->next = q;
     else
-        r->swap_head = q;
+        r->pub.swap_head = q;
     r->swap_tail = q;
-    r->n_swapped++;
+    r->pub.n_swapped++;
     return LLM_OK;
 }
 
-void replica_swapped_remove(struct replica *r, struct request *q)
+void replica_swapped_remove(struct replica *rv, struct request *q)
 {
+    struct replica_core *r = replica_core(rv);
     if (q->prev)
         q->prev->next = q->next;
     else
-        r->swap_head = q->next;
+        r->pub.swap_head = q->next;
     if (q->next)
         q->next->prev = q->prev;
     else
         r->swap_tail = q->prev;
     q->next = q->prev = NULL;
-    r->n_swapped--;
+    r->pub.n_swapped--;
 }
 
-struct request *replica_swapped_pop(struct replica *r)
+struct request *replica_swapped_pop(struct replica *rv)
 {
-    struct request *q = r->swap_head;
+    struct replica_core *r = replica_core(rv);
+    struct request *q = r->pub.swap_head;
 
     if (q != NULL)
-        replica_swapped_remove(r, q);
+        replica_swapped_remove(&r->pub, q);
     return q;
 }
 
-int replica_swap_in(struct replica *r, struct request *q, int32_t group,
+int replica_swap_in(struct replica *rv, struct request *q, int32_t group,
                     bool sync)
 {
+    struct replica_core *r = replica_core(rv);
     int64_t blocks = q->host_blocks;
     int rc;
 
-    if (r->host_bw_bytes_s <= 0 || r->kv_block_bytes <= 0)
+    if (r->pub.host_bw_bytes_s <= 0 || r->pub.kv_block_bytes <= 0)
         return LLM_EINVAL;
-    if (!replica_kv_grow(r, q, q->computed))
+    if (!replica_kv_grow(&r->pub, q, q->computed))
         return LLM_ERANGE;
-    rc = replica_admit(r, q);
+    rc = replica_admit(&r->pub, q);
     if (rc != LLM_OK) {
-        r->kv->release(r->kv_st, q);
+        r->kv->release(r->kv_p.st, q);
         return rc;
     }
     q->state = (enum req_state)q->swap_state;  /* admit cannot tell */
-    r->host_blocks -= blocks;
+    r->pub.host_blocks -= blocks;
     q->host_blocks = 0;
     r->swap_in_blocks += blocks;
     r->iter_swap_in_blocks += blocks;
-    r->swap_in_bytes += (double)blocks * r->kv_block_bytes;
+    r->swap_in_bytes += (double)blocks * r->pub.kv_block_bytes;
     r->swaps_in++;
     q->ready_ns = link_transfer(r, blocks, group, sync);
     if (sync)
@@ -511,22 +536,23 @@ int replica_swap_in(struct replica *r, struct request *q, int32_t group,
     return LLM_OK;
 }
 
-int replica_reject(struct replica *r, struct request *q)
+int replica_reject(struct replica *rv, struct request *q)
 {
+    struct replica_core *r = replica_core(rv);
     struct request **n = grow_array(r->rejected, &r->cap_rejected,
                                     r->n_rejected + 1, sizeof(*n));
 
     if (n == NULL)
         return LLM_ENOMEM;
     r->rejected = n;
-    r->load_tokens -= remaining_tokens(q);
+    r->pub.load_tokens -= remaining_tokens(q);
     q->rejected = 1;
     q->state = REQ_DONE;
     r->rejected[r->n_rejected++] = q;
     return LLM_OK;
 }
 
-int replica_take_rejected(struct replica *r, replica_done_fn *done,
+int replica_take_rejected(struct replica_core *r, replica_done_fn *done,
                           void *ctx)
 {
     int32_t i;
@@ -538,64 +564,72 @@ int replica_take_rejected(struct replica *r, replica_done_fn *done,
     return rc;
 }
 
-bool replica_in_plan(const struct replica *r, const struct request *q)
+bool replica_in_plan(const struct replica *rv, const struct request *q)
 {
+    const struct replica_core *r = replica_core_const(rv);
     (void)r;
     return q->plan_idx >= 0;
 }
 
-int64_t replica_kv_needed(const struct replica *r, const struct request *q,
+int64_t replica_kv_needed(const struct replica *rv, const struct request *q,
                           int64_t tokens)
 {
-    return r->kv->blocks_needed(r->kv_st, q, tokens);
+    const struct replica_core *r = replica_core_const(rv);
+    return r->kv->blocks_needed(r->kv_p.st, q, tokens);
 }
 
-bool replica_kv_grow(struct replica *r, struct request *q, int64_t tokens)
+bool replica_kv_grow(struct replica *rv, struct request *q, int64_t tokens)
 {
-    return r->kv->grow(r->kv_st, q, tokens);
+    struct replica_core *r = replica_core(rv);
+    return r->kv->grow(r->kv_p.st, q, tokens);
 }
 
-int64_t replica_kv_free(const struct replica *r)
+int64_t replica_kv_free(const struct replica *rv)
 {
-    return r->kv->free_blocks(r->kv_st);
+    const struct replica_core *r = replica_core_const(rv);
+    return r->kv->free_blocks(r->kv_p.st);
 }
 
-int64_t replica_kv_used(const struct replica *r)
+int64_t replica_kv_used(const struct replica *rv)
 {
-    return r->kv->used_blocks(r->kv_st);
+    const struct replica_core *r = replica_core_const(rv);
+    return r->kv->used_blocks(r->kv_p.st);
 }
 
-int64_t replica_kv_cached_prefix(const struct replica *r,
+int64_t replica_kv_cached_prefix(const struct replica *rv,
                                  const uint64_t *hashes, int32_t n)
 {
+    const struct replica_core *r = replica_core_const(rv);
     if (r->kv->cached_prefix == NULL || hashes == NULL || n <= 0)
         return 0;
-    return r->kv->cached_prefix(r->kv_st, hashes, n);
+    return r->kv->cached_prefix(r->kv_p.st, hashes, n);
 }
 
-int replica_price(struct replica *r, const struct batch *b, int64_t *ns)
+int replica_price(struct replica *rv, const struct batch *b, int64_t *ns)
 {
+    struct replica_core *r = replica_core(rv);
     return r->cost(r->cost_ctx, b, ns);
 }
 
-void replica_wake_at(struct replica *r, int64_t t_ns)
+void replica_wake_at(struct replica *rv, int64_t t_ns)
 {
+    struct replica_core *r = replica_core(rv);
     if (r->wake_at_ns < 0 || t_ns < r->wake_at_ns)
         r->wake_at_ns = t_ns;
 }
 
 /* The context q's attention reads with ctx tokens cached: all of them
  * unless the KV manager compresses (sim/kv.h attn_tokens). */
-static int32_t attn_ctx(const struct replica *r, const struct request *q,
+static int32_t attn_ctx(const struct replica_core *r, const struct request *q,
                         int32_t ctx)
 {
     if (r->kv == NULL || r->kv->attn_tokens == NULL)
         return ctx;
-    return (int32_t)r->kv->attn_tokens(r->kv_st, q, ctx);
+    return (int32_t)r->kv->attn_tokens(r->kv_p.st, q, ctx);
 }
 
 /* Adds one plan item to b as the cost model sees it. */
-static int add_item(const struct replica *r, struct batch *b,
+static int add_item(const struct replica_core *r, struct batch *b,
                     const struct plan_item *it)
 {
     const struct request *q = it->req;
@@ -641,7 +675,7 @@ static int shared_cmp(const void *a, const void *b)
  * chain, and decodes naming the same one form a group.  A decode whose
  * partners are not decoding this iteration forms a group of one, which
  * batch_add_shared drops. */
-static int fill_shared(struct replica *r, struct batch *b)
+static int fill_shared(struct replica_core *r, struct batch *b)
 {
     struct replica_shared *s;
     int32_t i, j, n = 0;
@@ -649,16 +683,16 @@ static int fill_shared(struct replica *r, struct batch *b)
 
     if (!r->shared_prefix || r->kv == NULL || r->kv->shared_prefix == NULL)
         return LLM_OK;
-    s = grow_array(r->shr, &r->cap_shr, r->n_plan, sizeof(*s));
+    s = grow_array(r->shr, &r->cap_shr, r->pub.n_plan, sizeof(*s));
     if (s == NULL)
         return LLM_ENOMEM;
     r->shr = s;
-    for (i = 0; i < r->n_plan; i++) {
-        const struct plan_item *it = &r->plan[i];
+    for (i = 0; i < r->pub.n_plan; i++) {
+        const struct plan_item *it = &r->pub.plan[i];
         struct replica_shared x = { 0, 0, 0 };
         if (it->pad || it->prefill || it->req == NULL || it->tokens > 1)
             continue;
-        x.tokens = r->kv->shared_prefix(r->kv_st, it->req, &x.key);
+        x.tokens = r->kv->shared_prefix(r->kv_p.st, it->req, &x.key);
         x.ctx = attn_ctx(r, it->req, it->req->computed);
         if (x.tokens > x.ctx)
             x.tokens = x.ctx;
@@ -675,42 +709,43 @@ static int fill_shared(struct replica *r, struct batch *b)
     return rc;
 }
 
-static int build_batch(struct replica *r)
+static int build_batch(struct replica_core *r)
 {
     int32_t i;
     int rc = LLM_OK;
 
-    batch_clear(&r->batch);
-    for (i = 0; i < r->n_plan && rc == LLM_OK; i++)
-        rc = add_item(r, &r->batch, &r->plan[i]);
+    batch_clear(&r->pub.batch);
+    for (i = 0; i < r->pub.n_plan && rc == LLM_OK; i++)
+        rc = add_item(r, &r->pub.batch, &r->pub.plan[i]);
     return rc;
 }
 
-static int push_item(struct replica *r, const struct plan_item *it)
+static int push_item(struct replica_core *r, const struct plan_item *it)
 {
-    struct plan_item *n = grow_array(r->plan, &r->cap_plan, r->n_plan + 1,
-                                     sizeof(*n));
+    struct plan_item *n = grow_array(r->pub.plan, &r->cap_plan,
+                                     r->pub.n_plan + 1, sizeof(*n));
 
     if (n == NULL)
         return LLM_ENOMEM;
-    r->plan = n;
+    r->pub.plan = n;
     if (it->req)
-        it->req->plan_idx = r->n_plan;
-    r->plan[r->n_plan++] = *it;
+        it->req->plan_idx = r->pub.n_plan;
+    r->pub.plan[r->pub.n_plan++] = *it;
     if (it->prefill && !it->pad)
-        r->plan_prefill_tokens += it->tokens;
+        r->pub.plan_prefill_tokens += it->tokens;
     if (!it->prefill && !it->pad) {
-        r->plan_decodes++;
-        r->plan_spec_tokens += it->tokens - 1;
+        r->pub.plan_decodes++;
+        r->pub.plan_spec_tokens += it->tokens - 1;
     }
     if (it->req && it->req->first_sched_ns < 0)
         it->req->first_sched_ns = r->iter_start_ns;
-    return add_item(r, &r->batch, it);
+    return add_item(r, &r->pub.batch, it);
 }
 
-int replica_plan_layers(struct replica *r, struct request *q,
+int replica_plan_layers(struct replica *rv, struct request *q,
                         int32_t tokens, int32_t group, int32_t groups)
 {
+    struct replica_core *r = replica_core(rv);
     struct plan_item it = { .req = q, .tokens = tokens, .prefill = true,
                             .group = (int16_t)group,
                             .groups = (int16_t)groups };
@@ -719,9 +754,10 @@ int replica_plan_layers(struct replica *r, struct request *q,
     return push_item(r, &it);
 }
 
-int replica_plan_pad(struct replica *r, int32_t tokens, int32_t prior,
+int replica_plan_pad(struct replica *rv, int32_t tokens, int32_t prior,
                      bool prefill)
 {
+    struct replica_core *r = replica_core(rv);
     struct plan_item it = { .tokens = tokens, .prefill = prefill,
                             .pad = true, .pad_prior = prior };
 
@@ -734,18 +770,18 @@ int replica_plan_pad(struct replica *r, int32_t tokens, int32_t prior,
 /* A layered iteration costs what it costs without its layered items (B)
  * plus the share 1/groups of what they add to it (A - B): the decodes
  * and other work run every layer, the layered prefill only one group. */
-static int price_layers(struct replica *r, int64_t *dur_ns)
+static int price_layers(struct replica_core *r, int64_t *dur_ns)
 {
     int32_t i, groups = 1;
     int64_t base_ns;
     int rc = LLM_OK;
 
     batch_clear(&r->layer_base);
-    for (i = 0; i < r->n_plan && rc == LLM_OK; i++) {
-        if (r->plan[i].groups > 0 && r->plan[i].req != NULL)
-            groups = r->plan[i].groups;
+    for (i = 0; i < r->pub.n_plan && rc == LLM_OK; i++) {
+        if (r->pub.plan[i].groups > 0 && r->pub.plan[i].req != NULL)
+            groups = r->pub.plan[i].groups;
         else
-            rc = add_item(r, &r->layer_base, &r->plan[i]);
+            rc = add_item(r, &r->layer_base, &r->pub.plan[i]);
     }
     if (rc == LLM_OK)
         rc = r->cost(r->cost_ctx, &r->layer_base, &base_ns);
@@ -756,14 +792,14 @@ static int price_layers(struct replica *r, int64_t *dur_ns)
 
 /* A tiered KV manager starts the transfers this plan's allocations asked
  * for; the compute waits for the prefetches (sim/kv.h sync). */
-static int kv_sync(struct replica *r, int64_t now_ns)
+static int kv_sync(struct replica_core *r, int64_t now_ns)
 {
     int64_t ready_ns;
     int rc;
 
     if (r->kv->sync == NULL)
         return LLM_OK;
-    rc = r->kv->sync(r->kv_st, now_ns, &ready_ns);
+    rc = r->kv->sync(r->kv_p.st, now_ns, &ready_ns);
     if (rc == LLM_OK && r->kv->sync_overlaps)
         r->iter_load_until_ns = ready_ns;
     else if (rc == LLM_OK && ready_ns > r->iter_stall_until_ns)
@@ -772,25 +808,25 @@ static int kv_sync(struct replica *r, int64_t now_ns)
 }
 
 /* One planning pass over an empty plan. */
-static int plan_once(struct replica *r, int64_t now_ns)
+static int plan_once(struct replica_core *r, int64_t now_ns)
 {
     int rc;
 
-    r->n_plan = 0;
+    r->pub.n_plan = 0;
     r->n_pad = 0;
     r->has_layers = false;
-    r->plan_prefill_tokens = 0;
-    r->plan_decodes = 0;
+    r->pub.plan_prefill_tokens = 0;
+    r->pub.plan_decodes = 0;
     r->plan_pad_tokens = 0;
     r->plan_graph = BATCH_GRAPH_UNSET;
-    r->plan_spec_tokens = 0;
+    r->pub.plan_spec_tokens = 0;
     r->wake_at_ns = -1;
-    r->batch_stale = false;
-    batch_clear(&r->batch);
-    rc = r->sched->schedule(r->sched_st, r, now_ns);
+    r->pub.batch_stale = false;
+    batch_clear(&r->pub.batch);
+    rc = r->sched->schedule(r->sched_p.st, &r->pub, now_ns);
     if (rc == LLM_OK)
         rc = kv_sync(r, now_ns);
-    if (rc == LLM_OK && r->batch_stale)
+    if (rc == LLM_OK && r->pub.batch_stale)
         rc = build_batch(r);
     return rc;
 }
@@ -798,44 +834,44 @@ static int plan_once(struct replica *r, int64_t now_ns)
 /* The engine has processed the last iteration's output: the requests it
  * finished give back their KV blocks and slots (done() comes with
  * replica_take_held). */
-static void release_held(struct replica *r)
+static void release_held(struct replica_core *r)
 {
     int32_t i;
 
-    for (i = 0; i < r->n_holding; i++)
-        r->kv->release(r->kv_st, r->held[i]);
-    r->n_holding = 0;
+    for (i = 0; i < r->pub.n_holding; i++)
+        r->kv->release(r->kv_p.st, r->held[i]);
+    r->pub.n_holding = 0;
 }
 
 /* Plans the iteration starting at now: with async lag, as the engine
- * planned it while the last one ran (sim/replica.h async_lag). */
-static int plan(struct replica *r, int64_t now_ns)
+ * planned it while the last one ran (sim/replica_view.h async_lag). */
+static int plan(struct replica_core *r, int64_t now_ns)
 {
     bool lag = r->lag && r->last_end_ns == now_ns;
     int rc;
 
-    r->admit_cutoff_ns = lag ? r->last_start_ns : INT64_MAX;
+    r->pub.admit_cutoff_ns = lag ? r->last_start_ns : INT64_MAX;
     if (!lag)
         release_held(r);
     rc = plan_once(r, now_ns);
     release_held(r);
-    if (rc == LLM_OK && lag && batch_tokens(&r->batch) == 0) {
+    if (rc == LLM_OK && lag && batch_tokens(&r->pub.batch) == 0) {
         /* Nothing was launched: the engine waits for the last output,
          * then plans with everything it has by then. */
-        r->admit_cutoff_ns = INT64_MAX;
+        r->pub.admit_cutoff_ns = INT64_MAX;
         rc = plan_once(r, now_ns);
     }
     /* The queue is in arrival order (preempted requests, older, at its
      * front): its head is the first the engine could have seen. */
-    r->plan_backlog = r->wait_head != NULL &&
-                      r->wait_head->arrival_ns <= r->admit_cutoff_ns;
-    r->admit_cutoff_ns = INT64_MAX;
-    r->batch.pad_tokens = r->plan_pad_tokens;
-    r->batch.graph = r->plan_graph;
+    r->plan_backlog = r->pub.wait_head != NULL &&
+                      r->pub.wait_head->arrival_ns <= r->pub.admit_cutoff_ns;
+    r->pub.admit_cutoff_ns = INT64_MAX;
+    r->pub.batch.pad_tokens = r->plan_pad_tokens;
+    r->pub.batch.graph = r->plan_graph;
     return rc;
 }
 
-int replica_begin(struct replica *r, int64_t now_ns, int64_t *dur_ns)
+int replica_begin(struct replica_core *r, int64_t now_ns, int64_t *dur_ns)
 {
     int64_t preempted = r->preemptions;
     int rc;
@@ -849,15 +885,15 @@ int replica_begin(struct replica *r, int64_t now_ns, int64_t *dur_ns)
     if (rc != LLM_OK)
         return rc;
     r->iter_preempted = r->preemptions - preempted;
-    if (batch_tokens(&r->batch) == 0)
+    if (batch_tokens(&r->pub.batch) == 0)
         return LLM_OK;
-    rc = fill_shared(r, &r->batch);
+    rc = fill_shared(r, &r->pub.batch);
     if (rc == LLM_OK)
-        rc = r->cost(r->cost_ctx, &r->batch, dur_ns);
+        rc = r->cost(r->cost_ctx, &r->pub.batch, dur_ns);
     if (rc == LLM_OK && r->has_layers)
         rc = price_layers(r, dur_ns);
     if (rc == LLM_OK && r->spec != NULL)
-        rc = spec_price_step(r->spec, &r->batch, *dur_ns, dur_ns);
+        rc = spec_price_step(r->spec, &r->pub.batch, *dur_ns, dur_ns);
     /* Overlapped loads (kv sync_overlaps): the longer of the two. */
     if (rc == LLM_OK && r->iter_load_until_ns - now_ns > *dur_ns)
         *dur_ns = r->iter_load_until_ns - now_ns;
@@ -872,9 +908,10 @@ int replica_begin(struct replica *r, int64_t now_ns, int64_t *dur_ns)
     return rc;
 }
 
-void replica_set_graph(struct replica *r, int64_t pad_tokens,
+void replica_set_graph(struct replica *rv, int64_t pad_tokens,
                        enum batch_graph graph)
 {
+    struct replica_core *r = replica_core(rv);
     r->plan_pad_tokens = pad_tokens;
     r->plan_graph = graph;
 }
@@ -882,7 +919,7 @@ void replica_set_graph(struct replica *r, int64_t pad_tokens,
 /* Counts one inter-token gap; consecutive equal gaps share a pair (the
  * decodes of one iteration mostly last produced a token together). */
 static inline __attribute__((always_inline))
-int note_gap(struct replica *r, int64_t gap_ns)
+int note_gap(struct replica_core *r, int64_t gap_ns)
 {
     struct itl_pair *n;
 
@@ -900,7 +937,7 @@ int note_gap(struct replica *r, int64_t gap_ns)
 
 /* Remembers a request that ended, so that only an iteration where some
  * request ended pays for compacting the running set. */
-static int note_finished(struct replica *r, struct request *q)
+static int note_finished(struct replica_core *r, struct request *q)
 {
     struct request **n = grow_array(r->finished, &r->cap_finished,
                                     r->n_finished + 1, sizeof(*n));
@@ -919,7 +956,7 @@ static int note_finished(struct replica *r, struct request *q)
  * stops at max_tokens.  The KV keeps the slots of the rejected drafts,
  * which the next verify overwrites (vLLM rolls back num_computed_tokens
  * only); all of it is released when the request ends. */
-static int32_t verified_tokens(struct replica *r, const struct request *q,
+static int32_t verified_tokens(struct replica_core *r, const struct request *q,
                                int32_t tokens)
 {
     int32_t n = spec_accept(r->spec, tokens - 1) + 1;
@@ -932,7 +969,7 @@ static int32_t verified_tokens(struct replica *r, const struct request *q,
  * speculates (a constant at each of the two calls, so that without
  * speculation the test disappears: hence always inlined). */
 static inline __attribute__((always_inline))
-int advance(struct replica *r, const struct plan_item *it, int64_t now_ns,
+int advance(struct replica_core *r, const struct plan_item *it, int64_t now_ns,
             bool spec)
 {
     struct request *q = it->req;
@@ -945,7 +982,7 @@ int advance(struct replica *r, const struct plan_item *it, int64_t now_ns,
     if (spec && n > 1 && !it->prefill)
         n = out = verified_tokens(r, q, n);
     q->computed += n;
-    r->load_tokens -= n;
+    r->pub.load_tokens -= n;
     if (it->prefill && q->computed < replica_prefill_target(q))
         return LLM_OK;         /* a chunk in the middle of the prompt */
     if (q->generated > 0) {
@@ -964,7 +1001,7 @@ int advance(struct replica *r, const struct plan_item *it, int64_t now_ns,
     /* Async lag: the engine learns of the finish after planning the next
      * iteration; replica_begin releases the KV then. */
     if (!r->lag)
-        r->kv->release(r->kv_st, q);
+        r->kv->release(r->kv_p.st, q);
     if (rc == LLM_OK)
         rc = note_finished(r, q);
     return rc;
@@ -974,7 +1011,7 @@ int advance(struct replica *r, const struct plan_item *it, int64_t now_ns,
  * next planning (release_held) and replica_take_held.  Any left from
  * before (a caller that skipped replica_take_held) have released theirs
  * and move behind the new ones, so that held[0, n_holding) hold KV. */
-static int hold_finished(struct replica *r)
+static int hold_finished(struct replica_core *r)
 {
     struct request **n;
 
@@ -989,7 +1026,7 @@ static int hold_finished(struct replica *r)
     memmove(n + r->n_finished, n, (size_t)r->n_held * sizeof(*n));
     memcpy(n, r->finished, (size_t)r->n_finished * sizeof(*n));
     r->n_held += r->n_finished;
-    r->n_holding = r->n_finished;
+    r->pub.n_holding = r->n_finished;
     return LLM_OK;
 }
 
@@ -1000,12 +1037,12 @@ static int hold_finished(struct replica *r)
 /* A prefill replica's requests that just produced their first token and
  * still decode leave for a decode replica, keeping their KV here until
  * the transfer lands. */
-static int collect_handoffs(struct replica *r)
+static int collect_handoffs(struct replica_core *r)
 {
     int32_t i;
 
-    for (i = 0; i < r->n_plan; i++) {
-        struct request *q = r->plan[i].req;
+    for (i = 0; i < r->pub.n_plan; i++) {
+        struct request *q = r->pub.plan[i].req;
         struct request **n;
         if (q == NULL || q->state != REQ_DECODE || q->generated != 1 ||
             q->plan_idx == PLAN_HANDOFF)
@@ -1015,15 +1052,16 @@ static int collect_handoffs(struct replica *r)
         if (n == NULL)
             return LLM_ENOMEM;
         r->handoff = n;
-        r->load_tokens -= remaining_tokens(q);
+        r->pub.load_tokens -= remaining_tokens(q);
         q->plan_idx = PLAN_HANDOFF;
-        q->prefill_replica = r->index;
+        q->prefill_replica = r->pub.index;
         r->handoff[r->n_handoff++] = q;
     }
     return LLM_OK;
 }
 
-int replica_take_handoffs(struct replica *r, replica_done_fn *fn, void *ctx)
+int replica_take_handoffs(struct replica_core *r, replica_done_fn *fn,
+                          void *ctx)
 {
     int32_t i;
     int rc = LLM_OK;
@@ -1037,20 +1075,20 @@ int replica_take_handoffs(struct replica *r, replica_done_fn *fn, void *ctx)
     return rc;
 }
 
-int replica_accept_decode(struct replica *r, struct request *q)
+int replica_accept_decode(struct replica_core *r, struct request *q)
 {
-    int rc = replica_admit(r, q);
+    int rc = replica_admit(&r->pub, q);
 
     if (rc != LLM_OK)
         return rc;
     q->state = REQ_DECODE;     /* admit reads computed < target as prefill */
-    q->replica = r->index;
+    q->replica = r->pub.index;
     q->plan_idx = -1;
-    r->load_tokens += remaining_tokens(q);
+    r->pub.load_tokens += remaining_tokens(q);
     return LLM_OK;
 }
 
-void replica_kv_drop(struct replica *r, const struct request *q,
+void replica_kv_drop(struct replica_core *r, const struct request *q,
                      int32_t blocks)
 {
     /* The manager releases what the request record says it holds; a
@@ -1059,54 +1097,54 @@ void replica_kv_drop(struct replica *r, const struct request *q,
 
     tmp.kv_blocks = blocks;
     tmp.kv_slot = q->kv_src_slot;
-    r->kv->release(r->kv_st, &tmp);
+    r->kv->release(r->kv_p.st, &tmp);
 }
 
-void replica_share_kv(struct replica *r, const struct replica *owner)
+void replica_share_kv(struct replica_core *r, const struct replica_core *owner)
 {
-    if (r->kv && r->kv->fini && !r->kv_shared)
-        r->kv->fini(r->kv_st);
     if (!r->kv_shared)
-        free(r->kv_st);
+        plugin_stop(&r->kv_p);
     r->kv = owner->kv;
-    r->kv_st = owner->kv_st;
-    r->kv_capacity = owner->kv_capacity;
+    r->kv_p = (struct plugin){ owner->kv_p.st, NULL };  /* owner's fini */
+    r->pub.kv_capacity = owner->pub.kv_capacity;
     r->kv_shared = true;
 }
 
-int replica_end(struct replica *r, int64_t now_ns, replica_done_fn *done,
+int replica_end(struct replica_core *r, int64_t now_ns, replica_done_fn *done,
                 void *ctx, struct iter_record *rec)
 {
     int32_t i, j, handoffs;
     int rc = LLM_OK;
 
-    *rec = (struct iter_record){ .replica = r->index,
+    *rec = (struct iter_record){ .replica = r->pub.index,
         .start_ns = r->iter_start_ns, .end_ns = now_ns,
-        .prefill_tokens = r->batch.prefill_tokens - r->batch.verify_tokens,
-        .prefill_seqs = (int32_t)(r->batch.n_prefill - r->batch.verify_seqs),
-        .decode_seqs = (int32_t)(r->batch.decode_seqs +
-                                 r->batch.verify_seqs),
-        .kv_blocks_used = replica_kv_used(r),
-        .n_waiting = r->n_waiting, .n_running = r->n_running,
+        .prefill_tokens = r->pub.batch.prefill_tokens -
+                          r->pub.batch.verify_tokens,
+        .prefill_seqs = (int32_t)(r->pub.batch.n_prefill -
+                                  r->pub.batch.verify_seqs),
+        .decode_seqs = (int32_t)(r->pub.batch.decode_seqs +
+                                 r->pub.batch.verify_seqs),
+        .kv_blocks_used = replica_kv_used(&r->pub),
+        .n_waiting = r->pub.n_waiting, .n_running = r->pub.n_running,
         .preemptions = (int32_t)r->iter_preempted,
-        .n_swapped = r->n_swapped,
+        .n_swapped = r->pub.n_swapped,
         .swap_out_blocks = r->iter_swap_out_blocks,
         .swap_in_blocks = r->iter_swap_in_blocks,
         .stall_ns = r->iter_stall_ns, .backlog = r->plan_backlog,
-        .pad_tokens = r->batch.pad_tokens };
+        .pad_tokens = r->pub.batch.pad_tokens };
     if (r->kv->tiers)
-        rec->n_tiers = r->kv->tiers(r->kv_st, rec->tiers, KV_MAX_TIERS);
+        rec->n_tiers = r->kv->tiers(r->kv_p.st, rec->tiers, KV_MAX_TIERS);
     r->busy = false;
     r->n_itl = 0;
     r->n_finished = 0;
     if (r->spec != NULL) {
-        for (i = 0; i < r->n_plan && rc == LLM_OK; i++)
-            if (r->plan[i].req != NULL)
-                rc = advance(r, &r->plan[i], now_ns, true);
+        for (i = 0; i < r->pub.n_plan && rc == LLM_OK; i++)
+            if (r->pub.plan[i].req != NULL)
+                rc = advance(r, &r->pub.plan[i], now_ns, true);
     } else {
-        for (i = 0; i < r->n_plan && rc == LLM_OK; i++)
-            if (r->plan[i].req != NULL)
-                rc = advance(r, &r->plan[i], now_ns, false);
+        for (i = 0; i < r->pub.n_plan && rc == LLM_OK; i++)
+            if (r->pub.plan[i].req != NULL)
+                rc = advance(r, &r->pub.plan[i], now_ns, false);
     }
     rec->itl = r->itl;
     rec->n_itl = r->n_itl;
@@ -1117,11 +1155,11 @@ int replica_end(struct replica *r, int64_t now_ns, replica_done_fn *done,
     /* Drop finished (and handed-off) requests from running, keeping the
      * order; most iterations end none and skip this. */
     if (r->n_finished > 0 || r->n_handoff != handoffs) {
-        for (i = j = 0; i < r->n_running; i++)
-            if (r->running[i]->state != REQ_DONE &&
-                r->running[i]->plan_idx != PLAN_HANDOFF)
-                r->running[j++] = r->running[i];
-        r->n_running = j;
+        for (i = j = 0; i < r->pub.n_running; i++)
+            if (r->pub.running[i]->state != REQ_DONE &&
+                r->pub.running[i]->plan_idx != PLAN_HANDOFF)
+                r->pub.running[j++] = r->pub.running[i];
+        r->pub.n_running = j;
     }
     r->last_start_ns = r->iter_start_ns;
     r->last_end_ns = now_ns;
@@ -1131,11 +1169,11 @@ int replica_end(struct replica *r, int64_t now_ns, replica_done_fn *done,
     for (i = 0; i < r->n_finished && rc == LLM_OK && !r->lag; i++)
         rc = done(ctx, r->finished[i]);
     r->n_finished = 0;
-    r->n_plan = 0;
+    r->pub.n_plan = 0;
     return rc;
 }
 
-int replica_take_held(struct replica *r, replica_done_fn *done, void *ctx)
+int replica_take_held(struct replica_core *r, replica_done_fn *done, void *ctx)
 {
     int32_t i;
     int rc = LLM_OK;

@@ -17,8 +17,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "sim/diag.h"
-#include "sim/replica.h"
+#include "base/diag.h"
+#include "sim/replica_view.h"
 #include "sim/request.h"
 
 struct router_ops {
@@ -26,8 +26,10 @@ struct router_ops {
     size_t state_size;
     int (*init)(void *st, int32_t n_replicas, uint64_t seed,
                 const cJSON *params, const char *path, struct llm_diag *d);
+    /* reps[i], i in [0, n): the replicas this router chooses among, as
+     * policies see them (sim/replica_view.h). */
     int32_t (*route)(void *st, const struct request *q,
-                     const struct replica *reps, int32_t n);
+                     const struct replica *const *reps, int32_t n);
     void (*fini)(void *st);
 };
 

@@ -3,14 +3,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/plugin.h"
 #include "sim/evq.h"
+
+/* The simulator's own wake bookkeeping of one replica: kept here, out of
+ * the replica that policies see. */
+struct sim_wake {
+    bool pending;              /* a wake event is queued */
+    bool deferred;             /* woken after this instant's last arrival */
+    int64_t timer_ns;          /* the pending timed wake, -1 none */
+};
 
 struct sim {
     struct sim_config cfg;
     struct evq *q;
-    struct replica *reps;
+    struct replica_core *reps;
+    const struct replica **views;   /* &reps[i].pub, for the router */
+    struct sim_wake *wake;          /* per replica */
     int32_t n_reps;
-    void *router_st;
+    struct plugin router_p;
     struct request *free_list;      /* recycled request records */
     int64_t next_id, in_system, last_change_ns;
     struct sim_stats st;
@@ -45,8 +56,26 @@ static int create_cluster(struct sim *s, const struct sim_config *cfg,
         for (i = 0; i < cfg->cluster->n_entry; i++)
             replica_share_kv(&s->reps[i + cfg->cluster->partner_offset],
                              &s->reps[i]);
-    return cluster_create(cfg->cluster, cfg->n_replicas, cfg->seed, &s->cl,
-                          d);
+    return cluster_create(cfg->cluster, s->views, cfg->n_replicas, cfg->seed,
+                          &s->cl, d);
+}
+
+/* The router's state and init (base/plugin.h). */
+static int start_router(struct sim *s, const struct sim_config *cfg,
+                        struct llm_diag *d)
+{
+    const struct router_ops *ro = cfg->router;
+    int rc = plugin_alloc(&s->router_p, ro->state_size, d);
+
+    if (rc != LLM_OK)
+        return rc;
+    return plugin_started(&s->router_p,
+                          ro->init(s->router_p.st,
+                                   cfg->cluster ? cfg->cluster->n_entry
+                                                : cfg->n_replicas,
+                                   cfg->seed, cfg->router_params,
+                                   cfg->router_path, d),
+                          ro->fini);
 }
 
 int sim_create(const struct sim_config *cfg, struct sim **out,
@@ -61,26 +90,25 @@ int sim_create(const struct sim_config *cfg, struct sim **out,
     s->cfg = *cfg;
     s->q = evq_create(64);
     s->reps = calloc((size_t)cfg->n_replicas, sizeof(*s->reps));
-    s->router_st = calloc(1, cfg->router->state_size ?
-                             cfg->router->state_size : 1);
-    if (s->q == NULL || s->reps == NULL || s->router_st == NULL) {
+    s->views = calloc((size_t)cfg->n_replicas, sizeof(*s->views));
+    s->wake = calloc((size_t)cfg->n_replicas, sizeof(*s->wake));
+    if (s->q == NULL || s->reps == NULL || s->views == NULL ||
+        s->wake == NULL) {
         sim_destroy(s);
         return diag_set(d, LLM_ENOMEM, "out of memory");
     }
     for (i = 0; i < cfg->n_replicas && rc == LLM_OK; i++) {
         rc = replica_init(&s->reps[i], &cfg->replicas[i], d);
+        s->views[i] = &s->reps[i].pub;
+        s->wake[i].timer_ns = -1;
         if (rc == LLM_OK)
             s->n_reps++;
     }
     if (rc == LLM_OK)
-        rc = cfg->router->init(s->router_st, cfg->cluster ?
-                               cfg->cluster->n_entry : cfg->n_replicas,
-                               cfg->seed, cfg->router_params,
-                               cfg->router_path, d);
+        rc = start_router(s, cfg, d);
     if (rc == LLM_OK)
         rc = create_cluster(s, cfg, d);
     if (rc != LLM_OK) {
-        s->cfg.router = NULL;
         sim_destroy(s);
         return rc;
     }
@@ -101,16 +129,16 @@ static void free_in_flight(struct sim *s)
         if (ev.fn == on_arrival)
             free(ev.payload);
     for (i = 0; i < s->n_reps; i++) {
-        for (q = s->reps[i].wait_head; q != NULL; q = n) {
+        for (q = s->reps[i].pub.wait_head; q != NULL; q = n) {
             n = q->next;
             free(q);
         }
-        for (q = s->reps[i].swap_head; q != NULL; q = n) {
+        for (q = s->reps[i].pub.swap_head; q != NULL; q = n) {
             n = q->next;
             free(q);
         }
-        for (j = 0; j < s->reps[i].n_running; j++)
-            free(s->reps[i].running[j]);
+        for (j = 0; j < s->reps[i].pub.n_running; j++)
+            free(s->reps[i].pub.running[j]);
         for (j = 0; j < s->reps[i].n_handoff; j++)
             free(s->reps[i].handoff[j]);
         s->reps[i].n_handoff = 0;
@@ -128,16 +156,16 @@ void sim_destroy(struct sim *s)
     free_in_flight(s);
     for (i = 0; i < s->n_reps; i++)
         replica_fini(&s->reps[i]);
-    if (s->cfg.router && s->cfg.router->fini)
-        s->cfg.router->fini(s->router_st);
+    plugin_stop(&s->router_p);
     while ((q = s->free_list) != NULL) {
         s->free_list = q->next;
         free(q);
     }
     cluster_destroy(s->cl);
     free(s->link_ev_ns);
-    free(s->router_st);
     free(s->reps);
+    free(s->views);
+    free(s->wake);
     evq_destroy(s->q);
     free(s);
 }
@@ -195,7 +223,7 @@ static int on_done(void *ctx, struct request *q)
 }
 
 /* Starts an iteration on an idle replica if its scheduler finds work. */
-static int kick(struct sim *s, struct replica *r)
+static int kick(struct sim *s, struct replica_core *r)
 {
     int64_t dur;
     int rc;
@@ -206,14 +234,15 @@ static int kick(struct sim *s, struct replica *r)
     if (rc == LLM_OK)
         rc = replica_take_rejected(r, on_done, s);
     if (rc == LLM_OK && dur < 0 && r->wake_at_ns > evq_now(s->q) &&
-        r->wake_at_ns != r->timer_ns) {
+        r->wake_at_ns != s->wake[r->pub.index].timer_ns) {
         /* The scheduler waits for something timed (a swap-in landing). */
-        r->timer_ns = r->wake_at_ns;
-        return evq_push(s->q, r->wake_at_ns, on_timer, NULL, r->index);
+        s->wake[r->pub.index].timer_ns = r->wake_at_ns;
+        return evq_push(s->q, r->wake_at_ns, on_timer, NULL, r->pub.index);
     }
     if (rc != LLM_OK || dur < 0)
         return rc;
-    return evq_push(s->q, evq_now(s->q) + dur, on_iter_done, NULL, r->index);
+    return evq_push(s->q, evq_now(s->q) + dur, on_iter_done, NULL,
+                    r->pub.index);
 }
 
 static bool has_hashes(const struct req_spec *spec)
@@ -347,15 +376,15 @@ static int flush_wakes(struct sim *s, int64_t now_ns)
     int rc = LLM_OK;
 
     for (i = 0; i < s->n_reps && s->n_deferred > 0 && rc == LLM_OK; i++) {
-        struct replica *r = &s->reps[i];
-        if (!r->wake_deferred)
+        struct sim_wake *w = &s->wake[i];
+        if (!w->deferred)
             continue;
-        r->wake_deferred = false;
+        w->deferred = false;
         s->n_deferred--;
-        if (r->busy || r->wake_pending)
+        if (s->reps[i].busy || w->pending)
             continue;
-        r->wake_pending = true;
-        rc = evq_push(s->q, now_ns, on_wake, NULL, r->index);
+        w->pending = true;
+        rc = evq_push(s->q, now_ns, on_wake, NULL, i);
     }
     return rc;
 }
@@ -367,7 +396,7 @@ static int on_arrival(void *ctx, const struct sim_event *ev)
     /* A closed-loop follow-up is not the source's pending arrival: the
      * next one is already queued. */
     bool pull = !q->follow_up;
-    struct replica *r;
+    struct replica_core *r;
     int32_t i, limit;
     int rc;
 
@@ -376,12 +405,13 @@ static int on_arrival(void *ctx, const struct sim_event *ev)
     s->st.arrived++;
     count_change(s, ev->t_ns, +1);
     limit = s->cl ? s->cfg.cluster->n_entry : s->n_reps;
-    i = s->cfg.router->route(s->router_st, q, s->reps, limit);
-    r = &s->reps[i < 0 || i >= limit ? 0 : i];
+    i = s->cfg.router->route(s->router_p.st, q, s->views, limit);
+    i = i < 0 || i >= limit ? 0 : i;
+    r = &s->reps[i];
     q->block_hashes = NULL;
     q->n_block_hashes = 0;
-    q->replica = r->index;
-    limit = r->max_model_len;
+    q->replica = r->pub.index;
+    limit = r->pub.max_model_len;
     if (q->prompt_tokens >= limit) {
         q->rejected = 1;
         q->state = REQ_DONE;
@@ -394,8 +424,8 @@ static int on_arrival(void *ctx, const struct sim_event *ev)
         }
         replica_enqueue(r, q);
         rc = LLM_OK;
-        if (!r->busy && !r->wake_pending && !r->wake_deferred) {
-            r->wake_deferred = true;
+        if (!r->busy && !s->wake[i].pending && !s->wake[i].deferred) {
+            s->wake[i].deferred = true;
             s->n_deferred++;
         }
     }
@@ -410,20 +440,16 @@ static int on_arrival(void *ctx, const struct sim_event *ev)
 static int on_wake(void *ctx, const struct sim_event *ev)
 {
     struct sim *s = ctx;
-    struct replica *r = &s->reps[ev->arg];
-
-    r->wake_pending = false;
-    return kick(s, r);
+    s->wake[ev->arg].pending = false;
+    return kick(s, &s->reps[ev->arg]);
 }
 
 static int on_timer(void *ctx, const struct sim_event *ev)
 {
     struct sim *s = ctx;
-    struct replica *r = &s->reps[ev->arg];
-
-    if (r->timer_ns == ev->t_ns)
-        r->timer_ns = -1;
-    return kick(s, r);
+    if (s->wake[ev->arg].timer_ns == ev->t_ns)
+        s->wake[ev->arg].timer_ns = -1;
+    return kick(s, &s->reps[ev->arg]);
 }
 
 /* Queues link i's next landing unless that event is already queued. */
@@ -447,12 +473,14 @@ static int sched_links(struct sim *s)
     return rc;
 }
 
-static int wake_idle(struct sim *s, struct replica *r)
+static int wake_idle(struct sim *s, struct replica_core *r)
 {
-    if (r->busy || r->wake_pending)
+    struct sim_wake *w = &s->wake[r->pub.index];
+
+    if (r->busy || w->pending)
         return LLM_OK;
-    r->wake_pending = true;
-    return evq_push(s->q, evq_now(s->q), on_wake, NULL, r->index);
+    w->pending = true;
+    return evq_push(s->q, evq_now(s->q), on_wake, NULL, r->pub.index);
 }
 
 /* A request's KV landed on (or was handed within unified storage to)
@@ -508,9 +536,9 @@ static int on_link(void *ctx, const struct sim_event *ev)
 
 /* Pools: a decode replica that freed KV may have room for waiting
  * hand-offs, and a semi-PD prefill half may wait for the KV it shares. */
-static int cluster_freed(struct sim *s, struct replica *r)
+static int cluster_freed(struct sim *s, struct replica_core *r)
 {
-    int32_t off = s->cfg.cluster->partner_offset, p = r->index - off;
+    int32_t off = s->cfg.cluster->partner_offset, p = r->pub.index - off;
     int rc = LLM_OK;
 
     if (r->role != REPLICA_PREFILL && cluster_waiting(s->cl) > 0) {
@@ -527,7 +555,7 @@ static int cluster_freed(struct sim *s, struct replica *r)
 
 /* Pools: hand off what the prefill replica finished; a decode replica's
  * ended iteration may have freed room for waiting hand-offs. */
-static int cluster_after(struct sim *s, struct replica *r,
+static int cluster_after(struct sim *s, struct replica_core *r,
                          const struct iter_record *rec)
 {
     struct handoff_ctx h = { s, rec->end_ns - rec->start_ns };
@@ -540,7 +568,7 @@ static int on_iter_done(void *ctx, const struct sim_event *ev)
 {
     struct sim *s = ctx;
 
-    struct replica *r = &s->reps[ev->arg];
+    struct replica_core *r = &s->reps[ev->arg];
     struct iter_record rec;
     int rc = replica_end(r, ev->t_ns, on_done, s, &rec);
 
@@ -563,12 +591,12 @@ static int on_iter_done(void *ctx, const struct sim_event *ev)
 }
 
 /* Prefix-cache counters, summed over replicas (issue 9). */
-static void add_kv_stats(struct sim_stats *st, const struct replica *r)
+static void add_kv_stats(struct sim_stats *st, const struct replica_core *r)
 {
     struct kv_stats k = { 0 };
 
     if (r->kv && r->kv->stats)
-        r->kv->stats(r->kv_st, &k);
+        r->kv->stats(r->kv_p.st, &k);
     st->kv.lookups += k.lookups;
     st->kv.hits += k.hits;
     st->kv.lookup_tokens += k.lookup_tokens;
@@ -600,18 +628,19 @@ int sim_run(struct sim *s, struct llm_diag *d)
     s->st.last_event_ns = evq_now(s->q);
     count_change(s, s->st.last_event_ns, 0);
     for (i = 0; i < s->n_reps; i++) {
-        const struct replica *r = &s->reps[i];
+        const struct replica_core *r = &s->reps[i];
+        const struct replica *v = &r->pub;
         s->st.swap_out_blocks += r->swap_out_blocks;
         s->st.swap_in_blocks += r->swap_in_blocks;
         s->st.swap_out_bytes += r->swap_out_bytes;
         s->st.swap_in_bytes += r->swap_in_bytes;
         s->st.link_busy_ns += r->link_busy_ns;
         add_kv_stats(&s->st, r);
-        if (rc == LLM_OK && (r->n_waiting || r->n_running || r->n_swapped))
+        if (rc == LLM_OK && (v->n_waiting || v->n_running || v->n_swapped))
             rc = diag_set(d, LLM_ERANGE, "replica %d stalled with %lld "
                           "waiting, %d running and %lld swapped requests",
-                          i, (long long)r->n_waiting, r->n_running,
-                          (long long)r->n_swapped);
+                          i, (long long)v->n_waiting, v->n_running,
+                          (long long)v->n_swapped);
     }
     if (rc == LLM_OK && s->cl && (cluster_waiting(s->cl) ||
                                   cluster_in_flight(s->cl)))
@@ -633,7 +662,7 @@ const struct sim_stats *sim_get_stats(const struct sim *s)
     return &s->st;
 }
 
-const struct replica *sim_replica(const struct sim *s, int32_t i)
+const struct replica_core *sim_replica(const struct sim *s, int32_t i)
 {
     return &s->reps[i];
 }

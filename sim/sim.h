@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "sim/cluster.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 #include "sim/kv.h"
 #include "sim/replica.h"
 #include "sim/request.h"
@@ -87,6 +87,6 @@ const struct sim_stats *sim_get_stats(const struct sim *s);
 /* The KV hand-off figures; NULL when the run has no pools. */
 const struct cluster_stats *sim_cluster_stats(const struct sim *s);
 /* The replicas, for inspection after (or during) a run. */
-const struct replica *sim_replica(const struct sim *s, int32_t i);
+const struct replica_core *sim_replica(const struct sim *s, int32_t i);
 
 #endif

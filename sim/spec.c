@@ -7,7 +7,7 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 /* A tree of more nodes than this is no longer a verify chunk anyone runs
  * (vLLM's tree attention backend takes a few dozen). */

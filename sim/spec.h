@@ -68,7 +68,7 @@
 #include <cjson/cJSON.h>
 
 #include "sim/batch.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 
 #define SPEC_MAX_DEPTH 16
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/run.h"
+#include "run/run.h"
 #include "policies/registry.h"
 #include "tests/fixture.h"
 #include "traces/source.h"
@@ -35,8 +35,11 @@ static struct mgr mgr_new(const char *js, int64_t cap)
     m.st = calloc(1, m.ops->state_size);
     ck_assert_msg(m.ops->init(m.st, cap, 16, p, "kv_cache", &d) == LLM_OK,
                   "%s", d.msg);
-    ck_assert_msg(m.ops->attach(m.st, 16 * TOK_BYTES, MIB * 1000, 10000,
-                                "kv_cache", &d) == LLM_OK, "%s", d.msg);
+    struct kv_env env = { 16 * TOK_BYTES, MIB * 1000, 10000,
+                          pools_find_link, NULL };
+
+    ck_assert_msg(m.ops->attach(m.st, &env, "kv_cache", &d) == LLM_OK,
+                  "%s", d.msg);
     cJSON_Delete(p);
     return m;
 }
@@ -185,7 +188,7 @@ static int keep_done(void *ctx, struct request *q)
     return LLM_OK;
 }
 
-static int64_t replica_serve(struct replica *r, struct request *q,
+static int64_t replica_serve(struct replica_core *r, struct request *q,
                              int64_t now_ns)
 {
     struct iter_record rec;
@@ -216,7 +219,7 @@ START_TEST(test_pipelined_iteration)
         .kv_block_bytes = 16 * TOK_BYTES, .host_bw_bytes_s = MIB * 1000,
         .host_latency_ns = 10000 };
     struct llm_diag d = { 0 };
-    struct replica r;
+    struct replica_core r;
     struct req_seg g0[] = { { 1, 512 }, { 0, 10 } };
     struct req_seg g1[] = { { 0, 4 }, { 1, 512 }, { 0, 10 } };
     struct request a = req(g0, 2), b = req(g1, 3), c = req(g1, 3);

@@ -12,7 +12,7 @@
 
 #include "hw/calib.h"
 #include "hw/cost.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"
 

@@ -1,4 +1,4 @@
-/* Tests of `llmsim memory --context-sweep` (cli/ctx_sweep.h): the
+/* Tests of `llmsim memory --context-sweep` (run/ctx_sweep.h): the
  * long-context peak analysis of arXiv 2405.08944 for Yi-34B on an
  * A100-80GB, its concurrency counted by hand below, and its flag's
  * errors. */
@@ -10,10 +10,10 @@
 #include <string.h>
 
 #include "cli/cmd_memory.h"
-#include "cli/ctx_sweep.h"
+#include "run/ctx_sweep.h"
 #include "hw/device.h"
 #include "models/memplan.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "tests/suites.h"
 
 struct setup {

@@ -12,14 +12,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/scenario.h"
+#include "run/scenario.h"
 #include "hw/accel.h"
 #include "hw/cost.h"
 #include "hw/device.h"
 #include "hw/energy.h"
 #include "models/model.h"
-#include "sim/jcfg.h"
-#include "sim/paths.h"
+#include "base/jcfg.h"
+#include "base/paths.h"
 #include "tests/suites.h"
 
 static const char *const accel_devices[] = { "alveo-u280", "versal-vhk158",

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/pools.h"
+#include "run/pools.h"
 #include "models/model.h"
 #include "policies/registry.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "sim/sim.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"
@@ -87,7 +87,7 @@ static struct cluster_stats run2(struct fixture *f, bool layerwise,
     ck_assert_msg(sim_run(s, &d) == LLM_OK, "%s", d.msg);
     st = *sim_cluster_stats(s);
     for (i = 0; i < 2; i++)
-        ck_assert_int_eq(replica_kv_used(sim_replica(s, i)), 0);
+        ck_assert_int_eq(replica_kv_used(&sim_replica(s, i)->pub), 0);
     sim_destroy(s);
     return st;
 }
@@ -219,10 +219,10 @@ END_TEST
  * at all, one between by the part above f R. */
 START_TEST(test_sm_fraction)
 {
-    ck_assert_int_eq(pools_fraction_ns(1000, 2000, 100, 0.5), 2000);
-    ck_assert_int_eq(pools_fraction_ns(1000, 10, 100, 0.5), 1000);
-    ck_assert_int_eq(pools_fraction_ns(1000, 80, 100, 0.5), 1600);
-    ck_assert_int_eq(pools_fraction_ns(1000, 80, 100, 1.0), 1000);
+    ck_assert_int_eq(smsplit_ns(1000, 2000, 100, 0.5), 2000);
+    ck_assert_int_eq(smsplit_ns(1000, 10, 100, 0.5), 1000);
+    ck_assert_int_eq(smsplit_ns(1000, 80, 100, 0.5), 1600);
+    ck_assert_int_eq(smsplit_ns(1000, 80, 100, 1.0), 1000);
 }
 END_TEST
 

@@ -1,6 +1,6 @@
 /* Tests of DistServe's placement search (analysis/disagg_search.h,
  * cli/cmd_dsearch.h) and of the "cluster" section's error messages
- * (cli/pools.h).  The search's answer is computed by hand from a capacity
+ * (run/pools.h).  The search's answer is computed by hand from a capacity
  * table; the scenario evaluation is checked where one iteration's fixed
  * cost decides the verdict. */
 #include <check.h>
@@ -8,10 +8,10 @@
 #include <string.h>
 
 #include "analysis/disagg_search.h"
-#include "cli/cmd_dsearch.h"
-#include "cli/run.h"
-#include "cli/scenario.h"
-#include "sim/paths.h"
+#include "run/dsearch.h"
+#include "run/run.h"
+#include "run/scenario.h"
+#include "base/paths.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"
 

@@ -13,7 +13,7 @@
 #include "hw/cost.h"
 #include "hw/engine.h"
 #include "hw/engine_fit.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"
 

@@ -1,7 +1,7 @@
 #include <check.h>
 #include <stdint.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 #include "sim/evq.h"
 #include "tests/suites.h"
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/run.h"
+#include "run/run.h"
 #include "policies/registry.h"
 #include "tests/fixture.h"
 
@@ -31,7 +31,7 @@ static int keep(void *ctx, struct request *q)
 }
 
 struct rig {
-    struct replica r;
+    struct replica_core r;
     cJSON *p;
 };
 
@@ -73,7 +73,7 @@ static double report(const struct rig *g, const char *key)
     cJSON *s = cJSON_CreateObject();
     double v;
 
-    g->r.sched->report(g->r.sched_st, s);
+    g->r.sched->report(g->r.sched_p.st, s);
     v = cJSON_GetObjectItem(cJSON_GetObjectItem(s, "finetune"), key)
         ->valuedouble;
     cJSON_Delete(s);
@@ -96,7 +96,7 @@ START_TEST(test_fill_to_budget)
     replica_enqueue(&g.r, &q);
     ck_assert_int_eq(step(&g, 0), 1000000 + 10000 * (100 + 288));
     ck_assert_int_eq(g.r.n_pad, 1);
-    ck_assert_int_eq(g.r.batch.prefill_tokens, 100 + 288);
+    ck_assert_int_eq(g.r.pub.batch.prefill_tokens, 100 + 288);
     /* Next iteration: 1 decode, f <= 399 -> 384; the first 288 credited. */
     ck_assert_int_eq(step(&g, 10000000), 1000000 + 10000 * (1 + 384));
     ck_assert_double_eq(report(&g, "forward_tokens"), 288);

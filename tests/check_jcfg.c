@@ -1,7 +1,9 @@
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
+#include "base/names.h"
 #include "tests/suites.h"
 
 static cJSON *parse(const char *text)
@@ -55,6 +57,60 @@ START_TEST(test_unknown_key)
 }
 END_TEST
 
+/* "Find by name, else list the known names" (base/names.h) with a table
+ * whose list is far longer than the buffer: the list is cut where the
+ * buffer ends and not a byte past it (the guard bytes after the buffer
+ * stay; three of the four copies this replaced had no such guard). */
+START_TEST(test_names_long_list)
+{
+    enum { N = 64, SIZE = 40 };
+    char names[N][24], *table[N + 1];
+    struct { char buf[SIZE]; char guard[16]; } out;
+    size_t i;
+
+    for (i = 0; i < N; i++) {
+        snprintf(names[i], sizeof(names[i]), "a-rather-long-name-%02zu", i);
+        table[i] = names[i];
+    }
+    table[N] = NULL;
+    memset(out.guard, 'G', sizeof(out.guard));
+    ck_assert_int_eq(names_find(table, names_of_strings, "a-rather-long-name-17",
+                                out.buf, sizeof(out.buf)), 17);
+    ck_assert_int_eq(names_find(table, names_of_strings, "absent", out.buf,
+                                sizeof(out.buf)), -1);
+    ck_assert_uint_eq(strlen(out.buf), SIZE - 1);
+    ck_assert_str_eq(out.buf, "a-rather-long-name-00, a-rather-long-na");
+    for (i = 0; i < sizeof(out.guard); i++)
+        ck_assert_int_eq(out.guard[i], 'G');
+    names_list(table, names_of_strings, out.buf, 1);
+    ck_assert_str_eq(out.buf, "");
+}
+END_TEST
+
+/* The same lookup behind jcfg_known: 64 known keys of 21 characters
+ * (over 1400 bytes of list) and an unknown one give one message, cut to
+ * the diagnostic's size. */
+START_TEST(test_unknown_key_long_list)
+{
+    char names[64][24];
+    const char *known[65];
+    cJSON *o = cJSON_Parse("{\"zzz\": 1}");
+    struct llm_diag d = { 0 };
+    size_t i;
+
+    for (i = 0; i < 64; i++) {
+        snprintf(names[i], sizeof(names[i]), "a-rather-long-name-%02zu", i);
+        known[i] = names[i];
+    }
+    known[64] = NULL;
+    ck_assert_int_eq(jcfg_known(o, "", known, &d), LLM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(d.msg, "zzz: unknown key (known: "
+                                        "a-rather-long-name-00, "));
+    ck_assert_ptr_null(strstr(d.msg, "a-rather-long-name-63"));
+    cJSON_Delete(o);
+}
+END_TEST
+
 START_TEST(test_parse_error_position)
 {
     struct llm_diag d = { 0 };
@@ -97,6 +153,8 @@ Suite *jcfg_suite(void)
 
     tcase_add_test(tc, test_int_errors);
     tcase_add_test(tc, test_unknown_key);
+    tcase_add_test(tc, test_names_long_list);
+    tcase_add_test(tc, test_unknown_key_long_list);
     tcase_add_test(tc, test_parse_error_position);
     tcase_add_test(tc, test_set);
     suite_add_tcase(s, tc);

@@ -12,7 +12,7 @@
 #include <gsl/gsl_rng.h>
 #include <zlib.h>
 
-#include "cli/run.h"
+#include "run/run.h"
 #include "policies/evict.h"
 #include "policies/registry.h"
 #include "tests/fixture.h"
@@ -144,7 +144,8 @@ END_TEST
  * keeps one to sample from. */
 START_TEST(test_replica_skips_hit)
 {
-    struct replica r = { .kv_capacity = 10, .block_tokens = 4 };
+    struct replica_core r = { .pub = { .kv_capacity = 10,
+                                       .block_tokens = 4 } };
     struct mgr m = mgr_new("prefix", 10, 4, "lru");
     uint64_t ha[] = { 1, 2 };
     struct request a = req(ha, 2, 4, 8), b = req(ha, 2, 4, 8);
@@ -153,19 +154,19 @@ START_TEST(test_replica_skips_hit)
     ck_assert(m.ops->grow(m.st, &b, 8));
     ck_assert_int_eq(b.kv_hit_to, 8);
     r.kv = m.ops;
-    r.kv_st = m.st;
+    r.kv_p.st = m.st;
     b.plan_idx = -1;
     b.first_sched_ns = -1;
-    ck_assert_int_eq(replica_plan(&r, &b, 8, true), LLM_OK);
+    ck_assert_int_eq(replica_plan(&r.pub, &b, 8, true), LLM_OK);
     ck_assert_int_eq(b.computed, 7);
-    ck_assert_int_eq(r.plan[0].tokens, 1);
-    ck_assert_int_eq(r.plan_prefill_tokens, 1);
+    ck_assert_int_eq(r.pub.plan[0].tokens, 1);
+    ck_assert_int_eq(r.pub.plan_prefill_tokens, 1);
     ck_assert_int_eq(b.prefix_hit_tokens, 7);
     ck_assert_int_eq(r.prefix_saved_tokens, 7);
     m.ops->release(m.st, &b);
     r.kv = NULL;
-    free(r.plan);
-    batch_free(&r.batch);
+    free(r.pub.plan);
+    batch_free(&r.pub.batch);
     mgr_free(&m);
 }
 END_TEST

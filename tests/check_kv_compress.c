@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/run.h"
+#include "run/run.h"
 #include "policies/kv_compress.h"
 #include "policies/registry.h"
 #include "tests/fixture.h"

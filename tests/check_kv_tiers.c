@@ -10,7 +10,7 @@
 #include <gsl/gsl_rng.h>
 #include <sqlite3.h>
 
-#include "cli/run.h"
+#include "run/run.h"
 #include "policies/registry.h"
 #include "tests/fixture.h"
 
@@ -33,8 +33,10 @@ static struct mgr mgr_new(const char *js, int64_t cap)
     m.st = calloc(1, m.ops->state_size);
     ck_assert_msg(m.ops->init(m.st, cap, 16, p, "kv_cache", &d) == LLM_OK,
                   "%s", d.msg);
-    ck_assert_msg(m.ops->attach(m.st, MIB, MIB * 1000, 10000, "kv_cache",
-                                &d) == LLM_OK, "%s", d.msg);
+    struct kv_env env = { MIB, MIB * 1000, 10000, pools_find_link, NULL };
+
+    ck_assert_msg(m.ops->attach(m.st, &env, "kv_cache", &d) == LLM_OK,
+                  "%s", d.msg);
     cJSON_Delete(p);
     return m;
 }
@@ -153,7 +155,7 @@ static int keep_done(void *ctx, struct request *q)
 }
 
 /* Serves q alone on r from now_ns; returns the iteration's duration. */
-static int64_t replica_serve(struct replica *r, struct request *q,
+static int64_t replica_serve(struct replica_core *r, struct request *q,
                              int64_t now_ns)
 {
     struct iter_record rec;
@@ -183,7 +185,7 @@ START_TEST(test_replica_waits_for_prefetch)
         .kv_path = "kv_cache", .cost = fixed_cost, .kv_block_bytes = MIB,
         .host_bw_bytes_s = MIB * 1000, .host_latency_ns = 10000 };
     struct llm_diag d = { 0 };
-    struct replica r;
+    struct replica_core r;
     uint64_t ha[] = { 1, 2 }, hb[] = { 3, 4, 5, 6 };
     struct request a = req(ha, 2), b = req(hb, 4), c = req(ha, 2);
 

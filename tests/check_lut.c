@@ -10,7 +10,7 @@
 
 #include "hw/cost.h"
 #include "hw/lut.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 
 /* TeLLMe's engine (group 3, 28 tables, 16 lanes, one activation a cycle)
  * on the fused qkv of a 1536-wide model: 19 steps of 84 activations,

@@ -10,11 +10,11 @@
 #include <unistd.h>
 
 #include "cli/cmd_memory.h"
-#include "cli/scenario.h"
+#include "run/scenario.h"
 #include "hw/device.h"
 #include "models/memplan.h"
 #include "models/model.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "tests/suites.h"
 
 #define GIB 1073741824.0

@@ -12,8 +12,8 @@
 #include "models/ops.h"
 #include "models/pipeline.h"
 #include "sim/batch.h"
-#include "sim/jcfg.h"
-#include "sim/paths.h"
+#include "base/jcfg.h"
+#include "base/paths.h"
 #include "tests/suites.h"
 
 static const char *const catalog[] = {

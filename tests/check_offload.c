@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/run.h"
-#include "cli/scenario.h"
+#include "run/run.h"
+#include "run/scenario.h"
 #include "hw/cost.h"
 #include "hw/offload.h"
 #include "models/model.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "tests/fixture.h"
 
 struct rig {

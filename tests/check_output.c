@@ -10,8 +10,8 @@
 #include <sqlite3.h>
 
 #include "analysis/iterlog.h"
-#include "cli/run.h"
-#include "cli/scenario.h"
+#include "run/run.h"
+#include "run/scenario.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"
 

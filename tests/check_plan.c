@@ -12,9 +12,9 @@
 #include <sqlite3.h>
 
 #include "analysis/plan.h"
-#include "cli/cmd_plan.h"
-#include "cli/run.h"
-#include "cli/scenario.h"
+#include "run/plan.h"
+#include "run/run.h"
+#include "run/scenario.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"
 
@@ -181,7 +181,7 @@ START_TEST(test_analytic)
     ck_assert_double_eq_tol(r_star(t10), 100.510, 0.01);
     ck_assert_double_eq_tol(r_star(t5), 203.093, 0.05);
     snprintf(path, sizeof(path), "%s/plan.json", fx_tmpdir);
-    ck_assert_msg(plan_run(path, NULL, 2, true, &res, &n, &d) == LLM_OK,
+    ck_assert_msg(plan_run(path, NULL, 2, NULL, &res, &n, &d) == LLM_OK,
                   "%s", d.msg);
     ck_assert_uint_eq(n, 2);
     check_answer(find(res, n, "10000"), t10, 10);
@@ -195,7 +195,7 @@ START_TEST(test_analytic)
     snprintf(path, sizeof(path), "%s/plan/plots/load_ttft.png", fx_tmpdir);
     ck_assert_int_eq(access(path, R_OK), 0);
     snprintf(path, sizeof(path), "%s/plan.json", fx_tmpdir);
-    ck_assert_int_eq(plan_run(path, NULL, 1, true, &res, &n, &d), LLM_OK);
+    ck_assert_int_eq(plan_run(path, NULL, 1, NULL, &res, &n, &d), LLM_OK);
     free(res);
     snprintf(path, sizeof(path), "%s/plan/plan.sqlite", fx_tmpdir);
     ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
@@ -294,7 +294,7 @@ START_TEST(test_infeasible_and_gpus)
              " \"slo\": {\"ttft_ms\": 1000}, \"target_req_s\": 10,"
              " \"search\": {\"max_steps\": 2}, \"out\": \"%s/p\"}",
              fx_tmpdir, fx_tmpdir);
-    ck_assert_msg(plan_run(fx_put("p.json", text), NULL, 1, true, &res, &n, &d)
+    ck_assert_msg(plan_run(fx_put("p.json", text), NULL, 1, NULL, &res, &n, &d)
                   == LLM_OK, "%s", d.msg);
     ck_assert_uint_eq(n, 2);
     ck_assert_int_eq(res[1].status, PLAN_INFEASIBLE);

@@ -17,8 +17,8 @@
 #include "analysis/plot.h"
 #include "analysis/sweep.h"
 #include "analysis/sweepdb.h"
-#include "cli/run.h"
-#include "cli/scenario.h"
+#include "run/run.h"
+#include "run/scenario.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"
 

@@ -128,7 +128,7 @@ static struct sim_stats run(struct fixture *f, const struct setup *u)
     ck_assert_msg(sim_create(&cfg, &s, &d) == LLM_OK, "%s", d.msg);
     ck_assert_msg(sim_run(s, &d) == LLM_OK, "%s", d.msg);
     st = *sim_get_stats(s);
-    r = sim_replica(s, 0);
+    r = &sim_replica(s, 0)->pub;
     ck_assert_int_eq(replica_kv_used(r), 0);
     ck_assert_int_eq(r->load_tokens, 0);
     ck_assert_int_eq(r->wait_tokens, 0);
@@ -1064,7 +1064,8 @@ static int64_t cached_all(const void *st, const uint64_t *h, int32_t n)
 }
 
 struct cluster {
-    struct replica reps[4];
+    struct replica_core reps[4];
+    const struct replica *views[4];  /* &reps[i].pub, as routers see them */
     int32_t n;
     void *router_st;
     const struct router_ops *ops;
@@ -1087,6 +1088,7 @@ static void cluster_open(struct cluster *c, int32_t n,
             .sched_path = "scheduler", .kv = &kv_paged,
             .kv_path = "kv_cache", .cost = null_cost };
         ck_assert_int_eq(replica_init(&c->reps[i], &rc, &d), LLM_OK);
+        c->views[i] = &c->reps[i].pub;
     }
     c->router_st = calloc(1, ops->state_size + 1);
     ck_assert_msg(ops->init(c->router_st, n, seed, p, "router", &d) ==
@@ -1108,7 +1110,7 @@ static void cluster_close(struct cluster *c)
 static int32_t route(struct cluster *c, const struct request *q)
 {
     static const struct request none = { .session = -1 };
-    int32_t i = c->ops->route(c->router_st, q ? q : &none, c->reps, c->n);
+    int32_t i = c->ops->route(c->router_st, q ? q : &none, c->views, c->n);
 
     ck_assert_int_ge(i, 0);
     ck_assert_int_lt(i, c->n);
@@ -1120,37 +1122,38 @@ START_TEST(test_router_least)
     struct cluster c;
 
     cluster_open(&c, 3, &router_least_outstanding, NULL, 0);
-    c.reps[0].n_waiting = 3;
-    c.reps[1].n_running = 1;
-    c.reps[2].n_swapped = 2;
+    c.reps[0].pub.n_waiting = 3;
+    c.reps[1].pub.n_running = 1;
+    c.reps[2].pub.n_swapped = 2;
     ck_assert_int_eq(route(&c, NULL), 1);
-    c.reps[1].n_waiting = 1;
+    c.reps[1].pub.n_waiting = 1;
     ck_assert_int_eq(route(&c, NULL), 1);   /* 2 and 2: the lower index */
-    c.reps[0].n_waiting = c.reps[1].n_waiting = c.reps[1].n_running = 0;
-    c.reps[2].n_swapped = 0;
+    c.reps[0].pub.n_waiting = c.reps[1].pub.n_waiting = 0;
+    c.reps[1].pub.n_running = 0;
+    c.reps[2].pub.n_swapped = 0;
     cluster_close(&c);
     cluster_open(&c, 3, &router_least_tokens, NULL, 0);
-    c.reps[0].load_tokens = 100;
-    c.reps[1].load_tokens = 50;
-    c.reps[2].load_tokens = 70;
+    c.reps[0].pub.load_tokens = 100;
+    c.reps[1].pub.load_tokens = 50;
+    c.reps[2].pub.load_tokens = 70;
     ck_assert_int_eq(route(&c, NULL), 1);
-    c.reps[0].load_tokens = c.reps[1].load_tokens = 0;
-    c.reps[2].load_tokens = 0;
+    c.reps[0].pub.load_tokens = c.reps[1].pub.load_tokens = 0;
+    c.reps[2].pub.load_tokens = 0;
     cluster_close(&c);
     /* KV load: replica 0 holds 50 of its 100 blocks, replica 1 has 40
      * blocks of prompts waiting, replica 2 holds 60. */
     cluster_open(&c, 3, &router_least_tokens, "{\"load\": \"kv\"}", 0);
     {
         struct request a = { 0 }, b = { 0 };
-        ck_assert(replica_kv_grow(&c.reps[0], &a, 50 * 16));
-        ck_assert(replica_kv_grow(&c.reps[2], &b, 60 * 16));
-        c.reps[1].wait_tokens = 40 * 16 - 3;
+        ck_assert(replica_kv_grow(&c.reps[0].pub, &a, 50 * 16));
+        ck_assert(replica_kv_grow(&c.reps[2].pub, &b, 60 * 16));
+        c.reps[1].pub.wait_tokens = 40 * 16 - 3;
         ck_assert_int_eq(route(&c, NULL), 1);
-        c.reps[1].wait_tokens = 55 * 16;
+        c.reps[1].pub.wait_tokens = 55 * 16;
         ck_assert_int_eq(route(&c, NULL), 0);
-        c.reps[1].wait_tokens = 0;
-        c.reps[0].kv->release(c.reps[0].kv_st, &a);
-        c.reps[2].kv->release(c.reps[2].kv_st, &b);
+        c.reps[1].pub.wait_tokens = 0;
+        c.reps[0].kv->release(c.reps[0].kv_p.st, &a);
+        c.reps[2].kv->release(c.reps[2].kv_p.st, &b);
     }
     cluster_close(&c);
 }
@@ -1193,17 +1196,17 @@ START_TEST(test_router_power_of_two)
     int32_t i, counts[4] = { 0 };
 
     cluster_open(&c, 4, &router_power_of_two, NULL, 7);
-    c.reps[0].n_waiting = 5;
-    c.reps[1].n_waiting = 9;
-    c.reps[2].n_waiting = 2;
-    c.reps[3].n_waiting = 7;
+    c.reps[0].pub.n_waiting = 5;
+    c.reps[1].pub.n_waiting = 9;
+    c.reps[2].pub.n_waiting = 2;
+    c.reps[3].pub.n_waiting = 7;
     for (i = 0; i < 2000; i++)
         counts[route(&c, NULL)]++;
     ck_assert_int_eq(counts[1], 0);
     ck_assert_int_gt(counts[2], 900);
     ck_assert_int_lt(counts[2], 1100);
     for (i = 0; i < 4; i++)
-        c.reps[i].n_waiting = 0;
+        c.reps[i].pub.n_waiting = 0;
     cluster_close(&c);
 }
 END_TEST
@@ -1222,7 +1225,7 @@ START_TEST(test_router_weighted)
         ck_assert_int_eq(route(&c, NULL), seq[i]);
     cluster_close(&c);
     cluster_open(&c, 3, &router_weighted, NULL, 0);
-    c.reps[0].weight = 3;
+    c.reps[0].pub.weight = 3;
     for (i = 0; i < 500; i++)
         counts[route(&c, NULL)]++;
     ck_assert_int_eq(counts[0], 300);
@@ -1231,14 +1234,14 @@ START_TEST(test_router_weighted)
     cluster_close(&c);
     cluster_open(&c, 3, &router_weighted,
                  "{\"policy\": \"least_load\", \"weights\": [4, 1, 1]}", 0);
-    c.reps[0].load_tokens = 300;    /* 75 per weight */
-    c.reps[1].load_tokens = 100;
-    c.reps[2].load_tokens = 80;
+    c.reps[0].pub.load_tokens = 300;    /* 75 per weight */
+    c.reps[1].pub.load_tokens = 100;
+    c.reps[2].pub.load_tokens = 80;
     ck_assert_int_eq(route(&c, NULL), 0);
-    c.reps[0].load_tokens = 400;    /* 100 */
+    c.reps[0].pub.load_tokens = 400;    /* 100 */
     ck_assert_int_eq(route(&c, NULL), 2);
     for (i = 0; i < 3; i++)
-        c.reps[i].load_tokens = 0;
+        c.reps[i].pub.load_tokens = 0;
     cluster_close(&c);
 }
 END_TEST
@@ -1280,9 +1283,9 @@ START_TEST(test_router_prefix_affinity)
         c.reps[i].kv = &none;
     c.reps[(a + 1) % 4].kv = &all;
     ck_assert_int_eq(route(&c, &q), (a + 1) % 4);
-    c.reps[(a + 1) % 4].n_waiting = 40;     /* 40 - 0 > 32, 40 > 1.1 x 0 */
+    c.reps[(a + 1) % 4].pub.n_waiting = 40;     /* 40 - 0 > 32, 40 > 1.1 x 0 */
     ck_assert_int_eq(route(&c, &q), a == 0 ? 1 : 0);
-    c.reps[(a + 1) % 4].n_waiting = 0;
+    c.reps[(a + 1) % 4].pub.n_waiting = 0;
     for (i = 0; i < 4; i++)
         c.reps[i].kv = &kv_paged;
     cluster_close(&c);
@@ -1398,6 +1401,81 @@ START_TEST(test_attach_errors)
 }
 END_TEST
 
+/* A scheduler whose state owns memory (as sched_fair's tenants do),
+ * counting its live states: the test's only bookkeeping. */
+static int owning_live;
+
+struct owning {
+    void *buf;
+};
+
+static int owning_init(void *st, const cJSON *params, const char *path,
+                       struct llm_diag *d)
+{
+    struct owning *o = st;
+
+    (void)params;
+    (void)path;
+    if ((o->buf = malloc(64)) == NULL)
+        return diag_set(d, LLM_ENOMEM, "out of memory");
+    owning_live++;
+    return LLM_OK;
+}
+
+static int owning_schedule(void *st, struct replica *r, int64_t now_ns)
+{
+    (void)st;
+    (void)r;
+    (void)now_ns;
+    return LLM_OK;
+}
+
+static void owning_fini(void *st)
+{
+    free(((struct owning *)st)->buf);
+    owning_live--;
+}
+
+static const struct sched_ops sched_owning = {
+    .name = "owning", .state_size = sizeof(struct owning),
+    .init = owning_init, .schedule = owning_schedule, .fini = owning_fini,
+};
+
+/* replica_init stops what it started when a later step fails: the KV
+ * manager's init (an unknown key), or its attach (tiers without a host
+ * link), after the scheduler's init leaves no scheduler state alive (and
+ * nothing for make SAN=1's leak check). */
+START_TEST(test_replica_init_cleanup)
+{
+    cJSON *bad = cJSON_Parse("{\"bogus\": 1}");
+    cJSON *tiered = cJSON_Parse("{\"name\": \"tiered\"}");
+    struct replica_config rc = { .kv_capacity_blocks = 100,
+        .block_tokens = 16, .max_model_len = 4096, .sched = &sched_owning,
+        .sched_path = "scheduler", .kv = &kv_paged, .kv_params = bad,
+        .kv_path = "kv_cache", .cost = null_cost };
+    struct replica_core r;
+    struct llm_diag d = { 0 };
+
+    ck_assert_int_eq(replica_init(&r, &rc, &d), LLM_EINVAL);
+    ck_assert_int_eq(owning_live, 0);
+    memset(&d, 0, sizeof(d));
+    rc.kv = &kv_tiered;
+    rc.kv_params = tiered;
+    ck_assert_int_eq(replica_init(&r, &rc, &d), LLM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(d.msg, "needs the device's host link"));
+    ck_assert_int_eq(owning_live, 0);
+    memset(&d, 0, sizeof(d));
+    rc.kv = &kv_paged;
+    rc.kv_params = NULL;
+    ck_assert_msg(replica_init(&r, &rc, &d) == LLM_OK, "%s", d.msg);
+    ck_assert_int_eq(owning_live, 1);
+    replica_fini(&r);
+    ck_assert_int_eq(owning_live, 0);
+    cJSON_Delete(bad);
+    cJSON_Delete(tiered);
+}
+END_TEST
+
 Suite *policies_suite(void)
 {
     Suite *s = suite_create("policies");
@@ -1442,6 +1520,7 @@ Suite *policies_suite(void)
     tc = tcase_create("config");
     tcase_add_test(tc, test_config_errors);
     tcase_add_test(tc, test_attach_errors);
+    tcase_add_test(tc, test_replica_init_cleanup);
     suite_add_tcase(s, tc);
     return s;
 }

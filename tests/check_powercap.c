@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/run.h"
+#include "run/run.h"
 #include "hw/powercap.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "tests/fixture.h"
 
 struct rig {

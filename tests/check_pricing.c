@@ -15,12 +15,12 @@
 #include <string.h>
 
 #include "cli/cmd_memory.h"
-#include "cli/run.h"
-#include "cli/scenario.h"
+#include "run/run.h"
+#include "run/scenario.h"
 #include "hw/calib.h"
 #include "hw/cost.h"
 #include "policies/registry.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"
 

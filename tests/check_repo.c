@@ -1,5 +1,7 @@
 /* tests/check_repo.c: the repository is self-contained (issue 18): no
- * tracked file names an absolute path of a machine.
+ * tracked file names an absolute path of a machine; and its folders keep
+ * the dependency rules of docs/architecture.md (issue 22), checked by
+ * scripts/check_includes.sh over the #include lines.
  *
  * The rule (repo_machine_path): a path that starts at a word boundary
  * with a machine's own top folder (work, root, home, Users, mnt or
@@ -16,7 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
+#include "base/paths.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"
 
@@ -188,6 +193,61 @@ START_TEST(test_no_machine_paths)
 }
 END_TEST
 
+/* Runs scripts/check_includes.sh on root; its exit status, and its
+ * output in out. */
+static int check_includes(const char *root, char *out, size_t cap)
+{
+    char cmd[2048];
+    FILE *p;
+    size_t n;
+
+    snprintf(cmd, sizeof(cmd), "bash '%s/scripts/check_includes.sh' '%s' "
+             "2>&1", llm_root(), root);
+    p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    return WEXITSTATUS(pclose(p));
+}
+
+/* The tree keeps the rules: no arrow the table forbids. */
+START_TEST(test_include_rules)
+{
+    static char out[16384];
+
+    ck_assert_msg(check_includes(llm_root(), out, sizeof(out)) == 0,
+                  "forbidden includes (docs/architecture.md):\n%s", out);
+}
+END_TEST
+
+/* And the script sees a forbidden arrow: sim/ reaching policies/,
+ * analysis/ reading the simulator's replica, base/ including sim/. */
+START_TEST(test_include_rules_catch)
+{
+    static char out[4096];
+    static const char *const dirs[] = { "sim", "analysis", "base" };
+    size_t i;
+
+    for (i = 0; i < 3; i++)
+        ck_assert_int_eq(mkdir(fx_path(dirs[i]), 0755), 0);
+    fx_put("sim/x.c", "#include <stdio.h>\n#include \"base/diag.h\"\n"
+           "#include \"sim/batch.h\"\n#include \"policies/registry.h\"\n");
+    fx_put("analysis/y.h", "#include \"sim/record.h\"\n"
+           "#include \"sim/replica.h\"\n");
+    fx_put("base/z.c", "#include \"base/diag.h\"\n");
+    ck_assert_int_eq(check_includes(fx_tmpdir, out, sizeof(out)), 1);
+    ck_assert_ptr_nonnull(strstr(out, "sim/x.c:4: includes "
+                                      "policies/registry.h"));
+    ck_assert_ptr_nonnull(strstr(out, "analysis/y.h:2: includes "
+                                      "sim/replica.h"));
+    ck_assert_ptr_null(strstr(out, "base/z.c"));
+    ck_assert_ptr_null(strstr(out, "includes sim/record.h"));
+    fx_put("base/z.c", "#include \"sim/request.h\"\n");
+    ck_assert_int_eq(check_includes(fx_tmpdir, out, sizeof(out)), 1);
+    ck_assert_ptr_nonnull(strstr(out, "base/z.c:1: includes sim/request.h"));
+}
+END_TEST
+
 Suite *repo_suite(void)
 {
     Suite *s = suite_create("repo");
@@ -197,6 +257,12 @@ Suite *repo_suite(void)
     tcase_add_loop_test(t, test_rule, 0,
                         (int)(sizeof(rule_cases) / sizeof(rule_cases[0])));
     tcase_add_test(t, test_no_machine_paths);
+    suite_add_tcase(s, t);
+    t = tcase_create("includes");
+    tcase_set_timeout(t, 60);
+    tcase_add_checked_fixture(t, fx_setup, fx_teardown);
+    tcase_add_test(t, test_include_rules);
+    tcase_add_test(t, test_include_rules_catch);
     suite_add_tcase(s, t);
     return s;
 }

@@ -10,9 +10,10 @@
 
 #include <sqlite3.h>
 
-#include "cli/progress.h"
-#include "cli/run.h"
-#include "cli/scenario.h"
+#include "cli/cmd_run.h"
+#include "run/progress.h"
+#include "run/run.h"
+#include "run/scenario.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"
 
@@ -34,7 +35,7 @@ static char *print_summary(const char *json, double e2e_slo_ms)
     snprintf(sc.name, sizeof(sc.name), "t");
     snprintf(sc.model.id, sizeof(sc.model.id), "m");
     snprintf(sc.dev.id, sizeof(sc.dev.id), "d");
-    run_fprint_summary(f, s, &sc);
+    cmd_run_print_summary(f, s, &sc);
     fclose(f);
     cJSON_Delete(s);
     return text;

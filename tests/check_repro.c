@@ -12,11 +12,11 @@
 #include <sqlite3.h>
 
 #include "analysis/summary.h"
-#include "cli/run.h"
-#include "cli/scenario.h"
+#include "run/run.h"
+#include "run/scenario.h"
 #include "hw/cost.h"
 #include "models/model.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "sim/request.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"
@@ -100,7 +100,7 @@ START_TEST(test_prefill_stall_fails_ema_sla)
     ck_assert_double_eq(attainment("vllm-v0", mean), 1.0);
     ck_assert_double_eq(attainment("vllm-v0", ema), 0.5);
     ck_assert_double_eq(attainment("sarathi", ema), 1.0);
-    /* slo.e2e_ms (counted in cli/run.c) keeps the EMA SLA */
+    /* slo.e2e_ms (counted in run/run.c) keeps the EMA SLA */
     ck_assert_double_eq(attainment("vllm-v0", "{\"ttft_ms\": 1000, "
         "\"tpot_ms\": 250, \"tbt_ema_ms\": 250, \"e2e_ms\": 1e9}"), 0.5);
 }

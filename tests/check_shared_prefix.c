@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/run.h"
-#include "cli/scenario.h"
+#include "run/run.h"
+#include "run/scenario.h"
 #include "hw/cost.h"
 #include "models/ops.h"
 #include "policies/registry.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "tests/fixture.h"
 #include "tests/suites.h"
 

@@ -75,7 +75,7 @@ static struct sim_stats run(struct fixture *f, int64_t kv_blocks,
     ck_assert_msg(sim_run(s, &d) == LLM_OK, "%s", d.msg);
     st = *sim_get_stats(s);
     ck_assert_int_eq(sim_replica(s, 0)->kv->used_blocks(
-                         sim_replica(s, 0)->kv_st), 0);
+                         sim_replica(s, 0)->kv_p.st), 0);
     sim_destroy(s);
     cJSON_Delete(sp);
     return st;

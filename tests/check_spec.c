@@ -1,4 +1,4 @@
-/* Tests of speculative decoding (sim/spec.h, cli/spec_wire.h): the
+/* Tests of speculative decoding (sim/spec.h, run/spec_wire.h): the
  * config's errors, the acceptance models (geometric, per position,
  * histogram, RSD's tree), the draws' statistics and determinism, the
  * step's price for each method against hand computations, the replica's
@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/run.h"
-#include "cli/scenario.h"
+#include "run/run.h"
+#include "run/scenario.h"
 #include "policies/registry.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 #include "sim/sim.h"
 #include "sim/spec.h"
 #include "tests/fixture.h"
@@ -358,7 +358,7 @@ static void run_one(struct fixture *f, const struct req_spec *rq,
     ck_assert_int_eq(sim_create(&cfg, &s, &d), LLM_OK);
     ck_assert_msg(sim_run(s, &d) == LLM_OK, "%s", d.msg);
     ck_assert_int_eq(sim_replica(s, 0)->kv->used_blocks(
-                         sim_replica(s, 0)->kv_st), 0);
+                         sim_replica(s, 0)->kv_p.st), 0);
     sim_destroy(s);
     ck_assert_int_eq(f->n_done, 1);
 }

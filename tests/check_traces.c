@@ -15,7 +15,7 @@
 #include <zlib.h>
 
 #include "cli/cmd_trace.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 #include "tests/suites.h"
 #include "traces/rows.h"
 #include "traces/source.h"

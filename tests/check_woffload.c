@@ -4,13 +4,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/run.h"
-#include "cli/scenario.h"
+#include "run/run.h"
+#include "run/scenario.h"
 #include "hw/cost.h"
 #include "hw/woffload.h"
 #include "models/memplan.h"
 #include "models/model.h"
-#include "sim/paths.h"
+#include "base/paths.h"
 #include "tests/fixture.h"
 
 /* Little's law, capped: 32 reads of 8 KiB in flight, each 45 us +

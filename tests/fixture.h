@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "sim/batch.h"
-#include "sim/diag.h"
+#include "base/diag.h"
 #include "sim/request.h"
 
 struct fx_trace {

@@ -5,7 +5,7 @@
 
 #include <gsl/gsl_randist.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 #include "traces/kinds.h"
 
 /* now + gap, or INT64_MAX once past what int64 ns can hold. */

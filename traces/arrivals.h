@@ -25,7 +25,7 @@
 #include <cjson/cJSON.h>
 #include <gsl/gsl_rng.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 
 struct arrival_ops {
     const char *name;

@@ -5,7 +5,7 @@
  * relative to the first row. */
 #include <string.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 #include "traces/kinds.h"
 #include "traces/rows.h"
 

@@ -6,7 +6,7 @@
  * (rows_output_tokens) reads them as 1. */
 #include <string.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 #include "traces/kinds.h"
 #include "traces/rows.h"
 

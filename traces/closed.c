@@ -12,7 +12,7 @@
 
 #include <gsl/gsl_randist.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 #include "traces/kinds.h"
 #include "traces/lendist.h"
 

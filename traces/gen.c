@@ -21,7 +21,7 @@
 
 #include <gsl/gsl_randist.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 #include "traces/arrivals.h"
 #include "traces/kinds.h"
 #include "traces/lendist.h"

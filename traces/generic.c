@@ -4,7 +4,7 @@
  * tenant, session and priority where present. */
 #include <string.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 #include "traces/kinds.h"
 #include "traces/rows.h"
 

@@ -14,7 +14,7 @@
 #include <cjson/cJSON.h>
 #include <gsl/gsl_rng.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 #include "traces/rows.h"
 #include "traces/source.h"
 

@@ -6,7 +6,8 @@
 
 #include <gsl/gsl_randist.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
+#include "base/names.h"
 #include "traces/kinds.h"
 #include "traces/source.h"
 
@@ -283,24 +284,28 @@ static const struct lendist_ops *const dists[] = {
     &ld_empirical, &ld_fixed, &ld_lognormal, &ld_uniform, &ld_zipf, NULL
 };
 
+static const char *dist_at(const void *t, size_t i)
+{
+    const struct lendist_ops *const *x = t;
+
+    return x[i] ? x[i]->name : NULL;
+}
+
 static int find_dist(const cJSON *cfg, const char *path,
                      const struct lendist_ops **out, struct llm_diag *d)
 {
     const char *name = NULL;
     char kp[256], list[128];
-    size_t off = 0;
+    long i;
 
     if (!cJSON_IsObject(cfg))
         return diag_set(d, LLM_EINVAL, "%s: expected an object", path);
     if (jcfg_str(cfg, path, "dist", true, &name, d) != LLM_OK)
         return d->code;
-    for (size_t i = 0; dists[i] != NULL; i++) {
-        if (strcmp(dists[i]->name, name) == 0) {
-            *out = dists[i];
-            return LLM_OK;
-        }
-        off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s",
-                                i ? ", " : "", dists[i]->name);
+    i = names_find(dists, dist_at, name, list, sizeof(list));
+    if (i >= 0) {
+        *out = dists[i];
+        return LLM_OK;
     }
     jcfg_keypath(kp, sizeof(kp), path, "dist");
     return diag_set(d, LLM_EINVAL, "%s: unknown \"%s\" (known: %s)", kp, name,

@@ -22,7 +22,7 @@
 #include <cjson/cJSON.h>
 #include <gsl/gsl_rng.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 
 struct lendist;
 

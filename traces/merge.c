@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 #include "traces/kinds.h"
 
 struct merge_src {

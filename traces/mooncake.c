@@ -14,7 +14,7 @@
 
 #include <gsl/gsl_sort.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 #include "traces/kinds.h"
 #include "traces/rows.h"
 

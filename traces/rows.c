@@ -11,7 +11,7 @@
 
 #include <zlib.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 
 /* The first buffer fits every line of the shipped traces (the longest,
  * Mooncake's synthetic trace, is 2.7 kB); longer lines double it. */

@@ -22,7 +22,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 
 struct rows;
 

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
+#include "base/names.h"
 #include "traces/kinds.h"
 #include "traces/rows.h"
 
@@ -125,22 +126,26 @@ int source_open_rows(const char *file, const char *path, struct rows **out,
     return rows_open(file, out, d);
 }
 
+static const char *kind_at(const void *t, size_t i)
+{
+    const struct source_ops *const *x = t;
+
+    return x[i] ? x[i]->name : NULL;
+}
+
 static int find_kind(const cJSON *cfg, const char *path,
                      const struct source_ops **out, struct llm_diag *d)
 {
     const char *type = NULL;
     char kp[256], list[256];
-    size_t off = 0;
+    long i;
 
     if (jcfg_str(cfg, path, "type", true, &type, d) != LLM_OK)
         return d->code;
-    for (size_t i = 0; kinds[i] != NULL; i++) {
-        if (strcmp(kinds[i]->name, type) == 0) {
-            *out = kinds[i];
-            return LLM_OK;
-        }
-        off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s",
-                                i ? ", " : "", kinds[i]->name);
+    i = names_find(kinds, kind_at, type, list, sizeof(list));
+    if (i >= 0) {
+        *out = kinds[i];
+        return LLM_OK;
     }
     jcfg_keypath(kp, sizeof(kp), path, "type");
     return diag_set(d, LLM_EINVAL, "%s: unknown \"%s\" (known: %s)", kp, type,

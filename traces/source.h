@@ -23,7 +23,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 #include "sim/request.h"
 
 /* What a source read, dropped and changed, for reports (trace stats). */

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "sim/diag.h"
+#include "base/diag.h"
 #include "traces/source.h"
 
 struct len_summary {

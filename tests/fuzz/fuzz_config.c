@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/scenario.h"
+#include "run/scenario.h"
 #include "tests/fuzz/fuzz.h"
 
 #define FZ_MAX_SETS 8

@@ -1,7 +1,7 @@
 /* tests/fuzz/fuzz_engine.c: an engine profile file through jcfg_load and
  * engine_from_json, as `--engine FILE` loads it (hw/engine.c). */
 #include "hw/engine.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 #include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

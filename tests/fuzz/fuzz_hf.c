@@ -1,7 +1,7 @@
 /* tests/fuzz/fuzz_hf.c: a Hugging Face config.json through jcfg_load and
  * hf_to_model, as `llmsim memory --import-hf FILE --id NAME` imports it. */
 #include "models/hf.h"
-#include "sim/jcfg.h"
+#include "base/jcfg.h"
 #include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

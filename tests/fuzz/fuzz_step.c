@@ -8,12 +8,12 @@
 #include "cli/step.h"
 #include "hw/cost.h"
 #include "hw/device.h"
-#include "hw/dtype.h"
+#include "base/dtype.h"
 #include "hw/engine.h"
 #include "models/model.h"
 #include "models/ops.h"
-#include "sim/jcfg.h"
-#include "sim/paths.h"
+#include "base/jcfg.h"
+#include "base/paths.h"
 #include "tests/fuzz/fuzz.h"
 
 static struct model model;
