@@ -12,6 +12,11 @@
 #   3. Table reuse: the share of an engine's cycles spent building tables
 #      as the outputs sharing them (n) grow, the reason for LUT Tensor
 #      Core's elongated tiles and SAIL's batched LUT-GEMV.
+#   4. SAIL vs its Neoverse-N1 baseline (catalog sail-n1-64c,
+#      neoverse-n1-64c): speed-up and tokens/$ over batch, bits, the
+#      baseline's efficiency and the LLC's lookup lanes.
+#   5. LUT Tensor Core: compute density and energy per MAC of a LUT lane
+#      over a MAC datapath (configs/papers/lut/datapath.json).
 # Run from the repository root after `make` (a few seconds).
 set -e
 BIN=${LLMSIM:-./build/llmsim}
