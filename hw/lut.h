@@ -59,4 +59,46 @@ struct lut_count {
 void lut_gemm(const struct lut_engine *e, double rows, int64_t n, int64_t k,
               double passes, struct lut_count *out);
 
+/* ---- the datapath's area and energy per operation (LUT Tensor Core) ----
+ *
+ * LUT Tensor Core's claim (PAPERS.md 26: "more than 10x compute density and
+ * energy efficiency") compares silicon, not cycles.  Per multiply-accumulate
+ * a cycle, per output lane:
+ *
+ *   MAC datapath   one multiplier and one adder per MAC (weights dequantized
+ *                  to the activations' type): mul + add
+ *   LUT datapath   one lane selects one of its group's precomputed sums and
+ *                  accumulates it (acc), plus the select itself (the
+ *                  multiplexer, the symmetric table's negation and the
+ *                  lane's share of the table registers) as select_frac x
+ *                  acc; it covers `group` MACs per weight bit, so per MAC:
+ *                  acc x (1 + select_frac) x bits / group
+ *
+ * compute density (MACs a cycle per area) and energy efficiency (MACs per
+ * joule) of the LUT datapath over the MAC one are the ratios of those
+ * per-MAC figures.  The table precompute is left out as the paper moves it
+ * into the preceding operator (its "operator fusion"); the component costs
+ * come from a cited table (configs/papers/lut/datapath.json). */
+struct lut_op_cost {
+    double area_um2;
+    double energy_pj;
+};
+
+struct lut_datapath {
+    struct lut_op_cost mul, add;   /* the MAC datapath's multiplier, adder */
+    struct lut_op_cost acc;        /* the LUT lane's accumulator */
+    double select_frac;            /* the lane's select over acc (>= 0) */
+    int32_t group;                 /* activations per table (K) */
+    int32_t bits;                  /* weight bits: cycles per lookup */
+};
+
+struct lut_datapath_ratio {
+    struct lut_op_cost mac_per_op, lut_per_op;
+    double density_x;              /* MAC area per op / LUT area per op */
+    double energy_x;               /* MAC energy per op / LUT energy per op */
+};
+
+void lut_datapath_compare(const struct lut_datapath *p,
+                          struct lut_datapath_ratio *out);
+
 #endif

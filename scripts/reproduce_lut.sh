@@ -12,6 +12,11 @@
 #   3. Table reuse: the share of an engine's cycles spent building tables
 #      as the outputs sharing them (n) grow, the reason for LUT Tensor
 #      Core's elongated tiles and SAIL's batched LUT-GEMV.
+#   4. SAIL vs its Neoverse-N1 baseline (catalog sail-n1-64c,
+#      neoverse-n1-64c): speed-up and tokens/$ over batch, bits, the
+#      baseline's efficiency and the LLC's lookup lanes.
+#   5. LUT Tensor Core: compute density and energy per MAC of a LUT lane
+#      over a MAC datapath (configs/papers/lut/datapath.json).
 # Run from the repository root after `make` (a few seconds).
 set -e
 BIN=${LLMSIM:-./build/llmsim}
@@ -46,4 +51,67 @@ for name, g, t, l, p, b in engines:
         look = math.ceil(n / l) * p
         row.append(f"n={n}: {100 * build / (build + look):4.1f}%")
     print(f"  {name}: " + ", ".join(row))
+PY
+# 4. SAIL (PAPERS.md 25; hw/catalog neoverse-n1-64c, sail-n1-64c): one
+#    decode step of Llama-2-7B, every sequence at context 128, on the N1
+#    CPU (int8 dequantize-and-multiply at compute_eff of its peak) and on
+#    the same CPU with LUT-GEMV in its LLC (lanes lookups a cycle).  Only
+#    the abstract is published where we could read it: "up to 10.7x" and
+#    "19.9x tokens/$", no batch, bits, array count or baseline efficiency,
+#    so those are swept.  SAIL's lanes are swept through the cost model's
+#    compute_eff (lanes / 4096 of the catalog's 4096: its lookups, not its
+#    table build, set its cycles here).
+step_ms() {   # dev dtype batch cost-json -> ms of one step
+    echo "{\"decode\":[[$3,128]]}" |
+        "$BIN" step --hw "$1" --model llama-2-7b --cost "$4" --dtype "$2" |
+        awk '{ if (match($0, /"ms":[0-9.eE+-]+/)) print substr($0, RSTART + 5, RLENGTH - 5) }'
+}
+echo "SAIL vs Neoverse-N1, Llama-2-7B decode at context 128: speed-up (paper: up to 10.7x)"
+echo "  bits batch | N1 eff 0.10 0.25 0.50 (SAIL lanes 4096) | SAIL lanes 256 1024 (N1 eff 0.25)"
+for dt in int4 int2; do
+    for b in 1 4 16 32 64; do
+        s=$(step_ms sail-n1-64c $dt $b '{"name":"accel"}')
+        row=""
+        for e in 0.1 0.25 0.5; do
+            n=$(step_ms neoverse-n1-64c $dt $b "{\"name\":\"accel\",\"compute_eff\":$e}")
+            row="$row $(awk -v n="$n" -v s="$s" 'BEGIN { printf "%6.2f", n / s }')"
+        done
+        n=$(step_ms neoverse-n1-64c $dt $b '{"name":"accel"}')
+        lrow=""
+        for f in 0.0625 0.25; do
+            sl=$(step_ms sail-n1-64c $dt $b "{\"name\":\"accel\",\"compute_eff\":$f}")
+            lrow="$lrow $(awk -v n="$n" -v s="$sl" 'BEGIN { printf "%6.2f", n / s }')"
+        done
+        echo "  $dt  $(printf '%5d' $b) |            $row |                  $lrow"
+    done
+done
+# Tokens per dollar: tokens/s over the catalog's $/h (N1 $2.464, SAIL x 1.02).
+n=$(step_ms neoverse-n1-64c int4 32 '{"name":"accel"}')
+s=$(step_ms sail-n1-64c int4 32 '{"name":"accel"}')
+awk -v n="$n" -v s="$s" 'BEGIN {
+    tn = 32 / (n / 1000) * 3600 / 2.464; ts = 32 / (s / 1000) * 3600 / 2.513
+    printf "SAIL tokens/$ at int4, batch 32 (catalog defaults): N1 %.0f, SAIL %.0f tokens/$: %.2fx (paper: 19.9x);\n", tn, ts, ts / tn
+    printf "  19.9x at this speed-up needs the SAIL machine at %.2f of the N1 price (the price basis of the paper is not published)\n", (n / s) / 19.9 }'
+echo "  vs V100 (paper: 7.04x cost efficiency): not modelled (no V100 in the catalog, no cited V100 price)"
+# 5. LUT Tensor Core (PAPERS.md 26): area and energy per MAC of a LUT lane
+#    (4 activations a table, bit-serial, an accumulator plus a select of
+#    select_frac of it) over a MAC datapath (fp16 multiplier + fp16 adder),
+#    Horowitz's 45 nm table (configs/papers/lut/datapath.json; hw/lut.h
+#    lut_datapath_compare; tests/check_lut.c checks the same formula).
+echo "LUT Tensor Core, LUT lane vs fp16 MAC: compute density x / energy efficiency x (paper, W_INT1 A_FP16: 20.9x / 11.2x)"
+python3 - <<'PY'
+import json
+d = json.load(open("configs/papers/lut/datapath.json"))
+ops = d["ops"]
+mac_a = ops["fp16_mul"]["area_um2"] + ops["fp16_add"]["area_um2"]
+mac_e = ops["fp16_mul"]["energy_pj"] + ops["fp16_add"]["energy_pj"]
+print("  accumulator  select | INT1          INT2          INT4")
+for acc in ("fp16_add", "int32_add", "int16_add"):
+    for s in (0, 0.25, 0.5, 1):
+        row = []
+        for bits in (1, 2, 4):
+            per = (1 + s) * bits / 4
+            row.append("%5.1f / %5.1f" % (mac_a / (ops[acc]["area_um2"] * per),
+                                          mac_e / (ops[acc]["energy_pj"] * per)))
+        print("  %-11s %5.2f  | %s" % (acc, s, " ".join(row)))
 PY
