@@ -371,13 +371,13 @@ static int read_column(sqlite3 *db, const char *sql, double **v, size_t *n)
     sqlite3_stmt *st;
     size_t cap = 0;
     double *nv;
-    int rc = LLM_OK;
+    int rc = LLM_OK, srow = SQLITE_DONE;
 
     *v = NULL;
     *n = 0;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         return LLM_EIO;
-    while (rc == LLM_OK && sqlite3_step(st) == SQLITE_ROW) {
+    while (rc == LLM_OK && (srow = sqlite3_step(st)) == SQLITE_ROW) {
         if (*n == cap) {
             cap = cap ? 2 * cap : 1024;
             nv = realloc(*v, cap * sizeof(*nv));
@@ -390,6 +390,8 @@ static int read_column(sqlite3 *db, const char *sql, double **v, size_t *n)
         (*v)[(*n)++] = sqlite3_column_double(st, 0);
     }
     sqlite3_finalize(st);
+    if (rc == LLM_OK && srow != SQLITE_DONE)
+        rc = LLM_EIO;
     return rc;
 }
 
@@ -436,15 +438,20 @@ static int write_itl_cdf(struct job *j, const struct run_db *r,
     double total = 0, cum = 0, next = 0, step;
     char q[300];
     FILE *f;
+    int srow;
 
     *n_out = 0;
     if (sqlite3_prepare_v2(r->db, "SELECT SUM(count) FROM itl", -1, &st,
                            NULL) != SQLITE_OK)
         return diag_set(d, LLM_EIO, "%s: cannot read itl: %s", r->path,
                         sqlite3_errmsg(r->db));
-    if (sqlite3_step(st) == SQLITE_ROW)
+    srow = sqlite3_step(st);
+    if (srow == SQLITE_ROW)
         total = sqlite3_column_double(st, 0);
     sqlite3_finalize(st);
+    if (srow != SQLITE_ROW)
+        return diag_set(d, LLM_EIO, "%s: cannot read itl: %s", r->path,
+                        sqlite3_errmsg(r->db));
     if (!(total > 0))
         return LLM_OK;
     f = job_open(j, name, d);
@@ -458,7 +465,7 @@ static int write_itl_cdf(struct job *j, const struct run_db *r,
     fprintf(f, "# ITL CDF of %s: value_ms fraction_of_gaps (%.0f gaps)\n",
             plot_gp_str(r->label, q, sizeof(q)), total);
     step = total / CDF_POINTS;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while ((srow = sqlite3_step(st)) == SQLITE_ROW) {
         cum += sqlite3_column_double(st, 1);
         if (cum >= next || cum >= total) {
             fprintf(f, "%.6g %.6g\n", sqlite3_column_double(st, 0),
@@ -468,6 +475,11 @@ static int write_itl_cdf(struct job *j, const struct run_db *r,
         }
     }
     sqlite3_finalize(st);
+    if (srow != SQLITE_DONE) {
+        fclose(f);
+        return diag_set(d, LLM_EIO, "%s: cannot read itl: %s", r->path,
+                        sqlite3_errmsg(r->db));
+    }
     return job_close(f, name, d);
 }
 
@@ -536,7 +548,7 @@ static int cdf_figure(struct job *j, const struct run_db *runs, size_t nr,
     return fig_emit(j, &f, d);
 }
 
-static bool has_table(sqlite3 *db, const char *name);
+static int has_table(sqlite3 *db, const char *name);
 
 /* Values per bin: tokens, running, waiting, kv blocks, busy (1 while an
  * iteration runs); the first four also as maxima (issue 18). */
@@ -819,21 +831,22 @@ struct tier_set {
 static int tier_replicas(sqlite3 *db, int *rep, int max)
 {
     sqlite3_stmt *st;
-    int n = 0;
+    int n = 0, srow = SQLITE_DONE;
 
     if (sqlite3_prepare_v2(db, "SELECT DISTINCT replica FROM kv_tiers "
                            "ORDER BY replica", -1, &st, NULL) != SQLITE_OK)
         return -1;
-    while (n < max && sqlite3_step(st) == SQLITE_ROW)
+    while (n < max && (srow = sqlite3_step(st)) == SQLITE_ROW)
         rep[n++] = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
-    return n;
+    return srow == SQLITE_ROW || srow == SQLITE_DONE ? n : -1;
 }
 
 static int tier_names(sqlite3 *db, int rep, struct tier_set *t)
 {
     sqlite3_stmt *st;
     const unsigned char *s;
+    int srow = SQLITE_DONE;
 
     t->n = 0;
     if (sqlite3_prepare_v2(db, "SELECT DISTINCT tier FROM kv_tiers WHERE "
@@ -841,13 +854,13 @@ static int tier_names(sqlite3 *db, int rep, struct tier_set *t)
         SQLITE_OK)
         return LLM_EIO;
     sqlite3_bind_int(st, 1, rep);
-    while (t->n < TIER_MAX && sqlite3_step(st) == SQLITE_ROW) {
+    while (t->n < TIER_MAX && (srow = sqlite3_step(st)) == SQLITE_ROW) {
         s = sqlite3_column_text(st, 0);
         snprintf(t->name[t->n++], sizeof(t->name[0]), "%s",
                  s ? (const char *)s : "");
     }
     sqlite3_finalize(st);
-    return LLM_OK;
+    return srow == SQLITE_ROW || srow == SQLITE_DONE ? LLM_OK : LLM_EIO;
 }
 
 /* One tier's series: the state at the end of each of TIMELINE_BINS bins
@@ -860,6 +873,7 @@ static int write_tier(struct job *j, const struct run_db *r, int rep,
     sqlite3_stmt *st;
     FILE *f;
     double cap;
+    int srow;
     char q[300], qt[100];
 
     if (sqlite3_prepare_v2(r->db, "SELECT MAX(t_ns), used_blocks, "
@@ -879,13 +893,18 @@ static int write_tier(struct job *j, const struct run_db *r, int rep,
     fprintf(f, "# %s replica %d tier %s: time_s used_pct traffic_gib "
             "(in + out so far)\n", plot_gp_str(r->label, q, sizeof(q)), rep,
             plot_gp_str(tier, qt, sizeof(qt)));
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while ((srow = sqlite3_step(st)) == SQLITE_ROW) {
         cap = sqlite3_column_double(st, 2);
         fprintf(f, "%.6g %.6g %.6g\n", sqlite3_column_int64(st, 0) / 1e9,
                 cap > 0 ? 100 * sqlite3_column_double(st, 1) / cap : 0.0,
                 sqlite3_column_double(st, 3) / 1073741824.0);
     }
     sqlite3_finalize(st);
+    if (srow != SQLITE_DONE) {
+        fclose(f);
+        return diag_set(d, LLM_EIO, "%s: cannot read kv_tiers: %s", r->path,
+                        sqlite3_errmsg(r->db));
+    }
     return job_close(f, file, d);
 }
 
@@ -903,17 +922,19 @@ static void tier_panel(struct fig *f, const struct tier_set *t, int col)
     }
 }
 
+/* The bin width of the tier series; -1 when it cannot be read. */
 static int64_t tier_width(sqlite3 *db)
 {
     sqlite3_stmt *st;
     int64_t t1 = 0;
+    int srow = SQLITE_ERROR;
 
     if (sqlite3_prepare_v2(db, "SELECT MAX(t_ns) FROM kv_tiers", -1, &st,
                            NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
+        (srow = sqlite3_step(st)) == SQLITE_ROW)
         t1 = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    return t1 / TIMELINE_BINS + 1;
+    return srow == SQLITE_ROW ? t1 / TIMELINE_BINS + 1 : -1;
 }
 
 /* Per replica with tier rows: occupancy and traffic of every lower KV
@@ -927,13 +948,14 @@ static int tier_figures(struct job *j, const struct run_db *r,
     int reps[64], nrep, k, i, rc = LLM_OK;
     int64_t width;
 
-    if (!has_table(r->db, "kv_tiers"))
+    k = has_table(r->db, "kv_tiers");
+    if (k == 0)
         return LLM_OK;
-    nrep = tier_replicas(r->db, reps, 64);
-    if (nrep < 0)
+    nrep = k < 0 ? -1 : tier_replicas(r->db, reps, 64);
+    width = nrep < 0 ? -1 : tier_width(r->db);
+    if (width < 0)
         return diag_set(d, LLM_EIO, "%s: kv_tiers: %s", r->path,
                         sqlite3_errmsg(r->db));
-    width = tier_width(r->db);
     for (k = 0; rc == LLM_OK && k < nrep; k++) {
         if (r->multi)
             snprintf(name, sizeof(name), "kv_tiers_%zu_r%d", r->k, reps[k]);
@@ -1004,18 +1026,24 @@ struct sweep_db {
     char (*labels)[128];         /* legends of the groups */
 };
 
-static void meta(sqlite3 *db, const char *key, char *buf, size_t len)
+/* One key of the sweep table into buf ("" when absent); LLM_EIO when the
+ * read fails, so a plot never goes out with a silently missing axis or
+ * name. */
+static int meta(sqlite3 *db, const char *key, char *buf, size_t len)
 {
     sqlite3_stmt *st;
+    int rc;
 
     buf[0] = '\0';
     if (sqlite3_prepare_v2(db, "SELECT value FROM sweep WHERE key = ?", -1,
                            &st, NULL) != SQLITE_OK)
-        return;
+        return LLM_EIO;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_text(st, 0))
         snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? LLM_OK : LLM_EIO;
 }
 
 static char *group_of(const char *params, const char *axis)
@@ -1047,14 +1075,17 @@ static int read_configs(struct sweep_db *s)
 {
     sqlite3_stmt *st;
     int64_t n = 0;
-    int rc = LLM_OK;
+    int rc = LLM_OK, srow;
 
     if (sqlite3_prepare_v2(s->db, "SELECT COUNT(*) FROM configs", -1, &st,
                            NULL) != SQLITE_OK)
         return LLM_EIO;
-    if (sqlite3_step(st) == SQLITE_ROW)
+    srow = sqlite3_step(st);
+    if (srow == SQLITE_ROW)
         n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
+    if (srow != SQLITE_ROW)
+        return LLM_EIO;
     s->cfg = calloc((size_t)n + 1, sizeof(*s->cfg));
     s->groups = calloc((size_t)n + 1, sizeof(*s->groups));
     if (s->cfg == NULL || s->groups == NULL ||
@@ -1062,7 +1093,7 @@ static int read_configs(struct sweep_db *s)
                            "id", -1, &st, NULL) != SQLITE_OK)
         return LLM_ENOMEM;
     while (rc == LLM_OK && s->n_cfg < (size_t)n &&
-           sqlite3_step(st) == SQLITE_ROW) {
+           (srow = sqlite3_step(st)) == SQLITE_ROW) {
         struct sw_cfg *c = &s->cfg[s->n_cfg++];
         c->id = sqlite3_column_int64(st, 0);
         c->group = group_of((const char *)sqlite3_column_text(st, 1),
@@ -1072,6 +1103,8 @@ static int read_configs(struct sweep_db *s)
         rc = c->group ? add_group(s, c->group) : LLM_ENOMEM;
     }
     sqlite3_finalize(st);
+    if (rc == LLM_OK && srow != SQLITE_ROW && srow != SQLITE_DONE)
+        rc = LLM_EIO;
     return rc;
 }
 
@@ -1095,12 +1128,12 @@ static int read_aggregates(struct sweep_db *s)
 {
     sqlite3_stmt *st;
     struct sw_cfg *c;
-    int m;
+    int m, srow;
 
     if (sqlite3_prepare_v2(s->db, "SELECT config, name, mean, ci_lo, ci_hi "
                            "FROM aggregates", -1, &st, NULL) != SQLITE_OK)
         return LLM_EIO;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while ((srow = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 1);
         c = cfg_by_id(s, sqlite3_column_int64(st, 0));
         for (m = 0; c != NULL && sw_names[m] != NULL; m++) {
@@ -1114,7 +1147,7 @@ static int read_aggregates(struct sweep_db *s)
         }
     }
     sqlite3_finalize(st);
-    return LLM_OK;
+    return srow == SQLITE_DONE ? LLM_OK : LLM_EIO;
 }
 
 static void sweep_db_free(struct sweep_db *s)
@@ -1363,31 +1396,37 @@ static int sweep_figures(struct job *j, struct sweep_db *s,
 
 /* ---- the driver -------------------------------------------------------- */
 
-static bool has_table(sqlite3 *db, const char *name)
+/* 1 when the database has the table or view, 0 when not, -1 when its
+ * schema could not be read. */
+static int has_table(sqlite3 *db, const char *name)
 {
     sqlite3_stmt *st;
-    bool yes = false;
+    int srow;
 
     /* iterations is a view (analysis/store.h) */
     if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type IN "
                            "('table', 'view') AND name = ?", -1, &st, NULL)
         != SQLITE_OK)
-        return false;
+        return -1;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    yes = sqlite3_step(st) == SQLITE_ROW;
+    srow = sqlite3_step(st);
     sqlite3_finalize(st);
-    return yes;
+    return srow == SQLITE_ROW ? 1 : srow == SQLITE_DONE ? 0 : -1;
 }
 
-static void run_label(struct run_db *r)
+/* The run's label, seed, KV blocks and config from its runs row; LLM_EIO
+ * when the row cannot be read. */
+static int run_label(struct run_db *r)
 {
     sqlite3_stmt *st;
+    int srow;
 
     snprintf(r->label, sizeof(r->label), "%s", r->path);
     if (sqlite3_prepare_v2(r->db, "SELECT name, seed, kv_blocks, config "
                            "FROM runs LIMIT 1", -1, &st, NULL) != SQLITE_OK)
-        return;
-    if (sqlite3_step(st) == SQLITE_ROW) {
+        return LLM_EIO;
+    srow = sqlite3_step(st);
+    if (srow == SQLITE_ROW) {
         if (sqlite3_column_text(st, 0))
             snprintf(r->label, sizeof(r->label), "%.100s (seed %lld)",
                      (const char *)sqlite3_column_text(st, 0),
@@ -1397,6 +1436,7 @@ static void run_label(struct run_db *r)
             r->config = strdup((const char *)sqlite3_column_text(st, 3));
     }
     sqlite3_finalize(st);
+    return srow == SQLITE_ROW || srow == SQLITE_DONE ? LLM_OK : LLM_EIO;
 }
 
 /* With several run databases, each is labelled by the config keys whose
@@ -1422,6 +1462,40 @@ static void run_labels(struct run_db *runs, size_t nr)
     free(out);
 }
 
+/* What a database holds, from one read of its schema: a sweep (points
+ * and aggregates), a run (requests and the iterations view), neither,
+ * or DB_ERROR when the schema of a database could not be read (an I/O
+ * failure, not bad input). */
+enum db_kind { DB_ERROR, DB_NEITHER, DB_SWEEP, DB_RUN };
+
+static enum db_kind db_kind(sqlite3 *db)
+{
+    static const char *const names[] = { "points", "aggregates",
+                                         "requests", "iterations" };
+    sqlite3_stmt *st;
+    unsigned seen = 0;
+    int rc;
+
+    /* iterations is a view (analysis/store.h) */
+    if (sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type "
+                           "IN ('table', 'view')", -1, &st, NULL)
+        != SQLITE_OK)   /* a file that is not SQLite is bad input */
+        return sqlite3_errcode(db) == SQLITE_NOTADB ? DB_NEITHER : DB_ERROR;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+
+        for (unsigned k = 0; name != NULL && k < 4; k++)
+            if (strcmp(name, names[k]) == 0)
+                seen |= 1u << k;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return DB_ERROR;
+    if ((seen & 3u) == 3u)
+        return DB_SWEEP;
+    return (seen & 12u) == 12u ? DB_RUN : DB_NEITHER;
+}
+
 /* Opens every database and sorts it into runs or sweeps. */
 static int open_dbs(const char *const *dbs, size_t n, struct run_db *runs,
                     size_t *nr, struct sweep_db *sw, size_t *ns,
@@ -1429,27 +1503,43 @@ static int open_dbs(const char *const *dbs, size_t n, struct run_db *runs,
 {
     sqlite3 *db;
     size_t i;
+    enum db_kind kind;
 
     for (i = 0; i < n; i++) {
+        int rc;
+
         db = NULL;
-        if (sqlite3_open_v2(dbs[i], &db, SQLITE_OPEN_READONLY, NULL) !=
-            SQLITE_OK) {
+        rc = sqlite3_open_v2(dbs[i], &db, SQLITE_OPEN_READONLY, NULL);
+        if (rc != SQLITE_OK) {
             sqlite3_close(db);
-            /* a database argument that cannot be opened is bad input */
-            return diag_set(d, LLM_EINVAL, "%s: cannot open", dbs[i]);
+            /* A database argument that is missing or not a database is bad
+             * input; a read error on one that is there (a sweep or plan
+             * plotting the database it just wrote) is an I/O failure. */
+            return diag_set(d, rc == SQLITE_CANTOPEN || rc == SQLITE_NOTADB
+                            ? LLM_EINVAL : LLM_EIO, "%s: cannot open: %s",
+                            dbs[i], sqlite3_errstr(rc));
         }
-        if (has_table(db, "points") && has_table(db, "aggregates")) {
+        kind = db_kind(db);
+        if (kind == DB_SWEEP) {
             sw[*ns] = (struct sweep_db){ .path = dbs[i], .db = db,
                                          .k = *ns };
             (*ns)++;
-        } else if (has_table(db, "requests") && has_table(db, "iterations")) {
+        } else if (kind == DB_RUN) {
             runs[*nr] = (struct run_db){ .path = dbs[i], .db = db, .k = *nr };
-            run_label(&runs[(*nr)++]);
+            /* counted first: the caller closes every database it holds */
+            if (run_label(&runs[(*nr)++]) != LLM_OK)
+                return diag_set(d, LLM_EIO, "%s: cannot read runs: %s",
+                                dbs[i], sqlite3_errmsg(db));
         } else {
+            int err = kind == DB_ERROR
+                ? diag_set(d, LLM_EIO, "%s: cannot read its schema: %s",
+                           dbs[i], sqlite3_errmsg(db))
+                : diag_set(d, LLM_EINVAL, "%s: not an llmsim results or "
+                           "sweep database (no requests or points table)",
+                           dbs[i]);
+
             sqlite3_close(db);
-            return diag_set(d, LLM_EINVAL, "%s: not an llmsim results or "
-                            "sweep database (no requests or points table)",
-                            dbs[i]);
+            return err;
         }
     }
     return LLM_OK;
@@ -1457,9 +1547,9 @@ static int open_dbs(const char *const *dbs, size_t n, struct run_db *runs,
 
 static int load_sweep(struct sweep_db *s, struct llm_diag *d)
 {
-    meta(s->db, "load_axis", s->axis, sizeof(s->axis));
-    meta(s->db, "name", s->name, sizeof(s->name));
-    if (read_configs(s) != LLM_OK || read_aggregates(s) != LLM_OK)
+    if (meta(s->db, "load_axis", s->axis, sizeof(s->axis)) != LLM_OK ||
+        meta(s->db, "name", s->name, sizeof(s->name)) != LLM_OK ||
+        read_configs(s) != LLM_OK || read_aggregates(s) != LLM_OK)
         return diag_set(d, LLM_EIO, "%s: cannot read the sweep: %s",
                         s->path, sqlite3_errmsg(s->db));
     return group_labels(s) == LLM_OK ? LLM_OK

@@ -306,7 +306,8 @@ START_TEST(test_bad_inputs)
     dbs[0] = fx_path("missing.sqlite");
     /* a database argument that cannot be opened is bad input (issue 19) */
     ck_assert_int_eq(plot_make(dbs, 1, fx_path("o"), &made, &d), LLM_EINVAL);
-    snprintf(msg, sizeof(msg), "%s: cannot open", dbs[0]);
+    snprintf(msg, sizeof(msg), "%s: cannot open: unable to open database "
+             "file", dbs[0]);
     ck_assert_str_eq(d.msg, msg);
     dbs[0] = fx_path("empty.sqlite");
     f = fopen(dbs[0], "w");

@@ -521,28 +521,67 @@ static const char *sweep_file(const char *kind)
     return fx_put("s.json", text);
 }
 
-/* llmsim sweep with the n-th output call failing (in whichever process
- * makes it), for every n until no call is left to fail: exit 1, one
- * line, no partial point; a rerun completes every point once. */
+/* The database a sweep or plan writes into DIR/sw. */
+static const char *sweep_db(const char *kind)
+{
+    static char path[600];
+
+    snprintf(path, sizeof(path), "%s/sw/%s.sqlite", fx_tmpdir,
+             strcmp(kind, "plan") == 0 ? "plan" : "sweep");
+    return path;
+}
+
+/* A plan's report is whole or absent: when present it is the clean
+ * run's, byte for byte (copied to DIR/report.clean), and no temporary
+ * file is left beside it. */
+static void check_report(const char *kind, long n)
+{
+    char tmp[600];
+    PATH(report, "sw/report.md");
+    PATH(clean, "report.clean");
+
+    if (strcmp(kind, "plan") != 0)
+        return;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", report);
+    ck_assert_msg(!exists(tmp), "call %ld: %s left behind", n, tmp);
+    ck_assert_msg(!exists(report) || same_file(report, clean),
+                  "call %ld: a partial or different report.md", n);
+}
+
+/* llmsim sweep, then llmsim plan (a bisection over rates), with the n-th
+ * output call failing (in whichever process makes it), for every n until
+ * no call is left to fail: exit 1, one line, no partial point and no
+ * partial report; a rerun completes every point once. */
 START_TEST(test_fault_sweep)
 {
+    static const char *const kinds[] = { "sweep", "plan" };
+    const char *kind = kinds[_i];
+    const char *db = sweep_db(kind);
     char args[700], first[600];
     sqlite3 *h;
     long n, tried = 0;
-    int64_t m;
+    int64_t m, want;
     int lines, st;
-    PATH(db, "sw/sweep.sqlite");
     PATH(sw, "sw");
 
     if (!have_bin("fault_sweep"))
         return;
-    snprintf(args, sizeof(args), "sweep %s --quiet", sweep_file("sweep"));
+    snprintf(args, sizeof(args), "%s %s --quiet", kind, sweep_file(kind));
+    rm_rf(sw);
     ck_assert_int_eq(cli(args, -1, NULL, NULL, NULL, 0), 0);
     ck_assert_int_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL),
                      SQLITE_OK);
     m = query_int(h, "SELECT COUNT(*) FROM metrics WHERE point = 1");
+    want = query_int(h, "SELECT COUNT(*) FROM points");
     sqlite3_close(h);
     ck_assert_int_gt(m, 10);
+    ck_assert_int_ge(want, 2);
+    if (strcmp(kind, "plan") == 0) {
+        PATH(report, "sw/report.md");
+        PATH(clean, "report.clean");
+
+        copy_file(report, clean);
+    }
     for (n = 1;; n += stride(), tried++) {
         rm_rf(sw);
         remove(fx_path("fault.log"));
@@ -551,18 +590,21 @@ START_TEST(test_fault_sweep)
             ck_assert_int_eq(st, 0);
             break;
         }
-        ck_assert_msg(st == 1 && lines == 1, "call %ld: exit %d, %d lines: "
-                      "%s", n, st, lines, first);
+        ck_assert_msg(st == 1 && lines == 1, "%s, call %ld: exit %d, %d "
+                      "lines: %s", kind, n, st, lines, first);
         if (exists(db))
-            check_points(db, 2, m, true, n);
+            check_points(db, want, m, true, n);
+        check_report(kind, n);
         st = cli(args, -1, NULL, &lines, first, sizeof(first));
-        ck_assert_msg(st == 0, "call %ld: the rerun exited %d: %s", n, st,
-                      first);
-        check_points(db, 2, m, false, n);
+        ck_assert_msg(st == 0, "%s, call %ld: the rerun exited %d: %s",
+                      kind, n, st, first);
+        check_points(db, want, m, false, n);
+        check_report(kind, n);
     }
     ck_assert_int_gt(tried, 100);
-    fprintf(stderr, "check_reliability: sweep: %ld output calls failed one "
-            "at a time, each rerun complete\n", tried);
+    fprintf(stderr, "check_reliability: %s: %ld output calls failed one "
+            "at a time, each rerun complete (%lld points)\n", kind, tried,
+            (long long)want);
 }
 END_TEST
 
@@ -895,7 +937,7 @@ Suite *reliability_suite(void)
     tcase_add_test(tc, test_calibrate_duplicate_key);
     tcase_add_test(tc, test_fault_run);
     tcase_add_test(tc, test_fault_run_vllm);
-    tcase_add_test(tc, test_fault_sweep);
+    tcase_add_loop_test(tc, test_fault_sweep, 0, 2);
     tcase_add_test(tc, test_full_disk);
     tcase_add_test(tc, test_read_only);
     tcase_add_test(tc, test_kill_run);
