@@ -24,8 +24,11 @@ static const struct cost_ops *const cost_models[] = {
 };
 
 /* Direct-mapped cache of dense-part prices: a serving run sees the same
- * token counts over and over (a decode batch of n sequences is n tokens). */
-#define COST_MEMO 4096
+ * token counts over and over (a decode batch of n sequences is n tokens).
+ * A prefill iteration's (tokens, rows) pair ranges over prompt sizes times
+ * batch sizes; 4096 entries thrashed on a long trace, 65536 (4 MiB,
+ * touched only where used) keep most of them (issue 24). */
+#define COST_MEMO 65536
 
 struct memo_entry {
     int64_t tokens, rows;          /* tokens 0: empty slot */
