@@ -875,6 +875,7 @@ static bool steady_repeat(struct replica_core *r, int64_t now_ns)
     for (g = 0; g < r->pub.batch.n_decode; g++)
         r->pub.batch.decode[g].ctx++;
     r->pub.batch.decode_ctx_sum += r->pub.batch.decode_seqs;
+    r->steady_repeats++;
     return true;
 }
 

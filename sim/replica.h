@@ -170,6 +170,7 @@ struct replica_core {
      * repeat it). */
     bool steady;
     int32_t steady_n;
+    int64_t steady_repeats;    /* plans repeated so (tests, profiling) */
 };
 
 /* The replica a policy's struct replica * is (its first member). */
