@@ -51,8 +51,8 @@
 /* A launch's schedule, remembered (issue 24): a decode batch's contexts
  * grow every iteration, but a launch depends on its groups only through
  * their counts and keys of each (see sig_key), which change every 64
- * tokens of a sequence, so an iteration mostly asks again for a launch
- * asked before.  Direct-mapped, SCHED_MEMO entries per struct attn_sched
+ * tokens of a sequence (128 for FA2's split-KV kernel), so an iteration
+ * mostly asks again for a launch asked before.  Direct-mapped, SCHED_MEMO entries per struct attn_sched
  * (one per cost model): each replica keeps two live launches (its ragged
  * batch and the uniform reference).  A hit returns the bits the same
  * inputs computed before. */
@@ -63,6 +63,7 @@ struct sched_memo {
     int32_t qh, kvh, n;        /* n groups; 0: empty */
     int32_t cap;
     int k;                     /* enum engine_attn */
+    int kind;                  /* enum sig_kind of the keys */
     bool with_prefill;
     int32_t *sig;              /* 2n: count, key of each group */
     double us;
@@ -463,21 +464,62 @@ static double decode_us(struct attn_sched *s,
 /* What a group's launch depends on besides its count: FA2's kernels and
  * vLLM's 2D kernel see a sequence only through its 64-key bin (the plain
  * kernel's CTA length; FA2's split-KV blocks of 128 keys and its longest
- * sequence follow from the bins), vLLM's 3D kernel cuts each sequence into
- * 16 segments of its exact length. */
-static int32_t sig_key(int32_t ctx, bool exact)
+ * sequence follow from the bins); once FA2 splits (fa2_us with split > 1)
+ * only through its 128-key blocks, (ctx + 128) / 128 (group_ctas,
+ * wave_tail and the longest sequence's n_blocks read nothing else);
+ * vLLM's 3D kernel cuts each sequence into 16 segments of its exact
+ * length. */
+enum sig_kind { SIG_BIN64, SIG_BIN128, SIG_EXACT };
+
+static inline __attribute__((always_inline))
+int32_t sig_key(int32_t ctx, enum sig_kind kind)
 {
-    return exact ? ctx : (int32_t)plain_bin(ctx);
+    return kind == SIG_EXACT ? ctx : kind == SIG_BIN128 ? (ctx + 128) / 128
+                                                        : (int32_t)plain_bin(ctx);
+}
+
+static enum sig_kind sig_kind_of(struct attn_sched *s, enum engine_attn k,
+                                 int32_t qh, int32_t kvh, int64_t seqs,
+                                 int64_t max_ctx, bool with_prefill)
+{
+    if (k == ENG_ATTN_VLLM)
+        return vllm_is_3d(qh, kvh, seqs, with_prefill) ? SIG_EXACT
+                                                       : SIG_BIN64;
+    /* fa2_us's split, as it computes it */
+    if (qh > kvh && fa2_splits(s, seqs * kvh, (max_ctx + 128) / 128) > 1)
+        return SIG_BIN128;
+    return SIG_BIN64;
+}
+
+/* The keys of g into sig (count, key of each group), hashed into *x;
+ * inlined with a constant kind, so each kind's loop divides by its own
+ * constant. */
+static inline __attribute__((always_inline))
+void sig_fill(int32_t *sig, const struct decode_group *g, size_t ng,
+              enum sig_kind kind, uint64_t *x)
+{
+    uint64_t h = *x;
+
+    for (size_t i = 0; i < ng; i++) {
+        int32_t key = sig_key(g[i].ctx, kind);
+        sig[2 * i] = g[i].count;
+        sig[2 * i + 1] = key;
+        h = (h ^ ((uint64_t)(uint32_t)g[i].count << 32 | (uint32_t)key)) *
+            0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
+    }
+    *x = h;
 }
 
 /* The signature of a launch into s->sig (2 ng ints) and its hash; false:
  * no memory. */
 static bool launch_sig(struct attn_sched *s, enum engine_attn k, int32_t qh,
                        int32_t kvh, const struct decode_group *g, size_t ng,
-                       bool exact, bool with_prefill, uint64_t *h)
+                       enum sig_kind kind, bool with_prefill, uint64_t *h)
 {
     uint64_t x = ((uint64_t)(uint32_t)qh << 32 | (uint32_t)kvh) ^ ng ^
-                 ((uint64_t)k << 40) ^ ((uint64_t)with_prefill << 48);
+                 ((uint64_t)k << 40) ^ ((uint64_t)with_prefill << 48) ^
+                 ((uint64_t)kind << 52);
 
     if ((int64_t)ng * 2 > s->cap_sig) {
         int32_t *n = realloc(s->sig, ng * 2 * sizeof(*n));
@@ -486,14 +528,12 @@ static bool launch_sig(struct attn_sched *s, enum engine_attn k, int32_t qh,
         s->sig = n;
         s->cap_sig = (int32_t)(ng * 2);
     }
-    for (size_t i = 0; i < ng; i++) {
-        int32_t key = sig_key(g[i].ctx, exact);
-        s->sig[2 * i] = g[i].count;
-        s->sig[2 * i + 1] = key;
-        x = (x ^ ((uint64_t)(uint32_t)g[i].count << 32 | (uint32_t)key)) *
-            0x9E3779B97F4A7C15ull;
-        x ^= x >> 29;
-    }
+    if (kind == SIG_BIN64)
+        sig_fill(s->sig, g, ng, SIG_BIN64, &x);
+    else if (kind == SIG_BIN128)
+        sig_fill(s->sig, g, ng, SIG_BIN128, &x);
+    else
+        sig_fill(s->sig, g, ng, SIG_EXACT, &x);
     *h = x;
     return true;
 }
@@ -524,7 +564,7 @@ double attn_sched_decode_us(struct attn_sched *s,
     struct sched_memo *e;
     uint64_t h;
     size_t bytes = ng * 2 * sizeof(int32_t);
-    bool exact;
+    enum sig_kind kind;
 
     if (!c->on || (k != ENG_ATTN_FA2 && k != ENG_ATTN_VLLM) || ng == 0)
         return -1;
@@ -532,17 +572,17 @@ double attn_sched_decode_us(struct attn_sched *s,
         seqs += g[i].count;
         max_ctx = g[i].ctx > max_ctx ? g[i].ctx : max_ctx;
     }
-    exact = k == ENG_ATTN_VLLM && vllm_is_3d(qh, kvh, seqs, with_prefill);
+    kind = sig_kind_of(s, k, qh, kvh, seqs, max_ctx, with_prefill);
     if (s->memo == NULL || ng > INT32_MAX / 2 ||
-        !launch_sig(s, k, qh, kvh, g, ng, exact, with_prefill, &h))
+        !launch_sig(s, k, qh, kvh, g, ng, kind, with_prefill, &h))
         return decode_us(s, c, k, qh, kvh, g, ng, seqs, max_ctx,
                          with_prefill);
     if (!same_consts(&s->consts, c))
         memo_clear(s, c);
     e = &s->memo[h % SCHED_MEMO];
     if (e->n == (int32_t)ng && e->hash == h && e->qh == qh && e->kvh == kvh &&
-        e->k == (int)k && e->with_prefill == with_prefill &&
-        memcmp(e->sig, s->sig, bytes) == 0)
+        e->k == (int)k && e->kind == (int)kind &&
+        e->with_prefill == with_prefill && memcmp(e->sig, s->sig, bytes) == 0)
         return e->us;
     if ((int32_t)(ng * 2) > e->cap) {
         int32_t *n = realloc(e->sig, bytes);
@@ -562,6 +602,7 @@ double attn_sched_decode_us(struct attn_sched *s,
     e->qh = qh;
     e->kvh = kvh;
     e->k = (int)k;
+    e->kind = (int)kind;
     e->with_prefill = with_prefill;
     e->n = (int32_t)ng;
     return e->us;

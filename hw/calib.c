@@ -1040,6 +1040,14 @@ static const struct gemm_key *gemm_nearest(const struct gemm_key *g, int n,
     const struct gemm_key *best = NULL;
     int i;
 
+    /* The first exact shape is what the scan below returns for it (its
+     * distance is 0, every other is positive), without two logarithms a
+     * key: a run's dense-part misses price the same shapes (issue 24). */
+    for (i = 0; i < n; i++)
+        if (g[i].n == qn && g[i].k == qk) {
+            *dist = 0;
+            return &g[i];
+        }
     *dist = INFINITY;
     for (i = 0; i < n; i++) {
         double dd = fabs(log((double)g[i].n / qn)) +

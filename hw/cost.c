@@ -24,8 +24,14 @@ static const struct cost_ops *const cost_models[] = {
 };
 
 /* Direct-mapped cache of dense-part prices: a serving run sees the same
- * token counts over and over (a decode batch of n sequences is n tokens). */
-#define COST_MEMO 4096
+ * token counts over and over (a decode batch of n sequences is n tokens).
+ * A prefill iteration's (tokens, rows) pair ranges over prompt sizes times
+ * batch sizes; 4096 entries thrashed on a long trace (issue 24).  16384
+ * (1 MiB, touched only where used) keep more of them.  65536 was no faster
+ * on a tenth of a day of the week bench, within the noise, and its pages,
+ * touched as a run meets new shapes, grew test_soak_small's 200 k-request
+ * run past its 64 bytes a request. */
+#define COST_MEMO 16384
 
 struct memo_entry {
     int64_t tokens, rows;          /* tokens 0: empty slot */

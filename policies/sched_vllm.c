@@ -123,6 +123,15 @@ static int vllm_schedule(void *st, struct replica *r, int64_t now_ns)
     return rc;
 }
 
+/* With nothing waiting, no preemption (every step has its block) and
+ * room in the token budget, a pass is pol_plan_running's bulk decode of
+ * every running request and pol_admit finds no one; pol_launch's graph is
+ * a function of the plan's tokens and kind (sched_ops.steady). */
+static bool vllm_steady(const void *st, const struct replica *r)
+{
+    return r->n_running <= ((const struct vllm *)st)->lim.max_tokens;
+}
+
 static bool vllm_async(const void *st)
 {
     return ((const struct vllm *)st)->graphs.async;
@@ -137,4 +146,5 @@ const struct sched_ops sched_vllm = {
     .async_lag = vllm_async,
     .set_device = vllm_set_device,
     .limits = vllm_limits,
+    .steady = vllm_steady,
 };

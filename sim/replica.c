@@ -807,10 +807,85 @@ static int kv_sync(struct replica_core *r, int64_t now_ns)
     return rc;
 }
 
+/* Whether the plan just made is one plain decode of each running
+ * request in running order and nothing else, with nothing the next
+ * planning would redo (swaps, padding, layers, a wake, speculation). */
+static bool plan_is_steady(const struct replica_core *r)
+{
+    int32_t i, n = r->pub.n_plan;
+
+    if (n == 0 || n != r->pub.n_running || r->pub.plan_decodes != n ||
+        r->pub.plan_prefill_tokens != 0 || r->pub.plan_spec_tokens != 0 ||
+        r->n_pad != 0 || r->has_layers || r->pub.batch_stale ||
+        r->spec != NULL || r->wake_at_ns >= 0 || r->n_rejected != 0 ||
+        r->iter_swap_out_blocks != 0 || r->iter_swap_in_blocks != 0 ||
+        r->pub.batch.n_prefill != 0 || r->pub.batch.n_shared != 0)
+        return false;
+    for (i = 0; i < n; i++)
+        if (r->pub.plan[i].req != r->pub.running[i] ||
+            r->pub.plan[i].tokens != 1 || r->pub.plan[i].prefill)
+            return false;
+    return true;
+}
+
+/* The steady repeat (sched_ops.steady, issue 24): when the last plan was
+ * one decode of each running request and the same requests still run,
+ * all decoding and ready, nothing waits and nothing is swapped, the
+ * scheduler would plan the same decodes again; each needs a block when
+ * its step crosses one, grown in running order as replica_plan_decodes
+ * grows them.  The batch is the last one with every context one token
+ * on: consecutive equal contexts stay equal, so the groups keep their
+ * counts.  Returns false, having changed nothing but KV grows the
+ * scheduler's own pass makes first in the same order (a refused grow
+ * changes nothing, sim/kv.h), when any condition fails. */
+static bool steady_repeat(struct replica_core *r, int64_t now_ns)
+{
+    struct request **run = r->pub.running;
+    struct plan_item *plan = r->pub.plan;
+    int32_t i, n = r->steady_n;
+    int64_t bt = r->pub.block_tokens;
+    size_t g;
+
+    if (!r->steady || n != r->pub.n_running || r->pub.wait_head != NULL ||
+        r->pub.swap_head != NULL || r->pub.n_holding != 0 ||
+        r->shared_prefix || r->kv->sync != NULL ||
+        r->kv->attn_tokens != NULL || r->sched->steady == NULL ||
+        !r->sched->steady(r->sched_p.st, &r->pub))
+        return false;
+    for (i = 0; i < n; i++) {
+        struct request *q = run[i];
+        int64_t next = (int64_t)q->computed + 1;
+        /* replica_plan_decodes' own tests and grows, in its order: what
+         * fails here fails there at the same request */
+        if (plan[i].req != q || q->plan_idx >= 0 ||
+            q->state != REQ_DECODE || q->ready_ns > now_ns ||
+            ((int64_t)q->kv_blocks * bt < next &&
+             !r->kv->grow(r->kv_p.st, q, next)))
+            break;
+        q->plan_idx = i;
+    }
+    if (i < n) {
+        while (i-- > 0)
+            run[i]->plan_idx = -1;
+        return false;
+    }
+    r->pub.n_plan = n;
+    r->pub.plan_decodes = n;
+    r->wake_at_ns = -1;
+    for (g = 0; g < r->pub.batch.n_decode; g++)
+        r->pub.batch.decode[g].ctx++;
+    r->pub.batch.decode_ctx_sum += r->pub.batch.decode_seqs;
+    r->steady_repeats++;
+    return true;
+}
+
 /* One planning pass over an empty plan. */
 static int plan_once(struct replica_core *r, int64_t now_ns)
 {
     int rc;
+
+    if (steady_repeat(r, now_ns))
+        return LLM_OK;
 
     r->pub.n_plan = 0;
     r->n_pad = 0;
@@ -828,6 +903,8 @@ static int plan_once(struct replica_core *r, int64_t now_ns)
         rc = kv_sync(r, now_ns);
     if (rc == LLM_OK && r->pub.batch_stale)
         rc = build_batch(r);
+    r->steady = rc == LLM_OK && plan_is_steady(r);
+    r->steady_n = r->pub.n_plan;
     return rc;
 }
 

@@ -165,6 +165,12 @@ struct replica_core {
                                   waiting after planning */
     /* Speculative decoding (sim/spec.h); NULL: off */
     struct spec *spec;
+    /* The last plan was one decode of each of running[0, steady_n), in
+     * order, and nothing else (sched_ops.steady may let the next one
+     * repeat it). */
+    bool steady;
+    int32_t steady_n;
+    int64_t steady_repeats;    /* plans repeated so (tests, profiling) */
 };
 
 /* The replica a policy's struct replica * is (its first member). */

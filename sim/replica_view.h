@@ -146,6 +146,15 @@ struct sched_ops {
      * object after the run, once per replica (so it sums what another
      * replica's call put there), e.g. FlexLLM's finetuning progress. */
     void (*report)(const void *st, cJSON *summary);
+    /* Optional (issue 24): true when, this iteration, schedule() would
+     * plan exactly one decode of each running request in running order
+     * (replica_plan_decodes from running[0]) and the same launch
+     * (replica_set_graph) as for the same plan before, changing nothing
+     * else, PROVIDED nothing waits or is swapped and every running
+     * request decodes, is ready and has KV room for its step (the
+     * replica checks those).  The replica then repeats its last plan, the
+     * contexts one token on, without calling schedule().  NULL: never. */
+    bool (*steady)(const void *st, const struct replica *r);
 };
 
 /* --- what a scheduler may call --- */

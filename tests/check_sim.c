@@ -205,6 +205,119 @@ START_TEST(test_in_system_integral)
 }
 END_TEST
 
+/* The steady repeat (sched_ops.steady, issue 24): vLLM V1's scheduler on
+ * a tight KV pool (block grows refused, preemptions) with arrivals during
+ * long decodes, priced by a cost that reads every decode group's context,
+ * gives the same iterations and requests with the repeat as without it
+ * (the scheduler planning every iteration), and the repeat fires. */
+struct steady_log {
+    int64_t iter[4096][6];
+    size_t n_iter;
+    struct request done[64];
+    size_t n_done;
+};
+
+static int steady_cost(void *ctx, const struct batch *b, int64_t *ns)
+{
+    int64_t t = 1000000 + 1000 * b->prefill_tokens + 7 * b->pad_tokens;
+    size_t i;
+
+    (void)ctx;
+    for (i = 0; i < b->n_decode; i++)
+        t += (int64_t)b->decode[i].count * (3 * b->decode[i].ctx +
+                                            (b->decode[i].ctx % 13) * 101);
+    t += 11 * (int64_t)b->n_decode + b->decode_ctx_sum % 17;
+    *ns = t;
+    return LLM_OK;
+}
+
+static int steady_iter(void *ctx, const struct iter_record *r)
+{
+    struct steady_log *l = ctx;
+
+    ck_assert_uint_lt(l->n_iter, 4096);
+    memcpy(l->iter[l->n_iter++], (int64_t[6]){ r->start_ns, r->end_ns,
+           r->decode_seqs, r->prefill_tokens, r->kv_blocks_used,
+           r->preemptions }, sizeof(l->iter[0]));
+    return LLM_OK;
+}
+
+static int steady_req(void *ctx, const struct request *q)
+{
+    struct steady_log *l = ctx;
+
+    ck_assert_uint_lt(l->n_done, 64);
+    l->done[l->n_done++] = *q;
+    return LLM_OK;
+}
+
+/* Runs the steady case with sched; returns the plans repeated. */
+static int64_t run_steady(const struct sched_ops *sched,
+                          struct steady_log *l)
+{
+    static const struct req_spec spec[] = {
+        { .arrival_ns = 0, .prompt_tokens = 40, .output_tokens = 300 },
+        { .arrival_ns = 0, .prompt_tokens = 70, .output_tokens = 250 },
+        { .arrival_ns = 1000, .prompt_tokens = 30, .output_tokens = 200 },
+        { .arrival_ns = 50000000, .prompt_tokens = 90, .output_tokens = 120 },
+        { .arrival_ns = 90000000, .prompt_tokens = 20, .output_tokens = 260 },
+        { .arrival_ns = 400000000, .prompt_tokens = 60, .output_tokens = 90 },
+    };
+    cJSON *sp = cJSON_Parse("{\"max_num_batched_tokens\": 64, "
+                            "\"max_num_seqs\": 8}");
+    struct fx_trace tr = { .specs = spec, .n = 6 };
+    /* 60 blocks of 16: the six sequences' 1,720 tokens do not fit */
+    struct replica_config rc = { .index = 0, .kv_capacity_blocks = 60,
+        .block_tokens = 16, .max_model_len = 4096, .sched = sched,
+        .sched_params = sp, .sched_path = "scheduler", .kv = &kv_paged,
+        .kv_path = "kv_cache", .cost = steady_cost };
+    struct sim_config cfg = { .n_replicas = 1, .replicas = &rc,
+        .router = &router_round_robin, .router_path = "router",
+        .source = fx_trace_next, .source_ctx = &tr,
+        .rec = { l, steady_req, steady_iter } };
+    struct llm_diag d = { 0 };
+    struct sim *s = NULL;
+    int64_t repeats;
+
+    ck_assert_int_eq(sim_create(&cfg, &s, &d), LLM_OK);
+    ck_assert_msg(sim_run(s, &d) == LLM_OK, "%s", d.msg);
+    repeats = sim_replica(s, 0)->steady_repeats;
+    sim_destroy(s);
+    cJSON_Delete(sp);
+    return repeats;
+}
+
+START_TEST(test_steady_repeat)
+{
+    static struct steady_log a, b;
+    struct sched_ops plain = sched_vllm;
+    int64_t preempted = 0;
+    size_t i;
+
+    plain.steady = NULL;
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    ck_assert_int_gt(run_steady(&sched_vllm, &a), 100);
+    ck_assert_int_eq(run_steady(&plain, &b), 0);
+    ck_assert_uint_eq(a.n_iter, b.n_iter);
+    ck_assert_uint_eq(a.n_done, 6);
+    ck_assert_uint_eq(b.n_done, 6);
+    for (i = 0; i < a.n_iter; i++) {
+        ck_assert_msg(memcmp(a.iter[i], b.iter[i], sizeof(a.iter[i])) == 0,
+                      "iteration %zu differs", i);
+        preempted += a.iter[i][5];
+    }
+    ck_assert_int_gt(preempted, 0);    /* the pool ran out */
+    for (i = 0; i < a.n_done; i++) {
+        ck_assert_int_eq(a.done[i].id, b.done[i].id);
+        ck_assert_int_eq(a.done[i].first_token_ns, b.done[i].first_token_ns);
+        ck_assert_int_eq(a.done[i].finish_ns, b.done[i].finish_ns);
+        ck_assert_int_eq(a.done[i].preemptions, b.done[i].preemptions);
+        ck_assert_int_eq(a.done[i].gap_ema_max_ns, b.done[i].gap_ema_max_ns);
+    }
+}
+END_TEST
+
 Suite *sim_suite(void)
 {
     Suite *s = suite_create("sim");
@@ -216,6 +329,7 @@ Suite *sim_suite(void)
     tcase_add_test(tc, test_preemption);
     tcase_add_test(tc, test_reject_and_truncate);
     tcase_add_test(tc, test_in_system_integral);
+    tcase_add_test(tc, test_steady_repeat);
     suite_add_tcase(s, tc);
     return s;
 }
