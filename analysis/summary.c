@@ -735,3 +735,12 @@ int summary_to_metrics(sqlite3 *db, const cJSON *summary, struct llm_diag *d)
     sqlite3_finalize(st);
     return rc ? diag_set(d, LLM_EIO, "results: cannot write metrics") : 0;
 }
+
+double summary_num(const cJSON *summary, const char *a, const char *b)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(summary, a);
+
+    if (b != NULL)
+        v = cJSON_GetObjectItemCaseSensitive(v, b);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}

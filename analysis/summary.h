@@ -155,6 +155,9 @@ int summary_build_reqs(sqlite3 *db, const struct summary_reqs *reqs,
 /* Sorts v ascending: the order gsl_sort leaves (equal doubles are the
  * same bits; no NaN), in time linear in n. */
 void summary_sort(double *v, size_t n);
+/* The number at summary[a] (or summary[a][b] when b is not NULL); NaN
+ * when it is absent or not a number. */
+double summary_num(const cJSON *summary, const char *a, const char *b);
 /* Inserts every number of the summary as a metrics row. */
 int summary_to_metrics(sqlite3 *db, const cJSON *summary,
                        struct llm_diag *d);

@@ -8,25 +8,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "analysis/summary.h"
 #include "cli/args.h"
 #include "run/run.h"
 
-static double num(const cJSON *o, const char *a, const char *b)
+/* A number of the summary (analysis/summary.h), NaN when absent. */
+static double num(const cJSON *s, const char *a, const char *b)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, a);
-
-    if (b != NULL)
-        v = cJSON_GetObjectItemCaseSensitive(v, b);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
-/* The scenario's own cost_model.time_scale (1 when absent). */
-static double scale_of(const struct scenario *sc)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(sc->cost_params,
-                                                      "time_scale");
-
-    return cJSON_IsNumber(v) ? v->valuedouble : 1;
+    return summary_num(s, a, b);
 }
 
 /* The unit a row of latencies reads best in, from its largest value
@@ -136,7 +125,7 @@ void cmd_run_print_summary(FILE *f, const cJSON *s,
         fprintf(f, "sensitivity TTFT p90 %+.1f%% with every iteration %+.0f%% "
                 "longer\n", 100 * num(s, "sensitivity", "ttft_p90_change"),
                 100 * (num(s, "sensitivity", "time_scale") /
-                       scale_of(sc) - 1));
+                       scenario_time_scale(sc) - 1));
     if (num(s, "utilization", NULL) > RUN_UTILIZATION_WARN)
         fprintf(f, "warning    utilization over %.0f%%: requests queue, and "
                 "an iteration-time error of a few %% moves the TTFT tail by "

@@ -14,6 +14,7 @@
 #include "analysis/metrics.h"
 #include "analysis/plot.h"
 #include "analysis/store.h"
+#include "analysis/summary.h"
 #include "cli/args.h"
 #include "run/e2e_load.h"
 #include "run/run.h"
@@ -357,34 +358,36 @@ static int read_sim(const char *dir, struct e2e_sim *sim,
     return rc;
 }
 
-/* Runs sc into a temporary directory; with sim, reads the requests and
- * iterations back; with p90, the TTFT p90 of the summary. */
+struct temp_look {
+    struct e2e_sim *sim;         /* NULL: not read back */
+    double *p90;                 /* NULL: not wanted */
+    struct llm_diag *d;
+};
+
+static int look_temp(const char *dir, const cJSON *summary, void *arg)
+{
+    struct temp_look *t = arg;
+    int rc = LLM_OK;
+
+    if (t->sim != NULL) {
+        t->sim->util = summary_num(summary, "utilization", NULL);
+        rc = read_sim(dir, t->sim, t->d);
+    }
+    if (rc == LLM_OK && t->p90 != NULL)
+        *t->p90 = summary_num(summary, "ttft_ms", "p90");
+    return rc;
+}
+
+/* Runs sc into a temporary directory (run/run.h run_scratch); with sim,
+ * reads the requests and iterations back; with p90, the TTFT p90 of the
+ * summary. */
 static int run_temp(struct scenario *sc, struct e2e_sim *sim, double *p90,
                     struct llm_diag *d)
 {
-    char dir[] = "/tmp/llmsim-e2e-XXXXXX", path[64];
-    struct run_opts o = { .out_dir = dir, .quiet = 1 };
-    cJSON *summary = NULL;
-    int rc;
+    const struct run_opts o = { .quiet = 1 };
+    struct temp_look t = { .sim = sim, .p90 = p90, .d = d };
 
-    if (mkdtemp(dir) == NULL)
-        return diag_set(d, LLM_EIO, "cannot make a temporary directory");
-    rc = run_scenario(sc, &o, &summary, NULL, d);
-    if (rc == LLM_OK && sim != NULL) {
-        sim->util = cJSON_GetNumberValue(cJSON_GetObjectItem(summary,
-                                                             "utilization"));
-        rc = read_sim(dir, sim, d);
-    }
-    if (rc == LLM_OK && p90 != NULL)
-        *p90 = cJSON_GetNumberValue(cJSON_GetObjectItem(
-                   cJSON_GetObjectItem(summary, "ttft_ms"), "p90"));
-    cJSON_Delete(summary);
-    snprintf(path, sizeof(path), "%s/results.sqlite", dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/summary.json", dir);
-    unlink(path);
-    rmdir(dir);
-    return rc;
+    return run_scratch(sc, o, look_temp, &t, d);
 }
 
 /* The TTFT p90 of the run's scenario with every iteration `scale` times

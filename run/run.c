@@ -869,22 +869,35 @@ int run_scenario(struct scenario *sc, const struct run_opts *o,
     return rc;
 }
 
-static double num(const cJSON *o, const char *a, const char *b)
+int run_scratch(struct scenario *sc, struct run_opts o,
+                int (*look)(const char *dir, const cJSON *summary,
+                            void *arg),
+                void *arg, struct llm_diag *d)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, a);
+    char dir[] = "/tmp/llmsim-run-XXXXXX", path[64];
+    cJSON *sum = NULL;
+    int rc;
 
-    if (b != NULL)
-        v = cJSON_GetObjectItemCaseSensitive(v, b);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    if (mkdtemp(dir) == NULL)
+        return diag_set(d, LLM_EIO, "cannot make a temporary directory");
+    o.out_dir = dir;
+    rc = run_scenario(sc, &o, &sum, NULL, d);
+    if (rc == LLM_OK && look != NULL)
+        rc = look(dir, sum, arg);
+    cJSON_Delete(sum);
+    snprintf(path, sizeof(path), "%s/results.sqlite", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/summary.json", dir);
+    unlink(path);
+    rmdir(dir);
+    return rc;
 }
 
-/* The scenario's own cost_model.time_scale (1 when absent). */
-static double scale_of(const struct scenario *sc)
+static int take_ttft_p90(const char *dir, const cJSON *summary, void *arg)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(sc->cost_params,
-                                                      "time_scale");
-
-    return cJSON_IsNumber(v) ? v->valuedouble : 1;
+    (void)dir;
+    *(double *)arg = summary_num(summary, "ttft_ms", "p90");
+    return LLM_OK;
 }
 
 /* --sensitivity: runs the scenario again, quietly and into a temporary
@@ -893,15 +906,14 @@ static double scale_of(const struct scenario *sc)
 int run_sensitivity(const char *config, const char **sets, int n,
                     struct run_opts *o, struct llm_diag *d)
 {
-    char dir[] = "/tmp/llmsim-sens-XXXXXX", set[64], path[64];
-    struct run_opts so = { .out_dir = dir, .quiet = 1, .no_warn = 1 };
+    const struct run_opts so = { .quiet = 1, .no_warn = 1 };
+    char set[64];
     struct scenario sc;
-    cJSON *sum = NULL;
     int rc = scenario_load(config, sets, &sc, d);
 
     if (rc != LLM_OK)
         return rc;
-    o->sens_scale = 1.03 * scale_of(&sc);
+    o->sens_scale = 1.03 * scenario_time_scale(&sc);
     scenario_free(&sc);
     snprintf(set, sizeof(set), "cost_model.time_scale=%.17g", o->sens_scale);
     sets[n] = set;
@@ -909,18 +921,7 @@ int run_sensitivity(const char *config, const char **sets, int n,
     sets[n] = NULL;
     if (rc != LLM_OK)
         return rc;
-    if (mkdtemp(dir) == NULL)
-        rc = diag_set(d, LLM_EIO, "cannot make a temporary directory");
-    if (rc == LLM_OK)
-        rc = run_scenario(&sc, &so, &sum, NULL, d);
-    if (rc == LLM_OK)
-        o->sens_ttft_p90_ms = num(sum, "ttft_ms", "p90");
-    cJSON_Delete(sum);
+    rc = run_scratch(&sc, so, take_ttft_p90, &o->sens_ttft_p90_ms, d);
     scenario_free(&sc);
-    snprintf(path, sizeof(path), "%s/results.sqlite", dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/summary.json", dir);
-    unlink(path);
-    rmdir(dir);
     return rc;
 }

@@ -44,6 +44,14 @@ struct run_opts {
 int run_scenario(struct scenario *sc, const struct run_opts *o,
                  cJSON **summary, struct sim_stats *stats,
                  struct llm_diag *d);
+/* Runs sc with o (its out_dir replaced) into a fresh folder under /tmp,
+ * calls look(dir, summary, arg) while the run's files are there (look may
+ * be NULL), then removes them and the folder.  Returns the run's error,
+ * else look's. */
+int run_scratch(struct scenario *sc, struct run_opts o,
+                int (*look)(const char *dir, const cJSON *summary,
+                            void *arg),
+                void *arg, struct llm_diag *d);
 /* --sensitivity: loads config with sets (n of them; sets has room for
  * one more and stays NULL-terminated) and runs it quietly into a
  * temporary folder with every iteration 3% longer (its

@@ -570,3 +570,11 @@ void scenario_free(struct scenario *sc)
     cJSON_Delete(sc->root);
     sc->root = NULL;
 }
+
+double scenario_time_scale(const struct scenario *sc)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(sc->cost_params,
+                                                      "time_scale");
+
+    return cJSON_IsNumber(v) ? v->valuedouble : 1;
+}

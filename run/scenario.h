@@ -72,6 +72,8 @@ struct scenario {
 int scenario_load(const char *path, const char *const *sets,
                   struct scenario *sc, struct llm_diag *d);
 void scenario_free(struct scenario *sc);
+/* The scenario's own cost_model.time_scale (1 when absent). */
+double scenario_time_scale(const struct scenario *sc);
 
 /* The memory plan of one GPU of a replica (also `llmsim memory`). */
 int scenario_plan_memory(struct scenario *sc, int64_t token_budget,
