@@ -150,7 +150,7 @@ awk -v v="$v1" -v s="$s1" -v r="$vr" 'BEGIN {
     for (i = 1; i <= n; i++) printf " %s %.2fx ", T[i], x * T[i] * 3.06 / 2.513
     t = 7.04 * 2.513 / (x * 3.06)
     printf "| 7.04x at %.2f: a V100 baseline at %.2f of its speed of light (roofline %.2f ms, modelled %.2f)\n", t, r / (v * t), r, v
-    printf "    both paper-implied SAIL basis 0.538 and V100 time x: 7.04x at %.2f\n", 7.04 * 0.538 * 2.464 / (x * 3.06) }'
+    printf "    at the paper-implied SAIL basis 0.538: 7.04x at V100 time x %.2f or at V100 $%.2f/h\n", 7.04 * 0.538 * 2.464 / (x * 3.06), 7.04 * 0.538 * 2.464 / x }'
 # the same V100 with its time scaled, through the cost model (time_scale):
 v2=$(step_ms v100-sxm2-32gb fp16 1 '{"name":"calibrated","time_scale":2}' 2>/dev/null)
 awk -v v="$v2" -v s="$s1" 'BEGIN { printf "    check: cost model time_scale 2 on the V100: %.2fx\n", v / s * 3.06 / 2.513 }'
