@@ -317,7 +317,7 @@ static void gemm_times(const struct device *dev, double peak, double w_bytes,
 static double gemm_peak(const struct device *dev, double w_bytes)
 {
     return w_bytes == 1.0 && dev->peak_flops[DT_FP8] > 0
-               ? dev->peak_flops[DT_FP8] : dev->peak_flops[DT_BF16];
+               ? dev->peak_flops[DT_FP8] : device_peak16_flops(dev);
 }
 
 double calib_sol_gemm_s(const struct device *dev, double w_bytes, double m,
@@ -340,7 +340,7 @@ static bool gemm_memory_bound(const struct device *dev, double w_bytes,
 
 double calib_sol_attn_s(const struct device *dev, double flops, double bytes)
 {
-    double tc = flops / dev->peak_flops[DT_BF16];
+    double tc = flops / device_peak16_flops(dev);
     double tm = bytes / dev->mem_bw_bytes_s;
 
     return tc > tm ? tc : tm;
@@ -370,7 +370,7 @@ static double sol_decode(const struct device *dev, double qh, double kvh,
 static bool attn_compute_bound(const struct device *dev, double flops,
                                double bytes)
 {
-    return flops / dev->peak_flops[DT_BF16] > bytes / dev->mem_bw_bytes_s;
+    return flops / device_peak16_flops(dev) > bytes / dev->mem_bw_bytes_s;
 }
 
 static double sol_elem(const struct device *dev, double tokens, double width)

@@ -392,9 +392,10 @@ double cost_roofline_s(const struct device *dev, const struct shard *s,
     if (op_class_of(o->kind) == OPC_COMM)
         return comm_roofline_s(dev, s, o);
     /* A device without the op's math type (fp8 on A100) runs it at its
-     * bf16 rate: vLLM falls back to weight-only kernels there. */
+     * bf16 rate: vLLM falls back to weight-only kernels there; bf16 on a
+     * device without it (V100) at its fp16 rate (device_peak16_flops). */
     if (peak <= 0)
-        peak = dev->peak_flops[DT_BF16];
+        peak = device_peak16_flops(dev);
     t_c = o->flops / peak;
     t_m = o->bytes / dev->mem_bw_bytes_s;
     return t_c > t_m ? t_c : t_m;

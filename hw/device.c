@@ -458,9 +458,15 @@ static char **catalog_ids(const char *root, size_t *n)
     return ids;
 }
 
+double device_peak16_flops(const struct device *dev)
+{
+    return dev->peak_flops[DT_BF16] > 0 ? dev->peak_flops[DT_BF16]
+                                         : dev->peak_flops[DT_FP16];
+}
+
 static double ridge(const struct device *dev)
 {
-    return dev->peak_flops[DT_BF16] / dev->mem_bw_bytes_s;
+    return device_peak16_flops(dev) / dev->mem_bw_bytes_s;
 }
 
 /* How far candidate c is from dev as a donor: same arch first (0), else
@@ -469,7 +475,7 @@ static double donor_distance(const struct device *dev,
                              const struct device *c)
 {
     if (strcmp(c->kind, "gpu") != 0 || c->calib_dir[0] == '\0' ||
-        strcmp(c->id, dev->id) == 0 || c->peak_flops[DT_BF16] <= 0)
+        strcmp(c->id, dev->id) == 0 || device_peak16_flops(c) <= 0)
         return INFINITY;
     if (dev->arch[0] != '\0' && strcmp(dev->arch, c->arch) == 0)
         return 0;
@@ -485,9 +491,9 @@ int device_calib_donor(const char *root, const struct device *dev,
     size_t n, i;
     char **ids;
 
-    if (strcmp(dev->kind, "gpu") != 0 || dev->peak_flops[DT_BF16] <= 0)
-        return diag_set(d, LLM_ENOTFOUND, "device %s: not a GPU with a bf16 "
-                        "peak; no calibration to borrow", dev->id);
+    if (strcmp(dev->kind, "gpu") != 0 || device_peak16_flops(dev) <= 0)
+        return diag_set(d, LLM_ENOTFOUND, "device %s: not a GPU with a "
+                        "16-bit peak; no calibration to borrow", dev->id);
     if (dev->donor[0] != '\0')
         return device_find(root, dev->donor, donor, d);
     ids = catalog_ids(root, &n);

@@ -118,13 +118,18 @@ int device_find(const char *root, const char *id, struct device *dev,
 int link_find(const char *root, const char *id, struct link *l,
               struct llm_diag *d);
 
+/* The device's 16-bit tensor peak, FLOP/s, which the GPU cost models
+ * price 16-bit math at: bf16's, or fp16's on a device without bf16
+ * (Volta: v100-sxm2-32gb), where engines serve the model in fp16. */
+double device_peak16_flops(const struct device *dev);
+
 /* The device whose calibration tables price dev, a GPU without its own
  * (docs/cost-model.md, "GPUs without tables"): the entry's
  * "calibration_donor" when it names one; else, among the catalog's GPUs
  * with tables, one of the same "arch", else the one nearest in
- * compute/bandwidth ratio (peak bf16 FLOP/s over memory bandwidth, the
- * ridge point; by |log| distance, ties to the smaller id).  LLM_ENOTFOUND
- * when dev is not a GPU or no GPU has tables. */
+ * compute/bandwidth ratio (device_peak16_flops over memory bandwidth,
+ * the ridge point; by |log| distance, ties to the smaller id).
+ * LLM_ENOTFOUND when dev is not a GPU or no GPU has tables. */
 int device_calib_donor(const char *root, const struct device *dev,
                        struct device *donor, struct llm_diag *d);
 

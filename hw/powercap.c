@@ -326,7 +326,7 @@ int powercap_scale(struct powercap *p, const struct batch *b, double s,
             continue;
         }
         if (peak <= 0)
-            peak = p->dev->peak_flops[DT_BF16];
+            peak = device_peak16_flops(p->dev);
         tc = peak > 0 ? o->flops / peak : 0;
         tm = o->bytes / p->dev->mem_bw_bytes_s;
         t0 += o->repeat * (tc > tm ? tc : tm);

@@ -19,7 +19,7 @@ double smsplit_ridge_tokens(const struct device *dev, const struct shard *s)
     double peak = dev->peak_flops[s->w_dtype];
 
     if (peak <= 0)
-        peak = dev->peak_flops[DT_BF16];
+        peak = device_peak16_flops(dev);
     return peak * s->w_bytes / (2 * dev->mem_bw_bytes_s);
 }
 
