@@ -6,6 +6,7 @@
  * tests/check_devices.c with the other catalog errors. */
 #include <check.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,35 +65,64 @@ START_TEST(test_bit_serial)
 }
 END_TEST
 
+/* Llama-2-7B priced on one catalog device with weights of type w: by the
+ * accel model (accel true) or the device's default (a GPU: calibrated,
+ * on borrowed tables where it has none).  The model, device and
+ * environment outlive the cost model that points at them. */
+struct pricer {
+    struct model m;
+    struct device dev;
+    struct cost_env env;
+    struct cost_model *cm;
+};
+
+static void pricer_open(struct pricer *pr, const char *dev_id, enum dtype w,
+                        bool accel)
+{
+    struct llm_diag d = { 0 };
+    cJSON *p = accel ? cJSON_Parse("{\"name\": \"accel\"}") : NULL;
+
+    ck_assert_int_eq(model_find(llm_root(), "llama-2-7b", &pr->m, &d),
+                     LLM_OK);
+    ck_assert_msg(device_find(llm_root(), dev_id, &pr->dev, &d) == LLM_OK,
+                  "%s", d.msg);
+    pr->env = (struct cost_env){ .model = &pr->m, .dev = &pr->dev,
+        .root = llm_root(),
+        .shard = { .tp = 1, .w_bytes = dtype_bytes(w), .a_bytes = 2,
+                   .kv_bytes = 2, .w_dtype = w } };
+    pr->cm = NULL;
+    ck_assert_msg(cost_create(&pr->env, p, "cost_model", &pr->cm, &d) ==
+                  LLM_OK,
+                  "%s: %s", dev_id, d.msg);
+    cJSON_Delete(p);
+}
+
+/* One step of `count` decodes at context ctx. */
+static struct cost_breakdown pricer_decode(struct pricer *pr, int32_t count,
+                                           int32_t ctx)
+{
+    struct cost_breakdown bd;
+    struct batch b;
+
+    batch_init(&b);
+    ck_assert_int_eq(batch_add_decode(&b, count, ctx), LLM_OK);
+    ck_assert_int_eq(cost_price(pr->cm, &b, &bd), LLM_OK);
+    batch_free(&b);
+    return bd;
+}
+
 /* One decode step's GEMM time on a T-MAC CPU entry through the accel cost
  * model: int4 weights take about twice int2's (the build and the
  * non-GEMM work do not double). */
 static double gemm_s(const char *dev_id, enum dtype w)
 {
-    struct llm_diag d = { 0 };
-    struct model m;
-    struct device dev;
-    struct cost_env env;
-    struct cost_model *cm = NULL;
-    struct cost_breakdown bd;
-    struct batch b;
-    cJSON *p = cJSON_Parse("{\"name\": \"accel\"}");
+    struct pricer pr;
+    double s;
 
-    ck_assert_int_eq(model_find(llm_root(), "llama-2-7b", &m, &d), LLM_OK);
-    ck_assert_msg(device_find(llm_root(), dev_id, &dev, &d) == LLM_OK, "%s",
-                  d.msg);
-    env = (struct cost_env){ .model = &m, .dev = &dev, .root = llm_root(),
-        .shard = { .tp = 1, .w_bytes = dtype_bytes(w), .a_bytes = 2,
-                   .kv_bytes = 2, .w_dtype = w } };
-    ck_assert_msg(cost_create(&env, p, "cost_model", &cm, &d) == LLM_OK,
-                  "%s", d.msg);
-    batch_init(&b);
-    ck_assert_int_eq(batch_add_decode(&b, 1, 64), LLM_OK);
-    ck_assert_int_eq(cost_price(cm, &b, &bd), LLM_OK);
-    batch_free(&b);
-    cost_destroy(cm);
-    cJSON_Delete(p);
-    return bd.class_ns[OPC_GEMM] * 1e-9;
+    pricer_open(&pr, dev_id, w, true);
+    s = pricer_decode(&pr, 1, 64).class_ns[OPC_GEMM] * 1e-9;
+    cost_destroy(pr.cm);
+    return s;
 }
 
 START_TEST(test_accel_planes_from_dtype)
@@ -110,33 +140,14 @@ END_TEST
  * was derived from (within 1%), W4 an independent check (within 10%). */
 static double tok_s(const char *dev_id, enum dtype w)
 {
-    struct llm_diag d = { 0 };
-    struct model m;
-    struct device dev;
-    struct cost_env env;
-    struct cost_model *cm = NULL;
-    struct cost_breakdown bd;
-    struct batch b;
-    cJSON *p = cJSON_Parse("{\"name\": \"accel\"}");
+    struct pricer pr;
     double s = 0;
     int32_t i;
 
-    ck_assert_int_eq(model_find(llm_root(), "llama-2-7b", &m, &d), LLM_OK);
-    ck_assert_int_eq(device_find(llm_root(), dev_id, &dev, &d), LLM_OK);
-    env = (struct cost_env){ .model = &m, .dev = &dev, .root = llm_root(),
-        .shard = { .tp = 1, .w_bytes = dtype_bytes(w), .a_bytes = 2,
-                   .kv_bytes = 2, .w_dtype = w } };
-    ck_assert_int_eq(cost_create(&env, p, "cost_model", &cm, &d), LLM_OK);
-    batch_init(&b);
-    for (i = 1; i <= 128; i++) {
-        batch_clear(&b);
-        ck_assert_int_eq(batch_add_decode(&b, 1, i), LLM_OK);
-        ck_assert_int_eq(cost_price(cm, &b, &bd), LLM_OK);
-        s += bd.total_ns * 1e-9;
-    }
-    batch_free(&b);
-    cost_destroy(cm);
-    cJSON_Delete(p);
+    pricer_open(&pr, dev_id, w, true);
+    for (i = 1; i <= 128; i++)
+        s += pricer_decode(&pr, 1, i).total_ns * 1e-9;
+    cost_destroy(pr.cm);
     return 128 / s;
 }
 
@@ -168,29 +179,12 @@ END_TEST
 static void step_s(const char *dev_id, int32_t batch, int32_t ctx,
                    double *total, double *gemm)
 {
-    struct llm_diag d = { 0 };
-    struct model m;
-    struct device dev;
-    struct cost_env env;
-    struct cost_model *cm = NULL;
+    struct pricer pr;
     struct cost_breakdown bd;
-    struct batch b;
-    cJSON *p = cJSON_Parse("{\"name\": \"accel\"}");
 
-    ck_assert_int_eq(model_find(llm_root(), "llama-2-7b", &m, &d), LLM_OK);
-    ck_assert_msg(device_find(llm_root(), dev_id, &dev, &d) == LLM_OK, "%s",
-                  d.msg);
-    env = (struct cost_env){ .model = &m, .dev = &dev, .root = llm_root(),
-        .shard = { .tp = 1, .w_bytes = dtype_bytes(DT_INT4), .a_bytes = 2,
-                   .kv_bytes = 2, .w_dtype = DT_INT4 } };
-    ck_assert_msg(cost_create(&env, p, "cost_model", &cm, &d) == LLM_OK,
-                  "%s", d.msg);
-    batch_init(&b);
-    ck_assert_int_eq(batch_add_decode(&b, batch, ctx), LLM_OK);
-    ck_assert_int_eq(cost_price(cm, &b, &bd), LLM_OK);
-    batch_free(&b);
-    cost_destroy(cm);
-    cJSON_Delete(p);
+    pricer_open(&pr, dev_id, DT_INT4, true);
+    bd = pricer_decode(&pr, batch, ctx);
+    cost_destroy(pr.cm);
     *total = bd.total_ns * 1e-9;
     *gemm = bd.class_ns[OPC_GEMM] * 1e-9;
 }
@@ -247,30 +241,13 @@ static double step_w_s(const char *dev_id, enum dtype w, bool accel,
                        int32_t batch, double *gemm, char *tables,
                        size_t tables_len)
 {
-    struct llm_diag d = { 0 };
-    struct model m;
-    struct device dev;
-    struct cost_env env;
-    struct cost_model *cm = NULL;
+    struct pricer pr;
     struct cost_breakdown bd;
-    struct batch b;
-    cJSON *p = accel ? cJSON_Parse("{\"name\": \"accel\"}") : NULL;
 
-    ck_assert_int_eq(model_find(llm_root(), "llama-2-7b", &m, &d), LLM_OK);
-    ck_assert_msg(device_find(llm_root(), dev_id, &dev, &d) == LLM_OK, "%s",
-                  d.msg);
-    env = (struct cost_env){ .model = &m, .dev = &dev, .root = llm_root(),
-        .shard = { .tp = 1, .w_bytes = dtype_bytes(w), .a_bytes = 2,
-                   .kv_bytes = 2, .w_dtype = w } };
-    ck_assert_msg(cost_create(&env, p, "cost_model", &cm, &d) == LLM_OK,
-                  "%s: %s", dev_id, d.msg);
-    snprintf(tables, tables_len, "%s", cost_tables(cm));
-    batch_init(&b);
-    ck_assert_int_eq(batch_add_decode(&b, batch, 128), LLM_OK);
-    ck_assert_int_eq(cost_price(cm, &b, &bd), LLM_OK);
-    batch_free(&b);
-    cost_destroy(cm);
-    cJSON_Delete(p);
+    pricer_open(&pr, dev_id, w, accel);
+    snprintf(tables, tables_len, "%s", cost_tables(pr.cm));
+    bd = pricer_decode(&pr, batch, 128);
+    cost_destroy(pr.cm);
     *gemm = bd.class_ns[OPC_GEMM] * 1e-9;
     return bd.total_ns * 1e-9;
 }
