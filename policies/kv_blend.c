@@ -389,35 +389,15 @@ static void blend_stats(const void *st, struct kv_stats *out)
     *out = ((const struct kv_blend *)st)->st;
 }
 
-/* Starts the pending transfer of one direction (after draining what has
- * finished); *end: when it lands, -1 when none started. */
-static int kick(struct kv_blend *k, struct sim_link *l, double *pend,
-                int64_t now_ns, int64_t *end)
-{
-    int64_t id;
-    int rc = LLM_OK;
-
-    link_advance(l, now_ns);
-    while (link_pop_done(l, now_ns, &id))
-        ;
-    *end = -1;
-    if (*pend > 0) {
-        rc = link_start(l, now_ns, ++k->xfer_id, *pend);
-        *pend = 0;
-        *end = link_next_done(l);
-    }
-    return rc;
-}
-
 static int blend_sync(void *st, int64_t now_ns, int64_t *ready_ns)
 {
     struct kv_blend *k = st;
     int64_t end;
-    int rc = kick(k, &k->wr, &k->pend_wr, now_ns, &end);
+    int rc = link_flush(&k->wr, now_ns, &k->pend_wr, &k->xfer_id, &end);
 
     *ready_ns = now_ns;
     if (rc == LLM_OK)
-        rc = kick(k, &k->rd, &k->pend_rd, now_ns, &end);
+        rc = link_flush(&k->rd, now_ns, &k->pend_rd, &k->xfer_id, &end);
     if (end > *ready_ns)
         *ready_ns = end;
     return rc;

@@ -477,26 +477,6 @@ static void tiered_stats(const void *st, struct kv_stats *out)
     kv_prefix.stats(((const struct kv_tiered *)st)->inner.st, out);
 }
 
-/* Drains finished transfers and starts what is pending on one link;
- * *end: when the started transfer lands (-1: none started). */
-static int link_kick(struct kv_tiered *k, struct sim_link *l, double *pend,
-                     int64_t now_ns, int64_t *end)
-{
-    int64_t id;
-    int rc = LLM_OK;
-
-    link_advance(l, now_ns);
-    while (link_pop_done(l, now_ns, &id))
-        ;
-    *end = -1;
-    if (*pend > 0) {
-        rc = link_start(l, now_ns, ++k->xfer_id, *pend);
-        *pend = 0;
-        *end = link_next_done(l);
-    }
-    return rc;
-}
-
 static int tiered_sync(void *st, int64_t now_ns, int64_t *ready_ns)
 {
     struct kv_tiered *k = st;
@@ -505,9 +485,11 @@ static int tiered_sync(void *st, int64_t now_ns, int64_t *ready_ns)
 
     *ready_ns = now_ns;
     for (i = T_HOST; i < T_N && rc == LLM_OK; i++) {
-        rc = link_kick(k, &k->t[i].wr, &k->t[i].pend_wr, now_ns, &end);
+        rc = link_flush(&k->t[i].wr, now_ns, &k->t[i].pend_wr,
+                        &k->xfer_id, &end);
         if (rc == LLM_OK)
-            rc = link_kick(k, &k->t[i].rd, &k->t[i].pend_rd, now_ns, &end);
+            rc = link_flush(&k->t[i].rd, now_ns, &k->t[i].pend_rd,
+                            &k->xfer_id, &end);
         if (end > *ready_ns)
             *ready_ns = end;
     }

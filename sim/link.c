@@ -145,3 +145,21 @@ size_t link_active(const struct sim_link *l)
 {
     return l->n;
 }
+
+int link_flush(struct sim_link *l, int64_t now_ns, double *pend,
+               int64_t *next_id, int64_t *end)
+{
+    int64_t id;
+    int rc = LLM_OK;
+
+    link_advance(l, now_ns);
+    while (link_pop_done(l, now_ns, &id))
+        ;
+    *end = -1;
+    if (*pend > 0) {
+        rc = link_start(l, now_ns, ++*next_id, *pend);
+        *pend = 0;
+        *end = link_next_done(l);
+    }
+    return rc;
+}

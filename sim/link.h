@@ -48,5 +48,12 @@ int64_t link_next_done(const struct sim_link *l);
  * none is.  Call link_advance(now) first. */
 bool link_pop_done(struct sim_link *l, int64_t now_ns, int64_t *id);
 size_t link_active(const struct sim_link *l);
+/* A KV manager's batched traffic on one direction of a link: drains the
+ * transfers finished by now_ns, then starts *pend bytes (if any) as one
+ * transfer with the id ++*next_id and zeroes *pend.  *end: when that
+ * transfer lands if nothing else starts, -1 when none started.
+ * LLM_ENOMEM or LLM_OK. */
+int link_flush(struct sim_link *l, int64_t now_ns, double *pend,
+               int64_t *next_id, int64_t *end);
 
 #endif
