@@ -177,21 +177,32 @@ static int read_end(struct gen *g, const cJSON *cfg, const char *path,
                     "(a generator needs an end)", path[0] ? path : "workload");
 }
 
+/* The generator's own keys and its arrival process's, checked together:
+ * an unknown key names the file and lists the known ones. */
+static int keys_with_arrival(const char *const *own, size_t n_own,
+                             const struct arrival_ops *arr, const cJSON *cfg,
+                             const char *path, struct llm_diag *d)
+{
+    const char *keys[24];
+    size_t n = 0;
+
+    for (size_t i = 0; i < n_own && n < 23; i++)
+        keys[n++] = own[i];
+    for (size_t i = 0; arr->keys[i] != NULL && n < 23; i++)
+        keys[n++] = arr->keys[i];
+    keys[n] = NULL;
+    return source_check_keys(cfg, path, keys, d);
+}
+
 static int check_keys(const struct arrival_ops *arr, const cJSON *cfg,
                       const char *path, struct llm_diag *d)
 {
     static const char *const own[] = { "num_requests", "duration_s",
                                        "prompt", "output", "tenants",
                                        "multi_turn" };
-    const char *keys[16];
-    size_t n = 0;
 
-    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
-        keys[n++] = own[i];
-    for (size_t i = 0; arr->keys[i] != NULL && n < 15; i++)
-        keys[n++] = arr->keys[i];
-    keys[n] = NULL;
-    return source_check_keys(cfg, path, keys, d);
+    return keys_with_arrival(own, sizeof(own) / sizeof(own[0]), arr, cfg,
+                             path, d);
 }
 
 static int open_rngs(struct gen *g, uint64_t seed, struct llm_diag *d)
@@ -531,15 +542,9 @@ static int rag_keys(const struct arrival_ops *arr, const cJSON *cfg,
     static const char *const own[] = { "arrival", "num_requests",
         "duration_s", "output", "question", "system_tokens", "chunks",
         "corpus", "zipf", "chunk_tokens", "block_tokens" };
-    const char *keys[20];
-    size_t n = 0;
 
-    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
-        keys[n++] = own[i];
-    for (size_t i = 0; arr->keys[i] != NULL && n < 19; i++)
-        keys[n++] = arr->keys[i];
-    keys[n] = NULL;
-    return source_check_keys(cfg, path, keys, d);
+    return keys_with_arrival(own, sizeof(own) / sizeof(own[0]), arr, cfg,
+                             path, d);
 }
 
 static int rag_arrival(const cJSON *cfg, const char *path,
