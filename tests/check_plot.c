@@ -189,6 +189,22 @@ static int count_lines(const char *text, char skip)
     return n;
 }
 
+/* Two runs (seeds 1 and 2) and a sweep, plotted together into
+ * DIR/plots. */
+static void plot_two_runs_and_sweep(const char *dbs[3],
+                                    struct plot_list *made,
+                                    struct llm_diag *d)
+{
+    make_run("r1", "seed=1");
+    make_run("r2", "seed=2");
+    make_sweep();
+    dbs[0] = fx_path("r1/results.sqlite");
+    dbs[1] = fx_path("r2/results.sqlite");
+    dbs[2] = fx_path("sweep.sqlite");
+    ck_assert_msg(plot_make(dbs, 3, fx_path("plots"), made, d) == LLM_OK,
+                  "%s", d->msg);
+}
+
 START_TEST(test_figures)
 {
     const char *dbs[3];
@@ -202,14 +218,7 @@ START_TEST(test_figures)
     DIR *dir;
     struct dirent *e;
 
-    make_run("r1", "seed=1");
-    make_run("r2", "seed=2");
-    make_sweep();
-    dbs[0] = fx_path("r1/results.sqlite");
-    dbs[1] = fx_path("r2/results.sqlite");
-    dbs[2] = fx_path("sweep.sqlite");
-    ck_assert_msg(plot_make(dbs, 3, fx_path("plots"), &made, &d) == LLM_OK,
-                  "%s", d.msg);
+    plot_two_runs_and_sweep(dbs, &made, &d);
     /* CDF, 2 x 2 timelines, the replicas overlay, 6 sweep figures */
     ck_assert_uint_eq(made.n, 12);
     gp = slurp(fx_path("plots/plots.gp"));
@@ -334,14 +343,7 @@ START_TEST(test_planner_rules)
     struct llm_diag d = { 0 };
     char *gp, *dat, *cost;
 
-    make_run("r1", "seed=1");
-    make_run("r2", "seed=2");
-    make_sweep();
-    dbs[0] = fx_path("r1/results.sqlite");
-    dbs[1] = fx_path("r2/results.sqlite");
-    dbs[2] = fx_path("sweep.sqlite");
-    ck_assert_msg(plot_make(dbs, 3, fx_path("plots"), &made, &d) == LLM_OK,
-                  "%s", d.msg);
+    plot_two_runs_and_sweep(dbs, &made, &d);
     gp = slurp(fx_path("plots/plots.gp"));
     ck_assert_ptr_nonnull(strstr(gp, "title 'seed=1'"));
     ck_assert_ptr_nonnull(strstr(gp, "title 'seed=2'"));
