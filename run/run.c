@@ -267,6 +267,43 @@ static int count_load(struct run_ctx *c, const struct iter_record *rec)
     return LLM_OK;
 }
 
+/* One iteration's row of the iterations table and its summary sums. */
+static int add_row(struct run_ctx *c, const struct iter_record *rec)
+{
+    int rc = c->sc->write_iterations ? store_iteration(c->store, rec)
+                                     : LLM_OK;
+
+    if (rc == LLM_OK)
+        rc = summary_iters_add(&c->iters, rec->replica, rec->start_ns,
+                               rec->end_ns, rec->kv_blocks_used,
+                               rec->n_waiting, rec->n_running);
+    return rc;
+}
+
+/* A row for each iteration a record covers (a fast-forwarded span has
+ * several, alike but for their times, sim/record.h), so that the summary
+ * read back from the table is the one the run printed. */
+static int each_iteration(struct run_ctx *c, const struct iter_record *rec)
+{
+    struct iter_record one;
+    int32_t j;
+    int rc = LLM_OK;
+
+    if (rec->iters <= 1)
+        return add_row(c, rec);
+    one = *rec;
+    for (j = 0; j < rec->iters && rc == LLM_OK; j++) {
+        one.start_ns = j > 0 ? one.end_ns : rec->start_ns;
+        one.end_ns = iter_record_end(rec, j);
+        one.kv_blocks_used = rec->kv_blocks_used0 +
+            (rec->kv_blocks_used - rec->kv_blocks_used0) * j /
+            (rec->iters - 1);
+        one.n_waiting = one.end_ns >= rec->wait_from_ns ? rec->n_waiting : 0;
+        rc = add_row(c, &one);
+    }
+    return rc;
+}
+
 static int on_iteration(void *ctx, const struct iter_record *rec)
 {
     struct run_ctx *c = ctx;
@@ -277,12 +314,7 @@ static int on_iteration(void *ctx, const struct iter_record *rec)
         cap_iteration(c, rec);
         return LLM_OK;
     }
-    rc = c->sc->write_iterations ? store_iteration(c->store, rec) : LLM_OK;
-
-    if (rc == LLM_OK)
-        rc = summary_iters_add(&c->iters, rec->replica, rec->start_ns,
-                               rec->end_ns, rec->kv_blocks_used,
-                               rec->n_waiting, rec->n_running);
+    rc = each_iteration(c, rec);
     progress_tick(&c->prog, rec->end_ns, false);
     if (rc == LLM_OK && rec->n_tiers > 0)
         rc = store_kv_tiers(c->store, rec);
@@ -343,6 +375,7 @@ static int start_pools(struct run_ctx *c, struct llm_diag *d)
         .max_model_len = sc->max_model_len, .kv = sc->kv,
         .kv_params = sc->kv_params, .kv_path = "kv_cache",
         .shared_prefix = cost_shared_prefix(sc->cost_params),
+        .fast_forward = sc->fast_forward,
         .spec = sc->spec.on ? &sc->spec.cfg : NULL };
     int rc = pools_start(&sc->pools, &sc->model, sc->cost_params, &tmpl, d);
 

@@ -17,7 +17,8 @@
 
 static const char *const top_keys[] = { "name", "seed", "model", "hardware",
     "scheduler", "kv_cache", "router", "cost_model", "workload", "slo",
-    "output", "cluster", "engine", "speculative", "power", NULL };
+    "output", "cluster", "engine", "speculative", "power", "fast_forward",
+    NULL };
 
 /* The model key names a catalog entry or a model file, nothing else. */
 static int check_model_id(const cJSON *v, const char *key,
@@ -303,7 +304,7 @@ static int parse_rest(struct scenario *sc, struct llm_diag *d)
     static const char *const out_keys[] = { "dir", "iterations", NULL };
     const cJSON *slo = NULL, *out = NULL;
     const char *name = NULL, *dir = NULL;
-    int64_t seed = 0;
+    int64_t seed = 0, ff = 0;
     bool iters = true;
     int rc = jcfg_name(sc->root, "", "name", false, "a run name", &name, d);
 
@@ -317,8 +318,11 @@ static int parse_rest(struct scenario *sc, struct llm_diag *d)
     if (!rc && out) rc = jcfg_str(out, "output", "dir", false, &dir, d);
     if (!rc && out) rc = jcfg_bool(out, "output", "iterations", false,
                                    &iters, d);
+    if (!rc) rc = jcfg_int(sc->root, "", "fast_forward", false, 0,
+                           FAST_FORWARD_MAX, &ff, d);
     if (rc)
         return rc;
+    sc->fast_forward = (int32_t)ff;
     sc->seed = (uint64_t)seed;
     sc->write_iterations = iters;
     if (name == NULL) {
@@ -501,6 +505,21 @@ static int load_spec(struct scenario *sc, struct llm_diag *d)
     return spec_setup_memory(&sc->spec, sc->block_tokens, &sc->mem, d);
 }
 
+/* "fast_forward" steps steady decodes of one replica at a time: not
+ * with what couples an iteration to others (pools and their hand-offs,
+ * a power budget's clocks) or prices it its own way (speculation). */
+static int check_fast_forward(const struct scenario *sc, struct llm_diag *d)
+{
+    if (sc->fast_forward <= 1)
+        return LLM_OK;
+    if (cJSON_GetObjectItemCaseSensitive(sc->root, "cluster") != NULL ||
+        cJSON_GetObjectItemCaseSensitive(sc->root, "power") != NULL ||
+        sc->spec.on)
+        return diag_set(d, LLM_EINVAL, "fast_forward: not with \"cluster\" "
+                        "pools, \"power\" or \"speculative\"");
+    return LLM_OK;
+}
+
 /* The replicas as a list of pools: the "cluster" section's, whose totals
  * are what the run reports, or one colocated pool of the "hardware"
  * section (its final memory plan, speculation's included). */
@@ -560,6 +579,7 @@ int scenario_load(const char *path, const char *const *sets,
     if (!rc) rc = sched_limits(sc, &tokens, &seqs, d);
     if (!rc) rc = scenario_plan_memory(sc, tokens, seqs, d);
     if (!rc) rc = load_spec(sc, d);
+    if (!rc) rc = check_fast_forward(sc, d);
     if (!rc) rc = validate_plugins(sc, d);
     if (!rc) rc = load_pools(sc, d);
     return rc;

@@ -62,11 +62,15 @@ struct scenario {
     double slo_e2e_ms;           /* slo.e2e_ms; < 0: not set */
     char out_dir[512];
     int write_iterations;
+    int32_t fast_forward;        /* "fast_forward"; <= 1: off */
     /* The replicas: the "cluster" section's pools (issue 10), or one
      * colocated pool of the fields above (run/pools.h). */
     struct pools pools;
     struct spec_setup spec;      /* "speculative"; spec.on false: none */
 };
+
+/* The largest "fast_forward": steady decodes one event may cover. */
+#define FAST_FORWARD_MAX 4096
 
 /* sets: NULL-terminated list of "key.path=value" overrides. */
 int scenario_load(const char *path, const char *const *sets,

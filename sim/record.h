@@ -26,10 +26,21 @@ struct itl_pair {
 };
 
 /* Per-iteration facts handed to the caller by replica_end; the itl array
- * belongs to the replica and is valid until its next iteration. */
+ * belongs to the replica and is valid until its next iteration.  A record
+ * covers `iters` iterations (more than one only for a fast-forwarded span
+ * of steady decodes, docs/architecture.md), alike but for their times,
+ * KV and queue: iteration j (from 0) lasts iter0_ns + iter_delta_ns x j /
+ * iter_den and ends at iter_record_end(rec, j) (end_ns: the last's end);
+ * its KV blocks go linearly from kv_blocks_used0 to kv_blocks_used, and
+ * its n_waiting is 0 if it ended before wait_from_ns (when the first
+ * request still waiting arrived; nothing waited when a span began). */
 struct iter_record {
     int32_t replica;
     int64_t start_ns, end_ns;
+    int32_t iters;
+    int64_t iter0_ns, iter_delta_ns;
+    int32_t iter_den;
+    int64_t kv_blocks_used0, wait_from_ns;
     int64_t prefill_tokens;
     int32_t prefill_seqs, decode_seqs;
     int64_t kv_blocks_used;
@@ -48,5 +59,22 @@ struct iter_record {
     struct kv_tier_stats tiers[KV_MAX_TIERS];
     int32_t n_tiers;
 };
+
+/* The end of iteration j in [0, iters) of a span starting at start_ns
+ * whose iteration i lasts d0 + delta x i / den (den >= 1): the cumulative
+ * sum in integers, so that every caller gets the same nanosecond. */
+static inline int64_t span_iter_end(int64_t start_ns, int64_t d0,
+                                    int64_t delta, int32_t den, int32_t j)
+{
+    return start_ns + (int64_t)(j + 1) * d0 +
+           delta * (int64_t)j * (j + 1) / (2 * (int64_t)den);
+}
+
+static inline int64_t iter_record_end(const struct iter_record *rec,
+                                      int32_t j)
+{
+    return span_iter_end(rec->start_ns, rec->iter0_ns, rec->iter_delta_ns,
+                         rec->iter_den, j);
+}
 
 #endif

@@ -48,6 +48,8 @@ static void set_config(struct replica_core *r,
     r->last_start_ns = r->last_end_ns = -1;
     r->pub.admit_cutoff_ns = INT64_MAX;
     r->pub.decode_tokens = cfg->spec ? 1 + cfg->spec->nodes : 1;
+    r->ff_max = cfg->spec ? 1 : cfg->fast_forward;
+    r->span_iters = r->span_den = 1;
     batch_init(&r->pub.batch);
     batch_init(&r->layer_base);
 }
@@ -838,19 +840,37 @@ static bool plan_is_steady(const struct replica_core *r)
  * counts.  Returns false, having changed nothing but KV grows the
  * scheduler's own pass makes first in the same order (a refused grow
  * changes nothing, sim/kv.h), when any condition fails. */
+/* The replica's side of a repeat: the last plan was steady, nothing
+ * waits, is swapped or holds KV, the KV manager needs no per-iteration
+ * pass, and the scheduler says its pass would change nothing. */
+static bool repeat_possible(struct replica_core *r)
+{
+    return r->steady && r->steady_n == r->pub.n_running &&
+           r->pub.wait_head == NULL && r->pub.swap_head == NULL &&
+           r->pub.n_holding == 0 && !r->shared_prefix &&
+           r->kv->sync == NULL && r->kv->attn_tokens == NULL &&
+           r->sched->steady != NULL &&
+           r->sched->steady(r->sched_p.st, &r->pub);
+}
+
+/* The batch's decode contexts moved by delta tokens. */
+static void shift_decodes(struct replica_core *r, int32_t delta)
+{
+    size_t g;
+
+    for (g = 0; g < r->pub.batch.n_decode; g++)
+        r->pub.batch.decode[g].ctx += delta;
+    r->pub.batch.decode_ctx_sum += r->pub.batch.decode_seqs * delta;
+}
+
 static bool steady_repeat(struct replica_core *r, int64_t now_ns)
 {
     struct request **run = r->pub.running;
     struct plan_item *plan = r->pub.plan;
     int32_t i, n = r->steady_n;
     int64_t bt = r->pub.block_tokens;
-    size_t g;
 
-    if (!r->steady || n != r->pub.n_running || r->pub.wait_head != NULL ||
-        r->pub.swap_head != NULL || r->pub.n_holding != 0 ||
-        r->shared_prefix || r->kv->sync != NULL ||
-        r->kv->attn_tokens != NULL || r->sched->steady == NULL ||
-        !r->sched->steady(r->sched_p.st, &r->pub))
+    if (!repeat_possible(r))
         return false;
     for (i = 0; i < n; i++) {
         struct request *q = run[i];
@@ -872,9 +892,7 @@ static bool steady_repeat(struct replica_core *r, int64_t now_ns)
     r->pub.n_plan = n;
     r->pub.plan_decodes = n;
     r->wake_at_ns = -1;
-    for (g = 0; g < r->pub.batch.n_decode; g++)
-        r->pub.batch.decode[g].ctx++;
-    r->pub.batch.decode_ctx_sum += r->pub.batch.decode_seqs;
+    shift_decodes(r, 1);
     r->steady_repeats++;
     return true;
 }
@@ -948,6 +966,72 @@ static int plan(struct replica_core *r, int64_t now_ns)
     return rc;
 }
 
+/* Fast-forward (replica_config.fast_forward): the plan just priced at
+ * *dur_ns is steady and the next ones would repeat it, so up to ff_max
+ * of them run as one span, as long as no request finishes before its
+ * last and the KV manager grows every request for all of them (in
+ * running order, as replica_plan_decodes would; a refused grow ends the
+ * span where the blocks run out).  The span's last iteration is priced
+ * too and the ones between are taken as linear between the two: the
+ * batch is left as the last one's.  *dur_ns becomes the span's. */
+static int span_plan(struct replica_core *r, int64_t *dur_ns)
+{
+    struct request **run = r->pub.running;
+    int32_t i, n = r->pub.n_plan;
+    int64_t k = r->ff_max, bt = r->pub.block_tokens, last_ns;
+    int rc;
+
+    if (k <= 1 || r->has_layers || r->iter_stall_until_ns != r->iter_start_ns
+        || r->iter_load_until_ns != r->iter_start_ns || r->n_pad != 0 ||
+        r->steady_n != n || !repeat_possible(r))
+        return LLM_OK;
+    for (i = 0; i < n && k > 1; i++)
+        if (run[i]->output_tokens - run[i]->generated < k)
+            k = run[i]->output_tokens - run[i]->generated;
+    r->span_kv0 = replica_kv_used(&r->pub);
+    for (i = 0; i < n && k > 1; i++) {
+        struct request *q = run[i];
+        if ((int64_t)q->kv_blocks * bt < q->computed + k &&
+            !r->kv->grow(r->kv_p.st, q, q->computed + k))
+            k = (int64_t)q->kv_blocks * bt - q->computed;
+    }
+    if (k <= 1)
+        return LLM_OK;
+    shift_decodes(r, (int32_t)k - 1);
+    rc = r->cost(r->cost_ctx, &r->pub.batch, &last_ns);
+    if (rc != LLM_OK)
+        return rc;
+    r->span_iters = (int32_t)k;
+    r->span_den = (int32_t)k - 1;
+    r->span_d0 = *dur_ns;
+    r->span_delta = last_ns - *dur_ns;
+    r->spans++;
+    *dur_ns = span_iter_end(0, r->span_d0, r->span_delta, r->span_den,
+                            r->span_iters - 1);
+    return LLM_OK;
+}
+
+int64_t replica_truncate(struct replica_core *r, int64_t now_ns)
+{
+    int32_t j;
+
+    if (!r->busy || r->span_iters <= 1)
+        return -1;
+    for (j = 0; j < r->span_iters - 1; j++)
+        if (span_iter_end(r->iter_start_ns, r->span_d0, r->span_delta,
+                          r->span_den, j) >= now_ns)
+            break;
+    /* Async lag: the iteration after j was planned while j ran. */
+    if (r->lag && j < r->span_iters - 1)
+        j++;
+    if (j == r->span_iters - 1)
+        return -1;
+    shift_decodes(r, j + 1 - r->span_iters);
+    r->span_iters = j + 1;
+    return span_iter_end(r->iter_start_ns, r->span_d0, r->span_delta,
+                         r->span_den, j);
+}
+
 int replica_begin(struct replica_core *r, int64_t now_ns, int64_t *dur_ns)
 {
     int64_t preempted = r->preemptions;
@@ -971,6 +1055,8 @@ int replica_begin(struct replica_core *r, int64_t now_ns, int64_t *dur_ns)
         rc = price_layers(r, dur_ns);
     if (rc == LLM_OK && r->spec != NULL)
         rc = spec_price_step(r->spec, &r->pub.batch, *dur_ns, dur_ns);
+    if (rc == LLM_OK && r->ff_max > 1)
+        rc = span_plan(r, dur_ns);
     /* Overlapped loads (kv sync_overlaps): the longer of the two. */
     if (rc == LLM_OK && r->iter_load_until_ns - now_ns > *dur_ns)
         *dur_ns = r->iter_load_until_ns - now_ns;
@@ -996,19 +1082,19 @@ void replica_set_graph(struct replica *rv, int64_t pad_tokens,
 /* Counts one inter-token gap; consecutive equal gaps share a pair (the
  * decodes of one iteration mostly last produced a token together). */
 static inline __attribute__((always_inline))
-int note_gap(struct replica_core *r, int64_t gap_ns)
+int note_gaps(struct replica_core *r, int64_t gap_ns, int64_t count)
 {
     struct itl_pair *n;
 
     if (r->n_itl > 0 && r->itl[r->n_itl - 1].gap_ns == gap_ns) {
-        r->itl[r->n_itl - 1].count++;
+        r->itl[r->n_itl - 1].count += count;
         return LLM_OK;
     }
     n = grow_array(r->itl, &r->cap_itl, r->n_itl + 1, sizeof(*n));
     if (n == NULL)
         return LLM_ENOMEM;
     r->itl = n;
-    r->itl[r->n_itl++] = (struct itl_pair){ gap_ns, 1 };
+    r->itl[r->n_itl++] = (struct itl_pair){ gap_ns, count };
     return LLM_OK;
 }
 
@@ -1042,6 +1128,21 @@ static int32_t verified_tokens(struct replica_core *r, const struct request *q,
            q->output_tokens - q->generated;
 }
 
+/* q produced its last token at now (rc: the caller's status so far). */
+static int finish(struct replica_core *r, struct request *q, int64_t now_ns,
+                  int rc)
+{
+    q->state = REQ_DONE;
+    q->finish_ns = now_ns;
+    /* Async lag: the engine learns of the finish after planning the next
+     * iteration; replica_begin releases the KV then. */
+    if (!r->lag)
+        r->kv->release(r->kv_p.st, q);
+    if (rc == LLM_OK)
+        rc = note_finished(r, q);
+    return rc;
+}
+
 /* Applies one plan item at the iteration's end; spec: the replica
  * speculates (a constant at each of the two calls, so that without
  * speculation the test disappears: hence always inlined). */
@@ -1063,7 +1164,7 @@ int advance(struct replica_core *r, const struct plan_item *it, int64_t now_ns,
     if (it->prefill && q->computed < replica_prefill_target(q))
         return LLM_OK;         /* a chunk in the middle of the prompt */
     if (q->generated > 0) {
-        rc = note_gap(r, now_ns - q->last_token_ns);
+        rc = note_gaps(r, now_ns - q->last_token_ns, 1);
         req_note_gap_ema(q, now_ns - q->last_token_ns);
     }
     q->generated += out;
@@ -1073,14 +1174,54 @@ int advance(struct replica_core *r, const struct plan_item *it, int64_t now_ns,
     q->state = REQ_DECODE;
     if (q->generated < q->output_tokens)
         return rc;
-    q->state = REQ_DONE;
-    q->finish_ns = now_ns;
-    /* Async lag: the engine learns of the finish after planning the next
-     * iteration; replica_begin releases the KV then. */
-    if (!r->lag)
-        r->kv->release(r->kv_p.st, q);
-    if (rc == LLM_OK)
-        rc = note_finished(r, q);
+    return finish(r, q, now_ns, rc);
+}
+
+/* Ends a fast-forwarded span of k steady decodes (span_plan) at now: each
+ * request moves k tokens on.  Its first gap is its own; the other k - 1
+ * are the span's iteration times, the same for every request, so its gap
+ * EMA takes them as one affine step (w^(k-1) x + s, s summed once), and
+ * its maximum is checked at the span's first and last token. */
+static int span_advance(struct replica_core *r, int64_t now_ns)
+{
+    const double w = 1.0 - 2.0 / (REQ_GAP_EMA_SPAN + 1);
+    int32_t i, j, k = r->span_iters;
+    int64_t start = r->iter_start_ns, prev, end;
+    int64_t end0 = span_iter_end(start, r->span_d0, r->span_delta,
+                                 r->span_den, 0);
+    double wk = 1, s_num = 0, s_den = 0;
+    int rc = LLM_OK;
+
+    for (j = 1, prev = end0; j < k; j++, prev = end) {
+        end = span_iter_end(start, r->span_d0, r->span_delta, r->span_den,
+                            j);
+        s_num = (double)(end - prev) + w * s_num;
+        s_den = 1.0 + w * s_den;
+        wk *= w;
+    }
+    for (i = 0; i < r->pub.n_plan && rc == LLM_OK; i++) {
+        struct request *q = r->pub.plan[i].req;
+        q->plan_idx = -1;
+        q->computed += k;
+        r->pub.load_tokens -= k;
+        rc = note_gaps(r, end0 - q->last_token_ns, 1);
+        req_note_gap_ema(q, end0 - q->last_token_ns);
+        q->gap_ema_num = wk * q->gap_ema_num + s_num;
+        q->gap_ema_den = wk * q->gap_ema_den + s_den;
+        if (q->gap_ema_num > (double)q->gap_ema_max_ns * q->gap_ema_den)
+            q->gap_ema_max_ns = (int64_t)(q->gap_ema_num / q->gap_ema_den +
+                                          0.5);
+        q->generated += k;
+        q->last_token_ns = now_ns;
+        if (rc == LLM_OK && q->generated >= q->output_tokens)
+            rc = finish(r, q, now_ns, rc);
+    }
+    for (j = 1, prev = end0; j < k && rc == LLM_OK; j++, prev = end) {
+        end = span_iter_end(start, r->span_d0, r->span_delta, r->span_den,
+                            j);
+        rc = note_gaps(r, end - prev, r->pub.n_plan);
+    }
+    r->iterations += k - 1;
     return rc;
 }
 
@@ -1195,6 +1336,11 @@ int replica_end(struct replica_core *r, int64_t now_ns, replica_done_fn *done,
 
     *rec = (struct iter_record){ .replica = r->pub.index,
         .start_ns = r->iter_start_ns, .end_ns = now_ns,
+        .iters = r->span_iters,
+        .iter0_ns = r->span_iters > 1 ? r->span_d0 : now_ns - r->iter_start_ns,
+        .wait_from_ns = r->pub.wait_head ? r->pub.wait_head->arrival_ns
+                                         : INT64_MAX,
+        .iter_delta_ns = r->span_delta, .iter_den = r->span_den,
         .prefill_tokens = r->pub.batch.prefill_tokens -
                           r->pub.batch.verify_tokens,
         .prefill_seqs = (int32_t)(r->pub.batch.n_prefill -
@@ -1209,12 +1355,16 @@ int replica_end(struct replica_core *r, int64_t now_ns, replica_done_fn *done,
         .swap_in_blocks = r->iter_swap_in_blocks,
         .stall_ns = r->iter_stall_ns, .backlog = r->plan_backlog,
         .pad_tokens = r->pub.batch.pad_tokens };
+    rec->kv_blocks_used0 = r->span_iters > 1 ? r->span_kv0
+                                             : rec->kv_blocks_used;
     if (r->kv->tiers)
         rec->n_tiers = r->kv->tiers(r->kv_p.st, rec->tiers, KV_MAX_TIERS);
     r->busy = false;
     r->n_itl = 0;
     r->n_finished = 0;
-    if (r->spec != NULL) {
+    if (r->span_iters > 1) {
+        rc = span_advance(r, now_ns);
+    } else if (r->spec != NULL) {
         for (i = 0; i < r->pub.n_plan && rc == LLM_OK; i++)
             if (r->pub.plan[i].req != NULL)
                 rc = advance(r, &r->pub.plan[i], now_ns, true);
@@ -1238,8 +1388,13 @@ int replica_end(struct replica_core *r, int64_t now_ns, replica_done_fn *done,
                 r->pub.running[j++] = r->pub.running[i];
         r->pub.n_running = j;
     }
-    r->last_start_ns = r->iter_start_ns;
+    /* The last iteration's start: async lag's admission cutoff. */
+    r->last_start_ns = r->span_iters > 1 ?
+        span_iter_end(r->iter_start_ns, r->span_d0, r->span_delta,
+                      r->span_den, r->span_iters - 2) : r->iter_start_ns;
     r->last_end_ns = now_ns;
+    r->span_iters = r->span_den = 1;
+    r->span_delta = 0;
     if (rc == LLM_OK && r->lag)
         rc = hold_finished(r);
     /* In plan order, as the requests ended. */

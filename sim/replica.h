@@ -56,6 +56,11 @@ struct replica_config {
     const char *kv_path;
     replica_cost_fn *cost;
     void *cost_ctx;
+    /* Fast-forward (config "fast_forward"): the most steady decode
+     * iterations one event may cover, priced at their first and last and
+     * linear between (docs/architecture.md); <= 1: every iteration its
+     * own event, priced exactly. */
+    int32_t fast_forward;
     /* Fill batch.shared before pricing (cost_model shared_prefix_attention;
      * off, the per-iteration walk of every decode's shared blocks is
      * skipped). */
@@ -171,6 +176,15 @@ struct replica_core {
     bool steady;
     int32_t steady_n;
     int64_t steady_repeats;    /* plans repeated so (tests, profiling) */
+    /* Fast-forward: the iteration begun is span_iters steady decodes
+     * (1: a plain iteration), iteration j lasting span_d0 + span_delta x
+     * j / span_den (sim/record.h span_iter_end); ff_max: the config's
+     * bound. */
+    int32_t ff_max;
+    int32_t span_iters, span_den;
+    int64_t span_d0, span_delta;
+    int64_t span_kv0;          /* KV blocks used by its first iteration */
+    int64_t spans;             /* spans of more than one (tests, bench) */
 };
 
 /* The replica a policy's struct replica * is (its first member). */
@@ -199,6 +213,13 @@ void replica_enqueue(struct replica_core *r, struct request *req);
 /* Plans and prices one iteration.  *dur_ns < 0 when nothing was planned
  * (the replica stays idle).  The scheduler's own error codes pass through. */
 int replica_begin(struct replica_core *r, int64_t now_ns, int64_t *dur_ns);
+/* An arrival at now joined r's waiting queue: if r runs a fast-forwarded
+ * span (replica_config.fast_forward) with iterations left after the one
+ * running at now (with async lag, the one after it, planned before the
+ * arrival), the span ends with that one, where the scheduler would have
+ * seen the arrival.  Returns the span's new end, or -1 when it
+ * stays as it was. */
+int64_t replica_truncate(struct replica_core *r, int64_t now_ns);
 /* Ends the iteration begun at start: produces tokens, hands each finished
  * request to done(ctx, req) after removing it from the replica, and fills
  * *rec.  done's non-zero return aborts and is returned.  With async lag

@@ -12,6 +12,9 @@ struct sim_wake {
     bool pending;              /* a wake event is queued */
     bool deferred;             /* woken after this instant's last arrival */
     int64_t timer_ns;          /* the pending timed wake, -1 none */
+    int64_t end_ns;            /* the running iteration's end event; an
+                                  end event at another time is stale (a
+                                  fast-forwarded span cut short) */
 };
 
 struct sim {
@@ -100,7 +103,7 @@ int sim_create(const struct sim_config *cfg, struct sim **out,
     for (i = 0; i < cfg->n_replicas && rc == LLM_OK; i++) {
         rc = replica_init(&s->reps[i], &cfg->replicas[i], d);
         s->views[i] = &s->reps[i].pub;
-        s->wake[i].timer_ns = -1;
+        s->wake[i].timer_ns = s->wake[i].end_ns = -1;
         if (rc == LLM_OK)
             s->n_reps++;
     }
@@ -241,6 +244,7 @@ static int kick(struct sim *s, struct replica_core *r)
     }
     if (rc != LLM_OK || dur < 0)
         return rc;
+    s->wake[r->pub.index].end_ns = evq_now(s->q) + dur;
     return evq_push(s->q, evq_now(s->q) + dur, on_iter_done, NULL,
                     r->pub.index);
 }
@@ -422,8 +426,13 @@ static int on_arrival(void *ctx, const struct sim_event *ev)
             q->output_tokens = limit - q->prompt_tokens;
             s->st.truncated++;
         }
+        int64_t cut;
         replica_enqueue(r, q);
         rc = LLM_OK;
+        if (r->busy && (cut = replica_truncate(r, ev->t_ns)) >= 0) {
+            s->wake[i].end_ns = cut;
+            rc = evq_push(s->q, cut, on_iter_done, NULL, i);
+        }
         if (!r->busy && !s->wake[i].pending && !s->wake[i].deferred) {
             s->wake[i].deferred = true;
             s->n_deferred++;
@@ -570,9 +579,13 @@ static int on_iter_done(void *ctx, const struct sim_event *ev)
 
     struct replica_core *r = &s->reps[ev->arg];
     struct iter_record rec;
-    int rc = replica_end(r, ev->t_ns, on_done, s, &rec);
+    int rc;
 
-    s->st.iterations++;
+    if (ev->t_ns != s->wake[ev->arg].end_ns)
+        return LLM_OK;
+    s->wake[ev->arg].end_ns = -1;
+    rc = replica_end(r, ev->t_ns, on_done, s, &rec);
+    s->st.iterations += rec.iters;
     s->st.preemptions += rec.preemptions;
     if (rc == LLM_OK && s->cfg.rec.iteration)
         rc = s->cfg.rec.iteration(s->cfg.rec.ctx, &rec);

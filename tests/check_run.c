@@ -420,6 +420,65 @@ START_TEST(test_bad_trace_no_output)
 }
 END_TEST
 
+/* Fast-forward's error, measured on the default scenario (a day-long
+ * Azure conversation trace on one H100, vLLM V1's scheduler): every
+ * latency figure and the throughput within the bounds docs/config.md
+ * states against the same run with every iteration priced, with the
+ * spans firing.  A config that couples iterations (a power budget) is
+ * refused. */
+START_TEST(test_fast_forward_bound)
+{
+    static const char *const lat[] = { "ttft_ms", "tpot_ms", "itl_ms",
+                                       "e2e_ms" };
+    static const char *const stat[] = { "mean", "p50", "p90", "p99" };
+    const char *ff[] = { "fast_forward=64", NULL };
+    char a[300], b[300], m[600];
+    struct llm_diag d = { 0 };
+    struct sim_stats st;
+    struct scenario sc;
+    struct run_opts o = { .quiet = 1 };
+    cJSON *exact, *fast = NULL;
+    size_t i, j;
+
+    snprintf(a, sizeof(a), "%s/exact", fx_tmpdir);
+    snprintf(b, sizeof(b), "%s/fast", fx_tmpdir);
+    exact = run_ok("configs/default.json", a, NULL);
+    o.out_dir = b;
+    ck_assert_int_eq(scenario_load("configs/default.json", ff, &sc, &d),
+                     LLM_OK);
+    ck_assert_msg(run_scenario(&sc, &o, &fast, &st, &d) == LLM_OK, "%s",
+                  d.msg);
+    scenario_free(&sc);
+    /* most iterations were stepped in spans: far fewer events */
+    ck_assert_int_lt(st.events, st.iterations / 2);
+    for (i = 0; i < 4; i++)
+        for (j = 0; j < 4; j++) {
+            double x = get(exact, lat[i], stat[j]);
+            double y = get(fast, lat[i], stat[j]);
+            ck_assert_msg(fabs(y - x) <= (j == 0 ? 0.002 : 0.01) * x,
+                          "%s %s: %g against %g", lat[i], stat[j], y, x);
+        }
+    ck_assert_double_eq_tol(get(fast, "throughput_out_tok_s", NULL),
+                            get(exact, "throughput_out_tok_s", NULL),
+                            1e-3 * get(exact, "throughput_out_tok_s", NULL));
+    ck_assert_double_eq_tol(get(fast, "iterations", NULL),
+                            get(exact, "iterations", NULL),
+                            1e-3 * get(exact, "iterations", NULL));
+    cJSON_Delete(exact);
+    cJSON_Delete(fast);
+    ck_assert_int_eq(load_err("{" BASE ", \"hardware\": {\"device\": "
+        "\"h100-sxm-80gb\"}, \"fast_forward\": 8, \"power\": "
+        "{\"budget_w\": 5000}}", m, sizeof(m)), LLM_EINVAL);
+    ck_assert_str_eq(m, "fast_forward: not with \"cluster\" pools, "
+                     "\"power\" or \"speculative\"");
+    ck_assert_int_eq(load_err("{" BASE ", \"hardware\": {\"device\": "
+        "\"h100-sxm-80gb\"}, \"fast_forward\": -1}", m, sizeof(m)),
+        LLM_EINVAL);
+    ck_assert_str_eq(m, "fast_forward: expected an integer in [0, 4096], "
+                     "got -1");
+}
+END_TEST
+
 Suite *run_suite(void)
 {
     Suite *s = suite_create("run");
@@ -434,6 +493,7 @@ Suite *run_suite(void)
     tcase_add_test(tc, test_bad_trace_no_output);
     tcase_add_test(tc, test_load_summary);
     tcase_add_test(tc, test_sensitivity_flag);
+    tcase_add_test(tc, test_fast_forward_bound);
     suite_add_tcase(s, tc);
     return s;
 }

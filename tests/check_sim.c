@@ -318,6 +318,102 @@ START_TEST(test_steady_repeat)
 }
 END_TEST
 
+/* Fast-forward (replica_config.fast_forward): a span of steady decodes is
+ * priced at its first and last iteration and linear between, so with a
+ * cost linear in the batch's contexts it must give the very iterations
+ * and requests of the plain run: the same times, batches and finishes,
+ * with arrivals cutting spans short (with and without async lag, which
+ * moves the cut one iteration on). */
+static int linear_cost(void *ctx, const struct batch *b, int64_t *ns)
+{
+    (void)ctx;
+    *ns = 2000000 + 1000 * b->prefill_tokens + 5000 * b->decode_seqs +
+          30 * b->decode_ctx_sum;
+    return LLM_OK;
+}
+
+static int ff_iter(void *ctx, const struct iter_record *r)
+{
+    struct steady_log *l = ctx;
+    int32_t j, n = r->iters > 1 ? r->iters : 1;
+
+    for (j = 0; j < n; j++) {
+        ck_assert_uint_lt(l->n_iter, 4096);
+        memcpy(l->iter[l->n_iter++], (int64_t[6]){
+               j > 0 ? iter_record_end(r, j - 1) : r->start_ns,
+               n > 1 ? iter_record_end(r, j) : r->end_ns, r->decode_seqs,
+               r->prefill_tokens, r->n_running, r->preemptions },
+               sizeof(l->iter[0]));
+    }
+    return LLM_OK;
+}
+
+/* Runs the linear case, fast-forwarded by ff; returns the spans. */
+static int64_t run_ff(int32_t ff, bool lag, struct steady_log *l)
+{
+    static const struct req_spec spec[] = {
+        { .arrival_ns = 0, .prompt_tokens = 40, .output_tokens = 300 },
+        { .arrival_ns = 0, .prompt_tokens = 70, .output_tokens = 250 },
+        { .arrival_ns = 1000, .prompt_tokens = 30, .output_tokens = 200 },
+        { .arrival_ns = 50000000, .prompt_tokens = 90, .output_tokens = 120 },
+        { .arrival_ns = 90000000, .prompt_tokens = 20, .output_tokens = 260 },
+        { .arrival_ns = 400000000, .prompt_tokens = 60, .output_tokens = 90 },
+        { .arrival_ns = 401000000, .prompt_tokens = 10, .output_tokens = 2 },
+    };
+    cJSON *sp = cJSON_Parse(lag ? "{\"max_num_seqs\": 8}" :
+                            "{\"max_num_seqs\": 8, "
+                            "\"async_scheduling\": false}");
+    struct fx_trace tr = { .specs = spec, .n = 7 };
+    struct replica_config rc = { .index = 0, .kv_capacity_blocks = 4000,
+        .block_tokens = 16, .max_model_len = 4096, .sched = &sched_vllm,
+        .sched_params = sp, .sched_path = "scheduler", .kv = &kv_paged,
+        .kv_path = "kv_cache", .cost = linear_cost, .fast_forward = ff };
+    struct sim_config cfg = { .n_replicas = 1, .replicas = &rc,
+        .router = &router_round_robin, .router_path = "router",
+        .source = fx_trace_next, .source_ctx = &tr,
+        .rec = { l, steady_req, ff_iter } };
+    struct llm_diag d = { 0 };
+    struct sim *s = NULL;
+    int64_t spans;
+
+    memset(l, 0, sizeof(*l));
+    ck_assert_int_eq(sim_create(&cfg, &s, &d), LLM_OK);
+    ck_assert_msg(sim_run(s, &d) == LLM_OK, "%s", d.msg);
+    ck_assert_int_eq(sim_get_stats(s)->iterations, (int64_t)l->n_iter);
+    spans = sim_replica(s, 0)->spans;
+    sim_destroy(s);
+    cJSON_Delete(sp);
+    return spans;
+}
+
+START_TEST(test_fast_forward_linear)
+{
+    static struct steady_log a, b;
+    bool lag = _i == 1;
+    size_t i;
+
+    ck_assert_int_eq(run_ff(0, lag, &b), 0);
+    ck_assert_int_ge(run_ff(64, lag, &a), 10);
+    ck_assert_uint_eq(a.n_iter, b.n_iter);
+    ck_assert_uint_eq(a.n_done, 7);
+    ck_assert_uint_eq(b.n_done, 7);
+    for (i = 0; i < a.n_iter; i++)
+        ck_assert_msg(memcmp(a.iter[i], b.iter[i], sizeof(a.iter[i])) == 0,
+                      "iteration %zu differs: %lld-%lld against %lld-%lld",
+                      i, (long long)a.iter[i][0], (long long)a.iter[i][1],
+                      (long long)b.iter[i][0], (long long)b.iter[i][1]);
+    for (i = 0; i < a.n_done; i++) {
+        ck_assert_int_eq(a.done[i].id, b.done[i].id);
+        ck_assert_int_eq(a.done[i].first_token_ns, b.done[i].first_token_ns);
+        ck_assert_int_eq(a.done[i].finish_ns, b.done[i].finish_ns);
+        ck_assert_int_eq(a.done[i].generated, b.done[i].generated);
+        /* the span's EMA is one affine step: the same up to rounding */
+        ck_assert_int_le(llabs(a.done[i].gap_ema_max_ns -
+                               b.done[i].gap_ema_max_ns), 2);
+    }
+}
+END_TEST
+
 Suite *sim_suite(void)
 {
     Suite *s = suite_create("sim");
@@ -330,6 +426,7 @@ Suite *sim_suite(void)
     tcase_add_test(tc, test_reject_and_truncate);
     tcase_add_test(tc, test_in_system_integral);
     tcase_add_test(tc, test_steady_repeat);
+    tcase_add_loop_test(tc, test_fast_forward_linear, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }
