@@ -251,39 +251,59 @@ static int steady_req(void *ctx, const struct request *q)
     return LLM_OK;
 }
 
+/* The arrivals of the steady and fast-forward cases: long decodes with
+ * requests arriving while they run; the last one, only in the second,
+ * arrives during a span and is over in two tokens. */
+static const struct req_spec steady_spec[] = {
+    { .arrival_ns = 0, .prompt_tokens = 40, .output_tokens = 300 },
+    { .arrival_ns = 0, .prompt_tokens = 70, .output_tokens = 250 },
+    { .arrival_ns = 1000, .prompt_tokens = 30, .output_tokens = 200 },
+    { .arrival_ns = 50000000, .prompt_tokens = 90, .output_tokens = 120 },
+    { .arrival_ns = 90000000, .prompt_tokens = 20, .output_tokens = 260 },
+    { .arrival_ns = 400000000, .prompt_tokens = 60, .output_tokens = 90 },
+    { .arrival_ns = 401000000, .prompt_tokens = 10, .output_tokens = 2 },
+};
+
+/* Runs the first n of steady_spec on the one replica rc (its scheduler
+ * parameters parsed from sched_json) into l, recording iterations with
+ * it; returns the replica's plans repeated and spans. */
+static void run_logged(struct replica_config *rc, const char *sched_json,
+                       size_t n, int (*it)(void *, const struct iter_record *),
+                       struct steady_log *l, int64_t *repeats, int64_t *spans)
+{
+    cJSON *sp = cJSON_Parse(sched_json);
+    struct fx_trace tr = { .specs = steady_spec, .n = n };
+    struct sim_config cfg = { .n_replicas = 1, .replicas = rc,
+        .router = &router_round_robin, .router_path = "router",
+        .source = fx_trace_next, .source_ctx = &tr,
+        .rec = { l, steady_req, it } };
+    struct llm_diag d = { 0 };
+    struct sim *s = NULL;
+
+    rc->sched_params = sp;
+    memset(l, 0, sizeof(*l));
+    ck_assert_int_eq(sim_create(&cfg, &s, &d), LLM_OK);
+    ck_assert_msg(sim_run(s, &d) == LLM_OK, "%s", d.msg);
+    ck_assert_int_eq(sim_get_stats(s)->iterations, (int64_t)l->n_iter);
+    *repeats = sim_replica(s, 0)->steady_repeats;
+    *spans = sim_replica(s, 0)->spans;
+    sim_destroy(s);
+    cJSON_Delete(sp);
+}
+
 /* Runs the steady case with sched; returns the plans repeated. */
 static int64_t run_steady(const struct sched_ops *sched,
                           struct steady_log *l)
 {
-    static const struct req_spec spec[] = {
-        { .arrival_ns = 0, .prompt_tokens = 40, .output_tokens = 300 },
-        { .arrival_ns = 0, .prompt_tokens = 70, .output_tokens = 250 },
-        { .arrival_ns = 1000, .prompt_tokens = 30, .output_tokens = 200 },
-        { .arrival_ns = 50000000, .prompt_tokens = 90, .output_tokens = 120 },
-        { .arrival_ns = 90000000, .prompt_tokens = 20, .output_tokens = 260 },
-        { .arrival_ns = 400000000, .prompt_tokens = 60, .output_tokens = 90 },
-    };
-    cJSON *sp = cJSON_Parse("{\"max_num_batched_tokens\": 64, "
-                            "\"max_num_seqs\": 8}");
-    struct fx_trace tr = { .specs = spec, .n = 6 };
     /* 60 blocks of 16: the six sequences' 1,720 tokens do not fit */
     struct replica_config rc = { .index = 0, .kv_capacity_blocks = 60,
         .block_tokens = 16, .max_model_len = 4096, .sched = sched,
-        .sched_params = sp, .sched_path = "scheduler", .kv = &kv_paged,
+        .sched_path = "scheduler", .kv = &kv_paged,
         .kv_path = "kv_cache", .cost = steady_cost };
-    struct sim_config cfg = { .n_replicas = 1, .replicas = &rc,
-        .router = &router_round_robin, .router_path = "router",
-        .source = fx_trace_next, .source_ctx = &tr,
-        .rec = { l, steady_req, steady_iter } };
-    struct llm_diag d = { 0 };
-    struct sim *s = NULL;
-    int64_t repeats;
+    int64_t repeats, spans;
 
-    ck_assert_int_eq(sim_create(&cfg, &s, &d), LLM_OK);
-    ck_assert_msg(sim_run(s, &d) == LLM_OK, "%s", d.msg);
-    repeats = sim_replica(s, 0)->steady_repeats;
-    sim_destroy(s);
-    cJSON_Delete(sp);
+    run_logged(&rc, "{\"max_num_batched_tokens\": 64, \"max_num_seqs\": 8}",
+               6, steady_iter, l, &repeats, &spans);
     return repeats;
 }
 
@@ -295,8 +315,6 @@ START_TEST(test_steady_repeat)
     size_t i;
 
     plain.steady = NULL;
-    memset(&a, 0, sizeof(a));
-    memset(&b, 0, sizeof(b));
     ck_assert_int_gt(run_steady(&sched_vllm, &a), 100);
     ck_assert_int_eq(run_steady(&plain, &b), 0);
     ck_assert_uint_eq(a.n_iter, b.n_iter);
@@ -351,38 +369,15 @@ static int ff_iter(void *ctx, const struct iter_record *r)
 /* Runs the linear case, fast-forwarded by ff; returns the spans. */
 static int64_t run_ff(int32_t ff, bool lag, struct steady_log *l)
 {
-    static const struct req_spec spec[] = {
-        { .arrival_ns = 0, .prompt_tokens = 40, .output_tokens = 300 },
-        { .arrival_ns = 0, .prompt_tokens = 70, .output_tokens = 250 },
-        { .arrival_ns = 1000, .prompt_tokens = 30, .output_tokens = 200 },
-        { .arrival_ns = 50000000, .prompt_tokens = 90, .output_tokens = 120 },
-        { .arrival_ns = 90000000, .prompt_tokens = 20, .output_tokens = 260 },
-        { .arrival_ns = 400000000, .prompt_tokens = 60, .output_tokens = 90 },
-        { .arrival_ns = 401000000, .prompt_tokens = 10, .output_tokens = 2 },
-    };
-    cJSON *sp = cJSON_Parse(lag ? "{\"max_num_seqs\": 8}" :
-                            "{\"max_num_seqs\": 8, "
-                            "\"async_scheduling\": false}");
-    struct fx_trace tr = { .specs = spec, .n = 7 };
     struct replica_config rc = { .index = 0, .kv_capacity_blocks = 4000,
         .block_tokens = 16, .max_model_len = 4096, .sched = &sched_vllm,
-        .sched_params = sp, .sched_path = "scheduler", .kv = &kv_paged,
+        .sched_path = "scheduler", .kv = &kv_paged,
         .kv_path = "kv_cache", .cost = linear_cost, .fast_forward = ff };
-    struct sim_config cfg = { .n_replicas = 1, .replicas = &rc,
-        .router = &router_round_robin, .router_path = "router",
-        .source = fx_trace_next, .source_ctx = &tr,
-        .rec = { l, steady_req, ff_iter } };
-    struct llm_diag d = { 0 };
-    struct sim *s = NULL;
-    int64_t spans;
+    int64_t repeats, spans;
 
-    memset(l, 0, sizeof(*l));
-    ck_assert_int_eq(sim_create(&cfg, &s, &d), LLM_OK);
-    ck_assert_msg(sim_run(s, &d) == LLM_OK, "%s", d.msg);
-    ck_assert_int_eq(sim_get_stats(s)->iterations, (int64_t)l->n_iter);
-    spans = sim_replica(s, 0)->spans;
-    sim_destroy(s);
-    cJSON_Delete(sp);
+    run_logged(&rc, lag ? "{\"max_num_seqs\": 8}" :
+               "{\"max_num_seqs\": 8, \"async_scheduling\": false}", 7,
+               ff_iter, l, &repeats, &spans);
     return spans;
 }
 
