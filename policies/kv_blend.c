@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "base/jcfg.h"
+#include "base/keymap.h"
 #include "policies/registry.h"
 #include "sim/link.h"
 
@@ -58,8 +59,8 @@ struct kv_blend {
     int64_t store_cap, store_used;   /* tokens */
     struct bl_entry *e;
     int32_t n_e, cap_e, free_e;
-    int32_t *map;              /* open addressing: entry, -1 empty */
-    int32_t cap_map, live;
+    struct keymap map;         /* text id to entry */
+    int32_t live;
     int32_t head, tail;
     struct sim_link rd, wr;
     double pend_rd, pend_wr;
@@ -69,38 +70,6 @@ struct kv_blend {
 };
 
 /* ---- the store: a map from text id to entry, LRU order ---- */
-
-static int32_t bl_slot(const struct kv_blend *k, uint64_t id)
-{
-    int32_t m = k->cap_map - 1;
-    int32_t i = (int32_t)((id * 0x9E3779B97F4A7C15ull) >> 33) & m;
-
-    while (k->map[i] >= 0 && k->e[k->map[i]].id != id)
-        i = (i + 1) & m;
-    return i;
-}
-
-static int32_t bl_find(const struct kv_blend *k, uint64_t id)
-{
-    return k->cap_map ? k->map[bl_slot(k, id)] : -1;
-}
-
-static int bl_rehash(struct kv_blend *k, int32_t ncap)
-{
-    int32_t *n = malloc((size_t)ncap * sizeof(*n)), i;
-
-    if (n == NULL)
-        return LLM_ENOMEM;
-    for (i = 0; i < ncap; i++)
-        n[i] = -1;
-    free(k->map);
-    k->map = n;
-    k->cap_map = ncap;
-    for (i = 0; i < k->n_e; i++)
-        if (k->e[i].live)
-            k->map[bl_slot(k, k->e[i].id)] = i;
-    return LLM_OK;
-}
 
 static void bl_unlink(struct kv_blend *k, int32_t x)
 {
@@ -121,33 +90,13 @@ static void bl_push(struct kv_blend *k, int32_t x)
     k->tail = x;
 }
 
-/* Backward-shift deletion keeps every probe chain unbroken. */
-static void bl_del(struct kv_blend *k, uint64_t id)
-{
-    int32_t m = k->cap_map - 1, i = bl_slot(k, id), j = i;
-
-    k->map[i] = -1;
-    for (;;) {
-        int32_t h;
-        j = (j + 1) & m;
-        if (k->map[j] < 0)
-            return;
-        h = (int32_t)((k->e[k->map[j]].id * 0x9E3779B97F4A7C15ull) >> 33) &
-            m;
-        if ((i <= j) ? (i < h && h <= j) : (i < h || h <= j))
-            continue;
-        k->map[i] = k->map[j];
-        k->map[j] = -1;
-        i = j;
-    }
-}
 
 /* Drops the least recently used entry. */
 static void bl_evict(struct kv_blend *k)
 {
     int32_t x = k->head;
 
-    bl_del(k, k->e[x].id);
+    keymap_del(&k->map, k->e[x].id);
     bl_unlink(k, x);
     k->e[x].live = false;
     k->e[x].next = k->free_e;
@@ -160,16 +109,13 @@ static void bl_evict(struct kv_blend *k)
 static int bl_insert(struct kv_blend *k, uint64_t id, int64_t tokens)
 {
     int32_t x;
-    int rc = LLM_OK;
 
     if (tokens > k->store_cap)
         return LLM_OK;                 /* never fits: not stored */
     while (k->store_used + tokens > k->store_cap)
         bl_evict(k);
-    if (2 * (k->live + 1) >= k->cap_map)
-        rc = bl_rehash(k, k->cap_map ? 2 * k->cap_map : 1024);
-    if (rc != LLM_OK)
-        return rc;
+    if (keymap_reserve(&k->map) != LLM_OK)
+        return LLM_ENOMEM;
     if (k->free_e >= 0) {
         x = k->free_e;
         k->free_e = k->e[x].next;
@@ -186,7 +132,7 @@ static int bl_insert(struct kv_blend *k, uint64_t id, int64_t tokens)
     }
     k->e[x] = (struct bl_entry){ .id = id, .tokens = tokens, .prev = -1,
                                  .next = -1, .live = true };
-    k->map[bl_slot(k, id)] = x;
+    keymap_put(&k->map, id, x);     /* reserved: cannot fail */
     bl_push(k, x);
     k->live++;
     k->store_used += tokens;
@@ -309,7 +255,7 @@ static void lookup(struct kv_blend *k, struct request *q, int64_t tokens)
 
     for (i = 0; i < q->n_segs && pos + q->segs[i].tokens <= tokens; i++) {
         const struct req_seg *g = &q->segs[i];
-        int32_t x = g->id ? bl_find(k, g->id) : -1;
+        int32_t x = g->id ? keymap_get(&k->map, g->id) : -1;
         if (g->id) {
             k->st.lookups++;
             k->st.lookup_tokens += g->tokens;
@@ -361,7 +307,7 @@ static void blend_release(void *st, struct request *q)
     if (q->computed < q->prompt_tokens || k->tok_bytes <= 0)
         return;
     for (i = 0; i < q->n_segs; i++) {
-        int32_t x = q->segs[i].id ? bl_find(k, q->segs[i].id) : -1;
+        int32_t x = q->segs[i].id ? keymap_get(&k->map, q->segs[i].id) : -1;
         if (x >= 0) {
             bl_unlink(k, x);
             bl_push(k, x);
@@ -425,7 +371,7 @@ static void blend_fini(void *st)
     link_fini(&k->wr);
     free(k->ssd_link);
     free(k->e);
-    free(k->map);
+    keymap_free(&k->map);
 }
 
 const struct kv_ops kv_blend = {

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "base/jcfg.h"
+#include "base/keymap.h"
 #include "base/plugin.h"
 #include "policies/registry.h"
 #include "sim/link.h"
@@ -56,8 +57,7 @@ struct kv_tiered {
     struct plugin inner;       /* the prefix manager (base/plugin.h) */
     struct tk_entry *e;
     int32_t n_e, cap_e, free_e;
-    int32_t *map;              /* open addressing: entry index, -1 empty */
-    int32_t cap_map;           /* power of two, > 2 x live entries */
+    struct keymap map;         /* hash to entry */
     int32_t live;
     struct tk_tier t[T_N];
     int64_t evicted_seen;      /* prefix manager's evicted count */
@@ -70,60 +70,6 @@ struct kv_tiered {
 };
 
 /* --- entries: a map from hash to entry, LRU lists per tier --- */
-
-static int32_t map_slot(const struct kv_tiered *k, uint64_t key)
-{
-    int32_t i = (int32_t)((key * 0x9E3779B97F4A7C15ull) >> 33) &
-                (k->cap_map - 1);
-
-    while (k->map[i] >= 0 && k->e[k->map[i]].key != key)
-        i = (i + 1) & (k->cap_map - 1);
-    return i;
-}
-
-static int32_t tk_find(const struct kv_tiered *k, uint64_t key)
-{
-    return k->cap_map ? k->map[map_slot(k, key)] : -1;
-}
-
-static int map_grow(struct kv_tiered *k)
-{
-    int32_t ncap = k->cap_map ? k->cap_map * 2 : 1024, i;
-    int32_t *n = malloc((size_t)ncap * sizeof(*n));
-
-    if (n == NULL)
-        return LLM_ENOMEM;
-    for (i = 0; i < ncap; i++)
-        n[i] = -1;
-    free(k->map);
-    k->map = n;
-    k->cap_map = ncap;
-    for (i = 0; i < k->n_e; i++)
-        if (k->e[i].tier >= 0)
-            k->map[map_slot(k, k->e[i].key)] = i;
-    return LLM_OK;
-}
-
-/* Backward-shift deletion keeps every probe chain unbroken. */
-static void map_del(struct kv_tiered *k, uint64_t key)
-{
-    int32_t m = k->cap_map - 1, i = map_slot(k, key), j = i;
-
-    k->map[i] = -1;
-    for (;;) {
-        int32_t h;
-        j = (j + 1) & m;
-        if (k->map[j] < 0)
-            return;
-        h = (int32_t)((k->e[k->map[j]].key * 0x9E3779B97F4A7C15ull) >>
-                      33) & m;
-        if ((i <= j) ? (i < h && h <= j) : (i < h || h <= j))
-            continue;
-        k->map[i] = k->map[j];
-        k->map[j] = -1;
-        i = j;
-    }
-}
 
 static void list_unlink(struct kv_tiered *k, int32_t x)
 {
@@ -150,7 +96,7 @@ static void list_push(struct kv_tiered *k, int32_t x, int8_t tier)
 static void entry_drop(struct kv_tiered *k, int32_t x)
 {
     list_unlink(k, x);
-    map_del(k, k->e[x].key);
+    keymap_del(&k->map, k->e[x].key);
     k->e[x].tier = -1;
     k->e[x].next = k->free_e;
     k->free_e = x;
@@ -161,7 +107,7 @@ static int32_t entry_new(struct kv_tiered *k, uint64_t key, int64_t blocks)
 {
     int32_t x;
 
-    if ((k->live + 1) * 2 >= k->cap_map && map_grow(k) != LLM_OK)
+    if (keymap_reserve(&k->map) != LLM_OK)
         return -1;
     if (k->free_e >= 0) {
         x = k->free_e;
@@ -179,7 +125,7 @@ static int32_t entry_new(struct kv_tiered *k, uint64_t key, int64_t blocks)
     }
     k->e[x] = (struct tk_entry){ .key = key, .blocks = blocks, .prev = -1,
                                 .next = -1 };
-    k->map[map_slot(k, key)] = x;
+    keymap_put(&k->map, key, x);    /* reserved: cannot fail */
     k->live++;
     list_push(k, x, T_GPU);
     return x;
@@ -246,7 +192,7 @@ static int32_t prefetch(struct kv_tiered *k, const struct request *q,
     int32_t i;
 
     for (i = from; i < n; i++) {
-        int32_t x = tk_find(k, q->prefix_hashes[i]);
+        int32_t x = keymap_get(&k->map, q->prefix_hashes[i]);
         struct tk_tier *t;
         if (x < 0 || k->e[x].tier == T_GPU)
             break;
@@ -267,7 +213,7 @@ static void touch(struct kv_tiered *k, const struct request *q, int32_t n)
     int32_t i;
 
     for (i = 0; i < n; i++) {
-        int32_t x = tk_find(k, q->prefix_hashes[i]);
+        int32_t x = keymap_get(&k->map, q->prefix_hashes[i]);
         if (x >= 0 && k->e[x].tier == T_GPU) {
             list_unlink(k, x);
             list_push(k, x, T_GPU);
@@ -437,7 +383,7 @@ static void tiered_release(void *st, struct request *q)
     if (n > q->n_prefix_hashes)
         n = q->n_prefix_hashes;
     for (i = 0; i < n; i++) {
-        int32_t x = tk_find(k, q->prefix_hashes[i]);
+        int32_t x = keymap_get(&k->map, q->prefix_hashes[i]);
         if (x >= 0 && k->e[x].tier == T_GPU) {
             list_unlink(k, x);
             list_push(k, x, T_GPU);
@@ -524,7 +470,7 @@ static void tiered_fini(void *st)
         link_fini(&k->t[i].wr);
     }
     free(k->e);
-    free(k->map);
+    keymap_free(&k->map);
 }
 
 const struct kv_ops kv_tiered = {

@@ -12,6 +12,7 @@
 #include <gsl/gsl_rng.h>
 #include <zlib.h>
 
+#include "base/keymap.h"
 #include "run/run.h"
 #include "policies/evict.h"
 #include "policies/registry.h"
@@ -398,6 +399,54 @@ START_TEST(test_mooncake_bound)
 }
 END_TEST
 
+/* base/keymap.h against a plain array: 200,000 random puts, replacements
+ * and deletions over 5,000 keys, 1,000 of them crowded into home slot 0
+ * (multiples of 2^54: their hash's low 21 bits are 0), so that deletions
+ * shift long chains, and the rest spread; every key answers as the array
+ * says every 20,000 steps. */
+static uint64_t km_key(int32_t k)
+{
+    return k < 1000 ? (uint64_t)(k + 1) << 54 : (uint64_t)k * 977 + 1;
+}
+
+START_TEST(test_keymap_random)
+{
+    enum { KEYS = 5000, STEPS = 200000 };
+    static int32_t want[KEYS];
+    struct keymap m = { 0 };
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    int32_t i, n = 0;
+    long step;
+
+    gsl_rng_set(r, 24);
+    for (i = 0; i < KEYS; i++)
+        want[i] = -1;
+    ck_assert_int_eq(keymap_get(&m, 7), -1);
+    keymap_del(&m, 7);                     /* empty map: nothing */
+    for (step = 0; step < STEPS; step++) {
+        int32_t k = (int32_t)gsl_rng_uniform_int(r, KEYS);
+        uint64_t key = km_key(k);
+        if (gsl_rng_uniform(r) < 0.55) {
+            ck_assert_int_eq(keymap_put(&m, key, (int32_t)step % 1000), LLM_OK);
+            n += want[k] < 0;
+            want[k] = (int32_t)step % 1000;
+        } else {
+            keymap_del(&m, key);
+            n -= want[k] >= 0;
+            want[k] = -1;
+        }
+        ck_assert_int_eq(m.n, n);
+        ck_assert_int_lt(2 * m.n, m.cap);
+        if (step % 20000 == 0 || step == STEPS - 1)
+            for (i = 0; i < KEYS; i++)
+                ck_assert_int_eq(keymap_get(&m, km_key(i)), want[i]);
+    }
+    keymap_free(&m);
+    ck_assert_int_eq(m.cap, 0);
+    gsl_rng_free(r);
+}
+END_TEST
+
 Suite *kv_suite(void)
 {
     Suite *s = suite_create("kv");
@@ -410,6 +459,7 @@ Suite *kv_suite(void)
     tcase_add_test(t, test_eviction_cost);
     tcase_add_test(t, test_eviction_unknown);
     tcase_add_loop_test(t, test_random_invariants, 0, 8);
+    tcase_add_test(t, test_keymap_random);
     suite_add_tcase(s, t);
     t = tcase_create("runs");
     tcase_add_checked_fixture(t, fx_setup, fx_teardown);
