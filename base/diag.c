@@ -32,6 +32,18 @@ int diag_set(struct llm_diag *d, int code, const char *fmt, ...)
     return code;
 }
 
+int diag_prefix(struct llm_diag *d, const char *prefix)
+{
+    char msg[sizeof(d->msg)];
+    int code = d->code;
+
+    if (code == LLM_OK)
+        return LLM_OK;
+    snprintf(msg, sizeof(msg), "%s", d->msg);
+    d->code = LLM_OK;              /* replace the first report */
+    return diag_set(d, code, "%s: %s", prefix, msg);
+}
+
 void diag_format(const struct llm_diag *d, char *buf, int len)
 {
     if (d->file != NULL)

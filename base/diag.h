@@ -31,6 +31,11 @@ struct llm_diag {
 int diag_set(struct llm_diag *d, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Re-reports the error d holds as "prefix: <its message>", keeping its
+ * code (a catalog lookup's message, named by the config key that asked
+ * for it); returns the code.  Nothing when d holds no error. */
+int diag_prefix(struct llm_diag *d, const char *prefix);
+
 /* Formats "file: msg" (or "msg" when file is NULL) into buf. */
 void diag_format(const struct llm_diag *d, char *buf, int len);
 

@@ -3,7 +3,6 @@
 #include "hw/accel.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "hw/lut.h"
@@ -37,7 +36,7 @@ static int accel_params(struct accel *a, const cJSON *params,
     static const char *const keys[] = { "name", "iteration_overhead_us",
         "mem_eff", "compute_eff", "kv_link", NULL };
     const char *kl = NULL;
-    char kp[256], msg[sizeof(d->msg)];
+    char kp[256];
     int rc = params ? jcfg_known(params, path, keys, d) : LLM_OK;
 
     a->mem_eff = a->x->mem_eff;
@@ -63,10 +62,7 @@ static int accel_params(struct accel *a, const cJSON *params,
         return LLM_OK;
     /* The lookup's message, prefixed with the key that named it. */
     jcfg_keypath(kp, sizeof(kp), path, "kv_link");
-    snprintf(msg, sizeof(msg), "%s", d->msg);
-    rc = d->code;
-    d->code = LLM_OK;
-    return diag_set(d, rc, "%s: %s", kp, msg);
+    return diag_prefix(d, kp);
 }
 
 static int accel_init(void *st, const struct cost_env *env,

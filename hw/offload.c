@@ -8,17 +8,6 @@
 
 #include "base/jcfg.h"
 
-/* A catalog lookup's message, prefixed with the config key that named it. */
-static int prefix_key(struct llm_diag *d, const char *key)
-{
-    char msg[sizeof(d->msg)];
-    int code = d->code;
-
-    snprintf(msg, sizeof(msg), "%s", d->msg);
-    d->code = LLM_OK;              /* replace the lookup's own report */
-    return diag_set(d, code, "%s: %s", key, msg);
-}
-
 static int parse_effs(const cJSON *obj, const char *path,
                       struct attn_offload *o, struct llm_diag *d)
 {
@@ -57,7 +46,7 @@ int attn_offload_parse(const cJSON *obj, const char *path, const char *root,
         return rc;
     snprintf(kp, sizeof(kp), "%s.device", path);
     if (device_find(root, dev, &o->dev, d))
-        return prefix_key(d, kp);
+        return diag_prefix(d, kp);
     /* A CSD reaches its internal flash bandwidth at storage_eff; any
      * other device at its catalog peak unless mem_eff says otherwise. */
     o->mem_eff = o->dev.accel.storage_eff > 0 ? o->dev.accel.storage_eff : 1;
@@ -68,7 +57,7 @@ int attn_offload_parse(const cJSON *obj, const char *path, const char *root,
     o->link = o->dev.host_link;
     snprintf(kp, sizeof(kp), "%s.link", path);
     if (link != NULL && link_find(root, link, &o->link, d))
-        return prefix_key(d, kp);
+        return diag_prefix(d, kp);
     if (o->link.bw_bytes_s <= 0)
         return diag_set(d, LLM_EINVAL, "%s: %s has no host link; name one "
                         "(a catalog link id)", kp, o->dev.id);

@@ -7,17 +7,6 @@
 
 #include "base/jcfg.h"
 
-/* A catalog lookup's message, prefixed with the config key that named it. */
-static int prefix_key(struct llm_diag *d, const char *key)
-{
-    char msg[sizeof(d->msg)];
-    int code = d->code;
-
-    snprintf(msg, sizeof(msg), "%s", d->msg);
-    d->code = LLM_OK;              /* replace the lookup's own report */
-    return diag_set(d, code, "%s: %s", key, msg);
-}
-
 static int parse_knobs(const cJSON *obj, const char *path,
                        struct weight_offload *o, struct llm_diag *d)
 {
@@ -59,7 +48,7 @@ int woffload_parse(const cJSON *obj, const char *path, const char *root,
         return rc;
     snprintf(kp, sizeof(kp), "%s.link", path);
     if (link_find(root, link, &o->link, d))
-        return prefix_key(d, kp);
+        return diag_prefix(d, kp);
     if (o->link.bw_bytes_s <= 0)
         return diag_set(d, LLM_EINVAL, "%s: %s has no bandwidth", kp,
                         o->link.id);

@@ -146,6 +146,34 @@ START_TEST(test_set)
 }
 END_TEST
 
+/* diag_prefix names the key that asked for a lookup before the lookup's
+ * own message, keeps its code and file, and leaves a clean diag clean;
+ * a message at the buffer's end is cut, never overrun. */
+START_TEST(test_diag_prefix)
+{
+    struct llm_diag d = { .file = "c.json" };
+    char long_msg[600];
+
+    ck_assert_int_eq(diag_prefix(&d, "hardware.link"), LLM_OK);
+    ck_assert_int_eq(d.code, LLM_OK);
+    ck_assert_str_eq(d.msg, "");
+    diag_set(&d, LLM_ENOTFOUND, "no link \"x\" (known: a, b)");
+    ck_assert_int_eq(diag_prefix(&d, "hardware.weight_offload.link"),
+                     LLM_ENOTFOUND);
+    ck_assert_int_eq(d.code, LLM_ENOTFOUND);
+    ck_assert_str_eq(d.msg, "hardware.weight_offload.link: no link \"x\" "
+                     "(known: a, b)");
+    ck_assert_str_eq(d.file, "c.json");
+    memset(long_msg, 'm', sizeof(long_msg) - 1);
+    long_msg[sizeof(long_msg) - 1] = '\0';
+    d = (struct llm_diag){ 0 };
+    diag_set(&d, LLM_EINVAL, "%s", long_msg);
+    ck_assert_int_eq(diag_prefix(&d, "k"), LLM_EINVAL);
+    ck_assert_uint_eq(strlen(d.msg), sizeof(d.msg) - 1);
+    ck_assert(strncmp(d.msg, "k: mmm", 6) == 0);
+}
+END_TEST
+
 Suite *jcfg_suite(void)
 {
     Suite *s = suite_create("jcfg");
@@ -157,6 +185,7 @@ Suite *jcfg_suite(void)
     tcase_add_test(tc, test_unknown_key_long_list);
     tcase_add_test(tc, test_parse_error_position);
     tcase_add_test(tc, test_set);
+    tcase_add_test(tc, test_diag_prefix);
     suite_add_tcase(s, tc);
     return s;
 }
