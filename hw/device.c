@@ -31,12 +31,16 @@ static int load_named(const char *root, const char *sub, const char *id,
 static const char *const link_keys[] = { "id", "name", "kind",
     "bandwidth_gbs", "latency_us", "source", NULL };
 
-static int parse_link(const cJSON *o, struct link *l, struct llm_diag *d)
+/* A link entry into out (struct link *); root unused (find_entry). */
+static int parse_link(const char *root, const cJSON *o, void *out,
+                      struct llm_diag *d)
 {
+    struct link *l = out;
     const char *id = NULL, *kind = NULL, *src = NULL;
     double bw = 0, lat = 0;
     int rc = jcfg_known(o, "", link_keys, d);
 
+    (void)root;
     if (!rc) rc = jcfg_str(o, "", "id", true, &id, d);
     if (!rc) rc = jcfg_str(o, "", "kind", true, &kind, d);
     if (!rc) rc = jcfg_num(o, "", "bandwidth_gbs", true, 1e-6, 1e9, &bw, d);
@@ -65,22 +69,32 @@ static void own_path(struct llm_diag *d, const char *path, const char *saved)
     d->file = saved;
 }
 
-int link_find(const char *root, const char *id, struct link *l,
-              struct llm_diag *d)
+/* Catalog entry id of folder dir (load_named), parsed by parse into
+ * out; an error keeps the entry's path in its message (own_path). */
+static int find_entry(const char *root, const char *dir, const char *id,
+                      int (*parse)(const char *root, const cJSON *o,
+                                   void *out, struct llm_diag *d),
+                      void *out, struct llm_diag *d)
 {
     char path[1024];
     const char *saved = d->file;
     cJSON *o = NULL;
-    int rc = load_named(root, "links", id, path, sizeof(path), &o, d);
+    int rc = load_named(root, dir, id, path, sizeof(path), &o, d);
 
     if (rc == LLM_OK)
-        rc = parse_link(o, l, d);
+        rc = parse(root, o, out, d);
     cJSON_Delete(o);
     if (rc == LLM_OK)
         d->file = saved;
     else
         own_path(d, path, saved);
     return rc;
+}
+
+int link_find(const char *root, const char *id, struct link *l,
+              struct llm_diag *d)
+{
+    return find_entry(root, "links", id, parse_link, l, d);
 }
 
 static const char *const device_keys[] = { "id", "name", "kind",
@@ -356,9 +370,11 @@ static int parse_peaks(const cJSON *o, struct device *dev, struct llm_diag *d)
     return LLM_OK;
 }
 
-static int parse_device(const char *root, const cJSON *o, struct device *dev,
+/* A device entry into out (struct device *). */
+static int parse_device(const char *root, const cJSON *o, void *out,
                         struct llm_diag *d)
 {
+    struct device *dev = out;
     const char *id = NULL, *name = NULL, *kind = NULL, *hl = NULL, *pl = NULL;
     const char *cal = NULL;
     double bw = 0, sms = 0;
@@ -404,19 +420,7 @@ static int parse_device(const char *root, const cJSON *o, struct device *dev,
 int device_find(const char *root, const char *id, struct device *dev,
                 struct llm_diag *d)
 {
-    char path[1024];
-    const char *saved = d->file;
-    cJSON *o = NULL;
-    int rc = load_named(root, "devices", id, path, sizeof(path), &o, d);
-
-    if (rc == LLM_OK)
-        rc = parse_device(root, o, dev, d);
-    cJSON_Delete(o);
-    if (rc == LLM_OK)
-        d->file = saved;
-    else
-        own_path(d, path, saved);
-    return rc;
+    return find_entry(root, "devices", id, parse_device, dev, d);
 }
 
 /* ------------------------------------------------ calibration donors */
