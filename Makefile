@@ -38,7 +38,7 @@ SANFLAGS = -O2 -g
 endif
 
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
-           -Wstrict-prototypes -MMD -MP -I. $(SANFLAGS) \
+           -Wstrict-prototypes -MMD -MP -I. -pthread $(SANFLAGS) \
            -DLLMSIM_SRCDIR=\"$(CURDIR)\"
 LDFLAGS += $(if $(filter 1,$(SAN)),-fsanitize=$(SANITIZE))
 
@@ -70,7 +70,7 @@ ifneq ($(DEPS_OK),yes)
 	 DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PKGS)
 endif
 
-LDLIBS = $(shell pkg-config --libs $(PKGS)) -lm
+LDLIBS = $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
 $(BUILD)/%.o: %.c | deps
 	@mkdir -p $(dir $@)

@@ -13,6 +13,7 @@
 #include "analysis/summary.h"
 #include "analysis/vllm.h"
 #include "run/progress.h"
+#include "run/recpipe.h"
 #include "hw/cost.h"
 #include "hw/energy.h"
 #include "hw/powercap.h"
@@ -460,8 +461,15 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
         .rec = { c, c->store ? on_request : NULL,
                  c->store || c->pc ? on_iteration : NULL } };
     struct sim *s = NULL;
-    int rc;
+    struct recpipe *pipe = NULL;
+    int64_t fail_ns = 0;
+    int rc, prc;
 
+    /* The outputs on a second thread (run/recpipe.h), unless the power
+     * controller or semi-PD's split reads them back into the run. */
+    if (c->store != NULL && c->pc == NULL && !sc->pools.cluster &&
+        recpipe_start(&cfg.rec, &pipe) == LLM_OK)
+        cfg.rec = recpipe_recorder(pipe);
     pools_sim_config(&sc->pools, &cfg);
     d->file = sc->path;
     rc = sim_create(&cfg, &s, d);
@@ -469,6 +477,11 @@ static int simulate(struct run_ctx *c, struct sim_stats *stats,
         d->file = NULL;
         c->sim = s;
         rc = sim_run(s, d);
+    }
+    prc = recpipe_finish(pipe, &fail_ns);
+    if (rc == LLM_OK && prc != LLM_OK)
+        rc = diag_set(d, prc, "event at %lld ns failed", (long long)fail_ns);
+    if (s != NULL) {
         *stats = *sim_get_stats(s);
         collect_spec(c, s);
         c->has_cstats = sim_cluster_stats(s) != NULL;

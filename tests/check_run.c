@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 
 #include "cli/cmd_run.h"
+#include "run/recpipe.h"
 #include "policies/registry.h"
 #include "run/run.h"
 #include "run/scenario.h"
@@ -479,6 +480,97 @@ START_TEST(test_fast_forward_bound)
 }
 END_TEST
 
+/* run/recpipe.h: records made on one thread reach the wrapped recorder
+ * on another in the order they were made, with their gaps, across many
+ * chunks (the producer blocking on a full queue); a failing call stops
+ * the wrapped calls, the producer learns of it, and finish reports it
+ * with its record's time. */
+struct pipe_log {
+    int64_t n, sum, order_ok, fail_at, gaps;
+};
+
+static int log_req(void *ctx, const struct request *q)
+{
+    struct pipe_log *l = ctx;
+
+    l->order_ok += q->id == l->n;
+    l->sum += q->finish_ns;
+    return ++l->n == l->fail_at ? LLM_EIO : LLM_OK;
+}
+
+static int log_iter(void *ctx, const struct iter_record *r)
+{
+    struct pipe_log *l = ctx;
+    int32_t i;
+
+    l->order_ok += r->start_ns == l->n;
+    for (i = 0; i < r->n_itl; i++)
+        l->gaps += r->itl[i].gap_ns * r->itl[i].count;
+    l->sum += r->end_ns;
+    return ++l->n == l->fail_at ? LLM_EIO : LLM_OK;
+}
+
+/* Sends n records, alternating requests and iterations (iteration i with
+ * i % 7 gaps); returns the first error a producer call saw. */
+static int pipe_send(struct recpipe *p, int64_t n)
+{
+    struct sim_recorder r = recpipe_recorder(p);
+    struct itl_pair gaps[7];
+    int64_t i;
+    int rc = LLM_OK;
+
+    for (i = 0; i < 7; i++)
+        gaps[i] = (struct itl_pair){ 10 + i, 2 };
+    for (i = 0; i < n && rc == LLM_OK; i++) {
+        if (i % 2 == 0) {
+            struct request q = { .id = i, .finish_ns = 3 * i };
+            rc = r.request_done(r.ctx, &q);
+        } else {
+            struct iter_record it = { .start_ns = i, .end_ns = 3 * i,
+                                      .itl = gaps, .n_itl = (int32_t)(i % 7) };
+            rc = r.iteration(r.ctx, &it);
+        }
+    }
+    return rc;
+}
+
+START_TEST(test_recpipe)
+{
+    const int64_t n = 20 * RECPIPE_CHUNK + 17;
+    struct pipe_log l = { 0 };
+    struct sim_recorder inner = { &l, log_req, log_iter };
+    struct recpipe *p;
+    int64_t i, sum = 0, gaps = 0, fail_ns = -1;
+
+    ck_assert_int_eq(recpipe_start(&inner, &p), LLM_OK);
+    ck_assert_int_eq(pipe_send(p, n), LLM_OK);
+    ck_assert_int_eq(recpipe_finish(p, &fail_ns), LLM_OK);
+    for (i = 0; i < n; i++) {
+        sum += 3 * i;
+        if (i % 2)
+            for (int64_t k = 0; k < i % 7; k++)
+                gaps += 2 * (10 + k);
+    }
+    ck_assert_int_eq(l.n, n);
+    ck_assert_int_eq(l.order_ok, n);
+    ck_assert_int_eq(l.sum, sum);
+    ck_assert_int_eq(l.gaps, gaps);
+    ck_assert_int_eq(fail_ns, -1);
+
+    /* the 5,000th call fails: nothing after it is called, the producer
+     * sees the error within a queue's worth of chunks, and finish names
+     * that record's time (an iteration's end, 3 x 4,999) */
+    memset(&l, 0, sizeof(l));
+    l.fail_at = 5000;
+    ck_assert_int_eq(recpipe_start(&inner, &p), LLM_OK);
+    ck_assert_int_eq(pipe_send(p, n), LLM_EIO);
+    ck_assert_int_eq(recpipe_finish(p, &fail_ns), LLM_EIO);
+    ck_assert_int_eq(l.n, 5000);
+    ck_assert_int_eq(fail_ns, 3 * 4999);
+    ck_assert_int_eq(recpipe_finish(NULL, NULL), LLM_OK);
+}
+END_TEST
+
 Suite *run_suite(void)
 {
     Suite *s = suite_create("run");
@@ -494,6 +586,7 @@ Suite *run_suite(void)
     tcase_add_test(tc, test_load_summary);
     tcase_add_test(tc, test_sensitivity_flag);
     tcase_add_test(tc, test_fast_forward_bound);
+    tcase_add_test(tc, test_recpipe);
     suite_add_tcase(s, tc);
     return s;
 }
