@@ -73,7 +73,8 @@ static void consume(struct recpipe *p, struct chunk *k)
         if (e->kind == REC_REQUEST) {
             rc = p->inner.request_done(p->inner.ctx, &e->u.q);
         } else {
-            e->u.it.itl = k->itl + e->itl_at;
+            /* no pool when no iteration of the chunk had gaps */
+            e->u.it.itl = k->itl != NULL ? k->itl + e->itl_at : NULL;
             rc = p->inner.iteration(p->inner.ctx, &e->u.it);
         }
         if (rc != LLM_OK) {

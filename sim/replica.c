@@ -830,16 +830,6 @@ static bool plan_is_steady(const struct replica_core *r)
     return true;
 }
 
-/* The steady repeat (sched_ops.steady, issue 24): when the last plan was
- * one decode of each running request and the same requests still run,
- * all decoding and ready, nothing waits and nothing is swapped, the
- * scheduler would plan the same decodes again; each needs a block when
- * its step crosses one, grown in running order as replica_plan_decodes
- * grows them.  The batch is the last one with every context one token
- * on: consecutive equal contexts stay equal, so the groups keep their
- * counts.  Returns false, having changed nothing but KV grows the
- * scheduler's own pass makes first in the same order (a refused grow
- * changes nothing, sim/kv.h), when any condition fails. */
 /* The replica's side of a repeat: the last plan was steady, nothing
  * waits, is swapped or holds KV, the KV manager needs no per-iteration
  * pass, and the scheduler says its pass would change nothing. */
@@ -863,6 +853,16 @@ static void shift_decodes(struct replica_core *r, int32_t delta)
     r->pub.batch.decode_ctx_sum += r->pub.batch.decode_seqs * delta;
 }
 
+/* The steady repeat (sched_ops.steady, issue 24): when the last plan was
+ * one decode of each running request and the same requests still run,
+ * all decoding and ready, nothing waits and nothing is swapped, the
+ * scheduler would plan the same decodes again; each needs a block when
+ * its step crosses one, grown in running order as replica_plan_decodes
+ * grows them.  The batch is the last one with every context one token
+ * on: consecutive equal contexts stay equal, so the groups keep their
+ * counts.  Returns false, having changed nothing but KV grows the
+ * scheduler's own pass makes first in the same order (a refused grow
+ * changes nothing, sim/kv.h), when any condition fails. */
 static bool steady_repeat(struct replica_core *r, int64_t now_ns)
 {
     struct request **run = r->pub.running;
@@ -1184,7 +1184,7 @@ int advance(struct replica_core *r, const struct plan_item *it, int64_t now_ns,
  * its maximum is checked at the span's first and last token. */
 static int span_advance(struct replica_core *r, int64_t now_ns)
 {
-    const double w = 1.0 - 2.0 / (REQ_GAP_EMA_SPAN + 1);
+    const double w = REQ_GAP_EMA_W;
     int32_t i, j, k = r->span_iters;
     int64_t start = r->iter_start_ns, prev, end;
     int64_t end0 = span_iter_end(start, r->span_d0, r->span_delta,

@@ -127,11 +127,13 @@ struct request {
 /* DeepSpeed-MII's benchmark (DeepSpeedExamples benchmarks/inference/mii,
  * plot_effective_throughput.py: EMA_SPAN = 16): the span of the gap EMA. */
 #define REQ_GAP_EMA_SPAN 16
+/* The weight of the EMA's past: 1 - alpha, alpha = 2 / (span + 1). */
+#define REQ_GAP_EMA_W (1.0 - 2.0 / (REQ_GAP_EMA_SPAN + 1))
 
-/* Adds one inter-token gap to r's EMA (alpha = 2 / (span + 1)). */
+/* Adds one inter-token gap to r's EMA. */
 static inline void req_note_gap_ema(struct request *r, int64_t gap_ns)
 {
-    const double w = 1.0 - 2.0 / (REQ_GAP_EMA_SPAN + 1);
+    const double w = REQ_GAP_EMA_W;
 
     r->gap_ema_num = (double)gap_ns + w * r->gap_ema_num;
     r->gap_ema_den = 1.0 + w * r->gap_ema_den;

@@ -402,6 +402,7 @@ static int on_arrival(void *ctx, const struct sim_event *ev)
     bool pull = !q->follow_up;
     struct replica_core *r;
     int32_t i, limit;
+    int64_t cut;
     int rc;
 
     if (s->st.first_arrival_ns < 0)
@@ -426,7 +427,6 @@ static int on_arrival(void *ctx, const struct sim_event *ev)
             q->output_tokens = limit - q->prompt_tokens;
             s->st.truncated++;
         }
-        int64_t cut;
         replica_enqueue(r, q);
         rc = LLM_OK;
         if (r->busy && (cut = replica_truncate(r, ev->t_ns)) >= 0) {
