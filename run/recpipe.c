@@ -114,6 +114,16 @@ static void *consumer(void *arg)
     }
 }
 
+/* Queues k for the consumer once the queue has room; p->mu held. */
+static void enqueue_locked(struct recpipe *p, struct chunk *k)
+{
+    while (p->len == RECPIPE_QUEUE)
+        pthread_cond_wait(&p->room, &p->mu);
+    p->queue[(p->head + p->len) % RECPIPE_QUEUE] = k;
+    p->len++;
+    pthread_cond_signal(&p->ready);
+}
+
 /* Queues the filled chunk and takes an empty one: a consumed one when
  * there is one (at most RECPIPE_QUEUE + 2 chunks are ever made).
  * LLM_ENOMEM when none can be had. */
@@ -122,11 +132,7 @@ static int hand_over(struct recpipe *p)
     struct chunk *next;
 
     pthread_mutex_lock(&p->mu);
-    while (p->len == RECPIPE_QUEUE)
-        pthread_cond_wait(&p->room, &p->mu);
-    p->queue[(p->head + p->len) % RECPIPE_QUEUE] = p->fill;
-    p->len++;
-    pthread_cond_signal(&p->ready);
+    enqueue_locked(p, p->fill);
     next = p->free_list;
     if (next != NULL)
         p->free_list = next->next;
@@ -260,11 +266,8 @@ int recpipe_finish(struct recpipe *p, int64_t *fail_ns)
     if (p == NULL)
         return LLM_OK;
     pthread_mutex_lock(&p->mu);
-    while (p->len == RECPIPE_QUEUE)
-        pthread_cond_wait(&p->room, &p->mu);
     if (p->fill != NULL && p->fill->n > 0) {
-        p->queue[(p->head + p->len) % RECPIPE_QUEUE] = p->fill;
-        p->len++;
+        enqueue_locked(p, p->fill);
         p->fill = NULL;
     }
     p->closed = true;

@@ -22,7 +22,10 @@
  *
  * A failed stdio call also sets the stream's error flag (glibc's
  * _IO_ERR_SEEN), as a real write error does, so ferror() sees it.  The
- * counter is this test library's own state (one process, one thread).
+ * counter is this test library's own state, with no lock: in one process
+ * one thread at a time makes the counted calls (llmsim's outputs thread
+ * during a run, run/recpipe.h, which starts after and is joined before
+ * the main thread's own; the simulation thread only reads).
  * Programs llmsim starts (gnuplot, sh) inherit the library but are not
  * counted or failed: only a process named llmsim* is under test. */
 #define _GNU_SOURCE
