@@ -294,12 +294,7 @@ static int each_iteration(struct run_ctx *c, const struct iter_record *rec)
         return add_row(c, rec);
     one = *rec;
     for (j = 0; j < rec->iters && rc == LLM_OK; j++) {
-        one.start_ns = j > 0 ? one.end_ns : rec->start_ns;
-        one.end_ns = iter_record_end(rec, j);
-        one.kv_blocks_used = rec->kv_blocks_used0 +
-            (rec->kv_blocks_used - rec->kv_blocks_used0) * j /
-            (rec->iters - 1);
-        one.n_waiting = one.end_ns >= rec->wait_from_ns ? rec->n_waiting : 0;
+        iter_record_nth(rec, j, &one);
         rc = add_row(c, &one);
     }
     return rc;

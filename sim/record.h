@@ -77,4 +77,20 @@ static inline int64_t iter_record_end(const struct iter_record *rec,
                          rec->iter_den, j);
 }
 
+/* Makes one (a copy of rec) iteration j in [0, iters) of rec, by the rules
+ * above: its times, KV blocks and waiting count; iters 1.  A record of
+ * one iteration is left as it is. */
+static inline void iter_record_nth(const struct iter_record *rec, int32_t j,
+                                   struct iter_record *one)
+{
+    if (rec->iters <= 1)
+        return;
+    one->iters = 1;
+    one->start_ns = j > 0 ? iter_record_end(rec, j - 1) : rec->start_ns;
+    one->end_ns = iter_record_end(rec, j);
+    one->kv_blocks_used = rec->kv_blocks_used0 +
+        (rec->kv_blocks_used - rec->kv_blocks_used0) * j / (rec->iters - 1);
+    one->n_waiting = one->end_ns >= rec->wait_from_ns ? rec->n_waiting : 0;
+}
+
 #endif

@@ -353,15 +353,15 @@ static int linear_cost(void *ctx, const struct batch *b, int64_t *ns)
 static int ff_iter(void *ctx, const struct iter_record *r)
 {
     struct steady_log *l = ctx;
+    struct iter_record one = *r;
     int32_t j, n = r->iters > 1 ? r->iters : 1;
 
     for (j = 0; j < n; j++) {
+        iter_record_nth(r, j, &one);
         ck_assert_uint_lt(l->n_iter, 4096);
-        memcpy(l->iter[l->n_iter++], (int64_t[6]){
-               j > 0 ? iter_record_end(r, j - 1) : r->start_ns,
-               n > 1 ? iter_record_end(r, j) : r->end_ns, r->decode_seqs,
-               r->prefill_tokens, r->n_running, r->preemptions },
-               sizeof(l->iter[0]));
+        memcpy(l->iter[l->n_iter++], (int64_t[6]){ one.start_ns,
+               one.end_ns, one.decode_seqs, one.prefill_tokens,
+               one.n_running, one.preemptions }, sizeof(l->iter[0]));
     }
     return LLM_OK;
 }
